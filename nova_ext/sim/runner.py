@@ -1,0 +1,96 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+"""Drive a policy object against the model, exactly as the monitor would.
+
+The loop is the monitor's: every ``poll_s`` take a sample, ask the policy,
+apply its decision. The same policy classes run here and on real hosts.
+"""
+
+import dataclasses
+
+from nova_ext.observation import Action
+from nova_ext.observation import Phase
+from nova_ext.sim import model
+
+
+@dataclasses.dataclass(frozen=True)
+class Event:
+    """One decision that changed something, for reports and debugging."""
+
+    at_s: float
+    action: str
+    reason: str
+    downtime_ms: int | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Result:
+    """How one simulated migration ended."""
+
+    outcome: str
+    total_s: float
+    downtime_ms: float | None
+    bytes_sent: int
+    decision_s: float | None
+    postcopy_s: float | None
+    paused_s: float | None
+    iterations: int
+    max_throttle_pct: int
+    events: tuple
+
+
+def simulate(policy, workload, link, poll_s=0.5, max_s=200000.0):
+    """Run one migration to its end.
+
+    :param policy: a fresh ConvergencePolicy object
+    :param workload: a :class:`model.Workload`
+    :param link: a :class:`model.Link`
+    :param poll_s: the monitor's sampling interval (nova: 0.5 s)
+    :param max_s: give up and report ``unfinished`` after this long
+    :returns: a :class:`Result`; ``decision_s`` is when the last action
+        other than "nothing" was taken
+    """
+    mig = model.Migration(workload, link)
+    events = []
+    postcopy_s = paused_s = None
+    max_throttle = 0
+    while not mig.done and mig.t < max_s:
+        mig.advance(poll_s)
+        max_throttle = max(max_throttle, mig.throttle_pct)
+        if mig.done:
+            break
+        decision = policy.decide(mig.observe())
+        if decision.action is Action.NOTHING:
+            continue
+        events.append(Event(mig.t, decision.action.value, decision.reason,
+                            decision.downtime_ms))
+        if decision.action is Action.POSTCOPY:
+            postcopy_s = mig.t
+        elif decision.action is Action.PAUSE:
+            paused_s = mig.t
+        mig.apply(decision)
+    outcome = mig.outcome or 'unfinished'
+    downtime = mig.final_downtime_ms if outcome == 'completed' else None
+    if outcome == 'completed' and mig.phase is Phase.POSTCOPY:
+        downtime = link.postcopy_overhead_ms
+    return Result(
+        outcome=outcome,
+        total_s=round(mig.t, 3),
+        downtime_ms=None if downtime is None else round(downtime, 1),
+        bytes_sent=int(mig.sent_total),
+        decision_s=round(events[-1].at_s, 3) if events else None,
+        postcopy_s=postcopy_s,
+        paused_s=paused_s,
+        iterations=mig.iteration,
+        max_throttle_pct=max_throttle,
+        events=tuple(events),
+    )
