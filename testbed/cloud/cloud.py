@@ -1,0 +1,591 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+"""The mini-cloud: bring it up, check it, tear it down.
+
+``Cloud(mode='fake')`` runs MariaDB, RabbitMQ, keystone, placement, glance,
+neutron (API only), nova-api, nova-conductor, nova-scheduler and two nova-compute
+services (compute1, compute2) with nova's ``fake.FakeLiveMigrateDriver``, all on
+127.0.0.1, as plain processes (no systemd needed).
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+from testbed.cloud import install
+from testbed.cloud import layout as lay
+from testbed.cloud import procs
+from testbed.cloud import render
+from testbed.cloud import rest
+from testbed.cloud.procs import CloudError
+
+FLAVORS = (('m1.tiny', 1, 64, 1), ('m1.small', 1, 256, 1))   # name, vcpus, MiB, GB
+IMAGE = 'tiny'
+IMAGE_BYTES = 1024 * 1024       # the fake driver never reads the image: zeros will do
+NETWORK = 'private'
+SUBNET_CIDR = '192.0.2.0/24'    # a documentation range: only a database record here
+
+# Which venv serves which API.
+API_VENV = {'keystone': 'main', 'placement': 'main', 'nova-api': 'main',
+            'glance': 'glance', 'neutron': 'neutron'}
+NOVA_DAEMONS = ('nova-conductor', 'nova-scheduler')
+
+
+def compute_name(host):
+    return 'nova-compute-%s' % host
+
+
+def service_names():
+    """Every long-running service, in start order."""
+    return (['mariadb', 'rabbitmq', 'keystone', 'placement', 'glance', 'neutron',
+             'nova-api'] + list(NOVA_DAEMONS)
+            + [compute_name(h) for h in lay.COMPUTE_HOSTS])
+
+
+class Cloud:
+    """One mini-cloud rooted at a work folder (see ``testbed.cloud.layout``).
+
+    :param mode: only ``'fake'`` for now.
+    :param base: work folder; default ``$OSC_LIVEMIGRATE_CLOUD_DIR`` or
+        ``/srv/osc-livemigrate/cloud``.
+    :param say: callable for progress lines (default: print to stderr).
+    :param openstack_bin: the ``openstack`` executable for :meth:`openstack`.
+    """
+
+    def __init__(self, mode='fake', base=None, say=None, openstack_bin=None):
+        self.layout = lay.Layout.from_env(mode=mode, base=base)
+        self.mode = mode
+        self._say = say or (lambda msg: print(msg, file=sys.stderr, flush=True))
+        self.table = procs.ProcessTable(self.layout.path('run', 'processes.json'),
+                                        marker=self.layout.base)
+        self._openstack_bin = openstack_bin
+        self._session = None
+        self.timings = {}
+
+    # ------------------------------------------------------------ helpers
+    def say(self, msg):
+        self._say('testbed.cloud: ' + msg)
+
+    def _stamp_path(self, name):
+        return self.layout.path('state', 'stamps', name)
+
+    def _stamped(self, name):
+        return os.path.exists(self._stamp_path(name))
+
+    def _stamp(self, name):
+        path = self._stamp_path(name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, 'w') as f:
+            f.write(time.strftime('%Y-%m-%dT%H:%M:%S\n'))
+
+    def _timed(self, label, t0):
+        dt = time.monotonic() - t0
+        self.timings[label] = round(dt, 1)
+        os.makedirs(self.layout.logs, exist_ok=True)
+        with open(self.layout.path('logs', 'times.txt'), 'a') as f:
+            f.write('%s %s %.1f\n' % (time.strftime('%H:%M:%S'), label, dt))
+        return dt
+
+    def _run(self, service, argv, env=None, input_text=None, step=None):
+        """Run a one-off setup step; its output goes to logs/setup-<service>.log."""
+        log = self.layout.log('setup-' + service)
+        os.makedirs(self.layout.logs, exist_ok=True)
+        with open(log, 'ab') as out:
+            out.write(('\n$ %s\n' % ' '.join(argv)).encode())
+            out.flush()
+            r = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT,
+                               env=self._env(env),
+                               input=input_text.encode() if input_text else None,
+                               stdin=None if input_text else subprocess.DEVNULL)
+        if r.returncode != 0:
+            raise CloudError(service, 'setup step %r failed (exit %d)'
+                             % (step or os.path.basename(argv[0]), r.returncode), log)
+
+    def _env(self, extra=None):
+        env = dict(os.environ)
+        env.update(render.wsgi_env(self.layout))
+        env.update(extra or {})
+        return env
+
+    def _bin(self, venv, prog):
+        return self.layout.venv_bin(venv, prog)
+
+    # ------------------------------------------------------------ API
+    def env(self):
+        """OS_* variables for the ``openstack`` CLI as the cloud's admin."""
+        return self.layout.admin_env()
+
+    @property
+    def openstack_bin(self):
+        if self._openstack_bin:
+            return self._openstack_bin
+        if os.environ.get('OSC_LIVEMIGRATE_OPENSTACK'):
+            return os.environ['OSC_LIVEMIGRATE_OPENSTACK']
+        beside = os.path.join(os.path.dirname(sys.executable), 'openstack')
+        if os.path.exists(beside):
+            return beside
+        return self._bin('main', 'openstack')
+
+    def openstack(self, *args, check=True, timeout=600):
+        """Run the ``openstack`` CLI as admin; return its CompletedProcess (text).
+
+        :raises subprocess.CalledProcessError: if check and the CLI fails (the
+            message carries its stderr).
+        """
+        env = dict(os.environ)
+        env.update(self.env())
+        env.setdefault('PYTHONWARNINGS', 'ignore')
+        r = subprocess.run([self.openstack_bin] + [str(a) for a in args], env=env,
+                           capture_output=True, text=True, timeout=timeout,
+                           stdin=subprocess.DEVNULL)
+        if check and r.returncode != 0:
+            raise subprocess.CalledProcessError(
+                r.returncode, r.args, r.stdout,
+                r.stderr + '\n(openstack %s failed: %s)' % (' '.join(args),
+                                                           r.stderr.strip()[-500:]))
+        return r
+
+    def openstack_json(self, *args, **kw):
+        return json.loads(self.openstack(*(args + ('-f', 'json')), **kw).stdout)
+
+    def session(self, fresh=False):
+        if self._session is None or fresh:
+            self._session = rest.Session(self.layout.auth_url, 'admin',
+                                         lay.ADMIN_PASSWORD, 'admin')
+        return self._session
+
+    # ------------------------------------------------------------ install
+    def install(self):
+        """Debian packages and the three venvs; a no-op when all are in place."""
+        t0 = time.monotonic()
+        os.makedirs(self.layout.logs, exist_ok=True)
+        log = self.layout.log('setup-install')
+        did = install.ensure_apt(log, say=self.say)
+        for venv in install.VENVS:
+            did = install.ensure_venv(self.layout.venv(venv), venv, log, say=self.say) or did
+        if did:
+            self._timed('install', t0)
+
+    # ------------------------------------------------------------ up
+    def up(self):
+        """Bring every service up (idempotent); return the seconds it took."""
+        t0 = time.monotonic()
+        self.timings = {}
+        self.install()
+        if self._everything_answers():
+            self.say('already up (%s mode); admin credentials in %s'
+                     % (self.mode, self.layout.openrc))
+            return time.monotonic() - t0
+        lost = [h for h in lay.COMPUTE_HOSTS
+                if self._stamped('registered-' + h) and not self.table.pid(compute_name(h))]
+        if lost:
+            # The fake driver keeps guests in memory and reports a new random node
+            # UUID per process, so its nova-compute cannot be restarted on old state.
+            self.say('%s not running: fake-mode computes cannot restart on old state, '
+                     'so starting a fresh cloud' % ', '.join(compute_name(h) for h in lost))
+            self.down(quiet=True)
+            self.reset(quiet=True)
+        self._prepare()
+        self._mariadb()
+        self._rabbitmq()
+        self._keystone()
+        self._api('placement', self._placement_setup, '/')
+        self._api('glance', self._glance_setup, '/')
+        self._api('neutron', self._neutron_setup, '/')
+        self._nova()
+        self._seed()
+        total = self._timed('up', t0)
+        self.say('up in %.0f s (%s mode); admin credentials in %s'
+                 % (total, self.mode, self.layout.openrc))
+        return total
+
+    def _prepare(self):
+        lo = self.layout
+        for d in (lo.etc, lo.state, lo.logs, lo.run, lo.path('run', 'wsgi')):
+            os.makedirs(d, exist_ok=True)
+        files = render.all_files(lo)
+        for rel, text in files.items():
+            _write(os.path.join(lo.etc, rel), text)
+        for service, venv, src in (
+                ('glance', 'glance', 'etc/glance/glance-api-paste.ini'),
+                ('neutron', 'neutron', 'etc/neutron/api-paste.ini'),
+                ('nova', 'main', 'etc/nova/api-paste.ini')):
+            shutil.copyfile(os.path.join(lo.venv(venv), src),
+                            os.path.join(lo.etc, service, os.path.basename(src)))
+        for service in render.WSGI_MODULES:
+            _write(lo.path('run', 'wsgi', render.wsgi_module_name(service) + '.py'),
+                   render.wsgi_shim(service))
+        _write(lo.openrc, render.openrc(lo))
+        for sub in ('glance/images', 'glance/staging', 'glance/tasks', 'glance/lock',
+                    'neutron/lock', 'nova/lock', 'rabbitmq'):
+            os.makedirs(lo.path('state', sub), exist_ok=True)
+        for host in lay.COMPUTE_HOSTS:
+            os.makedirs(lo.path('state', host, 'instances'), exist_ok=True)
+
+    def _daemon(self, name, argv, probe, timeout, env=None, port=None, cwd=None):
+        """Start a service unless it already runs; wait until probe() says it answers."""
+        t0 = time.monotonic()
+        log = self.layout.log(name)
+        pid = self.table.pid(name)
+        if pid:
+            procs.wait_until(name, probe, log, timeout, pid=pid)
+            return
+        if port is not None and not procs.port_owner_free(lay.HOST, port):
+            raise CloudError(name, 'port %s:%d is already in use by a process this cloud '
+                             'did not start' % (lay.HOST, port), log)
+        proc = self.table.start(name, argv, log, env=self._env(env), cwd=cwd)
+        procs.wait_until(name, probe, log, timeout, proc=proc)
+        self._timed('start-' + name, t0)
+
+    # --- backing services
+    def _mariadb(self):
+        lo = self.layout
+        datadir = lo.path('state', 'mysql')
+        if not os.path.isdir(os.path.join(datadir, 'mysql')):
+            t0 = time.monotonic()
+            self._run('mariadb', ['mariadb-install-db', '--no-defaults', '--user=root',
+                                  '--datadir=' + datadir, '--skip-test-db',
+                                  '--auth-root-authentication-method=socket'],
+                      step='mariadb-install-db')
+            self._timed('mariadb-install-db', t0)
+        port = lo.ports['mariadb']
+        self._daemon('mariadb', render.mariadb_argv(lo),
+                     lambda: procs.probe_mysql(lay.HOST, port), 60, port=port)
+        if not self._stamped('mariadb-databases'):
+            self._run('mariadb', ['mariadb', '--no-defaults', '--user=root',
+                                  '--socket=' + lo.mysql_socket],
+                      input_text=render.mariadb_bootstrap_sql(), step='create databases')
+            self._stamp('mariadb-databases')
+
+    def _rabbitmq(self):
+        lo = self.layout
+        st = lo.path('state', 'rabbitmq')
+        _write(os.path.join(st, 'rabbitmq.conf'), render.rabbitmq_conf(lo))
+        _write(os.path.join(st, 'enabled_plugins'), '[].\n')
+        _write(os.path.join(st, 'rabbitmq-env.conf'), '# all settings come from the environment\n')
+        env = render.rabbitmq_env(lo)
+        # our own epmd in the foreground, so it is recorded and stopped with the rest
+        self._daemon('epmd', render.epmd_argv(lo),
+                     lambda: procs.probe_tcp(lay.HOST, lo.ports['epmd']), 20,
+                     env=env, port=lo.ports['epmd'])
+        port = lo.ports['rabbitmq']
+        self._daemon('rabbitmq', ['/usr/lib/rabbitmq/bin/rabbitmq-server'],
+                     lambda: procs.probe_amqp(lay.HOST, port), 120, env=env, port=port,
+                     cwd=st)
+
+    # --- keystone
+    def _keystone(self):
+        lo = self.layout
+        km = [self._bin('main', 'keystone-manage'), '--config-file',
+              lo.path('etc', 'keystone', 'keystone.conf')]
+        if not self._stamped('keystone-db'):
+            t0 = time.monotonic()
+            for d in ('fernet-keys', 'credential-keys'):
+                os.makedirs(lo.path('etc', 'keystone', d), exist_ok=True)
+            self._run('keystone', km + ['db_sync'], step='keystone-manage db_sync')
+            for what in ('fernet_setup', 'credential_setup'):
+                self._run('keystone', km + [what, '--keystone-user', 'root',
+                                            '--keystone-group', 'root'], step=what)
+            url = lo.auth_url + '/'
+            self._run('keystone', km + [
+                'bootstrap', '--bootstrap-password', lay.ADMIN_PASSWORD,
+                '--bootstrap-region-id', lay.REGION,
+                '--bootstrap-admin-url', url, '--bootstrap-internal-url', url,
+                '--bootstrap-public-url', url], step='keystone-manage bootstrap')
+            self._stamp('keystone-db')
+            self._timed('keystone-setup', t0)
+        self._daemon('keystone', render.gunicorn_argv(lo, 'keystone', 'main'),
+                     lambda: procs.probe_http(lo.auth_url + '/'), 120,
+                     port=lo.ports['keystone'])
+        if not self._stamped('keystone-objects'):
+            t0 = time.monotonic()
+            try:
+                self._keystone_objects()
+            except (rest.RestError, OSError, KeyError) as e:
+                raise CloudError('keystone', 'creating users and endpoints failed: %s' % e,
+                                 lo.log('keystone'))
+            self._stamp('keystone-objects')
+            self._timed('keystone-objects', t0)
+
+    def _keystone_objects(self):
+        """Service project, service users with admin+service roles, and every
+        endpoint: all before any nova service starts, because nova caches its
+        service catalog and would not see an endpoint added later."""
+        s = self.session(fresh=True)
+        project = _find_or_create(s, 'projects', 'project', 'service',
+                                  {'domain_id': 'default'})
+        roles = {r['name']: r['id'] for r in s.get('identity', '/roles')['roles']}
+        for role in ('admin', 'service'):
+            if role not in roles:
+                roles[role] = s.post('identity', '/roles', {'role': {'name': role}})['role']['id']
+        for user in lay.SERVICE_USERS:
+            uid = _find_or_create(s, 'users', 'user', user, {
+                'domain_id': 'default', 'password': lay.service_password(user)})
+            for role in ('admin', 'service'):
+                s.put('identity', '/projects/%s/users/%s/roles/%s'
+                      % (project, uid, roles[role]))
+        for name, stype, url in self.layout.endpoints():
+            found = [x for x in s.get('identity', '/services?type=%s' % stype)['services']]
+            sid = found[0]['id'] if found else s.post(
+                'identity', '/services', {'service': {'name': name, 'type': stype}}
+            )['service']['id']
+            have = {e['interface'] for e in s.get(
+                'identity', '/endpoints?service_id=%s' % sid)['endpoints']}
+            for interface in ('public', 'internal', 'admin'):
+                if interface not in have:
+                    s.post('identity', '/endpoints', {'endpoint': {
+                        'service_id': sid, 'interface': interface, 'url': url,
+                        'region_id': lay.REGION}})
+        self.session(fresh=True)        # pick up the new catalog
+
+    # --- placement, glance, neutron
+    def _api(self, service, setup, path):
+        lo = self.layout
+        if not self._stamped(service + '-db'):
+            t0 = time.monotonic()
+            setup()
+            self._stamp(service + '-db')
+            self._timed(service + '-setup', t0)
+        self._daemon(service, render.gunicorn_argv(lo, service, API_VENV[service]),
+                     lambda: procs.probe_http(lo.url(service, path)), 120,
+                     port=lo.ports[service])
+
+    def _placement_setup(self):
+        self._run('placement', [self._bin('main', 'placement-manage'), '--config-dir',
+                                self.layout.path('etc', 'placement'), 'db', 'sync'],
+                  step='placement-manage db sync')
+
+    def _glance_setup(self):
+        self._run('glance', [self._bin('glance', 'glance-manage'), '--config-file',
+                             self.layout.path('etc', 'glance', 'glance-api.conf'),
+                             'db_sync'], step='glance-manage db_sync')
+
+    def _neutron_setup(self):
+        etc = self.layout.path('etc', 'neutron')
+        self._run('neutron', [self._bin('neutron', 'neutron-db-manage'),
+                              '--config-file', etc + '/neutron.conf',
+                              '--config-file', etc + '/plugins/ml2/ml2_conf.ini',
+                              'upgrade', 'heads'], step='neutron-db-manage upgrade heads')
+
+    # --- nova
+    def _nova_conf_args(self, db=True):
+        etc = self.layout.path('etc', 'nova')
+        args = ['--config-file', etc + '/nova.conf']
+        if db:
+            args += ['--config-file', etc + '/nova-db.conf']
+        return args
+
+    def _nova(self):
+        lo = self.layout
+        manage = [self._bin('main', 'nova-manage')] + self._nova_conf_args()
+        if not self._stamped('nova-db'):
+            t0 = time.monotonic()
+            for args in (['api_db', 'sync'], ['cell_v2', 'map_cell0'],
+                         ['cell_v2', 'create_cell', '--name=cell1'], ['db', 'sync']):
+                self._run('nova', manage + args, step='nova-manage ' + ' '.join(args))
+            self._stamp('nova-db')
+            self._timed('nova-setup', t0)
+        self._daemon('nova-api', render.gunicorn_argv(lo, 'nova-api', 'main'),
+                     lambda: procs.probe_http(lo.url('nova-api', '/')), 120,
+                     port=lo.ports['nova-api'])
+        for name in NOVA_DAEMONS:
+            self._daemon(name, [self._bin('main', name)] + self._nova_conf_args()
+                         + ['--log-file', lo.log(name)],
+                         lambda name=name: self._probe_nova_service(name), 120)
+        for host in lay.COMPUTE_HOSTS:
+            etc = lo.path('etc', 'nova')
+            name = compute_name(host)
+            self._daemon(name, [self._bin('main', 'nova-compute')]
+                         + self._nova_conf_args(db=False)
+                         + ['--config-file', '%s/compute-%s.conf' % (etc, host),
+                            '--log-file', lo.log(name)],
+                         lambda host=host: self._probe_compute(host), 180)
+            self._stamp('registered-' + host)
+        if not self._stamped('nova-hosts-discovered'):
+            self._run('nova', manage + ['cell_v2', 'discover_hosts'],
+                      step='nova-manage cell_v2 discover_hosts')
+            self._stamp('nova-hosts-discovered')
+
+    def _probe_nova_service(self, binary, host=None):
+        """None if nova-api lists the service as enabled and up."""
+        try:
+            path = '/os-services?binary=%s' % binary
+            if host:
+                path += '&host=%s' % host
+            services = self.session().get('compute', path)['services']
+        except Exception as e:      # noqa: BLE001 - any failure just means "not yet"
+            return 'cannot ask nova-api for %s (%s)' % (binary, e)
+        if any(s['state'] == 'up' for s in services):
+            return None
+        return '%s is not reported up by nova-api' % binary
+
+    def _probe_compute(self, host):
+        reason = self._probe_nova_service('nova-compute', host)
+        if reason:
+            return reason
+        try:
+            hyps = self.session().get(
+                'compute', '/os-hypervisors?hypervisor_hostname_pattern=%s' % host)
+        except rest.RestError as e:
+            return 'no hypervisor %s yet (%s)' % (host, e.status)
+        if not hyps.get('hypervisors'):
+            return 'no hypervisor %s yet' % host
+        return None
+
+    # --- flavors, image, network
+    def _seed(self):
+        if self._stamped('seeded'):
+            return
+        t0 = time.monotonic()
+        s = self.session(fresh=True)
+        try:
+            have = {f['name'] for f in s.get('compute', '/flavors')['flavors']}
+            for name, vcpus, ram, disk in FLAVORS:
+                if name not in have:
+                    s.post('compute', '/flavors', {'flavor': {
+                        'name': name, 'id': name, 'vcpus': vcpus, 'ram': ram, 'disk': disk}})
+            self._seed_image(s)
+            self._seed_network(s)
+        except (rest.RestError, OSError) as e:
+            raise CloudError('seed', 'creating flavors, image or network failed: %s' % e,
+                             self.layout.log('setup-seed'))
+        self._stamp('seeded')
+        self._timed('seed', t0)
+
+    def _seed_image(self, s):
+        images = s.get('image', '/v2/images?name=%s' % IMAGE)['images']
+        if images and images[0]['status'] == 'active':
+            return
+        image = images[0] if images else s.post('image', '/v2/images', {
+            'name': IMAGE, 'disk_format': 'raw', 'container_format': 'bare',
+            'visibility': 'public'})
+        if image['status'] == 'queued':
+            s.put('image', '/v2/images/%s/file' % image['id'], raw=b'\0' * IMAGE_BYTES)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            status = s.get('image', '/v2/images/%s' % image['id'])['status']
+            if status == 'active':
+                return
+            time.sleep(0.5)
+        raise CloudError('glance', 'image %s not active after upload (%s)' % (IMAGE, status),
+                         self.layout.log('glance'))
+
+    def _seed_network(self, s):
+        nets = s.get('network', '/v2.0/networks?name=%s' % NETWORK)['networks']
+        net = nets[0] if nets else s.post('network', '/v2.0/networks', {'network': {
+            'name': NETWORK, 'shared': True, 'provider:network_type': 'flat',
+            'provider:physical_network': 'physnet1'}})['network']
+        if not net.get('subnets'):
+            s.post('network', '/v2.0/subnets', {'subnet': {
+                'network_id': net['id'], 'name': NETWORK + '-subnet', 'ip_version': 4,
+                'cidr': SUBNET_CIDR, 'enable_dhcp': False}})
+
+    # ------------------------------------------------------------ status
+    def status(self):
+        """[(service, pid or None, answers: bool, detail)] for every service."""
+        lo = self.layout
+        http = {s: lo.url(s, '/v3/' if s == 'keystone' else '/') for s in API_VENV}
+        out = []
+        self._session = None
+        for name in ['epmd'] + service_names():
+            pid = self.table.pid(name)
+            if name == 'mariadb':
+                reason = procs.probe_mysql(lay.HOST, lo.ports['mariadb'])
+            elif name == 'epmd':
+                reason = procs.probe_tcp(lay.HOST, lo.ports['epmd'])
+            elif name == 'rabbitmq':
+                reason = procs.probe_amqp(lay.HOST, lo.ports['rabbitmq'])
+            elif name in http:
+                reason = procs.probe_http(http[name])
+            elif name in NOVA_DAEMONS:
+                reason = self._probe_nova_service(name)
+            else:
+                reason = self._probe_compute(name[len('nova-compute-'):])
+            if pid is None:
+                detail = 'not running (log: %s)' % lo.log(name)
+                if reason is None:
+                    detail = 'answers, but not started by this cloud'
+                out.append((name, None, False, detail))
+            else:
+                out.append((name, pid, reason is None,
+                            'answers' if reason is None else reason + ' (log: %s)'
+                            % lo.log(name)))
+        return out
+
+    def _everything_answers(self):
+        if not os.path.exists(self.layout.path('run', 'processes.json')):
+            return False
+        if not self._stamped('seeded'):
+            return False
+        return all(ok for _, _, ok, _ in self.status())
+
+    # ------------------------------------------------------------ down / reset
+    def down(self, quiet=False):
+        """Stop everything this cloud started; return the names that were running."""
+        stopped = []
+        for name in reversed(['epmd'] + service_names()):
+            # nova-compute may take minutes to stop gracefully: its guests are fake
+            timeout = 10 if name.startswith('nova-compute') else 30
+            if self.table.stop(name, timeout=timeout):
+                stopped.append(name)
+        for name in list(self.table.load()):
+            if self.table.stop(name):
+                stopped.append(name)
+        strays = self.table.kill_marked()
+        if not quiet:
+            self.say('stopped %s' % (', '.join(stopped) if stopped else 'nothing (not running)')
+                     + ('; also ended %d stray process(es) %s' % (len(strays), strays)
+                        if strays else ''))
+        self._session = None
+        return stopped
+
+    def reset(self, quiet=False):
+        """Stop everything and wipe all state; the venvs and packages are kept."""
+        self.down(quiet=True)
+        for path in self.layout.volatile:
+            if os.path.isdir(path):
+                shutil.rmtree(path)
+            elif os.path.exists(path):
+                os.remove(path)
+        if not quiet:
+            self.say('wiped %s (venvs kept)' % ', '.join(self.layout.volatile))
+
+    # ------------------------------------------------------------ memory
+    def rss_bytes(self):
+        """Summed RSS of every live process carrying this cloud's marker."""
+        total = 0
+        for pid in self.table.marked_pids():
+            try:
+                with open('/proc/%d/status' % pid) as f:
+                    for line in f:
+                        if line.startswith('VmRSS:'):
+                            total += int(line.split()[1]) * 1024
+            except OSError:
+                pass
+        return total
+
+
+def _find_or_create(s, collection, kind, name, extra):
+    found = s.get('identity', '/%s?name=%s' % (collection, name))[collection]
+    if found:
+        return found[0]['id']
+    body = {kind: dict(extra, name=name)}
+    return s.post('identity', '/' + collection, body)[kind]['id']
+
+
+def _write(path, text):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, 'w') as f:
+        f.write(text)

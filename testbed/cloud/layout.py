@@ -1,0 +1,190 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+"""Where the mini-cloud keeps its files, which ports it uses, and its credentials.
+
+Everything lives under one work folder outside the repository (``$OSC_LIVEMIGRATE_CLOUD_DIR``,
+default ``/srv/osc-livemigrate/cloud``)::
+
+    venvs/   Python virtualenvs (kept by ``reset``)
+    etc/     rendered service configuration
+    state/   databases, message bus, images, per-host nova state
+    logs/    one log per service, plus ``setup-*.log`` for one-off steps
+    run/     process table, sockets, WSGI shims
+    openrc   admin credentials for the ``openstack`` CLI
+
+Pure: nothing here touches the file system.
+"""
+
+import dataclasses
+import os
+
+DIR_ENV = 'OSC_LIVEMIGRATE_CLOUD_DIR'
+PORTS_ENV = 'OSC_LIVEMIGRATE_CLOUD_PORTS'
+DEFAULT_DIR = '/srv/osc-livemigrate/cloud'
+HOST = '127.0.0.1'
+MODES = ('fake',)
+
+# The two nova-compute "hosts" of every mode.
+COMPUTE_HOSTS = ('compute1', 'compute2')
+
+DEFAULT_PORTS = {
+    'mariadb': 3306,
+    'rabbitmq': 5672,
+    'epmd': 4369,
+    'rabbitmq-dist': 25672,
+    'keystone': 5000,
+    'placement': 8778,
+    'glance': 9292,
+    'neutron': 9696,
+    'nova-api': 8774,
+}
+
+# Passwords are for a throw-away cloud that only listens on loopback.
+ADMIN_PASSWORD = 'admin-pw'
+DB_USER = 'openstack'
+DB_PASSWORD = 'db-pw'
+RABBIT_USER = 'guest'       # RabbitMQ lets 'guest' in from loopback only, which is all we use
+RABBIT_PASSWORD = 'guest'
+SERVICE_USERS = ('nova', 'placement', 'glance', 'neutron')
+DATABASES = ('keystone', 'placement', 'glance', 'neutron', 'nova_api', 'nova', 'nova_cell0')
+REGION = 'RegionOne'
+COMPUTE_API_VERSION = '2.95'
+
+
+def service_password(user):
+    """Password of an OpenStack service user (nova, glance, ...)."""
+    return '%s-pw' % user
+
+
+def parse_ports(text):
+    """Parse ``name=port,name=port`` overrides into a dict.
+
+    :raises ValueError: on an unknown name or a bad port number.
+    """
+    out = {}
+    for item in (text or '').replace(' ', '').split(','):
+        if not item:
+            continue
+        name, sep, value = item.partition('=')
+        if not sep or name not in DEFAULT_PORTS:
+            raise ValueError('bad port override %r (known: %s)'
+                             % (item, ', '.join(sorted(DEFAULT_PORTS))))
+        port = int(value)
+        if not 0 < port < 65536:
+            raise ValueError('port out of range in %r' % item)
+        out[name] = port
+    return out
+
+
+@dataclasses.dataclass(frozen=True)
+class Layout:
+    """Paths and ports of one mini-cloud."""
+
+    base: str
+    ports: dict = dataclasses.field(default_factory=lambda: dict(DEFAULT_PORTS))
+    mode: str = 'fake'
+
+    @classmethod
+    def from_env(cls, mode='fake', base=None, environ=None):
+        environ = os.environ if environ is None else environ
+        if mode not in MODES:
+            raise ValueError('unknown mode %r (known: %s)' % (mode, ', '.join(MODES)))
+        ports = dict(DEFAULT_PORTS)
+        ports.update(parse_ports(environ.get(PORTS_ENV, '')))
+        return cls(base=os.path.abspath(base or environ.get(DIR_ENV) or DEFAULT_DIR),
+                   ports=ports, mode=mode)
+
+    def path(self, *parts):
+        return os.path.join(self.base, *parts)
+
+    @property
+    def venvs(self):
+        return self.path('venvs')
+
+    def venv(self, name):
+        return self.path('venvs', name)
+
+    def venv_bin(self, venv, prog):
+        return self.path('venvs', venv, 'bin', prog)
+
+    @property
+    def etc(self):
+        return self.path('etc')
+
+    @property
+    def state(self):
+        return self.path('state')
+
+    @property
+    def logs(self):
+        return self.path('logs')
+
+    @property
+    def run(self):
+        return self.path('run')
+
+    @property
+    def openrc(self):
+        return self.path('openrc')
+
+    def log(self, name):
+        return self.path('logs', name + '.log')
+
+    # Everything ``reset`` removes (venvs are kept: they take minutes to build).
+    @property
+    def volatile(self):
+        return (self.etc, self.state, self.logs, self.run, self.openrc)
+
+    @property
+    def mysql_socket(self):
+        return self.path('run', 'mysqld.sock')
+
+    def url(self, service, suffix=''):
+        return 'http://%s:%d%s' % (HOST, self.ports[service], suffix)
+
+    def db_url(self, database):
+        return 'mysql+pymysql://%s:%s@%s:%d/%s' % (
+            DB_USER, DB_PASSWORD, HOST, self.ports['mariadb'], database)
+
+    @property
+    def transport_url(self):
+        return 'rabbit://%s:%s@%s:%d/' % (RABBIT_USER, RABBIT_PASSWORD, HOST,
+                                          self.ports['rabbitmq'])
+
+    @property
+    def auth_url(self):
+        return self.url('keystone', '/v3')
+
+    def endpoints(self):
+        """(service name, service type, URL) of every catalog entry but keystone's own."""
+        return (
+            ('placement', 'placement', self.url('placement')),
+            ('glance', 'image', self.url('glance')),
+            ('neutron', 'network', self.url('neutron')),
+            ('nova', 'compute', self.url('nova-api', '/v2.1')),
+        )
+
+    def admin_env(self):
+        """OS_* variables that make ``openstack`` act as the cloud's admin."""
+        return {
+            'OS_AUTH_URL': self.auth_url,
+            'OS_AUTH_TYPE': 'password',
+            'OS_USERNAME': 'admin',
+            'OS_PASSWORD': ADMIN_PASSWORD,
+            'OS_PROJECT_NAME': 'admin',
+            'OS_USER_DOMAIN_NAME': 'Default',
+            'OS_PROJECT_DOMAIN_NAME': 'Default',
+            'OS_IDENTITY_API_VERSION': '3',
+            'OS_REGION_NAME': REGION,
+            'OS_INTERFACE': 'public',
+            'OS_COMPUTE_API_VERSION': COMPUTE_API_VERSION,
+        }

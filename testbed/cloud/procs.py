@@ -1,0 +1,266 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+"""Start, watch and stop the mini-cloud's processes, and probe whether they answer.
+
+Every process is started in its own session (so its children share its process
+group) and recorded in ``run/processes.json`` with its pid and its kernel start
+time, so a recycled pid is never mistaken for ours. Every process also carries
+``OSC_LIVEMIGRATE_CLOUD=<work folder>`` in its environment: daemons that detach
+(epmd, if RabbitMQ starts one) are found by that marker and stopped too.
+"""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+
+MARKER_ENV = 'OSC_LIVEMIGRATE_CLOUD'
+
+
+class CloudError(Exception):
+    """A service did not come up (or a step failed); str() is the one-line reason."""
+
+    def __init__(self, service, reason, log=None):
+        self.service = service
+        self.reason = reason
+        self.log = log
+        msg = '%s: %s' % (service, reason)
+        if log:
+            msg += '; see %s' % log
+        super().__init__(msg)
+
+
+def start_time(pid):
+    """Kernel start time (clock ticks since boot) of a pid, or None if it is gone."""
+    try:
+        with open('/proc/%d/stat' % pid) as f:
+            data = f.read()
+    except OSError:
+        return None
+    # the command name (field 2) may contain spaces: split after its closing ')'
+    fields = data[data.rindex(')') + 2:].split()
+    if fields[0] == 'Z':
+        return None             # a zombie is as good as gone
+    return int(fields[19])
+
+
+def pid_alive(pid, started=None):
+    st = start_time(pid)
+    return st is not None and (started is None or st == started)
+
+
+class ProcessTable:
+    """The processes one mini-cloud started, persisted as JSON."""
+
+    def __init__(self, path, marker):
+        self.path = path
+        self.marker = marker
+
+    def load(self):
+        try:
+            with open(self.path) as f:
+                return json.load(f)
+        except (OSError, ValueError):
+            return {}
+
+    def _save(self, table):
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        tmp = self.path + '.tmp'
+        with open(tmp, 'w') as f:
+            json.dump(table, f, indent=1, sort_keys=True)
+        os.replace(tmp, self.path)
+
+    def record(self, name, pid, argv, log):
+        table = self.load()
+        table[name] = {'pid': pid, 'started': start_time(pid), 'argv': argv, 'log': log}
+        self._save(table)
+
+    def forget(self, name):
+        table = self.load()
+        if table.pop(name, None) is not None:
+            self._save(table)
+
+    def pid(self, name):
+        """The pid of a recorded process that is still the same process, else None."""
+        entry = self.load().get(name)
+        if entry and pid_alive(entry['pid'], entry.get('started')):
+            return entry['pid']
+        return None
+
+    def start(self, name, argv, log, env=None, cwd=None):
+        """Start argv detached, stdout+stderr appended to log; return the Popen."""
+        os.makedirs(os.path.dirname(log), exist_ok=True)
+        full_env = dict(os.environ if env is None else env)
+        full_env[MARKER_ENV] = self.marker
+        with open(log, 'ab') as out:
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out,
+                                    stderr=subprocess.STDOUT, env=full_env, cwd=cwd,
+                                    start_new_session=True)
+        self.record(name, proc.pid, argv, log)
+        return proc
+
+    def stop(self, name, timeout=15.0):
+        """SIGTERM the recorded process group, SIGKILL it after timeout. True if it ran."""
+        entry = self.load().get(name)
+        if not entry:
+            return False
+        pid = entry['pid']
+        ran = pid_alive(pid, entry.get('started'))
+        if ran:
+            _signal_group(pid, signal.SIGTERM)
+            if not _wait_gone(pid, timeout):
+                _signal_group(pid, signal.SIGKILL)
+                _wait_gone(pid, 5)
+        self.forget(name)
+        return ran
+
+    def marked_pids(self):
+        """Pids of live processes whose environment carries our marker."""
+        want = ('%s=%s' % (MARKER_ENV, self.marker)).encode()
+        found = []
+        me = os.getpid()
+        for d in os.listdir('/proc'):
+            if not d.isdigit() or int(d) == me:
+                continue
+            try:
+                with open('/proc/%s/environ' % d, 'rb') as f:
+                    env = f.read().split(b'\0')
+            except OSError:
+                continue
+            if want in env and pid_alive(int(d)):
+                found.append(int(d))
+        return sorted(found)
+
+    def kill_marked(self, timeout=10.0):
+        """Stop every straggler carrying our marker; return the pids that were found."""
+        pids = self.marked_pids()
+        for pid in pids:
+            _signal(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and any(pid_alive(p) for p in pids):
+            time.sleep(0.1)
+        for pid in pids:
+            if pid_alive(pid):
+                _signal(pid, signal.SIGKILL)
+        return pids
+
+
+def _signal(pid, sig):
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _signal_group(pid, sig):
+    """Signal pid's process group (it leads its own session), or pid alone."""
+    try:
+        if os.getpgid(pid) == pid:
+            os.killpg(pid, sig)
+            return
+    except ProcessLookupError:
+        return
+    _signal(pid, sig)
+
+
+def _wait_gone(pid, timeout):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not pid_alive(pid):
+            return True
+        time.sleep(0.1)
+    return not pid_alive(pid)
+
+
+# ---------------------------------------------------------------- probes
+# Each probe returns None when the service answers, else a short reason.
+
+def probe_tcp(host, port, timeout=2.0):
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return None
+    except OSError as e:
+        return 'nothing answers on %s:%d (%s)' % (host, port, e.strerror or e)
+
+
+def probe_mysql(host, port, timeout=2.0):
+    """A MySQL/MariaDB server greets first: protocol version 10 in its first packet."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as s:
+            data = s.recv(64)
+    except OSError as e:
+        return 'nothing answers on %s:%d (%s)' % (host, port, e.strerror or e)
+    # 10: a handshake; 0xff: an error packet, e.g. "Host is not allowed" before the
+    # database user exists, which still proves the server is up and answering.
+    if len(data) > 4 and data[4] in (10, 0xff):
+        return None
+    return 'no MySQL greeting on %s:%d' % (host, port)
+
+
+def probe_amqp(host, port, timeout=3.0):
+    """Send the AMQP 0-9-1 header; a broker answers with a Connection.Start frame."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as s:
+            s.sendall(b'AMQP\x00\x00\x09\x01')
+            data = s.recv(16)
+    except OSError as e:
+        return 'nothing answers on %s:%d (%s)' % (host, port, e.strerror or e)
+    if data[:1] == b'\x01':
+        return None
+    return 'no AMQP answer on %s:%d' % (host, port)
+
+
+def probe_http(url, timeout=5.0):
+    """Any HTTP answer below 500 counts (APIs answer / with 300 or 401)."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            status = r.status
+    except urllib.error.HTTPError as e:
+        status = e.code
+    except (OSError, ValueError) as e:
+        reason = getattr(e, 'reason', e)
+        return 'no HTTP answer from %s (%s)' % (url, reason)
+    if status >= 500:
+        return 'HTTP %d from %s' % (status, url)
+    return None
+
+
+def port_owner_free(host, port):
+    """True if nothing listens on host:port."""
+    return probe_tcp(host, port, timeout=0.5) is not None
+
+
+def wait_until(name, probe, log, timeout, proc=None, pid=None, interval=0.2):
+    """Poll probe() until it returns None.
+
+    :param proc: a Popen (or pid) that must stay alive while we wait; if it exits
+        first, fail at once with its exit code instead of waiting out the timeout.
+    :raises CloudError: naming the service and pointing at its log.
+    """
+    deadline = time.monotonic() + timeout
+    reason = None
+    while True:
+        if proc is not None and proc.poll() is not None:
+            raise CloudError(name, 'process exited with code %s while starting'
+                             % proc.returncode, log)
+        if pid is not None and not pid_alive(pid):
+            raise CloudError(name, 'process %d died while starting' % pid, log)
+        reason = probe()
+        if reason is None:
+            return
+        if time.monotonic() >= deadline:
+            raise CloudError(name, 'did not answer within %ds (%s)' % (timeout, reason), log)
+        time.sleep(interval)

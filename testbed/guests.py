@@ -1,0 +1,161 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+"""Test guests on a HostPair: start, find, watch the serial log, cap, destroy.
+
+Kept apart from the host plumbing in hosts.py; HostPair mixes it in so that
+tests call ``pair.start_guest(...)`` and ``pair.serial(name)``.
+"""
+
+import os
+import shutil
+import time
+
+from testbed import libvirtd
+from testbed.guest import serial as guest_serial
+from testbed.guest import spec as guest_spec
+
+
+class GuestsMixin:
+    """Guest operations; needs ``workdir``, ``HOSTS`` and ``connect()``."""
+
+    def guest_dir(self):
+        """Where guest images and serial logs live (same path on both hosts)."""
+        return os.path.join(self.workdir, 'guests')
+
+    def serial_log(self, name):
+        """Path of the file the guest's ttyS0 is appended to."""
+        return os.path.join(self.guest_dir(), '%s.serial.log' % name)
+
+    def install_image(self, image):
+        """Copy a built guest next to the hosts; return (kernel, initrd).
+
+        The build cache may live anywhere (even under a path the hosts
+        remap), the work directory never does.
+        """
+        target = os.path.join(self.guest_dir(), 'images', image.key)
+        if not os.path.exists(os.path.join(target, 'initrd.img')):
+            os.makedirs(target + '.tmp', exist_ok=True)
+            shutil.copyfile(image.kernel, os.path.join(target + '.tmp',
+                                                       'vmlinuz'))
+            shutil.copyfile(image.initrd, os.path.join(target + '.tmp',
+                                                       'initrd.img'))
+            shutil.rmtree(target, ignore_errors=True)
+            os.rename(target + '.tmp', target)
+        return (os.path.join(target, 'vmlinuz'),
+                os.path.join(target, 'initrd.img'))
+
+    def guest_xml(self, name, spec, image):
+        """Domain XML for ``spec`` booting ``image`` on these hosts."""
+        kernel, initrd = self.install_image(image)
+        return guest_spec.domain_xml(name, spec, kernel, initrd,
+                                     self.serial_log(name))
+
+    def start_guest(self, name, spec, image, host='A', persistent=False,
+                    timeout=120):
+        """Boot a guest and wait until its workload runs.
+
+        :param name: domain name.
+        :param spec: :class:`testbed.guest.spec.GuestSpec` (RAM, dirty
+            size and rate).
+        :param image: :class:`testbed.guest.build.GuestImage`.
+        :param host: 'A' or 'B'.
+        :param persistent: define then start (as nova does) instead of a
+            transient domain.
+        :param timeout: seconds to wait for the first heartbeat.
+        :returns: the libvirt domain.
+        :raises RuntimeError: if the guest fails, panics or stays silent.
+        """
+        xml = self.guest_xml(name, spec, image)
+        os.makedirs(self.guest_dir(), exist_ok=True)
+        open(self.serial_log(name), 'w').close()
+        conn = self.connect(host)
+        if persistent:
+            dom = conn.defineXML(xml)
+            dom.create()
+        else:
+            dom = conn.createXML(xml, 0)
+        self.wait_serial(name, lambda r: r.heartbeats, timeout,
+                         'first heartbeat', dom=dom)
+        return dom
+
+    def serial(self, name):
+        """Parse the guest's serial log so far."""
+        try:
+            with open(self.serial_log(name), errors='replace') as f:
+                return guest_serial.parse_serial(f.read())
+        except FileNotFoundError:
+            return guest_serial.parse_serial('')
+
+    def wait_serial(self, name, predicate, timeout, what, dom=None):
+        """Poll the serial log until ``predicate(report)`` is true.
+
+        :param what: words for the error message ("two VERIFY sweeps").
+        :param dom: if given, fail early when this domain stops running.
+        :returns: the :class:`~testbed.guest.serial.SerialReport`.
+        :raises RuntimeError: on timeout, guest ERROR or kernel panic,
+            with the log's tail.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            report = self.serial(name)
+            if predicate(report):
+                return report
+            problem = None
+            if report.errors or report.panics:
+                problem = 'the guest failed'
+            elif dom is not None and not dom.isActive():
+                problem = 'the domain stopped'
+            elif time.monotonic() > deadline:
+                problem = 'timed out after %ds' % timeout
+            if problem:
+                raise RuntimeError('%s: waiting for %s, %s; serial log '
+                                   'ends:\n%s' % (name, what, problem,
+                                                  self.serial_tail(name)))
+            time.sleep(0.25)
+
+    def serial_tail(self, name, chars=2000):
+        """Last characters of the serial log, for error messages."""
+        try:
+            with open(self.serial_log(name), errors='replace') as f:
+                return f.read()[-chars:]
+        except FileNotFoundError:
+            return '(no serial log)'
+
+    def find_domain(self, name):
+        """Return the host where ``name`` is active, or None."""
+        for host in self.HOSTS:
+            try:
+                if self.connect(host).lookupByName(name).isActive():
+                    return host
+            except libvirtd.load_libvirt().libvirtError:
+                pass  # not defined there
+        return None
+
+    def domain_names(self, host):
+        """Names of every domain (active or only defined) on a host."""
+        return sorted(d.name() for d in self.connect(host).listAllDomains())
+
+    def set_bandwidth(self, name, mib_s, host=None):
+        """Cap the migration bandwidth of a guest, in MiB/s, on its host."""
+        host = host or self.find_domain(name)
+        self.connect(host).lookupByName(name).migrateSetMaxSpeed(mib_s, 0)
+
+    def destroy_guest(self, name):
+        """Destroy and undefine ``name`` wherever it exists."""
+        for host in self.HOSTS:
+            for dom in self.connect(host).listAllDomains():
+                if dom.name() != name:
+                    continue
+                if dom.isActive():
+                    dom.destroy()
+                if dom.isPersistent():
+                    dom.undefine()

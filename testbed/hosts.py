@@ -1,0 +1,373 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+"""Two libvirt/QEMU hosts on one machine, for real live migrations in tests.
+
+Each host is a network namespace (own address on a private bridge) plus
+private mount and UTS namespaces running its own libvirtd with a distinct
+host UUID, reachable from the other host over qemu+tcp.  The test process
+stays in the root namespace and reaches each libvirtd over a unix socket.
+
+Run ``python3 -m testbed.hosts --help`` for the command line.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+
+from testbed import guests
+from testbed import hostpkgs
+from testbed import libvirtd
+from testbed import network
+from testbed.guest import build as guest_build
+from testbed.guest import spec as guest_spec
+
+WORKDIR_ENV = 'OSC_LM_WORKDIR'
+DEFAULT_WORKDIR = '/srv/osc-livemigrate'
+# Remapped inside each host's mount namespace: files there would vanish.
+FORBIDDEN_PREFIXES = ('/var', '/run', '/etc/libvirt')
+
+
+def check_workdir(path):
+    """Raise ValueError if ``path`` would be hidden inside the hosts."""
+    path = os.path.abspath(path)
+    for prefix in FORBIDDEN_PREFIXES:
+        if path == prefix or path.startswith(prefix + '/'):
+            raise ValueError('work directory %s lies under %s, which each '
+                             'host remaps; set %s elsewhere'
+                             % (path, prefix, WORKDIR_ENV))
+    return path
+
+
+class HostPair(guests.GuestsMixin):
+    """Hosts 'A' and 'B': bring up, drive, and always tear down.
+
+    Names derive from ``prefix`` (netns ``<prefix>A``, bridge
+    ``<prefix>br0``), so :meth:`down` cleans up after a crashed run too.
+    """
+
+    HOSTS = ('A', 'B')
+
+    def __init__(self, workdir=None, prefix=None, subnet=None):
+        self.workdir = check_workdir(
+            workdir or os.environ.get(WORKDIR_ENV) or DEFAULT_WORKDIR)
+        self.prefix = prefix or os.environ.get('OSC_LM_PREFIX', 'lm')
+        self.subnet = subnet or os.environ.get('OSC_LM_SUBNET', '10.77.0')
+        self.bridge = self.prefix + 'br0'
+        self._conns = {}
+
+    # -- names and addresses -------------------------------------------
+    def netns(self, host):
+        """Network namespace name, also the host's hostname."""
+        return self.prefix + self._check(host)
+
+    def address(self, host):
+        """The host's IPv4 address inside its namespace."""
+        return '%s.%d' % (self.subnet, 11 + self.HOSTS.index(host))
+
+    def host_uuid(self, host):
+        """Stable, distinct libvirt host UUID."""
+        return str(uuid.uuid5(uuid.NAMESPACE_URL,
+                              'osc-livemigrate:' + self.netns(host)))
+
+    def veth(self, host):
+        """Root-namespace end of the host's veth pair."""
+        return self.netns(host) + '-br'
+
+    def hostdir(self, host):
+        """Directory with the host's /var, /etc/libvirt and sockets."""
+        return os.path.join(self.workdir, 'hosts', self.netns(host))
+
+    def socket(self, host):
+        """libvirtd's read-write unix socket."""
+        return os.path.join(self.hostdir(host), 'sock', 'libvirt-sock')
+
+    def uri(self, host):
+        """URI peers use to reach the host (P2P migration destination)."""
+        return 'qemu+tcp://%s/system' % self.address(host)
+
+    def local_uri(self, host):
+        """URI the root namespace uses to reach the host's libvirtd."""
+        return 'qemu+unix:///system?socket=%s' % self.socket(host)
+
+    def migration_uri(self, host):
+        """VIR_MIGRATE_PARAM_URI value: QEMU's data stream goes here."""
+        return 'tcp://%s' % self.address(host)
+
+    def _check(self, host):
+        if host not in self.HOSTS:
+            raise ValueError('host must be one of %s' % (self.HOSTS,))
+        return host
+
+    def _pidfile(self, host, what):
+        return os.path.join(self.workdir, 'run',
+                            '%s.%s.pid' % (self.netns(host), what))
+
+    def _read_pid(self, host, what):
+        try:
+            with open(self._pidfile(host, what)) as f:
+                pid = int(f.read())
+        except (OSError, ValueError):
+            return None
+        return pid if libvirtd._alive(pid) else None
+
+    def anchor_pid(self, host):
+        """Pid owning the host's namespaces, or None when it is down."""
+        return self._read_pid(host, 'anchor')
+
+    def libvirtd_pid(self, host):
+        """libvirtd's pid, or None when it is not running."""
+        return self._read_pid(host, 'libvirtd')
+
+    # -- running things inside a host ----------------------------------
+    def host_command(self, host, argv):
+        """Return argv wrapped to run in the host's namespaces."""
+        pid = self.anchor_pid(host)
+        if pid is None:
+            raise RuntimeError('host %s is not up' % host)
+        return libvirtd.enter(pid, argv)
+
+    def run_in_host(self, host, argv, check=True, **kwargs):
+        """Run a command inside a host; returns CompletedProcess (text)."""
+        kwargs.setdefault('capture_output', True)
+        return subprocess.run(self.host_command(host, argv), check=check,
+                              text=True, **kwargs)
+
+    # -- lifecycle -------------------------------------------------------
+    def up(self):
+        """Tear down leftovers, then create the network and both hosts."""
+        self.down()
+        os.makedirs(os.path.join(self.workdir, 'run'), exist_ok=True)
+        names = {self.netns(h): self.address(h) for h in self.HOSTS}
+        for host in self.HOSTS:
+            network.plug_host(self.bridge, self.netns(host), self.veth(host),
+                              self.address(host))
+            self._prepare_hostdir(host, names)
+            pid = libvirtd.start_anchor(self.netns(host), self.netns(host),
+                                        self.hostdir(host))
+            self._write_pid(host, 'anchor', pid)
+            self.start_libvirtd(host)
+            self._warm_capabilities(host)
+
+    def _prepare_hostdir(self, host, names):
+        root = self.hostdir(host)
+        shutil.rmtree(root, ignore_errors=True)
+        for sub in ('etc', 'var/lib/libvirt', 'var/log/libvirt',
+                    'var/cache/libvirt', 'var/tmp', 'sock', 'log'):
+            os.makedirs(os.path.join(root, sub))
+        os.symlink('/run', os.path.join(root, 'var/run'))
+        os.symlink('/run/lock', os.path.join(root, 'var/lock'))
+        files = {
+            'etc/libvirtd.conf': libvirtd.libvirtd_conf(
+                self.address(host), self.host_uuid(host),
+                os.path.dirname(self.socket(host)),
+                os.path.join(root, 'log', 'libvirtd.log')),
+            'etc/qemu.conf': libvirtd.qemu_conf(self.address(host)),
+            'etc/libvirt.conf': 'uri_default = "qemu:///system"\n',
+            'hosts': libvirtd.hosts_file(names)}
+        for rel, text in files.items():
+            with open(os.path.join(root, rel), 'w') as f:
+                f.write(text)
+        cache = os.path.join(self.workdir, 'capscache')
+        if os.path.isdir(cache):
+            shutil.copytree(cache, os.path.join(root, 'var/cache/libvirt/qemu'))
+
+    def _warm_capabilities(self, host):
+        """Probe QEMU once and share libvirt's cache (~4 s per cold probe)."""
+        self.connect(host).getDomainCapabilities(
+            guest_spec.EMULATOR, 'x86_64', 'pc', 'qemu', 0)
+        fresh = os.path.join(self.hostdir(host), 'var/cache/libvirt/qemu')
+        cache = os.path.join(self.workdir, 'capscache')
+        if not os.path.isdir(cache) and os.path.isdir(fresh):
+            shutil.copytree(fresh, cache + '.tmp', dirs_exist_ok=True)
+            os.rename(cache + '.tmp', cache)
+
+    def _write_pid(self, host, what, pid):
+        with open(self._pidfile(host, what), 'w') as f:
+            f.write('%d\n' % pid)
+
+    def start_libvirtd(self, host):
+        """(Re)start libvirtd inside a host that is up."""
+        pid = libvirtd.start_libvirtd(
+            self.anchor_pid(host) or self._no_host(host),
+            os.path.join(self.hostdir(host), 'etc', 'libvirtd.conf'),
+            self.socket(host),
+            os.path.join(self.hostdir(host), 'log', 'libvirtd.stdout'))
+        self._write_pid(host, 'libvirtd', pid)
+        self._conns.pop(host, None)
+        return pid
+
+    def _no_host(self, host):
+        raise RuntimeError('host %s is not up' % host)
+
+    def stop_libvirtd(self, host, sig=signal.SIGTERM):
+        """Stop (or, with SIGKILL, crash) a host's libvirtd; guests stay."""
+        pid = self.libvirtd_pid(host)
+        if pid:
+            os.kill(pid, sig)
+            deadline = time.monotonic() + 15
+            while libvirtd._alive(pid):
+                if time.monotonic() > deadline:
+                    raise RuntimeError('libvirtd %s ignored %s' % (host, sig))
+                time.sleep(0.05)
+        self._conns.pop(host, None)
+
+    def set_link(self, host, up):
+        """Connect or cut a host from the bridge (network fault tests)."""
+        network.set_link(self.veth(host), up)
+
+    def connect(self, host):
+        """Return an open libvirt connection to the host (cached)."""
+        conn = self._conns.get(host)
+        if conn is None or not conn.isAlive():
+            conn = libvirtd.load_libvirt().open(self.local_uri(host))
+            self._conns[host] = conn
+        return conn
+
+    def down(self):
+        """Remove domains, daemons, veths, bridge and namespaces.
+
+        Works from names alone, so it also cleans up after a crash.
+
+        :returns: list of what could not be removed (empty on success).
+        """
+        for host in self.HOSTS:
+            if os.path.exists(self.socket(host)):
+                self._remove_domains(host)
+        self._conns.clear()
+        libvirtd.kill(self._processes())
+        netns = [self.netns(h) for h in self.HOSTS]
+        veths = [self.veth(h) for h in self.HOSTS]
+        network.remove(self.bridge, netns, veths)
+        for host in self.HOSTS:
+            for what in ('anchor', 'libvirtd'):
+                if os.path.exists(self._pidfile(host, what)):
+                    os.unlink(self._pidfile(host, what))
+            if os.path.exists(self.socket(host)):
+                shutil.rmtree(os.path.dirname(self.socket(host)))
+        return self.leftovers()
+
+    def _remove_domains(self, host):
+        lv = libvirtd.load_libvirt()
+        try:
+            conn = lv.open(self.local_uri(host))
+        except lv.libvirtError:
+            return  # daemon dead: its QEMU processes get killed instead
+        try:
+            for dom in conn.listAllDomains():
+                for step in (dom.abortJob, dom.destroy, dom.undefine):
+                    try:
+                        step()
+                    except lv.libvirtError:
+                        pass
+        finally:
+            conn.close()
+
+    def _processes(self):
+        pids = set()
+        for host in self.HOSTS:
+            path = os.path.join(network.NETNS_DIR, self.netns(host))
+            inode = None
+            if os.path.exists(path):
+                st = os.stat(path)
+                inode = (st.st_dev, st.st_ino)
+            pids.update(libvirtd.processes(inode, self.hostdir(host) + '/'))
+            pids.update(libvirtd.processes(None, self.guest_dir() + '/'))
+        return sorted(pids)
+
+    def leftovers(self):
+        """Describe every namespace, link or process of ours still present."""
+        found = network.leftovers(self.bridge,
+                                  [self.netns(h) for h in self.HOSTS],
+                                  [self.veth(h) for h in self.HOSTS])
+        found += ['process %d' % pid for pid in self._processes()]
+        return found
+
+    def __enter__(self):
+        self.up()
+        return self
+
+    def __exit__(self, *exc):
+        self.down()
+
+
+def _status(pair):
+    """Print what is running; returns 0 when both hosts answer."""
+    healthy = True
+    for host in pair.HOSTS:
+        line = '%s: netns %s %s, anchor %s, libvirtd %s, %s' % (
+            host, pair.netns(host),
+            'present' if network.netns_exists(pair.netns(host)) else 'absent',
+            pair.anchor_pid(host), pair.libvirtd_pid(host), pair.uri(host))
+        try:
+            doms = pair.connect(host).listAllDomains()
+            line += ', domains %s' % [
+                (d.name(), 'running' if d.isActive() else 'defined')
+                for d in doms]
+        except Exception as exc:  # libvirtError or a missing libvirt-python
+            line += ', unreachable (%s)' % str(exc).splitlines()[0]
+            healthy = False
+        print(line)
+    print('present: %s' % (', '.join(pair.leftovers()) or 'nothing'))
+    return 0 if healthy else 1
+
+
+def main(argv=None):
+    """Command line: install, up, down, status."""
+    parser = argparse.ArgumentParser(
+        prog='python3 -m testbed.hosts',
+        description='Two namespaced libvirt/QEMU hosts for real live '
+                    'migration tests (run as root).')
+    parser.add_argument('--workdir', help='default $%s or %s'
+                        % (WORKDIR_ENV, DEFAULT_WORKDIR))
+    parser.add_argument('--prefix', help='namespace prefix (default '
+                        '$OSC_LM_PREFIX or "lm": netns lmA, lmB)')
+    parser.add_argument('--subnet', help='first three octets used inside '
+                        'the namespaces (default $OSC_LM_SUBNET or 10.77.0)')
+    sub = parser.add_subparsers(dest='command', required=True)
+    sub.add_parser('install', help='install Debian packages and build the '
+                   'guest (idempotent)')
+    sub.add_parser('up', help='(re)create both hosts, removing leftovers')
+    sub.add_parser('down', help='remove domains, daemons, bridge, veths '
+                   'and namespaces')
+    sub.add_parser('status', help='show hosts, domains and leftovers')
+    args = parser.parse_args(argv)
+    pair = HostPair(args.workdir, args.prefix, args.subnet)
+    log = lambda line: print(line, file=sys.stderr)  # noqa: E731
+    started = time.monotonic()
+    if args.command == 'install':
+        hostpkgs.install(log=log)
+        image = guest_build.build(log=log)
+        print(json.dumps({'kernel': image.kernel, 'initrd': image.initrd}))
+    elif args.command == 'up':
+        pair.up()
+        for host in pair.HOSTS:
+            print('%s: %s (from here: %s)' % (host, pair.uri(host),
+                                              pair.local_uri(host)))
+    elif args.command == 'down':
+        left = pair.down()
+        if left:
+            print('could not remove: %s' % ', '.join(left))
+            return 1
+    else:
+        return _status(pair)
+    log('%s took %.1fs' % (args.command, time.monotonic() - started))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,216 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+"""One libvirtd "host": its namespaces, configuration and processes.
+
+Why an anchor process: each host is a network namespace plus a private mount
+and UTS namespace (own /run, /var, /etc/libvirt, /etc/hosts and hostname).
+A sleeping anchor holds the mount namespace, so libvirtd can be killed and
+restarted (fault tests) and other daemons (nova-compute) can join the very
+same host with nsenter.
+"""
+
+import os
+import signal
+import subprocess
+import time
+
+LIBVIRTD = '/usr/sbin/libvirtd'
+# comm names of what a host runs (comm is cut at 15 characters).
+_OURS = ('libvirtd', 'qemu-system-x86', 'sleep')
+
+
+def load_libvirt():
+    """Import libvirt-python, silencing its default stderr error printer.
+
+    :raises RuntimeError: naming the pip command when it is missing.
+    """
+    try:
+        import libvirt
+    except ImportError:
+        raise RuntimeError('libvirt-python is missing: pip install '
+                           '--no-binary libvirt-python libvirt-python')
+    libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
+    return libvirt
+
+
+def libvirtd_conf(address, host_uuid, sock_dir, log_file):
+    """Return libvirtd.conf: TCP without auth on the host's address only.
+
+    :param address: the host's IP inside its namespace.
+    :param host_uuid: distinct per host, or libvirt refuses the migration
+        as one to the same host.
+    :param sock_dir: directory for the unix sockets, visible from the root
+        namespace so the test process can connect without entering it.
+    :param log_file: libvirtd's log.
+    """
+    return ('listen_tls = 0\nlisten_tcp = 1\nlisten_addr = "%s"\n'
+            'auth_tcp = "none"\nauth_unix_rw = "none"\n'
+            'auth_unix_ro = "none"\nunix_sock_dir = "%s"\n'
+            'host_uuid = "%s"\nlog_outputs = "3:file:%s"\n'
+            'keepalive_interval = 5\n' % (address, sock_dir, host_uuid,
+                                          log_file))
+
+
+def qemu_conf(address):
+    """Return qemu.conf for QEMU run as root without cgroups or virtlogd.
+
+    ``ip netns exec`` remounts /sys, hiding the cgroup mounts, hence no
+    cgroup controllers or namespaces; migration_host/_address make incoming
+    migrations listen on, and be reached at, the namespace's address.
+    """
+    return ('user = "root"\ngroup = "root"\ndynamic_ownership = 0\n'
+            'remember_owner = 0\nsecurity_driver = "none"\n'
+            'cgroup_controllers = [ ]\nnamespaces = [ ]\n'
+            'stdio_handler = "file"\nmigration_address = "%s"\n'
+            'migration_host = "%s"\n' % (address, address))
+
+
+def hosts_file(names):
+    """Return /etc/hosts text for the host namespaces.
+
+    :param names: mapping of host name to address.
+    """
+    lines = ['127.0.0.1 localhost']
+    lines += ['%s %s' % (addr, name) for name, addr in sorted(names.items())]
+    return '\n'.join(lines) + '\n'
+
+
+def start_anchor(netns, hostname, hostdir):
+    """Start the process that owns the host's mount and UTS namespaces.
+
+    :returns: its pid.
+    """
+    script = ('set -e; mount -t tmpfs -o mode=755 tmpfs /run; '
+              'mkdir -p /run/libvirt /run/lock; '
+              'mount --bind "$1/var" /var; '
+              'mount --bind "$1/etc" /etc/libvirt; '
+              'mount --bind "$1/hosts" /etc/hosts; '
+              'hostname "$2"; exec -a "$3" sleep infinity')
+    proc = subprocess.Popen(
+        ['ip', 'netns', 'exec', netns, 'unshare', '--mount', '--uts',
+         '--propagation', 'private', 'bash', '-c', script, 'anchor', hostdir,
+         hostname, 'sleep-anchor %s' % hostdir], stdin=subprocess.DEVNULL, start_new_session=True)
+    # The anchor is ready once its hostname differs from ours.
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError('host %s: namespace setup failed (rc %d)'
+                               % (hostname, proc.returncode))
+        if os.path.exists('/proc/%d/ns/uts' % proc.pid) and _sleeping(
+                proc.pid):
+            return proc.pid
+        time.sleep(0.02)
+    raise RuntimeError('host %s: anchor did not come up' % hostname)
+
+
+def _sleeping(pid):
+    try:
+        with open('/proc/%d/comm' % pid) as f:
+            return f.read().strip() == 'sleep'
+    except OSError:
+        return False
+
+
+def enter(anchor_pid, argv):
+    """Return argv prefixed to run inside the host's namespaces."""
+    return ['nsenter', '--target', str(anchor_pid), '--net', '--mount',
+            '--uts', '--'] + list(argv)
+
+
+def start_libvirtd(anchor_pid, config, socket, stdout_path, timeout=30):
+    """Start libvirtd inside a host and wait for its unix socket.
+
+    :returns: libvirtd's pid.
+    :raises RuntimeError: if it exits or the socket does not appear.
+    """
+    if os.path.exists(socket):
+        os.unlink(socket)
+    with open(stdout_path, 'ab') as out:
+        proc = subprocess.Popen(
+            enter(anchor_pid, [LIBVIRTD, '--listen', '--config', config]),
+            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            with open(stdout_path, errors='replace') as f:
+                tail = f.read()[-2000:]
+            raise RuntimeError('libvirtd exited (rc %d): %s'
+                               % (proc.returncode, tail))
+        if os.path.exists(socket):
+            return proc.pid
+        time.sleep(0.05)
+    raise RuntimeError('libvirtd did not create %s in %ds' % (socket, timeout))
+
+
+def processes(netns_inode=None, marker=None):
+    """Return pids in a network namespace or whose command line has marker.
+
+    :param netns_inode: (st_dev, st_ino) of a namespace file, or None.
+    :param marker: text to find in /proc/<pid>/cmdline (e.g. the work
+        directory that libvirtd's and QEMU's arguments name), or None.
+    """
+    found = []
+    me = os.getpid()
+    for entry in os.listdir('/proc'):
+        if not entry.isdigit() or int(entry) == me:
+            continue
+        pid = int(entry)
+        try:
+            if netns_inode:
+                st = os.stat('/proc/%d/ns/net' % pid)
+                if (st.st_dev, st.st_ino) == netns_inode:
+                    found.append(pid)
+                    continue
+            if marker:
+                with open('/proc/%d/comm' % pid) as f:
+                    comm = f.read().strip()
+                with open('/proc/%d/cmdline' % pid, 'rb') as f:
+                    cmdline = f.read()
+                if comm in _OURS and marker.encode() in cmdline:
+                    found.append(pid)
+        except OSError:
+            continue  # gone meanwhile, or a kernel thread
+    return found
+
+
+def kill(pids, grace=5.0):
+    """SIGTERM then SIGKILL the given pids; return those that survived."""
+    pids = set(pids)
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in pids:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + grace
+        while pids and time.monotonic() < deadline:
+            pids = {p for p in pids if _alive(p)}
+            time.sleep(0.05)
+        if not pids:
+            break
+    return sorted(pids)
+
+
+def _alive(pid):
+    try:
+        with open('/proc/%d/stat' % pid) as f:
+            state = f.read().rsplit(')', 1)[1].split()[0]
+    except OSError:
+        return False
+    if state == 'Z':
+        try:  # our own child: reap it
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            pass
+        return False
+    return True
