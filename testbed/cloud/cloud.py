@@ -411,12 +411,38 @@ class Cloud:
                          + self._nova_conf_args(db=False)
                          + ['--config-file', '%s/compute-%s.conf' % (etc, host),
                             '--log-file', lo.log(name)],
-                         lambda host=host: self._probe_compute(host), 180)
+                         lambda host=host: self._probe_nova_service('nova-compute', host),
+                         180)
             self._stamp('registered-' + host)
-        if not self._stamped('nova-hosts-discovered'):
+        self._discover_hosts(manage)
+
+    def _discover_hosts(self, manage, timeout=120):
+        """Map the computes into cell1 until nova-api lists both hypervisors.
+
+        A compute's service record appears before its compute node row, so one
+        discover_hosts run right after start-up may map nothing: repeat it.
+        """
+        t0 = time.monotonic()
+        missing = self._unmapped_hosts()
+        while missing:
             self._run('nova', manage + ['cell_v2', 'discover_hosts'],
                       step='nova-manage cell_v2 discover_hosts')
-            self._stamp('nova-hosts-discovered')
+            missing = self._unmapped_hosts()
+            if missing and time.monotonic() - t0 > timeout:
+                raise CloudError(compute_name(missing[0]), 'no hypervisor listed by nova-api '
+                                 '%ds after start' % timeout,
+                                 self.layout.log(compute_name(missing[0])))
+            if missing:
+                time.sleep(1)
+        self._timed('discover-hosts', t0)
+
+    def _unmapped_hosts(self):
+        try:
+            hyps = self.session().get('compute', '/os-hypervisors')['hypervisors']
+        except rest.RestError:
+            hyps = []
+        listed = {h['hypervisor_hostname'] for h in hyps}
+        return [h for h in lay.COMPUTE_HOSTS if h not in listed]
 
     def _probe_nova_service(self, binary, host=None):
         """None if nova-api lists the service as enabled and up."""
@@ -535,14 +561,14 @@ class Cloud:
     def down(self, quiet=False):
         """Stop everything this cloud started; return the names that were running."""
         stopped = []
-        for name in reversed(['epmd'] + service_names()):
-            # nova-compute may take minutes to stop gracefully: its guests are fake
-            timeout = 10 if name.startswith('nova-compute') else 30
-            if self.table.stop(name, timeout=timeout):
-                stopped.append(name)
-        for name in list(self.table.load()):
-            if self.table.stop(name):
-                stopped.append(name)
+        names = service_names()
+        nova = [n for n in names if n.startswith('nova-')]
+        apis = [n for n in names if n in API_VENV and n not in nova]
+        # nova first (nova-compute may take minutes to stop gracefully, and its
+        # guests are fake, so it gets 10 s), then the APIs, then the backing services
+        for stage, timeout in ((nova, 10), (apis, 20), (['rabbitmq', 'epmd'], 30),
+                               (['mariadb'], 60), (list(self.table.load()), 20)):
+            stopped += self.table.stop_many(stage, timeout=timeout)
         strays = self.table.kill_marked()
         if not quiet:
             self.say('stopped %s' % (', '.join(stopped) if stopped else 'nothing (not running)')

@@ -114,18 +114,27 @@ class ProcessTable:
 
     def stop(self, name, timeout=15.0):
         """SIGTERM the recorded process group, SIGKILL it after timeout. True if it ran."""
-        entry = self.load().get(name)
-        if not entry:
-            return False
-        pid = entry['pid']
-        ran = pid_alive(pid, entry.get('started'))
-        if ran:
-            _signal_group(pid, signal.SIGTERM)
-            if not _wait_gone(pid, timeout):
+        return bool(self.stop_many([name], timeout))
+
+    def stop_many(self, names, timeout=15.0):
+        """Stop several recorded processes at once; return the names that were running."""
+        table = self.load()
+        running = {}
+        for name in names:
+            entry = table.get(name)
+            if entry and pid_alive(entry['pid'], entry.get('started')):
+                running[name] = entry['pid']
+                _signal_group(entry['pid'], signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and any(pid_alive(p) for p in running.values()):
+            time.sleep(0.1)
+        for pid in running.values():
+            if pid_alive(pid):
                 _signal_group(pid, signal.SIGKILL)
                 _wait_gone(pid, 5)
-        self.forget(name)
-        return ran
+        for name in names:
+            self.forget(name)
+        return [n for n in names if n in running]
 
     def marked_pids(self):
         """Pids of live processes whose environment carries our marker."""
