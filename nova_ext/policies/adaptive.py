@@ -13,12 +13,12 @@
 
 It reasons per pre-copy round (see :mod:`.signals`), never per raw sample:
 
-1. Start with a small downtime, so that quick migrations pause the guest
-   only briefly.
+1. Start with QEMU's own default downtime (300 ms), which the first
+   bitmap sync needs: nothing about the dirty rate is known before it.
 2. While rounds shrink by a factor ``rho < 1`` pre-copy converges by
-   itself; if it would still need more than ``patience_rounds`` rounds,
-   raise the downtime to what the round ``patience_rounds`` ahead would
-   need (never above the permitted maximum).
+   itself; the downtime is raised only where each extra ms of downtime
+   saves at least ``time_per_downtime`` ms of migration time (slow
+   convergence, rho near 1), and never above the permitted maximum.
 3. When rounds stop shrinking (the writable working set dominates), the
    whole round must fit into the downtime: if ``round / bandwidth`` fits
    the permitted maximum, set the downtime to that plus a margin and
@@ -48,6 +48,30 @@ from nova_ext.policies import nova
 from nova_ext.policies import signals
 
 
+def precopy_time_left(size_bytes, rho, bandwidth_bps, downtime_ms,
+                      max_rounds=10000):
+    """Seconds of pre-copy left if rounds keep shrinking by ``rho``.
+
+    The next rounds hold ``size * rho**k`` bytes; pre-copy ends at the
+    first round that fits ``bandwidth * downtime``.
+
+    :returns: float seconds, or ``math.inf`` if it never fits
+
+    Example: 2 GiB, rho 0.5, 1 GiB/s, 300 ms -> rounds of 1 and 0.5 GiB
+    are sent (1.5 s), then 0.25 GiB fits 0.3 GiB and pre-copy ends.
+    """
+    if rho >= 1:
+        return math.inf
+    threshold = bandwidth_bps * downtime_ms / 1000.0
+    total, current = 0.0, size_bytes * rho
+    for _ in range(max_rounds):
+        if current <= threshold:
+            return total / bandwidth_bps
+        total += current
+        current *= rho
+    return math.inf
+
+
 class AdaptivePolicy(base.ConvergencePolicy):
     """Predicts convergence per round; escalates early, within permits."""
 
@@ -57,8 +81,9 @@ class AdaptivePolicy(base.ConvergencePolicy):
                    'start; raised only when needed', minimum=1),
         base.Param('margin_pct', int, 10, 'headroom added when sizing the '
                    'downtime to a round', minimum=0, maximum=100),
-        base.Param('patience_rounds', int, 4, 'shrinking rounds accepted '
-                   'before raising the downtime', minimum=1),
+        base.Param('time_per_downtime', float, 10.0, 'ms of migration '
+                   'time one more ms of downtime must save before it is '
+                   'spent', minimum=0),
         base.Param('stall_rounds', int, 2, 'rounds without a new minimum '
                    'before escalating', minimum=1),
         base.Param('min_progress_pct', float, 2.0, 'how much smaller a '
@@ -80,6 +105,7 @@ class AdaptivePolicy(base.ConvergencePolicy):
         self.stalled_rounds = 0
         self.pending = None
         self.pending_since_s = None
+        self._at_minimum = False
         self.throttle_pct = 0
         self.last_progress_s = 0.0
         self.last_remaining = None
@@ -100,6 +126,7 @@ class AdaptivePolicy(base.ConvergencePolicy):
             return self._while_paused(obs)
         if self.pending is not None:
             return self._pending_switch(obs, new_round, at_minimum)
+        self._at_minimum = at_minimum or new_round is not None
         if self.backstop_s and obs.elapsed_s > self.backstop_s:
             return self._escalate(obs, 'not complete after %d s (backstop)'
                                   % self.backstop_s)
@@ -136,18 +163,14 @@ class AdaptivePolicy(base.ConvergencePolicy):
         rho = self.rounds.shrink_ratio()
 
         if self.stalled_rounds == 0 and rho is not None and rho < 1:
-            ahead = size * rho ** self.params['patience_rounds']
-            wanted = self._needed_ms(ahead)
-            if wanted <= current:
+            target = self._worth_raising(size, rho, current, allowed)
+            if target is None:
                 return Decision(Action.NOTHING, 'round %d: %d MiB, shrinking '
                                 'x%.2f per round; converging'
                                 % (rnd.iteration, size >> 20, rho))
-            target = min(allowed, self._with_margin(wanted))
-            if target <= current:
-                return NOTHING
             return Decision(Action.SET_DOWNTIME, 'round %d: shrinking x%.2f '
-                            'per round but slowly; raising downtime to reach '
-                            'the switch-over sooner' % (rnd.iteration, rho),
+                            'per round; %d ms of downtime saves more time '
+                            'than it costs' % (rnd.iteration, rho, target),
                             downtime_ms=target)
 
         needed = self._needed_ms(size)
@@ -176,6 +199,29 @@ class AdaptivePolicy(base.ConvergencePolicy):
                         % (rnd.iteration, size >> 20, needed, allowed,
                            self.stalled_rounds, self.params['stall_rounds']))
 
+    def _worth_raising(self, size, rho, current, allowed):
+        """The downtime that best trades downtime for time, or None.
+
+        Raising the downtime from ``current`` to ``d`` saves the rounds
+        between them (:func:`precopy_time_left`) and may cost ``d -
+        current`` more ms of downtime; it is worth it when each ms costs
+        less than ``time_per_downtime`` ms saved.
+        """
+        bandwidth = self.rounds.bandwidth_bps
+        if not bandwidth or current >= allowed:
+            return None
+        price = self.params['time_per_downtime']
+        base_s = precopy_time_left(size, rho, bandwidth, current)
+        best, best_gain = None, 0.0
+        for d in range(current + 25, allowed + 25, 25):
+            d = min(d, allowed)
+            saved_ms = (base_s - precopy_time_left(size, rho, bandwidth,
+                                                   d)) * 1000.0
+            gain = saved_ms - price * (d - current)
+            if gain > best_gain:
+                best, best_gain = d, gain
+        return best
+
     def _escalate(self, obs, reason):
         permits = self.context.permits
         if permits.postcopy:
@@ -188,8 +234,11 @@ class AdaptivePolicy(base.ConvergencePolicy):
         else:
             return Decision(Action.NOTHING, reason + '; nothing permitted, '
                             'continuing pre-copy')
-        self.pending = Decision(action, reason + '; %s at a local minimum'
-                                % action.value)
+        switch = Decision(action, reason + '; %s at a local minimum of '
+                          'the remaining bytes' % action.value)
+        if self._at_minimum:
+            return switch
+        self.pending = switch
         self.pending_since_s = obs.elapsed_s
         return Decision(Action.NOTHING, reason + '; waiting for a local '
                         'minimum before %s' % action.value)

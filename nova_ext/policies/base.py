@@ -16,7 +16,8 @@ time order and answers each with one decision. The base class owns what
 must hold for every policy, third-party ones included: parameters are
 validated up front, and no decision ever does something the deployment
 forbids or that would lose the guest (nothing but "nothing" once post-copy
-has started).
+has started), and no escalation (post-copy, pause, abort) is requested twice:
+nova re-pauses a paused guest on every poll, we do not.
 """
 
 import abc
@@ -116,6 +117,7 @@ class ConvergencePolicy(metaclass=abc.ABCMeta):
         self.params = self.parse_params(params or {})
         self.downtime_ms = None
         self.escalated = None
+        self.requested = set()
         self.validate()
 
     @classmethod
@@ -147,6 +149,7 @@ class ConvergencePolicy(metaclass=abc.ABCMeta):
             self.downtime_ms = decision.downtime_ms
         elif decision.action is not Action.NOTHING:
             self.escalated = decision.action
+            self.requested.add(decision.action)
         return decision
 
     @abc.abstractmethod
@@ -167,6 +170,10 @@ class ConvergencePolicy(metaclass=abc.ABCMeta):
                                                     Action.POSTCOPY):
             return Decision(Action.NOTHING, 'refused %s: the guest is '
                             'paused (%s)' % (action.value, decision.reason))
+        if action in self.requested:
+            return Decision(Action.NOTHING, '%s already requested once; not '
+                            'repeating it (%s)' % (action.value,
+                                                   decision.reason))
         if not permits.allows(action):
             return Decision(Action.NOTHING, 'refused %s: not permitted by '
                             'this deployment (%s)'

@@ -1,0 +1,74 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+"""Hand-built sample sequences for policy tests (no simulator, no libvirt)."""
+
+from nova_ext.observation import GIB
+from nova_ext.observation import MIB
+from nova_ext.observation import Observation
+from nova_ext.observation import Phase
+
+
+def sawtooth(round_sizes, bandwidth_bps=GIB, poll_s=0.5, ram_bytes=None,
+             start_s=0.0, phase=Phase.PRECOPY, throttles=None):
+    """Observations of pre-copy rounds of the given sizes, sampled every poll.
+
+    Round i sends ``round_sizes[i]`` bytes at ``bandwidth_bps``;
+    ``memory_remaining`` is the round's unsent part, so it falls to zero
+    and jumps at each round start: libvirt's saw-tooth.
+
+    :param throttles: optional auto-converge throttle per round
+    :returns: a list of :class:`Observation`
+    """
+    ram = ram_bytes or round_sizes[0]
+    bounds, t = [], 0.0
+    for size in round_sizes:
+        bounds.append((t, t + size / bandwidth_bps, size))
+        t += size / bandwidth_bps
+    samples, now = [], poll_s
+    while now < t:
+        for number, (begin, end, size) in enumerate(bounds, 1):
+            if begin <= now < end:
+                break
+        sent_before = sum(s for _, _, s in bounds[:number - 1])
+        in_round = (now - begin) * bandwidth_bps
+        samples.append(Observation(
+            elapsed_s=start_s + now, memory_total_bytes=ram,
+            memory_processed_bytes=int(sent_before + in_round),
+            memory_remaining_bytes=int(size - in_round),
+            data_remaining_bytes=int(size - in_round),
+            bandwidth_bps=bandwidth_bps, iteration=number,
+            throttle_pct=(throttles or [0] * len(round_sizes))[number - 1],
+            phase=phase))
+        now += poll_s
+    return samples
+
+
+def observation(elapsed_s, remaining=512 * MIB, phase=Phase.PRECOPY,
+                iteration=1, processed=0, total=4 * GIB):
+    """One hand-made observation with sensible defaults."""
+    return Observation(elapsed_s=elapsed_s, memory_total_bytes=total,
+                       memory_processed_bytes=processed,
+                       memory_remaining_bytes=remaining,
+                       data_remaining_bytes=remaining, iteration=iteration,
+                       phase=phase)
+
+
+def decide_all(policy, samples):
+    """Feed every sample; :returns: the list of (elapsed_s, decision)."""
+    return [(s.elapsed_s, policy.decide(s)) for s in samples]
+
+
+def actions(policy, samples):
+    """:returns: [(elapsed_s, action value, downtime_ms)] other than nothing."""
+    return [(t, d.action.value, d.downtime_ms)
+            for t, d in decide_all(policy, samples)
+            if d.action.value != 'nothing']
