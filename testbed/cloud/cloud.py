@@ -590,9 +590,9 @@ class Cloud:
 
     # ------------------------------------------------------------ memory
     def rss_bytes(self):
-        """Summed RSS of every live process carrying this cloud's marker."""
+        """Summed RSS of every live process of this cloud (shared pages count twice)."""
         total = 0
-        for pid in self.table.marked_pids():
+        for pid in self.table.our_pids():
             try:
                 with open('/proc/%d/status' % pid) as f:
                     for line in f:

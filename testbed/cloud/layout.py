@@ -14,7 +14,7 @@
 Everything lives under one work folder outside the repository (``$OSC_LIVEMIGRATE_CLOUD_DIR``,
 default ``/srv/osc-livemigrate/cloud``)::
 
-    venvs/   Python virtualenvs (kept by ``reset``)
+    venvs/   Python virtualenvs (kept by ``reset``; ``$OSC_LIVEMIGRATE_CLOUD_VENVS`` moves them)
     etc/     rendered service configuration
     state/   databases, message bus, images, per-host nova state
     logs/    one log per service, plus ``setup-*.log`` for one-off steps
@@ -28,6 +28,7 @@ import dataclasses
 import os
 
 DIR_ENV = 'OSC_LIVEMIGRATE_CLOUD_DIR'
+VENVS_ENV = 'OSC_LIVEMIGRATE_CLOUD_VENVS'     # share venvs between work folders
 PORTS_ENV = 'OSC_LIVEMIGRATE_CLOUD_PORTS'
 DEFAULT_DIR = '/srv/osc-livemigrate/cloud'
 HOST = '127.0.0.1'
@@ -92,6 +93,7 @@ class Layout:
     base: str
     ports: dict = dataclasses.field(default_factory=lambda: dict(DEFAULT_PORTS))
     mode: str = 'fake'
+    venvs_dir: str = None
 
     @classmethod
     def from_env(cls, mode='fake', base=None, environ=None):
@@ -100,21 +102,23 @@ class Layout:
             raise ValueError('unknown mode %r (known: %s)' % (mode, ', '.join(MODES)))
         ports = dict(DEFAULT_PORTS)
         ports.update(parse_ports(environ.get(PORTS_ENV, '')))
-        return cls(base=os.path.abspath(base or environ.get(DIR_ENV) or DEFAULT_DIR),
-                   ports=ports, mode=mode)
+        base = os.path.abspath(base or environ.get(DIR_ENV) or DEFAULT_DIR)
+        venvs = environ.get(VENVS_ENV)
+        return cls(base=base, ports=ports, mode=mode,
+                   venvs_dir=os.path.abspath(venvs) if venvs else None)
 
     def path(self, *parts):
         return os.path.join(self.base, *parts)
 
     @property
     def venvs(self):
-        return self.path('venvs')
+        return self.venvs_dir or self.path('venvs')
 
     def venv(self, name):
-        return self.path('venvs', name)
+        return os.path.join(self.venvs, name)
 
     def venv_bin(self, venv, prog):
-        return self.path('venvs', venv, 'bin', prog)
+        return os.path.join(self.venvs, venv, 'bin', prog)
 
     @property
     def etc(self):

@@ -153,6 +153,34 @@ class ProcessTable:
                 found.append(int(d))
         return sorted(found)
 
+    def our_pids(self):
+        """Live pids that belong to this cloud: the recorded processes, their process
+        groups and descendants, and anything carrying the marker. (Workers that call
+        setproctitle overwrite their environment, so the marker alone misses them.)"""
+        roots = {e['pid'] for e in self.load().values()
+                 if pid_alive(e['pid'], e.get('started'))}
+        parent, group = {}, {}
+        for d in os.listdir('/proc'):
+            if not d.isdigit():
+                continue
+            try:
+                with open('/proc/%s/stat' % d) as f:
+                    data = f.read()
+            except OSError:
+                continue
+            fields = data[data.rindex(')') + 2:].split()
+            if fields[0] == 'Z':
+                continue
+            parent[int(d)], group[int(d)] = int(fields[1]), int(fields[2])
+        mine = set(self.marked_pids()) | roots
+        mine |= {p for p, g in group.items() if g in roots}
+        changed = True
+        while changed:
+            more = {p for p, pp in parent.items() if pp in mine and p not in mine}
+            mine |= more
+            changed = bool(more)
+        return sorted(p for p in mine if p in parent)
+
     def kill_marked(self, timeout=10.0):
         """Stop every straggler carrying our marker; return the pids that were found."""
         pids = self.marked_pids()
@@ -192,6 +220,53 @@ def _wait_gone(pid, timeout):
             return True
         time.sleep(0.1)
     return not pid_alive(pid)
+
+
+def _socket_inodes(pid):
+    inodes = set()
+    try:
+        fds = os.listdir('/proc/%d/fd' % pid)
+    except OSError:
+        return inodes
+    for fd in fds:
+        try:
+            target = os.readlink('/proc/%d/fd/%s' % (pid, fd))
+        except OSError:
+            continue
+        if target.startswith('socket:['):
+            inodes.add(target[8:-1])
+    return inodes
+
+
+def _hex_addr(text):
+    """'0100007F:1F90' (or the 32-hex-digit IPv6 form) -> ('127.0.0.1', 8080)."""
+    addr, port = text.split(':')
+    raw = bytes.fromhex(addr)
+    # /proc/net/tcp* prints each 32-bit word in host (little-endian) order
+    raw = b''.join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
+    return socket.inet_ntop(socket.AF_INET if len(raw) == 4 else socket.AF_INET6, raw), \
+        int(port, 16)
+
+
+def listening_sockets(pids):
+    """[(pid, address, port)] of the TCP sockets the given processes listen on."""
+    by_inode = {}
+    for table in ('/proc/net/tcp', '/proc/net/tcp6'):
+        try:
+            with open(table) as f:
+                next(f)
+                for line in f:
+                    cols = line.split()
+                    if cols[3] == '0A':         # LISTEN
+                        by_inode[cols[9]] = _hex_addr(cols[1])
+        except OSError:
+            continue
+    out = []
+    for pid in pids:
+        for inode in _socket_inodes(pid):
+            if inode in by_inode:
+                out.append((pid,) + by_inode[inode])
+    return sorted(set(out))
 
 
 # ---------------------------------------------------------------- probes

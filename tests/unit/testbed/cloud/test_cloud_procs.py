@@ -1,0 +1,174 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+"""Process table, probes and the one-line failure of the mini-cloud tool.
+
+These start real (tiny) processes and sockets on loopback; no OpenStack needed.
+"""
+
+import http.server
+import socket
+import sys
+import threading
+import time
+
+import pytest
+
+from testbed.cloud import procs
+
+
+def _serve_once(payload=None):
+    """A loopback TCP server; sends payload to each client if given. Returns port."""
+    srv = socket.socket()
+    srv.bind(('127.0.0.1', 0))
+    srv.listen(4)
+
+    def loop():
+        while True:
+            try:
+                conn, _ = srv.accept()
+            except OSError:
+                return
+            with conn:
+                if payload is not None:
+                    try:
+                        conn.recv(16) if payload.startswith(b'\x01') else None
+                        conn.sendall(payload)
+                    except OSError:
+                        pass
+    threading.Thread(target=loop, daemon=True).start()
+    return srv, srv.getsockname()[1]
+
+
+def _free_port():
+    s = socket.socket()
+    s.bind(('127.0.0.1', 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def test_probe_mysql_accepts_greeting_and_host_refusal():
+    greeting = b'\x4a\x00\x00\x00\x0a' + b'10.11.0-MariaDB\x00'
+    refusal = b'\x2f\x00\x00\x00\xff\x6a\x04' + b"Host '127.0.0.1' is not allowed"
+    for payload in (greeting, refusal):
+        srv, port = _serve_once(payload)
+        try:
+            assert procs.probe_mysql('127.0.0.1', port) is None
+        finally:
+            srv.close()
+    srv, port = _serve_once(b'HTTP/1.0 200 OK\r\n\r\n')
+    try:
+        assert 'no MySQL greeting' in procs.probe_mysql('127.0.0.1', port)
+    finally:
+        srv.close()
+    assert 'nothing answers' in procs.probe_mysql('127.0.0.1', _free_port())
+
+
+def test_probe_amqp():
+    srv, port = _serve_once(b'\x01\x00\x00\x00\x00\x01\x00\x00\x0a')
+    try:
+        assert procs.probe_amqp('127.0.0.1', port) is None
+    finally:
+        srv.close()
+    assert 'nothing answers' in procs.probe_amqp('127.0.0.1', _free_port())
+
+
+def test_probe_http_counts_any_answer_below_500():
+    codes = iter([300, 401, 503])
+
+    class H(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(next(codes))
+            self.end_headers()
+
+        def log_message(self, *a):
+            pass
+
+    srv = http.server.HTTPServer(('127.0.0.1', 0), H)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    url = 'http://127.0.0.1:%d/' % srv.server_address[1]
+    try:
+        assert procs.probe_http(url) is None
+        assert procs.probe_http(url) is None
+        assert procs.probe_http(url) == 'HTTP 503 from %s' % url
+    finally:
+        srv.shutdown()
+    assert 'no HTTP answer' in procs.probe_http('http://127.0.0.1:%d/' % _free_port())
+
+
+def test_service_that_dies_while_starting_is_named_with_its_log(tmp_path):
+    table = procs.ProcessTable(str(tmp_path / 'processes.json'), marker=str(tmp_path))
+    log = str(tmp_path / 'logs' / 'bogus-api.log')
+    proc = table.start('bogus-api', [sys.executable, '-c',
+                                     'import sys; print("bad option in bogus.conf");'
+                                     'sys.exit(3)'], log)
+    t0 = time.monotonic()
+    with pytest.raises(procs.CloudError) as err:
+        procs.wait_until('bogus-api', lambda: procs.probe_tcp('127.0.0.1', _free_port()),
+                         log, timeout=60, proc=proc)
+    assert time.monotonic() - t0 < 10          # it fails fast, not after the timeout
+    msg = str(err.value)
+    assert msg == 'bogus-api: process exited with code 3 while starting; see %s' % log
+    assert '\n' not in msg
+    with open(log) as f:
+        assert 'bad option in bogus.conf' in f.read()
+
+
+def test_service_that_never_answers_times_out_with_reason(tmp_path):
+    port = _free_port()
+    with pytest.raises(procs.CloudError) as err:
+        procs.wait_until('placement', lambda: procs.probe_tcp('127.0.0.1', port),
+                         '/x/logs/placement.log', timeout=0.5)
+    msg = str(err.value)
+    assert msg.startswith('placement: did not answer within 0s (nothing answers on '
+                          '127.0.0.1:%d' % port)
+    assert msg.endswith('; see /x/logs/placement.log')
+
+
+def test_start_records_and_stop_ends_the_whole_group(tmp_path):
+    table = procs.ProcessTable(str(tmp_path / 'p.json'), marker=str(tmp_path))
+    log = str(tmp_path / 'sleeper.log')
+    # a parent with a child in its process group, like gunicorn and its worker
+    table.start('sleeper', ['sh', '-c', 'sleep 60 & sleep 60; wait'], log)
+    pid = table.pid('sleeper')
+    assert pid
+    deadline = time.monotonic() + 5
+    while len(table.our_pids()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    group = table.our_pids()
+    assert pid in group and len(group) >= 2
+    assert table.marked_pids()
+    assert table.stop('sleeper', timeout=5) is True
+    assert not [p for p in group if procs.pid_alive(p)]
+    assert table.pid('sleeper') is None and table.load() == {}
+    assert table.stop('sleeper') is False
+
+
+def test_recycled_pid_is_not_ours(tmp_path):
+    table = procs.ProcessTable(str(tmp_path / 'p.json'), marker=str(tmp_path))
+    import os
+    table.record('me', os.getpid(), ['x'], 'log')
+    assert table.pid('me') == os.getpid()
+    entry = table.load()
+    entry['me']['started'] += 1            # as if the pid now belonged to another process
+    table._save(entry)
+    assert table.pid('me') is None
+
+
+def test_listening_sockets_reports_loopback_listener():
+    import os
+    srv, port = _serve_once()
+    try:
+        found = procs.listening_sockets([os.getpid()])
+        assert (os.getpid(), '127.0.0.1', port) in found
+    finally:
+        srv.close()
