@@ -72,3 +72,83 @@ def actions(policy, samples):
     return [(t, d.action.value, d.downtime_ms)
             for t, d in decide_all(policy, samples)
             if d.action.value != 'nothing']
+
+
+class FakeJobInfo:
+    """nova's JobInfo, reduced to what the monitor reads."""
+
+    def __init__(self, type_):
+        self.type = type_
+
+
+class FakeDomain:
+    def __init__(self, guest):
+        self._guest = guest
+
+    def jobStats(self):
+        return self._guest.current_stats()
+
+
+class FakeGuest:
+    """A guest whose job follows a script of libvirt job-stat dicts.
+
+    Each poll consumes one entry of ``script``: a dict (job running, those
+    stats) or a job type number (the job ended that way). Tuning calls are
+    recorded in ``calls``; ``fail`` names calls that raise.
+    """
+
+    def __init__(self, script, fail=()):
+        self.script = list(script)
+        self.calls = []
+        self.fail = set(fail)
+        self._domain = FakeDomain(self)
+        self._now = None
+
+    def get_job_info(self):
+        self._now = self.script.pop(0) if self.script else 3
+        return FakeJobInfo(2 if isinstance(self._now, dict) else self._now)
+
+    def current_stats(self):
+        return self._now if isinstance(self._now, dict) else {}
+
+    def _call(self, name, *args):
+        self.calls.append((name,) + args)
+        if name in self.fail:
+            raise RuntimeError('%s failed' % name)
+
+    def migrate_configure_max_downtime(self, ms):
+        self._call('downtime', ms)
+
+    def migrate_start_postcopy(self):
+        self._call('postcopy')
+
+    def pause(self):
+        self._call('pause')
+
+    def abort_job(self):
+        self._call('abort')
+
+
+def job_stats(samples):
+    """libvirt job-stat dicts from Observations (the inverse of from_job_info)."""
+    return [{'memory_total': s.memory_total_bytes,
+             'memory_processed': s.memory_processed_bytes,
+             'memory_remaining': s.memory_remaining_bytes,
+             'data_remaining': s.data_remaining_bytes,
+             'memory_dirty_rate': int(s.dirty_rate_bps / 4096),
+             'memory_page_size': 4096, 'memory_bps': int(s.bandwidth_bps),
+             'memory_iteration': s.iteration,
+             'auto_converge_throttle': s.throttle_pct} for s in samples]
+
+
+class FakeClock:
+    """Monotonic time that advances only when the monitor sleeps."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.now += seconds

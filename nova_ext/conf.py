@@ -1,0 +1,119 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+"""The ``[livemigrate]`` options of nova-compute, and their validation.
+
+Post-copy and auto-converge stay where operators already set them: nova's
+``[libvirt] live_migration_permit_post_copy`` and
+``live_migration_permit_auto_converge``. This group adds only what nova
+lacks: which policy runs, its parameters, whether pausing or aborting is
+allowed, and which policies users may request.
+"""
+
+from oslo_config import cfg
+
+from nova_ext import loader
+from nova_ext.policies import base
+
+GROUP = cfg.OptGroup('livemigrate', title='osc-livemigrate driver options',
+                     help='Convergence policies for libvirt live migration.')
+
+OPTS = [
+    cfg.StrOpt('default_policy', default='nova',
+               help='Convergence policy used when neither the flavor nor '
+                    '(where allowed) the image or the server asks for one. '
+                    'One of the names in the nova_ext.migration_policies '
+                    'entry-point namespace: nova, schedule, adaptive, '
+                    'kubevirt, or a third-party one. "nova" keeps nova\'s '
+                    '[libvirt] live_migration_* behaviour.'),
+    cfg.MultiStrOpt('policy_params', default=[],
+                    help='Parameters of one policy, as '
+                         '"POLICY:key=value;key=value". Repeat the option for '
+                         'several policies. Example: '
+                         '"adaptive:stall_rounds=3;margin_pct=5". The nova '
+                         'policy takes its defaults from [libvirt] '
+                         'live_migration_downtime, _downtime_steps, '
+                         '_downtime_delay, _completion_timeout and '
+                         '_timeout_action; values given here win.'),
+    cfg.ListOpt('user_selectable_policies', default=[],
+                help='Policies that project members may request through the '
+                     'server metadata key "livemigrate:policy" or the image '
+                     'property "livemigrate_policy". The flavor extra spec '
+                     '"livemigrate:policy" is admin-controlled and always '
+                     'honoured. Empty: users cannot choose.'),
+    cfg.BoolOpt('permit_pause', default=True,
+                help='Whether a policy may pause the guest to let a '
+                     'migration finish (nova\'s force_complete without '
+                     'post-copy does this).'),
+    cfg.BoolOpt('permit_abort', default=True,
+                help='Whether a policy may abort a migration it judges '
+                     'hopeless. The guest keeps running on the source.'),
+    cfg.IntOpt('max_downtime_ms', default=0, min=0,
+               help='Largest max-downtime a policy may set, in ms. 0 uses '
+                    '[libvirt] live_migration_downtime.'),
+    cfg.BoolOpt('publish_status', default=True,
+                help='Write the livemigrate:* server metadata keys (phase, '
+                     'last action, reason, downtime) that the openstack CLI '
+                     'plugin shows while a migration runs.'),
+]
+
+
+def register_opts(conf):
+    """Register the ``[livemigrate]`` group on ``conf``."""
+    conf.register_group(GROUP)
+    conf.register_opts(OPTS, group=GROUP)
+
+
+def list_opts():
+    """oslo-config-generator hook (``oslo.config.opts`` entry point)."""
+    return [(GROUP, OPTS)]
+
+
+def parse_policy_params(entries):
+    """Turn the ``policy_params`` lines into ``{policy: {key: value}}``.
+
+    :raises base.PolicyError: naming the malformed line
+    """
+    params = {}
+    for entry in entries:
+        name, sep, rest = entry.partition(':')
+        name = name.strip()
+        if not sep or not name:
+            raise base.PolicyError('[livemigrate] policy_params: expected '
+                                   '"POLICY:key=value;...", got %r' % entry)
+        if name in params:
+            raise base.PolicyError('[livemigrate] policy_params: policy %s '
+                                   'given twice' % name)
+        params[name] = base.parse_param_string(rest)
+    return params
+
+
+def validate(conf, context_factory):
+    """Check the whole group once, at service start.
+
+    Every policy named anywhere must load, and its parameters must parse,
+    so that a typo stops nova-compute at start rather than at the first
+    migration.
+
+    :param conf: the oslo.config object with ``[livemigrate]`` registered
+    :param context_factory: callable returning a sample MigrationContext
+    :raises base.PolicyError: one line naming the option and the problem
+    """
+    group = conf.livemigrate
+    params = parse_policy_params(group.policy_params)
+    names = {group.default_policy, *group.user_selectable_policies,
+             *params}
+    for name in sorted(names):
+        try:
+            loader.build_policy(name, context_factory(), params.get(name))
+        except base.PolicyError as exc:
+            raise base.PolicyError('[livemigrate] %s' % exc)
+    return params

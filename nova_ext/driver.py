@@ -1,0 +1,342 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+"""nova's LibvirtDriver with policy-driven live migration.
+
+Loaded with ``[DEFAULT] compute_driver = livemigrate.LibvirtDriver``. It
+changes only what it must and delegates the rest to nova:
+
+- the migration monitor is :class:`nova_ext.monitor.Monitor` driving the
+  policy chosen for the instance (:mod:`nova_ext.selection`);
+- API force-complete and abort go to that monitor's queue; abort during
+  post-copy is refused, because only the destination has the whole guest;
+- a migration stays ``running`` in the API during post-copy and pause;
+- after an abort (API, policy or timeout) the server stays ACTIVE on the
+  source: the monitor recovers it, and the "operation aborted" error that
+  nova's migration thread re-raises is not turned into ERROR;
+- auto-converge is kept alongside post-copy when both are permitted;
+- volumes are disconnected with ``force`` on every path where this host
+  gives them up (:mod:`nova_ext.brick`).
+"""
+
+import collections
+import os
+import time
+
+from nova.compute import power_state
+from nova import conf as nova_conf
+from nova import exception
+from nova import objects
+from nova.virt.libvirt import driver as libvirt_driver
+from nova.virt.libvirt import migration as libvirt_migrate
+from oslo_log import log as logging
+
+from nova_ext import brick
+from nova_ext import conf as lm_conf
+from nova_ext import loader
+from nova_ext import monitor
+from nova_ext import observation
+from nova_ext.policies import base
+from nova_ext import selection
+from nova_ext import status
+
+LOG = logging.getLogger(__name__)
+CONF = nova_conf.CONF
+lm_conf.register_opts(CONF)
+
+MIB = 1024 * 1024
+
+
+def nova_policy_params():
+    """The nova policy's parameters from nova's own ``[libvirt]`` options."""
+    lib = CONF.libvirt
+    return {'downtime_ms': lib.live_migration_downtime,
+            'downtime_steps': lib.live_migration_downtime_steps,
+            'downtime_delay_s': lib.live_migration_downtime_delay,
+            'completion_timeout_s': lib.live_migration_completion_timeout,
+            'timeout_action': lib.live_migration_timeout_action}
+
+
+def _loaded(obj, name, default=None):
+    """An object field if it is set, without lazy-loading (or failing)."""
+    if obj is None:
+        return default
+    if hasattr(obj, 'obj_attr_is_set'):
+        return getattr(obj, name) if obj.obj_attr_is_set(name) else default
+    return getattr(obj, name, default)
+
+
+class NovaStore:
+    """Status store backed by nova objects (see :class:`status.Publisher`)."""
+
+    def __init__(self, context, instance, migration):
+        self.context = context
+        self.instance = instance
+        self.migration = migration
+
+    def metadata(self, keys):
+        # NOTE: a fresh object, so that keys users set meanwhile survive
+        fresh = objects.Instance.get_by_uuid(self.context, self.instance.uuid,
+                                             expected_attrs=['metadata'])
+        merged = dict(fresh.metadata)
+        merged.update(keys)
+        if merged != fresh.metadata:
+            fresh.metadata = merged
+            fresh.save()
+
+    def event(self, name, failure_reason):
+        objects.InstanceActionEvent.event_start(
+            self.context, self.instance.uuid, name, want_result=False,
+            host=CONF.host)
+        objects.InstanceActionEvent.event_finish_with_failure(
+            self.context, self.instance.uuid, name,
+            exc_val=failure_reason, want_result=False)
+
+    def stats(self, obs, progress):
+        mig = self.migration
+        if mig is None:
+            return
+        mig.memory_total = obs.memory_total_bytes
+        mig.memory_processed = obs.memory_processed_bytes
+        mig.memory_remaining = obs.memory_remaining_bytes
+        mig.save()
+        self.instance.progress = progress
+        self.instance.save()
+
+
+class LibvirtDriver(libvirt_driver.LibvirtDriver):
+    """LibvirtDriver whose live migrations are steered by a policy."""
+
+    def __init__(self, virtapi, read_only=False):
+        super().__init__(virtapi, read_only)
+        self._lm_monitors = {}
+        self._lm_deliberate_abort = set()
+        self._lm_params = self._validated_params()
+
+    @staticmethod
+    def _validated_params():
+        """Check ``[livemigrate]`` once; a bad value stops the service.
+
+        nova's driver loader logs a traceback for anything but a clean
+        exit, so a configuration error is one log line and exit status 1.
+        """
+        try:
+            return lm_conf.validate(CONF, lambda: observation.
+                                    MigrationContext(2 * 1024 * MIB))
+        except base.PolicyError as exc:
+            LOG.error('Invalid configuration: %s', exc)
+            raise SystemExit('nova-compute: invalid configuration: %s' % exc)
+
+    def _params_for(self, name):
+        params = dict(nova_policy_params()) if name == 'nova' else {}
+        params.update(self._lm_params.get(name, {}))
+        return params
+
+    # NOTE: nova drops auto-converge when post-copy is permitted; both
+    # together let QEMU throttle first and the policy switch later.
+    def _handle_live_migration_auto_converge(self, migration_flags):
+        if CONF.libvirt.live_migration_permit_auto_converge:
+            migration_flags |= libvirt_driver.libvirt.VIR_MIGRATE_AUTO_CONVERGE
+        return migration_flags
+
+    def _permits(self, instance, flags):
+        postcopy = (self._is_post_copy_enabled(flags)
+                    and not self._get_vpmems(instance)
+                    and _loaded(instance, 'power_state') != power_state.PAUSED)
+        auto = bool(flags & libvirt_driver.libvirt.VIR_MIGRATE_AUTO_CONVERGE)
+        return observation.Permits(
+            postcopy=postcopy, pause=CONF.livemigrate.permit_pause,
+            abort=CONF.livemigrate.permit_abort, auto_converge=auto,
+            max_downtime_ms=(CONF.livemigrate.max_downtime_ms
+                             or CONF.libvirt.live_migration_downtime))
+
+    def _choose_policy(self, instance, context_):
+        image_value = (_loaded(instance, 'system_metadata') or {}).get(
+            'image_' + selection.IMAGE_PROPERTY)
+        flavor = _loaded(instance, 'flavor')
+        flavor_value = ((_loaded(flavor, 'extra_specs') or {}) if flavor
+                        else {}).get(selection.FLAVOR_EXTRA_SPEC)
+        chosen = selection.select_policy(
+            CONF.livemigrate.default_policy,
+            CONF.livemigrate.user_selectable_policies,
+            loader.available_policies(),
+            server=(_loaded(instance, 'metadata') or {}).get(
+                selection.METADATA_KEY),
+            image=image_value, flavor=flavor_value)
+        try:
+            policy = loader.build_policy(chosen.name, context_,
+                                         self._params_for(chosen.name))
+        except base.PolicyError as exc:
+            default = CONF.livemigrate.default_policy
+            refusal = '%s; using the default %s' % (exc, default)
+            chosen = selection.Selection(default, 'default',
+                                         chosen.refusals + (refusal,))
+            policy = loader.build_policy(default, context_,
+                                         self._params_for(default))
+        return chosen, policy
+
+    def _live_migration_monitor(self, context, instance, guest, dest,
+                                post_method, recover_method, block_migration,
+                                migrate_data, finish_event, disk_paths):
+        migration = _loaded(migrate_data, 'migration')
+        flags = self._get_migration_flags(migrate_data.block_migration)
+        permits = self._permits(instance, flags)
+        sizes = [os.stat(p).st_size for p in disk_paths if os.path.exists(p)]
+        context_ = observation.MigrationContext(
+            ram_bytes=instance.flavor.memory_mb * MIB, permits=permits,
+            disk_bytes=sum(sizes), disk_count=len(sizes))
+        chosen, policy = self._choose_policy(instance, context_)
+        LOG.info('Live migration policy %(name)s (from %(source)s), '
+                 'permits %(permits)s', {'name': chosen.name,
+                                         'source': chosen.source,
+                                         'permits': permits},
+                 instance=instance)
+        publisher = status.Publisher(
+            NovaStore(context, instance, migration),
+            _loaded(migration, 'uuid'), chosen.name,
+            CONF.livemigrate.publish_status)
+        publisher.started(chosen.refusals)
+        # NOTE: nova's own per-instance task deque is the control channel,
+        # so force-complete requests keep arriving exactly as nova queues them
+        controls = self.active_migrations.setdefault(instance.uuid,
+                                                     collections.deque())
+
+        def on_decision(decision, obs):
+            publisher.decision(decision, obs)
+            if decision.action.value == 'postcopy':
+                self._activate_destination_ports(context, instance,
+                                                 migration)
+
+        mon = monitor.Monitor(
+            guest, policy, instance=instance, controls=controls,
+            on_decision=on_decision, on_stats=publisher.stats,
+            stats_interval_s=CONF.libvirt.live_migration_monitor_interval,
+            postcopy_enabled=permits.postcopy, is_done=finish_event.done,
+            # NOTE: wall clock and time.sleep, as nova's monitor uses
+            clock=time.time, sleep=time.sleep,
+            phase=(observation.Phase.POSTCOPY
+                   if _loaded(migration, 'status') == 'running (post-copy)'
+                   else observation.Phase.PRECOPY),
+            settle=lambda: libvirt_migrate.find_job_type(guest, instance))
+        self._lm_monitors[instance.uuid] = mon
+        try:
+            outcome = mon.run()
+        finally:
+            self._lm_monitors.pop(instance.uuid, None)
+            self._clear_empty_migration(instance)
+        if outcome.job == 'completed':
+            publisher.finished('completed')
+            post_method(context, instance, dest, block_migration,
+                        migrate_data)
+            return
+        if outcome.aborted_by:
+            self._lm_deliberate_abort.add(instance.uuid)
+        publisher.finished('aborted' if outcome.aborted_by else 'failed',
+                           outcome.reason or None)
+        libvirt_migrate.run_recover_tasks(self._host, guest, instance,
+                                          outcome.recover_tasks)
+        if outcome.job == 'cancelled':
+            recover_method(context, instance, dest, migrate_data,
+                           migration_status='cancelled')
+        else:  # the manager's default status is 'error'
+            recover_method(context, instance, dest, migrate_data)
+
+    def _activate_destination_ports(self, context, instance, migration):
+        """What nova's lifecycle handler does for 'running (post-copy)'.
+
+        We keep the migration 'running' so that it stays listed and
+        controllable, so nova's handler finds no 'running (post-copy)'
+        record; activating the destination port bindings here keeps the
+        network cut-over at the switch instead of at the very end.
+        """
+        try:
+            from nova.network import neutron
+            neutron.API().migrate_instance_start(context, instance,
+                                                 migration)
+        except Exception as exc:
+            LOG.warning('Could not activate destination port bindings at '
+                        'the post-copy switch (nova will at the end): %s',
+                        exc, instance=instance)
+
+    def _live_migration(self, context, instance, dest, post_method,
+                        recover_method, block_migration, migrate_data):
+        try:
+            super()._live_migration(context, instance, dest, post_method,
+                                    recover_method, block_migration,
+                                    migrate_data)
+        except Exception as exc:
+            if instance['uuid'] in self._lm_deliberate_abort:
+                # NOTE: nova re-raises the migration thread's "operation
+                # aborted" after a deliberate abort; the compute manager
+                # would then set the server to ERROR although it runs
+                # fine on the source and has been recovered.
+                LOG.info('Live migration aborted as requested; the guest '
+                         'runs on this host (%s)', exc, instance=instance)
+                return
+            raise
+        finally:
+            self._lm_deliberate_abort.discard(instance['uuid'])
+
+    def live_migration_abort(self, instance):
+        mon = self._lm_monitors.get(instance['uuid'])
+        if mon is not None:
+            if mon.outcome.phase is observation.Phase.POSTCOPY:
+                LOG.warning('Refusing to abort a live migration in '
+                            'post-copy: the destination already runs the '
+                            'guest and holds pages the source lacks',
+                            instance=instance)
+                return
+            mon.note_api_abort()
+        return super().live_migration_abort(instance)
+
+    # -- volumes: force the disconnect wherever this host gives one up --
+
+    def _disconnect_volume(self, context, connection_info, instance,
+                           encryption=None, destroy_secrets=True,
+                           force=False):
+        force = brick.should_force(force)
+        return super()._disconnect_volume(
+            context, connection_info, instance, encryption=encryption,
+            destroy_secrets=destroy_secrets, force=force)
+
+    def _get_volume_driver(self, connection_info):
+        return brick.with_rule(super()._get_volume_driver(connection_info))
+
+    def detach_volume(self, context, connection_info, instance, mountpoint,
+                      encryption=None):
+        with brick.giving_up('detach_volume'):
+            return super().detach_volume(context, connection_info, instance,
+                                         mountpoint, encryption=encryption)
+
+    def post_live_migration(self, context, instance, block_device_info,
+                            migrate_data=None):
+        with brick.giving_up('post_live_migration_source'):
+            return super().post_live_migration(
+                context, instance, block_device_info, migrate_data)
+
+    def rollback_live_migration_at_destination(self, context, instance,
+                                               network_info,
+                                               block_device_info,
+                                               destroy_disks=True,
+                                               migrate_data=None):
+        with brick.giving_up('rollback_at_destination'):
+            return super().rollback_live_migration_at_destination(
+                context, instance, network_info, block_device_info,
+                destroy_disks=destroy_disks, migrate_data=migrate_data)
+
+    def migrate_disk_and_power_off(self, context, instance, dest, flavor,
+                                   network_info, block_device_info=None,
+                                   timeout=0, retry_interval=0):
+        with brick.giving_up('migrate_disk_and_power_off'):
+            return super().migrate_disk_and_power_off(
+                context, instance, dest, flavor, network_info,
+                block_device_info=block_device_info, timeout=timeout,
+                retry_interval=retry_interval)

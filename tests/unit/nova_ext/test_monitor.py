@@ -1,0 +1,130 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+"""Tests for the monitor loop with a scripted fake guest.
+
+The same behaviour runs against real libvirt hosts in tests/e2e.
+"""
+
+import collections
+import unittest
+
+from nova_ext import monitor
+from nova_ext.observation import GIB
+from nova_ext.observation import MigrationContext
+from nova_ext.observation import Permits
+from nova_ext.observation import Phase
+from nova_ext.policies import adaptive
+from nova_ext.policies import nova
+from tests import fakes
+
+COMPLETED, FAILED, CANCELLED = 3, 4, 5
+
+
+def _run(policy, script, fail=(), requests=(), **kw):
+    guest = fakes.FakeGuest(script, fail=fail)
+    clock = fakes.FakeClock()
+    decisions, stats = [], []
+    controls = collections.deque(requests)
+    mon = monitor.Monitor(guest, policy, controls=controls,
+                          on_decision=lambda d, o: decisions.append(d),
+                          on_stats=stats.append, clock=clock,
+                          sleep=clock.sleep, **kw)
+    return mon.run(), guest, decisions, stats
+
+
+def _stalled(permits):
+    samples = fakes.sawtooth([4 * GIB] + [2 * GIB] * 6)
+    return adaptive.AdaptivePolicy(MigrationContext(4 * GIB, permits)), \
+        fakes.job_stats(samples)
+
+
+class TestMonitor(unittest.TestCase):
+
+    def test_completed_job_returns_completed(self):
+        policy, script = _stalled(Permits.named('none'))
+        outcome, guest, _, _ = _run(policy, script[:3] + [COMPLETED])
+        self.assertEqual('completed', outcome.job)
+        self.assertEqual([('downtime', 300)], guest.calls)
+
+    def test_policy_abort_is_applied_and_reported_as_failure(self):
+        policy, script = _stalled(Permits.named('none'))
+        outcome, guest, decisions, _ = _run(policy, script + [FAILED])
+        self.assertEqual(('failed', 'policy'),
+                         (outcome.job, outcome.aborted_by))
+        self.assertEqual(('abort',), guest.calls[-1])
+        self.assertIn('stalled', outcome.reason)
+        self.assertEqual('abort', decisions[-1].action.value)
+
+    def test_postcopy_changes_phase_and_is_not_repeated(self):
+        policy, script = _stalled(Permits.named('postcopy'))
+        outcome, guest, _, _ = _run(policy, script + script[-4:]
+                                    + [COMPLETED])
+        self.assertEqual(1, guest.calls.count(('postcopy',)))
+        self.assertIs(Phase.POSTCOPY, outcome.phase)
+
+    def test_pause_adds_unpause_recovery(self):
+        policy, script = _stalled(Permits.named('pause'))
+        outcome, guest, _, _ = _run(policy, script + [FAILED])
+        self.assertEqual(['unpause'], outcome.recover_tasks)
+        self.assertEqual(1, guest.calls.count(('pause',)))
+
+    def test_failed_tuning_call_warns_and_continues(self):
+        policy, script = _stalled(Permits.named('postcopy'))
+        outcome, guest, _, _ = _run(policy, script + [COMPLETED],
+                                    fail={'downtime'})
+        self.assertEqual('completed', outcome.job)
+        self.assertIn(('postcopy',), guest.calls)
+
+    def test_failed_abort_raises(self):
+        policy, script = _stalled(Permits.named('none'))
+        with self.assertRaises(RuntimeError):
+            _run(policy, script + [FAILED], fail={'abort'})
+
+    def test_api_abort_is_cancelled(self):
+        policy, script = _stalled(Permits.named('none'))
+        outcome, guest, _, _ = _run(policy, script[:2] + [CANCELLED],
+                                    requests=[monitor.API_ABORT])
+        self.assertEqual(('cancelled', 'api'),
+                         (outcome.job, outcome.aborted_by))
+        self.assertEqual([('abort',)], guest.calls)
+
+    def test_force_complete_prefers_postcopy_else_pauses(self):
+        for enabled, call in ((True, 'postcopy'), (False, 'pause')):
+            with self.subTest(postcopy=enabled):
+                policy, script = _stalled(Permits(postcopy=enabled,
+                                                  pause=True))
+                _, guest, _, _ = _run(policy, script[:2] + [COMPLETED],
+                                      requests=[monitor.FORCE_COMPLETE],
+                                      postcopy_enabled=enabled)
+                self.assertEqual((call,), guest.calls[0])
+
+    def test_stats_every_interval_and_zero_interval_means_every_poll(self):
+        policy, script = _stalled(Permits(abort=False))
+        _, _, _, stats = _run(policy, script[:20] + [COMPLETED],
+                              stats_interval_s=5)
+        self.assertEqual(2, len(stats))  # at 0 s and 5 s of 10 s
+        policy, script = _stalled(Permits(abort=False))
+        _, _, _, stats = _run(policy, script[:20] + [COMPLETED],
+                              stats_interval_s=0)
+        self.assertEqual(20, len(stats))
+
+    def test_job_not_started_yet_then_settled_by_find_job_type(self):
+        policy = nova.NovaPolicy(MigrationContext(GIB))
+        done = iter([False, True])
+        outcome, _, _, _ = _run(policy, [0, 0], is_done=lambda: next(done),
+                                settle=lambda: COMPLETED)
+        self.assertEqual('completed', outcome.job)
+
+    def test_unknown_request_is_refused(self):
+        policy, script = _stalled(Permits())
+        with self.assertRaises(ValueError):
+            _run(policy, script[:2], requests=['teleport'])

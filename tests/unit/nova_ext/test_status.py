@@ -1,0 +1,82 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+"""Tests for what the driver publishes to the CLI (contract keys)."""
+
+import unittest
+
+from nova_ext.observation import Action
+from nova_ext.observation import Decision
+from nova_ext import status
+from tests import fakes
+
+
+class Recorder:
+    def __init__(self, broken=False):
+        self.keys, self.events, self.stats = [], [], []
+        self.broken = broken
+
+    def metadata(self, keys):
+        if self.broken:
+            raise RuntimeError('db down')
+        self.keys.append(keys)
+
+    def event(self, name, failure):
+        self.events.append((name, failure))
+
+    def stats(self, obs, progress):
+        self.stats.append(progress)
+
+
+class TestPublisher(unittest.TestCase):
+
+    def test_keys_follow_the_contract(self):
+        keys = status.status_keys('m-1', 'adaptive', 'pre-copy',
+                                  'set-downtime', 'why', 430)
+        self.assertEqual({'livemigrate:migration': 'm-1',
+                          'livemigrate:policy_used': 'adaptive',
+                          'livemigrate:phase': 'pre-copy',
+                          'livemigrate:action': 'set-downtime',
+                          'livemigrate:reason': 'why',
+                          'livemigrate:downtime_ms': '430'}, keys)
+
+    def test_decision_writes_event_and_phase(self):
+        store = Recorder()
+        pub = status.Publisher(store, 'm-1', 'adaptive')
+        pub.decision(Decision(Action.POSTCOPY, 'stalled'),
+                     fakes.observation(3))
+        self.assertEqual([('livemigrate_postcopy', None)], store.events)
+        self.assertEqual('post-copy', store.keys[-1]['livemigrate:phase'])
+        self.assertEqual('stalled', store.keys[-1]['livemigrate:reason'])
+
+    def test_refusal_is_published_like_an_action(self):
+        store = Recorder()
+        status.Publisher(store, 'm-1', 'nova').started(['not allowed'])
+        self.assertEqual([('livemigrate_policy-refused', 'not allowed')],
+                         store.events)
+        self.assertEqual('policy-refused',
+                         store.keys[-1]['livemigrate:action'])
+
+    def test_progress_never_goes_backwards(self):
+        self.assertEqual(75, status.progress_percent(100, 25, 10))
+        self.assertEqual(75, status.progress_percent(100, 60, 75))
+        self.assertEqual(3, status.progress_percent(0, 0, 3))
+
+    def test_a_broken_store_never_breaks_the_migration(self):
+        pub = status.Publisher(Recorder(broken=True), 'm-1', 'nova')
+        pub.decision(Decision(Action.ABORT, 'x'), fakes.observation(1))
+        pub.finished('aborted', 'x')
+
+    def test_disabled_publishes_nothing(self):
+        store = Recorder()
+        pub = status.Publisher(store, 'm-1', 'nova', enabled=False)
+        pub.decision(Decision(Action.ABORT, 'x'), fakes.observation(1))
+        self.assertEqual(([], []), (store.keys, store.events))
