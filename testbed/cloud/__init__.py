@@ -9,7 +9,8 @@
 # WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
 # License for the specific language governing permissions and limitations
 # under the License.
-"""A one-command mini-cloud (real nova 34 control plane on loopback) for CLI tests.
+"""A one-command mini-cloud (real nova 34 control plane on loopback) for CLI
+tests.
 
     from testbed.cloud import Cloud
     cloud = Cloud(mode='fake')
@@ -17,8 +18,8 @@
     cloud.openstack('server', 'list')
     cloud.down()
 
-Command line: python3 -m testbed.cloud {up,down,status,reset,env} [--mode fake].
-"""
+Command line: python3 -m testbed.cloud {up,down,status,reset,env} [--mode
+fake]."""
 
 from testbed.cloud.cloud import Cloud  # noqa: F401
 from testbed.cloud.procs import CloudError  # noqa: F401

@@ -12,7 +12,6 @@
 """Command line of the mini-cloud: python3 -m testbed.cloud --help."""
 
 import argparse
-import os
 import sys
 
 from testbed.cloud import layout as lay
@@ -21,23 +20,30 @@ from testbed.cloud import layout as lay
 def build_parser():
     p = argparse.ArgumentParser(
         prog='python3 -m testbed.cloud',
-        description='A real nova 34 control plane on 127.0.0.1 with two nova-compute '
-                    'hosts (compute1, compute2). "fake" mode uses nova\'s '
-                    'fake.FakeLiveMigrateDriver. Work folder: $%s (default %s); '
-                    'port overrides: $%s="keystone=15000,...".'
-                    % (lay.DIR_ENV, lay.DEFAULT_DIR, lay.PORTS_ENV))
+        description='A real nova 34 control plane on 127.0.0.1 with two '
+        'nova-compute hosts (compute1, compute2). "fake" mode uses nova\'s '
+        'fake.FakeLiveMigrateDriver. Work folder: $%s (default %s); '
+        'port overrides: $%s="keystone=15000,...".'
+        % (lay.DIR_ENV, lay.DEFAULT_DIR, lay.PORTS_ENV),
+    )
     sub = p.add_subparsers(dest='command', metavar='COMMAND', required=True)
     helps = {
         'up': 'install what is missing, then start every service (idempotent)',
         'down': 'stop every process the cloud started',
-        'status': 'list the services and whether each answers (exit 1 if any does not)',
+        'status': 'list the services and whether each answers '
+        '(exit 1 if any does not)',
         'reset': 'stop everything and wipe all state (venvs are kept)',
-        'env': 'print the admin credentials as shell exports (like the openrc file)',
+        'env': 'print the admin credentials as shell exports '
+        '(like the openrc file)',
     }
     for name, text in helps.items():
         sp = sub.add_parser(name, help=text, description=text)
-        sp.add_argument('--mode', choices=lay.MODES, default='fake',
-                        help='compute driver flavour (default: fake)')
+        sp.add_argument(
+            '--mode',
+            choices=lay.MODES,
+            default='fake',
+            help='compute driver flavour (default: fake)',
+        )
     return p
 
 
@@ -45,6 +51,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     from testbed.cloud.cloud import Cloud
     from testbed.cloud.procs import CloudError
+
     try:
         cloud = Cloud(mode=args.mode)
         if args.command == 'up':
@@ -55,23 +62,29 @@ def main(argv=None):
             cloud.reset()
         elif args.command == 'env':
             from testbed.cloud import render
+
             sys.stdout.write(render.openrc(cloud.layout))
         elif args.command == 'status':
             rows = cloud.status()
             width = max(len(r[0]) for r in rows)
             for name, pid, ok, detail in rows:
-                print('%-*s  %-7s  %-4s  %s' % (width, name, pid or '-',
-                                                'up' if ok else 'DOWN', detail))
+                print(
+                    '%-*s  %-7s  %-4s  %s'
+                    % (width, name, pid or '-', 'up' if ok else 'DOWN', detail)
+                )
             return 0 if all(r[2] for r in rows) else 1
     except CloudError as e:
         print('testbed.cloud: ERROR: %s' % e, file=sys.stderr)
         return 1
-    except ValueError as e:         # bad mode / port override from the environment
+    except ValueError as e:  # bad mode / port override from the environment
         print('testbed.cloud: ERROR: %s' % e, file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print('testbed.cloud: interrupted', file=sys.stderr)
         return 130
+    except BrokenPipeError:  # e.g. status | head
+        sys.stderr.close()
+        return 0
     return 0
 
 

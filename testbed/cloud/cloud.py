@@ -12,11 +12,12 @@
 """The mini-cloud: bring it up, check it, tear it down.
 
 ``Cloud(mode='fake')`` runs MariaDB, RabbitMQ, keystone, placement, glance,
-neutron (API only), nova-api, nova-conductor, nova-scheduler and two nova-compute
-services (compute1, compute2) with nova's ``fake.FakeLiveMigrateDriver``, all on
-127.0.0.1, as plain processes (no systemd needed).
-"""
+neutron (API only), nova-api, nova-conductor, nova-scheduler and two
+nova-compute services (compute1, compute2) with nova's
+``fake.FakeLiveMigrateDriver``, all on 127.0.0.1, as plain processes (no
+systemd needed)."""
 
+import concurrent.futures
 import json
 import os
 import shutil
@@ -31,15 +32,27 @@ from testbed.cloud import render
 from testbed.cloud import rest
 from testbed.cloud.procs import CloudError
 
-FLAVORS = (('m1.tiny', 1, 64, 1), ('m1.small', 1, 256, 1))   # name, vcpus, MiB, GB
+FLAVORS = (
+    ('m1.tiny', 1, 64, 1),
+    ('m1.small', 1, 256, 1),
+)  # name, vcpus, MiB, GB
 IMAGE = 'tiny'
-IMAGE_BYTES = 1024 * 1024       # the fake driver never reads the image: zeros will do
+IMAGE_BYTES = (
+    1024 * 1024
+)  # the fake driver never reads the image: zeros will do
 NETWORK = 'private'
-SUBNET_CIDR = '192.0.2.0/24'    # a documentation range: only a database record here
+SUBNET_CIDR = (
+    '192.0.2.0/24'  # a documentation range: only a database record here
+)
 
 # Which venv serves which API.
-API_VENV = {'keystone': 'main', 'placement': 'main', 'nova-api': 'main',
-            'glance': 'glance', 'neutron': 'neutron'}
+API_VENV = {
+    'keystone': 'main',
+    'placement': 'main',
+    'nova-api': 'main',
+    'glance': 'glance',
+    'neutron': 'neutron',
+}
 NOVA_DAEMONS = ('nova-conductor', 'nova-scheduler')
 
 
@@ -49,16 +62,26 @@ def compute_name(host):
 
 def service_names():
     """Every long-running service, in start order."""
-    return (['mariadb', 'rabbitmq', 'keystone', 'placement', 'glance', 'neutron',
-             'nova-api'] + list(NOVA_DAEMONS)
-            + [compute_name(h) for h in lay.COMPUTE_HOSTS])
+    return (
+        [
+            'mariadb',
+            'rabbitmq',
+            'keystone',
+            'placement',
+            'glance',
+            'neutron',
+            'nova-api',
+        ]
+        + list(NOVA_DAEMONS)
+        + [compute_name(h) for h in lay.COMPUTE_HOSTS]
+    )
 
 
 class Cloud:
     """One mini-cloud rooted at a work folder (see ``testbed.cloud.layout``).
 
     :param mode: only ``'fake'`` for now.
-    :param base: work folder; default ``$OSC_LIVEMIGRATE_CLOUD_DIR`` or
+    :param base: work folder; default ``$LIVEMIGRATE_CLOUD_DIR`` or
         ``/srv/osc-livemigrate/cloud``.
     :param say: callable for progress lines (default: print to stderr).
     :param openstack_bin: the ``openstack`` executable for :meth:`openstack`.
@@ -67,9 +90,12 @@ class Cloud:
     def __init__(self, mode='fake', base=None, say=None, openstack_bin=None):
         self.layout = lay.Layout.from_env(mode=mode, base=base)
         self.mode = mode
-        self._say = say or (lambda msg: print(msg, file=sys.stderr, flush=True))
-        self.table = procs.ProcessTable(self.layout.path('run', 'processes.json'),
-                                        marker=self.layout.base)
+        self._say = say or (
+            lambda msg: print(msg, file=sys.stderr, flush=True)
+        )
+        self.table = procs.ProcessTable(
+            self.layout.path('run', 'processes.json'), marker=self.layout.base
+        )
         self._openstack_bin = openstack_bin
         self._session = None
         self.timings = {}
@@ -98,20 +124,31 @@ class Cloud:
             f.write('%s %s %.1f\n' % (time.strftime('%H:%M:%S'), label, dt))
         return dt
 
-    def _run(self, service, argv, env=None, input_text=None, step=None):
-        """Run a one-off setup step; its output goes to logs/setup-<service>.log."""
+    def _run(
+        self, service, argv, env=None, input_text=None, step=None, ok=(0,)
+    ):
+        """Run a one-off setup step; its output goes to
+        logs/setup-<service>.log."""
         log = self.layout.log('setup-' + service)
         os.makedirs(self.layout.logs, exist_ok=True)
         with open(log, 'ab') as out:
             out.write(('\n$ %s\n' % ' '.join(argv)).encode())
             out.flush()
-            r = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT,
-                               env=self._env(env),
-                               input=input_text.encode() if input_text else None,
-                               stdin=None if input_text else subprocess.DEVNULL)
-        if r.returncode != 0:
-            raise CloudError(service, 'setup step %r failed (exit %d)'
-                             % (step or os.path.basename(argv[0]), r.returncode), log)
+            r = subprocess.run(
+                argv,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=self._env(env),
+                input=input_text.encode() if input_text else None,
+                stdin=None if input_text else subprocess.DEVNULL,
+            )
+        if r.returncode not in ok:
+            raise CloudError(
+                service,
+                'setup step %r failed (exit %d)'
+                % (step or os.path.basename(argv[0]), r.returncode),
+                log,
+            )
 
     def _env(self, extra=None):
         env = dict(os.environ)
@@ -131,15 +168,16 @@ class Cloud:
     def openstack_bin(self):
         if self._openstack_bin:
             return self._openstack_bin
-        if os.environ.get('OSC_LIVEMIGRATE_OPENSTACK'):
-            return os.environ['OSC_LIVEMIGRATE_OPENSTACK']
+        if os.environ.get('LIVEMIGRATE_OPENSTACK'):
+            return os.environ['LIVEMIGRATE_OPENSTACK']
         beside = os.path.join(os.path.dirname(sys.executable), 'openstack')
         if os.path.exists(beside):
             return beside
         return self._bin('main', 'openstack')
 
     def openstack(self, *args, check=True, timeout=600):
-        """Run the ``openstack`` CLI as admin; return its CompletedProcess (text).
+        """Run the ``openstack`` CLI as admin; return its CompletedProcess
+        (text).
 
         :raises subprocess.CalledProcessError: if check and the CLI fails (the
             message carries its stderr).
@@ -147,35 +185,58 @@ class Cloud:
         env = dict(os.environ)
         env.update(self.env())
         env.setdefault('PYTHONWARNINGS', 'ignore')
-        r = subprocess.run([self.openstack_bin] + [str(a) for a in args], env=env,
-                           capture_output=True, text=True, timeout=timeout,
-                           stdin=subprocess.DEVNULL)
+        r = subprocess.run(
+            [self.openstack_bin] + [str(a) for a in args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        )
         if check and r.returncode != 0:
             raise subprocess.CalledProcessError(
-                r.returncode, r.args, r.stdout,
-                r.stderr + '\n(openstack %s failed: %s)' % (' '.join(args),
-                                                           r.stderr.strip()[-500:]))
+                r.returncode,
+                r.args,
+                r.stdout,
+                r.stderr
+                + '\n(openstack %s failed: %s)'
+                % (' '.join(args), r.stderr.strip()[-500:]),
+            )
         return r
 
     def openstack_json(self, *args, **kw):
-        return json.loads(self.openstack(*(args + ('-f', 'json')), **kw).stdout)
+        return json.loads(
+            self.openstack(*(args + ('-f', 'json')), **kw).stdout
+        )
 
     def session(self, fresh=False):
         if self._session is None or fresh:
-            self._session = rest.Session(self.layout.auth_url, 'admin',
-                                         lay.ADMIN_PASSWORD, 'admin')
+            self._session = rest.Session(
+                self.layout.auth_url, 'admin', lay.ADMIN_PASSWORD, 'admin'
+            )
         return self._session
 
     # ------------------------------------------------------------ install
     def install(self):
-        """Debian packages and the three venvs; a no-op when all are in place."""
+        """Debian packages and the three venvs; a no-op when all are in
+        place."""
         t0 = time.monotonic()
         os.makedirs(self.layout.logs, exist_ok=True)
-        log = self.layout.log('setup-install')
-        did = install.ensure_apt(log, say=self.say)
-        for venv in install.VENVS:
-            did = install.ensure_venv(self.layout.venv(venv), venv, log, say=self.say) or did
-        if did:
+        # apt and the three pip installs are independent: run them side by side
+        steps = [
+            lambda: install.ensure_apt(
+                self.layout.log('setup-apt'), say=self.say
+            )
+        ] + [
+            lambda venv=venv: install.ensure_venv(
+                self.layout.venv(venv),
+                venv,
+                self.layout.log('setup-pip-' + venv),
+                say=self.say,
+            )
+            for venv in install.VENVS
+        ]
+        if any(self._parallel(steps)):
             self._timed('install', t0)
 
     # ------------------------------------------------------------ up
@@ -185,30 +246,63 @@ class Cloud:
         self.timings = {}
         self.install()
         if self._everything_answers():
-            self.say('already up (%s mode); admin credentials in %s'
-                     % (self.mode, self.layout.openrc))
+            self.say(
+                'already up (%s mode); admin credentials in %s'
+                % (self.mode, self.layout.openrc)
+            )
             return time.monotonic() - t0
-        lost = [h for h in lay.COMPUTE_HOSTS
-                if self._stamped('registered-' + h) and not self.table.pid(compute_name(h))]
+        lost = [
+            h
+            for h in lay.COMPUTE_HOSTS
+            if self._stamped('registered-' + h)
+            and not self.table.pid(compute_name(h))
+        ]
         if lost:
-            # The fake driver keeps guests in memory and reports a new random node
-            # UUID per process, so its nova-compute cannot be restarted on old state.
-            self.say('%s not running: fake-mode computes cannot restart on old state, '
-                     'so starting a fresh cloud' % ', '.join(compute_name(h) for h in lost))
+            # The fake driver keeps guests in memory and reports a new random
+            # node UUID per process, so its nova-compute cannot be restarted
+            # on old state.
+            self.say(
+                '%s not running: fake-mode computes cannot restart on old '
+                'state, so starting a fresh cloud'
+                % ', '.join(compute_name(h) for h in lost)
+            )
             self.down(quiet=True)
             self.reset(quiet=True)
         self._prepare()
-        self._mariadb()
-        self._rabbitmq()
-        self._keystone()
-        self._api('placement', self._placement_setup, '/')
-        self._api('glance', self._glance_setup, '/')
-        self._api('neutron', self._neutron_setup, '/')
-        self._nova()
+        rabbit = self._backing()
+        # the database schemas do not depend on each other (nor on RabbitMQ,
+        # which is still starting): build them side by side
+        self._parallel(
+            [
+                self._keystone_db,
+                self._placement_db,
+                self._glance_db,
+                self._neutron_db,
+                self._nova_db,
+            ]
+        )
+        self._wait_daemons(rabbit)
+        self._daemons([self._api_spec('keystone')])
+        self._keystone_objects_once()
+        self._daemons(
+            [
+                self._api_spec(s)
+                for s in ('placement', 'glance', 'neutron', 'nova-api')
+            ]
+        )
+        # computes started before the conductor answers sit out a retry
+        # interval (about 10 s), so start them only once it does
+        self._daemons([self._nova_spec(n) for n in NOVA_DAEMONS])
+        self._daemons([self._compute_spec(h) for h in lay.COMPUTE_HOSTS])
+        for host in lay.COMPUTE_HOSTS:
+            self._stamp('registered-' + host)
+        self._discover_hosts()
         self._seed()
         total = self._timed('up', t0)
-        self.say('up in %.0f s (%s mode); admin credentials in %s'
-                 % (total, self.mode, self.layout.openrc))
+        self.say(
+            'up in %.0f s (%s mode); admin credentials in %s'
+            % (total, self.mode, self.layout.openrc)
+        )
         return total
 
     def _prepare(self):
@@ -219,167 +313,412 @@ class Cloud:
         for rel, text in files.items():
             _write(os.path.join(lo.etc, rel), text)
         for service, venv, src in (
-                ('glance', 'glance', 'etc/glance/glance-api-paste.ini'),
-                ('neutron', 'neutron', 'etc/neutron/api-paste.ini'),
-                ('nova', 'main', 'etc/nova/api-paste.ini')):
-            shutil.copyfile(os.path.join(lo.venv(venv), src),
-                            os.path.join(lo.etc, service, os.path.basename(src)))
+            ('glance', 'glance', 'etc/glance/glance-api-paste.ini'),
+            ('neutron', 'neutron', 'etc/neutron/api-paste.ini'),
+            ('nova', 'main', 'etc/nova/api-paste.ini'),
+        ):
+            shutil.copyfile(
+                os.path.join(lo.venv(venv), src),
+                os.path.join(lo.etc, service, os.path.basename(src)),
+            )
         for service in render.WSGI_MODULES:
-            _write(lo.path('run', 'wsgi', render.wsgi_module_name(service) + '.py'),
-                   render.wsgi_shim(service))
+            _write(
+                lo.path(
+                    'run', 'wsgi', render.wsgi_module_name(service) + '.py'
+                ),
+                render.wsgi_shim(service),
+            )
         _write(lo.openrc, render.openrc(lo))
-        for sub in ('glance/images', 'glance/staging', 'glance/tasks', 'glance/lock',
-                    'neutron/lock', 'nova/lock', 'rabbitmq'):
+        for sub in (
+            'glance/images',
+            'glance/staging',
+            'glance/tasks',
+            'glance/lock',
+            'neutron/lock',
+            'nova/lock',
+            'rabbitmq',
+        ):
             os.makedirs(lo.path('state', sub), exist_ok=True)
         for host in lay.COMPUTE_HOSTS:
             os.makedirs(lo.path('state', host, 'instances'), exist_ok=True)
+        st = lo.path('state', 'rabbitmq')
+        _write(os.path.join(st, 'rabbitmq.conf'), render.rabbitmq_conf(lo))
+        _write(os.path.join(st, 'enabled_plugins'), '[].\n')
+        _write(
+            os.path.join(st, 'rabbitmq-env.conf'),
+            '# all settings come from the environment\n',
+        )
 
-    def _daemon(self, name, argv, probe, timeout, env=None, port=None, cwd=None):
-        """Start a service unless it already runs; wait until probe() says it answers."""
-        t0 = time.monotonic()
-        log = self.layout.log(name)
-        pid = self.table.pid(name)
-        if pid:
-            procs.wait_until(name, probe, log, timeout, pid=pid)
+    @staticmethod
+    def _parallel(steps):
+        """Run steps in threads; raise the first CloudError (in list order)."""
+        with concurrent.futures.ThreadPoolExecutor(
+            max_workers=len(steps)
+        ) as pool:
+            futures = [pool.submit(step) for step in steps]
+        return [f.result() for f in futures]
+
+    def _daemons(self, specs):
+        """Start every service of specs that is not running yet, then wait
+        until each answers. A spec is a dict: name, argv, probe, timeout, [env,
+        port, cwd]."""
+        self._wait_daemons(self._start_daemons(specs))
+
+    def _start_daemons(self, specs):
+        """Start the services of specs that are not running; return what
+        _wait_daemons needs to wait for all of them."""
+        waits = []
+        for spec in specs:
+            name = spec['name']
+            log = self.layout.log(name)
+            pid = self.table.pid(name)
+            if pid:
+                waits.append((spec, log, None, pid, None))
+                continue
+            port = spec.get('port')
+            if port is not None and not procs.port_owner_free(lay.HOST, port):
+                raise CloudError(
+                    name,
+                    'port %s:%d is already in use by a process this '
+                    'cloud did not start' % (lay.HOST, port),
+                    log,
+                )
+            t0 = time.monotonic()
+            proc = self.table.start(
+                name,
+                spec['argv'],
+                log,
+                env=self._env(spec.get('env')),
+                cwd=spec.get('cwd'),
+            )
+            waits.append((spec, log, proc, None, t0))
+        return waits
+
+    def _wait_daemons(self, waits):
+        for spec, log, proc, pid, t0 in waits:
+            procs.wait_until(
+                spec['name'],
+                spec['probe'],
+                log,
+                spec['timeout'],
+                proc=proc,
+                pid=pid,
+            )
+            if t0 is not None:
+                self._timed('start-' + spec['name'], t0)
+
+    def _once(self, stamp, label, fn):
+        """Run a setup step unless its stamp says it is done; stamp it
+        after."""
+        if self._stamped(stamp):
             return
-        if port is not None and not procs.port_owner_free(lay.HOST, port):
-            raise CloudError(name, 'port %s:%d is already in use by a process this cloud '
-                             'did not start' % (lay.HOST, port), log)
-        proc = self.table.start(name, argv, log, env=self._env(env), cwd=cwd)
-        procs.wait_until(name, probe, log, timeout, proc=proc)
-        self._timed('start-' + name, t0)
+        t0 = time.monotonic()
+        fn()
+        self._stamp(stamp)
+        self._timed(label, t0)
 
     # --- backing services
-    def _mariadb(self):
+    def _backing(self):
         lo = self.layout
         datadir = lo.path('state', 'mysql')
         if not os.path.isdir(os.path.join(datadir, 'mysql')):
             t0 = time.monotonic()
-            self._run('mariadb', ['mariadb-install-db', '--no-defaults', '--user=root',
-                                  '--datadir=' + datadir, '--skip-test-db',
-                                  '--auth-root-authentication-method=socket'],
-                      step='mariadb-install-db')
+            self._run(
+                'mariadb',
+                [
+                    'mariadb-install-db',
+                    '--no-defaults',
+                    '--user=root',
+                    '--datadir=' + datadir,
+                    '--skip-test-db',
+                    '--auth-root-authentication-method=socket',
+                ],
+                step='mariadb-install-db',
+            )
             self._timed('mariadb-install-db', t0)
-        port = lo.ports['mariadb']
-        self._daemon('mariadb', render.mariadb_argv(lo),
-                     lambda: procs.probe_mysql(lay.HOST, port), 60, port=port)
-        if not self._stamped('mariadb-databases'):
-            self._run('mariadb', ['mariadb', '--no-defaults', '--user=root',
-                                  '--socket=' + lo.mysql_socket],
-                      input_text=render.mariadb_bootstrap_sql(), step='create databases')
-            self._stamp('mariadb-databases')
-
-    def _rabbitmq(self):
-        lo = self.layout
-        st = lo.path('state', 'rabbitmq')
-        _write(os.path.join(st, 'rabbitmq.conf'), render.rabbitmq_conf(lo))
-        _write(os.path.join(st, 'enabled_plugins'), '[].\n')
-        _write(os.path.join(st, 'rabbitmq-env.conf'), '# all settings come from the environment\n')
         env = render.rabbitmq_env(lo)
-        # our own epmd in the foreground, so it is recorded and stopped with the rest
-        self._daemon('epmd', render.epmd_argv(lo),
-                     lambda: procs.probe_tcp(lay.HOST, lo.ports['epmd']), 20,
-                     env=env, port=lo.ports['epmd'])
-        port = lo.ports['rabbitmq']
-        self._daemon('rabbitmq', ['/usr/lib/rabbitmq/bin/rabbitmq-server'],
-                     lambda: procs.probe_amqp(lay.HOST, port), 120, env=env, port=port,
-                     cwd=st)
+        # our own epmd in the foreground first, so RabbitMQ does not daemonize
+        # one
+        self._daemons(
+            [
+                dict(
+                    name='epmd',
+                    argv=render.epmd_argv(lo),
+                    env=env,
+                    probe=lambda: procs.probe_tcp(lay.HOST, lo.ports['epmd']),
+                    timeout=20,
+                    port=lo.ports['epmd'],
+                )
+            ]
+        )
+        self._daemons(
+            [
+                dict(
+                    name='mariadb',
+                    argv=render.mariadb_argv(lo),
+                    port=lo.ports['mariadb'],
+                    probe=lambda: procs.probe_mysql(
+                        lay.HOST, lo.ports['mariadb']
+                    ),
+                    timeout=60,
+                ),
+            ]
+        )
+        rabbit = self._start_daemons(
+            [
+                dict(
+                    name='rabbitmq',
+                    argv=['/usr/lib/rabbitmq/bin/rabbitmq-server'],
+                    env=env,
+                    cwd=lo.path('state', 'rabbitmq'),
+                    port=lo.ports['rabbitmq'],
+                    probe=lambda: procs.probe_amqp(
+                        lay.HOST, lo.ports['rabbitmq']
+                    ),
+                    timeout=120,
+                ),
+            ]
+        )
+        self._once(
+            'mariadb-databases',
+            'mariadb-databases',
+            lambda: self._run(
+                'mariadb',
+                [
+                    'mariadb',
+                    '--no-defaults',
+                    '--user=root',
+                    '--socket=' + lo.mysql_socket,
+                ],
+                input_text=render.mariadb_bootstrap_sql(),
+                step='create databases',
+            ),
+        )
+        return rabbit
 
-    # --- keystone
-    def _keystone(self):
+    # --- database schemas (run side by side)
+    def _keystone_db(self):
         lo = self.layout
-        km = [self._bin('main', 'keystone-manage'), '--config-file',
-              lo.path('etc', 'keystone', 'keystone.conf')]
-        if not self._stamped('keystone-db'):
-            t0 = time.monotonic()
+        km = [
+            self._bin('main', 'keystone-manage'),
+            '--config-file',
+            lo.path('etc', 'keystone', 'keystone.conf'),
+        ]
+
+        def setup():
             for d in ('fernet-keys', 'credential-keys'):
                 os.makedirs(lo.path('etc', 'keystone', d), exist_ok=True)
-            self._run('keystone', km + ['db_sync'], step='keystone-manage db_sync')
+            self._run(
+                'keystone', km + ['db_sync'], step='keystone-manage db_sync'
+            )
             for what in ('fernet_setup', 'credential_setup'):
-                self._run('keystone', km + [what, '--keystone-user', 'root',
-                                            '--keystone-group', 'root'], step=what)
+                self._run(
+                    'keystone',
+                    km
+                    + [
+                        what,
+                        '--keystone-user',
+                        'root',
+                        '--keystone-group',
+                        'root',
+                    ],
+                    step=what,
+                )
             url = lo.auth_url + '/'
-            self._run('keystone', km + [
-                'bootstrap', '--bootstrap-password', lay.ADMIN_PASSWORD,
-                '--bootstrap-region-id', lay.REGION,
-                '--bootstrap-admin-url', url, '--bootstrap-internal-url', url,
-                '--bootstrap-public-url', url], step='keystone-manage bootstrap')
-            self._stamp('keystone-db')
-            self._timed('keystone-setup', t0)
-        self._daemon('keystone', render.gunicorn_argv(lo, 'keystone', 'main'),
-                     lambda: procs.probe_http(lo.auth_url + '/'), 120,
-                     port=lo.ports['keystone'])
-        if not self._stamped('keystone-objects'):
-            t0 = time.monotonic()
+            self._run(
+                'keystone',
+                km
+                + [
+                    'bootstrap',
+                    '--bootstrap-password',
+                    lay.ADMIN_PASSWORD,
+                    '--bootstrap-region-id',
+                    lay.REGION,
+                    '--bootstrap-admin-url',
+                    url,
+                    '--bootstrap-internal-url',
+                    url,
+                    '--bootstrap-public-url',
+                    url,
+                ],
+                step='keystone-manage bootstrap',
+            )
+
+        self._once('keystone-db', 'keystone-setup', setup)
+
+    def _placement_db(self):
+        self._once(
+            'placement-db',
+            'placement-setup',
+            lambda: self._run(
+                'placement',
+                [
+                    self._bin('main', 'placement-manage'),
+                    '--config-dir',
+                    self.layout.path('etc', 'placement'),
+                    'db',
+                    'sync',
+                ],
+                step='placement-manage db sync',
+            ),
+        )
+
+    def _glance_db(self):
+        self._once(
+            'glance-db',
+            'glance-setup',
+            lambda: self._run(
+                'glance',
+                [
+                    self._bin('glance', 'glance-manage'),
+                    '--config-file',
+                    self.layout.path('etc', 'glance', 'glance-api.conf'),
+                    'db_sync',
+                ],
+                step='glance-manage db_sync',
+            ),
+        )
+
+    def _neutron_db(self):
+        etc = self.layout.path('etc', 'neutron')
+        self._once(
+            'neutron-db',
+            'neutron-setup',
+            lambda: self._run(
+                'neutron',
+                [
+                    self._bin('neutron', 'neutron-db-manage'),
+                    '--config-file',
+                    etc + '/neutron.conf',
+                    '--config-file',
+                    etc + '/plugins/ml2/ml2_conf.ini',
+                    'upgrade',
+                    'heads',
+                ],
+                step='neutron-db-manage upgrade heads',
+            ),
+        )
+
+    def _nova_manage(self):
+        return [self._bin('main', 'nova-manage')] + self._nova_conf_args()
+
+    def _nova_db(self):
+        def setup():
+            for args in (
+                ['api_db', 'sync'],
+                ['cell_v2', 'map_cell0'],
+                ['cell_v2', 'create_cell', '--name=cell1'],
+                ['db', 'sync'],
+            ):
+                self._run(
+                    'nova',
+                    self._nova_manage() + args,
+                    step='nova-manage ' + ' '.join(args),
+                    # create_cell exits 2 when cell1 exists already (a rerun
+                    # after an interrupted setup); every other step is
+                    # idempotent
+                    ok=(0, 2) if 'create_cell' in args else (0,),
+                )
+
+        self._once('nova-db', 'nova-setup', setup)
+
+    # --- keystone objects
+    def _keystone_objects_once(self):
+        def setup():
             try:
                 self._keystone_objects()
             except (rest.RestError, OSError, KeyError) as e:
-                raise CloudError('keystone', 'creating users and endpoints failed: %s' % e,
-                                 lo.log('keystone'))
-            self._stamp('keystone-objects')
-            self._timed('keystone-objects', t0)
+                raise CloudError(
+                    'keystone',
+                    'creating users and endpoints failed: %s' % e,
+                    self.layout.log('keystone'),
+                )
+
+        self._once('keystone-objects', 'keystone-objects', setup)
 
     def _keystone_objects(self):
         """Service project, service users with admin+service roles, and every
         endpoint: all before any nova service starts, because nova caches its
         service catalog and would not see an endpoint added later."""
         s = self.session(fresh=True)
-        project = _find_or_create(s, 'projects', 'project', 'service',
-                                  {'domain_id': 'default'})
-        roles = {r['name']: r['id'] for r in s.get('identity', '/roles')['roles']}
+        project = _find_or_create(
+            s, 'projects', 'project', 'service', {'domain_id': 'default'}
+        )
+        roles = {
+            r['name']: r['id'] for r in s.get('identity', '/roles')['roles']
+        }
         for role in ('admin', 'service'):
             if role not in roles:
-                roles[role] = s.post('identity', '/roles', {'role': {'name': role}})['role']['id']
+                roles[role] = s.post(
+                    'identity', '/roles', {'role': {'name': role}}
+                )['role']['id']
         for user in lay.SERVICE_USERS:
-            uid = _find_or_create(s, 'users', 'user', user, {
-                'domain_id': 'default', 'password': lay.service_password(user)})
+            uid = _find_or_create(
+                s,
+                'users',
+                'user',
+                user,
+                {
+                    'domain_id': 'default',
+                    'password': lay.service_password(user),
+                },
+            )
             for role in ('admin', 'service'):
-                s.put('identity', '/projects/%s/users/%s/roles/%s'
-                      % (project, uid, roles[role]))
+                s.put(
+                    'identity',
+                    '/projects/%s/users/%s/roles/%s'
+                    % (project, uid, roles[role]),
+                )
         for name, stype, url in self.layout.endpoints():
-            found = [x for x in s.get('identity', '/services?type=%s' % stype)['services']]
-            sid = found[0]['id'] if found else s.post(
-                'identity', '/services', {'service': {'name': name, 'type': stype}}
-            )['service']['id']
-            have = {e['interface'] for e in s.get(
-                'identity', '/endpoints?service_id=%s' % sid)['endpoints']}
+            found = [
+                x
+                for x in s.get('identity', '/services?type=%s' % stype)[
+                    'services'
+                ]
+            ]
+            sid = (
+                found[0]['id']
+                if found
+                else s.post(
+                    'identity',
+                    '/services',
+                    {'service': {'name': name, 'type': stype}},
+                )['service']['id']
+            )
+            have = {
+                e['interface']
+                for e in s.get('identity', '/endpoints?service_id=%s' % sid)[
+                    'endpoints'
+                ]
+            }
             for interface in ('public', 'internal', 'admin'):
                 if interface not in have:
-                    s.post('identity', '/endpoints', {'endpoint': {
-                        'service_id': sid, 'interface': interface, 'url': url,
-                        'region_id': lay.REGION}})
-        self.session(fresh=True)        # pick up the new catalog
+                    s.post(
+                        'identity',
+                        '/endpoints',
+                        {
+                            'endpoint': {
+                                'service_id': sid,
+                                'interface': interface,
+                                'url': url,
+                                'region_id': lay.REGION,
+                            }
+                        },
+                    )
+        self.session(fresh=True)  # pick up the new catalog
 
-    # --- placement, glance, neutron
-    def _api(self, service, setup, path):
+    # --- service specs
+    def _api_spec(self, service):
         lo = self.layout
-        if not self._stamped(service + '-db'):
-            t0 = time.monotonic()
-            setup()
-            self._stamp(service + '-db')
-            self._timed(service + '-setup', t0)
-        self._daemon(service, render.gunicorn_argv(lo, service, API_VENV[service]),
-                     lambda: procs.probe_http(lo.url(service, path)), 120,
-                     port=lo.ports[service])
+        url = lo.url(service, '/v3/' if service == 'keystone' else '/')
+        return dict(
+            name=service,
+            argv=render.gunicorn_argv(lo, service, API_VENV[service]),
+            probe=lambda: procs.probe_http(url),
+            timeout=120,
+            port=lo.ports[service],
+        )
 
-    def _placement_setup(self):
-        self._run('placement', [self._bin('main', 'placement-manage'), '--config-dir',
-                                self.layout.path('etc', 'placement'), 'db', 'sync'],
-                  step='placement-manage db sync')
-
-    def _glance_setup(self):
-        self._run('glance', [self._bin('glance', 'glance-manage'), '--config-file',
-                             self.layout.path('etc', 'glance', 'glance-api.conf'),
-                             'db_sync'], step='glance-manage db_sync')
-
-    def _neutron_setup(self):
-        etc = self.layout.path('etc', 'neutron')
-        self._run('neutron', [self._bin('neutron', 'neutron-db-manage'),
-                              '--config-file', etc + '/neutron.conf',
-                              '--config-file', etc + '/plugins/ml2/ml2_conf.ini',
-                              'upgrade', 'heads'], step='neutron-db-manage upgrade heads')
-
-    # --- nova
     def _nova_conf_args(self, db=True):
         etc = self.layout.path('etc', 'nova')
         args = ['--config-file', etc + '/nova.conf']
@@ -387,58 +726,62 @@ class Cloud:
             args += ['--config-file', etc + '/nova-db.conf']
         return args
 
-    def _nova(self):
-        lo = self.layout
-        manage = [self._bin('main', 'nova-manage')] + self._nova_conf_args()
-        if not self._stamped('nova-db'):
-            t0 = time.monotonic()
-            for args in (['api_db', 'sync'], ['cell_v2', 'map_cell0'],
-                         ['cell_v2', 'create_cell', '--name=cell1'], ['db', 'sync']):
-                self._run('nova', manage + args, step='nova-manage ' + ' '.join(args))
-            self._stamp('nova-db')
-            self._timed('nova-setup', t0)
-        self._daemon('nova-api', render.gunicorn_argv(lo, 'nova-api', 'main'),
-                     lambda: procs.probe_http(lo.url('nova-api', '/')), 120,
-                     port=lo.ports['nova-api'])
-        for name in NOVA_DAEMONS:
-            self._daemon(name, [self._bin('main', name)] + self._nova_conf_args()
-                         + ['--log-file', lo.log(name)],
-                         lambda name=name: self._probe_nova_service(name), 120)
-        for host in lay.COMPUTE_HOSTS:
-            etc = lo.path('etc', 'nova')
-            name = compute_name(host)
-            self._daemon(name, [self._bin('main', 'nova-compute')]
-                         + self._nova_conf_args(db=False)
-                         + ['--config-file', '%s/compute-%s.conf' % (etc, host),
-                            '--log-file', lo.log(name)],
-                         lambda host=host: self._probe_nova_service('nova-compute', host),
-                         180)
-            self._stamp('registered-' + host)
-        self._discover_hosts(manage)
+    def _nova_spec(self, name):
+        return dict(
+            name=name,
+            argv=[self._bin('main', name)]
+            + self._nova_conf_args()
+            + ['--log-file', self.layout.log(name)],
+            probe=lambda: self._probe_nova_service(name),
+            timeout=120,
+        )
 
-    def _discover_hosts(self, manage, timeout=120):
+    def _compute_spec(self, host):
+        name = compute_name(host)
+        return dict(
+            name=name,
+            argv=[self._bin('main', 'nova-compute')]
+            + self._nova_conf_args(db=False)
+            + [
+                '--config-file',
+                self.layout.path('etc', 'nova', 'compute-%s.conf' % host),
+                '--log-file',
+                self.layout.log(name),
+            ],
+            probe=lambda: self._probe_nova_service('nova-compute', host),
+            timeout=180,
+        )
+
+    def _discover_hosts(self, timeout=120):
         """Map the computes into cell1 until nova-api lists both hypervisors.
 
         A compute's service record appears before its compute node row, so one
-        discover_hosts run right after start-up may map nothing: repeat it.
-        """
+        discover_hosts run right after start-up may map nothing: repeat it."""
         t0 = time.monotonic()
         missing = self._unmapped_hosts()
         while missing:
-            self._run('nova', manage + ['cell_v2', 'discover_hosts'],
-                      step='nova-manage cell_v2 discover_hosts')
+            self._run(
+                'nova',
+                self._nova_manage() + ['cell_v2', 'discover_hosts'],
+                step='nova-manage cell_v2 discover_hosts',
+            )
             missing = self._unmapped_hosts()
             if missing and time.monotonic() - t0 > timeout:
-                raise CloudError(compute_name(missing[0]), 'no hypervisor listed by nova-api '
-                                 '%ds after start' % timeout,
-                                 self.layout.log(compute_name(missing[0])))
+                raise CloudError(
+                    compute_name(missing[0]),
+                    'no hypervisor listed by nova-api '
+                    '%ds after start' % timeout,
+                    self.layout.log(compute_name(missing[0])),
+                )
             if missing:
                 time.sleep(1)
         self._timed('discover-hosts', t0)
 
     def _unmapped_hosts(self):
         try:
-            hyps = self.session().get('compute', '/os-hypervisors')['hypervisors']
+            hyps = self.session().get('compute', '/os-hypervisors')[
+                'hypervisors'
+            ]
         except rest.RestError:
             hyps = []
         listed = {h['hypervisor_hostname'] for h in hyps}
@@ -451,7 +794,7 @@ class Cloud:
             if host:
                 path += '&host=%s' % host
             services = self.session().get('compute', path)['services']
-        except Exception as e:      # noqa: BLE001 - any failure just means "not yet"
+        except Exception as e:  # noqa: BLE001 - any failure just means "not yet"
             return 'cannot ask nova-api for %s (%s)' % (binary, e)
         if any(s['state'] == 'up' for s in services):
             return None
@@ -463,7 +806,9 @@ class Cloud:
             return reason
         try:
             hyps = self.session().get(
-                'compute', '/os-hypervisors?hypervisor_hostname_pattern=%s' % host)
+                'compute',
+                '/os-hypervisors?hypervisor_hostname_pattern=%s' % host,
+            )
         except rest.RestError as e:
             return 'no hypervisor %s yet (%s)' % (host, e.status)
         if not hyps.get('hypervisors'):
@@ -480,13 +825,27 @@ class Cloud:
             have = {f['name'] for f in s.get('compute', '/flavors')['flavors']}
             for name, vcpus, ram, disk in FLAVORS:
                 if name not in have:
-                    s.post('compute', '/flavors', {'flavor': {
-                        'name': name, 'id': name, 'vcpus': vcpus, 'ram': ram, 'disk': disk}})
+                    s.post(
+                        'compute',
+                        '/flavors',
+                        {
+                            'flavor': {
+                                'name': name,
+                                'id': name,
+                                'vcpus': vcpus,
+                                'ram': ram,
+                                'disk': disk,
+                            }
+                        },
+                    )
             self._seed_image(s)
             self._seed_network(s)
         except (rest.RestError, OSError) as e:
-            raise CloudError('seed', 'creating flavors, image or network failed: %s' % e,
-                             self.layout.log('setup-seed'))
+            raise CloudError(
+                'seed',
+                'creating flavors, image or network failed: %s' % e,
+                self.layout.log('setup-seed'),
+            )
         self._stamp('seeded')
         self._timed('seed', t0)
 
@@ -494,35 +853,79 @@ class Cloud:
         images = s.get('image', '/v2/images?name=%s' % IMAGE)['images']
         if images and images[0]['status'] == 'active':
             return
-        image = images[0] if images else s.post('image', '/v2/images', {
-            'name': IMAGE, 'disk_format': 'raw', 'container_format': 'bare',
-            'visibility': 'public'})
+        image = (
+            images[0]
+            if images
+            else s.post(
+                'image',
+                '/v2/images',
+                {
+                    'name': IMAGE,
+                    'disk_format': 'raw',
+                    'container_format': 'bare',
+                    'visibility': 'public',
+                },
+            )
+        )
         if image['status'] == 'queued':
-            s.put('image', '/v2/images/%s/file' % image['id'], raw=b'\0' * IMAGE_BYTES)
+            s.put(
+                'image',
+                '/v2/images/%s/file' % image['id'],
+                raw=b'\0' * IMAGE_BYTES,
+            )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             status = s.get('image', '/v2/images/%s' % image['id'])['status']
             if status == 'active':
                 return
             time.sleep(0.5)
-        raise CloudError('glance', 'image %s not active after upload (%s)' % (IMAGE, status),
-                         self.layout.log('glance'))
+        raise CloudError(
+            'glance',
+            'image %s not active after upload (%s)' % (IMAGE, status),
+            self.layout.log('glance'),
+        )
 
     def _seed_network(self, s):
         nets = s.get('network', '/v2.0/networks?name=%s' % NETWORK)['networks']
-        net = nets[0] if nets else s.post('network', '/v2.0/networks', {'network': {
-            'name': NETWORK, 'shared': True, 'provider:network_type': 'flat',
-            'provider:physical_network': 'physnet1'}})['network']
+        net = (
+            nets[0]
+            if nets
+            else s.post(
+                'network',
+                '/v2.0/networks',
+                {
+                    'network': {
+                        'name': NETWORK,
+                        'shared': True,
+                        'provider:network_type': 'flat',
+                        'provider:physical_network': 'physnet1',
+                    }
+                },
+            )['network']
+        )
         if not net.get('subnets'):
-            s.post('network', '/v2.0/subnets', {'subnet': {
-                'network_id': net['id'], 'name': NETWORK + '-subnet', 'ip_version': 4,
-                'cidr': SUBNET_CIDR, 'enable_dhcp': False}})
+            s.post(
+                'network',
+                '/v2.0/subnets',
+                {
+                    'subnet': {
+                        'network_id': net['id'],
+                        'name': NETWORK + '-subnet',
+                        'ip_version': 4,
+                        'cidr': SUBNET_CIDR,
+                        'enable_dhcp': False,
+                    }
+                },
+            )
 
     # ------------------------------------------------------------ status
     def status(self):
-        """[(service, pid or None, answers: bool, detail)] for every service."""
+        """[(service, pid or None, answers: bool, detail)] for every
+        service."""
         lo = self.layout
-        http = {s: lo.url(s, '/v3/' if s == 'keystone' else '/') for s in API_VENV}
+        http = {
+            s: lo.url(s, '/v3/' if s == 'keystone' else '/') for s in API_VENV
+        }
         out = []
         self._session = None
         for name in ['epmd'] + service_names():
@@ -538,16 +941,23 @@ class Cloud:
             elif name in NOVA_DAEMONS:
                 reason = self._probe_nova_service(name)
             else:
-                reason = self._probe_compute(name[len('nova-compute-'):])
+                reason = self._probe_compute(name[len('nova-compute-') :])
             if pid is None:
                 detail = 'not running (log: %s)' % lo.log(name)
                 if reason is None:
                     detail = 'answers, but not started by this cloud'
                 out.append((name, None, False, detail))
             else:
-                out.append((name, pid, reason is None,
-                            'answers' if reason is None else reason + ' (log: %s)'
-                            % lo.log(name)))
+                out.append(
+                    (
+                        name,
+                        pid,
+                        reason is None,
+                        'answers'
+                        if reason is None
+                        else reason + ' (log: %s)' % lo.log(name),
+                    )
+                )
         return out
 
     def _everything_answers(self):
@@ -559,26 +969,41 @@ class Cloud:
 
     # ------------------------------------------------------------ down / reset
     def down(self, quiet=False):
-        """Stop everything this cloud started; return the names that were running."""
+        """Stop everything this cloud started; return the names that were
+        running."""
         stopped = []
         names = service_names()
         nova = [n for n in names if n.startswith('nova-')]
         apis = [n for n in names if n in API_VENV and n not in nova]
         # nova first (nova-compute may take minutes to stop gracefully, and its
-        # guests are fake, so it gets 10 s), then the APIs, then the backing services
-        for stage, timeout in ((nova, 10), (apis, 20), (['rabbitmq', 'epmd'], 30),
-                               (['mariadb'], 60), (list(self.table.load()), 20)):
+        # guests are fake, so it gets 10 s), then the APIs, then the backing
+        # services
+        for stage, timeout in (
+            (nova, 10),
+            (apis, 20),
+            (['rabbitmq', 'epmd'], 30),
+            (['mariadb'], 60),
+            (list(self.table.load()), 20),
+        ):
             stopped += self.table.stop_many(stage, timeout=timeout)
         strays = self.table.kill_marked()
         if not quiet:
-            self.say('stopped %s' % (', '.join(stopped) if stopped else 'nothing (not running)')
-                     + ('; also ended %d stray process(es) %s' % (len(strays), strays)
-                        if strays else ''))
+            self.say(
+                'stopped %s'
+                % (', '.join(stopped) if stopped else 'nothing (not running)')
+                + (
+                    '; also ended %d stray process(es) %s'
+                    % (len(strays), strays)
+                    if strays
+                    else ''
+                )
+            )
         self._session = None
         return stopped
 
     def reset(self, quiet=False):
-        """Stop everything and wipe all state; the venvs and packages are kept."""
+        """Stop everything and wipe all state; the venvs and packages are
+        kept."""
         self.down(quiet=True)
         for path in self.layout.volatile:
             if os.path.isdir(path):
@@ -590,7 +1015,8 @@ class Cloud:
 
     # ------------------------------------------------------------ memory
     def rss_bytes(self):
-        """Summed RSS of every live process of this cloud (shared pages count twice)."""
+        """Summed RSS of every live process of this cloud (shared pages count
+        twice)."""
         total = 0
         for pid in self.table.our_pids():
             try:

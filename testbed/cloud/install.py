@@ -9,12 +9,13 @@
 # WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
 # License for the specific language governing permissions and limitations
 # under the License.
-"""Install what the mini-cloud needs, once: Debian packages and pinned virtualenvs.
+"""Install what the mini-cloud needs, once: Debian packages and pinned
+virtualenvs.
 
 Three venvs, because glance and neutron pin dependencies differently from nova:
-``main`` (nova, keystone, placement, python-openstackclient), ``glance``, ``neutron``.
-A venv is rebuilt only when its requirements file changes (a hash stamp inside it).
-"""
+``main`` (nova, keystone, placement, python-openstackclient), ``glance``,
+``neutron``. A venv is rebuilt only when its requirements file changes (a hash
+stamp inside it)."""
 
 import hashlib
 import os
@@ -26,7 +27,9 @@ from testbed.cloud.procs import CloudError
 
 APT_PACKAGES = ('mariadb-server', 'rabbitmq-server')
 VENVS = ('main', 'glance', 'neutron')
-REQUIREMENTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'requirements')
+REQUIREMENTS_DIR = os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), 'requirements'
+)
 STAMP = '.testbed-cloud-requirements.sha256'
 
 
@@ -37,36 +40,59 @@ def requirements_file(venv):
 def missing_apt_packages(packages=APT_PACKAGES):
     missing = []
     for pkg in packages:
-        r = subprocess.run(['dpkg-query', '-W', '-f=${Status}', pkg],
-                           capture_output=True, text=True)
+        r = subprocess.run(
+            ['dpkg-query', '-W', '-f=${Status}', pkg],
+            capture_output=True,
+            text=True,
+        )
         if r.returncode != 0 or 'install ok installed' not in r.stdout:
             missing.append(pkg)
     return missing
 
 
 def ensure_apt(log, packages=APT_PACKAGES, say=print):
-    """apt-get install the missing packages (waits for another apt to finish)."""
+    """apt-get install the missing packages (waits for another apt to
+    finish)."""
     missing = missing_apt_packages(packages)
     if not missing:
         return False
     if shutil.which('apt-get') is None:
-        raise CloudError('install', 'apt-get not found; install %s by hand' % ' '.join(missing))
+        raise CloudError(
+            'install',
+            'apt-get not found; install %s by hand' % ' '.join(missing),
+        )
     say('installing Debian packages: %s' % ' '.join(missing))
     env = dict(os.environ, DEBIAN_FRONTEND='noninteractive')
     lock = ['-o', 'DPkg::Lock::Timeout=900']
     with open(log, 'ab') as out:
-        for argv in (['apt-get'] + lock + ['update'],
-                     ['apt-get'] + lock + ['install', '-y', '--no-install-recommends']
-                     + missing):
-            r = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, env=env,
-                               stdin=subprocess.DEVNULL)
+        for argv in (
+            ['apt-get'] + lock + ['update'],
+            ['apt-get']
+            + lock
+            + ['install', '-y', '--no-install-recommends']
+            + missing,
+        ):
+            r = subprocess.run(
+                argv,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=env,
+                stdin=subprocess.DEVNULL,
+            )
             if r.returncode != 0:
-                raise CloudError('install', '%s failed (exit %d)'
-                                 % (' '.join(argv[:1] + argv[3:4]), r.returncode), log)
+                raise CloudError(
+                    'install',
+                    '%s failed (exit %d)'
+                    % (' '.join(argv[:1] + argv[3:4]), r.returncode),
+                    log,
+                )
     still = missing_apt_packages(packages)
     if still:
-        raise CloudError('install', 'packages still missing after apt-get: %s'
-                         % ' '.join(still), log)
+        raise CloudError(
+            'install',
+            'packages still missing after apt-get: %s' % ' '.join(still),
+            log,
+        )
     return True
 
 
@@ -84,31 +110,56 @@ def venv_ready(venv_dir, venv):
 
 
 def base_python():
-    """The interpreter to build venvs with (the real one, even if we run inside a venv)."""
+    """The interpreter to build venvs with (the real one, even if we run inside
+    a venv)."""
     return getattr(sys, '_base_executable', None) or sys.executable
 
 
 def ensure_venv(venv_dir, venv, log, say=print):
-    """Create venv_dir and pip-install its pinned requirements, unless already done."""
+    """Create venv_dir and pip-install its pinned requirements, unless already
+    done."""
     if venv_ready(venv_dir, venv):
         return False
-    say('building venv %s (pip install -r %s)' % (venv_dir, os.path.basename(
-        requirements_file(venv))))
+    say(
+        'building venv %s (pip install -r %s)'
+        % (venv_dir, os.path.basename(requirements_file(venv)))
+    )
     with open(log, 'ab') as out:
         py = os.path.join(venv_dir, 'bin', 'python')
         if not os.path.exists(py):
-            r = subprocess.run([base_python(), '-m', 'venv', venv_dir], stdout=out,
-                               stderr=subprocess.STDOUT)
+            r = subprocess.run(
+                [base_python(), '-m', 'venv', venv_dir],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
             if r.returncode != 0:
-                raise CloudError('install', 'python -m venv %s failed (exit %d; on Debian '
-                                 'apt-get install python3-venv)' % (venv_dir, r.returncode),
-                                 log)
-        r = subprocess.run([py, '-m', 'pip', 'install', '--disable-pip-version-check',
-                            '-r', requirements_file(venv)],
-                           stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+                raise CloudError(
+                    'install',
+                    'python -m venv %s failed (exit %d; on Debian '
+                    'apt-get install python3-venv)' % (venv_dir, r.returncode),
+                    log,
+                )
+        r = subprocess.run(
+            [
+                py,
+                '-m',
+                'pip',
+                'install',
+                '--disable-pip-version-check',
+                '-r',
+                requirements_file(venv),
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
         if r.returncode != 0:
-            raise CloudError('install', 'pip install into venv %s failed (exit %d)'
-                             % (venv, r.returncode), log)
+            raise CloudError(
+                'install',
+                'pip install into venv %s failed (exit %d)'
+                % (venv, r.returncode),
+                log,
+            )
     with open(os.path.join(venv_dir, STAMP), 'w') as f:
         f.write(_hash(requirements_file(venv)) + '\n')
     return True

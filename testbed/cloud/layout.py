@@ -9,27 +9,28 @@
 # WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
 # License for the specific language governing permissions and limitations
 # under the License.
-"""Where the mini-cloud keeps its files, which ports it uses, and its credentials.
+"""Where the mini-cloud keeps its files, which ports it uses, and its
+credentials.
 
-Everything lives under one work folder outside the repository (``$OSC_LIVEMIGRATE_CLOUD_DIR``,
-default ``/srv/osc-livemigrate/cloud``)::
+Everything lives under one work folder outside the repository
+(``$LIVEMIGRATE_CLOUD_DIR``, default ``/srv/osc-livemigrate/cloud``)::
 
-    venvs/   Python virtualenvs (kept by ``reset``; ``$OSC_LIVEMIGRATE_CLOUD_VENVS`` moves them)
+    venvs/   Python virtualenvs (kept by ``reset``; may live elsewhere,
+             see ``$LIVEMIGRATE_CLOUD_VENVS``)
     etc/     rendered service configuration
     state/   databases, message bus, images, per-host nova state
     logs/    one log per service, plus ``setup-*.log`` for one-off steps
     run/     process table, sockets, WSGI shims
     openrc   admin credentials for the ``openstack`` CLI
 
-Pure: nothing here touches the file system.
-"""
+Pure: nothing here touches the file system."""
 
 import dataclasses
 import os
 
-DIR_ENV = 'OSC_LIVEMIGRATE_CLOUD_DIR'
-VENVS_ENV = 'OSC_LIVEMIGRATE_CLOUD_VENVS'     # share venvs between work folders
-PORTS_ENV = 'OSC_LIVEMIGRATE_CLOUD_PORTS'
+DIR_ENV = 'LIVEMIGRATE_CLOUD_DIR'
+VENVS_ENV = 'LIVEMIGRATE_CLOUD_VENVS'  # share venvs between work folders
+PORTS_ENV = 'LIVEMIGRATE_CLOUD_PORTS'
 DEFAULT_DIR = '/srv/osc-livemigrate/cloud'
 HOST = '127.0.0.1'
 MODES = ('fake',)
@@ -53,10 +54,20 @@ DEFAULT_PORTS = {
 ADMIN_PASSWORD = 'admin-pw'
 DB_USER = 'openstack'
 DB_PASSWORD = 'db-pw'
-RABBIT_USER = 'guest'       # RabbitMQ lets 'guest' in from loopback only, which is all we use
+RABBIT_USER = (
+    'guest'  # RabbitMQ lets 'guest' in from loopback only, which is all we use
+)
 RABBIT_PASSWORD = 'guest'
 SERVICE_USERS = ('nova', 'placement', 'glance', 'neutron')
-DATABASES = ('keystone', 'placement', 'glance', 'neutron', 'nova_api', 'nova', 'nova_cell0')
+DATABASES = (
+    'keystone',
+    'placement',
+    'glance',
+    'neutron',
+    'nova_api',
+    'nova',
+    'nova_cell0',
+)
 REGION = 'RegionOne'
 COMPUTE_API_VERSION = '2.95'
 
@@ -77,8 +88,10 @@ def parse_ports(text):
             continue
         name, sep, value = item.partition('=')
         if not sep or name not in DEFAULT_PORTS:
-            raise ValueError('bad port override %r (known: %s)'
-                             % (item, ', '.join(sorted(DEFAULT_PORTS))))
+            raise ValueError(
+                'bad port override %r (known: %s)'
+                % (item, ', '.join(sorted(DEFAULT_PORTS)))
+            )
         port = int(value)
         if not 0 < port < 65536:
             raise ValueError('port out of range in %r' % item)
@@ -91,7 +104,9 @@ class Layout:
     """Paths and ports of one mini-cloud."""
 
     base: str
-    ports: dict = dataclasses.field(default_factory=lambda: dict(DEFAULT_PORTS))
+    ports: dict = dataclasses.field(
+        default_factory=lambda: dict(DEFAULT_PORTS)
+    )
     mode: str = 'fake'
     venvs_dir: str = None
 
@@ -99,13 +114,19 @@ class Layout:
     def from_env(cls, mode='fake', base=None, environ=None):
         environ = os.environ if environ is None else environ
         if mode not in MODES:
-            raise ValueError('unknown mode %r (known: %s)' % (mode, ', '.join(MODES)))
+            raise ValueError(
+                'unknown mode %r (known: %s)' % (mode, ', '.join(MODES))
+            )
         ports = dict(DEFAULT_PORTS)
         ports.update(parse_ports(environ.get(PORTS_ENV, '')))
         base = os.path.abspath(base or environ.get(DIR_ENV) or DEFAULT_DIR)
         venvs = environ.get(VENVS_ENV)
-        return cls(base=base, ports=ports, mode=mode,
-                   venvs_dir=os.path.abspath(venvs) if venvs else None)
+        return cls(
+            base=base,
+            ports=ports,
+            mode=mode,
+            venvs_dir=os.path.abspath(venvs) if venvs else None,
+        )
 
     def path(self, *parts):
         return os.path.join(self.base, *parts)
@@ -143,7 +164,8 @@ class Layout:
     def log(self, name):
         return self.path('logs', name + '.log')
 
-    # Everything ``reset`` removes (venvs are kept: they take minutes to build).
+    # Everything ``reset`` removes (venvs are kept: they take minutes to
+    # build).
     @property
     def volatile(self):
         return (self.etc, self.state, self.logs, self.run, self.openrc)
@@ -157,19 +179,29 @@ class Layout:
 
     def db_url(self, database):
         return 'mysql+pymysql://%s:%s@%s:%d/%s' % (
-            DB_USER, DB_PASSWORD, HOST, self.ports['mariadb'], database)
+            DB_USER,
+            DB_PASSWORD,
+            HOST,
+            self.ports['mariadb'],
+            database,
+        )
 
     @property
     def transport_url(self):
-        return 'rabbit://%s:%s@%s:%d/' % (RABBIT_USER, RABBIT_PASSWORD, HOST,
-                                          self.ports['rabbitmq'])
+        return 'rabbit://%s:%s@%s:%d/' % (
+            RABBIT_USER,
+            RABBIT_PASSWORD,
+            HOST,
+            self.ports['rabbitmq'],
+        )
 
     @property
     def auth_url(self):
         return self.url('keystone', '/v3')
 
     def endpoints(self):
-        """(service name, service type, URL) of every catalog entry but keystone's own."""
+        """(service name, service type, URL) of every catalog entry but
+        keystone's own."""
         return (
             ('placement', 'placement', self.url('placement')),
             ('glance', 'image', self.url('glance')),

@@ -9,13 +9,14 @@
 # WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
 # License for the specific language governing permissions and limitations
 # under the License.
-"""Start, watch and stop the mini-cloud's processes, and probe whether they answer.
+"""Start, watch and stop the mini-cloud's processes, and probe whether they
+answer.
 
 Every process is started in its own session (so its children share its process
 group) and recorded in ``run/processes.json`` with its pid and its kernel start
 time, so a recycled pid is never mistaken for ours. Every process also carries
-``OSC_LIVEMIGRATE_CLOUD=<work folder>`` in its environment: daemons that detach
-(epmd, if RabbitMQ starts one) are found by that marker and stopped too.
+``LIVEMIGRATE_CLOUD_OWNER=<work folder>`` in its environment: daemons that
+detach (epmd, if RabbitMQ starts one) are found by that marker and stopped too.
 """
 
 import json
@@ -27,11 +28,12 @@ import time
 import urllib.error
 import urllib.request
 
-MARKER_ENV = 'OSC_LIVEMIGRATE_CLOUD'
+MARKER_ENV = 'LIVEMIGRATE_CLOUD_OWNER'
 
 
 class CloudError(Exception):
-    """A service did not come up (or a step failed); str() is the one-line reason."""
+    """A service did not come up (or a step failed); str() is the one-line
+    reason."""
 
     def __init__(self, service, reason, log=None):
         self.service = service
@@ -44,16 +46,17 @@ class CloudError(Exception):
 
 
 def start_time(pid):
-    """Kernel start time (clock ticks since boot) of a pid, or None if it is gone."""
+    """Kernel start time (clock ticks since boot) of a pid, or None if it is
+    gone."""
     try:
         with open('/proc/%d/stat' % pid) as f:
             data = f.read()
     except OSError:
         return None
-    # the command name (field 2) may contain spaces: split after its closing ')'
-    fields = data[data.rindex(')') + 2:].split()
+    # the command name (field 2) may contain spaces: split after its ')'
+    fields = data[data.rindex(')') + 2 :].split()
     if fields[0] == 'Z':
-        return None             # a zombie is as good as gone
+        return None  # a zombie is as good as gone
     return int(fields[19])
 
 
@@ -85,7 +88,12 @@ class ProcessTable:
 
     def record(self, name, pid, argv, log):
         table = self.load()
-        table[name] = {'pid': pid, 'started': start_time(pid), 'argv': argv, 'log': log}
+        table[name] = {
+            'pid': pid,
+            'started': start_time(pid),
+            'argv': argv,
+            'log': log,
+        }
         self._save(table)
 
     def forget(self, name):
@@ -94,30 +102,40 @@ class ProcessTable:
             self._save(table)
 
     def pid(self, name):
-        """The pid of a recorded process that is still the same process, else None."""
+        """The pid of a recorded process that is still the same process, else
+        None."""
         entry = self.load().get(name)
         if entry and pid_alive(entry['pid'], entry.get('started')):
             return entry['pid']
         return None
 
     def start(self, name, argv, log, env=None, cwd=None):
-        """Start argv detached, stdout+stderr appended to log; return the Popen."""
+        """Start argv detached, stdout+stderr appended to log; return the
+        Popen."""
         os.makedirs(os.path.dirname(log), exist_ok=True)
         full_env = dict(os.environ if env is None else env)
         full_env[MARKER_ENV] = self.marker
         with open(log, 'ab') as out:
-            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out,
-                                    stderr=subprocess.STDOUT, env=full_env, cwd=cwd,
-                                    start_new_session=True)
+            proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=full_env,
+                cwd=cwd,
+                start_new_session=True,
+            )
         self.record(name, proc.pid, argv, log)
         return proc
 
     def stop(self, name, timeout=15.0):
-        """SIGTERM the recorded process group, SIGKILL it after timeout. True if it ran."""
+        """SIGTERM the recorded process group, SIGKILL it after timeout. True
+        if it ran."""
         return bool(self.stop_many([name], timeout))
 
     def stop_many(self, names, timeout=15.0):
-        """Stop several recorded processes at once; return the names that were running."""
+        """Stop several recorded processes at once; return the names that were
+        running."""
         table = self.load()
         running = {}
         for name in names:
@@ -126,7 +144,9 @@ class ProcessTable:
                 running[name] = entry['pid']
                 _signal_group(entry['pid'], signal.SIGTERM)
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and any(pid_alive(p) for p in running.values()):
+        while time.monotonic() < deadline and any(
+            pid_alive(p) for p in running.values()
+        ):
             time.sleep(0.1)
         for pid in running.values():
             if pid_alive(pid):
@@ -154,11 +174,15 @@ class ProcessTable:
         return sorted(found)
 
     def our_pids(self):
-        """Live pids that belong to this cloud: the recorded processes, their process
-        groups and descendants, and anything carrying the marker. (Workers that call
-        setproctitle overwrite their environment, so the marker alone misses them.)"""
-        roots = {e['pid'] for e in self.load().values()
-                 if pid_alive(e['pid'], e.get('started'))}
+        """Live pids that belong to this cloud: the recorded processes, their
+        process groups and descendants, and anything carrying the marker.
+        (Workers that call setproctitle overwrite their environment, so the
+        marker alone misses them.)"""
+        roots = {
+            e['pid']
+            for e in self.load().values()
+            if pid_alive(e['pid'], e.get('started'))
+        }
         parent, group = {}, {}
         for d in os.listdir('/proc'):
             if not d.isdigit():
@@ -168,7 +192,7 @@ class ProcessTable:
                     data = f.read()
             except OSError:
                 continue
-            fields = data[data.rindex(')') + 2:].split()
+            fields = data[data.rindex(')') + 2 :].split()
             if fields[0] == 'Z':
                 continue
             parent[int(d)], group[int(d)] = int(fields[1]), int(fields[2])
@@ -176,13 +200,16 @@ class ProcessTable:
         mine |= {p for p, g in group.items() if g in roots}
         changed = True
         while changed:
-            more = {p for p, pp in parent.items() if pp in mine and p not in mine}
+            more = {
+                p for p, pp in parent.items() if pp in mine and p not in mine
+            }
             mine |= more
             changed = bool(more)
         return sorted(p for p in mine if p in parent)
 
     def kill_marked(self, timeout=10.0):
-        """Stop every straggler carrying our marker; return the pids that were found."""
+        """Stop every straggler carrying our marker; return the pids that were
+        found."""
         pids = self.marked_pids()
         for pid in pids:
             _signal(pid, signal.SIGTERM)
@@ -239,17 +266,20 @@ def _socket_inodes(pid):
 
 
 def _hex_addr(text):
-    """'0100007F:1F90' (or the 32-hex-digit IPv6 form) -> ('127.0.0.1', 8080)."""
+    """'0100007F:1F90' (or the 32-hex-digit IPv6 form) -> ('127.0.0.1',
+    8080)."""
     addr, port = text.split(':')
     raw = bytes.fromhex(addr)
     # /proc/net/tcp* prints each 32-bit word in host (little-endian) order
-    raw = b''.join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
-    return socket.inet_ntop(socket.AF_INET if len(raw) == 4 else socket.AF_INET6, raw), \
-        int(port, 16)
+    raw = b''.join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
+    return socket.inet_ntop(
+        socket.AF_INET if len(raw) == 4 else socket.AF_INET6, raw
+    ), int(port, 16)
 
 
 def listening_sockets(pids):
-    """[(pid, address, port)] of the TCP sockets the given processes listen on."""
+    """[(pid, address, port)] of the TCP sockets the given processes listen
+    on."""
     by_inode = {}
     for table in ('/proc/net/tcp', '/proc/net/tcp6'):
         try:
@@ -257,7 +287,7 @@ def listening_sockets(pids):
                 next(f)
                 for line in f:
                     cols = line.split()
-                    if cols[3] == '0A':         # LISTEN
+                    if cols[3] == '0A':  # LISTEN
                         by_inode[cols[9]] = _hex_addr(cols[1])
         except OSError:
             continue
@@ -272,6 +302,7 @@ def listening_sockets(pids):
 # ---------------------------------------------------------------- probes
 # Each probe returns None when the service answers, else a short reason.
 
+
 def probe_tcp(host, port, timeout=2.0):
     try:
         with socket.create_connection((host, port), timeout=timeout):
@@ -281,21 +312,23 @@ def probe_tcp(host, port, timeout=2.0):
 
 
 def probe_mysql(host, port, timeout=2.0):
-    """A MySQL/MariaDB server greets first: protocol version 10 in its first packet."""
+    """A MySQL/MariaDB server greets first: protocol version 10 in its first
+    packet."""
     try:
         with socket.create_connection((host, port), timeout=timeout) as s:
             data = s.recv(64)
     except OSError as e:
         return 'nothing answers on %s:%d (%s)' % (host, port, e.strerror or e)
-    # 10: a handshake; 0xff: an error packet, e.g. "Host is not allowed" before the
-    # database user exists, which still proves the server is up and answering.
-    if len(data) > 4 and data[4] in (10, 0xff):
+    # 10: a handshake; 0xff: an error packet, e.g. "Host is not allowed"
+    # before the database user exists, which still proves the server answers.
+    if len(data) > 4 and data[4] in (10, 0xFF):
         return None
     return 'no MySQL greeting on %s:%d' % (host, port)
 
 
 def probe_amqp(host, port, timeout=3.0):
-    """Send the AMQP 0-9-1 header; a broker answers with a Connection.Start frame."""
+    """Send the AMQP 0-9-1 header; a broker answers with a Connection.Start
+    frame."""
     try:
         with socket.create_connection((host, port), timeout=timeout) as s:
             s.sendall(b'AMQP\x00\x00\x09\x01')
@@ -330,21 +363,28 @@ def port_owner_free(host, port):
 def wait_until(name, probe, log, timeout, proc=None, pid=None, interval=0.2):
     """Poll probe() until it returns None.
 
-    :param proc: a Popen (or pid) that must stay alive while we wait; if it exits
-        first, fail at once with its exit code instead of waiting out the timeout.
+    :param proc: a Popen (or pid) that must stay alive while we wait; if it
+    exits
+        first, fail at once with its exit code instead of waiting out the
+        timeout.
     :raises CloudError: naming the service and pointing at its log.
     """
     deadline = time.monotonic() + timeout
     reason = None
     while True:
         if proc is not None and proc.poll() is not None:
-            raise CloudError(name, 'process exited with code %s while starting'
-                             % proc.returncode, log)
+            raise CloudError(
+                name,
+                'process exited with code %s while starting' % proc.returncode,
+                log,
+            )
         if pid is not None and not pid_alive(pid):
             raise CloudError(name, 'process %d died while starting' % pid, log)
         reason = probe()
         if reason is None:
             return
         if time.monotonic() >= deadline:
-            raise CloudError(name, 'did not answer within %ds (%s)' % (timeout, reason), log)
+            raise CloudError(
+                name, 'did not answer within %ds (%s)' % (timeout, reason), log
+            )
         time.sleep(interval)

@@ -11,10 +11,9 @@
 # under the License.
 """A minimal OpenStack REST client on the standard library.
 
-The tool creates its keystone objects, flavors, image and network over REST: each
-``openstack`` CLI start costs about 2 s, and the tool must run before any venv
-with a client exists.
-"""
+The tool creates its keystone objects, flavors, image and network over REST:
+each ``openstack`` CLI start costs about 2 s, and the tool must run before any
+venv with a client exists."""
 
 import json
 import urllib.error
@@ -24,7 +23,9 @@ import urllib.request
 class RestError(Exception):
     def __init__(self, method, url, status, body):
         self.status = status
-        super().__init__('%s %s -> HTTP %s: %s' % (method, url, status, body[:300]))
+        super().__init__(
+            '%s %s -> HTTP %s: %s' % (method, url, status, body[:300])
+        )
 
 
 def request(method, url, body=None, headers=None, timeout=60, raw=None):
@@ -52,14 +53,36 @@ def request(method, url, body=None, headers=None, timeout=60, raw=None):
 class Session:
     """A password-scoped keystone v3 session with the service catalog."""
 
-    def __init__(self, auth_url, username, password, project,
-                 domain='Default', interface='public'):
+    def __init__(
+        self,
+        auth_url,
+        username,
+        password,
+        project,
+        domain='Default',
+        interface='public',
+    ):
         self.auth_url = auth_url.rstrip('/')
-        body = {'auth': {
-            'identity': {'methods': ['password'], 'password': {'user': {
-                'name': username, 'domain': {'name': domain}, 'password': password}}},
-            'scope': {'project': {'name': project, 'domain': {'name': domain}}}}}
-        _, headers, parsed = request('POST', self.auth_url + '/auth/tokens', body)
+        body = {
+            'auth': {
+                'identity': {
+                    'methods': ['password'],
+                    'password': {
+                        'user': {
+                            'name': username,
+                            'domain': {'name': domain},
+                            'password': password,
+                        }
+                    },
+                },
+                'scope': {
+                    'project': {'name': project, 'domain': {'name': domain}}
+                },
+            }
+        }
+        _, headers, parsed = request(
+            'POST', self.auth_url + '/auth/tokens', body
+        )
         self.token = headers['X-Subject-Token']
         self.catalog = parsed['token'].get('catalog', [])
         self.interface = interface
@@ -70,18 +93,33 @@ class Session:
                 for ep in svc['endpoints']:
                     if ep['interface'] == self.interface:
                         return ep['url'].rstrip('/')
-        raise LookupError('no %s endpoint for %s in the catalog'
-                          % (self.interface, service_type))
+        raise LookupError(
+            'no %s endpoint for %s in the catalog'
+            % (self.interface, service_type)
+        )
 
-    def call(self, method, service_type, path, body=None, headers=None, raw=None,
-             timeout=60):
-        base = (self.auth_url if service_type == 'identity'
-                else self.endpoint(service_type))
+    def call(
+        self,
+        method,
+        service_type,
+        path,
+        body=None,
+        headers=None,
+        raw=None,
+        timeout=60,
+    ):
+        base = (
+            self.auth_url
+            if service_type == 'identity'
+            else self.endpoint(service_type)
+        )
         hdrs = {'X-Auth-Token': self.token}
         if service_type == 'compute':
             hdrs['OpenStack-API-Version'] = 'compute 2.95'
         hdrs.update(headers or {})
-        return request(method, base + path, body, hdrs, timeout=timeout, raw=raw)[2]
+        return request(
+            method, base + path, body, hdrs, timeout=timeout, raw=raw
+        )[2]
 
     def get(self, service_type, path):
         return self.call('GET', service_type, path)
@@ -90,4 +128,6 @@ class Session:
         return self.call('POST', service_type, path, body)
 
     def put(self, service_type, path, body=None, raw=None, headers=None):
-        return self.call('PUT', service_type, path, body, raw=raw, headers=headers)
+        return self.call(
+            'PUT', service_type, path, body, raw=raw, headers=headers
+        )

@@ -12,10 +12,9 @@
 """Fixtures for functional tests against the mini-cloud (``testbed.cloud``).
 
 The cloud comes up once per test session and goes down at its end, unless
-``OSC_LIVEMIGRATE_KEEP_CLOUD=1`` (then a later session reuses it in seconds).
+``LIVEMIGRATE_KEEP_CLOUD=1`` (then a later session reuses it in seconds).
 Nothing here skips: a machine that cannot bring the cloud up fails the tests
-with the one-line reason the tool gives.
-"""
+with the one-line reason the tool gives."""
 
 import os
 
@@ -24,17 +23,21 @@ import pytest
 from testbed.cloud import Cloud
 from testbed.cloud import CloudError
 
-KEEP_ENV = 'OSC_LIVEMIGRATE_KEEP_CLOUD'
+KEEP_ENV = 'LIVEMIGRATE_KEEP_CLOUD'
 
 
 @pytest.fixture(scope='session')
 def cloud():
-    """A running fake-mode mini-cloud (two computes with FakeLiveMigrateDriver)."""
+    """A running fake-mode mini-cloud (two computes with
+    FakeLiveMigrateDriver)."""
     c = Cloud(mode='fake')
+    keep = os.environ.get(KEEP_ENV, '') in ('1', 'true', 'yes')
     try:
         c.up()
     except CloudError as e:
+        if not keep:
+            c.down(quiet=True)
         pytest.fail('mini-cloud did not come up: %s' % e, pytrace=False)
     yield c
-    if os.environ.get(KEEP_ENV, '') not in ('1', 'true', 'yes'):
+    if not keep:
         c.down()

@@ -10,14 +10,15 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 """The mini-cloud in fake mode, through its Python API, its CLI and the real
-``openstack`` CLI: every service answers on loopback, a server boots on compute1
-and live-migrates to compute2, ``up`` is idempotent, failures are one clear line,
-and ``down`` leaves nothing running.
+``openstack`` CLI: every service answers on loopback, a server boots on
+compute1 and live-migrates to compute2, ``up`` is idempotent, failures are one
+clear line, and ``down`` leaves nothing running.
 
 The last test takes the cloud down and brings it back, so it stays last here.
 """
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -26,30 +27,48 @@ from testbed.cloud import cloud as cloudmod
 from testbed.cloud import layout
 from testbed.cloud import procs
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__)))))
+ROOT = os.path.dirname(
+    os.path.dirname(
+        os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    )
+)
 
 
 def _tool(*args, env=None, timeout=900):
     full = dict(os.environ)
     full.update(env or {})
-    return subprocess.run([sys.executable, '-m', 'testbed.cloud'] + list(args),
-                          cwd=ROOT, env=full, capture_output=True, text=True,
-                          timeout=timeout, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [sys.executable, '-m', 'testbed.cloud'] + list(args),
+        cwd=ROOT,
+        env=full,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def test_every_service_answers(cloud):
     rows = cloud.status()
     assert [r[0] for r in rows] == ['epmd'] + cloudmod.service_names()
-    down = ['%s: %s' % (name, detail) for name, _, ok, detail in rows if not ok]
+    down = [
+        '%s: %s' % (name, detail) for name, _, ok, detail in rows if not ok
+    ]
     assert not down, down
 
 
 def test_every_server_listens_on_loopback_only(cloud):
     sockets = procs.listening_sockets(cloud.table.our_pids())
     ports = {port for _, _, port in sockets}
-    for name in ('mariadb', 'rabbitmq', 'keystone', 'placement', 'glance', 'neutron',
-                 'nova-api'):
+    for name in (
+        'mariadb',
+        'rabbitmq',
+        'keystone',
+        'placement',
+        'glance',
+        'neutron',
+        'nova-api',
+    ):
         assert cloud.layout.ports[name] in ports, name
     exposed = [s for s in sockets if s[1] not in ('127.0.0.1', '::1')]
     assert not exposed, exposed
@@ -70,7 +89,9 @@ def test_openrc_and_env_give_admin_credentials(cloud):
     for key, value in cloud.env().items():
         assert 'export %s=' % key in text
     assert 'OS_AUTH_URL=http://127.0.0.1:' in _tool('env').stdout
-    token = cloud.openstack('token', 'issue', '-f', 'value', '-c', 'id').stdout.strip()
+    token = cloud.openstack(
+        'token', 'issue', '-f', 'value', '-c', 'id'
+    ).stdout.strip()
     assert token
 
 
@@ -86,21 +107,44 @@ def test_flavors_image_and_network_exist(cloud):
 def test_server_boots_on_compute1_and_live_migrates_to_compute2(cloud):
     name = 'lm-test-%d' % os.getpid()
     server = cloud.openstack_json(
-        'server', 'create', '--flavor', 'm1.tiny', '--image', cloudmod.IMAGE,
-        '--nic', 'none', '--availability-zone', 'nova:compute1', '--wait', name)
+        'server',
+        'create',
+        '--flavor',
+        'm1.tiny',
+        '--image',
+        cloudmod.IMAGE,
+        '--nic',
+        'none',
+        '--availability-zone',
+        'nova:compute1',
+        '--wait',
+        name,
+    )
     try:
         assert server['status'] == 'ACTIVE'
         assert server['OS-EXT-SRV-ATTR:host'] == 'compute1'
-        cloud.openstack('server', 'migrate', '--live-migration', '--host', 'compute2',
-                        '--wait', name)
+        cloud.openstack(
+            'server',
+            'migrate',
+            '--live-migration',
+            '--host',
+            'compute2',
+            '--wait',
+            name,
+        )
         shown = cloud.openstack_json('server', 'show', name)
         assert shown['status'] == 'ACTIVE'
         assert shown['OS-EXT-SRV-ATTR:host'] == 'compute2'
-        migrations = cloud.openstack_json('server', 'migration', 'list', '--server', name)
+        migrations = cloud.openstack_json(
+            'server', 'migration', 'list', '--server', name
+        )
         assert len(migrations) == 1, migrations
         m = migrations[0]
         assert m['Type'] == 'live-migration'
-        assert (m['Source Compute'], m['Dest Compute']) == ('compute1', 'compute2')
+        assert (m['Source Compute'], m['Dest Compute']) == (
+            'compute1',
+            'compute2',
+        )
         assert m['Status'] == 'completed', m
     finally:
         cloud.openstack('server', 'delete', '--wait', name, check=False)
@@ -118,9 +162,19 @@ def test_up_again_is_a_quick_no_op(cloud):
 
 
 def test_service_that_cannot_start_is_one_line_naming_it(cloud, tmp_path):
-    """A second cloud in another work folder (sharing the venvs) finds MariaDB's
-    port taken by the running cloud: one line naming mariadb and its log, exit 1."""
-    env = {layout.DIR_ENV: str(tmp_path), layout.VENVS_ENV: cloud.layout.venvs}
+    """A second cloud in another work folder (sharing the venvs, with its own
+    epmd port) starts epmd, then finds MariaDB's port taken by the running
+    cloud: one line naming mariadb and its log, exit 1; down then ends the
+    epmd it did start."""
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        epmd_port = s.getsockname()[1]
+    env = {
+        layout.DIR_ENV: str(tmp_path),
+        layout.VENVS_ENV: cloud.layout.venvs,
+        layout.PORTS_ENV: 'epmd=%d' % epmd_port,
+    }
+    other = cloudmod.Cloud(base=str(tmp_path))
     try:
         r = _tool('up', env=env, timeout=300)
         assert r.returncode == 1, r.stdout + r.stderr
@@ -130,26 +184,35 @@ def test_service_that_cannot_start_is_one_line_naming_it(cloud, tmp_path):
         line = lines[0]
         assert line.startswith('testbed.cloud: ERROR: mariadb: ')
         assert 'port 127.0.0.1:%d' % cloud.layout.ports['mariadb'] in line
-        assert line.endswith('see %s' % os.path.join(str(tmp_path), 'logs', 'mariadb.log'))
+        assert line.endswith(
+            'see %s' % os.path.join(str(tmp_path), 'logs', 'mariadb.log')
+        )
+        assert other.table.pid('epmd'), 'epmd of the second cloud not started'
     finally:
-        _tool('down', env=env)
+        r = _tool('down', env=env)
+    assert 'epmd' in r.stderr
     # the failed attempt left nothing running, and the real cloud is unharmed
-    other = cloudmod.Cloud(base=str(tmp_path))
     assert other.table.our_pids() == []
+    assert procs.port_owner_free(layout.HOST, epmd_port)
     assert all(ok for _, _, ok, _ in cloud.status())
 
 
 def test_status_of_a_cloud_that_is_not_up(tmp_path):
-    r = _tool('status', env={layout.DIR_ENV: str(tmp_path),
-                             layout.PORTS_ENV: 'keystone=1,nova-api=2'})
+    r = _tool(
+        'status',
+        env={
+            layout.DIR_ENV: str(tmp_path),
+            layout.PORTS_ENV: 'keystone=1,nova-api=2',
+        },
+    )
     assert r.returncode == 1
     assert 'not running' in r.stdout
     assert 'Traceback' not in r.stderr
 
 
 def test_down_leaves_nothing_running_and_up_restores(cloud):
-    """Keep last: it restarts the cloud (fake computes cannot restart on old state,
-    so up after down builds a fresh cloud)."""
+    """Keep last: it restarts the cloud (fake computes cannot restart on old
+    state, so up after down builds a fresh cloud)."""
     pids = cloud.table.our_pids()
     assert pids
     r = _tool('down')
@@ -157,8 +220,11 @@ def test_down_leaves_nothing_running_and_up_restores(cloud):
     alive = [p for p in pids if procs.pid_alive(p)]
     assert not alive, alive
     assert cloud.table.our_pids() == []
-    busy = [name for name, port in cloud.layout.ports.items()
-            if not procs.port_owner_free(layout.HOST, port)]
+    busy = [
+        name
+        for name, port in cloud.layout.ports.items()
+        if not procs.port_owner_free(layout.HOST, port)
+    ]
     assert not busy, busy
     assert _tool('status').returncode == 1
     took = cloud.up()

@@ -26,7 +26,9 @@ def test_defaults():
 
 
 def test_env_moves_work_folder_and_venvs():
-    lo = lay.Layout.from_env(environ={lay.DIR_ENV: '/tmp/x', lay.VENVS_ENV: '/v'})
+    lo = lay.Layout.from_env(
+        environ={lay.DIR_ENV: '/tmp/x', lay.VENVS_ENV: '/v'}
+    )
     assert lo.base == '/tmp/x'
     assert lo.venv_bin('glance', 'gunicorn') == '/v/glance/bin/gunicorn'
     assert '/v' not in lo.volatile and '/tmp/x/state' in lo.volatile
@@ -35,7 +37,9 @@ def test_env_moves_work_folder_and_venvs():
 def test_parse_ports():
     assert lay.parse_ports('') == {}
     assert lay.parse_ports('keystone=15000, nova-api=18774') == {
-        'keystone': 15000, 'nova-api': 18774}
+        'keystone': 15000,
+        'nova-api': 18774,
+    }
     for bad in ('bogus=1', 'keystone', 'keystone=0', 'keystone=70000'):
         with pytest.raises(ValueError):
             lay.parse_ports(bad)

@@ -26,7 +26,8 @@ from testbed.cloud import procs
 
 
 def _serve_once(payload=None):
-    """A loopback TCP server; sends payload to each client if given. Returns port."""
+    """A loopback TCP server; sends payload to each client if given. Returns
+    port."""
     srv = socket.socket()
     srv.bind(('127.0.0.1', 0))
     srv.listen(4)
@@ -44,6 +45,7 @@ def _serve_once(payload=None):
                         conn.sendall(payload)
                     except OSError:
                         pass
+
     threading.Thread(target=loop, daemon=True).start()
     return srv, srv.getsockname()[1]
 
@@ -58,7 +60,9 @@ def _free_port():
 
 def test_probe_mysql_accepts_greeting_and_host_refusal():
     greeting = b'\x4a\x00\x00\x00\x0a' + b'10.11.0-MariaDB\x00'
-    refusal = b'\x2f\x00\x00\x00\xff\x6a\x04' + b"Host '127.0.0.1' is not allowed"
+    refusal = (
+        b'\x2f\x00\x00\x00\xff\x6a\x04' + b"Host '127.0.0.1' is not allowed"
+    )
     for payload in (greeting, refusal):
         srv, port = _serve_once(payload)
         try:
@@ -102,22 +106,40 @@ def test_probe_http_counts_any_answer_below_500():
         assert procs.probe_http(url) == 'HTTP 503 from %s' % url
     finally:
         srv.shutdown()
-    assert 'no HTTP answer' in procs.probe_http('http://127.0.0.1:%d/' % _free_port())
+    assert 'no HTTP answer' in procs.probe_http(
+        'http://127.0.0.1:%d/' % _free_port()
+    )
 
 
 def test_service_that_dies_while_starting_is_named_with_its_log(tmp_path):
-    table = procs.ProcessTable(str(tmp_path / 'processes.json'), marker=str(tmp_path))
+    table = procs.ProcessTable(
+        str(tmp_path / 'processes.json'), marker=str(tmp_path)
+    )
     log = str(tmp_path / 'logs' / 'bogus-api.log')
-    proc = table.start('bogus-api', [sys.executable, '-c',
-                                     'import sys; print("bad option in bogus.conf");'
-                                     'sys.exit(3)'], log)
+    proc = table.start(
+        'bogus-api',
+        [
+            sys.executable,
+            '-c',
+            'import sys; print("bad option in bogus.conf");sys.exit(3)',
+        ],
+        log,
+    )
     t0 = time.monotonic()
     with pytest.raises(procs.CloudError) as err:
-        procs.wait_until('bogus-api', lambda: procs.probe_tcp('127.0.0.1', _free_port()),
-                         log, timeout=60, proc=proc)
-    assert time.monotonic() - t0 < 10          # it fails fast, not after the timeout
+        procs.wait_until(
+            'bogus-api',
+            lambda: procs.probe_tcp('127.0.0.1', _free_port()),
+            log,
+            timeout=60,
+            proc=proc,
+        )
+    assert time.monotonic() - t0 < 10  # it fails fast, not after the timeout
     msg = str(err.value)
-    assert msg == 'bogus-api: process exited with code 3 while starting; see %s' % log
+    assert (
+        msg
+        == 'bogus-api: process exited with code 3 while starting; see %s' % log
+    )
     assert '\n' not in msg
     with open(log) as f:
         assert 'bad option in bogus.conf' in f.read()
@@ -126,11 +148,17 @@ def test_service_that_dies_while_starting_is_named_with_its_log(tmp_path):
 def test_service_that_never_answers_times_out_with_reason(tmp_path):
     port = _free_port()
     with pytest.raises(procs.CloudError) as err:
-        procs.wait_until('placement', lambda: procs.probe_tcp('127.0.0.1', port),
-                         '/x/logs/placement.log', timeout=0.5)
+        procs.wait_until(
+            'placement',
+            lambda: procs.probe_tcp('127.0.0.1', port),
+            '/x/logs/placement.log',
+            timeout=0.5,
+        )
     msg = str(err.value)
-    assert msg.startswith('placement: did not answer within 0s (nothing answers on '
-                          '127.0.0.1:%d' % port)
+    assert msg.startswith(
+        'placement: did not answer within 0s (nothing answers on '
+        '127.0.0.1:%d' % port
+    )
     assert msg.endswith('; see /x/logs/placement.log')
 
 
@@ -156,16 +184,20 @@ def test_start_records_and_stop_ends_the_whole_group(tmp_path):
 def test_recycled_pid_is_not_ours(tmp_path):
     table = procs.ProcessTable(str(tmp_path / 'p.json'), marker=str(tmp_path))
     import os
+
     table.record('me', os.getpid(), ['x'], 'log')
     assert table.pid('me') == os.getpid()
     entry = table.load()
-    entry['me']['started'] += 1            # as if the pid now belonged to another process
+    entry['me']['started'] += (
+        1  # as if the pid now belonged to another process
+    )
     table._save(entry)
     assert table.pid('me') is None
 
 
 def test_listening_sockets_reports_loopback_listener():
     import os
+
     srv, port = _serve_once()
     try:
         found = procs.listening_sockets([os.getpid()])

@@ -32,7 +32,9 @@ def _parse(text):
 
 
 def test_ini_renders_bools_none_and_ints():
-    text = render.ini({'DEFAULT': {'a': True, 'b': False, 'c': None, 'd': 4}, 'x': {}})
+    text = render.ini(
+        {'DEFAULT': {'a': True, 'b': False, 'c': None, 'd': 4}, 'x': {}}
+    )
     assert text == '[DEFAULT]\na = true\nb = false\nc =\nd = 4\n\n[x]\n'
 
 
@@ -49,8 +51,9 @@ def test_fake_mode_nova_uses_the_live_migration_fake_driver(lo):
 
 
 def test_fake_driver_name_exists_in_nova_34():
-    # FakeLiveMigrateDriver (nova/virt/fake.py) loops 5 s before completing, so
-    # abort and force-complete can be exercised; compute_driver is 'nova.virt.' + value.
+    # FakeLiveMigrateDriver (nova/virt/fake.py) loops 5 s before completing,
+    # so abort and force-complete can be exercised; nova imports
+    # 'nova.virt.' + compute_driver.
     assert render.FAKE_DRIVER == 'fake.FakeLiveMigrateDriver'
 
 
@@ -62,12 +65,18 @@ def test_computes_have_distinct_hosts_and_state_and_no_database(lo):
         assert cp['DEFAULT']['host'] == host
         assert cp['DEFAULT']['state_path'] == '/w/state/%s' % host
         seen.add(cp['DEFAULT']['state_path'])
-        assert not cp.has_section('database') and not cp.has_section('api_database')
+        assert not cp.has_section('database') and not cp.has_section(
+            'api_database'
+        )
     assert len(seen) == 2
     nova = _parse(files['nova/nova.conf'])
-    assert not nova.has_section('database') and not nova.has_section('api_database')
+    assert not nova.has_section('database') and not nova.has_section(
+        'api_database'
+    )
     db = _parse(files['nova/nova-db.conf'])
-    assert db['api_database']['connection'].endswith('@127.0.0.1:3306/nova_api')
+    assert db['api_database']['connection'].endswith(
+        '@127.0.0.1:3306/nova_api'
+    )
 
 
 def test_every_url_and_bind_address_is_loopback(lo):
@@ -75,7 +84,9 @@ def test_every_url_and_bind_address_is_loopback(lo):
     for line in text.splitlines():
         if '://' in line:
             assert '@127.0.0.1:' in line or '//127.0.0.1:' in line, line
-        if line.startswith(('bind_host', 'osapi_compute_listen', 'metadata_listen', 'my_ip')):
+        if line.startswith(
+            ('bind_host', 'osapi_compute_listen', 'metadata_listen', 'my_ip')
+        ):
             assert line.endswith('127.0.0.1'), line
     assert '--bind-address=127.0.0.1' in render.mariadb_argv(lo)
     assert render.rabbitmq_env(lo)['RABBITMQ_NODE_IP_ADDRESS'] == '127.0.0.1'
@@ -97,14 +108,20 @@ def test_logs_all_go_to_the_one_log_folder(lo):
     for rel, text in render.all_files(lo).items():
         for line in text.splitlines():
             if line.startswith('log_file'):
-                assert os.path.dirname(line.split('=', 1)[1].strip()) == '/w/logs', rel
+                assert (
+                    os.path.dirname(line.split('=', 1)[1].strip()) == '/w/logs'
+                ), rel
 
 
 def test_custom_ports_reach_every_file(lo):
-    lo2 = lay.Layout.from_env(base='/w', environ={
-        lay.PORTS_ENV: 'keystone=15000,mariadb=13306,rabbitmq=15672'})
+    lo2 = lay.Layout.from_env(
+        base='/w',
+        environ={lay.PORTS_ENV: 'keystone=15000,mariadb=13306,rabbitmq=15672'},
+    )
     text = '\n'.join(render.all_files(lo2).values())
-    assert ':5000/' not in text and ':3306/' not in text and ':5672/' not in text
+    assert (
+        ':5000/' not in text and ':3306/' not in text and ':5672/' not in text
+    )
     assert '127.0.0.1:15000/v3' in text
     assert '127.0.0.1:13306/nova' in text
     assert 'rabbit://guest:guest@127.0.0.1:15672/' in text
@@ -126,7 +143,10 @@ def test_gunicorn_serves_one_worker_on_loopback(lo):
     assert argv[argv.index('--bind') + 1] == '127.0.0.1:5000'
     assert argv[argv.index('--workers') + 1] == '1'
     assert argv[-1] == 'keystone_app:application'
-    assert render.gunicorn_argv(lo, 'nova-api', 'main')[-1] == 'nova_api_app:application'
+    assert (
+        render.gunicorn_argv(lo, 'nova-api', 'main')[-1]
+        == 'nova_api_app:application'
+    )
 
 
 def test_openrc_exports_admin_credentials(lo):
