@@ -1,0 +1,208 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+"""Shared command arguments, migration lookup by ID or UUID, SDK error translation.
+
+Only ``CommandError`` reaches the user: SDK exceptions are translated here,
+once, into a message that names what was asked and what to do next.
+"""
+
+import contextlib
+import uuid as uuidlib
+
+from osc_livemigrate import microversions as mv
+from osc_livemigrate import progress
+
+
+def command_error(msg):
+    from osc_lib import exceptions
+    return exceptions.CommandError(msg)
+
+
+def _detail(exc):
+    detail = getattr(exc, 'details', None) or str(exc)
+    return str(detail).strip().rstrip('.')
+
+
+def translate_error(exc, what, hint=None, not_found=None):
+    """The CommandError for one openstacksdk exception (see :func:`sdk_errors`)."""
+    from openstack import exceptions as sdk_exc
+    if isinstance(exc, sdk_exc.ResourceNotFound):
+        return command_error(not_found or '%s: not found (%s)%s'
+                             % (what, _detail(exc), _tail(hint)))
+    if isinstance(exc, sdk_exc.ForbiddenException):
+        return command_error('%s: forbidden by nova policy (%s); this usually needs '
+                             'the admin role%s' % (what, _detail(exc), _tail(hint)))
+    if isinstance(exc, sdk_exc.HttpException):
+        return command_error('%s failed (HTTP %s): %s%s'
+                             % (what, getattr(exc, 'status_code', None) or '?',
+                                _detail(exc), _tail(hint)))
+    return command_error('%s failed: %s%s' % (what, _detail(exc), _tail(hint)))
+
+
+@contextlib.contextmanager
+def sdk_errors(what, hint=None, not_found=None):
+    """Turn openstacksdk exceptions into a CommandError naming ``what``.
+
+    :param what: the request in the user's words, e.g. ``'abort migration 7
+        of server vm1'``.
+    :param hint: appended to every message: what the user can do next.
+    :param not_found: the whole message for a 404 (nova's own text is
+        usually a bare "not found").
+    :raises osc_lib.exceptions.CommandError: for any SDK error.
+    """
+    from openstack import exceptions as sdk_exc
+    try:
+        yield
+    except sdk_exc.SDKException as e:
+        raise translate_error(e, what, hint, not_found) from None
+
+
+def _tail(hint):
+    return '. %s' % hint if hint else ''
+
+
+def find_server(compute, name_or_id):
+    """Look a server up by name or ID; a clear CommandError when it is unknown."""
+    with sdk_errors('find server %s' % name_or_id,
+                    not_found='No server with a name or ID of %r exists (see '
+                              '`openstack server list --all-projects`)' % name_or_id):
+        return compute.find_server(name_or_id, ignore_missing=False)
+
+
+def add_server_migration_args(parser):
+    """The ``<server> <migration>`` pair shared by show, abort and force complete."""
+    parser.add_argument('server', metavar='<server>', help='Server (name or ID)')
+    parser.add_argument('migration', metavar='<migration>',
+                        help='Migration (ID, or UUID with --os-compute-api-version %s '
+                             'or above)' % mv.version('by_uuid'))
+    return parser
+
+
+def parse_migration_ref(ref):
+    """``'7' -> ('id', 7)``; a UUID -> ``('uuid', canonical str)``.
+
+    :raises CommandError: for anything else, naming the value.
+    """
+    if ref.isdigit():
+        return 'id', int(ref)
+    try:
+        return 'uuid', str(uuidlib.UUID(ref))
+    except ValueError:
+        raise command_error('<migration> must be a numeric ID or a UUID, not %r' % ref) \
+            from None
+
+
+def find_migration(compute, server, ref, command):
+    """Find one migration of a server, preferring the per-server API (bytes).
+
+    Falls back to ``/os-migrations`` for migrations nova's per-server API does
+    not list (stock nova hides ``running (post-copy)`` there).
+
+    :param server: SDK server (uses ``.id`` and ``.name``).
+    :param ref: the user's ``<migration>``: numeric ID or UUID.
+    :param command: e.g. ``'server migration abort'``, for error messages.
+    :returns: an SDK ServerMigration or Migration with nova's field names.
+    :raises CommandError: when the UUID form needs a newer microversion, or
+        when no such migration is in progress (saying what it is instead).
+    """
+    kind, value = parse_migration_ref(ref)
+    if kind == 'uuid':
+        mv.require(compute, 'by_uuid', '%s with a migration UUID (%s)' % (command, ref))
+    from openstack import exceptions as sdk_exc
+    label = server.name or server.id
+    with sdk_errors('%s %s %s' % (command, label, ref)):
+        if kind == 'id':
+            try:
+                return compute.get_server_migration(value, server.id, ignore_missing=False)
+            except sdk_exc.ResourceNotFound:
+                pass
+        else:
+            for m in compute.server_migrations(server.id):
+                if getattr(m, 'uuid', None) == value:
+                    return m
+        for m in compute.migrations(instance_uuid=server.id):
+            if (kind == 'id' and m.id == value) or (kind == 'uuid' and m.uuid == value):
+                if m.status in progress.IN_FLIGHT:
+                    return m
+                raise command_error(
+                    'Migration %s of server %s is %s, not in progress: %s has '
+                    'nothing to act on (see `openstack server migration list '
+                    '--server %s`)' % (ref, label, m.status, command, label))
+    raise command_error(
+        'Server %s has no migration %s (see `openstack server migration list '
+        '--server %s`)' % (label, ref, label))
+
+
+def latest_live_migration(compute, server_id, newer_than=None):
+    """The newest live-migration record of a server from ``/os-migrations``.
+
+    :param newer_than: ignore records whose numeric id is not above this.
+    :returns: an SDK Migration, or None.
+    """
+    best = None
+    for m in compute.migrations(instance_uuid=server_id, migration_type='live-migration'):
+        if newer_than is not None and (m.id is None or m.id <= newer_than):
+            continue
+        if best is None or (m.id or 0) > (best.id or 0):
+            best = m
+    return best
+
+
+def failed_events(compute, server_id, action_name='live-migration'):
+    """``(event, message)`` of failed events in the newest action of a kind.
+
+    Used only once a wait has ended, to say why; errors here never hide the
+    verdict, so they are swallowed.
+    """
+    try:
+        actions = [a for a in compute.server_actions(server_id)
+                   if getattr(a, 'action', None) == action_name]
+        if not actions:
+            return []
+        newest = max(actions, key=lambda a: a.start_time or '')
+        full = compute.get_server_action(newest.request_id, server_id)
+    except Exception:       # noqa: BLE001 - best effort, see docstring
+        return []
+    out = []
+    for ev in getattr(full, 'events', None) or []:
+        get = ev.get if isinstance(ev, dict) else lambda k, ev=ev: getattr(ev, k, None)
+        if get('result') and get('result') != 'Success':
+            msg = get('details') or (get('traceback') or '').strip().splitlines()[-1:] or \
+                [get('result')]
+            out.append((get('event'), msg if isinstance(msg, str) else msg[0]))
+    return out
+
+
+def live_migrate_kwargs(compute, block_migration=None, disk_overcommit=None, host=None,
+                        warn=None):
+    """Core ``server migrate --live-migration`` rules, shared with host drain.
+
+    :param block_migration: True, False or None (None: ``'auto'`` from 2.25,
+        False before).
+    :param disk_overcommit: only sent before 2.25; from 2.25 a given value is
+        ignored with a warning through ``warn``.
+    :param host: target host; needs 2.30 (the scheduler validates it).
+    :returns: keyword arguments for ``compute.live_migrate_server``.
+    :raises CommandError: for --host on a too old microversion.
+    """
+    auto = mv.supports(compute, 'block_migration_auto')
+    if block_migration is None:
+        block_migration = 'auto' if auto else False
+    if host:
+        mv.require(compute, 'live_migrate_host', '--host %s with a live migration' % host)
+    kwargs = {'block_migration': block_migration, 'host': host}
+    if not auto:
+        kwargs['disk_over_commit'] = bool(disk_overcommit)
+    elif disk_overcommit is not None and warn is not None:
+        warn('WARNING: --disk-overcommit/--no-disk-overcommit are ignored from '
+             '--os-compute-api-version %s\n' % mv.version('block_migration_auto'))
+    return kwargs

@@ -1,0 +1,264 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+"""Pure progress maths and rendering for ``--wait`` and ``watch``.
+
+One :class:`Update` is built per refresh from what the API returned (the
+migration record, the server's ``livemigrate:*`` metadata) and a time stamp
+the caller measured; it renders either as one TTY bar line or as one JSON
+object. The honest outcome of a wait is decided here too, from plain values,
+so every branch is testable without an API.
+"""
+
+import dataclasses
+import json
+
+from osc_livemigrate import format as fmt
+
+# Nova migration statuses of a live migration that has not finished yet.
+IN_FLIGHT = frozenset(('accepted', 'queued', 'preparing', 'pre-migrating',
+                       'running', 'running (post-copy)', 'post-migrating',
+                       'migrating'))
+SUCCESS = 'completed'
+
+# The CLI/driver contract (doc/source/admin/contract.rst).
+META_PREFIX = 'livemigrate:'
+META_POLICY = 'livemigrate:policy'
+META_MIGRATION = 'livemigrate:migration'
+DRIVER_KEYS = ('policy_used', 'phase', 'action', 'reason', 'downtime_ms')
+REFUSED = 'policy-refused'
+
+
+def driver_keys(metadata, migration_uuid):
+    """The driver's live keys for one migration, without the prefix.
+
+    :param metadata: server metadata dict (may be None).
+    :param migration_uuid: the migration being watched; keys written for
+        another migration (or when we do not know which one: before 2.59)
+        are stale and ignored, as the contract says.
+    :returns: e.g. ``{'phase': 'pre-copy', 'action': 'set-downtime'}``.
+    """
+    metadata = metadata or {}
+    if not migration_uuid or metadata.get(META_MIGRATION) != migration_uuid:
+        return {}
+    return {k: metadata[META_PREFIX + k] for k in DRIVER_KEYS
+            if metadata.get(META_PREFIX + k) not in (None, '')}
+
+
+def _sum(*values):
+    known = [v for v in values if v is not None]
+    return sum(known) if known else None
+
+
+def byte_counts(migration):
+    """(total, processed, remaining) over memory and disk; None where unknown."""
+    get = lambda name: getattr(migration, name, None)   # noqa: E731
+    return (_sum(get('memory_total_bytes'), get('disk_total_bytes')),
+            _sum(get('memory_processed_bytes'), get('disk_processed_bytes')),
+            _sum(get('memory_remaining_bytes'), get('disk_remaining_bytes')))
+
+
+class RateTracker:
+    """Throughput over a sliding window of (time, processed bytes) samples.
+
+    Nova saves the counters only every monitor interval (5 s by default), so
+    two refreshes may see the same value; a window of several saves smooths
+    that saw-tooth. Example: samples (0 s, 0 B) and (10 s, 100 MiB) give
+    10 MiB/s.
+    """
+
+    def __init__(self, window_s=30.0):
+        self.window_s = window_s
+        self._samples = []
+
+    def add(self, now_s, processed_bytes):
+        """Record a sample; return bytes/s, or None until two samples differ in time."""
+        if processed_bytes is None:
+            return self.rate()
+        if self._samples and processed_bytes < self._samples[-1][1]:
+            self._samples = []          # counters restarted: a new attempt
+        self._samples.append((now_s, processed_bytes))
+        while (len(self._samples) > 2
+               and now_s - self._samples[1][0] >= self.window_s):
+            self._samples.pop(0)
+        return self.rate()
+
+    def rate(self):
+        if len(self._samples) < 2:
+            return None
+        (t0, p0), (t1, p1) = self._samples[0], self._samples[-1]
+        if t1 <= t0:
+            return None
+        return (p1 - p0) / (t1 - t0)
+
+
+@dataclasses.dataclass(frozen=True)
+class Update:
+    """One refresh of one migration, everything the displays need."""
+
+    server: str
+    migration: str = None
+    status: str = None
+    elapsed_s: float = 0.0
+    total_bytes: int = None
+    processed_bytes: int = None
+    remaining_bytes: int = None
+    rate_bytes_per_s: float = None
+    phase: str = None
+    action: str = None
+    reason: str = None
+    source: str = None
+    dest: str = None
+
+    @property
+    def percent(self):
+        return fmt.percent_done(self.total_bytes, self.remaining_bytes)
+
+    @property
+    def eta_s(self):
+        if not self.rate_bytes_per_s or self.rate_bytes_per_s <= 0:
+            return None
+        if self.remaining_bytes is None:
+            return None
+        return self.remaining_bytes / self.rate_bytes_per_s
+
+    def as_dict(self):
+        d = dataclasses.asdict(self)
+        d['percent'] = None if self.percent is None else round(self.percent, 1)
+        d['eta_s'] = None if self.eta_s is None else round(self.eta_s, 1)
+        d['elapsed_s'] = round(self.elapsed_s, 1)
+        if self.rate_bytes_per_s is not None:
+            d['rate_bytes_per_s'] = int(self.rate_bytes_per_s)
+        return d
+
+
+def make_update(server, migration, metadata, elapsed_s, rate_tracker,
+                migration_uuid=None, status=None):
+    """Build an Update from API objects (any object with nova's field names).
+
+    :param migration: a server migration (bytes) or an os-migrations record
+        (status only), or None when nova no longer lists it.
+    :param rate_tracker: a :class:`RateTracker` fed with this sample.
+    """
+    total = processed = remaining = None
+    if migration is not None:
+        total, processed, remaining = byte_counts(migration)
+        status = status or getattr(migration, 'status', None)
+        migration_uuid = migration_uuid or getattr(migration, 'uuid', None)
+    keys = driver_keys(metadata, migration_uuid)
+    rate = rate_tracker.add(elapsed_s, processed) if rate_tracker else None
+    return Update(
+        server=server, migration=migration_uuid, status=status,
+        elapsed_s=elapsed_s, total_bytes=total, processed_bytes=processed,
+        remaining_bytes=remaining, rate_bytes_per_s=rate,
+        phase=keys.get('phase'), action=keys.get('action'),
+        reason=keys.get('reason'),
+        source=getattr(migration, 'source_compute', None),
+        dest=getattr(migration, 'dest_compute', None))
+
+
+def render_bar(update, width=100, bar_cells=20):
+    """One TTY line: bar, %, done/left bytes, rate, ETA, phase, last action.
+
+    Example: ``[##########..........]  50% 1.00 GiB done 1.00 GiB left
+    10.0 MiB/s ETA 1:42 pre-copy | set-downtime: stalled`` (cut to width).
+    """
+    pct = update.percent
+    filled = int((pct or 0) * bar_cells / 100)
+    parts = ['[%s%s]' % ('#' * filled, '.' * (bar_cells - filled)),
+             '%4s' % fmt.human_percent(pct),
+             '%s done' % fmt.human_bytes(update.processed_bytes),
+             '%s left' % fmt.human_bytes(update.remaining_bytes),
+             fmt.human_rate(update.rate_bytes_per_s),
+             'ETA %s' % fmt.human_duration(update.eta_s),
+             update.phase or update.status or '-']
+    line = ' '.join(parts)
+    if update.action:
+        line += ' | %s' % update.action
+        if update.reason:
+            line += ': %s' % update.reason
+    if len(line) > width:
+        line = line[:max(width - 1, 0)] + '…'
+    return line
+
+
+def render_json(kind, **fields):
+    """One JSON object on one line, ``{"type": kind, ...}``, keys sorted."""
+    return json.dumps(dict(fields, type=kind), sort_keys=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    """How a wait ended: ``ok`` only for a completed move to another host."""
+
+    ok: bool
+    reason: str
+    status: str = None
+    host: str = None
+
+
+def decide_outcome(source_host, final_host, migration_status, keys=None,
+                   failed_events=(), refused=None):
+    """The honest verdict of a live migration.
+
+    :param source_host: host before the migration started.
+    :param final_host: host the server is on now.
+    :param migration_status: final status of the migration record (None when
+        no record was found).
+    :param keys: :func:`driver_keys` of that migration.
+    :param failed_events: ``(event name, message)`` of instance action
+        events whose result is not Success.
+    :param refused: the driver's reason if it refused the requested policy at
+        any point of the wait; the verdict is then a failure even if the
+        migration completed under another policy.
+    :returns: an :class:`Outcome`. Example: status ``cancelled`` on the
+        source host gives ``ok=False`` and ``reason="migration cancelled;
+        server still on compute1"``.
+    """
+    keys = keys or {}
+    moved = bool(final_host) and final_host != source_host
+    if migration_status == SUCCESS and moved and refused is None:
+        return Outcome(True, 'completed: server now on %s' % final_host,
+                       migration_status, final_host)
+    if migration_status is None:
+        why = 'no migration record found'
+    elif migration_status == SUCCESS:
+        why = 'migration says completed but the server is still on %s' % final_host
+    else:
+        why = 'migration %s' % migration_status
+    if not moved and migration_status != SUCCESS:
+        why += '; server still on %s' % (final_host or '?')
+    elif moved:
+        why += '; server is on %s' % final_host
+    if refused is not None:
+        why += '; requested policy refused by the driver: %s' % (refused or 'no reason given')
+    if keys.get('action') != REFUSED and (keys.get('action') or keys.get('phase')):
+        why += '; driver: %s' % ', '.join(
+            '%s=%s' % (k, keys[k]) for k in ('phase', 'action', 'reason') if k in keys)
+    for name, message in failed_events:
+        why += '; event %s: %s' % (name, message)
+    return Outcome(False, why, migration_status, final_host)
+
+
+TABLE_HEADERS = ('Server', 'Migration', 'Status', 'Source', 'Dest', 'Progress',
+                 'Processed', 'Remaining', 'Rate', 'ETA')
+
+
+def render_table(updates):
+    """A plain text table of updates (the TTY view of ``watch``)."""
+    rows = [TABLE_HEADERS] + [
+        (u.server, u.migration or '-', u.phase or u.status or '-', u.source or '-',
+         u.dest or '-', fmt.human_percent(u.percent), fmt.human_bytes(u.processed_bytes),
+         fmt.human_bytes(u.remaining_bytes), fmt.human_rate(u.rate_bytes_per_s),
+         fmt.human_duration(u.eta_s)) for u in updates]
+    widths = [max(len(str(r[i])) for r in rows) for i in range(len(TABLE_HEADERS))]
+    return '\n'.join('  '.join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip()
+                     for r in rows)

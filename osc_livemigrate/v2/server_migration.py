@@ -1,0 +1,308 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+"""``server migration list|show|abort|force complete`` with bytes, % and clear errors.
+
+Supersets of the core commands: same options and defaults. ``list`` adds
+progress for in-flight live migrations and, being built on /os-migrations,
+still shows migrations in post-copy that nova's per-server API hides.
+"""
+
+from osc_lib.cli import parseractions
+from osc_lib.command import command
+
+from osc_livemigrate import common
+from osc_livemigrate import format as fmt
+from osc_livemigrate import microversions as mv
+from osc_livemigrate import progress
+
+TYPES = ('evacuation', 'live-migration', 'cold-migration', 'resize')
+
+# (header, attribute, feature needed or None); core's order first, ours last.
+LIST_COLUMNS = (
+    ('Id', 'id', 'migration_type'),
+    ('UUID', 'uuid', 'by_uuid'),
+    ('Source Node', 'source_node', None),
+    ('Dest Node', 'dest_node', None),
+    ('Source Compute', 'source_compute', None),
+    ('Dest Compute', 'dest_compute', None),
+    ('Dest Host', 'dest_host', None),
+    ('Status', 'status', None),
+    ('Server UUID', 'server_id', None),
+    ('Old Flavor', 'old_flavor_id', None),
+    ('New Flavor', 'new_flavor_id', None),
+    ('Type', 'migration_type', 'migration_type'),
+    ('Project', 'project_id', 'user_project'),
+    ('User', 'user_id', 'user_project'),
+    ('Created At', 'created_at', None),
+    ('Updated At', 'updated_at', None),
+    ('Progress', 'percent', 'server_migrations'),
+    ('Processed', 'processed_bytes', 'server_migrations'),
+    ('Remaining', 'remaining_bytes', 'server_migrations'),
+)
+
+SHOW_COLUMNS = (
+    ('ID', 'id', None), ('Server UUID', 'server_id', None), ('Status', 'status', None),
+    ('Source Compute', 'source_compute', None), ('Source Node', 'source_node', None),
+    ('Dest Compute', 'dest_compute', None), ('Dest Host', 'dest_host', None),
+    ('Dest Node', 'dest_node', None),
+    ('Memory Total Bytes', 'memory_total_bytes', None),
+    ('Memory Processed Bytes', 'memory_processed_bytes', None),
+    ('Memory Remaining Bytes', 'memory_remaining_bytes', None),
+    ('Disk Total Bytes', 'disk_total_bytes', None),
+    ('Disk Processed Bytes', 'disk_processed_bytes', None),
+    ('Disk Remaining Bytes', 'disk_remaining_bytes', None),
+    ('Created At', 'created_at', None), ('Updated At', 'updated_at', None),
+    ('UUID', 'uuid', 'by_uuid'),
+    ('User ID', 'user_id', 'user_project'), ('Project ID', 'project_id', 'user_project'),
+    ('Progress', 'percent', None),
+)
+
+BYTE_ATTRS = frozenset(('processed_bytes', 'remaining_bytes')) | frozenset(
+    '%s_%s_bytes' % (a, b) for a in ('memory', 'disk')
+    for b in ('total', 'processed', 'remaining'))
+
+
+def _columns(compute, table, skip=()):
+    return [(h, a) for h, a, feature in table
+            if a not in skip and (feature is None or mv.supports(compute, feature))]
+
+
+def _cell(obj, attr, extra):
+    value = extra[attr] if attr in extra else getattr(obj, attr, None)
+    if attr in BYTE_ATTRS:
+        return fmt.bytes_column(value)
+    if attr == 'percent' and value is not None:
+        return round(value, 1)
+    return value
+
+
+def _progress_fields(live):
+    """percent/processed/remaining of a server migration (None when unknown)."""
+    if live is None:
+        return {'percent': None, 'processed_bytes': None, 'remaining_bytes': None}
+    total, processed, remaining = progress.byte_counts(live)
+    return {'percent': fmt.percent_done(total, remaining),
+            'processed_bytes': processed, 'remaining_bytes': remaining}
+
+
+class ListMigration(command.Lister):
+    """List server migrations, with progress of in-flight live migrations.
+
+    Progress columns need --os-compute-api-version 2.23 or above and cost one
+    call per in-flight live migration.
+    """
+
+    def get_parser(self, prog_name):
+        parser = super().get_parser(prog_name)
+        parser.add_argument('--server', metavar='<server>',
+                            help='Filter migrations by server (name or ID)')
+        parser.add_argument('--host', metavar='<host>',
+                            help='Filter migrations by source or destination host')
+        parser.add_argument('--status', metavar='<status>',
+                            help='Filter migrations by status')
+        parser.add_argument('--type', metavar='<type>', choices=TYPES,
+                            help='Filter migrations by type')
+        by_uuid = mv.version('by_uuid')
+        parser.add_argument(
+            '--limit', metavar='<limit>', type=int, action=parseractions.NonNegativeAction,
+            help='Page size (--os-compute-api-version %s or above)' % by_uuid)
+        parser.add_argument(
+            '--marker', metavar='<marker>', default=None,
+            help='Start after this migration UUID (--os-compute-api-version %s or '
+                 'above)' % by_uuid)
+        parser.add_argument(
+            '--max-items', metavar='<max-items>', type=int, action=parseractions.NonNegativeAction,
+            default=None, help='The maximum number of entries to return in total')
+        parser.add_argument(
+            '--changes-since', dest='changes_since', metavar='<changes-since>',
+            help='Only migrations changed at or after this ISO 8601 time '
+                 '(--os-compute-api-version %s or above)' % by_uuid)
+        parser.add_argument(
+            '--changes-before', dest='changes_before', metavar='<changes-before>',
+            help='Only migrations changed at or before this ISO 8601 time '
+                 '(--os-compute-api-version %s or above)' % mv.version('changes_before'))
+        who = mv.version('user_project')
+        parser.add_argument('--project', metavar='<project>',
+                            help='Filter by project (name or ID) (--os-compute-api-version '
+                                 '%s or above)' % who)
+        parser.add_argument('--project-domain', metavar='<project-domain>',
+                            help='Domain the project belongs to (name or ID)')
+        parser.add_argument('--user', metavar='<user>',
+                            help='Filter by user (name or ID) (--os-compute-api-version '
+                                 '%s or above)' % who)
+        parser.add_argument('--user-domain', metavar='<user-domain>',
+                            help='Domain the user belongs to (name or ID)')
+        return parser
+
+    def _query(self, compute, args):
+        query = {}
+        for opt, key in (('host', 'host'), ('status', 'status')):
+            if getattr(args, opt) is not None:
+                query[key] = getattr(args, opt)
+        if args.server:
+            query['instance_uuid'] = common.find_server(compute, args.server).id
+        if args.type:
+            query['migration_type'] = 'migration' if args.type == 'cold-migration' \
+                else args.type
+        gated = (('marker', 'by_uuid'), ('limit', 'by_uuid'),
+                 ('changes_since', 'by_uuid'), ('changes_before', 'changes_before'))
+        for opt, feature in gated:
+            value = getattr(args, opt)
+            if value:
+                mv.require(compute, feature, '--%s %s' % (opt.replace('_', '-'), value))
+                query[opt] = value
+        if args.limit:
+            query['paginated'] = False
+        if args.max_items is not None:
+            query['max_items'] = args.max_items
+        if args.project or args.user:
+            from openstack import utils as sdk_utils
+            from openstackclient.identity import common as identity_common
+            identity = sdk_utils.ensure_service_version(
+                self.app.client_manager.sdk_connection.identity, '3')
+            if args.project:
+                mv.require(compute, 'user_project', '--project %s' % args.project)
+                query['project_id'] = identity_common.find_project_id_sdk(
+                    identity, args.project, args.project_domain)
+            if args.user:
+                mv.require(compute, 'user_project', '--user %s' % args.user)
+                query['user_id'] = identity_common.find_user_id_sdk(
+                    identity, args.user, args.user_domain)
+        return query
+
+    def take_action(self, parsed_args):
+        compute = self.app.client_manager.compute
+        query = self._query(compute, parsed_args)
+        with common.sdk_errors('list migrations'):
+            migrations = list(compute.migrations(**query))
+        skip = set()
+        if not parsed_args.project:
+            skip.add('project_id')
+        if not parsed_args.user:
+            skip.add('user_id')
+        columns = _columns(compute, LIST_COLUMNS, skip)
+        want_bytes = mv.supports(compute, 'server_migrations')
+        rows = []
+        for m in migrations:
+            live = None
+            if (want_bytes and m.status in progress.IN_FLIGHT
+                    and getattr(m, 'migration_type', 'live-migration') == 'live-migration'):
+                # NOTE: a 404 here means nova's per-server API hides it (stock
+                # nova in post-copy) or it just ended: the row stays, bytes blank.
+                with common.sdk_errors('read progress of migration %s' % m.id):
+                    live = compute.get_server_migration(m.id, m.server_id,
+                                                        ignore_missing=True)
+            extra = _progress_fields(live)
+            rows.append(tuple(_cell(m, a, extra) for _, a in columns))
+        return [h for h, _ in columns], rows
+
+
+class ShowMigration(command.ShowOne):
+    """Show an in-progress migration of a server, with bytes and progress.
+
+    Needs --os-compute-api-version 2.23 or above (by UUID: 2.59). Finished
+    migrations are in `openstack server migration list --server <server>`.
+    """
+
+    def get_parser(self, prog_name):
+        return common.add_server_migration_args(super().get_parser(prog_name))
+
+    def take_action(self, parsed_args):
+        compute = self.app.client_manager.compute
+        mv.require(compute, 'server_migrations', 'server migration show')
+        server = common.find_server(compute, parsed_args.server)
+        m = common.find_migration(compute, server, parsed_args.migration,
+                                  'server migration show')
+        extra = _progress_fields(m)
+        extra.setdefault('server_id', getattr(m, 'server_id', None) or server.id)
+        columns = _columns(compute, SHOW_COLUMNS)
+        return ([h for h, _ in columns],
+                tuple(_cell(m, a, extra if a in ('percent',) else {}) for _, a in columns))
+
+
+class _ActOnMigration(command.Command):
+    """Shared body of abort and force complete: lookup, call, explain failures."""
+
+    feature = None
+    command_words = None
+    verb = None
+
+    def get_parser(self, prog_name):
+        return common.add_server_migration_args(super().get_parser(prog_name))
+
+    def _call(self, compute, migration_id, server):
+        raise NotImplementedError
+
+    def take_action(self, parsed_args):
+        compute = self.app.client_manager.compute
+        mv.require(compute, self.feature, self.command_words)
+        kind, value = common.parse_migration_ref(parsed_args.migration)
+        server = common.find_server(compute, parsed_args.server)
+        label = server.name or server.id
+        if kind == 'uuid':
+            value = common.find_migration(compute, server, parsed_args.migration,
+                                          self.command_words).id
+        what = '%s migration %s of server %s' % (self.verb, parsed_args.migration, label)
+        from openstack import exceptions as sdk_exc
+        try:
+            self._call(compute, value, server)
+        except sdk_exc.ResourceNotFound:
+            # Say what the migration is instead of a bare 404: find_migration
+            # raises when it is unknown or finished.
+            common.find_migration(compute, server, str(value), self.command_words)
+            raise common.command_error(
+                '%s: nova does not list migration %s of server %s as in progress on '
+                'its per-server API (stock nova hides migrations in post-copy there)'
+                % (self.command_words, value, label)) from None
+        except sdk_exc.SDKException as e:
+            raise common.translate_error(e, what, self.hint(compute)) from None
+        return 0
+
+    def hint(self, compute):
+        return None
+
+
+class AbortMigration(_ActOnMigration):
+    """Cancel an ongoing live migration (--os-compute-api-version 2.24 or above).
+
+    By UUID needs 2.59; aborting a queued or preparing migration needs 2.65.
+    The server stays on its source host; the migration ends ``cancelled``.
+    """
+
+    feature = 'abort'
+    command_words = 'server migration abort'
+    verb = 'abort'
+
+    def _call(self, compute, migration_id, server):
+        compute.abort_server_migration(migration_id, server.id, ignore_missing=False)
+
+    def hint(self, compute):
+        if not mv.supports(compute, 'abort_queued'):
+            return ('A queued or preparing migration can be aborted only with '
+                    '--os-compute-api-version %s or above' % mv.version('abort_queued'))
+        return None
+
+
+class ForceCompleteMigration(_ActOnMigration):
+    """Force an ongoing live migration to complete (--os-compute-api-version 2.22+).
+
+    By UUID needs 2.59. Nova pauses the guest, or switches to post-copy where
+    the deployment permits it, so the copy can finish.
+    """
+
+    feature = 'force_complete'
+    command_words = 'server migration force complete'
+    verb = 'force complete'
+
+    def _call(self, compute, migration_id, server):
+        compute.force_complete_server_migration(migration_id, server.id)
+

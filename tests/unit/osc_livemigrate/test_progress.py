@@ -1,0 +1,175 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+"""Pure helpers: formatting, progress maths, rendering and the wait verdict."""
+
+import json
+import unittest
+
+from osc_livemigrate import format as fmt
+from osc_livemigrate import progress
+from tests.unit.osc_livemigrate import fakes
+
+UUID = '11111111-1111-1111-1111-111111111111'
+
+
+class TestFormat(unittest.TestCase):
+
+    def test_human_bytes_table(self):
+        for value, text in ((None, '-'), (0, '0 B'), (1023, '1023 B'), (1536, '1.50 KiB'),
+                            (10 * 2**20, '10.0 MiB'), (300 * 2**30, '300 GiB')):
+            with self.subTest(value=value):
+                self.assertEqual(text, fmt.human_bytes(value))
+
+    def test_human_duration_table(self):
+        for value, text in ((None, '-'), (-1, '-'), (0, '0:00'), (75, '1:15'),
+                            (3725, '1:02:05')):
+            with self.subTest(value=value):
+                self.assertEqual(text, fmt.human_duration(value))
+
+    def test_percent_done_clamps_and_handles_unknown(self):
+        self.assertIsNone(fmt.percent_done(0, 0))
+        self.assertIsNone(fmt.percent_done(100, None))
+        self.assertEqual(25.0, fmt.percent_done(100, 75))
+        self.assertEqual(0.0, fmt.percent_done(100, 150))
+
+    def test_human_percent_never_rounds_up_to_100(self):
+        self.assertEqual('99%', fmt.human_percent(99.9))
+
+    def test_bytes_column_machine_readable_is_the_integer(self):
+        col = fmt.bytes_column(2048)
+        self.assertEqual('2.00 KiB', col.human_readable())
+        self.assertEqual(2048, col.machine_readable())
+
+
+class TestRateTracker(unittest.TestCase):
+
+    def test_rate_over_window(self):
+        r = progress.RateTracker(window_s=30)
+        self.assertIsNone(r.add(0, 0))
+        self.assertEqual(10.0, r.add(10, 100))
+        self.assertEqual(10.0, r.add(20, 200))
+
+    def test_drops_old_samples(self):
+        r = progress.RateTracker(window_s=10)
+        r.add(0, 0)
+        r.add(10, 1000)
+        r.add(20, 1100)
+        r.add(30, 1200)
+        self.assertEqual(10.0, r.rate())
+
+    def test_counter_restart_resets(self):
+        r = progress.RateTracker()
+        r.add(0, 0)
+        r.add(10, 500)
+        self.assertIsNone(r.add(11, 10))
+
+
+class TestDriverKeys(unittest.TestCase):
+
+    def test_keys_of_another_migration_are_ignored(self):
+        md = {'livemigrate:migration': 'other', 'livemigrate:phase': 'post-copy'}
+        self.assertEqual({}, progress.driver_keys(md, UUID))
+
+    def test_keys_ignored_without_uuid(self):
+        md = {'livemigrate:migration': UUID, 'livemigrate:phase': 'post-copy'}
+        self.assertEqual({}, progress.driver_keys(md, None))
+
+    def test_keys_of_this_migration(self):
+        md = {'livemigrate:migration': UUID, 'livemigrate:phase': 'post-copy',
+              'livemigrate:action': 'postcopy', 'livemigrate:reason': 'stalled',
+              'livemigrate:policy': 'adaptive'}
+        self.assertEqual({'phase': 'post-copy', 'action': 'postcopy', 'reason': 'stalled'},
+                         progress.driver_keys(md, UUID))
+
+
+class TestUpdate(unittest.TestCase):
+
+    def _update(self, **extra):
+        m = fakes.migration(memory_total_bytes=2 * 2**30, memory_processed_bytes=2**30,
+                            memory_remaining_bytes=2**30, disk_total_bytes=0,
+                            disk_processed_bytes=0, disk_remaining_bytes=0, **extra)
+        md = {'livemigrate:migration': UUID, 'livemigrate:phase': 'pre-copy',
+              'livemigrate:action': 'set-downtime', 'livemigrate:reason': 'stalled'}
+        tracker = progress.RateTracker()
+        tracker.add(0, 0)
+        return progress.make_update('vm1', m, md, 10.0, tracker)
+
+    def test_update_fields(self):
+        u = self._update()
+        self.assertEqual(50.0, u.percent)
+        self.assertEqual(2**30 / 10, u.rate_bytes_per_s)
+        self.assertAlmostEqual(10.0, u.eta_s)
+        self.assertEqual(('pre-copy', 'set-downtime', 'stalled'), (u.phase, u.action, u.reason))
+
+    def test_render_bar(self):
+        line = progress.render_bar(self._update(), width=200)
+        self.assertTrue(line.startswith('[##########..........]  50%'), line)
+        for part in ('1.00 GiB done', '1.00 GiB left', '102 MiB/s', 'ETA 0:10', 'pre-copy',
+                     '| set-downtime: stalled'):
+            self.assertIn(part, line)
+
+    def test_render_bar_is_cut_to_width(self):
+        self.assertEqual(40, len(progress.render_bar(self._update(), width=40)))
+
+    def test_render_json_is_one_line(self):
+        text = progress.render_json('progress', **self._update().as_dict())
+        self.assertNotIn('\n', text)
+        data = json.loads(text)
+        self.assertEqual(('progress', 50.0, 'pre-copy'),
+                         (data['type'], data['percent'], data['phase']))
+        self.assertEqual(2**30, data['remaining_bytes'])
+
+    def test_update_without_bytes(self):
+        u = progress.make_update('vm1', fakes.migration(), {}, 1.0, progress.RateTracker())
+        self.assertIsNone(u.percent)
+        self.assertIsNone(u.eta_s)
+        self.assertIn('-', progress.render_bar(u))
+
+    def test_render_table(self):
+        text = progress.render_table([self._update()])
+        self.assertIn('Server', text.splitlines()[0])
+        self.assertIn('50%', text.splitlines()[1])
+
+
+class TestDecideOutcome(unittest.TestCase):
+
+    def test_completed_on_other_host_is_ok(self):
+        o = progress.decide_outcome('c1', 'c2', 'completed')
+        self.assertTrue(o.ok)
+
+    def test_cancelled_rollback_is_not_ok(self):
+        o = progress.decide_outcome('c1', 'c1', 'cancelled')
+        self.assertFalse(o.ok)
+        self.assertEqual('migration cancelled; server still on c1', o.reason)
+
+    def test_completed_but_same_host_is_not_ok(self):
+        self.assertFalse(progress.decide_outcome('c1', 'c1', 'completed').ok)
+
+    def test_no_record(self):
+        o = progress.decide_outcome('c1', 'c1', None)
+        self.assertIn('no migration record', o.reason)
+
+    def test_reason_carries_driver_keys_and_events(self):
+        o = progress.decide_outcome('c1', 'c1', 'error',
+                                    {'phase': 'aborted', 'action': 'abort',
+                                     'reason': 'no progress for 120 s'},
+                                    [('compute_live_migration', 'MigrationError')])
+        self.assertIn('driver: phase=aborted, action=abort, reason=no progress for 120 s',
+                      o.reason)
+        self.assertIn('event compute_live_migration: MigrationError', o.reason)
+
+    def test_refused_policy_fails_even_when_completed(self):
+        o = progress.decide_outcome('c1', 'c2', 'completed',
+                                    {'action': 'policy-refused', 'reason': 'not allowed'},
+                                    refused='adaptive is not in allowed_policies')
+        self.assertFalse(o.ok)
+        self.assertIn('requested policy refused by the driver: adaptive is not in', o.reason)
