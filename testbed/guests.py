@@ -28,8 +28,12 @@ class GuestsMixin:
     """Guest operations; needs ``workdir``, ``HOSTS`` and ``connect()``."""
 
     def guest_dir(self):
-        """Where guest images and serial logs live (same path on both hosts)."""
-        return os.path.join(self.workdir, 'guests')
+        """Where this pair's serial logs live (same path on both hosts).
+
+        Per prefix, so QEMU's command line (which names the log) tells
+        which pair a guest belongs to when its namespace is already gone.
+        """
+        return os.path.join(self.workdir, 'guests', self.prefix)
 
     def serial_log(self, name):
         """Path of the file the guest's ttyS0 is appended to."""
@@ -41,7 +45,7 @@ class GuestsMixin:
         The build cache may live anywhere (even under a path the hosts
         remap), the work directory never does.
         """
-        target = os.path.join(self.guest_dir(), 'images', image.key)
+        target = os.path.join(self.workdir, 'images', image.key)
         if not os.path.exists(os.path.join(target, 'initrd.img')):
             os.makedirs(target + '.tmp', exist_ok=True)
             shutil.copyfile(image.kernel, os.path.join(target + '.tmp',
@@ -155,7 +159,8 @@ class GuestsMixin:
             for dom in self.connect(host).listAllDomains():
                 if dom.name() != name:
                     continue
+                persistent = dom.isPersistent()  # a transient one vanishes
                 if dom.isActive():
                     dom.destroy()
-                if dom.isPersistent():
+                if persistent:
                     dom.undefine()

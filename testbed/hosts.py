@@ -187,14 +187,21 @@ class HostPair(guests.GuestsMixin):
             shutil.copytree(cache, os.path.join(root, 'var/cache/libvirt/qemu'))
 
     def _warm_capabilities(self, host):
-        """Probe QEMU once and share libvirt's cache (~4 s per cold probe)."""
-        self.connect(host).getDomainCapabilities(
-            guest_spec.EMULATOR, 'x86_64', 'pc', 'qemu', 0)
+        """Probe QEMU once and share libvirt's cache (~4 s per cold probe).
+
+        getCapabilities probes every installed emulator (i386 too), which
+        nova and virsh trigger later anyway.
+        """
+        conn = self.connect(host)
+        conn.getCapabilities()
+        conn.getDomainCapabilities(guest_spec.EMULATOR, 'x86_64', 'pc',
+                                   'qemu', 0)
         fresh = os.path.join(self.hostdir(host), 'var/cache/libvirt/qemu')
         cache = os.path.join(self.workdir, 'capscache')
-        if not os.path.isdir(cache) and os.path.isdir(fresh):
-            shutil.copytree(fresh, cache + '.tmp', dirs_exist_ok=True)
-            os.rename(cache + '.tmp', cache)
+        shutil.rmtree(cache + '.tmp', ignore_errors=True)
+        shutil.copytree(fresh, cache + '.tmp')
+        shutil.rmtree(cache, ignore_errors=True)
+        os.rename(cache + '.tmp', cache)
 
     def _write_pid(self, host, what, pid):
         with open(self._pidfile(host, what), 'w') as f:
@@ -238,6 +245,15 @@ class HostPair(guests.GuestsMixin):
             self._conns[host] = conn
         return conn
 
+    def close(self):
+        """Close cached libvirt connections (the hosts keep running)."""
+        for conn in self._conns.values():
+            try:
+                conn.close()
+            except Exception:  # noqa: S110 - the daemon may be gone
+                pass
+        self._conns.clear()
+
     def down(self):
         """Remove domains, daemons, veths, bridge and namespaces.
 
@@ -248,7 +264,7 @@ class HostPair(guests.GuestsMixin):
         for host in self.HOSTS:
             if os.path.exists(self.socket(host)):
                 self._remove_domains(host)
-        self._conns.clear()
+        self.close()
         libvirtd.kill(self._processes())
         netns = [self.netns(h) for h in self.HOSTS]
         veths = [self.veth(h) for h in self.HOSTS]
@@ -278,7 +294,7 @@ class HostPair(guests.GuestsMixin):
             conn.close()
 
     def _processes(self):
-        pids = set()
+        pids = set(libvirtd.processes(None, self.guest_dir() + '/'))
         for host in self.HOSTS:
             path = os.path.join(network.NETNS_DIR, self.netns(host))
             inode = None
@@ -286,7 +302,6 @@ class HostPair(guests.GuestsMixin):
                 st = os.stat(path)
                 inode = (st.st_dev, st.st_ino)
             pids.update(libvirtd.processes(inode, self.hostdir(host) + '/'))
-            pids.update(libvirtd.processes(None, self.guest_dir() + '/'))
         return sorted(pids)
 
     def leftovers(self):
@@ -364,7 +379,11 @@ def main(argv=None):
             print('could not remove: %s' % ', '.join(left))
             return 1
     else:
-        return _status(pair)
+        try:
+            return _status(pair)
+        finally:
+            pair.close()
+    pair.close()
     log('%s took %.1fs' % (args.command, time.monotonic() - started))
     return 0
 

@@ -95,18 +95,24 @@ def start_anchor(netns, hostname, hostdir):
               'mount --bind "$1/etc" /etc/libvirt; '
               'mount --bind "$1/hosts" /etc/hosts; '
               'hostname "$2"; exec -a "$3" sleep infinity')
-    proc = subprocess.Popen(
-        ['ip', 'netns', 'exec', netns, 'unshare', '--mount', '--uts',
-         '--propagation', 'private', 'bash', '-c', script, 'anchor', hostdir,
-         hostname, 'sleep-anchor %s' % hostdir], stdin=subprocess.DEVNULL, start_new_session=True)
-    # The anchor is ready once its hostname differs from ours.
+    log_path = os.path.join(hostdir, 'log', 'anchor.log')
+    # Its output goes to a file: an inherited pipe would never see EOF.
+    with open(log_path, 'ab') as log:
+        proc = subprocess.Popen(
+            ['ip', 'netns', 'exec', netns, 'unshare', '--mount', '--uts',
+             '--propagation', 'private', 'bash', '-c', script, 'anchor',
+             hostdir, hostname, 'sleep-anchor %s' % hostdir],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True)
+    # Ready once the script has mounted everything and exec'd sleep.
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError('host %s: namespace setup failed (rc %d)'
-                               % (hostname, proc.returncode))
-        if os.path.exists('/proc/%d/ns/uts' % proc.pid) and _sleeping(
-                proc.pid):
+            with open(log_path, errors='replace') as f:
+                raise RuntimeError('host %s: namespace setup failed (rc %d):'
+                                   ' %s' % (hostname, proc.returncode,
+                                            f.read()[-2000:]))
+        if _sleeping(proc.pid):
             return proc.pid
         time.sleep(0.02)
     raise RuntimeError('host %s: anchor did not come up' % hostname)
@@ -129,6 +135,11 @@ def enter(anchor_pid, argv):
 def start_libvirtd(anchor_pid, config, socket, stdout_path, timeout=30):
     """Start libvirtd inside a host and wait for its unix socket.
 
+    libvirtd is pinned to CPU 0: libvirt keys its QEMU capabilities cache
+    on the host's CPUID, which differs per CPU on this machine, so an
+    unpinned daemon re-probes QEMU (about 8 s) at random.  QEMU itself
+    still gets every CPU: libvirt resets a guest's affinity.
+
     :returns: libvirtd's pid.
     :raises RuntimeError: if it exits or the socket does not appear.
     """
@@ -136,7 +147,8 @@ def start_libvirtd(anchor_pid, config, socket, stdout_path, timeout=30):
         os.unlink(socket)
     with open(stdout_path, 'ab') as out:
         proc = subprocess.Popen(
-            enter(anchor_pid, [LIBVIRTD, '--listen', '--config', config]),
+            enter(anchor_pid, ['taskset', '-c', '0', LIBVIRTD, '--listen',
+                               '--config', config]),
             stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
             start_new_session=True)
     deadline = time.monotonic() + timeout

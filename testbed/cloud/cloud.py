@@ -145,7 +145,8 @@ class Cloud:
         if r.returncode not in ok:
             raise CloudError(
                 service,
-                'setup step %r failed (exit %d)'
+                'setup step %r failed (exit %d; if an earlier up was '
+                'interrupted, run reset first)'
                 % (step or os.path.basename(argv[0]), r.returncode),
                 log,
             )
