@@ -24,7 +24,7 @@ from osc_livemigrate import format as fmt
 from osc_livemigrate import microversions as mv
 from osc_livemigrate import progress
 
-TYPES = ('evacuation', 'live-migration', 'cold-migration', 'resize')
+TYPES = ['evacuation', 'live-migration', 'cold-migration', 'resize']
 
 # (header, attribute, feature needed or None); core's order first, ours last.
 LIST_COLUMNS = (

@@ -74,6 +74,7 @@ class FakeCompute:
         self.actions = {}           # server_id -> [action objects with events]
         self.calls = []
         self.tick = None
+        self.on_live_migrate = None     # callable(server_id): nova creates the record
         self.errors = {}            # method name -> exception to raise once
 
     # -- plumbing
@@ -123,6 +124,8 @@ class FakeCompute:
     def live_migrate_server(self, server, **kwargs):
         sid = getattr(server, 'id', server)
         self._call('live_migrate_server', sid, kwargs)
+        if self.on_live_migrate:
+            self.on_live_migrate(sid)
 
     def migrate_server(self, server, **kwargs):
         self._call('migrate_server', getattr(server, 'id', server), kwargs)

@@ -1,0 +1,254 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+"""``server migration list|show|abort|force complete``: supersets, bytes, errors."""
+
+import unittest
+
+from openstackclient.compute.v2 import server_migration as core
+from osc_lib import exceptions
+
+from osc_livemigrate.v2 import server_migration
+from tests.unit.osc_livemigrate import fakes
+from tests.unit.osc_livemigrate.v2.test_server_migrate import _actions
+
+UUID = '11111111-1111-1111-1111-111111111111'
+
+
+class _Base(unittest.TestCase):
+    VERSION = '2.95'
+    CMD = None
+    PROG = None
+
+    def setUp(self):
+        self.compute = fakes.FakeCompute(self.VERSION)
+        self.server = self.compute.add_server(fakes.server())
+        self.app = fakes.FakeApp(self.compute)
+        self.cmd = self.CMD(self.app, None)
+
+    def run_cmd(self, *argv):
+        return self.cmd.take_action(self.cmd.get_parser(self.PROG).parse_args(list(argv)))
+
+
+class TestParsersAreSupersets(unittest.TestCase):
+
+    def test_each_command(self):
+        app = fakes.FakeApp(fakes.FakeCompute())
+        pairs = ((core.ListMigration, server_migration.ListMigration),
+                 (core.ShowMigration, server_migration.ShowMigration),
+                 (core.AbortMigration, server_migration.AbortMigration),
+                 (core.ForceCompleteMigration, server_migration.ForceCompleteMigration))
+        for theirs, ours in pairs:
+            core_actions = _actions(theirs(app, None).get_parser('x'))
+            our_actions = _actions(ours(app, None).get_parser('x'))
+            for name, action in core_actions.items():
+                with self.subTest(command=ours.__name__, option=name):
+                    self.assertIn(name, our_actions)
+                    mine = our_actions[name]
+                    for attr in ('dest', 'default', 'choices', 'type', 'nargs', 'required'):
+                        self.assertEqual(getattr(action, attr), getattr(mine, attr), attr)
+
+
+class TestListMigration(_Base):
+    CMD = server_migration.ListMigration
+    PROG = 'openstack server migration list'
+
+    def setUp(self):
+        super().setUp()
+        self.compute.records = [
+            fakes.migration(mid=2, uuid='u2', status='running'),
+            fakes.migration(mid=3, uuid='u3', status='running (post-copy)'),
+            fakes.migration(mid=1, uuid='u1', status='completed')]
+        self.compute.live[('s-1', 2)] = fakes.migration(
+            mid=2, memory_total_bytes=100, memory_processed_bytes=60,
+            memory_remaining_bytes=40)
+
+    def test_progress_of_in_flight_only(self):
+        headers, rows = self.run_cmd()
+        rows = [dict(zip(headers, r)) for r in rows]
+        self.assertEqual(60.0, rows[0]['Progress'])
+        self.assertEqual(40, rows[0]['Remaining'].machine_readable())
+        self.assertEqual('running (post-copy)', rows[1]['Status'])
+        self.assertIsNone(rows[1]['Progress'])
+        self.assertIsNone(rows[2]['Progress'])
+        # one listing plus one call per in-flight live migration
+        self.assertEqual(1, self.compute.count('migrations'))
+        self.assertEqual(2, self.compute.count('get_server_migration'))
+
+    def test_core_columns_first_in_core_order(self):
+        headers, _ = self.run_cmd()
+        self.assertEqual(['Id', 'UUID', 'Source Node', 'Dest Node', 'Source Compute',
+                          'Dest Compute', 'Dest Host', 'Status', 'Server UUID',
+                          'Old Flavor', 'New Flavor', 'Type', 'Created At', 'Updated At',
+                          'Progress', 'Processed', 'Remaining'], headers)
+
+    def test_filters(self):
+        self.run_cmd('--server', 'vm1', '--type', 'cold-migration', '--status', 'x',
+                     '--host', 'h', '--limit', '5', '--changes-since', '2025-01-01')
+        query = [c for c in self.compute.calls if c[0] == 'migrations'][0][1]
+        self.assertEqual({'instance_uuid': 's-1', 'migration_type': 'migration',
+                          'status': 'x', 'host': 'h', 'limit': 5, 'paginated': False,
+                          'changes_since': '2025-01-01'}, query)
+
+
+class TestListMigrationV258(_Base):
+    VERSION = '2.58'
+    CMD = server_migration.ListMigration
+    PROG = 'openstack server migration list'
+
+    def test_limit_needs_259(self):
+        with self.assertRaisesRegex(exceptions.CommandError,
+                                    '2.59 or greater is required for --limit 5'):
+            self.run_cmd('--limit', '5')
+
+
+class TestListMigrationV222(_Base):
+    VERSION = '2.22'
+    CMD = server_migration.ListMigration
+    PROG = 'openstack server migration list'
+
+    def test_no_progress_columns_and_no_extra_calls(self):
+        self.compute.records = [fakes.migration(status='running')]
+        headers, rows = self.run_cmd()
+        self.assertNotIn('Progress', headers)
+        self.assertNotIn('Id', headers)
+        self.assertEqual(0, self.compute.count('get_server_migration'))
+
+
+class TestShowMigration(_Base):
+    CMD = server_migration.ShowMigration
+    PROG = 'openstack server migration show'
+
+    def test_show_by_id_with_progress(self):
+        self.compute.live[('s-1', 1)] = fakes.migration(
+            memory_total_bytes=200, memory_processed_bytes=50, memory_remaining_bytes=150)
+        headers, values = self.run_cmd('vm1', '1')
+        data = dict(zip(headers, values))
+        self.assertEqual(25.0, data['Progress'])
+        self.assertEqual(UUID, data['UUID'])
+        self.assertEqual(150, data['Memory Remaining Bytes'].machine_readable())
+
+    def test_show_by_uuid(self):
+        self.compute.live[('s-1', 1)] = fakes.migration()
+        headers, values = self.run_cmd('vm1', UUID)
+        self.assertEqual(1, dict(zip(headers, values))['ID'])
+
+    def test_no_migration_in_progress(self):
+        with self.assertRaisesRegex(exceptions.CommandError, 'Server vm1 has no migration 5'):
+            self.run_cmd('vm1', '5')
+
+    def test_unknown_server(self):
+        with self.assertRaisesRegex(exceptions.CommandError, "'nope' exists"):
+            self.run_cmd('nope', '5')
+
+
+class TestShowMigrationV222(_Base):
+    VERSION = '2.22'
+    CMD = server_migration.ShowMigration
+    PROG = 'openstack server migration show'
+
+    def test_needs_223_not_224(self):
+        with self.assertRaisesRegex(exceptions.CommandError,
+                                    '2.23 or greater is required for server migration show'):
+            self.run_cmd('vm1', '1')
+
+
+class TestShowMigrationV258(_Base):
+    VERSION = '2.58'
+    CMD = server_migration.ShowMigration
+    PROG = 'openstack server migration show'
+
+    def test_uuid_needs_259(self):
+        with self.assertRaisesRegex(exceptions.CommandError, '2.59 or greater is required for '
+                                    'server migration show with a migration UUID'):
+            self.run_cmd('vm1', UUID)
+
+
+class TestAbortMigration(_Base):
+    CMD = server_migration.AbortMigration
+    PROG = 'openstack server migration abort'
+
+    def test_abort_by_id_is_one_call_after_lookup(self):
+        self.compute.live[('s-1', 1)] = fakes.migration()
+        self.run_cmd('vm1', '1')
+        self.assertIn(('abort_server_migration', 1, 's-1'), self.compute.calls)
+
+    def test_abort_by_uuid(self):
+        self.compute.live[('s-1', 1)] = fakes.migration()
+        self.run_cmd('vm1', UUID)
+        self.assertIn(('abort_server_migration', 1, 's-1'), self.compute.calls)
+
+    def test_finished_migration_explained(self):
+        self.compute.records.append(fakes.migration(status='completed'))
+        with self.assertRaisesRegex(exceptions.CommandError,
+                                    'is completed, not in progress: server migration abort'):
+            self.run_cmd('vm1', '1')
+
+    def test_post_copy_hidden_explained(self):
+        self.compute.records.append(fakes.migration(status='running (post-copy)'))
+        with self.assertRaisesRegex(exceptions.CommandError, 'hides migrations in post-copy'):
+            self.run_cmd('vm1', '1')
+
+    def test_bad_ref(self):
+        with self.assertRaisesRegex(exceptions.CommandError, 'numeric ID or a UUID'):
+            self.run_cmd('vm1', 'abc')
+
+
+class TestAbortMigrationV224(_Base):
+    VERSION = '2.24'
+    CMD = server_migration.AbortMigration
+    PROG = 'openstack server migration abort'
+
+    def test_conflict_hints_265(self):
+        self.compute.live[('s-1', 1)] = fakes.migration(status='queued')
+        self.compute.errors['abort_server_migration'] = fakes.http_error(409, 'queued')
+        with self.assertRaisesRegex(exceptions.CommandError,
+                                    r'abort migration 1 of server vm1 failed \(HTTP 409\).*'
+                                    r'--os-compute-api-version 2.65'):
+            self.run_cmd('vm1', '1')
+
+
+class TestAbortMigrationV223(_Base):
+    VERSION = '2.23'
+    CMD = server_migration.AbortMigration
+    PROG = 'openstack server migration abort'
+
+    def test_needs_224(self):
+        with self.assertRaisesRegex(exceptions.CommandError,
+                                    '2.24 or greater is required for server migration abort'):
+            self.run_cmd('vm1', '1')
+
+
+class TestForceCompleteMigrationV222(_Base):
+    VERSION = '2.22'
+    CMD = server_migration.ForceCompleteMigration
+    PROG = 'openstack server migration force complete'
+
+    def test_by_id_without_lookup(self):
+        self.compute.live[('s-1', 1)] = fakes.migration()
+        self.run_cmd('vm1', '1')
+        self.assertEqual(['find_server', 'force_complete_server_migration'],
+                         [c[0] for c in self.compute.calls])
+
+    def test_uuid_needs_259(self):
+        with self.assertRaisesRegex(exceptions.CommandError, '2.59 or greater is required for '
+                                    'server migration force complete with a migration UUID'):
+            self.run_cmd('vm1', UUID)
+
+
+class TestForceCompleteMigrationV221(_Base):
+    VERSION = '2.21'
+    CMD = server_migration.ForceCompleteMigration
+    PROG = 'openstack server migration force complete'
+
+    def test_needs_222(self):
+        with self.assertRaisesRegex(exceptions.CommandError, '2.22 or greater'):
+            self.run_cmd('vm1', '1')

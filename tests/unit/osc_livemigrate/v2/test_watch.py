@@ -1,0 +1,124 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+"""``server migration watch``: refresh until none remain; API calls per refresh."""
+
+import json
+import unittest
+
+from osc_lib import exceptions
+
+from osc_livemigrate.v2 import watch
+from tests.unit.osc_livemigrate import fakes
+
+PROG = 'openstack server migration watch'
+
+
+class _Base(unittest.TestCase):
+    VERSION = '2.95'
+    TTY = False
+
+    def setUp(self):
+        self.compute = fakes.FakeCompute(self.VERSION)
+        self.compute.add_server(fakes.server())
+        self.app = fakes.FakeApp(self.compute, tty=self.TTY)
+        self.cmd = watch.WatchMigration(self.app, None)
+        self.clock = fakes.FakeClock()
+        self.cmd._clock = self.clock
+        self.refreshes = 0
+
+        def sleep(seconds):
+            self.clock.sleep(seconds)
+            self.refreshes += 1
+            if self.refreshes >= 3:          # migrations end after 3 refreshes
+                self.compute.live.clear()
+                for r in self.compute.records:
+                    r.status = 'completed'
+        self.cmd._sleep = sleep
+        for i, (sid, src) in enumerate((('s-1', 'compute1'), ('s-2', 'compute1'),
+                                        ('s-3', 'compute2')), start=1):
+            rec = fakes.migration(mid=i, uuid='u%d' % i, server_id=sid, source=src,
+                                  memory_total_bytes=100, memory_processed_bytes=10 * i,
+                                  memory_remaining_bytes=100 - 10 * i)
+            self.compute.records.append(rec)
+            self.compute.live[(sid, i)] = rec
+        self.compute.records.append(fakes.migration(mid=9, uuid='old', status='completed'))
+
+    def run_cmd(self, *argv):
+        return self.cmd.take_action(self.cmd.get_parser(PROG).parse_args(list(argv)))
+
+    def refresh_objects(self):
+        return [json.loads(line) for line in self.app.stdout.getvalue().splitlines()]
+
+
+class TestWatchMigration(_Base):
+
+    def test_one_server_one_call_per_refresh(self):
+        self.run_cmd('--server', 'vm1')
+        lines = self.refresh_objects()
+        self.assertEqual(4, len(lines))
+        self.assertEqual([], lines[-1]['migrations'])
+        self.assertEqual(4, self.compute.count('server_migrations'))
+        self.assertEqual(4, len(self.compute.calls) - 1)    # minus find_server
+
+    def test_host_one_listing_plus_one_per_in_flight(self):
+        self.run_cmd('--host', 'compute1', '--interval', '1')
+        lines = self.refresh_objects()
+        self.assertEqual(2, len(lines[0]['migrations']))
+        self.assertEqual(4, self.compute.count('migrations'))
+        self.assertEqual(2 * 3, self.compute.count('get_server_migration'))
+        self.assertEqual([1.0, 1.0, 1.0], self.clock.sleeps)
+
+    def test_all(self):
+        self.run_cmd('--count', '1')
+        self.assertEqual(3, len(self.refresh_objects()[0]['migrations']))
+        self.assertEqual(1, self.compute.count('migrations'))
+
+    def test_nothing_in_flight_ends_at_once(self):
+        self.compute.live.clear()
+        for r in self.compute.records:
+            r.status = 'completed'
+        self.assertEqual(0, self.run_cmd())
+        self.assertEqual(1, len(self.refresh_objects()))
+
+    def test_ctrl_c_ends_cleanly(self):
+        def sleep(seconds):
+            raise KeyboardInterrupt
+        self.cmd._sleep = sleep
+        self.assertEqual(0, self.run_cmd())
+
+    def test_unknown_server(self):
+        with self.assertRaisesRegex(exceptions.CommandError, "'ghost' exists"):
+            self.run_cmd('--server', 'ghost')
+
+    def test_bad_interval(self):
+        with self.assertRaisesRegex(exceptions.CommandError, '--interval 0.0 must be'):
+            self.run_cmd('--interval', '0')
+
+
+class TestWatchMigrationTTY(_Base):
+    TTY = True
+
+    def test_table_redrawn(self):
+        self.run_cmd('--host', 'compute1')
+        out = self.app.stdout.getvalue()
+        self.assertEqual(3, out.count(watch.CLEAR))
+        self.assertIn('No migration in progress on host compute1.', out)
+        self.assertIn('20%', out)
+
+
+class TestWatchMigrationV222(_Base):
+    VERSION = '2.22'
+
+    def test_needs_223(self):
+        with self.assertRaisesRegex(exceptions.CommandError,
+                                    '2.23 or greater is required for server migration watch'):
+            self.run_cmd()
