@@ -9,4 +9,4 @@
 # WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
 # License for the specific language governing permissions and limitations
 # under the License.
-"""Real-host test bed: two namespaced libvirt hosts and a memory-dirtying guest."""
+"""Real-host test bed: two namespaced libvirt hosts and a checking guest."""

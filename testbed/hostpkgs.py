@@ -9,11 +9,11 @@
 # WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
 # License for the specific language governing permissions and limitations
 # under the License.
-"""Install the Debian packages the real-host test bed needs, once and idempotently.
+"""Install the Debian packages the real-host test bed needs, idempotently.
 
-Why backports on Debian 12: bookworm's QEMU 7.2 corrupts TCG guests on multi-pass
-migrations (fixed upstream in QEMU 9.0), so QEMU 10 / libvirt 11 come from
-bookworm-backports there; Debian 13 ships them in its main archive.
+Why backports on Debian 12: bookworm's QEMU 7.2 corrupts TCG guests on
+multi-pass migrations (fixed upstream in QEMU 9.0), so QEMU 10 and libvirt
+11 come from bookworm-backports there; Debian 13 has them in its main archive.
 """
 
 import glob
@@ -22,7 +22,7 @@ import re
 import subprocess
 import sys
 
-# QEMU + libvirt (from backports on Debian 12). qemu-utils gives nova its qemu-img.
+# QEMU + libvirt (backports on Debian 12); qemu-utils gives nova qemu-img.
 HYPERVISOR_PACKAGES = ('qemu-system-x86', 'qemu-utils', 'libvirt-daemon',
                        'libvirt-daemon-driver-qemu', 'libvirt-clients',
                        'libvirt-dev')
@@ -42,9 +42,10 @@ def debian_major(path='/etc/debian_version'):
     :raises RuntimeError: when the machine is not a Debian we know.
     """
     try:
-        text = open(path).read().strip()
+        with open(path) as f:
+            text = f.read().strip()
     except OSError as exc:
-        raise RuntimeError('not a Debian machine (%s)' % exc)
+        raise RuntimeError('not a Debian machine (%s)' % exc) from exc
     match = re.match(r'(\d+)', text)
     if match:
         return int(match.group(1))
@@ -56,7 +57,9 @@ def debian_major(path='/etc/debian_version'):
 def _apt_sources():
     """Yield (uri, suites, components) for every configured apt source."""
     for path in glob.glob('/etc/apt/sources.list.d/*.sources'):
-        for stanza in open(path).read().split('\n\n'):
+        with open(path) as f:
+            stanzas = f.read().split('\n\n')
+        for stanza in stanzas:
             fields = dict(re.findall(r'^(\w[\w-]*):\s*(.*)$', stanza, re.M))
             if fields.get('Enabled', 'yes').lower() == 'no':
                 continue
@@ -67,7 +70,9 @@ def _apt_sources():
             '/etc/apt/sources.list.d/*.list'):
         if not os.path.exists(path):
             continue
-        for line in open(path):
+        with open(path) as f:
+            lines = f.readlines()
+        for line in lines:
             words = re.sub(r'\[[^]]*\]', '', line.split('#')[0]).split()
             if len(words) >= 3 and words[0] == 'deb':
                 yield words[1], [words[2]], words[3:]

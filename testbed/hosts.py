@@ -184,7 +184,8 @@ class HostPair(guests.GuestsMixin):
                 f.write(text)
         cache = os.path.join(self.workdir, 'capscache')
         if os.path.isdir(cache):
-            shutil.copytree(cache, os.path.join(root, 'var/cache/libvirt/qemu'))
+            shutil.copytree(cache,
+                            os.path.join(root, 'var/cache/libvirt/qemu'))
 
     def _warm_capabilities(self, host):
         """Probe QEMU once and share libvirt's cache (~4 s per cold probe).

@@ -37,7 +37,8 @@ def load_libvirt():
         import libvirt
     except ImportError:
         raise RuntimeError('libvirt-python is missing: pip install '
-                           '--no-binary libvirt-python libvirt-python')
+                           '--no-binary libvirt-python libvirt-python'
+                           ) from None
     libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
     return libvirt
 

@@ -9,4 +9,4 @@
 # WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
 # License for the specific language governing permissions and limitations
 # under the License.
-"""The test guest: a Debian kernel plus an initramfs whose init dirties and verifies memory."""
+"""The test guest: Debian kernel, initramfs whose init dirties memory."""

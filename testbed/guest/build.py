@@ -48,7 +48,7 @@ class GuestImage:
 
 
 def cache_root():
-    """Return the cache directory ($OSC_LM_CACHE or ~/.cache/osc-livemigrate)."""
+    """Return $OSC_LM_CACHE, else ~/.cache/osc-livemigrate."""
     return os.environ.get(CACHE_ENV) or os.path.join(
         os.path.expanduser('~'), '.cache', 'osc-livemigrate')
 
@@ -159,8 +159,8 @@ def build(cache_dir=None, log=print):
             _run(['gcc', '-static', '-O2', '-Wall', '-o',
                   os.path.join(work, 'init'), SOURCE])
         except subprocess.CalledProcessError as exc:
-            raise RuntimeError('%s failed: %s' % (' '.join(exc.cmd),
-                                                  exc.stderr.strip()))
+            raise RuntimeError('%s failed: %s' % (
+                ' '.join(exc.cmd), exc.stderr.strip())) from exc
         vmlinuz = glob.glob(os.path.join(work, 'x/boot/vmlinuz-*'))[0]
         out = os.path.join(work, 'out')
         os.mkdir(out)
@@ -192,7 +192,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--cache-dir', help='default: %s/guest' % cache_root())
     args = parser.parse_args(argv)
-    image = build(args.cache_dir, log=lambda l: print(l, file=sys.stderr))
+    image = build(args.cache_dir, log=lambda line: print(line, file=sys.stderr))
     print(json.dumps(dataclasses.asdict(image), indent=1))
 
 

@@ -9,7 +9,7 @@
 # WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
 # License for the specific language governing permissions and limitations
 # under the License.
-"""What a test guest is: its workload knobs, kernel command line and domain XML.
+"""What a test guest is: workload knobs, kernel command line, domain XML.
 
 Pure functions, so the nova monitor tests, the benchmarks and the mini-cloud
 can describe guests without touching libvirt.

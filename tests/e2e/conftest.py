@@ -9,7 +9,7 @@
 # WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
 # License for the specific language governing permissions and limitations
 # under the License.
-"""Fixtures for tests on real libvirt hosts: install, build, bring up, tear down.
+"""Fixtures for real libvirt hosts: install, build, bring up, tear down.
 
 Nothing here skips: a machine that cannot run these tests fails them with
 the reason, because a skipped real-host test proves nothing.
