@@ -67,9 +67,14 @@ OPTS = [
 
 
 def register_opts(conf):
-    """Register the ``[livemigrate]`` group on ``conf``."""
-    conf.register_group(GROUP)
-    conf.register_opts(OPTS, group=GROUP)
+    """Register the ``[livemigrate]`` group on ``conf``.
+
+    A new OptGroup each time: oslo.config keeps overrides on the group
+    object, so sharing one between ConfigOpts would leak them.
+    """
+    group = cfg.OptGroup(GROUP.name, title=GROUP.title, help=GROUP.help)
+    conf.register_group(group)
+    conf.register_opts(OPTS, group=group)
 
 
 def list_opts():
