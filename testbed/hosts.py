@@ -20,6 +20,7 @@ Run ``python3 -m testbed.hosts --help`` for the command line.
 """
 
 import argparse
+import fcntl
 import json
 import os
 import shutil
@@ -69,6 +70,7 @@ class HostPair(guests.GuestsMixin):
         self.subnet = subnet or os.environ.get('OSC_LM_SUBNET', '10.77.0')
         self.bridge = self.prefix + 'br0'
         self._conns = {}
+        self._lock_fd = None
 
     # -- names and addresses -------------------------------------------
     def netns(self, host):
@@ -148,44 +150,56 @@ class HostPair(guests.GuestsMixin):
                               text=True, **kwargs)
 
     # -- lifecycle -------------------------------------------------------
-    def up(self):
-        """Tear down leftovers, then create the network and both hosts."""
-        self.down()
+    def _lock(self):
+        """Own the prefix, so no other process tears down our hosts."""
+        if self._lock_fd is not None:
+            return
         os.makedirs(os.path.join(self.workdir, 'run'), exist_ok=True)
+        path = os.path.join(self.workdir, 'run', self.prefix + '.lock')
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise RuntimeError(
+                'hosts %sA/%sB are in use by another process; set '
+                'OSC_LM_PREFIX and OSC_LM_SUBNET for a second pair'
+                % (self.prefix, self.prefix)) from None
+        self._lock_fd = fd
+
+    def _unlock(self):
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def up(self):
+        """Tear down leftovers, then create the network and both hosts.
+
+        The calling process owns the hosts until :meth:`down` or its exit;
+        a failed start removes whatever it had made.
+        """
+        self._lock()
+        try:
+            self._up()
+        except BaseException:
+            self._teardown()
+            self._unlock()
+            raise
+
+    def _up(self):
+        self._teardown()
         names = {self.netns(h): self.address(h) for h in self.HOSTS}
         for host in self.HOSTS:
             network.plug_host(self.bridge, self.netns(host), self.veth(host),
                               self.address(host))
-            self._prepare_hostdir(host, names)
+            libvirtd.prepare_hostdir(
+                self.hostdir(host), self.address(host), self.host_uuid(host),
+                names, self._capscache())
             pid = libvirtd.start_anchor(self.netns(host), self.netns(host),
                                         self.hostdir(host))
             self._write_pid(host, 'anchor', pid)
             self.start_libvirtd(host)
             self._warm_capabilities(host)
-
-    def _prepare_hostdir(self, host, names):
-        root = self.hostdir(host)
-        shutil.rmtree(root, ignore_errors=True)
-        for sub in ('etc', 'var/lib/libvirt', 'var/log/libvirt',
-                    'var/cache/libvirt', 'var/tmp', 'sock', 'log'):
-            os.makedirs(os.path.join(root, sub))
-        os.symlink('/run', os.path.join(root, 'var/run'))
-        os.symlink('/run/lock', os.path.join(root, 'var/lock'))
-        files = {
-            'etc/libvirtd.conf': libvirtd.libvirtd_conf(
-                self.address(host), self.host_uuid(host),
-                os.path.dirname(self.socket(host)),
-                os.path.join(root, 'log', 'libvirtd.log')),
-            'etc/qemu.conf': libvirtd.qemu_conf(self.address(host)),
-            'etc/libvirt.conf': 'uri_default = "qemu:///system"\n',
-            'hosts': libvirtd.hosts_file(names)}
-        for rel, text in files.items():
-            with open(os.path.join(root, rel), 'w') as f:
-                f.write(text)
-        cache = os.path.join(self.workdir, 'capscache')
-        if os.path.isdir(cache):
-            shutil.copytree(cache,
-                            os.path.join(root, 'var/cache/libvirt/qemu'))
 
     def _warm_capabilities(self, host):
         """Probe QEMU once and share libvirt's cache (~4 s per cold probe).
@@ -197,12 +211,10 @@ class HostPair(guests.GuestsMixin):
         conn.getCapabilities()
         conn.getDomainCapabilities(guest_spec.EMULATOR, 'x86_64', 'pc',
                                    'qemu', 0)
-        fresh = os.path.join(self.hostdir(host), 'var/cache/libvirt/qemu')
-        cache = os.path.join(self.workdir, 'capscache')
-        shutil.rmtree(cache + '.tmp', ignore_errors=True)
-        shutil.copytree(fresh, cache + '.tmp')
-        shutil.rmtree(cache, ignore_errors=True)
-        os.rename(cache + '.tmp', cache)
+        libvirtd.save_caps_cache(self.hostdir(host), self._capscache())
+
+    def _capscache(self):
+        return os.path.join(self.workdir, 'capscache')
 
     def _write_pid(self, host, what, pid):
         with open(self._pidfile(host, what), 'w') as f:
@@ -261,7 +273,15 @@ class HostPair(guests.GuestsMixin):
         Works from names alone, so it also cleans up after a crash.
 
         :returns: list of what could not be removed (empty on success).
+        :raises RuntimeError: if another live process owns these hosts.
         """
+        self._lock()
+        try:
+            return self._teardown()
+        finally:
+            self._unlock()
+
+    def _teardown(self):
         for host in self.HOSTS:
             if os.path.exists(self.socket(host)):
                 self._remove_domains(host)

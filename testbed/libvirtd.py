@@ -19,6 +19,7 @@ same host with nsenter.
 """
 
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -83,6 +84,43 @@ def hosts_file(names):
     lines = ['127.0.0.1 localhost']
     lines += ['%s %s' % (addr, name) for name, addr in sorted(names.items())]
     return '\n'.join(lines) + '\n'
+
+
+def prepare_hostdir(root, address, host_uuid, names, caps_cache):
+    """Lay out a fresh host directory: configs, /var skeleton, caps cache.
+
+    :param root: the host directory (wiped first).
+    :param names: every host's name and address, for its /etc/hosts.
+    :param caps_cache: a saved QEMU capabilities cache to start from.
+    """
+    shutil.rmtree(root, ignore_errors=True)
+    for sub in ('etc', 'var/lib/libvirt', 'var/log/libvirt',
+                'var/cache/libvirt', 'var/tmp', 'sock', 'log'):
+        os.makedirs(os.path.join(root, sub))
+    os.symlink('/run', os.path.join(root, 'var/run'))
+    os.symlink('/run/lock', os.path.join(root, 'var/lock'))
+    files = {
+        'etc/libvirtd.conf': libvirtd_conf(
+            address, host_uuid, os.path.join(root, 'sock'),
+            os.path.join(root, 'log', 'libvirtd.log')),
+        'etc/qemu.conf': qemu_conf(address),
+        'etc/libvirt.conf': 'uri_default = "qemu:///system"\n',
+        'hosts': hosts_file(names)}
+    for rel, text in files.items():
+        with open(os.path.join(root, rel), 'w') as f:
+            f.write(text)
+    if os.path.isdir(caps_cache):
+        shutil.copytree(caps_cache,
+                        os.path.join(root, 'var/cache/libvirt/qemu'))
+
+
+def save_caps_cache(root, caps_cache):
+    """Replace the saved QEMU capabilities cache with this host's."""
+    shutil.rmtree(caps_cache + '.tmp', ignore_errors=True)
+    shutil.copytree(os.path.join(root, 'var/cache/libvirt/qemu'),
+                    caps_cache + '.tmp')
+    shutil.rmtree(caps_cache, ignore_errors=True)
+    os.rename(caps_cache + '.tmp', caps_cache)
 
 
 def start_anchor(netns, hostname, hostdir):

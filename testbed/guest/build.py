@@ -61,15 +61,22 @@ def _run(cmd, **kwargs):
 def kernel_package():
     """Return (name, version) of the cloud kernel the meta-package points to.
 
-    :raises RuntimeError: if apt knows no such package (run apt-get update).
+    :raises RuntimeError: if apt knows no such package, even after an
+        apt-get update.
     """
     name = os.environ.get('OSC_LM_GUEST_KERNEL')
     if not name:
-        deps = _run(['apt-cache', 'depends', KERNEL_META])
-        match = re.search(r'Depends: (linux-image-\S+)', deps)
+        match = None
+        for attempt in range(2):
+            if attempt:  # apt lists may be missing on a fresh machine
+                _run(['apt-get', '-q', 'update'])
+            deps = subprocess.run(['apt-cache', 'depends', KERNEL_META],
+                                  capture_output=True, text=True).stdout
+            match = re.search(r'Depends: (linux-image-\S+)', deps)
+            if match:
+                break
         if not match:
-            raise RuntimeError('apt-cache knows no %s: run apt-get update'
-                               % KERNEL_META)
+            raise RuntimeError('apt knows no %s' % KERNEL_META)
         name = match.group(1)
     show = _run(['apt-cache', 'show', '--no-all-versions', name])
     return name, re.search(r'^Version: (\S+)', show, re.M).group(1)
@@ -192,7 +199,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--cache-dir', help='default: %s/guest' % cache_root())
     args = parser.parse_args(argv)
-    image = build(args.cache_dir, log=lambda line: print(line, file=sys.stderr))
+    image = build(args.cache_dir,
+                  log=lambda line: print(line, file=sys.stderr))
     print(json.dumps(dataclasses.asdict(image), indent=1))
 
 

@@ -18,14 +18,19 @@ migration, so "alive" and "intact" are both measured, not assumed.
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
+
+import pytest
 
 from testbed import hosts
 from testbed import libvirtd
 from testbed.guest.spec import GuestSpec
 
 libvirt = libvirtd.load_libvirt()
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__)))))
 
 P2P_LIVE = libvirt.VIR_MIGRATE_LIVE | libvirt.VIR_MIGRATE_PEER2PEER
 
@@ -144,23 +149,27 @@ def test_abort_of_capped_migration_keeps_guest_on_source(host_pair, guests):
 
 def test_down_after_crash_leaves_nothing_and_spares_other_pairs(
         host_pair, guest_image):
+    # Another process makes a second pair and exits, as a crashed run would.
+    cli = [sys.executable, '-m', 'testbed.hosts', '--prefix', 'lmt',
+           '--subnet', '10.77.1']
+    subprocess.run(cli + ['up'], cwd=ROOT, check=True, capture_output=True)
     other = hosts.HostPair(prefix='lmt', subnet='10.77.1')
     try:
-        other.up()
         other.start_guest('crashed', GuestSpec(mem_mib=128, dirty_mib=8,
                                                dirty_rate_mib_s=10),
                           guest_image)
-        qemu = [p for p in other._processes()
-                if p not in (other.anchor_pid('A'), other.anchor_pid('B'),
-                             other.libvirtd_pid('A'), other.libvirtd_pid('B'))]
+        daemons = {other.anchor_pid('A'), other.anchor_pid('B'),
+                   other.libvirtd_pid('A'), other.libvirtd_pid('B')}
+        qemu = [p for p in other._processes() if p not in daemons]
         assert len(qemu) == 1
         other.stop_libvirtd('A', signal.SIGKILL)  # QEMU outlives its daemon
-        assert os.path.exists('/proc/%d' % qemu[0])
+        assert libvirtd._alive(qemu[0])
     except BaseException:
         other.down()
         raise
+    other.close()
 
-    # A fresh object knows only the names, as after a crashed test run.
+    # A fresh object knows only the names.
     left = hosts.HostPair(prefix='lmt', subnet='10.77.1').down()
 
     assert left == []
@@ -170,7 +179,10 @@ def test_down_after_crash_leaves_nothing_and_spares_other_pairs(
     links = subprocess.run(['ip', '-o', 'link', 'show'], capture_output=True,
                            text=True, check=True).stdout
     assert 'lmtbr0' not in links and 'lmtA-br' not in links
-    assert not libvirtd._alive(qemu[0])
-    # The session's own hosts are untouched.
-    assert host_pair.libvirtd_pid('A') and host_pair.libvirtd_pid('B')
+    assert not any(libvirtd._alive(p) for p in daemons | set(qemu))
+    # The session's own hosts are untouched, and nobody else may take
+    # them down while this session owns them.
     assert host_pair.connect('A').getHostname() == host_pair.netns('A')
+    with pytest.raises(RuntimeError, match='in use by another process'):
+        hosts.HostPair(prefix=host_pair.prefix).down()
+    assert host_pair.libvirtd_pid('A') and host_pair.libvirtd_pid('B')
