@@ -94,7 +94,10 @@ class Cloud:
             lambda msg: print(msg, file=sys.stderr, flush=True)
         )
         self.table = procs.ProcessTable(
-            self.layout.path('run', 'processes.json'), marker=self.layout.base
+            self.layout.path('run', 'processes.json'),
+            marker=self.layout.base,
+            # every daemon works in run/ or state/, which nobody else uses
+            cwd_roots=(self.layout.run, self.layout.state),
         )
         self._openstack_bin = openstack_bin
         self._session = None

@@ -68,9 +68,18 @@ def pid_alive(pid, started=None):
 class ProcessTable:
     """The processes one mini-cloud started, persisted as JSON."""
 
-    def __init__(self, path, marker):
+    def __init__(self, path, marker, cwd_roots=()):
+        """
+        :param path: the JSON file recording the processes.
+        :param marker: value of the marker environment variable.
+        :param cwd_roots: folders only this cloud's processes work in; the
+            first is the default working directory of every process started.
+            A process whose working directory lies under one of them is ours
+            even if the table was lost and setproctitle hid the marker.
+        """
         self.path = path
         self.marker = marker
+        self.cwd_roots = tuple(os.path.abspath(r) for r in cwd_roots)
 
     def load(self):
         try:
@@ -115,6 +124,9 @@ class ProcessTable:
         os.makedirs(os.path.dirname(log), exist_ok=True)
         full_env = dict(os.environ if env is None else env)
         full_env[MARKER_ENV] = self.marker
+        if cwd is None and self.cwd_roots:
+            cwd = self.cwd_roots[0]
+            os.makedirs(cwd, exist_ok=True)
         with open(log, 'ab') as out:
             proc = subprocess.Popen(
                 argv,
@@ -157,21 +169,38 @@ class ProcessTable:
         return [n for n in names if n in running]
 
     def marked_pids(self):
-        """Pids of live processes whose environment carries our marker."""
+        """Pids of live processes that carry our marker in their
+        environment or work in one of our cwd_roots (never this process or
+        its ancestors)."""
         want = ('%s=%s' % (MARKER_ENV, self.marker)).encode()
         found = []
-        me = os.getpid()
+        mine = _ancestors(os.getpid())
         for d in os.listdir('/proc'):
-            if not d.isdigit() or int(d) == me:
+            if not d.isdigit() or int(d) in mine:
                 continue
-            try:
-                with open('/proc/%s/environ' % d, 'rb') as f:
-                    env = f.read().split(b'\0')
-            except OSError:
-                continue
-            if want in env and pid_alive(int(d)):
-                found.append(int(d))
+            if self._works_here(d) or self._has_marker(d, want):
+                if pid_alive(int(d)):
+                    found.append(int(d))
         return sorted(found)
+
+    def _works_here(self, pid):
+        if not self.cwd_roots:
+            return False
+        try:
+            cwd = os.readlink('/proc/%s/cwd' % pid)
+        except OSError:
+            return False
+        if cwd.endswith(' (deleted)'):
+            cwd = cwd[: -len(' (deleted)')]
+        return any(cwd == r or cwd.startswith(r + '/') for r in self.cwd_roots)
+
+    @staticmethod
+    def _has_marker(pid, want):
+        try:
+            with open('/proc/%s/environ' % pid, 'rb') as f:
+                return want in f.read().split(b'\0')
+        except OSError:
+            return False
 
     def our_pids(self):
         """Live pids that belong to this cloud: the recorded processes, their
@@ -220,6 +249,20 @@ class ProcessTable:
             if pid_alive(pid):
                 _signal(pid, signal.SIGKILL)
         return pids
+
+
+def _ancestors(pid):
+    """pid and every ancestor of it."""
+    out = set()
+    while pid > 1 and pid not in out:
+        out.add(pid)
+        try:
+            with open('/proc/%d/stat' % pid) as f:
+                data = f.read()
+        except OSError:
+            break
+        pid = int(data[data.rindex(')') + 2 :].split()[1])
+    return out
 
 
 def _signal(pid, sig):

@@ -204,3 +204,32 @@ def test_listening_sockets_reports_loopback_listener():
         assert (os.getpid(), '127.0.0.1', port) in found
     finally:
         srv.close()
+
+
+def test_processes_working_in_our_folders_are_found_without_the_table(
+    tmp_path,
+):
+    """If run/processes.json is lost (folder wiped) and setproctitle hid the
+    marker, a process working in run/ or state/ is still recognised as ours;
+    the caller itself is never counted, even when it works there."""
+    import os
+    import subprocess
+
+    run = tmp_path / 'run'
+    run.mkdir()
+    table = procs.ProcessTable(
+        str(run / 'p.json'), marker='nobody', cwd_roots=(str(run),)
+    )
+    stranger = subprocess.Popen(['sleep', '60'], cwd=str(run))
+    try:
+        assert stranger.pid in table.marked_pids()
+        here = os.getcwd()
+        os.chdir(str(run))
+        try:
+            assert os.getpid() not in table.marked_pids()
+        finally:
+            os.chdir(here)
+        assert stranger.pid in table.kill_marked(timeout=5)
+        stranger.wait(5)
+    finally:
+        stranger.kill()
