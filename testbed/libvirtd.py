@@ -245,14 +245,15 @@ def kill(pids, grace=5.0):
                 pass
         deadline = time.monotonic() + grace
         while pids and time.monotonic() < deadline:
-            pids = {p for p in pids if _alive(p)}
+            pids = {p for p in pids if is_alive(p)}
             time.sleep(0.05)
         if not pids:
             break
     return sorted(pids)
 
 
-def _alive(pid):
+def is_alive(pid):
+    """Say whether pid runs (zombies count as gone; ours get reaped)."""
     try:
         with open('/proc/%d/stat' % pid) as f:
             state = f.read().rsplit(')', 1)[1].split()[0]

@@ -53,7 +53,7 @@ def plug_host(bridge, netns, veth, address):
     _ip('link', 'set', bridge, 'up')
     if not netns_exists(netns):
         _ip('netns', 'add', netns)
-    inner = veth[:-3] + '-in' if veth.endswith('-br') else veth + 'i'
+    inner = netns + '-in'  # renamed to eth0 once inside the namespace
     _ip('link', 'add', veth, 'type', 'veth', 'peer', 'name', inner)
     _ip('link', 'set', veth, 'master', bridge, 'up')
     _ip('link', 'set', inner, 'netns', netns)

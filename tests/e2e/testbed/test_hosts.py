@@ -160,10 +160,10 @@ def test_down_after_crash_leaves_nothing_and_spares_other_pairs(
                           guest_image)
         daemons = {other.anchor_pid('A'), other.anchor_pid('B'),
                    other.libvirtd_pid('A'), other.libvirtd_pid('B')}
-        qemu = [p for p in other._processes() if p not in daemons]
+        qemu = [p for p in other.processes() if p not in daemons]
         assert len(qemu) == 1
         other.stop_libvirtd('A', signal.SIGKILL)  # QEMU outlives its daemon
-        assert libvirtd._alive(qemu[0])
+        assert libvirtd.is_alive(qemu[0])
     except BaseException:
         other.down()
         raise
@@ -179,7 +179,7 @@ def test_down_after_crash_leaves_nothing_and_spares_other_pairs(
     links = subprocess.run(['ip', '-o', 'link', 'show'], capture_output=True,
                            text=True, check=True).stdout
     assert 'lmtbr0' not in links and 'lmtA-br' not in links
-    assert not any(libvirtd._alive(p) for p in daemons | set(qemu))
+    assert not any(libvirtd.is_alive(p) for p in daemons | set(qemu))
     # The session's own hosts are untouched, and nobody else may take
     # them down while this session owns them.
     assert host_pair.connect('A').getHostname() == host_pair.netns('A')
