@@ -18,6 +18,8 @@ nova-compute services (compute1, compute2) with nova's
 systemd needed)."""
 
 import concurrent.futures
+import contextlib
+import fcntl
 import json
 import os
 import shutil
@@ -101,6 +103,7 @@ class Cloud:
         )
         self._openstack_bin = openstack_bin
         self._session = None
+        self._lock_depth = 0
         self.timings = {}
 
     # ------------------------------------------------------------ helpers
@@ -244,7 +247,41 @@ class Cloud:
             self._timed('install', t0)
 
     # ------------------------------------------------------------ up
+    @contextlib.contextmanager
+    def _exclusive(self):
+        """Serialise up/down/reset on one work folder across processes (two
+        ups at once would start everything twice and kill each other's
+        half-built databases). Re-entrant within one Cloud object."""
+        if self._lock_depth:
+            self._lock_depth += 1
+            try:
+                yield
+            finally:
+                self._lock_depth -= 1
+            return
+        os.makedirs(self.layout.base, exist_ok=True)
+        with open(self.layout.path('.lock'), 'a+') as f:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                self.say(
+                    'waiting for another testbed.cloud command on %s'
+                    % self.layout.base
+                )
+                fcntl.flock(f, fcntl.LOCK_EX)
+            self._lock_depth = 1
+            try:
+                yield
+            finally:
+                self._lock_depth = 0
+                fcntl.flock(f, fcntl.LOCK_UN)
+
     def up(self):
+        """Bring every service up (idempotent); return the seconds it took."""
+        with self._exclusive():
+            return self._up()
+
+    def _up(self):
         """Bring every service up (idempotent); return the seconds it took."""
         t0 = time.monotonic()
         self.timings = {}
@@ -975,6 +1012,12 @@ class Cloud:
     def down(self, quiet=False):
         """Stop everything this cloud started; return the names that were
         running."""
+        with self._exclusive():
+            return self._down(quiet)
+
+    def _down(self, quiet=False):
+        """Stop everything this cloud started; return the names that were
+        running."""
         stopped = []
         names = service_names()
         nova = [n for n in names if n.startswith('nova-')]
@@ -1006,6 +1049,12 @@ class Cloud:
         return stopped
 
     def reset(self, quiet=False):
+        """Stop everything and wipe all state; the venvs and packages are
+        kept."""
+        with self._exclusive():
+            return self._reset(quiet)
+
+    def _reset(self, quiet=False):
         """Stop everything and wipe all state; the venvs and packages are
         kept."""
         self.down(quiet=True)
