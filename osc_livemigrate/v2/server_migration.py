@@ -255,15 +255,19 @@ class _ActOnMigration(command.Command):
         from openstack import exceptions as sdk_exc
         try:
             self._call(compute, value, server)
-        except sdk_exc.ResourceNotFound:
-            # Say what the migration is instead of a bare 404: find_migration
-            # raises when it is unknown or finished.
-            common.find_migration(compute, server, str(value), self.command_words)
-            raise common.command_error(
-                '%s: nova does not list migration %s of server %s as in progress on '
-                'its per-server API (stock nova hides migrations in post-copy there)'
-                % (self.command_words, value, label)) from None
         except sdk_exc.SDKException as e:
+            code = 404 if isinstance(e, sdk_exc.ResourceNotFound) else \
+                getattr(e, 'status_code', None)
+            if code in (404, 409):
+                # NOTE: nova answers 409 "invalid state" when the server is not
+                # migrating at all; say what the migration is instead (this
+                # raises when it is unknown or already finished).
+                common.find_migration(compute, server, str(value), self.command_words)
+            if code == 404:
+                raise common.command_error(
+                    '%s: nova does not list migration %s of server %s as in progress '
+                    'on its per-server API (stock nova hides migrations in post-copy '
+                    'there)' % (self.command_words, value, label)) from None
             raise common.translate_error(e, what, self.hint(compute)) from None
         return 0
 
