@@ -38,13 +38,13 @@ class Rule:
 
 PATHS = {
     'destroy': Rule(True, False, 'delete, rebuild, shelve-offload, evacuate '
-                    'and failed-spawn cleanup: nova 34 forces already; an '
-                    'error still fails the operation so it can be retried'),
+                    'and failed-spawn cleanup: nova 34 forces there itself '
+                    '(_cleanup); listed so the table is complete'),
     'post_live_migration_source': Rule(
-        True, True, 'the guest already runs on the destination: raising '
-        'would fail a finished migration and leave the instance pointing '
-        'at this host; the devices are removed either way and the error is '
-        'logged by os-brick'),
+        True, False, 'the guest already runs on the destination, so this '
+        'host must not keep the device; nova 34 catches and logs a failed '
+        'disconnect here with the volume and instance, which '
+        'ignore_errors would silence'),
     'rollback_at_destination': Rule(
         True, False, 'the destination never ran the guest; nova cleans it up '
         'through destroy, and the error is reported so the operator sees a '
@@ -57,6 +57,16 @@ PATHS = {
         True, False, 'the guest has let go of the disk; force only removes '
         'the devices after a graceful flush fails, and the user sees the '
         'error'),
+    'swap_volume': Rule(
+        True, True, 'the guest already runs on the new volume when the old '
+        'one is disconnected; raising would make nova roll back a swap the '
+        'guest has made, so the devices go and os-brick logs the error'),
+    'attach_rollback': Rule(
+        True, False, 'attaching failed, so the guest never used the volume; '
+        'the original error is what the caller sees'),
+    'connect_rollback': Rule(
+        True, False, 'the encryptor could not attach, so the guest never '
+        'used the volume; nova calls the volume driver directly here'),
 }
 
 _state = threading.local()
@@ -106,14 +116,22 @@ class _IgnoringConnector:
 def with_rule(volume_driver):
     """The volume driver to use under the current rule.
 
-    nova's volume drivers never pass ``ignore_errors``; where the rule asks
-    for it we hand back a shallow copy whose connector adds it, leaving
+    nova's volume drivers never pass ``ignore_errors``, and some nova paths
+    call ``vol_driver.disconnect_volume`` without ``force``; under a rule we
+    hand back a shallow copy that adds what the rule asks for, leaving
     nova's cached driver untouched.
     """
     rule = current()
-    if not rule or not rule.ignore_errors or \
-            not hasattr(volume_driver, 'connector'):
+    if not rule:
         return volume_driver
     clone = copy.copy(volume_driver)
-    clone.connector = _IgnoringConnector(volume_driver.connector)
+    if rule.force and hasattr(volume_driver, 'disconnect_volume'):
+        original = type(volume_driver).disconnect_volume
+
+        def disconnect_volume(connection_info, instance, force=False):
+            return original(clone, connection_info, instance, force=True)
+
+        clone.disconnect_volume = disconnect_volume
+    if rule.ignore_errors and hasattr(volume_driver, 'connector'):
+        clone.connector = _IgnoringConnector(volume_driver.connector)
     return clone

@@ -310,6 +310,29 @@ class LibvirtDriver(libvirt_driver.LibvirtDriver):
     def _get_volume_driver(self, connection_info):
         return brick.with_rule(super()._get_volume_driver(connection_info))
 
+    def swap_volume(self, context, old_connection_info, new_connection_info,
+                    instance, mountpoint, resize_to):
+        with brick.giving_up('swap_volume'):
+            return super().swap_volume(context, old_connection_info,
+                                       new_connection_info, instance,
+                                       mountpoint, resize_to)
+
+    def attach_volume(self, context, connection_info, instance, mountpoint,
+                      disk_bus=None, device_type=None, encryption=None):
+        # NOTE: only nova's failure rollback disconnects in here
+        with brick.giving_up('attach_rollback'):
+            return super().attach_volume(
+                context, connection_info, instance, mountpoint,
+                disk_bus=disk_bus, device_type=device_type,
+                encryption=encryption)
+
+    def _connect_volume(self, context, connection_info, instance,
+                        encryption=None):
+        # NOTE: only the encryptor-failure rollback disconnects in here
+        with brick.giving_up('connect_rollback'):
+            return super()._connect_volume(context, connection_info,
+                                           instance, encryption=encryption)
+
     def detach_volume(self, context, connection_info, instance, mountpoint,
                       encryption=None):
         with brick.giving_up('detach_volume'):

@@ -187,13 +187,22 @@ def test_failed_flush_with_force_removes_the_device(child, name):
 
 
 def test_post_live_migration_logs_and_does_not_raise(child):
+    """The devices go; the error is logged by nova with volume and instance.
+
+    No ignore_errors here (see nova_ext/brick.py): nova 34 catches a failed
+    disconnect on this path itself and names the volume in its log line.
+    """
     scenario = child['scenarios']['post_live_migration']
-    assert scenario['rule_ignore_errors'] is True
+    assert scenario['rule_ignore_errors'] is False
     assert scenario['raised'] is None
-    assert scenario['disconnects'][0]['raised'] is None
+    assert scenario['disconnects'][0]['raised'] is not None
     warnings = _warnings(scenario, 'os_brick')
     assert "There were errors removing {'sdb'}, leftovers may remain in " \
         'the system' in warnings, warnings
+    nova_lines = [r['message'] for r in scenario['logs']
+                  if r['logger'].startswith('nova')]
+    assert any('Ignoring exception while attempting to disconnect volume'
+               in line for line in nova_lines), nova_lines
 
 
 @pytest.mark.parametrize('name', RAISING)

@@ -29,6 +29,9 @@ class VolumeDriver:
     def __init__(self):
         self.connector = Connector()
 
+    def disconnect_volume(self, connection_info, instance, force=False):
+        self.connector.disconnect_volume(connection_info, None, force=force)
+
 
 class TestRules(unittest.TestCase):
 
@@ -52,7 +55,7 @@ class TestRules(unittest.TestCase):
 
     def test_ignore_errors_only_where_the_rule_says(self):
         drv = VolumeDriver()
-        with brick.giving_up('post_live_migration_source'):
+        with brick.giving_up('swap_volume'):
             brick.with_rule(drv).connector.disconnect_volume({}, None,
                                                             force=True)
         with brick.giving_up('detach_volume'):
@@ -60,6 +63,14 @@ class TestRules(unittest.TestCase):
                                                             force=True)
         self.assertEqual([(True, True), (True, False)], drv.connector.calls)
         self.assertIsInstance(drv.connector, Connector)  # cache untouched
+
+    def test_direct_volume_driver_calls_are_forced_under_a_rule(self):
+        """nova's encryptor rollback calls the volume driver without force."""
+        drv = VolumeDriver()
+        drv.disconnect_volume({}, None)
+        with brick.giving_up('connect_rollback'):
+            brick.with_rule(drv).disconnect_volume({}, None)
+        self.assertEqual([(False, False), (True, False)], drv.connector.calls)
 
     def test_rules_are_per_thread(self):
         seen = []

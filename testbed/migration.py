@@ -1,0 +1,197 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+"""One real live migration on a HostPair, steered by a nova_ext policy.
+
+This is the driver's loop without the rest of nova: nova's own ``Guest``
+wrapper around the libvirt domain, nova_ext's :class:`~nova_ext.monitor.
+Monitor` and a policy object, and a thread running ``migrateToURI3``
+peer-to-peer as nova's ``_live_migration_operation`` does. End-to-end tests,
+the real benchmark and the simulator calibration all use it.
+"""
+
+import dataclasses
+import threading
+import time
+
+from nova_ext import monitor as lm_monitor
+from testbed import libvirtd
+
+
+@dataclasses.dataclass
+class RealRun:
+    """What happened, as measured on the hosts."""
+
+    outcome: str                 # completed, aborted or failed
+    host: str | None             # where the guest runs afterwards
+    total_s: float
+    downtime_ms: float | None    # libvirt's measured downtime if completed
+    decisions: list              # (elapsed_s, action, reason, downtime_ms)
+    samples: list = dataclasses.field(repr=False)  # (elapsed_s, stats)
+    error: str | None = None
+    postcopy_s: float | None = None
+    paused_s: float | None = None
+
+
+def migration_flags(libvirt, postcopy=False, auto_converge=False):
+    """The flags nova's libvirt driver would use for a live migration."""
+    flags = (libvirt.VIR_MIGRATE_LIVE | libvirt.VIR_MIGRATE_PEER2PEER |
+             libvirt.VIR_MIGRATE_PERSIST_DEST |
+             libvirt.VIR_MIGRATE_UNDEFINE_SOURCE)
+    if postcopy:
+        flags |= libvirt.VIR_MIGRATE_POSTCOPY
+    if auto_converge:
+        flags |= libvirt.VIR_MIGRATE_AUTO_CONVERGE
+    return flags
+
+
+_EVENTS = {'started': False, 'lock': threading.Lock()}
+
+
+def _event_loop(libvirt):
+    """Run libvirt's default event loop once per process, in a daemon thread.
+
+    Only connections opened afterwards deliver events; the job-completed
+    event is where the source reports the measured downtime (after a
+    post-copy migration neither host keeps it in its job stats).
+    """
+    with _EVENTS['lock']:
+        if _EVENTS['started']:
+            return
+        libvirt.virEventRegisterDefaultImpl()
+
+        def loop():
+            while True:
+                libvirt.virEventRunDefaultImpl()
+
+        threading.Thread(target=loop, daemon=True,
+                         name='libvirt-events').start()
+        _EVENTS['started'] = True
+
+
+def _watch_completion(libvirt, pair, source, dom):
+    """Collect the source's job-completed statistics for ``dom``."""
+    _event_loop(libvirt)
+    conn = libvirt.open(pair.local_uri(source))
+    completed = {}
+    done = threading.Event()
+
+    def on_completed(_conn, _dom, params, _opaque):
+        completed.update(params)
+        done.set()
+
+    callback = conn.domainEventRegisterAny(
+        conn.lookupByUUIDString(dom.UUIDString()),
+        libvirt.VIR_DOMAIN_EVENT_ID_JOB_COMPLETED, on_completed, None)
+    return conn, callback, completed, done
+
+
+class _RecordingGuest:
+    """nova's Guest, plus a copy of every job-stats dict the monitor reads."""
+
+    def __init__(self, guest, clock, start):
+        self._guest = guest
+        self._domain = self
+        self._clock, self._start = clock, start
+        self.samples = []
+
+    def jobStats(self):
+        stats = self._guest._domain.jobStats()
+        self.samples.append((self._clock() - self._start, stats))
+        return stats
+
+    def __getattr__(self, name):
+        return getattr(self._guest, name)
+
+
+def run(pair, dom, policy, source='A', dest='B', postcopy=False,
+        auto_converge=False, bandwidth_mib_s=None, poll_s=0.5,
+        clock=time.monotonic):
+    """Migrate ``dom`` from ``source`` to ``dest`` under ``policy``.
+
+    :param pair: a started :class:`testbed.hosts.HostPair`
+    :param dom: the libvirt domain on ``source``
+    :param policy: a fresh nova_ext policy object for this migration
+    :param postcopy: start with VIR_MIGRATE_POSTCOPY (permits switching)
+    :param auto_converge: start with VIR_MIGRATE_AUTO_CONVERGE
+    :param bandwidth_mib_s: cap the migration bandwidth first
+    :returns: :class:`RealRun`
+    """
+    libvirt = libvirtd.load_libvirt()
+    from nova.virt.libvirt import guest as nova_guest
+
+    if bandwidth_mib_s:
+        dom.migrateSetMaxSpeed(bandwidth_mib_s, 0)
+    flags = migration_flags(libvirt, postcopy, auto_converge)
+    params = {libvirt.VIR_MIGRATE_PARAM_URI: pair.migration_uri(dest)}
+    finished = threading.Event()
+    failure = {}
+
+    def operation():
+        try:
+            dom.migrateToURI3(pair.uri(dest), params, flags)
+        except libvirt.libvirtError as exc:
+            failure['error'] = str(exc)
+        finally:
+            finished.set()
+
+    events = _watch_completion(libvirt, pair, source, dom)
+    start = clock()
+    guest = _RecordingGuest(nova_guest.Guest(dom), clock, start)
+    decisions = []
+
+    def on_decision(decision, obs):
+        decisions.append((round(obs.elapsed_s, 2), decision.action.value,
+                          decision.reason, decision.downtime_ms))
+
+    def settle():
+        try:
+            running = dom.isActive()
+        except libvirt.libvirtError:
+            running = False
+        return (lm_monitor.JOB_FAILED if running
+                else lm_monitor.JOB_COMPLETED)
+
+    mon = lm_monitor.Monitor(guest, policy, on_decision=on_decision,
+                             poll_s=poll_s, stats_interval_s=0,
+                             postcopy_enabled=postcopy,
+                             is_done=finished.is_set, settle=settle,
+                             clock=clock)
+    thread = threading.Thread(target=operation, daemon=True)
+    thread.start()
+    try:
+        outcome = mon.run()
+    finally:
+        thread.join(600)
+    total = clock() - start
+    host = pair.find_domain(dom.name())
+    conn, callback, completed, done = events
+    downtime = None
+    if outcome.job == 'completed' and host == dest:
+        done.wait(10)
+        downtime = completed.get('downtime')
+        if downtime is None:
+            moved = pair.connect(dest).lookupByName(dom.name())
+            downtime = moved.jobStats(
+                libvirt.VIR_DOMAIN_JOB_STATS_COMPLETED).get('downtime')
+    try:
+        conn.domainEventDeregisterAny(callback)
+        conn.close()
+    except libvirt.libvirtError:
+        pass
+    first = {action: t for t, action, _, _ in reversed(decisions)}
+    return RealRun(
+        outcome=('completed' if outcome.job == 'completed' else
+                 'aborted' if outcome.aborted_by else 'failed'),
+        host=host, total_s=round(total, 2), downtime_ms=downtime,
+        decisions=decisions, samples=guest.samples,
+        error=failure.get('error'), postcopy_s=first.get('postcopy'),
+        paused_s=first.get('pause'))

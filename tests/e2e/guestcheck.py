@@ -1,0 +1,39 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+"""After a real migration: is the guest alive, and is its memory intact?
+
+The guest's init re-reads every page it wrote in VERIFY sweeps; a sweep
+that starts after the event covers the host that now runs it.
+"""
+
+
+def wait_alive_after(pair, name, before, timeout=120):
+    """Wait for 3 more heartbeats and 2 more complete VERIFY sweeps."""
+    return pair.wait_serial(
+        name, lambda r: (len(r.verifies) >= len(before.verifies) + 2 and
+                         len(r.heartbeats) >= len(before.heartbeats) + 3),
+        timeout, 'heartbeats and two VERIFY sweeps after the migration')
+
+
+def assert_alive_and_intact(pair, name, spec, before):
+    """Assert heartbeats go on and no written page is corrupt.
+
+    :returns: the serial report, for further checks
+    """
+    report = wait_alive_after(pair, name, before)
+    new_beats = report.heartbeats[len(before.heartbeats):]
+    new_sweeps = report.verifies[len(before.verifies):]
+    assert not report.errors and not report.panics, report
+    assert new_beats[-1].dirtied_mib > before.heartbeats[-1].dirtied_mib
+    assert all(v.pages == spec.written_pages for v in new_sweeps), new_sweeps
+    assert report.corrupt == 0, report.corrupt_pages
+    return report
