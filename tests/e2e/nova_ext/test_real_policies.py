@@ -34,6 +34,8 @@ CAP_MIB_S = 20
 STALLS = GuestSpec(mem_mib=256, dirty_mib=64, dirty_rate_mib_s=100)
 #: 8 MiB rewritten fast: needs ~400 ms of downtime, more than QEMU's 300
 NEEDS_DOWNTIME = GuestSpec(mem_mib=256, dirty_mib=8, dirty_rate_mib_s=100)
+KUBEVIRT_FAST = {'completion_timeout_per_gib': '20', 'progress_timeout': '0'}
+NOVA_FORCE = {'completion_timeout_s': '10', 'timeout_action': 'force_complete'}
 #: slow writer: converges with the first downtime
 CALM = GuestSpec(mem_mib=256, fill_mib=64, dirty_mib=16, dirty_rate_mib_s=4)
 
@@ -83,8 +85,7 @@ def test_raising_downtime_resolves_a_small_working_set(host_pair, guests):
     ('adaptive', None),
     ('schedule', {'preset': 'fast'}),
     ('nova', {'completion_timeout_s': '10'}),
-    ('kubevirt', {'completion_timeout_per_gib': '20',
-                  'progress_timeout': '0'}),
+    ('kubevirt', KUBEVIRT_FAST),
 ])
 def test_abort_keeps_the_guest_on_the_source(host_pair, guests, policy,
                                              params):
@@ -96,34 +97,23 @@ def test_abort_keeps_the_guest_on_the_source(host_pair, guests, policy,
     _check(host_pair, name, STALLS, run, before, 'A')
 
 
-@pytest.mark.parametrize('policy,params', [
-    ('adaptive', None),
-    ('nova', {'completion_timeout_s': '10',
-              'timeout_action': 'force_complete'}),
+@pytest.mark.parametrize('permits,policy,params', [
+    ('pause', 'adaptive', None),
+    ('pause', 'nova', NOVA_FORCE),
+    ('postcopy', 'adaptive', None),
+    ('postcopy', 'kubevirt', KUBEVIRT_FAST),
 ])
-def test_pause_finishes_on_the_destination(host_pair, guests, policy,
-                                           params):
-    name = 'pause-%s' % policy
+def test_escalation_finishes_on_the_destination(host_pair, guests, permits,
+                                                policy, params):
+    name = '%s-%s' % (permits, policy)
     run, before = _migrate(host_pair, guests, name, STALLS, policy, params,
-                           permits=Permits.named('pause'))
+                           permits=Permits.named(permits))
     assert run.outcome == 'completed', run
-    assert run.paused_s is not None and 'postcopy' not in _actions(run)
-    _check(host_pair, name, STALLS, run, before, 'B')
-
-
-@pytest.mark.parametrize('policy,params', [
-    ('adaptive', None),
-    ('kubevirt', {'completion_timeout_per_gib': '20',
-                  'progress_timeout': '0'}),
-])
-def test_postcopy_finishes_on_the_destination(host_pair, guests, policy,
-                                              params):
-    name = 'postcopy-%s' % policy
-    run, before = _migrate(host_pair, guests, name, STALLS, policy, params,
-                           permits=Permits.named('postcopy'))
-    assert run.outcome == 'completed', run
-    assert run.postcopy_s is not None, run
-    assert run.downtime_ms is not None and run.downtime_ms < 1000, run
+    if permits == 'pause':
+        assert run.paused_s is not None and 'postcopy' not in _actions(run)
+    else:
+        assert run.postcopy_s is not None, run
+        assert run.downtime_ms is not None and run.downtime_ms < 1000, run
     _check(host_pair, name, STALLS, run, before, 'B')
 
 
