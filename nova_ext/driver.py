@@ -74,6 +74,11 @@ def _loaded(obj, name, default=None):
     return getattr(obj, name, default)
 
 
+def _uuid(instance):
+    """nova passes Instance objects, some of nova's tests pass dicts."""
+    return instance['uuid'] if isinstance(instance, dict) else instance.uuid
+
+
 class NovaStore:
     """Status store backed by nova objects (see :class:`status.Publisher`)."""
 
@@ -241,8 +246,9 @@ class LibvirtDriver(libvirt_driver.LibvirtDriver):
             self._lm_deliberate_abort.add(instance.uuid)
         publisher.finished('aborted' if outcome.aborted_by else 'failed',
                            outcome.reason or None)
-        libvirt_migrate.run_recover_tasks(self._host, guest, instance,
-                                          outcome.recover_tasks)
+        libvirt_migrate.run_recover_tasks(
+            self._host, guest, instance,
+            collections.deque(outcome.recover_tasks))
         if outcome.job == 'cancelled':
             recover_method(context, instance, dest, migrate_data,
                            migration_status='cancelled')
@@ -273,7 +279,7 @@ class LibvirtDriver(libvirt_driver.LibvirtDriver):
                                     recover_method, block_migration,
                                     migrate_data)
         except Exception as exc:
-            if instance['uuid'] in self._lm_deliberate_abort:
+            if _uuid(instance) in self._lm_deliberate_abort:
                 # NOTE: nova re-raises the migration thread's "operation
                 # aborted" after a deliberate abort; the compute manager
                 # would then set the server to ERROR although it runs
@@ -283,10 +289,10 @@ class LibvirtDriver(libvirt_driver.LibvirtDriver):
                 return
             raise
         finally:
-            self._lm_deliberate_abort.discard(instance['uuid'])
+            self._lm_deliberate_abort.discard(_uuid(instance))
 
     def live_migration_abort(self, instance):
-        mon = self._lm_monitors.get(instance['uuid'])
+        mon = self._lm_monitors.get(_uuid(instance))
         if mon is not None:
             if mon.outcome.phase is observation.Phase.POSTCOPY:
                 LOG.warning('Refusing to abort a live migration in '

@@ -1,0 +1,207 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+"""The driver glue: policy choice, outcomes, and what nova's manager sees.
+
+The driver object is built without nova's __init__ (no libvirt connection);
+the guest is the scripted fake of tests/fakes.py. nova's own live-migration
+tests run against the same class in tests/contract/nova_unit, and real
+guests in tests/e2e.
+"""
+
+import collections
+import types
+import unittest
+from unittest import mock
+
+from nova.virt.libvirt import driver as libvirt_driver
+
+from nova_ext import driver
+from nova_ext.observation import GIB
+from tests import fakes
+
+COMPLETED, FAILED, CANCELLED = 3, 4, 5
+UUID = '11111111-2222-3333-4444-555555555555'
+
+
+class RecordingStore:
+    def __init__(self):
+        self.keys, self.events = [], []
+
+    def metadata(self, keys):
+        self.keys.append(keys)
+
+    def event(self, name, failure):
+        self.events.append(name)
+
+    def stats(self, obs, progress):
+        pass
+
+
+def _instance(metadata=None, extra_specs=None):
+    return types.SimpleNamespace(
+        uuid=UUID, metadata=metadata or {}, system_metadata={},
+        power_state=1, flavor=types.SimpleNamespace(
+            memory_mb=4096, extra_specs=extra_specs or {}))
+
+
+def _driver(flags=0):
+    drv = driver.LibvirtDriver.__new__(driver.LibvirtDriver)
+    drv.active_migrations = {}
+    drv._lm_monitors = {}
+    drv._lm_deliberate_abort = set()
+    drv._lm_params = {}
+    drv._host = mock.Mock()
+    drv._get_migration_flags = lambda block: flags
+    drv._get_vpmems = lambda instance: []
+    return drv
+
+
+def _stalled_script():
+    samples = fakes.sawtooth([4 * GIB] + [2 * GIB] * 6)
+    return fakes.job_stats(samples)
+
+
+class TestDriverMonitor(unittest.TestCase):
+
+    def _monitor(self, drv, script, instance, policy='adaptive'):
+        guest = fakes.FakeGuest(script)
+        store = RecordingStore()
+        post, recover = mock.Mock(), mock.Mock()
+        migrate_data = types.SimpleNamespace(
+            migration=types.SimpleNamespace(uuid='mig-1', status='running'),
+            block_migration=False)
+        finish = types.SimpleNamespace(done=lambda: False)
+        self.flags(default_policy=policy)
+        clock = fakes.FakeClock()
+        with mock.patch.object(driver, 'NovaStore', return_value=store), \
+                mock.patch('time.time', new=clock), \
+                mock.patch('time.sleep', new=clock.sleep):
+            drv._live_migration_monitor('ctx', instance, guest, 'dest',
+                                        post, recover, False, migrate_data,
+                                        finish, [])
+        return guest, store, post, recover
+
+    def flags(self, **kw):
+        for name, value in kw.items():
+            driver.CONF.set_override(name, value, group='livemigrate')
+        self.addCleanup(driver.CONF.clear_override, name,
+                        group='livemigrate')
+
+    def test_policy_abort_recovers_with_error_and_marks_it_deliberate(self):
+        drv = _driver()
+        guest, store, post, recover = self._monitor(
+            drv, _stalled_script() + [FAILED], _instance())
+        self.assertIn(('abort',), guest.calls)
+        post.assert_not_called()
+        recover.assert_called_once_with('ctx', mock.ANY, 'dest', mock.ANY)
+        self.assertIn(UUID, drv._lm_deliberate_abort)
+        self.assertEqual('aborted', store.keys[-1]['livemigrate:phase'])
+        self.assertIn('livemigrate_abort', store.events)
+        self.assertNotIn(UUID, drv.active_migrations)
+
+    def test_completion_calls_post_method(self):
+        drv = _driver()
+        _, store, post, recover = self._monitor(
+            drv, _stalled_script()[:3] + [COMPLETED], _instance())
+        post.assert_called_once()
+        recover.assert_not_called()
+        self.assertEqual('completed', store.keys[-1]['livemigrate:phase'])
+
+    def test_forbidden_user_policy_is_refused_and_published(self):
+        drv = _driver()
+        instance = _instance(metadata={'livemigrate:policy': 'kubevirt'})
+        _, store, _, _ = self._monitor(
+            drv, _stalled_script()[:2] + [COMPLETED], instance,
+            policy='nova')
+        self.assertIn('livemigrate_policy-refused', store.events)
+        self.assertEqual('nova', store.keys[0]['livemigrate:policy_used'])
+        self.assertIn('does not let users choose',
+                      store.keys[0]['livemigrate:reason'])
+
+    def test_allowed_user_policy_is_used(self):
+        drv = _driver()
+        self.flags(user_selectable_policies=['kubevirt'])
+        instance = _instance(metadata={'livemigrate:policy': 'kubevirt'})
+        _, store, _, _ = self._monitor(
+            drv, _stalled_script()[:2] + [COMPLETED], instance,
+            policy='nova')
+        self.assertEqual('kubevirt', store.keys[0]['livemigrate:policy_used'])
+
+    def test_api_force_complete_uses_novas_queue(self):
+        drv = _driver()
+        drv.active_migrations[UUID] = collections.deque(['force-complete'])
+        guest, _, _, _ = self._monitor(
+            drv, _stalled_script()[:2] + [COMPLETED], _instance())
+        self.assertIn(('pause',), guest.calls)
+
+
+class TestDeliberateAbort(unittest.TestCase):
+
+    def test_deliberate_abort_does_not_reach_the_manager(self):
+        drv = _driver()
+        drv._lm_deliberate_abort.add(UUID)
+        boom = RuntimeError('operation aborted: migration out job')
+        with mock.patch.object(libvirt_driver.LibvirtDriver,
+                               '_live_migration', side_effect=boom):
+            drv._live_migration('ctx', _instance(), 'dest', None, None,
+                                False, None)
+        self.assertNotIn(UUID, drv._lm_deliberate_abort)
+
+    def test_other_failures_still_raise(self):
+        drv = _driver()
+        with mock.patch.object(libvirt_driver.LibvirtDriver,
+                               '_live_migration',
+                               side_effect=RuntimeError('disk gone')):
+            with self.assertRaisesRegex(RuntimeError, 'disk gone'):
+                drv._live_migration('ctx', _instance(), 'dest', None, None,
+                                    False, None)
+
+    def test_api_abort_in_postcopy_is_refused(self):
+        drv = _driver()
+        mon = mock.Mock()
+        mon.outcome.phase = driver.observation.Phase.POSTCOPY
+        drv._lm_monitors[UUID] = mon
+        with mock.patch.object(libvirt_driver.LibvirtDriver,
+                               'live_migration_abort') as base_abort:
+            drv.live_migration_abort(_instance())
+        base_abort.assert_not_called()
+        mon.note_api_abort.assert_not_called()
+
+    def test_api_abort_in_precopy_is_noted_then_done(self):
+        drv = _driver()
+        mon = mock.Mock()
+        mon.outcome.phase = driver.observation.Phase.PRECOPY
+        drv._lm_monitors[UUID] = mon
+        with mock.patch.object(libvirt_driver.LibvirtDriver,
+                               'live_migration_abort') as base_abort:
+            drv.live_migration_abort(_instance())
+        mon.note_api_abort.assert_called_once()
+        base_abort.assert_called_once()
+
+
+class TestFlags(unittest.TestCase):
+
+    def test_auto_converge_kept_with_postcopy(self):
+        drv = _driver()
+        driver.CONF.set_override('live_migration_permit_auto_converge', True,
+                                 group='libvirt')
+        driver.CONF.set_override('live_migration_permit_post_copy', True,
+                                 group='libvirt')
+        self.addCleanup(driver.CONF.clear_override,
+                        'live_migration_permit_auto_converge', group='libvirt')
+        self.addCleanup(driver.CONF.clear_override,
+                        'live_migration_permit_post_copy', group='libvirt')
+        libvirt = mock.Mock(VIR_MIGRATE_AUTO_CONVERGE=8192,
+                            VIR_MIGRATE_POSTCOPY=32768)
+        with mock.patch.object(libvirt_driver, 'libvirt', libvirt):
+            flags = drv._handle_live_migration_auto_converge(32768)
+        self.assertEqual(32768 | 8192, flags)
