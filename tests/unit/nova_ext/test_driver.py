@@ -75,12 +75,12 @@ class TestDriverMonitor(unittest.TestCase):
     def _monitor(self, drv, script, instance, policy='adaptive'):
         guest = fakes.FakeGuest(script)
         store = RecordingStore()
+        self.flags(default_policy=policy)
         post, recover = mock.Mock(), mock.Mock()
         migrate_data = types.SimpleNamespace(
             migration=types.SimpleNamespace(uuid='mig-1', status='running'),
             block_migration=False)
         finish = types.SimpleNamespace(done=lambda: False)
-        self.flags(default_policy=policy)
         clock = fakes.FakeClock()
         with mock.patch.object(driver, 'NovaStore', return_value=store), \
                 mock.patch('time.time', new=clock), \
@@ -93,11 +93,12 @@ class TestDriverMonitor(unittest.TestCase):
     def flags(self, **kw):
         for name, value in kw.items():
             driver.CONF.set_override(name, value, group='livemigrate')
-        self.addCleanup(driver.CONF.clear_override, name,
-                        group='livemigrate')
+            self.addCleanup(driver.CONF.clear_override, name,
+                            group='livemigrate')
 
     def test_policy_abort_recovers_with_error_and_marks_it_deliberate(self):
         drv = _driver()
+        self.flags(permit_pause=False)
         guest, store, post, recover = self._monitor(
             drv, _stalled_script() + [FAILED], _instance())
         self.assertIn(('abort',), guest.calls)
@@ -138,6 +139,7 @@ class TestDriverMonitor(unittest.TestCase):
 
     def test_api_force_complete_uses_novas_queue(self):
         drv = _driver()
+        self.flags(permit_pause=True)
         drv.active_migrations[UUID] = collections.deque(['force-complete'])
         guest, _, _, _ = self._monitor(
             drv, _stalled_script()[:2] + [COMPLETED], _instance())
