@@ -42,7 +42,8 @@ def build_parser():
             '--mode',
             choices=lay.MODES,
             default='fake',
-            help='compute driver flavour (default: fake)',
+            help="fake: nova's fake driver; libvirt: our driver on two "
+            'namespaced libvirtds (default: fake)',
         )
     return p
 

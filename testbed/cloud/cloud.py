@@ -15,7 +15,9 @@
 neutron (API only), nova-api, nova-conductor, nova-scheduler and two
 nova-compute services (compute1, compute2) with nova's
 ``fake.FakeLiveMigrateDriver``, all on 127.0.0.1, as plain processes (no
-systemd needed)."""
+systemd needed). ``Cloud(mode='libvirt')`` runs the same control plane and two
+nova-compute services with our driver on the libvirtds of a HostPair (see
+``testbed.cloud.computes``)."""
 
 import concurrent.futures
 import contextlib
@@ -27,6 +29,7 @@ import subprocess
 import sys
 import time
 
+from testbed.cloud import computes
 from testbed.cloud import install
 from testbed.cloud import layout as lay
 from testbed.cloud import procs
@@ -62,7 +65,7 @@ def compute_name(host):
     return 'nova-compute-%s' % host
 
 
-def service_names():
+def service_names(hosts=lay.COMPUTE_HOSTS):
     """Every long-running service, in start order."""
     return (
         [
@@ -75,14 +78,15 @@ def service_names():
             'nova-api',
         ]
         + list(NOVA_DAEMONS)
-        + [compute_name(h) for h in lay.COMPUTE_HOSTS]
+        + [compute_name(h) for h in hosts]
     )
 
 
 class Cloud:
     """One mini-cloud rooted at a work folder (see ``testbed.cloud.layout``).
 
-    :param mode: only ``'fake'`` for now.
+    :param mode: ``'fake'`` (nova's fake driver) or ``'libvirt'`` (our
+        driver on two namespaced libvirtds).
     :param base: work folder; default ``$LIVEMIGRATE_CLOUD_DIR`` or
         ``/srv/osc-livemigrate/cloud``.
     :param say: callable for progress lines (default: print to stderr).
@@ -105,6 +109,10 @@ class Cloud:
         self._session = None
         self._lock_depth = 0
         self.timings = {}
+        self.hosts = self.layout.compute_hosts
+        self.pair = (
+            computes.pair_for(self.layout) if mode == 'libvirt' else None
+        )
 
     # ------------------------------------------------------------ helpers
     def say(self, msg):
@@ -243,7 +251,13 @@ class Cloud:
             )
             for venv in install.VENVS
         ]
-        if any(self._parallel(steps)):
+        done = any(self._parallel(steps))
+        if self.mode == 'libvirt':
+            done |= computes.ensure_extras(
+                self.layout, self.layout.log('setup-install-libvirt'),
+                say=self.say,
+            )
+        if done:
             self._timed('install', t0)
 
     # ------------------------------------------------------------ up
@@ -294,8 +308,9 @@ class Cloud:
             return time.monotonic() - t0
         lost = [
             h
-            for h in lay.COMPUTE_HOSTS
-            if self._stamped('registered-' + h)
+            for h in self.hosts
+            if self.mode == 'fake'
+            and self._stamped('registered-' + h)
             and not self.table.pid(compute_name(h))
         ]
         if lost:
@@ -334,8 +349,10 @@ class Cloud:
         # computes started before the conductor answers sit out a retry
         # interval (about 10 s), so start them only once it does
         self._daemons([self._nova_spec(n) for n in NOVA_DAEMONS])
-        self._daemons([self._compute_spec(h) for h in lay.COMPUTE_HOSTS])
-        for host in lay.COMPUTE_HOSTS:
+        if self.pair is not None:
+            self._ensure_pair()
+        self._daemons([self._compute_spec(h) for h in self.hosts])
+        for host in self.hosts:
             self._stamp('registered-' + host)
         self._discover_hosts()
         self._seed()
@@ -351,6 +368,8 @@ class Cloud:
         for d in (lo.etc, lo.state, lo.logs, lo.run, lo.path('run', 'wsgi')):
             os.makedirs(d, exist_ok=True)
         files = render.all_files(lo)
+        if self.pair is not None:
+            files.update(computes.compute_files(lo, self.pair))
         for rel, text in files.items():
             _write(os.path.join(lo.etc, rel), text)
         for service, venv, src in (
@@ -380,7 +399,7 @@ class Cloud:
             'rabbitmq',
         ):
             os.makedirs(lo.path('state', sub), exist_ok=True)
-        for host in lay.COMPUTE_HOSTS:
+        for host in self.hosts:
             os.makedirs(lo.path('state', host, 'instances'), exist_ok=True)
         st = lo.path('state', 'rabbitmq')
         _write(os.path.join(st, 'rabbitmq.conf'), render.rabbitmq_conf(lo))
@@ -779,6 +798,16 @@ class Cloud:
 
     def _compute_spec(self, host):
         name = compute_name(host)
+        if self.pair is not None:
+            return dict(
+                name=name,
+                argv=computes.compute_argv(
+                    self.layout, self.pair, host, self.layout.log(name)
+                ),
+                probe=lambda: self._probe_nova_service('nova-compute', host),
+                # a cold libvirt compute probes QEMU and registers in placement
+                timeout=240,
+            )
         return dict(
             name=name,
             argv=[self._bin('main', 'nova-compute')]
@@ -826,7 +855,7 @@ class Cloud:
         except rest.RestError:
             hyps = []
         listed = {h['hypervisor_hostname'] for h in hyps}
-        return [h for h in lay.COMPUTE_HOSTS if h not in listed]
+        return [h for h in self.hosts if h not in listed]
 
     def _probe_nova_service(self, binary, host=None):
         """None if nova-api lists the service as enabled and up."""
@@ -881,6 +910,8 @@ class Cloud:
                     )
             self._seed_image(s)
             self._seed_network(s)
+            if self.pair is not None:
+                self._seed_libvirt(s, have)
         except (rest.RestError, OSError) as e:
             raise CloudError(
                 'seed',
@@ -889,6 +920,53 @@ class Cloud:
             )
         self._stamp('seeded')
         self._timed('seed', t0)
+
+    def _seed_libvirt(self, s, flavors):
+        """The guest's flavor and one bootable disk image per workload."""
+        name, vcpus, ram, disk = computes.FLAVOR
+        if name not in flavors:
+            s.post(
+                'compute',
+                '/flavors',
+                {
+                    'flavor': {
+                        'name': name,
+                        'id': name,
+                        'vcpus': vcpus,
+                        'ram': ram,
+                        'disk': disk,
+                    }
+                },
+            )
+        log = self.layout.log('setup-seed')
+        os.makedirs(self.layout.logs, exist_ok=True)
+
+        def say(line):
+            with open(log, 'a') as f:
+                f.write(line + '\n')
+
+        try:
+            computes.ensure_images(s, log=say)
+        except RuntimeError as e:
+            raise CloudError('seed', 'guest disk images: %s' % e, log)
+
+    def _ensure_pair(self):
+        """Start the HostPair unless both libvirtds run; computes started on
+        a pair that is gone are stopped first (their libvirtd went away)."""
+        if computes.pair_running(self.pair):
+            return
+        t0 = time.monotonic()
+        self.table.stop_many(
+            [compute_name(h) for h in self.hosts], timeout=10
+        )
+        self.say(
+            'starting libvirt hosts %s (%s)'
+            % (', '.join(self.hosts), self.pair.subnet + '.0/24')
+        )
+        computes.pair_command(
+            self.layout, self.pair, 'up', self.layout.log('libvirt-hosts')
+        )
+        self._timed('libvirt-hosts', t0)
 
     def _seed_image(self, s):
         images = s.get('image', '/v2/images?name=%s' % IMAGE)['images']
@@ -969,7 +1047,7 @@ class Cloud:
         }
         out = []
         self._session = None
-        for name in ['epmd'] + service_names():
+        for name in ['epmd'] + service_names(self.hosts):
             pid = self.table.pid(name)
             if name == 'mariadb':
                 reason = procs.probe_mysql(lay.HOST, lo.ports['mariadb'])
@@ -1006,6 +1084,8 @@ class Cloud:
             return False
         if not self._stamped('seeded'):
             return False
+        if self.pair is not None and not computes.pair_running(self.pair):
+            return False
         return all(ok for _, _, ok, _ in self.status())
 
     # ------------------------------------------------------------ down / reset
@@ -1019,7 +1099,7 @@ class Cloud:
         """Stop everything this cloud started; return the names that were
         running."""
         stopped = []
-        names = service_names()
+        names = service_names(self.hosts)
         nova = [n for n in names if n.startswith('nova-')]
         apis = [n for n in names if n in API_VENV and n not in nova]
         # nova first (nova-compute may take minutes to stop gracefully, and its
@@ -1034,6 +1114,10 @@ class Cloud:
         ):
             stopped += self.table.stop_many(stage, timeout=timeout)
         strays = self.table.kill_marked()
+        if self.pair is not None:
+            computes.pair_command(
+                self.layout, self.pair, 'down', self.layout.log('libvirt-hosts')
+            )
         if not quiet:
             self.say(
                 'stopped %s'

@@ -33,10 +33,22 @@ VENVS_ENV = 'LIVEMIGRATE_CLOUD_VENVS'  # share venvs between work folders
 PORTS_ENV = 'LIVEMIGRATE_CLOUD_PORTS'
 DEFAULT_DIR = '/srv/osc-livemigrate/cloud'
 HOST = '127.0.0.1'
-MODES = ('fake',)
+MODES = ('fake', 'libvirt')
 
-# The two nova-compute "hosts" of every mode.
+# The two nova-compute "hosts" of fake mode; libvirt mode names them after
+# its HostPair's namespaces (see Layout.compute_hosts).
 COMPUTE_HOSTS = ('compute1', 'compute2')
+
+# libvirt mode has its own work folder, ports and HostPair names, so it can
+# run beside a fake-mode cloud (one test session brings up both).
+LIBVIRT_DIR_ENV = 'LIVEMIGRATE_CLOUD_LIBVIRT_DIR'
+LIBVIRT_PORTS_ENV = 'LIVEMIGRATE_CLOUD_LIBVIRT_PORTS'
+PREFIX_ENV = 'LIVEMIGRATE_CLOUD_PREFIX'
+SUBNET_ENV = 'LIVEMIGRATE_CLOUD_SUBNET'
+LIBVIRT_DEFAULT_DIR = DEFAULT_DIR + '-libvirt'
+LIBVIRT_PORT_OFFSET = 20000
+DEFAULT_PREFIX = 'lmc'
+DEFAULT_SUBNET = '10.77.9'
 
 DEFAULT_PORTS = {
     'mariadb': 3306,
@@ -109,6 +121,8 @@ class Layout:
     )
     mode: str = 'fake'
     venvs_dir: str = None
+    prefix: str = DEFAULT_PREFIX
+    subnet: str = DEFAULT_SUBNET
 
     @classmethod
     def from_env(cls, mode='fake', base=None, environ=None):
@@ -117,16 +131,35 @@ class Layout:
             raise ValueError(
                 'unknown mode %r (known: %s)' % (mode, ', '.join(MODES))
             )
-        ports = dict(DEFAULT_PORTS)
-        ports.update(parse_ports(environ.get(PORTS_ENV, '')))
-        base = os.path.abspath(base or environ.get(DIR_ENV) or DEFAULT_DIR)
         venvs = environ.get(VENVS_ENV)
+        if mode == 'libvirt':
+            ports = {
+                k: v + LIBVIRT_PORT_OFFSET for k, v in DEFAULT_PORTS.items()
+            }
+            ports.update(parse_ports(environ.get(LIBVIRT_PORTS_ENV, '')))
+            base = base or environ.get(LIBVIRT_DIR_ENV) or LIBVIRT_DEFAULT_DIR
+            # share the (slow to build) venvs with the default fake cloud
+            venvs = venvs or os.path.join(DEFAULT_DIR, 'venvs')
+        else:
+            ports = dict(DEFAULT_PORTS)
+            ports.update(parse_ports(environ.get(PORTS_ENV, '')))
+            base = base or environ.get(DIR_ENV) or DEFAULT_DIR
         return cls(
-            base=base,
+            base=os.path.abspath(base),
             ports=ports,
             mode=mode,
             venvs_dir=os.path.abspath(venvs) if venvs else None,
+            prefix=environ.get(PREFIX_ENV) or DEFAULT_PREFIX,
+            subnet=environ.get(SUBNET_ENV) or DEFAULT_SUBNET,
         )
+
+    @property
+    def compute_hosts(self):
+        """nova host names; in libvirt mode the HostPair's netns names,
+        which are also the hostnames inside each host's UTS namespace."""
+        if self.mode == 'libvirt':
+            return (self.prefix + 'A', self.prefix + 'B')
+        return COMPUTE_HOSTS
 
     def path(self, *parts):
         return os.path.join(self.base, *parts)

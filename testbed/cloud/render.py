@@ -176,7 +176,7 @@ def neutron_files(lo):
     }
 
 
-def nova_files(lo, compute_driver=FAKE_DRIVER):
+def nova_files(lo, compute_driver=None):
     """nova.conf (all services), nova-db.conf (not for computes),
     compute-HOST.conf.
 
@@ -184,6 +184,10 @@ def nova_files(lo, compute_driver=FAKE_DRIVER):
     DB access allowed in nova-compute") when ``[api_database]`` is set. Each
     compute host gets its own state_path, because nova-compute keeps its node
     identity file there."""
+    if compute_driver is None:
+        compute_driver = (
+            FAKE_DRIVER if lo.mode == 'fake' else 'livemigrate.LibvirtDriver'
+        )
     state = lo.path('state', 'nova')
     auth = _authtoken(lo, 'nova')
     keystoneauth = {
@@ -228,7 +232,7 @@ def nova_files(lo, compute_driver=FAKE_DRIVER):
             }
         ),
     }
-    for host in lay.COMPUTE_HOSTS:
+    for host in lo.compute_hosts:
         hstate = lo.path('state', host)
         files['nova/compute-%s.conf' % host] = ini(
             {

@@ -47,7 +47,7 @@ def test_parse_ports():
 
 def test_unknown_mode_is_refused():
     with pytest.raises(ValueError):
-        lay.Layout.from_env(mode='libvirt', environ={})
+        lay.Layout.from_env(mode='kvm', environ={})
 
 
 def test_endpoints_and_admin_env_are_loopback():

@@ -1,0 +1,320 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+"""libvirt mode: two nova-compute services running our driver on a HostPair.
+
+Why each nova-compute enters its host's mount and UTS namespaces (through
+the HostPair's anchor process) but not its network namespace: nova puts the
+source's disk and console paths into the destination's domain XML, so
+``instances_path`` must be the same string on both hosts while the storage
+behind it is per host; ``/var`` is remapped in each host's mount namespace,
+so ``/var/lib/nova/instances`` is exactly that. The UTS namespace makes
+``hostname`` (and libvirt's getHostname, nova's hypervisor_hostname) the
+host's name. The control plane listens on 127.0.0.1 of the root network
+namespace only, which a process inside a host's network namespace could not
+reach; nova-compute talks to its libvirtd over a unix socket, and the
+libvirtds talk to each other (P2P migration) on the pair's addresses.
+"""
+
+import os
+import subprocess
+
+from testbed import hostpkgs
+from testbed import hosts
+from testbed.cloud import install
+from testbed.cloud import render
+from testbed.cloud.procs import CloudError
+from testbed.guest import disk
+from testbed.guest import spec as guest_spec
+
+DRIVER = 'livemigrate.LibvirtDriver'
+INSTANCES_PATH = '/var/lib/nova/instances'
+REPO = os.path.dirname(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+)
+# name, vcpus, MiB, GB: the guest's RAM must match GuestSpec.mem_mib
+FLAVOR = ('m1.lm', 1, 512, 1)
+# One glance image per workload; the name says dirty MiB and MiB/s.
+WORKLOADS = (
+    guest_spec.GuestSpec(mem_mib=512, dirty_mib=64, dirty_rate_mib_s=20),
+    guest_spec.GuestSpec(mem_mib=512, dirty_mib=64, dirty_rate_mib_s=100),
+)
+
+
+def pair_for(lo):
+    """The HostPair of a libvirt-mode cloud, kept inside its work folder."""
+    return hosts.HostPair(
+        workdir=lo.path('pair'), prefix=lo.prefix, subnet=lo.subnet
+    )
+
+
+def pair_host(lo, host):
+    """HostPair letter ('A' or 'B') of a nova host name."""
+    return 'AB'[lo.compute_hosts.index(host)]
+
+
+def pair_command(lo, pair, command, log):
+    """Run ``python -m testbed.hosts COMMAND`` for the cloud's pair with the
+    nova venv's interpreter: it has libvirt-python, which the interpreter
+    running the cloud tool may lack (the pair warms libvirt's QEMU caps).
+
+    :raises CloudError: naming the log, if the command fails.
+    """
+    argv = [
+        lo.venv_bin('main', 'python'),
+        '-m',
+        'testbed.hosts',
+        '--workdir',
+        pair.workdir,
+        '--prefix',
+        pair.prefix,
+        '--subnet',
+        pair.subnet,
+        command,
+    ]
+    os.makedirs(os.path.dirname(log), exist_ok=True)
+    with open(log, 'ab') as out:
+        out.write(('\n$ %s\n' % ' '.join(argv)).encode())
+        out.flush()
+        r = subprocess.run(
+            argv,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=REPO,
+            env=dict(os.environ, PYTHONPATH=REPO),
+        )
+    if r.returncode != 0:
+        raise CloudError(
+            'libvirt-hosts',
+            'python -m testbed.hosts %s failed (exit %d)'
+            % (command, r.returncode),
+            log,
+        )
+
+
+def pair_running(pair):
+    """True when both hosts' anchors and libvirtds are alive."""
+    return all(
+        pair.anchor_pid(h) and pair.libvirtd_pid(h) for h in pair.HOSTS
+    )
+
+
+def conf_path(lo, host):
+    return lo.path('etc', 'nova', 'compute-%s.conf' % host)
+
+
+def privsep_helper(lo, host, extra=()):
+    """oslo.privsep's helper command: no sudo here, and with helper_command
+    set oslo.privsep does not pass the config files on by itself."""
+    files = [lo.path('etc', 'nova', 'nova.conf'), conf_path(lo, host)]
+    files += list(extra)
+    return ' '.join(
+        [lo.venv_bin('main', 'privsep-helper')]
+        + ['--config-file %s' % f for f in files]
+    )
+
+
+def compute_conf(lo, pair, host, extra=()):
+    """compute-HOST.conf of one libvirt host."""
+    letter = pair_host(lo, host)
+    state = lo.path('state', host)
+    helper = privsep_helper(lo, host, extra)
+    return render.ini(
+        {
+            'DEFAULT': {
+                'host': host,
+                'my_ip': pair.address(letter),
+                'compute_driver': DRIVER,
+                # the libvirt driver keeps the node's compute_id here
+                'state_path': state,
+                # same string on both hosts, per-host storage (see above)
+                'instances_path': INSTANCES_PATH,
+            },
+            'libvirt': {
+                'virt_type': 'qemu',
+                'connection_uri': pair.local_uri(letter),
+                # what the source libvirtd dials for control and data
+                'live_migration_inbound_addr': pair.address(letter),
+            },
+            'nova_sys_admin': {'helper_command': helper},
+            'privsep_osbrick': {'helper_command': helper},
+            'oslo_concurrency': {'lock_path': state + '/lock'},
+        }
+    )
+
+
+def compute_files(lo, pair):
+    return {
+        'nova/compute-%s.conf' % h: compute_conf(lo, pair, h)
+        for h in lo.compute_hosts
+    }
+
+
+def compute_argv(lo, pair, host, log, extra_conf=()):
+    """nova-compute inside its host's mount and UTS namespaces.
+
+    Also creates the host's instances folder: the pair's ``up`` lays each
+    host's /var out afresh.
+    """
+    os.makedirs(
+        os.path.join(
+            pair.hostdir(pair_host(lo, host)), INSTANCES_PATH.lstrip('/')
+        ),
+        exist_ok=True,
+    )
+    anchor = pair.anchor_pid(pair_host(lo, host))
+    if anchor is None:
+        raise CloudError(
+            'nova-compute-%s' % host,
+            'libvirt host %s is not up' % pair.netns(pair_host(lo, host)),
+        )
+    argv = [lo.venv_bin('main', 'nova-compute')]
+    for f in [lo.path('etc', 'nova', 'nova.conf'), conf_path(lo, host)]:
+        argv += ['--config-file', f]
+    for f in extra_conf:
+        argv += ['--config-file', f]
+    argv += ['--log-file', log]
+    return [
+        'nsenter',
+        '--target',
+        str(anchor),
+        '--mount',
+        '--uts',
+        '--',
+    ] + argv
+
+
+# ------------------------------------------------------------ install
+def nova_fingerprint(python):
+    """Digest of nova's own installed files that a shim install could touch:
+    its RECORD, the package __init__ files and the listing of nova/virt."""
+    code = (
+        'import hashlib,os,nova,importlib.metadata as m\n'
+        'd=os.path.dirname(nova.__file__);h=hashlib.sha256()\n'
+        'for p in ("__init__.py","virt/__init__.py"):\n'
+        '    h.update(open(os.path.join(d,p),"rb").read())\n'
+        'h.update(m.distribution("nova").read_text("RECORD").encode())\n'
+        'h.update(" ".join(sorted(os.listdir(d+"/virt"))).encode())\n'
+        'print(h.hexdigest())\n'
+    )
+    r = subprocess.run(
+        [python, '-c', code], capture_output=True, text=True
+    )
+    return r.stdout.strip() if r.returncode == 0 else None
+
+
+def _python_ok(python, code):
+    return (
+        subprocess.run(
+            [python, '-c', code], capture_output=True, cwd='/'
+        ).returncode
+        == 0
+    )
+
+
+def _pip(python, args, log, what):
+    with open(log, 'ab') as out:
+        r = subprocess.run(
+            [python, '-m', 'pip', 'install', '--disable-pip-version-check']
+            + args,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=dict(os.environ, PIP_NO_BINARY='libvirt-python'),
+        )
+    if r.returncode != 0:
+        raise CloudError(
+            'install', 'pip install of %s failed (exit %d)' % (what,
+                                                                r.returncode),
+            log,
+        )
+
+
+def ensure_extras(lo, log, say=print):
+    """Host packages, libvirt-python and our package in the nova venv.
+
+    Our package goes in editable (so nova-compute runs the repository's
+    nova_ext and the shim nova/virt/livemigrate.py); nova's own files are
+    fingerprinted before and after, and a change stops the bring-up.
+    :returns: True if anything was installed.
+    """
+    did = False
+    if hostpkgs.missing_packages():
+        say('installing the libvirt host packages')
+        hostpkgs.install(log=say)
+        did = True
+    did |= install.ensure_apt(log, packages=disk.PACKAGES, say=say)
+    py = lo.venv_bin('main', 'python')
+    if not _python_ok(py, 'import libvirt'):
+        say('building libvirt-python into the nova venv')
+        _pip(py, ['--no-binary', 'libvirt-python', 'libvirt-python'], log,
+             'libvirt-python')
+        did = True
+    check = (
+        'import nova.virt.livemigrate, nova_ext, os, sys; '
+        'sys.exit(not nova_ext.__file__.startswith(%r))' % (REPO + os.sep)
+    )
+    if not _python_ok(py, check):
+        say('installing %s (editable) into the nova venv' % REPO)
+        before = nova_fingerprint(py)
+        _pip(py, ['--no-deps', '-e', REPO], log,
+             'osc-livemigrate (editable)')
+        after = nova_fingerprint(py)
+        if before is None or before != after:
+            raise CloudError(
+                'install',
+                "installing osc-livemigrate changed nova's own files "
+                '(fingerprint %s -> %s)' % (before, after),
+                log,
+            )
+        if not _python_ok(py, check):
+            raise CloudError(
+                'install',
+                'nova.virt.livemigrate does not import from %s after the '
+                'editable install' % REPO,
+                log,
+            )
+        did = True
+    return did
+
+
+# ------------------------------------------------------------ images
+def ensure_images(session, log=print):
+    """Build and register every workload's disk; return {name: image id}."""
+    out = {}
+    for spec in WORKLOADS:
+        name = disk.image_name(spec)
+        found = session.get('image', '/v2/images?name=%s' % name)['images']
+        if found and found[0]['status'] == 'active':
+            out[name] = found[0]['id']
+            continue
+        path = disk.build_disk(spec, log=log)
+        image = found[0] if found else session.post(
+            'image',
+            '/v2/images',
+            {
+                'name': name,
+                'disk_format': 'raw',
+                'container_format': 'bare',
+                'visibility': 'public',
+                'min_ram': spec.mem_mib,
+                'livemigrate_workload': guest_spec.kernel_cmdline(spec),
+            },
+        )
+        if image['status'] == 'queued':
+            with open(path, 'rb') as f:
+                session.put(
+                    'image', '/v2/images/%s/file' % image['id'], raw=f.read()
+                )
+        out[name] = image['id']
+    return out
+
