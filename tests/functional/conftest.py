@@ -11,7 +11,9 @@
 # under the License.
 """Fixtures for functional tests against the mini-cloud (``testbed.cloud``).
 
-The cloud comes up once per test session and goes down at its end, unless
+``cloud`` is the fake-mode cloud, ``libvirt_cloud`` the libvirt-mode one (our
+driver on two namespaced libvirtds; own work folder and ports, so both can be
+up in one session). Each cloud comes up once per test session and goes down at its end, unless
 ``LIVEMIGRATE_KEEP_CLOUD=1`` (then a later session reuses it in seconds).
 Nothing here skips: a machine that cannot bring the cloud up fails the tests
 with the one-line reason the tool gives."""
@@ -38,6 +40,25 @@ def cloud():
         if not keep:
             c.down(quiet=True)
         pytest.fail('mini-cloud did not come up: %s' % e, pytrace=False)
+    yield c
+    if not keep:
+        c.down()
+
+
+@pytest.fixture(scope='session')
+def libvirt_cloud():
+    """A running libvirt-mode mini-cloud: two nova-compute services with
+    ``compute_driver = livemigrate.LibvirtDriver`` on a HostPair."""
+    c = Cloud(mode='libvirt')
+    keep = os.environ.get(KEEP_ENV, '') in ('1', 'true', 'yes')
+    try:
+        c.up()
+    except CloudError as e:
+        if not keep:
+            c.down(quiet=True)
+        pytest.fail(
+            'libvirt-mode mini-cloud did not come up: %s' % e, pytrace=False
+        )
     yield c
     if not keep:
         c.down()
