@@ -1116,7 +1116,10 @@ class Cloud:
         strays = self.table.kill_marked()
         if self.pair is not None:
             computes.pair_command(
-                self.layout, self.pair, 'down', self.layout.log('libvirt-hosts')
+                self.layout,
+                self.pair,
+                'down',
+                self.layout.log('libvirt-hosts'),
             )
         if not quiet:
             self.say(
@@ -1152,10 +1155,13 @@ class Cloud:
 
     # ------------------------------------------------------------ memory
     def rss_bytes(self):
-        """Summed RSS of every live process of this cloud (shared pages count
-        twice)."""
+        """Summed RSS of every live process of this cloud, the HostPair's
+        libvirtds and guests included (shared pages count twice)."""
         total = 0
-        for pid in self.table.our_pids():
+        pids = set(self.table.our_pids())
+        if self.pair is not None:  # libvirtds, QEMUs, anchors
+            pids.update(self.pair.processes())
+        for pid in pids:
             try:
                 with open('/proc/%d/status' % pid) as f:
                     for line in f:

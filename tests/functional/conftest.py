@@ -13,8 +13,9 @@
 
 ``cloud`` is the fake-mode cloud, ``libvirt_cloud`` the libvirt-mode one (our
 driver on two namespaced libvirtds; own work folder and ports, so both can be
-up in one session). Each cloud comes up once per test session and goes down at its end, unless
-``LIVEMIGRATE_KEEP_CLOUD=1`` (then a later session reuses it in seconds).
+up in one session). Each cloud comes up once per test session and goes
+down at its end, unless ``LIVEMIGRATE_KEEP_CLOUD=1`` (then a later session
+reuses it in seconds).
 Nothing here skips: a machine that cannot bring the cloud up fails the tests
 with the one-line reason the tool gives."""
 

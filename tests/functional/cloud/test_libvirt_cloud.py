@@ -35,8 +35,8 @@ def test_both_computes_load_our_driver(libvirt_cloud):
     for host in c.hosts:
         with open(c.layout.log('nova-compute-%s' % host)) as f:
             log = f.read()
-        assert DRIVER_LINE in log, 'nova-compute-%s never loaded our driver' % (
-            host
+        assert DRIVER_LINE in log, (
+            'nova-compute-%s never loaded our driver' % host
         )
 
 
