@@ -206,3 +206,17 @@ def live_migrate_kwargs(compute, block_migration=None, disk_overcommit=None, hos
         warn('WARNING: --disk-overcommit/--no-disk-overcommit are ignored from '
              '--os-compute-api-version %s\n' % mv.version('block_migration_auto'))
     return kwargs
+
+
+def in_progress_migration(compute, migration_id, server_id):
+    """The per-server view (with bytes) of an in-flight migration, or None.
+
+    Nova answers 404 "not in progress" for a migration that ended between
+    our listing and this call (and openstacksdk raises even with
+    ``ignore_missing=True``), so a 404 here is a normal race, not an error.
+    """
+    from openstack import exceptions as sdk_exc
+    try:
+        return compute.get_server_migration(migration_id, server_id, ignore_missing=True)
+    except sdk_exc.ResourceNotFound:
+        return None

@@ -38,7 +38,7 @@ class Drainer:
     """Runs a plan: one thread, polling; clock and sleep injectable for tests.
 
     Per poll it makes one GET per migration in flight, and one
-    /os-migrations listing per migration that has just ended.
+    /os-migrations listing per migration whose server looks finished.
     """
 
     def __init__(self, compute, host, kwargs, concurrency, retries, retry_delay_s,
@@ -123,6 +123,10 @@ class Drainer:
         record = common.latest_live_migration(self.compute, item.server_id,
                                               newer_than=run.newest)
         status = getattr(record, 'status', None)
+        if status in progress.IN_FLIGHT:
+            # NOTE: nova clears the task state and moves the host a moment
+            # before it marks the record completed: not finished yet.
+            return False
         keys = progress.driver_keys(srv.metadata, getattr(record, 'uuid', None))
         verdict = progress.decide_outcome(self.host, srv.compute_host, status, keys)
         if verdict.ok:

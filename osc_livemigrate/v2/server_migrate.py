@@ -252,7 +252,7 @@ class MigrateServer(command.Command):
             srv = compute.get_server(server.id)
             live = None
             if record is not None and bytes_ok and record.status in progress.IN_FLIGHT:
-                live = compute.get_server_migration(record.id, server.id, ignore_missing=True)
+                live = common.in_progress_migration(compute, record.id, server.id)
         upd = progress.make_update(
             label, live or record, getattr(srv, 'metadata', None), self._clock() - t0,
             tracker, migration_uuid=getattr(record, 'uuid', None),

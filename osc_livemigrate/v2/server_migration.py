@@ -199,8 +199,7 @@ class ListMigration(command.Lister):
                 # NOTE: a 404 here means nova's per-server API hides it (stock
                 # nova in post-copy) or it just ended: the row stays, bytes blank.
                 with common.sdk_errors('read progress of migration %s' % m.id):
-                    live = compute.get_server_migration(m.id, m.server_id,
-                                                        ignore_missing=True)
+                    live = common.in_progress_migration(compute, m.id, m.server_id)
             extra = _progress_fields(live)
             rows.append(tuple(_cell(m, a, extra) for _, a in columns))
         return [h for h, _ in columns], rows

@@ -54,8 +54,7 @@ class Poller:
                     continue
                 live = None
                 if getattr(m, 'migration_type', None) in (None, 'live-migration'):
-                    live = self.compute.get_server_migration(m.id, m.server_id,
-                                                             ignore_missing=True)
+                    live = common.in_progress_migration(self.compute, m.id, m.server_id)
                 pairs.append((m, live))
         updates = []
         for record, live in pairs:

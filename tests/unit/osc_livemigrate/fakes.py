@@ -151,7 +151,7 @@ class FakeCompute:
     def get_server_migration(self, mid, server_id, ignore_missing=True):
         self._call('get_server_migration', mid, server_id)
         m = self.live.get((server_id, int(mid)))
-        if m is None and not ignore_missing:
+        if m is None:       # like nova + openstacksdk: 404 even with ignore_missing
             raise sdk_exc.ResourceNotFound('migration %s' % mid)
         return m
 

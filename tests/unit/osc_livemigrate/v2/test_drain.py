@@ -199,3 +199,25 @@ class TestDrainHostV229(_Base):
         with self.assertRaisesRegex(exceptions.CommandError,
                                     '2.30 or greater is required for --host c2'):
             self.run_cmd('compute1', '--target-host', 'c2')
+
+
+class TestDrainHostRecordLags(_Base):
+    """Nova frees the server a moment before it marks the record completed."""
+
+    def test_waits_for_the_record(self):
+        self.nova.duration = 1
+        real_step = self.nova.step
+
+        def step(seconds=None):
+            lagging = [e[0] for e in self.nova.running.values() if e[1] <= 1]
+            real_step()
+            for rec in lagging:
+                if not getattr(rec, 'lagged', False):
+                    rec.lagged, rec.status = True, 'running'
+                    srv = self.compute.servers_by_id[rec.server_id]
+                    srv.compute_host = 'compute2'
+                    self.nova.running[rec.server_id] = [rec, 1]
+                    self.nova.outcomes[rec.server_id] = ['completed']
+        self.nova.step = step
+        _, rows = self.run_cmd('compute1')
+        self.assertEqual({'migrated'}, {r['Result'] for r in rows})
