@@ -113,12 +113,18 @@ def validate(conf, context_factory):
     :raises base.PolicyError: one line naming the option and the problem
     """
     group = conf.livemigrate
-    params = parse_policy_params(group.policy_params)
-    names = {group.default_policy, *group.user_selectable_policies,
-             *params}
-    for name in sorted(names):
+    try:
+        params = parse_policy_params(group.policy_params)
+    except base.PolicyError as exc:
+        raise base.PolicyError('[livemigrate] policy_params: %s'
+                               % str(exc).split(': ', 1)[-1])
+    named = [('default_policy', group.default_policy)]
+    named += [('user_selectable_policies', n)
+              for n in group.user_selectable_policies]
+    named += [('policy_params', n) for n in sorted(params)]
+    for option, name in named:
         try:
             loader.build_policy(name, context_factory(), params.get(name))
         except base.PolicyError as exc:
-            raise base.PolicyError('[livemigrate] %s' % exc)
+            raise base.PolicyError('[livemigrate] %s: %s' % (option, exc))
     return params

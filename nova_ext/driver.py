@@ -137,8 +137,9 @@ class LibvirtDriver(libvirt_driver.LibvirtDriver):
             return lm_conf.validate(CONF, lambda: observation.
                                     MigrationContext(2 * 1024 * MIB))
         except base.PolicyError as exc:
-            LOG.error('Invalid configuration: %s', exc)
-            raise SystemExit('nova-compute: invalid configuration: %s' % exc)
+            LOG.error('Invalid configuration, stopping: %s', exc)
+            raise SystemExit('nova-compute: invalid configuration: %s'
+                             % exc) from None
 
     def _params_for(self, name):
         params = dict(nova_policy_params()) if name == 'nova' else {}

@@ -60,7 +60,9 @@ class UpgradeCheck(unittest.TestCase):
             default_policy = bogus
             ''')
         self.assertEqual(2, result.returncode)
-        self.assertIn("unknown migration policy 'bogus'", result.stdout)
+        text = ' '.join(result.stdout.replace('|', ' ').split())
+        self.assertIn("default_policy: unknown migration policy 'bogus'",
+                      text)
         self.assertIn('Result: Warning', result.stdout)
         self.assertIn('send_service_user_token', result.stdout)
 
