@@ -256,6 +256,42 @@ class LibvirtDriver(libvirt_driver.LibvirtDriver):
         else:  # the manager's default status is 'error'
             recover_method(context, instance, dest, migrate_data)
 
+    def post_live_migration_at_destination(self, context, instance,
+                                           network_info,
+                                           block_migration=False,
+                                           block_device_info=None):
+        super().post_live_migration_at_destination(
+            context, instance, network_info, block_migration=block_migration,
+            block_device_info=block_device_info)
+        self._publish_measured_downtime(context, instance)
+
+    def _publish_measured_downtime(self, context, instance):
+        """The destination keeps the finished job's stats: publish downtime.
+
+        libvirt reports the measured downtime of a pre-copy switch-over
+        here; after post-copy it reports none, and the expected value
+        stays published.
+        """
+        if not CONF.livemigrate.publish_status:
+            return
+        try:
+            guest = self._host.get_guest(instance)
+            stats = guest._domain.jobStats(
+                libvirt_driver.libvirt.VIR_DOMAIN_JOB_STATS_COMPLETED)
+        except Exception as exc:
+            LOG.debug('No completed job stats: %s', exc, instance=instance)
+            return
+        downtime = stats.get('downtime')
+        keys = {status.PREFIX + 'phase': 'completed'}
+        if downtime is not None:
+            keys[status.PREFIX + 'downtime_ms'] = str(int(downtime))
+            keys[status.PREFIX + 'downtime_measured'] = 'true'
+        try:
+            NovaStore(context, instance, None).metadata(keys)
+        except Exception as exc:
+            LOG.warning('Could not publish the measured downtime: %s', exc,
+                        instance=instance)
+
     def _activate_destination_ports(self, context, instance, migration):
         """What nova's lifecycle handler does for 'running (post-copy)'.
 

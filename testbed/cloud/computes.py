@@ -43,6 +43,10 @@ REPO = os.path.dirname(
 # name, vcpus, MiB, GB: the guest's RAM must match GuestSpec.mem_mib
 FLAVOR = ('m1.lm', 1, 512, 1)
 # One glance image per workload; the name says dirty MiB and MiB/s.
+#: MiB/s: the first workload (64 MiB at 20 MiB/s) converges under it, the
+#: second (64 MiB at 100 MiB/s) never does by itself
+MIGRATION_CAP_MIB_S = 40
+
 WORKLOADS = (
     guest_spec.GuestSpec(mem_mib=512, dirty_mib=64, dirty_rate_mib_s=20),
     guest_spec.GuestSpec(mem_mib=512, dirty_mib=64, dirty_rate_mib_s=100),
@@ -144,6 +148,15 @@ def compute_conf(lo, pair, host, extra=()):
                 'connection_uri': pair.local_uri(letter),
                 # what the source libvirtd dials for control and data
                 'live_migration_inbound_addr': pair.address(letter),
+                # a capped link, so that a guest dirtying fast enough
+                # cannot converge by itself (the demo's point)
+                'live_migration_bandwidth': MIGRATION_CAP_MIB_S,
+                'live_migration_permit_post_copy': 'true',
+            },
+            'livemigrate': {
+                'default_policy': 'nova',
+                'user_selectable_policies': 'nova,adaptive,schedule,'
+                                            'kubevirt',
             },
             'nova_sys_admin': {'helper_command': helper},
             'privsep_osbrick': {'helper_command': helper},

@@ -207,3 +207,26 @@ class TestFlags(unittest.TestCase):
         with mock.patch.object(libvirt_driver, 'libvirt', libvirt):
             flags = drv._handle_live_migration_auto_converge(32768)
         self.assertEqual(32768 | 8192, flags)
+
+
+class TestMeasuredDowntime(unittest.TestCase):
+
+    def _publish(self, stats):
+        drv = _driver()
+        drv._host.get_guest.return_value._domain.jobStats.return_value = stats
+        store = RecordingStore()
+        libvirt = mock.Mock(VIR_DOMAIN_JOB_STATS_COMPLETED=1)
+        with mock.patch.object(driver, 'NovaStore', return_value=store), \
+                mock.patch.object(libvirt_driver, 'libvirt', libvirt):
+            drv._publish_measured_downtime('ctx', _instance())
+        return store.keys[-1]
+
+    def test_destination_publishes_libvirts_measured_downtime(self):
+        keys = self._publish({'type': 3, 'downtime': 187})
+        self.assertEqual({'livemigrate:phase': 'completed',
+                          'livemigrate:downtime_ms': '187',
+                          'livemigrate:downtime_measured': 'true'}, keys)
+
+    def test_no_measurement_after_postcopy_keeps_the_expected_value(self):
+        keys = self._publish({'type': 0})
+        self.assertEqual({'livemigrate:phase': 'completed'}, keys)
