@@ -97,15 +97,22 @@ def _watch_completion(libvirt, pair, source, dom):
 class _RecordingGuest:
     """nova's Guest, plus a copy of every job-stats dict the monitor reads."""
 
-    def __init__(self, guest, clock, start):
+    def __init__(self, guest, clock, start, during=None):
         self._guest = guest
         self._domain = self
         self._clock, self._start = clock, start
+        self._during = during
         self.samples = []
 
     def jobStats(self):
         stats = self._guest._domain.jobStats()
-        self.samples.append((self._clock() - self._start, stats))
+        elapsed = self._clock() - self._start
+        self.samples.append((elapsed, stats))
+        if self._during is not None:
+            # NOTE: in the monitor's thread, between reading the stats and
+            # asking the policy: a fault injected here is what the policy
+            # and the next poll see, exactly as in a real incident.
+            self._during(elapsed, stats)
         return stats
 
     def __getattr__(self, name):
@@ -114,7 +121,7 @@ class _RecordingGuest:
 
 def run(pair, dom, policy, source='A', dest='B', postcopy=False,
         auto_converge=False, bandwidth_mib_s=None, poll_s=0.5,
-        clock=time.monotonic):
+        clock=time.monotonic, during=None, join_s=600, extra_flags=0):
     """Migrate ``dom`` from ``source`` to ``dest`` under ``policy``.
 
     :param pair: a started :class:`testbed.hosts.HostPair`
@@ -123,6 +130,12 @@ def run(pair, dom, policy, source='A', dest='B', postcopy=False,
     :param postcopy: start with VIR_MIGRATE_POSTCOPY (permits switching)
     :param auto_converge: start with VIR_MIGRATE_AUTO_CONVERGE
     :param bandwidth_mib_s: cap the migration bandwidth first
+    :param during: ``f(elapsed_s, stats)`` after every job-stats sample,
+        in the monitor's thread (fault tests cut links or kill daemons here)
+    :param join_s: how long to wait for ``migrateToURI3`` to return once
+        the monitor is done; a thread still blocked then (a vanished peer)
+        is reported in ``error`` instead of hanging the caller
+    :param extra_flags: more VIR_MIGRATE_* flags
     :returns: :class:`RealRun`
     """
     libvirt = libvirtd.load_libvirt()
@@ -130,7 +143,7 @@ def run(pair, dom, policy, source='A', dest='B', postcopy=False,
 
     if bandwidth_mib_s:
         dom.migrateSetMaxSpeed(bandwidth_mib_s, 0)
-    flags = migration_flags(libvirt, postcopy, auto_converge)
+    flags = migration_flags(libvirt, postcopy, auto_converge) | extra_flags
     params = {libvirt.VIR_MIGRATE_PARAM_URI: pair.migration_uri(dest)}
     finished = threading.Event()
     failure = {}
@@ -145,7 +158,7 @@ def run(pair, dom, policy, source='A', dest='B', postcopy=False,
 
     events = _watch_completion(libvirt, pair, source, dom)
     start = clock()
-    guest = _RecordingGuest(nova_guest.Guest(dom), clock, start)
+    guest = _RecordingGuest(nova_guest.Guest(dom), clock, start, during)
     decisions = []
 
     def on_decision(decision, obs):
@@ -170,7 +183,10 @@ def run(pair, dom, policy, source='A', dest='B', postcopy=False,
     try:
         outcome = mon.run()
     finally:
-        thread.join(600)
+        thread.join(join_s)
+    if thread.is_alive():
+        failure.setdefault('error', 'migrateToURI3 still blocked %ss after '
+                           'the job ended' % join_s)
     total = clock() - start
     host = pair.find_domain(dom.name())
     conn, callback, completed, done = events
