@@ -135,7 +135,8 @@ def _fake_calls():
                                   memory_remaining_bytes=9)
             compute.records.append(rec)
             compute.live[(sid, i)] = rec
-        compute.records.append(fakes.migration(mid=99, uuid='done', status='completed'))
+        compute.records.append(fakes.migration(mid=99, uuid='done', server_id='s-9',
+                                                status='completed'))
         return compute
 
     def count(fn):
@@ -144,7 +145,7 @@ def _fake_calls():
         return len(compute.calls)
 
     rows = []
-    rows.append(('server migrate --wait (one refresh)', 'one server', count(
+    rows.append(('server migrate --wait (steady refresh)', 'one server', count(
         lambda c: _one_wait_refresh(c, common))))
     rows.append(('server migration watch --server', 'one server', count(
         lambda c: watch.Poller(c, server_id='s-1').poll(0))))
@@ -172,7 +173,10 @@ def _one_wait_refresh(compute, common):
     from osc_livemigrate.v2 import server_migrate
     srv = compute.servers_by_id['s-1']
     cmd = server_migrate.MigrateServer(None, None)
-    cmd._refresh(compute, srv, None, 0, True, cmd._clock(), progress.RateTracker())
+    record, _, _ = cmd._refresh(compute, srv, None, 0, True, cmd._clock(),
+                                progress.RateTracker())
+    del compute.calls[:]            # the first refresh also finds the record
+    cmd._refresh(compute, srv, record, 0, True, cmd._clock(), progress.RateTracker())
 
 
 class _CountRequests(logging.Handler):

@@ -243,16 +243,24 @@ class MigrateServer(command.Command):
         return self._verdict(compute, server, source, newest, record, refused, out, t0)
 
     def _refresh(self, compute, server, record, newest, bytes_ok, t0, tracker):
-        """One refresh: the server, the record until found, and its bytes."""
+        """One refresh, two calls while bytes flow: the server and the per-server
+        migration; /os-migrations only until the record appears, or once the
+        per-server API stops listing it (finished, or hidden in post-copy)."""
         label = server.name or server.id
         with common.sdk_errors('follow the migration of server %s' % label):
-            if record is None or record.status in progress.IN_FLIGHT:
-                found = common.latest_live_migration(compute, server.id, newer_than=newest)
-                record = found or record
             srv = compute.get_server(server.id)
             live = None
-            if record is not None and bytes_ok and record.status in progress.IN_FLIGHT:
+            known = record is not None
+            if known and bytes_ok and record.status in progress.IN_FLIGHT:
                 live = common.in_progress_migration(compute, record.id, server.id)
+            if live is None and (record is None or record.status in progress.IN_FLIGHT):
+                record = common.latest_live_migration(compute, server.id,
+                                                      newer_than=newest) or record
+                if (not known and record is not None and bytes_ok
+                        and record.status in progress.IN_FLIGHT):
+                    live = common.in_progress_migration(compute, record.id, server.id)
+            if live is not None:
+                record.status = live.status
         upd = progress.make_update(
             label, live or record, getattr(srv, 'metadata', None), self._clock() - t0,
             tracker, migration_uuid=getattr(record, 'uuid', None),
