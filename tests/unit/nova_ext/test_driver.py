@@ -230,3 +230,25 @@ class TestMeasuredDowntime(unittest.TestCase):
     def test_no_measurement_after_postcopy_keeps_the_expected_value(self):
         keys = self._publish({'type': 0})
         self.assertEqual({'livemigrate:phase': 'completed'}, keys)
+
+
+class TestPermits(unittest.TestCase):
+
+    def _permits(self, power_state, flags):
+        drv = _driver()
+        drv._is_post_copy_enabled = lambda f: bool(f & 32768)
+        instance = _instance()
+        instance.power_state = power_state
+        libvirt = mock.Mock(VIR_MIGRATE_AUTO_CONVERGE=8192)
+        with mock.patch.object(libvirt_driver, 'libvirt', libvirt):
+            return drv._permits(instance, flags)
+
+    def test_running_guest_gets_postcopy_and_auto_converge(self):
+        permits = self._permits(1, 32768 | 8192)
+        self.assertTrue(permits.postcopy)
+        self.assertTrue(permits.auto_converge)
+
+    def test_paused_guest_never_gets_postcopy(self):
+        from nova.compute import power_state
+        permits = self._permits(power_state.PAUSED, 32768)
+        self.assertFalse(permits.postcopy)
