@@ -1,0 +1,251 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+"""Faults during real migrations: where does the guest end up, and intact?
+
+Operators need to know what a crash or a cut cable costs. Faults are
+injected from ``testbed.migration.run``'s ``during`` hook, in the monitor's
+own thread, so the policy and the next poll see the fault as they would in
+production. What these tests pin (libvirt 11.3, QEMU 10.0, TCG):
+
+- pre-copy, destination libvirtd SIGKILLed: the source's P2P connection
+  closes, libvirt cancels the job at once, the guest keeps running on the
+  source, and the restarted destination daemon holds no domain;
+- pre-copy, link cut: libvirt's keepalive (5 s x 5) notices after ~30 s and
+  cancels; the guest keeps running on the source;
+- post-copy, abort: the policy guard turns a policy's abort into "nothing",
+  and libvirt itself refuses ``abortJob`` ("cannot abort migration in
+  post-copy mode"); the guest finishes on the destination;
+- post-copy, link cut: the source is paused (post-copy failed) once the
+  keepalive gives up, the guest on the destination stalls on missing
+  pages; when the link returns, QEMU's TCP stream (never reset) carries on
+  and the guest completes on the destination, intact.
+"""
+
+import signal
+import threading
+import time
+
+from nova_ext import loader
+from nova_ext.observation import Action
+from nova_ext.observation import Decision
+from nova_ext.observation import MIB
+from nova_ext.observation import MigrationContext
+from nova_ext.observation import NOTHING
+from nova_ext.observation import Permits
+from nova_ext.observation import Phase
+from nova_ext.policies import base
+from testbed import libvirtd
+from testbed import migration
+from testbed.guest.spec import GuestSpec
+from tests.e2e import guestcheck
+
+CAP_MIB_S = 20
+#: post-copy pulls at this rate, so it lasts long enough to hit (~13 s)
+POSTCOPY_CAP_MIB_S = 5
+#: never converges by itself: 64 MiB rewritten at 100 MiB/s over 20 MiB/s
+STALLS = GuestSpec(mem_mib=256, dirty_mib=64, dirty_rate_mib_s=100)
+PASSIVE = 't300:abort'          # a schedule step that never fires here
+
+
+class _AbortInPostcopy(base.ConvergencePolicy):
+    """Switches to post-copy at 2 s, then asks to abort on every poll.
+
+    Built-in policies never ask for that, so this is the only way to prove
+    the guard in :class:`base.ConvergencePolicy` catches a policy that does.
+    """
+
+    name = 'test-abort-in-postcopy'
+    PARAMS = ()
+
+    def _decide(self, obs):
+        if obs.phase is Phase.POSTCOPY:
+            return Decision(Action.ABORT, 'operator wants out')
+        if obs.elapsed_s >= 2:
+            return Decision(Action.POSTCOPY, 'switch now')
+        return NOTHING
+
+
+class _Recording:
+    """A policy wrapper that keeps every decision, refused ones included."""
+
+    def __init__(self, policy):
+        self.policy = policy
+        self.decisions = []
+
+    def decide(self, obs):
+        decision = self.policy.decide(obs)
+        self.decisions.append((obs.elapsed_s, decision))
+        return decision
+
+
+def _policy(steps, permits):
+    ctx = MigrationContext(STALLS.mem_mib * MIB, permits)
+    return loader.build_policy('schedule', ctx, {'steps': steps})
+
+
+def _start(host_pair, guests, name):
+    dom = guests(name, STALLS)
+    host_pair.wait_serial(name, lambda r: r.verifies, 60, 'a VERIFY sweep')
+    return dom, host_pair.serial(name)
+
+
+def _assert_on(host_pair, name, before, where):
+    assert host_pair.find_domain(name) == where
+    other = 'B' if where == 'A' else 'A'
+    # NOTE: a restarted daemon reconnects to the incoming QEMU first and
+    # only then cleans up the failed incoming migration (~1-2 s here).
+    deadline = time.monotonic() + 30
+    while host_pair.domain_names(other) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert host_pair.domain_names(other) == []
+    guestcheck.assert_alive_and_intact(host_pair, name, STALLS, before)
+
+
+def test_destination_libvirtd_killed_during_precopy_guest_stays_on_source(
+        host_pair, guests):
+    dom, before = _start(host_pair, guests, 'fault-killdst')
+    killed = []
+
+    def during(elapsed, stats):
+        if elapsed > 3 and not killed:
+            killed.append(elapsed)
+            host_pair.stop_libvirtd('B', signal.SIGKILL)
+
+    try:
+        run = migration.run(host_pair, dom,
+                            _policy(PASSIVE, Permits.named('none')),
+                            bandwidth_mib_s=CAP_MIB_S, during=during,
+                            join_s=60)
+    finally:
+        host_pair.start_libvirtd('B')
+    assert killed, run
+    assert run.outcome == 'failed', run
+    assert run.total_s < killed[0] + 15, run
+    assert 'socket is closed' in (run.error or ''), run
+    _assert_on(host_pair, 'fault-killdst', before, 'A')
+
+
+def test_link_cut_during_precopy_guest_stays_on_source(host_pair, guests):
+    dom, before = _start(host_pair, guests, 'fault-cutpre')
+    cut = []
+
+    def during(elapsed, stats):
+        if elapsed > 3 and not cut:
+            cut.append(elapsed)
+            host_pair.set_link('B', False)
+
+    try:
+        run = migration.run(host_pair, dom,
+                            _policy(PASSIVE, Permits.named('none')),
+                            bandwidth_mib_s=CAP_MIB_S, during=during,
+                            join_s=90)
+    finally:
+        host_pair.set_link('B', True)
+    assert cut, run
+    assert run.outcome == 'failed', run
+    # libvirt's keepalive: interval 5 s, count 5
+    assert run.total_s < cut[0] + 60, run
+    _assert_on(host_pair, 'fault-cutpre', before, 'A')
+
+
+def test_abort_during_postcopy_is_refused_and_guest_finishes_on_destination(
+        host_pair, guests):
+    lv = libvirtd.load_libvirt()
+    dom, before = _start(host_pair, guests, 'fault-abortpc')
+    dom.migrateSetMaxSpeed(POSTCOPY_CAP_MIB_S,
+                           lv.VIR_DOMAIN_MIGRATE_MAX_SPEED_POSTCOPY)
+    policy = _Recording(_AbortInPostcopy(MigrationContext(
+        STALLS.mem_mib * MIB, Permits.named('postcopy')), {}))
+    api = []
+
+    def during(elapsed, stats):
+        if elapsed > 3.5 and not api:
+            try:
+                dom.abortJob()
+                api.append('abortJob returned')
+            except lv.libvirtError as exc:
+                api.append(str(exc))
+
+    run = migration.run(host_pair, dom, policy, postcopy=True,
+                        bandwidth_mib_s=CAP_MIB_S, during=during)
+    assert run.outcome == 'completed', run
+    assert run.postcopy_s is not None, run
+    assert [d[1] for d in run.decisions] == ['postcopy'], run.decisions
+    refused = [d.reason for _, d in policy.decisions
+               if d.reason.startswith('refused abort: post-copy')]
+    assert refused, policy.decisions
+    assert api and 'cannot abort migration in post-copy mode' in api[0], api
+    _assert_on(host_pair, 'fault-abortpc', before, 'B')
+
+
+def test_link_cut_during_postcopy_recovers_on_destination_when_link_returns(
+        host_pair, guests):
+    """libvirt pauses the source; the guest survives once the link is back.
+
+    Recovery here does not need VIR_MIGRATE_POSTCOPY_RESUME: the link
+    comes back before either QEMU closed its socket, so the stream resumes
+    and libvirt refuses the resume call ("QEMU reports migration is still
+    running"). Either way the guest must end up alive on B.
+    """
+    lv = libvirtd.load_libvirt()
+    name = 'fault-cutpc'
+    dom, before = _start(host_pair, guests, name)
+    dom.migrateSetMaxSpeed(POSTCOPY_CAP_MIB_S,
+                           lv.VIR_DOMAIN_MIGRATE_MAX_SPEED_POSTCOPY)
+    seen = {'states': []}
+    source = host_pair.connect('A').lookupByName(name)
+
+    def resume():
+        flags = (migration.migration_flags(lv, postcopy=True) |
+                 lv.VIR_MIGRATE_POSTCOPY_RESUME)
+        try:
+            dom.migrateToURI3(host_pair.uri('B'), {
+                lv.VIR_MIGRATE_PARAM_URI: host_pair.migration_uri('B')},
+                flags)
+            seen['resume'] = 'resumed'
+        except lv.libvirtError as exc:
+            seen['resume'] = str(exc)
+
+    def during(elapsed, stats):
+        if elapsed > 3.5 and 'cut' not in seen:
+            seen['cut'] = elapsed
+            host_pair.set_link('B', False)
+        if 'cut' not in seen or 'back' in seen:
+            return
+        state = source.state()
+        seen['states'].append(tuple(state))
+        failed = state == [lv.VIR_DOMAIN_PAUSED,
+                           lv.VIR_DOMAIN_PAUSED_POSTCOPY_FAILED]
+        if failed or elapsed > seen['cut'] + 90:
+            seen['back'] = elapsed
+            host_pair.set_link('B', True)
+            thread = threading.Thread(target=resume, daemon=True)
+            thread.start()
+            seen['thread'] = thread
+
+    try:
+        run = migration.run(host_pair, dom,
+                            _policy('t2:postcopy', Permits.named('postcopy')),
+                            postcopy=True, bandwidth_mib_s=CAP_MIB_S,
+                            during=during, join_s=60)
+    finally:
+        host_pair.set_link('B', True)
+    if 'thread' in seen:
+        seen['thread'].join(60)
+    states = seen['states']
+    assert (lv.VIR_DOMAIN_PAUSED,
+            lv.VIR_DOMAIN_PAUSED_POSTCOPY_FAILED) in states, seen
+    assert run.outcome == 'completed', (run, seen)
+    assert seen.get('resume') in (
+        'resumed', 'Requested operation is not valid: QEMU reports '
+        'migration is still running'), seen
+    _assert_on(host_pair, name, before, 'B')
