@@ -9,7 +9,7 @@
 # WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
 # License for the specific language governing permissions and limitations
 # under the License.
-"""The ``openstack`` CLI plugin end to end on real guests: --wait progress and verdicts, abort, force complete, drain and clean deletion."""
+"""The ``openstack`` CLI on real guests: verdicts, abort, drain, delete."""
 
 # NOTE: the tests of this module run in file order and share one busy guest
 # (WORKLOADS[1], never converges by itself): abort leaves it on A, an
@@ -310,6 +310,42 @@ def test_wait_interrupted_with_abort_exits_non_zero_on_a(libvirt_cloud,
     assert (status, host) == ('ACTIVE', src)
     assert last['Status'] == 'cancelled', last
     assert busy not in _domains(c, _letter(c, dst))
+
+
+def test_wait_reports_an_abort_from_another_cli(libvirt_cloud, busy):
+    """--wait follows; a second ``openstack`` aborts the migration: the
+    waiting one exits non-zero and says cancelled, server still on A."""
+    c = libvirt_cloud
+    src, dst = c.hosts
+    assert _where(c, busy)[:2] == ('ACTIVE', src)
+    env = dict(os.environ, **c.env())
+    proc = subprocess.Popen(
+        [c.openstack_bin, 'server', 'migrate', '--live-migration', '--host',
+         dst, '--policy', 'nova', '--wait', '--poll-interval', '1', busy],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdin=subprocess.DEVNULL)
+    try:
+        m = _running_with_bytes(c, busy)
+        c.openstack('server', 'migration', 'abort', busy, m['UUID'])
+        out, err = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    lines = _json_lines(out)
+    text = out[-3000:] + err[-3000:]
+    assert proc.returncode not in (0, 130), text
+    result = [ln for ln in lines if ln['type'] == 'result']
+    assert len(result) == 1 and result[0]['ok'] is False, text
+    assert result[0]['status'] == 'cancelled', text
+    assert result[0]['migration'] == m['UUID'], text
+    assert 'migration cancelled; server still on %s' % src in \
+        result[0]['reason'], text
+    assert any(ln['type'] == 'progress' and ln.get('status') == 'running'
+               for ln in lines), text
+    status, host, last = _settled(c, busy)
+    assert (status, host) == ('ACTIVE', src)
+    assert last['Status'] == 'cancelled', last
 
 
 # ------------------------------------------------------------ 1a
