@@ -54,7 +54,9 @@ DEFAULT_PORTS = {
     'mariadb': 3306,
     'rabbitmq': 5672,
     'epmd': 4369,
-    'rabbitmq-dist': 25672,
+    # NOTE: not RabbitMQ's default 25672: that is rabbitmq + 20000, the
+    # libvirt-mode cloud's AMQP port, and both clouds run in one session
+    'rabbitmq-dist': 6672,
     'keystone': 5000,
     'placement': 8778,
     'glance': 9292,

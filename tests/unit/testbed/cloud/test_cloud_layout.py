@@ -57,3 +57,12 @@ def test_endpoints_and_admin_env_are_loopback():
     assert all(u.startswith('http://127.0.0.1:') for _, _, u in lo.endpoints())
     env = lo.admin_env()
     assert env['OS_AUTH_URL'] == lo.auth_url and env['OS_USERNAME'] == 'admin'
+
+
+def test_fake_and_libvirt_clouds_share_no_port():
+    """Both clouds come up in one test session; RabbitMQ's Erlang
+    distribution port counts too (its default 25672 is 5672 + 20000)."""
+    fake = lay.Layout.from_env(mode='fake', environ={}).ports
+    libvirt = lay.Layout.from_env(mode='libvirt', environ={}).ports
+    assert not set(fake.values()) & set(libvirt.values()), (fake, libvirt)
+    assert len(set(fake.values())) == len(fake)
