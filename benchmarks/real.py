@@ -1,0 +1,224 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+"""The policy matrix on real hosts, because the simulator is only a model.
+
+512 MiB TCG guests on two namespaced libvirt 11 / QEMU 10 hosts, a 20 MiB/s
+migration cap, three workloads (calm: converges; warm and hot: a working
+set that can never fit 500 ms), permits none / postcopy / pause, every
+policy. One guest per workload is migrated back and forth (from wherever
+it runs), and after every migration its serial log must show heartbeats and
+two VERIFY sweeps; ``corrupt_pages`` is the rise of its corrupt count.
+
+nova's and KubeVirt's completion timeouts are scaled down (nova's default
+would wait 800 s/GiB, 400 s here), see ``SCALED``: the table and the JSON
+state them. Rows have the simulator benchmark's fields plus
+``corrupt_pages``, ``cap_mib_s`` and ``params``; ``lower_bound_s`` is RAM
+over the cap, as in the simulator (zero pages make real runs beat it).
+
+Run (root, ~15 min on 2 cores)::
+
+    OS_NOVA_DISABLE_EVENTLET_PATCHING=True OSC_LM_PREFIX=lmf \\
+        OSC_LM_SUBNET=10.77.7 python -m benchmarks.real [--quick]
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+
+from nova_ext import loader
+from nova_ext.observation import MIB
+from nova_ext.observation import MigrationContext
+from nova_ext.observation import Permits
+from testbed import hosts
+from testbed import migration
+from testbed.guest import build
+from testbed.guest.spec import GuestSpec
+
+CAP_MIB_S = 20
+LIMIT_MS = 500
+OVERHEAD_MS = 270.0
+WORKLOADS = {
+    'calm': GuestSpec(mem_mib=512, fill_mib=32, dirty_mib=16,
+                      dirty_rate_mib_s=4),
+    'warm': GuestSpec(mem_mib=512, dirty_mib=32, dirty_rate_mib_s=40),
+    'hot': GuestSpec(mem_mib=512, dirty_mib=64, dirty_rate_mib_s=100),
+}
+PERMITS = ('none', 'postcopy', 'pause')
+POLICIES = ('adaptive', 'nova', 'kubevirt', 'schedule')
+#: nova: 800 s/GiB completion, 75 s/GiB downtime steps -> 30 and 3;
+#: kubevirt: 150 s/GiB and 150 s progress -> 30 and 30
+SCALED = {
+    'nova': {'completion_timeout_s': '30', 'downtime_delay_s': '3'},
+    'kubevirt': {'completion_timeout_per_gib': '30',
+                 'progress_timeout': '30'},
+}
+DEFAULT_OUT = os.path.join(os.path.dirname(__file__), 'results', 'real.json')
+TRACES = os.path.join(os.path.dirname(__file__), 'traces')
+
+
+def policy_params(policy, permits):
+    """Scaled timeouts, plus nova's force_complete where it is permitted."""
+    params = dict(SCALED.get(policy, {}))
+    if policy == 'nova' and permits != 'none':
+        params['timeout_action'] = 'force_complete'
+    return params
+
+
+def ensure_guest(pair, image, name, spec):
+    """The guest's libvirt domain wherever it runs; boot it if it is gone."""
+    host = pair.find_domain(name)
+    if host is None:
+        pair.destroy_guest(name)
+        pair.start_guest(name, spec, image)
+        pair.wait_serial(name, lambda r: r.verifies, 60, 'a VERIFY sweep')
+        host = 'A'
+    return host, pair.connect(host).lookupByName(name)
+
+
+def migrate(pair, image, name, spec, policy, params, permits, cap_mib_s,
+            **kwargs):
+    """Migrate the guest once, away from wherever it runs.
+
+    :returns: (RealRun, source host, corrupt pages this run added or None
+        if the guest did not come back alive, serial report afterwards)
+    """
+    source, dom = ensure_guest(pair, image, name, spec)
+    dest = 'B' if source == 'A' else 'A'
+    before = pair.serial(name)
+    ctx = MigrationContext(spec.mem_mib * MIB, permits)
+    obj = loader.build_policy(policy, ctx, params)
+    run = migration.run(pair, dom, obj, source=source, dest=dest,
+                        postcopy=permits.postcopy,
+                        bandwidth_mib_s=cap_mib_s, **kwargs)
+    try:
+        after = pair.wait_serial(
+            name, lambda r: (len(r.verifies) >= len(before.verifies) + 2 and
+                             len(r.heartbeats) >= len(before.heartbeats) + 3),
+            60, 'two VERIFY sweeps after the migration')
+        corrupt = after.corrupt - before.corrupt
+    except RuntimeError:
+        after, corrupt = pair.serial(name), None
+    return run, source, corrupt, after
+
+
+def last_stat(run, key):
+    """The last value of one job-stats key the monitor saw, or None."""
+    for _, stats in reversed(run.samples):
+        if key in stats:
+            return stats[key]
+    return None
+
+
+def save_trace(run, path, **meta):
+    """Write a run's job-stats sequence as JSON (for replay tests)."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, 'w') as fh:
+        json.dump(dict(meta, outcome=run.outcome, decisions=run.decisions,
+                       samples=[[round(t, 3), s] for t, s in run.samples]),
+                  fh, indent=0)
+
+
+def row(policy, workload, spec, permits, params, run, corrupt):
+    """One JSON row: the simulator benchmark's fields plus real ones."""
+    cap = CAP_MIB_S * MIB
+    ram = spec.mem_mib * MIB
+    wws = spec.dirty_mib * MIB
+    rho = spec.dirty_rate_mib_s / CAP_MIB_S
+    lower = ram / cap
+    last = run.decisions[-1] if run.decisions else None
+    return {
+        'policy': policy, 'workload': workload,
+        'ram_gib': round(ram / 1024 ** 3, 4), 'rho': rho,
+        'wws_gib': round(wws / 1024 ** 3, 4), 'permits': permits,
+        'converges': rho < 1 or wws <= cap * LIMIT_MS / 1000.0,
+        'outcome': run.outcome, 'total_s': run.total_s,
+        'lower_bound_s': lower, 'ratio': round(run.total_s / lower, 4),
+        'downtime_ms': run.downtime_ms,
+        'decision_s': last[0] if last else None,
+        'postcopy_s': run.postcopy_s, 'paused_s': run.paused_s,
+        'bytes_sent': last_stat(run, 'memory_processed'),
+        'iterations': last_stat(run, 'memory_iteration'),
+        'final_reason': last[2] if last else None,
+        'limit_ms': LIMIT_MS, 'overhead_ms': OVERHEAD_MS,
+        'corrupt_pages': corrupt, 'host': run.host, 'error': run.error,
+        'cap_mib_s': CAP_MIB_S, 'params': params,
+    }
+
+
+def table(rows):
+    """:returns: printable lines, one per run."""
+    head = '%-9s %-5s %-8s %-9s %8s %9s %7s %s' % (
+        'policy', 'load', 'permits', 'outcome', 'total s', 'downtime',
+        'corrupt', 'last decision')
+    lines = [head, '-' * len(head)]
+    for r in rows:
+        dt = r['downtime_ms']
+        lines.append('%-9s %-5s %-8s %-9s %8.1f %9s %7s %s' % (
+            r['policy'], r['workload'], r['permits'], r['outcome'],
+            r['total_s'], '-' if dt is None else '%d ms' % dt,
+            '?' if r['corrupt_pages'] is None else r['corrupt_pages'],
+            (r['final_reason'] or '-')[:60]))
+    lines.append('cap %d MiB/s, max downtime %d ms; scaled timeouts: %s'
+                 % (CAP_MIB_S, LIMIT_MS, json.dumps(SCALED)))
+    return lines
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        prog='python -m benchmarks.real',
+        description='Every convergence policy on real libvirt/QEMU hosts.')
+    parser.add_argument('--out', default=DEFAULT_OUT)
+    parser.add_argument('--quick', action='store_true',
+                        help='only the hot workload')
+    args = parser.parse_args(argv)
+    loads = ['hot'] if args.quick else list(WORKLOADS)
+    image = build.build()
+    pair = hosts.HostPair()
+    started = time.monotonic()
+    rows = []
+    pair.up()
+    try:
+        for workload in loads:
+            spec = WORKLOADS[workload]
+            name = 'real-%s' % workload
+            for permits in PERMITS:
+                for policy in POLICIES:
+                    params = policy_params(policy, permits)
+                    run, _, corrupt, _ = migrate(
+                        pair, image, name, spec, policy, params,
+                        Permits.named(permits, LIMIT_MS), CAP_MIB_S)
+                    rows.append(row(policy, workload, spec, permits, params,
+                                    run, corrupt))
+                    print(table(rows[-1:])[2], flush=True)
+                    if policy == 'adaptive':
+                        save_trace(run, os.path.join(
+                            TRACES, 'real-adaptive-%s-%s.json'
+                            % (workload, permits)), policy=policy,
+                            permits=permits, ram_bytes=spec.mem_mib * MIB,
+                            cap_mib_s=CAP_MIB_S, spec=spec.__dict__)
+            pair.destroy_guest(name)
+    finally:
+        pair.down()
+    print()
+    print('\n'.join(table(rows)))
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    with open(args.out, 'w') as fh:
+        json.dump(rows, fh, indent=1)
+    print('\n%d runs in %.0f s; written to %s'
+          % (len(rows), time.monotonic() - started, args.out))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
