@@ -240,7 +240,8 @@ class MigrateServer(command.Command):
                     return EXIT_DETACHED
                 if choice == 'abort':
                     self._abort(compute, server, record, out)
-        return self._verdict(compute, server, source, newest, record, refused, out, t0)
+        return self._verdict(compute, server, source, newest, record, refused, out, t0,
+                             requested=args.policy)
 
     def _refresh(self, compute, server, record, newest, bytes_ok, t0, tracker):
         """One refresh, two calls while bytes flow: the server and the per-server
@@ -304,7 +305,8 @@ class MigrateServer(command.Command):
         out.line('Abort requested for migration %s; waiting for nova to roll back'
                  % _ref(record), kind='notice')
 
-    def _verdict(self, compute, server, source, newest, record, refused, out, t0):
+    def _verdict(self, compute, server, source, newest, record, refused, out, t0,
+                 requested=None):
         label = server.name or server.id
         with common.sdk_errors('read the outcome of the migration of server %s' % label):
             final = common.latest_live_migration(compute, server.id, newer_than=newest) \
@@ -314,6 +316,11 @@ class MigrateServer(command.Command):
         host = getattr(srv, 'compute_host', None)
         keys = progress.driver_keys(getattr(srv, 'metadata', None),
                                     getattr(final, 'uuid', None))
+        # NOTE: a refusal is published once and soon overwritten by the
+        # fallback policy's first action; policy_used stays, so compare it.
+        used = keys.get('policy_used')
+        if requested and used and used != requested and refused is None:
+            refused = 'the driver ran policy %s instead of %s' % (used, requested)
         events = []
         if status != progress.SUCCESS or host == source:
             events = common.failed_events(compute, server.id)

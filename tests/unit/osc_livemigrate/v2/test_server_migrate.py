@@ -198,6 +198,15 @@ class TestMigrateServer(_Base):
                                     'policy refused by the driver: adaptive is not allowed'):
             self.run_cmd('vm1', '--live-migration', '--wait', '--policy', 'adaptive')
 
+    def test_wait_refusal_seen_only_in_policy_used_still_fails(self):
+        """The refusal key is soon overwritten; policy_used is not."""
+        md = {'livemigrate:migration': UUID, 'livemigrate:policy_used': 'nova',
+              'livemigrate:action': 'set-downtime'}
+        self.script(metadata=md)
+        with self.assertRaisesRegex(exceptions.CommandError,
+                                    'the driver ran policy nova instead of turbo'):
+            self.run_cmd('vm1', '--live-migration', '--wait', '--policy', 'turbo')
+
     def test_wait_timeout(self):
         self.script(steps=100)
         with self.assertRaisesRegex(exceptions.CommandError,
