@@ -322,7 +322,7 @@ class MigrateServer(command.Command):
         if requested and used and used != requested and refused is None:
             refused = 'the driver ran policy %s instead of %s' % (used, requested)
         events = []
-        if status != progress.SUCCESS or host == source:
+        if status != progress.SUCCESS or host == source or refused is not None:
             events = common.failed_events(compute, server.id)
         verdict = progress.decide_outcome(source, host, status, keys, events, refused)
         elapsed = self._clock() - t0

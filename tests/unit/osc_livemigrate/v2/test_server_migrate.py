@@ -203,9 +203,16 @@ class TestMigrateServer(_Base):
         md = {'livemigrate:migration': UUID, 'livemigrate:policy_used': 'nova',
               'livemigrate:action': 'set-downtime'}
         self.script(metadata=md)
-        with self.assertRaisesRegex(exceptions.CommandError,
-                                    'the driver ran policy nova instead of turbo'):
+        self.compute.actions['s-1'] = [fakes.Obj(
+            action='live-migration', request_id='r', start_time='1',
+            events=[{'event': 'livemigrate_policy-refused', 'result': 'Error',
+                     'details': "policy 'turbo', which is not installed"}])]
+        with self.assertRaises(exceptions.CommandError) as ctx:
             self.run_cmd('vm1', '--live-migration', '--wait', '--policy', 'turbo')
+        text = str(ctx.exception)
+        self.assertIn('the driver ran policy nova instead of turbo', text)
+        self.assertIn("event livemigrate_policy-refused: policy 'turbo', which is not "
+                      "installed", text)
 
     def test_wait_timeout(self):
         self.script(steps=100)
