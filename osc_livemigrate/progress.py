@@ -231,7 +231,8 @@ def decide_outcome(source_host, final_host, migration_status, keys=None,
     if migration_status is None:
         why = 'no migration record found'
     elif migration_status == SUCCESS:
-        why = 'migration says completed but the server is still on %s' % final_host
+        why = ('migration completed' if moved else
+               'migration says completed but the server is still on %s' % final_host)
     else:
         why = 'migration %s' % migration_status
     if not moved and migration_status != SUCCESS:
