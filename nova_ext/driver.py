@@ -101,9 +101,12 @@ class NovaStore:
         objects.InstanceActionEvent.event_start(
             self.context, self.instance.uuid, name, want_result=False,
             host=CONF.host)
+        # NOTE: nova marks an event 'Error' (and keeps its details) only
+        # when a traceback is given; a refusal has none, so its reason is
+        # passed as one.
         objects.InstanceActionEvent.event_finish_with_failure(
-            self.context, self.instance.uuid, name,
-            exc_val=failure_reason, want_result=False)
+            self.context, self.instance.uuid, name, exc_val=failure_reason,
+            exc_tb=failure_reason or None, want_result=False)
 
     def stats(self, obs, progress):
         mig = self.migration

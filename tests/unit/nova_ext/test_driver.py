@@ -252,3 +252,21 @@ class TestPermits(unittest.TestCase):
         from nova.compute import power_state
         permits = self._permits(power_state.PAUSED, 32768)
         self.assertFalse(permits.postcopy)
+
+
+class TestNovaStoreEvents(unittest.TestCase):
+
+    def test_a_refusal_is_recorded_as_a_failed_event_with_its_reason(self):
+        store = driver.NovaStore('ctx', _instance(), None)
+        with mock.patch.object(driver.objects, 'InstanceActionEvent') as ev:
+            store.event('livemigrate_policy-refused', "'turbo' not installed")
+        kwargs = ev.event_finish_with_failure.call_args.kwargs
+        self.assertEqual("'turbo' not installed", kwargs['exc_val'])
+        self.assertIsNotNone(kwargs['exc_tb'])  # nova: no tb means Success
+
+    def test_an_action_is_recorded_as_success(self):
+        store = driver.NovaStore('ctx', _instance(), None)
+        with mock.patch.object(driver.objects, 'InstanceActionEvent') as ev:
+            store.event('livemigrate_postcopy', None)
+        self.assertIsNone(ev.event_finish_with_failure.call_args.kwargs[
+            'exc_tb'])
