@@ -258,7 +258,8 @@ class TestNovaStoreEvents(unittest.TestCase):
 
     def test_a_refusal_is_recorded_as_a_failed_event_with_its_reason(self):
         store = driver.NovaStore('ctx', _instance(), None)
-        with mock.patch.object(driver.objects, 'InstanceActionEvent') as ev:
+        with mock.patch.object(driver.objects, 'InstanceActionEvent',
+                               create=True) as ev:
             store.event('livemigrate_policy-refused', "'turbo' not installed")
         kwargs = ev.event_finish_with_failure.call_args.kwargs
         self.assertEqual("'turbo' not installed", kwargs['exc_val'])
@@ -266,7 +267,8 @@ class TestNovaStoreEvents(unittest.TestCase):
 
     def test_an_action_is_recorded_as_success(self):
         store = driver.NovaStore('ctx', _instance(), None)
-        with mock.patch.object(driver.objects, 'InstanceActionEvent') as ev:
+        with mock.patch.object(driver.objects, 'InstanceActionEvent',
+                               create=True) as ev:
             store.event('livemigrate_postcopy', None)
         self.assertIsNone(ev.event_finish_with_failure.call_args.kwargs[
             'exc_tb'])
