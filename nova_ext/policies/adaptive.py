@@ -109,9 +109,8 @@ class AdaptivePolicy(base.ConvergencePolicy):
         self.throttle_pct = 0
         self.last_progress_s = 0.0
         self.last_remaining = None
-        ctx = self.context
-        self.backstop_s = self.params['backstop_s_per_gib'] * nova.data_gib(
-            ctx.ram_bytes, [ctx.disk_bytes] if ctx.disk_bytes else [])
+        self.backstop_s = (self.params['backstop_s_per_gib']
+                           * nova.context_data_gib(self.context))
 
     def _decide(self, obs):
         if obs.phase is Phase.POSTCOPY:

@@ -42,6 +42,13 @@ def data_gib(ram_bytes, disk_sizes_bytes=()):
     return total
 
 
+def context_data_gib(context):
+    """:func:`data_gib` of a MigrationContext (disks split evenly)."""
+    count = context.disk_count or (1 if context.disk_bytes else 0)
+    disks = [context.disk_bytes / count] * count if count else []
+    return data_gib(context.ram_bytes, disks)
+
+
 def downtime_steps(max_downtime_ms, steps, delay_s_per_gib, data_gb):
     """The linear downtime ramp: ``(after_s, downtime_ms)`` pairs.
 
@@ -88,10 +95,7 @@ class NovaPolicy(base.ConvergencePolicy):
     )
 
     def validate(self):
-        ctx = self.context
-        disks = [ctx.disk_bytes / ctx.disk_count] * ctx.disk_count \
-            if ctx.disk_count else []
-        self.data_gb = data_gib(ctx.ram_bytes, disks)
+        self.data_gb = context_data_gib(self.context)
         self.steps = downtime_steps(self.params['downtime_ms'],
                                     self.params['downtime_steps'],
                                     self.params['downtime_delay_s'],

@@ -82,6 +82,15 @@ def service_names(hosts=lay.COMPUTE_HOSTS):
     )
 
 
+def _ensure_flavor(session, flavor, existing):
+    """Create ``(name, vcpus, ram, disk)`` unless ``existing`` has it."""
+    name, vcpus, ram, disk = flavor
+    if name not in existing:
+        session.post('compute', '/flavors', {'flavor': {
+            'name': name, 'id': name, 'vcpus': vcpus, 'ram': ram,
+            'disk': disk}})
+
+
 class Cloud:
     """One mini-cloud rooted at a work folder (see ``testbed.cloud.layout``).
 
@@ -893,21 +902,8 @@ class Cloud:
         s = self.session(fresh=True)
         try:
             have = {f['name'] for f in s.get('compute', '/flavors')['flavors']}
-            for name, vcpus, ram, disk in FLAVORS:
-                if name not in have:
-                    s.post(
-                        'compute',
-                        '/flavors',
-                        {
-                            'flavor': {
-                                'name': name,
-                                'id': name,
-                                'vcpus': vcpus,
-                                'ram': ram,
-                                'disk': disk,
-                            }
-                        },
-                    )
+            for flavor in FLAVORS:
+                _ensure_flavor(s, flavor, have)
             self._seed_image(s)
             self._seed_network(s)
             if self.pair is not None:
@@ -923,21 +919,7 @@ class Cloud:
 
     def _seed_libvirt(self, s, flavors):
         """The guest's flavor and one bootable disk image per workload."""
-        name, vcpus, ram, disk = computes.FLAVOR
-        if name not in flavors:
-            s.post(
-                'compute',
-                '/flavors',
-                {
-                    'flavor': {
-                        'name': name,
-                        'id': name,
-                        'vcpus': vcpus,
-                        'ram': ram,
-                        'disk': disk,
-                    }
-                },
-            )
+        _ensure_flavor(s, computes.FLAVOR, flavors)
         log = self.layout.log('setup-seed')
         os.makedirs(self.layout.logs, exist_ok=True)
 
