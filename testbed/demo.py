@@ -30,6 +30,7 @@ import subprocess
 import sys
 import time
 
+from testbed import machine_lock
 from testbed.cloud import Cloud
 from testbed.cloud import CloudError
 from testbed.cloud import computes
@@ -120,6 +121,11 @@ def main(argv=None):
         description='Bring the libvirt-mode mini-cloud up and live-migrate a '
                     'guest that nova\'s defaults would abort.')
     parser.parse_args(argv)
+    with machine_lock.exclusive('python -m testbed.demo', say=say):
+        return _demo()
+
+
+def _demo():
     cloud = Cloud(mode='libvirt', say=say)
     try:
         seconds = cloud.up()

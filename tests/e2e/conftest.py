@@ -53,7 +53,7 @@ def pytest_terminal_summary(terminalreporter):
 
 
 @pytest.fixture(scope='session')
-def guest_image():
+def guest_image(testbed):
     """Host packages installed, libvirt-python importable, guest built."""
     if os.geteuid() != 0:
         pytest.fail('real-host tests need root (namespaces, libvirtd, apt)',

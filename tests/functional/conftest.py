@@ -17,7 +17,8 @@ up in one session). Each cloud comes up once per test session and goes
 down at its end, unless ``LIVEMIGRATE_KEEP_CLOUD=1`` (then a later session
 reuses it in seconds).
 Nothing here skips: a machine that cannot bring the cloud up fails the tests
-with the one-line reason the tool gives."""
+with the one-line reason the tool gives. A session starts with no servers:
+any left by a killed earlier session are deleted first."""
 
 import os
 
@@ -29,8 +30,19 @@ from testbed.cloud import CloudError
 KEEP_ENV = 'LIVEMIGRATE_KEEP_CLOUD'
 
 
+def _delete_leftover_servers(c):
+    """Delete the servers an earlier (killed) session left behind: tests
+    such as the drain test own their hosts."""
+    left = [s['ID'] for s in c.openstack_json('server', 'list',
+                                              '--all-projects')]
+    if left:
+        print('deleting %d server(s) left by an earlier session: %s'
+              % (len(left), ', '.join(left)))
+        c.openstack('server', 'delete', '--wait', *left, timeout=600)
+
+
 @pytest.fixture(scope='session')
-def cloud():
+def cloud(testbed):
     """A running fake-mode mini-cloud (two computes with
     FakeLiveMigrateDriver)."""
     c = Cloud(mode='fake')
@@ -41,13 +53,14 @@ def cloud():
         if not keep:
             c.down(quiet=True)
         pytest.fail('mini-cloud did not come up: %s' % e, pytrace=False)
+    _delete_leftover_servers(c)
     yield c
     if not keep:
         c.down()
 
 
 @pytest.fixture(scope='session')
-def libvirt_cloud():
+def libvirt_cloud(testbed):
     """A running libvirt-mode mini-cloud: two nova-compute services with
     ``compute_driver = livemigrate.LibvirtDriver`` on a HostPair."""
     c = Cloud(mode='libvirt')
@@ -60,6 +73,7 @@ def libvirt_cloud():
         pytest.fail(
             'libvirt-mode mini-cloud did not come up: %s' % e, pytrace=False
         )
+    _delete_leftover_servers(c)
     yield c
     if not keep:
         c.down()

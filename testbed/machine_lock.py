@@ -1,0 +1,63 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+"""One user of this machine's real testbed at a time.
+
+The test suite and the demo share the work folder's namespaces, ports,
+databases and guests. Two at once spoil each other's results (a drain test
+once found the other run's guest on its host and failed), so the second
+waits for the first and says so. The lock is an ``flock`` on a file in the
+work folder: the kernel drops it when its holder dies, so a killed run never
+leaves it stuck."""
+
+import contextlib
+import fcntl
+import os
+import time
+
+from testbed import hosts
+
+LOCK_NAME = '.testbed.lock'
+
+
+def lock_path():
+    workdir = hosts.check_workdir(
+        os.environ.get(hosts.WORKDIR_ENV, hosts.DEFAULT_WORKDIR))
+    return os.path.join(workdir, LOCK_NAME)
+
+
+@contextlib.contextmanager
+def exclusive(purpose, say=print):
+    """Hold the machine's testbed for ``purpose`` (written into the lock
+    file, so a waiter can name who holds it)."""
+    path = lock_path()
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, 'a+') as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            holder = f.read().strip() or 'another process'
+            say('waiting for the testbed: held by %s (%s)' % (holder, path))
+            t0 = time.monotonic()
+            fcntl.flock(f, fcntl.LOCK_EX)
+            say('got the testbed after %.0f s' % (time.monotonic() - t0))
+        f.seek(0)
+        f.truncate()
+        f.write('pid %d: %s\n' % (os.getpid(), purpose))
+        f.flush()
+        try:
+            yield
+        finally:
+            f.seek(0)
+            f.truncate()
+            f.flush()
+            fcntl.flock(f, fcntl.LOCK_UN)
