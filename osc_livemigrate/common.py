@@ -48,9 +48,27 @@ def translate_error(exc, what, hint=None, not_found=None):
     return command_error('%s failed: %s%s' % (what, _detail(exc), _tail(hint)))
 
 
+TOKEN_HINT = ('a token passed with --os-token cannot be renewed once it '
+              'expires or is revoked; for long waits authenticate with a password '
+              'or an application credential, which are renewed as needed')
+
+
+def translate_auth_error(exc, what, hint=None):
+    """The CommandError for a keystoneauth failure: the cloud unreachable, or
+    the credentials refused while (re)authenticating (an expired token reads
+    "Failed to validate token (HTTP 404)", which says nothing to an operator)."""
+    from keystoneauth1 import exceptions as ksa_exc
+    if isinstance(exc, ksa_exc.ConnectionError):
+        return command_error('%s failed: cannot reach the cloud (%s)%s'
+                             % (what, _detail(exc), _tail(hint)))
+    return command_error('%s failed: authentication was refused (%s); %s%s'
+                         % (what, _detail(exc), TOKEN_HINT, _tail(hint)))
+
+
 @contextlib.contextmanager
 def sdk_errors(what, hint=None, not_found=None):
-    """Turn openstacksdk exceptions into a CommandError naming ``what``.
+    """Turn openstacksdk and keystoneauth exceptions into a CommandError
+    naming ``what``.
 
     :param what: the request in the user's words, e.g. ``'abort migration 7
         of server vm1'``.
@@ -59,11 +77,14 @@ def sdk_errors(what, hint=None, not_found=None):
         usually a bare "not found").
     :raises osc_lib.exceptions.CommandError: for any SDK error.
     """
+    from keystoneauth1 import exceptions as ksa_exc
     from openstack import exceptions as sdk_exc
     try:
         yield
     except sdk_exc.SDKException as e:
         raise translate_error(e, what, hint, not_found) from None
+    except ksa_exc.ClientException as e:
+        raise translate_auth_error(e, what, hint) from None
 
 
 def _tail(hint):

@@ -248,7 +248,10 @@ class MigrateServer(command.Command):
         migration; /os-migrations only until the record appears, or once the
         per-server API stops listing it (finished, or hidden in post-copy)."""
         label = server.name or server.id
-        with common.sdk_errors('follow the migration of server %s' % label):
+        with common.sdk_errors(
+                'follow the migration of server %s' % label,
+                hint='The migration goes on without us: follow it with `openstack '
+                     'server migration watch --server %s`' % label):
             srv = compute.get_server(server.id)
             live = None
             known = record is not None

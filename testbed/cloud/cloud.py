@@ -780,13 +780,20 @@ class Cloud:
     def _api_spec(self, service):
         lo = self.layout
         url = lo.url(service, '/v3/' if service == 'keystone' else '/')
-        return dict(
+        spec = dict(
             name=service,
             argv=render.gunicorn_argv(lo, service, API_VENV[service]),
             probe=lambda: procs.probe_http(url),
             timeout=120,
             port=lo.ports[service],
         )
+        override = self._override_path('keystone')
+        if service == 'keystone' and os.path.exists(override):
+            spec['env'] = {
+                'OS_KEYSTONE_CONFIG_FILES': '%s;%s'
+                % (render.wsgi_env(lo)['OS_KEYSTONE_CONFIG_FILES'], override)
+            }
+        return spec
 
     def _nova_conf_args(self, db=True):
         etc = self.layout.path('etc', 'nova')
@@ -807,11 +814,14 @@ class Cloud:
 
     def _compute_spec(self, host):
         name = compute_name(host)
+        override = self._override_path('compute')
+        extra = [override] if os.path.exists(override) else []
         if self.pair is not None:
             return dict(
                 name=name,
                 argv=computes.compute_argv(
-                    self.layout, self.pair, host, self.layout.log(name)
+                    self.layout, self.pair, host, self.layout.log(name),
+                    extra_conf=extra,
                 ),
                 probe=lambda: self._probe_nova_service('nova-compute', host),
                 # a cold libvirt compute probes QEMU and registers in placement
@@ -824,6 +834,9 @@ class Cloud:
             + [
                 '--config-file',
                 self.layout.path('etc', 'nova', 'compute-%s.conf' % host),
+            ]
+            + [a for f in extra for a in ('--config-file', f)]
+            + [
                 '--log-file',
                 self.layout.log(name),
             ],
@@ -1069,6 +1082,56 @@ class Cloud:
         if self.pair is not None and not computes.pair_running(self.pair):
             return False
         return all(ok for _, _, ok, _ in self.status())
+
+    # ------------------------------------------------------------ overrides
+    def _override_path(self, what):
+        """Extra config file of keystone or of both computes (see
+        reconfigure); read after the rendered files when it exists."""
+        if what == 'keystone':
+            return self.layout.path('etc', 'keystone', 'override.conf')
+        return self.layout.path('etc', 'nova', 'compute-override.conf')
+
+    def overrides(self):
+        """{'keystone'|'compute': text} of the overrides in force."""
+        out = {}
+        for what in ('keystone', 'compute'):
+            path = self._override_path(what)
+            if os.path.exists(path):
+                with open(path) as f:
+                    out[what] = f.read()
+        return out
+
+    def reconfigure(self, keystone=None, compute=None):
+        """Restart keystone and/or both computes with extra config sections
+        (``{'token': {'expiration': 30}}``); None drops an override. Only
+        the services whose override changed restart. Tests of token expiry
+        and service-user tokens use this; it lasts until changed again or
+        ``reset``. Returns the names restarted."""
+        with self._exclusive():
+            restart = []
+            for what, sections in (('keystone', keystone),
+                                   ('compute', compute)):
+                path = self._override_path(what)
+                text = render.ini(sections) if sections else None
+                if self.overrides().get(what) == text:
+                    continue
+                if text is None:
+                    os.remove(path)
+                else:
+                    _write(path, text)
+                restart += (['keystone'] if what == 'keystone'
+                            else [compute_name(h) for h in self.hosts])
+            if not restart:
+                return []
+            t0 = time.monotonic()
+            self.table.stop_many(restart, timeout=20)
+            if 'keystone' in restart:
+                self._daemons([self._api_spec('keystone')])
+            self._daemons([self._compute_spec(h) for h in self.hosts
+                           if compute_name(h) in restart])
+            self._session = None
+            self._timed('reconfigure', t0)
+            return restart
 
     # ------------------------------------------------------------ down / reset
     def down(self, quiet=False):

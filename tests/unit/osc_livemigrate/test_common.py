@@ -24,6 +24,27 @@ UUID = '11111111-1111-1111-1111-111111111111'
 
 class TestSdkErrors(unittest.TestCase):
 
+    def test_refused_reauthentication_explains_tokens_and_keeps_the_hint(self):
+        """An expired --os-token surfaces as keystoneauth's "Failed to validate
+        token (HTTP 404)" while the session re-authenticates."""
+        from keystoneauth1 import exceptions as ksa_exc
+        with self.assertRaises(exceptions.CommandError) as cm:
+            with common.sdk_errors('follow it', hint='watch it'):
+                raise ksa_exc.NotFound('Failed to validate token')
+        msg = str(cm.exception)
+        self.assertTrue(msg.startswith('follow it failed: authentication was refused '
+                                       '(Failed to validate token'), msg)
+        self.assertIn('--os-token cannot be renewed', msg)
+        self.assertIn('application credential', msg)
+        self.assertTrue(msg.endswith('. watch it'), msg)
+
+    def test_unreachable_cloud_is_not_called_an_auth_failure(self):
+        from keystoneauth1 import exceptions as ksa_exc
+        with self.assertRaisesRegex(exceptions.CommandError,
+                                    r'^x failed: cannot reach the cloud \(down\)$'):
+            with common.sdk_errors('x'):
+                raise ksa_exc.ConnectFailure('down')
+
     def test_not_found_uses_given_message(self):
         with self.assertRaisesRegex(exceptions.CommandError, '^gone$'):
             with common.sdk_errors('x', not_found='gone'):
