@@ -1,0 +1,61 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+"""reconfigure: override files reach keystone and the computes, and only
+the services whose override changed restart. The restarts themselves run
+for real in tests/functional/cloud/test_libvirt_tokens.py."""
+
+from testbed.cloud import Cloud
+from testbed.cloud import render
+
+
+class _Recorder(Cloud):
+    """A fake-mode Cloud that records restarts instead of running them."""
+
+    def __init__(self, base):
+        super().__init__(base=base, say=lambda m: None)
+        self.stopped, self.started = [], []
+        self.table.stop_many = lambda names, timeout=0: self.stopped.extend(
+            names) or names
+
+    def _daemons(self, specs):
+        self.started += specs
+
+
+def test_overrides_reach_argv_and_env_and_only_changed_services_restart(
+        tmp_path):
+    c = _Recorder(str(tmp_path))
+    assert 'env' not in c._api_spec('keystone')
+    restarted = c.reconfigure(keystone={'token': {'expiration': 130}})
+    assert restarted == ['keystone']
+    env = c.started[0]['env']['OS_KEYSTONE_CONFIG_FILES'].split(';')
+    assert env[-1].endswith('etc/keystone/override.conf')
+    assert c.overrides() == {
+        'keystone': render.ini({'token': {'expiration': 130}})}
+
+    # same keystone text, new compute text: only the computes restart
+    c.started.clear()
+    compute = {'service_user': {'send_service_user_token': False}}
+    restarted = c.reconfigure(keystone={'token': {'expiration': 130}},
+                              compute=compute)
+    assert restarted == ['nova-compute-%s' % h for h in c.hosts]
+    for spec in c.started:
+        i = spec['argv'].index('--log-file')
+        assert spec['argv'][i - 2:i] == [
+            '--config-file', str(tmp_path / 'etc/nova/compute-override.conf')]
+    assert 'send_service_user_token = false' in c.overrides()['compute']
+
+    assert c.reconfigure(keystone={'token': {'expiration': 130}},
+                         compute=compute) == []
+    assert c.reconfigure() == ['keystone'] + [
+        'nova-compute-%s' % h for h in c.hosts]
+    assert c.overrides() == {}
+    assert 'env' not in c._api_spec('keystone')
