@@ -25,23 +25,13 @@ import time
 from testbed.cloud import computes
 from testbed.guest import disk
 from testbed.guest import serial
+from tests.functional.cloud import servers
 
 WORKLOAD = computes.WORKLOADS[0]
 
 
 def _console(c, server):
     return c.openstack('console', 'log', 'show', server).stdout
-
-
-def _wait_for(what, fn, timeout):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = fn()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError('%s not seen within %d s' % (what, timeout))
-        time.sleep(1)
 
 
 def _domains(c, letter):
@@ -72,7 +62,7 @@ def test_live_migration_keeps_the_guest_running_and_intact(libvirt_cloud):
     try:
         assert server['status'] == 'ACTIVE', server
         assert server['OS-EXT-SRV-ATTR:host'] == src, server
-        before = _wait_for(
+        before = servers.wait_for(
             'two heartbeats on %s' % src,
             lambda: (lambda r: r if len(r.heartbeats) >= 2 else None)(
                 serial.parse_serial(_console(c, sid))),
@@ -102,7 +92,7 @@ def test_live_migration_keeps_the_guest_running_and_intact(libvirt_cloud):
         assert sid in _domains(c, 'B') and sid not in _domains(c, 'A')
 
         last_before = before.heartbeats[-1].t_s
-        after = _wait_for(
+        after = servers.wait_for(
             'a heartbeat and a full VERIFY sweep on %s' % dst,
             lambda: (lambda r: r if len(r.heartbeats) >= 2
                      and r.verifies else None)(
