@@ -1,0 +1,123 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+"""Each timeout action and each policy, through ``openstack server migrate
+--live-migration --wait`` on a real guest that never converges by itself.
+
+nova's ``[libvirt] live_migration_timeout_action``: abort (the guest stays
+on the source, the wait exits non-zero with the policy's reason) and
+force_complete, which switches to post-copy when permitted and otherwise
+pauses the guest until pre-copy finishes. The schedule and kubevirt
+policies escalate on their own triggers. (adaptive: test_libvirt_cli.)
+
+Each case restarts the computes with its options through
+``Cloud.reconfigure``, with timeouts scaled down from nova's 800 s/GiB so
+that the action comes within a minute; the module restores the computes
+when it ends."""
+
+# NOTE: one guest, moved A -> B -> A ... by the cases in order; each case
+# migrates it to whichever host it is not on.
+
+import time
+
+import pytest
+
+from testbed.cloud import computes
+from tests.functional.cloud import servers
+
+BUSY = computes.WORKLOADS[1]
+NOVA_TIMEOUT_S_PER_GIB = 10
+
+
+def _nova(action, post_copy=True):
+    return {'libvirt': {
+        'live_migration_completion_timeout': NOVA_TIMEOUT_S_PER_GIB,
+        'live_migration_timeout_action': action,
+        'live_migration_permit_post_copy': post_copy}}
+
+
+CASES = [
+    # id, policy, compute options, ends on the other host, last action
+    ('nova-abort', 'nova', _nova('abort'), False, 'abort'),
+    ('nova-force-complete-postcopy', 'nova', _nova('force_complete'), True,
+     'postcopy'),
+    ('nova-force-complete-pause', 'nova',
+     _nova('force_complete', post_copy=False), True, 'pause'),
+    ('schedule', 'schedule',
+     {'livemigrate': {'policy_params': 'schedule:steps=t5:dt300 t20:postcopy'}},
+     True, 'postcopy'),
+    ('kubevirt', 'kubevirt',
+     {'livemigrate': {'policy_params':
+                      'kubevirt:completion_timeout_per_gib=10'}},
+     True, 'postcopy'),
+]
+
+
+@pytest.fixture(scope='module')
+def guest(libvirt_cloud):
+    c = libvirt_cloud
+    src, _ = c.hosts
+    sid = servers.boot(c, BUSY, 'lm-pol-%d' % int(time.time()), src)
+    try:
+        servers.active(c, sid, src)
+        servers.heartbeats(c, sid, 2)
+        yield sid
+    finally:
+        servers.delete(c, sid)
+        c.reconfigure()
+    servers.assert_nothing_left(c, sid)
+
+
+@pytest.mark.parametrize('policy,options,moves,action',
+                         [case[1:] for case in CASES],
+                         ids=[case[0] for case in CASES])
+def test_timeout_action_through_the_cli(libvirt_cloud, guest, policy,
+                                        options, moves, action):
+    c = libvirt_cloud
+    c.reconfigure(compute=options)
+    status, here, _ = servers.where(c, guest)
+    assert status == 'ACTIVE', status
+    there = [h for h in c.hosts if h != here][0]
+    before = servers.console(c, guest)
+    r, lines = servers.migrate_wait(c, guest, there, policy)
+    out = r.stdout[-4000:] + r.stderr[-3000:]
+    result = [ln for ln in lines if ln['type'] == 'result']
+    assert len(result) == 1, out
+    progress = [ln for ln in lines if ln['type'] == 'progress']
+    assert any((ln.get('processed_bytes') or 0) > 0 for ln in progress), out
+    assert action in {ln.get('action') for ln in progress}, out
+    meta = servers.show(c, guest)['properties']
+    assert meta['livemigrate:policy_used'] == policy, meta
+    assert meta['livemigrate:action'] == action, meta
+    status, host, last = servers.settled(c, guest)
+    if moves:
+        assert r.returncode == 0, out
+        assert result[0]['ok'] is True and result[0]['host'] == there, out
+        assert (status, host) == ('ACTIVE', there), (status, host, last)
+        assert last['Status'] == 'completed', last
+    else:
+        assert r.returncode != 0, out
+        assert result[0]['ok'] is False, out
+        assert 'timeout action abort' in result[0]['reason'], result
+        assert (status, host) == ('ACTIVE', here), (status, host, last)
+        # nova's rollback after an abort by the driver ends at 'failed'
+        assert last['Status'] == 'failed', last
+    assert guest in servers.domains(c, servers.host_letter(c, host))
+    # running (not left paused) wherever it ended, memory intact: the
+    # guest's own clock goes on past its last heartbeat before the move
+    last_t = before.heartbeats[-1].t_s
+    after = servers.wait_for('heartbeats of %s after the move' % guest,
+                             lambda: (lambda rep: rep if any(
+                                 hb.t_s > last_t + 2 for hb in rep.heartbeats)
+                                 else None)(servers.console(c, guest)),
+                             120, every=2)
+    assert not after.errors and not after.panics and after.corrupt == 0, (
+        after)
