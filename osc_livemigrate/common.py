@@ -59,10 +59,26 @@ def translate_auth_error(exc, what, hint=None):
     "Failed to validate token (HTTP 404)", which says nothing to an operator)."""
     from keystoneauth1 import exceptions as ksa_exc
     if isinstance(exc, ksa_exc.ConnectionError):
-        return command_error('%s failed: cannot reach the cloud (%s)%s'
-                             % (what, _detail(exc), _tail(hint)))
+        err = command_error('%s failed: cannot reach the cloud (%s)%s'
+                            % (what, _detail(exc), _tail(hint)))
+        err.transient = True
+        return err
     return command_error('%s failed: authentication was refused (%s); %s%s'
                          % (what, _detail(exc), TOKEN_HINT, _tail(hint)))
+
+
+#: refreshes in a row that may fail to reach the cloud before a wait gives up
+UNREACHABLE_RETRIES = 5
+
+
+def retry_message(exc, failures):
+    """For a failed refresh of a long wait: the line to show before retrying,
+    or None to give up. Only "cannot reach the cloud" (a reset keep-alive
+    connection, a restarting API) is retried, ``UNREACHABLE_RETRIES`` times
+    in a row."""
+    if not getattr(exc, 'transient', False) or failures > UNREACHABLE_RETRIES:
+        return None
+    return '%s; retrying (%d/%d)' % (exc, failures, UNREACHABLE_RETRIES)
 
 
 @contextlib.contextmanager

@@ -319,6 +319,11 @@ def gunicorn_argv(lo, service, venv):
         '300',
         '--graceful-timeout',
         '5',
+        # gunicorn's default of 2 s equals the CLI's usual poll interval:
+        # the client then reuses a pooled connection just as the server
+        # closes it, and gets "Connection reset by peer"
+        '--keep-alive',
+        '30',
         '--no-control-socket',
         '--pid',
         lo.path('run', 'gunicorn-%s.pid' % service),

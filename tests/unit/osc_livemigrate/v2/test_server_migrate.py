@@ -18,6 +18,7 @@ import unittest
 from openstackclient.compute.v2 import server as core_server
 from osc_lib import exceptions
 
+from osc_livemigrate import common
 from osc_livemigrate.v2 import server_migrate
 from tests.unit.osc_livemigrate import fakes
 
@@ -213,6 +214,48 @@ class TestMigrateServer(_Base):
         self.assertIn('the driver ran policy nova instead of turbo', text)
         self.assertIn("event livemigrate_policy-refused: policy 'turbo', which is not "
                       "installed", text)
+
+    def _unreachable_for(self, n):
+        """get_server fails to connect on refreshes 2..n+1."""
+        from keystoneauth1 import exceptions as ksa_exc
+        real, calls = self.compute.get_server, {'n': 0}
+
+        def get_server(*a, **kw):
+            calls['n'] += 1
+            if 2 <= calls['n'] <= n + 1:
+                raise ksa_exc.ConnectFailure('Connection reset by peer')
+            return real(*a, **kw)
+        self.compute.get_server = get_server
+
+    def test_wait_rides_out_a_few_unreachable_refreshes(self):
+        self.script()
+        self._unreachable_for(common.UNREACHABLE_RETRIES)
+        self.assertEqual(0, self.run_cmd('vm1', '--live-migration', '--wait'))
+        retries = [ln for ln in self.json_lines() if ln['type'] == 'retry']
+        self.assertEqual(common.UNREACHABLE_RETRIES, len(retries))
+        self.assertIn('cannot reach the cloud (Connection reset by peer)',
+                      retries[0]['message'])
+        self.assertTrue(retries[-1]['message'].endswith('retrying (5/5)'))
+        self.assertEqual('result', self.json_lines()[-1]['type'])
+
+    def test_wait_gives_up_when_the_cloud_stays_unreachable(self):
+        self.script()
+        self._unreachable_for(common.UNREACHABLE_RETRIES + 1)
+        with self.assertRaisesRegex(exceptions.CommandError,
+                                    r'^follow the migration of server vm1 failed: cannot '
+                                    r'reach the cloud .*migration watch --server vm1`$'):
+            self.run_cmd('vm1', '--live-migration', '--wait')
+
+    def test_wait_does_not_retry_refused_credentials(self):
+        from keystoneauth1 import exceptions as ksa_exc
+        self.script()
+
+        def refused(*a, **kw):
+            raise ksa_exc.NotFound('Failed to validate token')
+        self.compute.get_server = refused
+        with self.assertRaisesRegex(exceptions.CommandError, 'authentication was refused'):
+            self.run_cmd('vm1', '--live-migration', '--wait')
+        self.assertEqual([], [ln for ln in self.json_lines() if ln['type'] == 'retry'])
 
     def test_wait_timeout(self):
         self.script(steps=100)

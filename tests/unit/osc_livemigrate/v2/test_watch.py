@@ -89,6 +89,28 @@ class TestWatchMigration(_Base):
         self.assertEqual(0, self.run_cmd())
         self.assertEqual(1, len(self.refresh_objects()))
 
+    def test_rides_out_an_unreachable_refresh_but_not_a_lasting_outage(self):
+        from keystoneauth1 import exceptions as ksa_exc
+        real, calls = self.compute.server_migrations, {'n': 0}
+
+        def flaky(*a, **kw):
+            calls['n'] += 1
+            if calls['n'] == 2:
+                raise ksa_exc.ConnectFailure('Connection reset by peer')
+            return real(*a, **kw)
+        self.compute.server_migrations = flaky
+        self.assertEqual(0, self.run_cmd('--server', 'vm1'))
+        kinds = [ln['type'] for ln in self.refresh_objects()]
+        self.assertEqual('retry', kinds[1])
+        self.assertEqual([], self.refresh_objects()[-1]['migrations'])
+
+        def down(*a, **kw):
+            raise ksa_exc.ConnectFailure('Connection refused')
+        self.compute.server_migrations = down
+        with self.assertRaisesRegex(exceptions.CommandError,
+                                    'watch migrations failed: cannot reach the cloud'):
+            self.run_cmd('--server', 'vm1')
+
     def test_ctrl_c_ends_cleanly(self):
         def sleep(seconds):
             raise KeyboardInterrupt

@@ -140,6 +140,8 @@ def test_wsgi_shims_hide_argv_and_export_application(service):
 def test_gunicorn_serves_one_worker_on_loopback(lo):
     argv = render.gunicorn_argv(lo, 'keystone', 'main')
     assert argv[0] == '/w/venvs/main/bin/gunicorn'
+    # idle keep-alive connections outlive a 2 s poll interval
+    assert argv[argv.index('--keep-alive') + 1] == '30'
     assert argv[argv.index('--bind') + 1] == '127.0.0.1:5000'
     assert argv[argv.index('--workers') + 1] == '1'
     assert argv[-1] == 'keystone_app:application'
