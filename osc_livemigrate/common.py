@@ -71,14 +71,20 @@ def translate_auth_error(exc, what, hint=None):
 UNREACHABLE_RETRIES = 5
 
 
-def retry_message(exc, failures):
-    """For a failed refresh of a long wait: the line to show before retrying,
-    or None to give up. Only "cannot reach the cloud" (a reset keep-alive
-    connection, a restarting API) is retried, ``UNREACHABLE_RETRIES`` times
-    in a row."""
-    if not getattr(exc, 'transient', False) or failures > UNREACHABLE_RETRIES:
-        return None
-    return '%s; retrying (%d/%d)' % (exc, failures, UNREACHABLE_RETRIES)
+def ride_out_unreachable(refresh, notice, sleep, interval):
+    """Call ``refresh()`` and return what it returns; while it cannot reach
+    the cloud (a reset keep-alive connection, a restarting API), say so
+    through ``notice(line)``, ``sleep(interval)`` and call it again, at most
+    ``UNREACHABLE_RETRIES`` times in a row. Any other error is raised at
+    once, as is the last unreachable one."""
+    for failures in range(1, UNREACHABLE_RETRIES + 2):
+        try:
+            return refresh()
+        except Exception as e:  # noqa: BLE001 - re-raised unless transient
+            if not getattr(e, 'transient', False) or failures > UNREACHABLE_RETRIES:
+                raise
+            notice('%s; retrying (%d/%d)' % (e, failures, UNREACHABLE_RETRIES))
+            sleep(interval)
 
 
 @contextlib.contextmanager

@@ -212,21 +212,13 @@ class MigrateServer(command.Command):
         record = None
         refused = None
         bytes_ok = mv.supports(compute, 'server_migrations')
-        unreachable = 0
         while True:
             try:
-                try:
-                    record, srv, upd = self._refresh(compute, server, record, newest,
-                                                     bytes_ok, t0, tracker)
-                    unreachable = 0
-                except Exception as e:  # noqa: BLE001 - re-raised unless transient
-                    unreachable += 1
-                    retry = common.retry_message(e, unreachable)
-                    if retry is None:
-                        raise
-                    out.line(retry, kind='retry')
-                    self._sleep(args.poll_interval)
-                    continue
+                record, srv, upd = common.ride_out_unreachable(
+                    lambda: self._refresh(compute, server, record, newest, bytes_ok, t0,
+                                          tracker),
+                    lambda line: out.line(line, kind='retry'),
+                    self._sleep, args.poll_interval)
                 out.update(upd)
                 if upd.action == progress.REFUSED:
                     refused = upd.reason or ''

@@ -116,23 +116,20 @@ class WatchMigration(command.Command):
         stream = self.app.stdout
         json_lines = args.watch_format == 'json' or not _isatty(stream)
         t0 = self._clock()
-        refreshes = unreachable = 0
+        refreshes = 0
+
+        def refresh():
+            elapsed = self._clock() - t0
+            with common.sdk_errors('watch migrations'):
+                return elapsed, poller.poll(elapsed)
+
+        def notice(line):
+            stream.write((progress.render_json('retry', message=line)
+                          if json_lines else line) + '\n')
         try:
             while True:
-                elapsed = self._clock() - t0
-                try:
-                    with common.sdk_errors('watch migrations'):
-                        updates = poller.poll(elapsed)
-                    unreachable = 0
-                except Exception as e:  # noqa: BLE001 - re-raised unless transient
-                    unreachable += 1
-                    retry = common.retry_message(e, unreachable)
-                    if retry is None:
-                        raise
-                    stream.write((progress.render_json('retry', message=retry)
-                                  if json_lines else retry) + '\n')
-                    self._sleep(args.interval)
-                    continue
+                elapsed, updates = common.ride_out_unreachable(
+                    refresh, notice, self._sleep, args.interval)
                 refreshes += 1
                 self._show(stream, json_lines, updates, elapsed, args)
                 if not updates or (args.count and refreshes >= args.count):
