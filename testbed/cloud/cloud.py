@@ -1109,11 +1109,12 @@ class Cloud:
         ``reset``. Returns the names restarted."""
         with self._exclusive():
             restart = []
+            current = self.overrides()
             for what, sections in (('keystone', keystone),
                                    ('compute', compute)):
                 path = self._override_path(what)
                 text = render.ini(sections) if sections else None
-                if self.overrides().get(what) == text:
+                if current.get(what) == text:
                     continue
                 if text is None:
                     os.remove(path)
