@@ -24,6 +24,7 @@ import contextlib
 import fcntl
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -49,6 +50,10 @@ NETWORK = 'private'
 SUBNET_CIDR = (
     '192.0.2.0/24'  # a documentation range: only a database record here
 )
+
+# How nova-manage placement audit names an orphaned consumer.
+AUDIT_CONSUMER = re.compile(
+    r'Allocations were set against consumer UUID ([0-9a-f-]{36})')
 
 # Which venv serves which API.
 API_VENV = {
@@ -1133,6 +1138,29 @@ class Cloud:
             self._session = None
             self._timed('reconfigure', t0)
             return restart
+
+    def release_orphaned_allocations(self):
+        """Delete placement allocations that belong to no instance and no
+        migration in progress; return their consumer UUIDs.
+
+        Stock nova leaves the source's migration allocation behind when
+        ``_post_live_migration`` fails (the token control test does that on
+        purpose). The cloud's state outlives test sessions, so each such
+        leak would shrink a host for good. This runs the operator's tool
+        for it, ``nova-manage placement audit --delete``."""
+        argv = self._nova_manage() + ['placement', 'audit', '--delete',
+                                      '--verbose']
+        log = self.layout.log('placement-audit')
+        os.makedirs(self.layout.logs, exist_ok=True)
+        r = subprocess.run(argv, capture_output=True, text=True,
+                           env=self._env(), stdin=subprocess.DEVNULL)
+        with open(log, 'a') as f:
+            f.write('\n$ %s\n%s%s' % (' '.join(argv), r.stdout, r.stderr))
+        # 0: nothing found; 4: everything found was deleted
+        if r.returncode not in (0, 4):
+            raise CloudError('nova-manage', 'placement audit --delete exited '
+                             '%d' % r.returncode, log)
+        return sorted(set(AUDIT_CONSUMER.findall(r.stdout)))
 
     # ------------------------------------------------------------ down / reset
     def down(self, quiet=False):

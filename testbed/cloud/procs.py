@@ -155,14 +155,17 @@ class ProcessTable:
             if entry and pid_alive(entry['pid'], entry.get('started')):
                 running[name] = entry['pid']
                 _signal_group(entry['pid'], signal.SIGTERM)
+        # wait for the whole group, not just its leader: a worker may take
+        # a moment longer than its parent to exit
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and any(
-            pid_alive(p) for p in running.values()
+            _group_alive(p) for p in running.values()
         ):
             time.sleep(0.1)
         for pid in running.values():
-            if pid_alive(pid):
+            if _group_alive(pid):
                 _signal_group(pid, signal.SIGKILL)
+                _signal_members(pid, signal.SIGKILL)
                 _wait_gone(pid, 5)
         for name in names:
             self.forget(name)
@@ -283,13 +286,42 @@ def _signal_group(pid, sig):
     _signal(pid, sig)
 
 
+def _group_members(pgid):
+    """Live (not zombie) pids whose process group is pgid."""
+    found = []
+    for d in os.listdir('/proc'):
+        if not d.isdigit():
+            continue
+        try:
+            with open('/proc/%s/stat' % d) as f:
+                data = f.read()
+        except OSError:
+            continue
+        fields = data[data.rindex(')') + 2 :].split()
+        if fields[0] != 'Z' and int(fields[2]) == pgid:
+            found.append(int(d))
+    return found
+
+
+def _group_alive(pid):
+    """True while pid or any member of the group it leads lives."""
+    return pid_alive(pid) or bool(_group_members(pid))
+
+
+def _signal_members(pgid, sig):
+    """Signal each member of a group whose leader may be gone already."""
+    for pid in _group_members(pgid):
+        _signal(pid, sig)
+
+
 def _wait_gone(pid, timeout):
+    """Wait until pid and the members of the group it leads are gone."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if not pid_alive(pid):
+        if not _group_alive(pid):
             return True
         time.sleep(0.1)
-    return not pid_alive(pid)
+    return not _group_alive(pid)
 
 
 def _socket_inodes(pid):

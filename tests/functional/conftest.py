@@ -17,8 +17,9 @@ up in one session). Each cloud comes up once per test session and goes
 down at its end, unless ``LIVEMIGRATE_KEEP_CLOUD=1`` (then a later session
 reuses it in seconds).
 Nothing here skips: a machine that cannot bring the cloud up fails the tests
-with the one-line reason the tool gives. A session starts with no servers:
-any left by a killed earlier session are deleted first."""
+with the one-line reason the tool gives. A session starts with no servers and
+no orphaned placement allocations: whatever an earlier session left is
+removed first."""
 
 import os
 
@@ -31,14 +32,19 @@ KEEP_ENV = 'LIVEMIGRATE_KEEP_CLOUD'
 
 
 def _delete_leftover_servers(c):
-    """Delete the servers an earlier (killed) session left behind: tests
-    such as the drain test own their hosts."""
+    """Delete the servers an earlier (killed) session left behind, and the
+    allocations nobody owns any more: tests such as the drain test own
+    their hosts, whole."""
     left = [s['ID'] for s in c.openstack_json('server', 'list',
                                               '--all-projects')]
     if left:
         print('deleting %d server(s) left by an earlier session: %s'
               % (len(left), ', '.join(left)))
         c.openstack('server', 'delete', '--wait', *left, timeout=600)
+    leaked = c.release_orphaned_allocations()
+    if leaked:
+        print('released placement allocations no server or migration owns '
+              '(left by an earlier session): %s' % ', '.join(leaked))
 
 
 @pytest.fixture(scope='session')

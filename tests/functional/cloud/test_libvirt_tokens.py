@@ -179,6 +179,11 @@ def test_without_service_tokens_the_migration_fails_and_a_token_wait_explains(
     left = servers.instance_dir(c, src, sid)
     assert os.path.isdir(left), left
     shutil.rmtree(left)
+    # ... and the migration's allocation stays on A's resource provider
+    # (no instance, no migration in progress owns it): without the
+    # operator's cleanup each control run would take a guest's room on A
+    # for good.
+    assert m['UUID'] in c.release_orphaned_allocations(), m
     servers.assert_nothing_left(c, sid)
 
 
