@@ -33,7 +33,6 @@ import time
 
 from nova.compute import power_state
 from nova import conf as nova_conf
-from nova import exception
 from nova import objects
 from nova.virt.libvirt import driver as libvirt_driver
 from nova.virt.libvirt import migration as libvirt_migrate
@@ -227,6 +226,7 @@ class LibvirtDriver(libvirt_driver.LibvirtDriver):
         mon = monitor.Monitor(
             guest, policy, instance=instance, controls=controls,
             on_decision=on_decision, on_stats=publisher.stats,
+            on_postcopy_link=publisher.postcopy_link,
             stats_interval_s=CONF.libvirt.live_migration_monitor_interval,
             postcopy_enabled=permits.postcopy, is_done=finish_event.done,
             # NOTE: wall clock and time.sleep, as nova's monitor uses

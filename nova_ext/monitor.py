@@ -35,6 +35,10 @@ LOG = logging.getLogger(__name__)
 #: libvirt's VIR_DOMAIN_JOB_* values, so this module needs no libvirt import
 JOB_NONE, JOB_BOUNDED, JOB_UNBOUNDED, JOB_COMPLETED, JOB_FAILED, \
     JOB_CANCELLED = range(6)
+#: libvirt's (VIR_DOMAIN_PAUSED, VIR_DOMAIN_PAUSED_POSTCOPY_FAILED): the
+#: source's state once the connection broke during post-copy. The job still
+#: reads as running then, so only the domain's state tells.
+POSTCOPY_FAILED_STATE = (3, 13)
 
 FORCE_COMPLETE = 'force-complete'
 API_ABORT = 'abort'
@@ -66,6 +70,9 @@ class Monitor:
     :param policy: a fresh ConvergencePolicy object
     :param on_decision: ``f(decision, obs)`` after every action taken
     :param on_stats: ``f(obs)`` every ``stats_interval_s``
+    :param on_postcopy_link: ``f(broken, obs)`` when the connection to the
+        destination breaks during post-copy (``True``) and when the
+        migration runs again (``False``)
     :param clock: monotonic seconds; ``sleep``: waits ``poll_s``
     """
 
@@ -74,13 +81,15 @@ class Monitor:
                  stats_interval_s=5.0, clock=time.monotonic,
                  sleep=time.sleep, postcopy_enabled=False,
                  is_done=lambda: False, settle=None,
-                 phase=Phase.PRECOPY):
+                 phase=Phase.PRECOPY, on_postcopy_link=None):
         self.guest = guest
         self.policy = policy
         self.instance = instance
         self.controls = collections.deque() if controls is None else controls
         self.on_decision = on_decision or (lambda d, o: None)
         self.on_stats = on_stats or (lambda o: None)
+        self.on_postcopy_link = on_postcopy_link or (lambda b, o: None)
+        self.postcopy_broken_since = None
         self.poll_s = poll_s
         # NOTE: nova divides by monitor_interval / 0.5 and crashes on 0;
         # any interval below one poll simply means "every poll".
@@ -137,13 +146,50 @@ class Monitor:
             self._operator(self.controls.popleft(), obs)
         if self.outcome.aborted_by:
             return
-        decision = self.policy.decide(obs)
-        if decision.action is not Action.NOTHING:
-            self._apply(decision, obs, by='policy')
+        # NOTE: nothing a policy may ask for helps a broken post-copy
+        if not self._postcopy_broken(obs):
+            decision = self.policy.decide(obs)
+            if decision.action is not Action.NOTHING:
+                self._apply(decision, obs, by='policy')
         if (self._last_stats_s is None or
                 elapsed_s - self._last_stats_s >= self.stats_interval_s):
             self._last_stats_s = elapsed_s
             self.on_stats(obs)
+
+    def _postcopy_broken(self, obs):
+        """In post-copy, whether the source says the stream broke; report
+        each change.
+
+        QEMU keeps both halves paused and waits: libvirt resumes the stream
+        if the connection returns in time, else the guest is lost unless
+        someone resumes with ``VIR_MIGRATE_POSTCOPY_RESUME``. An operator
+        must be told either way.
+        """
+        if self.outcome.phase is not Phase.POSTCOPY:
+            return False
+        broken = self._domain_state() == POSTCOPY_FAILED_STATE
+        if broken and self.postcopy_broken_since is None:
+            self.postcopy_broken_since = obs.elapsed_s
+            LOG.warning('Live migration post-copy failed after %(t).0f s: the '
+                        'connection to the destination broke; the guest is '
+                        'paused until the stream resumes',
+                        {'t': obs.elapsed_s}, instance=self.instance)
+            self.on_postcopy_link(True, obs)
+        elif not broken and self.postcopy_broken_since is not None:
+            LOG.info('Live migration post-copy resumed after %(t).0f s '
+                     'without the destination',
+                     {'t': obs.elapsed_s - self.postcopy_broken_since},
+                     instance=self.instance)
+            self.postcopy_broken_since = None
+            self.on_postcopy_link(False, obs)
+        return broken
+
+    def _domain_state(self):
+        try:
+            return tuple(self.guest._domain.state()[:2])
+        except Exception as exc:  # the domain left this host meanwhile
+            LOG.debug('No domain state: %s', exc, instance=self.instance)
+            return None
 
     def _job_stats(self):
         try:

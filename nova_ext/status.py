@@ -26,6 +26,8 @@ LOG = logging.getLogger(__name__)
 
 PREFIX = 'livemigrate:'
 EVENT_PREFIX = 'livemigrate_'
+#: the phase published while a post-copy waits for its lost destination
+POSTCOPY_FAILED = 'post-copy failed'
 
 
 def status_keys(migration_uuid, policy, phase, action=None, reason=None,
@@ -96,6 +98,22 @@ class Publisher:
         self._event(decision.action.value, None)
         self._write(action=self.last[0], reason=self.last[1],
                     downtime_ms=decision.downtime_ms or obs.downtime_ms)
+
+    def postcopy_link(self, broken, obs):
+        """The connection broke during post-copy, or the stream resumed."""
+        if broken:
+            self.phase = POSTCOPY_FAILED
+            action, reason = 'postcopy-failed', (
+                'the connection to the destination broke during post-copy; '
+                'the guest is paused until it returns')
+        else:
+            self.phase = 'post-copy'
+            action, reason = 'postcopy-resumed', (
+                'post-copy resumed after the connection returned')
+        self.last = (action, reason)
+        self._event(action, reason if broken else None)
+        self._write(action=action, reason=reason,
+                    downtime_ms=obs.downtime_ms)
 
     def stats(self, obs):
         """Every monitor interval: bytes, progress, phase."""

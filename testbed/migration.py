@@ -39,6 +39,9 @@ class RealRun:
     error: str | None = None
     postcopy_s: float | None = None
     paused_s: float | None = None
+    #: (elapsed_s, broken) each time the monitor saw post-copy's connection
+    #: break or the stream resume
+    postcopy_link: list = dataclasses.field(default_factory=list)
 
 
 def migration_flags(libvirt, postcopy=False, auto_converge=False):
@@ -115,13 +118,17 @@ class _RecordingGuest:
             self._during(elapsed, stats)
         return stats
 
+    def state(self):
+        return self._guest._domain.state()
+
     def __getattr__(self, name):
         return getattr(self._guest, name)
 
 
 def run(pair, dom, policy, source='A', dest='B', postcopy=False,
         auto_converge=False, bandwidth_mib_s=None, poll_s=0.5,
-        clock=time.monotonic, during=None, join_s=600, extra_flags=0):
+        clock=time.monotonic, during=None, join_s=600, extra_flags=0,
+        on_postcopy_link=None):
     """Migrate ``dom`` from ``source`` to ``dest`` under ``policy``.
 
     :param pair: a started :class:`testbed.hosts.HostPair`
@@ -136,6 +143,8 @@ def run(pair, dom, policy, source='A', dest='B', postcopy=False,
         the monitor is done; a thread still blocked then (a vanished peer)
         is reported in ``error`` instead of hanging the caller
     :param extra_flags: more VIR_MIGRATE_* flags
+    :param on_postcopy_link: ``f(broken, obs)`` as the monitor reports a
+        broken post-copy and its recovery (also kept in ``postcopy_link``)
     :returns: :class:`RealRun`
     """
     libvirt = libvirtd.load_libvirt()
@@ -165,6 +174,13 @@ def run(pair, dom, policy, source='A', dest='B', postcopy=False,
         decisions.append((round(obs.elapsed_s, 2), decision.action.value,
                           decision.reason, decision.downtime_ms))
 
+    link = []
+
+    def postcopy_link(broken, obs):
+        link.append((round(obs.elapsed_s, 2), broken))
+        if on_postcopy_link is not None:
+            on_postcopy_link(broken, obs)
+
     def settle():
         try:
             running = dom.isActive()
@@ -177,7 +193,7 @@ def run(pair, dom, policy, source='A', dest='B', postcopy=False,
                              poll_s=poll_s, stats_interval_s=0,
                              postcopy_enabled=postcopy,
                              is_done=finished.is_set, settle=settle,
-                             clock=clock)
+                             clock=clock, on_postcopy_link=postcopy_link)
     thread = threading.Thread(target=operation, daemon=True)
     thread.start()
     try:
@@ -210,4 +226,4 @@ def run(pair, dom, policy, source='A', dest='B', postcopy=False,
         host=host, total_s=round(total, 2), downtime_ms=downtime,
         decisions=decisions, samples=guest.samples,
         error=failure.get('error'), postcopy_s=first.get('postcopy'),
-        paused_s=first.get('pause'))
+        paused_s=first.get('pause'), postcopy_link=link)

@@ -74,6 +74,11 @@ def actions(policy, samples):
             if d.action.value != 'nothing']
 
 
+#: libvirt's (VIR_DOMAIN_RUNNING, VIR_DOMAIN_RUNNING_MIGRATED) and
+#: (VIR_DOMAIN_PAUSED, VIR_DOMAIN_PAUSED_POSTCOPY_FAILED)
+RUNNING, POSTCOPY_FAILED = (1, 2), (3, 13)
+
+
 class FakeJobInfo:
     """nova's JobInfo, reduced to what the monitor reads."""
 
@@ -88,12 +93,17 @@ class FakeDomain:
     def jobStats(self):
         return self._guest.current_stats()
 
+    def state(self):
+        return list(self._guest.current_state())
+
 
 class FakeGuest:
     """A guest whose job follows a script of libvirt job-stat dicts.
 
     Each poll consumes one entry of ``script``: a dict (job running, those
-    stats) or a job type number (the job ended that way). Tuning calls are
+    stats), a (dict, domain state) pair (the state ``dom.state()`` returns
+    meanwhile; running otherwise) or a job type number (the job ended that
+    way). Tuning calls are
     recorded in ``calls``; ``fail`` names calls that raise.
     """
 
@@ -103,10 +113,17 @@ class FakeGuest:
         self.fail = set(fail)
         self._domain = FakeDomain(self)
         self._now = None
+        self._state = RUNNING
 
     def get_job_info(self):
         self._now = self.script.pop(0) if self.script else 3
+        self._state = RUNNING
+        if isinstance(self._now, tuple):
+            self._now, self._state = self._now
         return FakeJobInfo(2 if isinstance(self._now, dict) else self._now)
+
+    def current_state(self):
+        return self._state
 
     def current_stats(self):
         return self._now if isinstance(self._now, dict) else {}

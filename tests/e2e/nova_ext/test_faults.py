@@ -191,11 +191,15 @@ def test_link_cut_during_postcopy_recovers_on_destination_when_link_returns(
         host_pair, guests):
     """libvirt pauses the source; the guest survives once the link is back.
 
-    Recovery here does not need VIR_MIGRATE_POSTCOPY_RESUME: the link
-    comes back before either QEMU closed its socket, so the stream resumes
-    and libvirt refuses the resume call ("QEMU reports migration is still
-    running", or, once the stream has finished, a complaint that there is
-    no such migration). Either way the guest must end up alive on B.
+    The job still reads as running while the link is down: only the source
+    domain's state (paused, post-copy failed) tells. The monitor must report
+    that (an operator sees phase ``post-copy failed``); the link returns
+    only after it did. Recovery here does not need
+    VIR_MIGRATE_POSTCOPY_RESUME: the link comes back before either QEMU
+    closed its socket, so the stream resumes and libvirt refuses the resume
+    call ("QEMU reports migration is still running", or, once the stream
+    has finished, a complaint that there is no such migration). Either way
+    the guest must end up alive on B.
     """
     lv = libvirtd.load_libvirt()
     name = 'fault-cutpc'
@@ -224,20 +228,24 @@ def test_link_cut_during_postcopy_recovers_on_destination_when_link_returns(
             return
         state = source.state()
         seen['states'].append(tuple(state))
-        failed = state == [lv.VIR_DOMAIN_PAUSED,
-                           lv.VIR_DOMAIN_PAUSED_POSTCOPY_FAILED]
-        if failed or elapsed > seen['cut'] + 90:
+        # the link returns once the monitor has reported the failure
+        if seen.get('reported') or elapsed > seen['cut'] + 90:
             seen['back'] = elapsed
             host_pair.set_link('B', True)
             thread = threading.Thread(target=resume, daemon=True)
             thread.start()
             seen['thread'] = thread
 
+    def reported(broken, obs):
+        if broken:
+            seen.setdefault('reported', (obs.elapsed_s, list(source.state())))
+
     try:
         run = migration.run(host_pair, dom,
                             _policy('t2:postcopy', Permits.named('postcopy')),
                             postcopy=True, bandwidth_mib_s=CAP_MIB_S,
-                            during=during, join_s=60)
+                            during=during, join_s=60,
+                            on_postcopy_link=reported)
     finally:
         host_pair.set_link('B', True)
     if 'thread' in seen:
@@ -246,6 +254,13 @@ def test_link_cut_during_postcopy_recovers_on_destination_when_link_returns(
     assert (lv.VIR_DOMAIN_PAUSED,
             lv.VIR_DOMAIN_PAUSED_POSTCOPY_FAILED) in states, seen
     assert run.outcome == 'completed', (run, seen)
+    # reported once, while the link was down; any later report is recovery
+    assert run.postcopy_link[0][1] is True, (run.postcopy_link, seen)
+    # (two clocks started a moment apart: allow a poll either way)
+    assert seen['cut'] - 0.5 < run.postcopy_link[0][0] < seen['back'] + 0.5, \
+        (run.postcopy_link, seen)
+    assert [b for _, b in run.postcopy_link[1:]] in ([], [False]), \
+        run.postcopy_link
     # the resume call races the resumed stream: "still running" while it
     # flows, or any "no such migration/domain" once it has completed;
     # only the guest's fate on B is the claim

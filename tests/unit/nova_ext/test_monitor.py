@@ -124,6 +124,44 @@ class TestMonitor(unittest.TestCase):
                                 settle=lambda: COMPLETED)
         self.assertEqual('completed', outcome.job)
 
+    def test_broken_postcopy_is_reported_once_each_way_and_not_steered(self):
+        policy, script = _stalled(Permits.named('postcopy'))
+        asked = []
+        decide = policy.decide
+        policy.decide = lambda obs: asked.append(obs.elapsed_s) or decide(obs)
+        broken = [(stats, fakes.POSTCOPY_FAILED) for stats in script[2:5]]
+        link = []
+        outcome, _, _, _ = _run(
+            policy, script[:2] + broken + script[5:7] + [COMPLETED],
+            phase=Phase.POSTCOPY,
+            on_postcopy_link=lambda b, o: link.append((b, o.elapsed_s)))
+        self.assertEqual('completed', outcome.job)
+        self.assertEqual([(True, 1.0), (False, 2.5)], link)
+        self.assertEqual([0.0, 0.5, 2.5, 3.0], asked)
+
+    def test_domain_state_is_read_only_in_postcopy(self):
+        policy, script = _stalled(Permits.named('none'))
+        link = []
+        paused = [(stats, fakes.POSTCOPY_FAILED) for stats in script[:3]]
+        _run(policy, paused + [COMPLETED],
+             on_postcopy_link=lambda b, o: link.append(b))
+        self.assertEqual([], link)
+
+    def test_unreadable_domain_state_counts_as_not_broken(self):
+        policy, script = _stalled(Permits.named('postcopy'))
+        guest = fakes.FakeGuest(script[:3] + [COMPLETED])
+
+        def gone():
+            raise RuntimeError('Domain not found')
+        guest._domain.state = gone
+        clock = fakes.FakeClock()
+        link = []
+        mon = monitor.Monitor(guest, policy, clock=clock, sleep=clock.sleep,
+                              phase=Phase.POSTCOPY,
+                              on_postcopy_link=lambda b, o: link.append(b))
+        self.assertEqual('completed', mon.run().job)
+        self.assertEqual([], link)
+
     def test_unknown_request_is_refused(self):
         policy, script = _stalled(Permits())
         with self.assertRaises(ValueError):

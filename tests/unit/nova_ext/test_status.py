@@ -57,6 +57,28 @@ class TestPublisher(unittest.TestCase):
         self.assertEqual('post-copy', store.keys[-1]['livemigrate:phase'])
         self.assertEqual('stalled', store.keys[-1]['livemigrate:reason'])
 
+    def test_broken_postcopy_is_published_and_so_is_its_recovery(self):
+        store = Recorder()
+        pub = status.Publisher(store, 'm-1', 'adaptive')
+        pub.decision(Decision(Action.POSTCOPY, 'stalled'),
+                     fakes.observation(3))
+        pub.postcopy_link(True, fakes.observation(9))
+        self.assertEqual('post-copy failed',
+                         store.keys[-1]['livemigrate:phase'])
+        self.assertEqual('postcopy-failed',
+                         store.keys[-1]['livemigrate:action'])
+        self.assertIn('connection to the destination broke',
+                      store.keys[-1]['livemigrate:reason'])
+        pub.stats(fakes.observation(10))  # the phase stays while it waits
+        self.assertEqual('post-copy failed',
+                         store.keys[-1]['livemigrate:phase'])
+        pub.postcopy_link(False, fakes.observation(20))
+        self.assertEqual('post-copy', store.keys[-1]['livemigrate:phase'])
+        self.assertEqual(['livemigrate_postcopy', 'livemigrate_postcopy-'
+                          'failed', 'livemigrate_postcopy-resumed'],
+                         [name for name, _ in store.events])
+        self.assertIsNone(store.events[-1][1])
+
     def test_refusal_is_published_like_an_action(self):
         store = Recorder()
         status.Publisher(store, 'm-1', 'nova').started(['not allowed'])

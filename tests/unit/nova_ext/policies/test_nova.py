@@ -13,7 +13,6 @@
 
 import unittest
 
-from nova_ext.observation import Action
 from nova_ext.observation import GIB
 from nova_ext.observation import MIB
 from nova_ext.observation import MigrationContext
