@@ -12,6 +12,7 @@
 """Real guests on the libvirt-mode mini-cloud, driven through the
 ``openstack`` CLI: boot, wait, find, migrate, delete, check nothing is left."""
 
+import contextlib
 import json
 import os
 import subprocess
@@ -105,6 +106,19 @@ def active(c, sid, host, timeout=300):
 
 def delete(c, sid):
     c.openstack('server', 'delete', '--wait', sid, check=False, timeout=300)
+
+
+@contextlib.contextmanager
+def booted(c, spec, prefix, host):
+    """A guest of ``spec`` on ``host``, running (two heartbeats), deleted
+    on exit whatever happened."""
+    sid = boot(c, spec, '%s-%d' % (prefix, int(time.time())), host)
+    try:
+        active(c, sid, host)
+        heartbeats(c, sid, 2)
+        yield sid
+    finally:
+        delete(c, sid)
 
 
 def json_lines(text):

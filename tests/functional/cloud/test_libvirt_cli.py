@@ -36,14 +36,8 @@ BUSY = computes.WORKLOADS[1]
 def busy(libvirt_cloud):
     """One WORKLOADS[1] guest booted on host A, deleted at the end."""
     c = libvirt_cloud
-    src, _ = c.hosts
-    sid = servers.boot(c, BUSY, 'lm-cli-busy-%d' % int(time.time()), src)
-    try:
-        servers.active(c, sid, src)
-        servers.heartbeats(c, sid, 2)
+    with servers.booted(c, BUSY, 'lm-cli-busy', c.hosts[0]) as sid:
         yield sid
-    finally:
-        servers.delete(c, sid)
 
 
 # ------------------------------------------------------------ 1b

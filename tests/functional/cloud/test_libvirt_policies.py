@@ -26,7 +26,6 @@ when it ends."""
 # NOTE: one guest, moved A -> B -> A ... by the cases in order; each case
 # migrates it to whichever host it is not on.
 
-import time
 
 import pytest
 
@@ -64,14 +63,10 @@ CASES = [
 @pytest.fixture(scope='module')
 def guest(libvirt_cloud):
     c = libvirt_cloud
-    src, _ = c.hosts
-    sid = servers.boot(c, BUSY, 'lm-pol-%d' % int(time.time()), src)
     try:
-        servers.active(c, sid, src)
-        servers.heartbeats(c, sid, 2)
-        yield sid
+        with servers.booted(c, BUSY, 'lm-pol', c.hosts[0]) as sid:
+            yield sid
     finally:
-        servers.delete(c, sid)
         c.reconfigure()
     servers.assert_nothing_left(c, sid)
 
