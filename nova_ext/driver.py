@@ -126,6 +126,7 @@ class LibvirtDriver(libvirt_driver.LibvirtDriver):
         super().__init__(virtapi, read_only)
         self._lm_monitors = {}
         self._lm_deliberate_abort = set()
+        self._lm_moved = set()
         self._lm_params = self._validated_params()
 
     @staticmethod
@@ -245,6 +246,7 @@ class LibvirtDriver(libvirt_driver.LibvirtDriver):
             publisher.finished('completed')
             post_method(context, instance, dest, block_migration,
                         migrate_data)
+            self._lm_moved.add(_uuid(instance))
             return
         if outcome.aborted_by:
             self._lm_deliberate_abort.add(instance.uuid)
@@ -327,9 +329,21 @@ class LibvirtDriver(libvirt_driver.LibvirtDriver):
                 LOG.info('Live migration aborted as requested; the guest '
                          'runs on this host (%s)', exc, instance=instance)
                 return
+            if _uuid(instance) in self._lm_moved:
+                # NOTE: a post-copy whose connection broke makes libvirt's
+                # migrate call fail even when the stream then resumes and
+                # completes; the guest runs on the destination and nova's
+                # post-migration steps are done, so the manager must not
+                # set ERROR now.
+                LOG.warning('Live migration completed and the server moved '
+                            'to %(dest)s, although libvirt reported an error '
+                            'on the way: %(exc)s',
+                            {'dest': dest, 'exc': exc}, instance=instance)
+                return
             raise
         finally:
             self._lm_deliberate_abort.discard(_uuid(instance))
+            self._lm_moved.discard(_uuid(instance))
 
     def live_migration_abort(self, instance):
         mon = self._lm_monitors.get(_uuid(instance))

@@ -58,6 +58,7 @@ def _driver(flags=0):
     drv.active_migrations = {}
     drv._lm_monitors = {}
     drv._lm_deliberate_abort = set()
+    drv._lm_moved = set()
     drv._lm_params = {}
     drv._host = mock.Mock()
     drv._get_migration_flags = lambda block: flags
@@ -72,11 +73,11 @@ def _stalled_script():
 
 class TestDriverMonitor(unittest.TestCase):
 
-    def _monitor(self, drv, script, instance, policy='adaptive'):
+    def _monitor(self, drv, script, instance, policy='adaptive', post=None):
         guest = fakes.FakeGuest(script)
         store = RecordingStore()
         self.flags(default_policy=policy)
-        post, recover = mock.Mock(), mock.Mock()
+        post, recover = post or mock.Mock(), mock.Mock()
         migrate_data = types.SimpleNamespace(
             migration=types.SimpleNamespace(uuid='mig-1', status='running'),
             block_migration=False)
@@ -116,6 +117,17 @@ class TestDriverMonitor(unittest.TestCase):
         post.assert_called_once()
         recover.assert_not_called()
         self.assertEqual('completed', store.keys[-1]['livemigrate:phase'])
+
+    def test_the_move_counts_once_post_method_returned(self):
+        drv = _driver()
+        self._monitor(drv, _stalled_script()[:2] + [COMPLETED], _instance())
+        self.assertIn(UUID, drv._lm_moved)
+        drv = _driver()
+        with self.assertRaisesRegex(RuntimeError, '401'):
+            self._monitor(drv, _stalled_script()[:2] + [COMPLETED],
+                          _instance(), post=mock.Mock(
+                              side_effect=RuntimeError('401 from neutron')))
+        self.assertNotIn(UUID, drv._lm_moved)
 
     def test_forbidden_user_policy_is_refused_and_published(self):
         drv = _driver()
@@ -157,6 +169,20 @@ class TestDeliberateAbort(unittest.TestCase):
             drv._live_migration('ctx', _instance(), 'dest', None, None,
                                 False, None)
         self.assertNotIn(UUID, drv._lm_deliberate_abort)
+
+    def test_error_after_a_completed_move_does_not_reach_the_manager(self):
+        drv = _driver()
+
+        def monitor_then_thread_error(*args):
+            drv._lm_moved.add(UUID)  # post_method ran
+            raise RuntimeError('operation failed: job migration out failed: '
+                               'Lost connection to destination host')
+        with mock.patch.object(libvirt_driver.LibvirtDriver,
+                               '_live_migration',
+                               side_effect=monitor_then_thread_error):
+            drv._live_migration('ctx', _instance(), 'dest', None, None,
+                                False, None)
+        self.assertNotIn(UUID, drv._lm_moved)
 
     def test_other_failures_still_raise(self):
         drv = _driver()
