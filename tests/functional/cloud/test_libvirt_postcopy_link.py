@@ -1,0 +1,119 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+"""A post-copy that loses its destination, seen from the ``openstack`` CLI.
+
+The link between the two libvirt hosts is cut during post-copy: libvirt
+still reports the job as running, the guest is paused on both hosts. The
+operator's ``--wait`` must say ``post-copy failed`` instead of showing a
+stuck bar; once the link returns the migration must finish on B with the
+guest's memory intact.
+
+Here libvirt's migrate call also fails ("client socket is closed") although
+the stream later resumes and completes; stock nova re-raises that after the
+move and the compute manager sets the server to ERROR. Hence the claims
+that the server ends ACTIVE on B and its migration ``completed``.
+"""
+
+import os
+import subprocess
+
+from testbed import libvirtd
+from testbed.cloud import computes
+from tests.functional.cloud import servers
+
+BUSY = computes.WORKLOADS[1]
+#: post-copy's own cap (MiB/s), low enough that the link can be cut while
+#: pages still flow
+POSTCOPY_CAP_MIB_S = 5
+
+
+def _phase(c, sid):
+    return servers.show(c, sid)['properties'].get('livemigrate:phase')
+
+
+def _events(c, sid, action='live-migration'):
+    """Event names of the server's last action of that kind."""
+    rows = [r for r in c.openstack_json('server', 'event', 'list', sid)
+            if r['Action'] == action]
+    last = max(rows, key=lambda r: r['Start Time'])
+    shown = c.openstack_json('server', 'event', 'show', sid,
+                             last['Request ID'])
+    return [e['event'] for e in shown.get('events') or []]
+
+
+def test_wait_shows_a_broken_postcopy_and_the_guest_survives(libvirt_cloud):
+    c = libvirt_cloud
+    lv = libvirtd.load_libvirt()
+    src, dst = c.hosts
+    dst_letter = servers.host_letter(c, dst)
+    with servers.booted(c, BUSY, 'lm-pclink', src) as sid:
+        # set before the migration starts, as nova never sets it
+        dom = c.pair.connect(servers.host_letter(c, src)) \
+            .lookupByUUIDString(sid)
+        dom.migrateSetMaxSpeed(POSTCOPY_CAP_MIB_S,
+                               lv.VIR_DOMAIN_MIGRATE_MAX_SPEED_POSTCOPY)
+        proc = subprocess.Popen(
+            [c.openstack_bin, 'server', 'migrate', '--live-migration',
+             '--host', dst, '--policy', 'nova', '--wait', '--poll-interval',
+             '1', sid],
+            env=dict(os.environ, **c.env()), stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+        cut = False
+        try:
+            # switch early: most of the guest's memory is still to be sent
+            m = servers.wait_for('a running migration', lambda: (
+                lambda m: m if m and m['Status'] == 'running' else None)(
+                    servers.latest(c, sid)), 120, every=0.5)
+            c.openstack('server', 'migration', 'force', 'complete', sid,
+                        str(m['Id']))
+            servers.wait_for('phase post-copy', lambda: _phase(c, sid) ==
+                             'post-copy', 60, every=0.5)
+            c.pair.set_link(dst_letter, False)
+            cut = True
+            servers.wait_for('phase post-copy failed', lambda: _phase(
+                c, sid) == 'post-copy failed', 120, every=1)
+            state = dom.state()
+            assert tuple(state) == (
+                lv.VIR_DOMAIN_PAUSED,
+                lv.VIR_DOMAIN_PAUSED_POSTCOPY_FAILED), state
+        finally:
+            if cut:
+                c.pair.set_link(dst_letter, True)
+        try:
+            out, err = proc.communicate(timeout=600)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        text = out[-4000:] + err[-3000:]
+        lines = servers.json_lines(out)
+        assert proc.returncode == 0, text
+        phases = [ln.get('phase') for ln in lines if ln['type'] == 'progress']
+        assert 'post-copy failed' in phases, phases
+        assert phases.index('post-copy') < phases.index('post-copy failed')
+        result = [ln for ln in lines if ln['type'] == 'result']
+        assert len(result) == 1 and result[0]['ok'] is True, text
+        status, host, last = servers.settled(c, sid)
+        assert (status, host) == ('ACTIVE', dst), (status, host, last)
+        assert last['Id'] == m['Id'] and last['Status'] == 'completed', last
+        events = _events(c, sid)
+        assert 'livemigrate_postcopy-failed' in events, events
+        # the guest, on B: heartbeats and full VERIFY sweeps, nothing lost
+        after = servers.wait_for('a VERIFY sweep on %s' % dst, lambda: (
+            lambda rep: rep if len(rep.heartbeats) >= 2 and rep.verifies
+            else None)(servers.console(c, sid)), 180, every=2)
+        assert not after.errors and not after.panics, after
+        assert after.corrupt == 0, after
+        assert all(v.corrupt == 0 and v.pages == BUSY.written_pages
+                   for v in after.verifies), after.verifies
+        assert sid not in servers.domains(c, servers.host_letter(c, src))
+    servers.assert_nothing_left(c, sid)
