@@ -35,6 +35,8 @@ META_POLICY = 'livemigrate:policy'
 META_MIGRATION = 'livemigrate:migration'
 DRIVER_KEYS = ('policy_used', 'phase', 'action', 'reason', 'downtime_ms')
 REFUSED = 'policy-refused'
+#: phases in which nothing flows until something outside changes: no ETA
+WAITING_PHASES = frozenset(('post-copy failed',))
 
 
 def driver_keys(metadata, migration_uuid):
@@ -124,6 +126,8 @@ class Update:
 
     @property
     def eta_s(self):
+        if self.phase in WAITING_PHASES:
+            return None
         if not self.rate_bytes_per_s or self.rate_bytes_per_s <= 0:
             return None
         if self.remaining_bytes is None:

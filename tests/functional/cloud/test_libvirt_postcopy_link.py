@@ -100,6 +100,9 @@ def test_wait_shows_a_broken_postcopy_and_the_guest_survives(libvirt_cloud):
         phases = [ln.get('phase') for ln in lines if ln['type'] == 'progress']
         assert 'post-copy failed' in phases, phases
         assert phases.index('post-copy') < phases.index('post-copy failed')
+        waiting = [ln for ln in lines if ln.get('phase') == 'post-copy failed']
+        assert all(ln['eta_s'] is None for ln in waiting), waiting
+        assert all(ln['action'] == 'postcopy-failed' for ln in waiting), waiting
         result = [ln for ln in lines if ln['type'] == 'result']
         assert len(result) == 1 and result[0]['ok'] is True, text
         status, host, last = servers.settled(c, sid)

@@ -11,6 +11,7 @@
 # under the License.
 """Pure helpers: formatting, progress maths, rendering and the wait verdict."""
 
+import dataclasses
 import json
 import unittest
 
@@ -109,6 +110,11 @@ class TestUpdate(unittest.TestCase):
         self.assertEqual(2**30 / 10, u.rate_bytes_per_s)
         self.assertAlmostEqual(10.0, u.eta_s)
         self.assertEqual(('pre-copy', 'set-downtime', 'stalled'), (u.phase, u.action, u.reason))
+
+    def test_no_eta_while_a_broken_postcopy_waits(self):
+        u = dataclasses.replace(self._update(), phase='post-copy failed')
+        self.assertIsNone(u.eta_s)
+        self.assertIn('ETA -', progress.render_bar(u, width=200))
 
     def test_render_bar(self):
         line = progress.render_bar(self._update(), width=200)
