@@ -36,20 +36,8 @@ from testbed.cloud import layout as lay
 from testbed.cloud import procs
 from testbed.cloud import render
 from testbed.cloud import rest
+from testbed.cloud import seed
 from testbed.cloud.procs import CloudError
-
-FLAVORS = (
-    ('m1.tiny', 1, 64, 1),
-    ('m1.small', 1, 256, 1),
-)  # name, vcpus, MiB, GB
-IMAGE = 'tiny'
-IMAGE_BYTES = (
-    1024 * 1024
-)  # the fake driver never reads the image: zeros will do
-NETWORK = 'private'
-SUBNET_CIDR = (
-    '192.0.2.0/24'  # a documentation range: only a database record here
-)
 
 # How nova-manage placement audit names an orphaned consumer.
 AUDIT_CONSUMER = re.compile(
@@ -85,15 +73,6 @@ def service_names(hosts=lay.COMPUTE_HOSTS):
         + list(NOVA_DAEMONS)
         + [compute_name(h) for h in hosts]
     )
-
-
-def _ensure_flavor(session, flavor, existing):
-    """Create ``(name, vcpus, ram, disk)`` unless ``existing`` has it."""
-    name, vcpus, ram, disk = flavor
-    if name not in existing:
-        session.post('compute', '/flavors', {'flavor': {
-            'name': name, 'id': name, 'vcpus': vcpus, 'ram': ram,
-            'disk': disk}})
 
 
 class Cloud:
@@ -700,7 +679,10 @@ class Cloud:
     def _keystone_objects_once(self):
         def setup():
             try:
-                self._keystone_objects()
+                seed.keystone_objects(self.session(fresh=True), self.layout)
+                # nova caches its service catalog and would not see an
+                # endpoint added later: all exist before any nova service
+                self.session(fresh=True)  # pick up the new catalog
             except (rest.RestError, OSError, KeyError) as e:
                 raise CloudError(
                     'keystone',
@@ -709,77 +691,6 @@ class Cloud:
                 )
 
         self._once('keystone-objects', 'keystone-objects', setup)
-
-    def _keystone_objects(self):
-        """Service project, service users with admin+service roles, and every
-        endpoint: all before any nova service starts, because nova caches its
-        service catalog and would not see an endpoint added later."""
-        s = self.session(fresh=True)
-        project = _find_or_create(
-            s, 'projects', 'project', 'service', {'domain_id': 'default'}
-        )
-        roles = {
-            r['name']: r['id'] for r in s.get('identity', '/roles')['roles']
-        }
-        for role in ('admin', 'service'):
-            if role not in roles:
-                roles[role] = s.post(
-                    'identity', '/roles', {'role': {'name': role}}
-                )['role']['id']
-        for user in lay.SERVICE_USERS:
-            uid = _find_or_create(
-                s,
-                'users',
-                'user',
-                user,
-                {
-                    'domain_id': 'default',
-                    'password': lay.service_password(user),
-                },
-            )
-            for role in ('admin', 'service'):
-                s.put(
-                    'identity',
-                    '/projects/%s/users/%s/roles/%s'
-                    % (project, uid, roles[role]),
-                )
-        for name, stype, url in self.layout.endpoints():
-            found = [
-                x
-                for x in s.get('identity', '/services?type=%s' % stype)[
-                    'services'
-                ]
-            ]
-            sid = (
-                found[0]['id']
-                if found
-                else s.post(
-                    'identity',
-                    '/services',
-                    {'service': {'name': name, 'type': stype}},
-                )['service']['id']
-            )
-            have = {
-                e['interface']
-                for e in s.get('identity', '/endpoints?service_id=%s' % sid)[
-                    'endpoints'
-                ]
-            }
-            for interface in ('public', 'internal', 'admin'):
-                if interface not in have:
-                    s.post(
-                        'identity',
-                        '/endpoints',
-                        {
-                            'endpoint': {
-                                'service_id': sid,
-                                'interface': interface,
-                                'url': url,
-                                'region_id': lay.REGION,
-                            }
-                        },
-                    )
-        self.session(fresh=True)  # pick up the new catalog
 
     # --- service specs
     def _api_spec(self, service):
@@ -919,11 +830,11 @@ class Cloud:
         t0 = time.monotonic()
         s = self.session(fresh=True)
         try:
-            have = {f['name'] for f in s.get('compute', '/flavors')['flavors']}
-            for flavor in FLAVORS:
-                _ensure_flavor(s, flavor, have)
-            self._seed_image(s)
-            self._seed_network(s)
+            have = seed.flavor_names(s)
+            for flavor in seed.FLAVORS:
+                seed.ensure_flavor(s, flavor, have)
+            seed.image(s, self.layout.log('glance'))
+            seed.network(s)
             if self.pair is not None:
                 self._seed_libvirt(s, have)
         except (rest.RestError, OSError) as e:
@@ -937,7 +848,7 @@ class Cloud:
 
     def _seed_libvirt(self, s, flavors):
         """The guest's flavor and one bootable disk image per workload."""
-        _ensure_flavor(s, computes.FLAVOR, flavors)
+        seed.ensure_flavor(s, computes.FLAVOR, flavors)
         log = self.layout.log('setup-seed')
         os.makedirs(self.layout.logs, exist_ok=True)
 
@@ -967,75 +878,6 @@ class Cloud:
             self.layout, self.pair, 'up', self.layout.log('libvirt-hosts')
         )
         self._timed('libvirt-hosts', t0)
-
-    def _seed_image(self, s):
-        images = s.get('image', '/v2/images?name=%s' % IMAGE)['images']
-        if images and images[0]['status'] == 'active':
-            return
-        image = (
-            images[0]
-            if images
-            else s.post(
-                'image',
-                '/v2/images',
-                {
-                    'name': IMAGE,
-                    'disk_format': 'raw',
-                    'container_format': 'bare',
-                    'visibility': 'public',
-                },
-            )
-        )
-        if image['status'] == 'queued':
-            s.put(
-                'image',
-                '/v2/images/%s/file' % image['id'],
-                raw=b'\0' * IMAGE_BYTES,
-            )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            status = s.get('image', '/v2/images/%s' % image['id'])['status']
-            if status == 'active':
-                return
-            time.sleep(0.5)
-        raise CloudError(
-            'glance',
-            'image %s not active after upload (%s)' % (IMAGE, status),
-            self.layout.log('glance'),
-        )
-
-    def _seed_network(self, s):
-        nets = s.get('network', '/v2.0/networks?name=%s' % NETWORK)['networks']
-        net = (
-            nets[0]
-            if nets
-            else s.post(
-                'network',
-                '/v2.0/networks',
-                {
-                    'network': {
-                        'name': NETWORK,
-                        'shared': True,
-                        'provider:network_type': 'flat',
-                        'provider:physical_network': 'physnet1',
-                    }
-                },
-            )['network']
-        )
-        if not net.get('subnets'):
-            s.post(
-                'network',
-                '/v2.0/subnets',
-                {
-                    'subnet': {
-                        'network_id': net['id'],
-                        'name': NETWORK + '-subnet',
-                        'ip_version': 4,
-                        'cidr': SUBNET_CIDR,
-                        'enable_dhcp': False,
-                    }
-                },
-            )
 
     # ------------------------------------------------------------ status
     def status(self):
@@ -1244,14 +1086,6 @@ class Cloud:
             except OSError:
                 pass
         return total
-
-
-def _find_or_create(s, collection, kind, name, extra):
-    found = s.get('identity', '/%s?name=%s' % (collection, name))[collection]
-    if found:
-        return found[0]['id']
-    body = {kind: dict(extra, name=name)}
-    return s.post('identity', '/' + collection, body)[kind]['id']
 
 
 def _write(path, text):

@@ -24,6 +24,7 @@ import sys
 import time
 
 from testbed.cloud import cloud as cloudmod
+from testbed.cloud import seed
 from testbed.cloud import layout
 from testbed.cloud import procs
 
@@ -98,10 +99,10 @@ def test_openrc_and_env_give_admin_credentials(cloud):
 def test_flavors_image_and_network_exist(cloud):
     flavors = {f['Name'] for f in cloud.openstack_json('flavor', 'list')}
     assert {'m1.tiny', 'm1.small'} <= flavors
-    image = cloud.openstack_json('image', 'show', cloudmod.IMAGE)
+    image = cloud.openstack_json('image', 'show', seed.IMAGE)
     assert image['status'] == 'active'
     nets = {n['Name'] for n in cloud.openstack_json('network', 'list')}
-    assert cloudmod.NETWORK in nets
+    assert seed.NETWORK in nets
 
 
 def test_server_boots_on_compute1_and_live_migrates_to_compute2(cloud):
@@ -112,7 +113,7 @@ def test_server_boots_on_compute1_and_live_migrates_to_compute2(cloud):
         '--flavor',
         'm1.tiny',
         '--image',
-        cloudmod.IMAGE,
+        seed.IMAGE,
         '--nic',
         'none',
         '--availability-zone',
