@@ -17,6 +17,10 @@ operator's ``--wait`` must say ``post-copy failed`` instead of showing a
 stuck bar; once the link returns the migration must finish on B with the
 guest's memory intact.
 
+The guest is frozen while the link is down (its vCPU waits for a page the
+destination lacks); its kernel may report a soft lockup afterwards, which
+is tolerated, while any other panic, error or corrupt page fails the test.
+
 Here libvirt's migrate call also fails ("client socket is closed") although
 the stream later resumes and completes; stock nova re-raises that after the
 move and the compute manager sets the server to ERROR. Hence the claims
@@ -24,6 +28,7 @@ that the server ends ACTIVE on B and its migration ``completed``.
 """
 
 import os
+import re
 import subprocess
 import threading
 import time
@@ -36,6 +41,10 @@ BUSY = computes.WORKLOADS[1]
 #: post-copy's own cap (MiB/s), low enough that the link can be cut while
 #: pages still flow
 POSTCOPY_CAP_MIB_S = 5
+#: what the guest kernel may print after a vCPU sat blocked on a missing
+#: page through the outage (its clock ran on): the symptom of a frozen
+#: guest, not damage, so the only kernel "BUG:" lines allowed here
+FROZEN_REPORTS = re.compile(r'soft lockup|workqueue lockup')
 
 
 def _phase(c, sid):
@@ -138,7 +147,10 @@ def test_wait_shows_a_broken_postcopy_and_the_guest_survives(libvirt_cloud):
         after = servers.wait_for('a VERIFY sweep on %s' % dst, lambda: (
             lambda rep: rep if len(rep.heartbeats) >= 2 and rep.verifies
             else None)(servers.console(c, sid)), 180, every=2)
-        assert not after.errors and not after.panics, after
+        damage = [p for p in after.panics if not FROZEN_REPORTS.search(p)]
+        assert not after.errors and not damage, after
+        if after.panics:
+            print('guest kernel on the outage: %s' % '; '.join(after.panics))
         assert after.corrupt == 0, after
         assert all(v.corrupt == 0 and v.pages == BUSY.written_pages
                    for v in after.verifies), after.verifies
