@@ -216,18 +216,8 @@ class ProcessTable:
             if pid_alive(e['pid'], e.get('started'))
         }
         parent, group = {}, {}
-        for d in os.listdir('/proc'):
-            if not d.isdigit():
-                continue
-            try:
-                with open('/proc/%s/stat' % d) as f:
-                    data = f.read()
-            except OSError:
-                continue
-            fields = data[data.rindex(')') + 2 :].split()
-            if fields[0] == 'Z':
-                continue
-            parent[int(d)], group[int(d)] = int(fields[1]), int(fields[2])
+        for pid, ppid, pgid in _live_processes():
+            parent[pid], group[pid] = ppid, pgid
         mine = set(self.marked_pids()) | roots
         mine |= {p for p, g in group.items() if g in roots}
         changed = True
@@ -286,9 +276,9 @@ def _signal_group(pid, sig):
     _signal(pid, sig)
 
 
-def _group_members(pgid):
-    """Live (not zombie) pids whose process group is pgid."""
-    found = []
+def _live_processes():
+    """(pid, parent pid, process group) of every live, not zombie,
+    process."""
     for d in os.listdir('/proc'):
         if not d.isdigit():
             continue
@@ -297,10 +287,15 @@ def _group_members(pgid):
                 data = f.read()
         except OSError:
             continue
+        # the command name (field 2) may contain spaces: split after its ')'
         fields = data[data.rindex(')') + 2 :].split()
-        if fields[0] != 'Z' and int(fields[2]) == pgid:
-            found.append(int(d))
-    return found
+        if fields[0] != 'Z':
+            yield int(d), int(fields[1]), int(fields[2])
+
+
+def _group_members(pgid):
+    """Live (not zombie) pids whose process group is pgid."""
+    return [pid for pid, _, group in _live_processes() if group == pgid]
 
 
 def _group_alive(pid):
