@@ -10,6 +10,7 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 """pbr stub: all metadata lives in setup.cfg."""
+
 import setuptools
 
 setuptools.setup(setup_requires=['pbr>=6.0.0'], pbr=True)

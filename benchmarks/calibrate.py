@@ -54,13 +54,17 @@ SCENARIOS = (
     ('s512-f32-w48-r15-c30', 512, 32, 48, 15, 30, 'holdout'),
 )
 POLICY, PARAMS = 'schedule', {'steps': 't600:abort'}
-DEFAULT_OUT = os.path.join(os.path.dirname(__file__), 'results',
-                           'calibration.json')
+DEFAULT_OUT = os.path.join(
+    os.path.dirname(__file__), 'results', 'calibration.json'
+)
 #: search ranges of the fitted constants
 BOUNDS = {
-    'setup_s': (0.0, 5.0), 'bandwidth_factor': (0.3, 3.0),
-    'dirty_factor': (0.1, 3.0), 'resident_mib': (0.0, 200.0),
-    'zero_page_cost': (0.0, 0.3), 'switchover_ms': (0.0, 300.0),
+    'setup_s': (0.0, 5.0),
+    'bandwidth_factor': (0.3, 3.0),
+    'dirty_factor': (0.1, 3.0),
+    'resident_mib': (0.0, 200.0),
+    'zero_page_cost': (0.0, 0.3),
+    'switchover_ms': (0.0, 300.0),
     'final_mib_s': (50.0, 5000.0),
 }
 
@@ -73,9 +77,9 @@ def _policy(ram_mib):
 def collect(runs):
     """Run every scenario ``runs`` times on real hosts; returns raw rows."""
     from benchmarks import real
-    from testbed import hosts
     from testbed.guest import build
     from testbed.guest.spec import GuestSpec
+    from testbed import hosts
 
     image = build.build()
     pair = hosts.HostPair()
@@ -83,27 +87,60 @@ def collect(runs):
     pair.up()
     try:
         for name, ram, fill, wws, rate, cap, half in SCENARIOS:
-            spec = GuestSpec(mem_mib=ram, fill_mib=fill, dirty_mib=wws,
-                             dirty_rate_mib_s=rate)
+            spec = GuestSpec(
+                mem_mib=ram,
+                fill_mib=fill,
+                dirty_mib=wws,
+                dirty_rate_mib_s=rate,
+            )
             guest = 'cal-%s' % name
             for n in range(runs):
                 run, source, corrupt, _ = real.migrate(
-                    pair, image, guest, spec, POLICY, PARAMS,
-                    Permits.named('none'), cap)
-                out.append({'scenario': name, 'run': n, 'source': source,
-                            'outcome': run.outcome, 'total_s': run.total_s,
-                            'downtime_ms': run.downtime_ms,
-                            'iterations': real.last_stat(
-                                run, 'memory_iteration'),
-                            'corrupt_pages': corrupt})
-                print('%-24s run %d %-9s %6.2f s %6s ms corrupt %s' % (
-                    name, n, run.outcome, run.total_s, run.downtime_ms,
-                    corrupt), flush=True)
+                    pair,
+                    image,
+                    guest,
+                    spec,
+                    POLICY,
+                    PARAMS,
+                    Permits.named('none'),
+                    cap,
+                )
+                out.append(
+                    {
+                        'scenario': name,
+                        'run': n,
+                        'source': source,
+                        'outcome': run.outcome,
+                        'total_s': run.total_s,
+                        'downtime_ms': run.downtime_ms,
+                        'iterations': real.last_stat(run, 'memory_iteration'),
+                        'corrupt_pages': corrupt,
+                    }
+                )
+                print(
+                    '%-24s run %d %-9s %6.2f s %6s ms corrupt %s'
+                    % (
+                        name,
+                        n,
+                        run.outcome,
+                        run.total_s,
+                        run.downtime_ms,
+                        corrupt,
+                    ),
+                    flush=True,
+                )
                 if n == 0:
-                    real.save_trace(run, os.path.join(
-                        real.TRACES, 'calibration-%s.json' % name),
-                        policy=POLICY, params=PARAMS, ram_bytes=ram * MIB,
-                        cap_mib_s=cap, spec=spec.__dict__)
+                    real.save_trace(
+                        run,
+                        os.path.join(
+                            real.TRACES, 'calibration-%s.json' % name
+                        ),
+                        policy=POLICY,
+                        params=PARAMS,
+                        ram_bytes=ram * MIB,
+                        cap_mib_s=cap,
+                        spec=spec.__dict__,
+                    )
             pair.destroy_guest(guest)
     finally:
         pair.down()
@@ -116,16 +153,22 @@ def medians(raw):
     for r in raw:
         if r['outcome'] == 'completed':
             by.setdefault(r['scenario'], []).append(r)
-    return {k: (statistics.median(r['total_s'] for r in v),
-                statistics.median(r['downtime_ms'] for r in v), len(v))
-            for k, v in by.items()}
+    return {
+        k: (
+            statistics.median(r['total_s'] for r in v),
+            statistics.median(r['downtime_ms'] for r in v),
+            len(v),
+        )
+        for k, v in by.items()
+    }
 
 
 def predict(cal, scenario):
     """(total_s, downtime_ms) the calibrated simulator predicts."""
     _, ram, fill, wws, rate, cap, _ = scenario
-    _, total, downtime = calibrated.simulate(_policy(ram), ram, fill, wws,
-                                             rate, cap, cal)
+    _, total, downtime = calibrated.simulate(
+        _policy(ram), ram, fill, wws, rate, cap, cal
+    )
     return total, downtime
 
 
@@ -175,32 +218,46 @@ def report(cal, real):
             continue
         rt, rd, n = real[sc[0]]
         st, sd = predict(cal, sc)
-        rows.append({'scenario': sc[0], 'half': sc[6], 'runs': n,
-                     'real_total_s': rt, 'sim_total_s': round(st, 3),
-                     'total_err': round(abs(st - rt) / rt, 4),
-                     'real_downtime_ms': rd,
-                     'sim_downtime_ms': round(sd, 1),
-                     'downtime_err': round(abs(sd - rd) / max(rd, 1), 4),
-                     'downtime_abs_err_ms': round(abs(sd - rd), 1)})
+        rows.append(
+            {
+                'scenario': sc[0],
+                'half': sc[6],
+                'runs': n,
+                'real_total_s': rt,
+                'sim_total_s': round(st, 3),
+                'total_err': round(abs(st - rt) / rt, 4),
+                'real_downtime_ms': rd,
+                'sim_downtime_ms': round(sd, 1),
+                'downtime_err': round(abs(sd - rd) / max(rd, 1), 4),
+                'downtime_abs_err_ms': round(abs(sd - rd), 1),
+            }
+        )
     summary = {}
     for half in ('fit', 'holdout'):
         sel = [r for r in rows if r['half'] == half]
         summary[half] = {
-            'total_median_err': statistics.median(r['total_err']
-                                                  for r in sel),
-            'downtime_median_err': statistics.median(r['downtime_err']
-                                                     for r in sel),
+            'total_median_err': statistics.median(r['total_err'] for r in sel),
+            'downtime_median_err': statistics.median(
+                r['downtime_err'] for r in sel
+            ),
             'downtime_median_abs_err_ms': statistics.median(
-                r['downtime_abs_err_ms'] for r in sel)}
+                r['downtime_abs_err_ms'] for r in sel
+            ),
+        }
     return rows, summary
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog='python -m benchmarks.calibrate',
-                                     description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog='python -m benchmarks.calibrate',
+        description=__doc__.splitlines()[0],
+    )
     parser.add_argument('--runs', type=int, default=3)
-    parser.add_argument('--refit', action='store_true',
-                        help='fit again on the real runs stored in --out')
+    parser.add_argument(
+        '--refit',
+        action='store_true',
+        help='fit again on the real runs stored in --out',
+    )
     parser.add_argument('--out', default=DEFAULT_OUT)
     args = parser.parse_args(argv)
     if args.refit:
@@ -211,33 +268,68 @@ def main(argv=None):
     real = medians(raw)
     cal = fit(real)
     rows, summary = report(cal, real)
-    print('%-24s %-7s %8s %8s %6s %8s %8s %6s' % (
-        'scenario', 'half', 'real s', 'sim s', 'err', 'real ms', 'sim ms',
-        'err'))
+    print(
+        '%-24s %-7s %8s %8s %6s %8s %8s %6s'
+        % (
+            'scenario',
+            'half',
+            'real s',
+            'sim s',
+            'err',
+            'real ms',
+            'sim ms',
+            'err',
+        )
+    )
     for r in rows:
-        print('%-24s %-7s %8.2f %8.2f %5.0f%% %8.0f %8.0f %5.0f%%' % (
-            r['scenario'], r['half'], r['real_total_s'], r['sim_total_s'],
-            100 * r['total_err'], r['real_downtime_ms'],
-            r['sim_downtime_ms'], 100 * r['downtime_err']))
+        print(
+            '%-24s %-7s %8.2f %8.2f %5.0f%% %8.0f %8.0f %5.0f%%'
+            % (
+                r['scenario'],
+                r['half'],
+                r['real_total_s'],
+                r['sim_total_s'],
+                100 * r['total_err'],
+                r['real_downtime_ms'],
+                r['sim_downtime_ms'],
+                100 * r['downtime_err'],
+            )
+        )
     print('fitted: %s' % json.dumps(dataclasses.asdict(cal)))
     hold = summary['holdout']
     checks = [
-        ('holdout median total-time error <= 25 %',
-         hold['total_median_err'] <= 0.25,
-         '%.1f %%' % (100 * hold['total_median_err'])),
-        ('holdout median downtime error <= max(25 %, 50 ms)',
-         hold['downtime_median_err'] <= 0.25 or
-         hold['downtime_median_abs_err_ms'] <= 50,
-         '%.1f %%, %.0f ms' % (100 * hold['downtime_median_err'],
-                               hold['downtime_median_abs_err_ms'])),
+        (
+            'holdout median total-time error <= 25 %',
+            hold['total_median_err'] <= 0.25,
+            '%.1f %%' % (100 * hold['total_median_err']),
+        ),
+        (
+            'holdout median downtime error <= max(25 %, 50 ms)',
+            hold['downtime_median_err'] <= 0.25
+            or hold['downtime_median_abs_err_ms'] <= 50,
+            '%.1f %%, %.0f ms'
+            % (
+                100 * hold['downtime_median_err'],
+                hold['downtime_median_abs_err_ms'],
+            ),
+        ),
     ]
     for text, ok, detail in checks:
         print('%s  %s (%s)' % ('PASS' if ok else 'FAIL', text, detail))
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, 'w') as fh:
-        json.dump({'policy': POLICY, 'params': PARAMS,
-                   'fitted': dataclasses.asdict(cal), 'summary': summary,
-                   'scenarios': rows, 'real_runs': raw}, fh, indent=1)
+        json.dump(
+            {
+                'policy': POLICY,
+                'params': PARAMS,
+                'fitted': dataclasses.asdict(cal),
+                'summary': summary,
+                'scenarios': rows,
+                'real_runs': raw,
+            },
+            fh,
+            indent=1,
+        )
     return 0 if all(ok for _, ok, _ in checks) else 1
 
 

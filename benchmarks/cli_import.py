@@ -9,7 +9,8 @@
 # WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
 # License for the specific language governing permissions and limitations
 # under the License.
-"""What the CLI plugin costs: ``openstack --help`` time and API calls per refresh.
+"""What the CLI plugin costs: ``openstack --help`` time and API calls per
+refresh.
 
 1. ``openstack --help`` wall time with the plugin installed and uninstalled,
    measured side by side in one run: rounds alternate the two states (ABBA),
@@ -49,20 +50,34 @@ def _openstack_bin():
 
 
 def _metadata_dir():
-    """The metadata directory the ``openstack`` script sees (not one in our cwd)."""
-    code = ('import importlib.metadata as m\n'
-            'print(m.distribution("osc-livemigrate")._path)\n')
-    path = subprocess.run([sys.executable, '-c', code], cwd='/', capture_output=True,
-                          text=True).stdout.strip()
+    """The metadata directory the ``openstack`` script sees (not one in our
+    cwd).
+    """
+    code = (
+        'import importlib.metadata as m\n'
+        'print(m.distribution("osc-livemigrate")._path)\n'
+    )
+    path = subprocess.run(
+        [sys.executable, '-c', code], cwd='/', capture_output=True, text=True
+    ).stdout.strip()
     if not path or not os.path.isdir(path):
-        raise SystemExit('cannot find the installed metadata of osc-livemigrate')
+        raise SystemExit(
+            'cannot find the installed metadata of osc-livemigrate'
+        )
     return path
 
 
 def _help_seconds(binary, env):
     t0 = time.perf_counter()
-    r = subprocess.run([binary, '--help'], env=env, cwd='/', stdout=subprocess.PIPE,
-                       stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, text=True)
+    r = subprocess.run(
+        [binary, '--help'],
+        env=env,
+        cwd='/',
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
     took = time.perf_counter() - t0
     if r.returncode != 0:
         raise SystemExit('openstack --help failed')
@@ -84,33 +99,56 @@ def measure_help(rounds, runs):
                 if state == 'without':
                     os.rename(meta, hidden)
                 try:
-                    _, loaded = _help_seconds(binary, env)            # warm-up
+                    _, loaded = _help_seconds(binary, env)  # warm-up
                     if loaded != (state == 'with'):
-                        raise SystemExit('plugin %s when it should not be'
-                                         % ('loaded' if loaded else 'missing'))
-                    times[state] += [_help_seconds(binary, env)[0] for _ in range(runs)]
+                        raise SystemExit(
+                            'plugin %s when it should not be'
+                            % ('loaded' if loaded else 'missing')
+                        )
+                    times[state] += [
+                        _help_seconds(binary, env)[0] for _ in range(runs)
+                    ]
                 finally:
                     if state == 'without':
                         os.rename(hidden, meta)
     finally:
         if os.path.isdir(hidden) and not os.path.exists(meta):
             os.rename(hidden, meta)
-    with_s, without_s = statistics.median(times['with']), statistics.median(times['without'])
-    return {'runs_per_state': len(times['with']), 'median_with_s': round(with_s, 4),
-            'median_without_s': round(without_s, 4),
-            'overhead_pct': round(100.0 * (with_s - without_s) / without_s, 2),
-            'samples': {k: [round(x, 4) for x in v] for k, v in times.items()}}
+    with_s, without_s = (
+        statistics.median(times['with']),
+        statistics.median(times['without']),
+    )
+    return {
+        'runs_per_state': len(times['with']),
+        'median_with_s': round(with_s, 4),
+        'median_without_s': round(without_s, 4),
+        'overhead_pct': round(100.0 * (with_s - without_s) / without_s, 2),
+        'samples': {k: [round(x, 4) for x in v] for k, v in times.items()},
+    }
 
 
 def measure_import():
-    """Seconds to import every plugin module once OSC's own imports are done."""
-    code = ('import time, osc_lib.command.command, osc_lib.cli.parseractions, cliff.columns\n'
-            't = time.perf_counter()\n'
-            'import osc_livemigrate.plugin\n'
-            'from osc_livemigrate.v2 import server_migrate, server_migration, watch, drain\n'
-            'print(time.perf_counter() - t)\n')
-    samples = [float(subprocess.run([sys.executable, '-c', code], capture_output=True,
-                                    text=True, check=True).stdout) for _ in range(7)]
+    """Seconds to import every plugin module after OSC's own imports."""
+    code = (
+        'import time, osc_lib.command.command, osc_lib.cli.parseractions, '
+        'cliff.columns\n'
+        't = time.perf_counter()\n'
+        'import osc_livemigrate.plugin\n'
+        'from osc_livemigrate.v2 import server_migrate, server_migration, '
+        'watch, drain\n'
+        'print(time.perf_counter() - t)\n'
+    )
+    samples = [
+        float(
+            subprocess.run(
+                [sys.executable, '-c', code],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+        )
+        for _ in range(7)
+    ]
     return round(statistics.median(samples) * 1000, 2)
 
 
@@ -128,15 +166,26 @@ def _fake_calls():
         compute = fakes.FakeCompute()
         for i in range(1, IN_FLIGHT + 1):
             sid = 's-%d' % i
-            compute.add_server(fakes.server(sid, 'vm%d' % i, status='MIGRATING',
-                                            task_state='migrating'))
-            rec = fakes.migration(mid=i, uuid='u%d' % i, server_id=sid,
-                                  memory_total_bytes=10, memory_processed_bytes=1,
-                                  memory_remaining_bytes=9)
+            compute.add_server(
+                fakes.server(
+                    sid, 'vm%d' % i, status='MIGRATING', task_state='migrating'
+                )
+            )
+            rec = fakes.migration(
+                mid=i,
+                uuid='u%d' % i,
+                server_id=sid,
+                memory_total_bytes=10,
+                memory_processed_bytes=1,
+                memory_remaining_bytes=9,
+            )
             compute.records.append(rec)
             compute.live[(sid, i)] = rec
-        compute.records.append(fakes.migration(mid=99, uuid='done', server_id='s-9',
-                                                status='completed'))
+        compute.records.append(
+            fakes.migration(
+                mid=99, uuid='done', server_id='s-9', status='completed'
+            )
+        )
         return compute
 
     def count(fn):
@@ -145,38 +194,88 @@ def _fake_calls():
         return len(compute.calls)
 
     rows = []
-    rows.append(('server migrate --wait (steady refresh)', 'one server', count(
-        lambda c: _one_wait_refresh(c, common))))
-    rows.append(('server migration watch --server', 'one server', count(
-        lambda c: watch.Poller(c, server_id='s-1').poll(0))))
-    rows.append(('server migration watch --host', '%d in flight' % IN_FLIGHT, count(
-        lambda c: watch.Poller(c, host='compute1').poll(0))))
-    rows.append(('server migration watch (all)', '%d in flight' % IN_FLIGHT, count(
-        lambda c: watch.Poller(c).poll(0))))
-    rows.append(('server migration list', '%d in flight' % IN_FLIGHT, count(
-        lambda c: server_migration.ListMigration(fakes.FakeApp(c), None).take_action(
-            server_migration.ListMigration(fakes.FakeApp(c), None)
-            .get_parser('x').parse_args([])))))
+    rows.append(
+        (
+            'server migrate --wait (steady refresh)',
+            'one server',
+            count(lambda c: _one_wait_refresh(c, common)),
+        )
+    )
+    rows.append(
+        (
+            'server migration watch --server',
+            'one server',
+            count(lambda c: watch.Poller(c, server_id='s-1').poll(0)),
+        )
+    )
+    rows.append(
+        (
+            'server migration watch --host',
+            '%d in flight' % IN_FLIGHT,
+            count(lambda c: watch.Poller(c, host='compute1').poll(0)),
+        )
+    )
+    rows.append(
+        (
+            'server migration watch (all)',
+            '%d in flight' % IN_FLIGHT,
+            count(lambda c: watch.Poller(c).poll(0)),
+        )
+    )
+    rows.append(
+        (
+            'server migration list',
+            '%d in flight' % IN_FLIGHT,
+            count(
+                lambda c: server_migration.ListMigration(
+                    fakes.FakeApp(c), None
+                ).take_action(
+                    server_migration.ListMigration(fakes.FakeApp(c), None)
+                    .get_parser('x')
+                    .parse_args([])
+                )
+            ),
+        )
+    )
 
     def drain_poll(c):
         d = drain.Drainer(c, 'compute1', {}, IN_FLIGHT, 0, 0, 1)
         for i in range(1, IN_FLIGHT + 1):
-            d._check(drain._Running(fakes.Obj(server_id='s-%d' % i, name='vm%d' % i),
-                                    1, 0, None), {}, [], IN_FLIGHT)
-    rows.append(('compute host drain (one poll)', '%d in flight' % IN_FLIGHT,
-                 count(drain_poll)))
+            d._check(
+                drain._Running(
+                    fakes.Obj(server_id='s-%d' % i, name='vm%d' % i),
+                    1,
+                    0,
+                    None,
+                ),
+                {},
+                [],
+                IN_FLIGHT,
+            )
+
+    rows.append(
+        (
+            'compute host drain (one poll)',
+            '%d in flight' % IN_FLIGHT,
+            count(drain_poll),
+        )
+    )
     return rows
 
 
 def _one_wait_refresh(compute, common):
     from osc_livemigrate import progress
     from osc_livemigrate.v2 import server_migrate
+
     srv = compute.servers_by_id['s-1']
     cmd = server_migrate.MigrateServer(None, None)
-    record, _, _ = cmd._refresh(compute, srv, None, 0, True, cmd._clock(),
-                                progress.RateTracker())
-    del compute.calls[:]            # the first refresh also finds the record
-    cmd._refresh(compute, srv, record, 0, True, cmd._clock(), progress.RateTracker())
+    record, _, _ = cmd._refresh(
+        compute, srv, None, 0, True, cmd._clock(), progress.RateTracker()
+    )
+    del compute.calls[:]  # the first refresh also finds the record
+    cmd._refresh(
+        compute, srv, record, 0, True, cmd._clock(), progress.RateTracker()
+    )
 
 
 class _CountRequests(logging.Handler):
@@ -190,27 +289,43 @@ class _CountRequests(logging.Handler):
 
 
 def _real_calls():
-    """Real HTTP requests per watch refresh on the cloud named by OS_* variables."""
+    """Real HTTP requests per watch refresh on the cloud named by OS_*
+    variables.
+    """
     if not os.environ.get('OS_AUTH_URL'):
         return []
     import openstack
     from osc_livemigrate.v2 import watch
-    conn = openstack.connect(compute_api_version=os.environ.get('OS_COMPUTE_API_VERSION',
-                                                                 '2.95'))
+
+    conn = openstack.connect(
+        compute_api_version=os.environ.get('OS_COMPUTE_API_VERSION', '2.95')
+    )
     compute = conn.compute
-    list(compute.migrations(limit=1))        # authenticate and discover versions first
+    list(
+        compute.migrations(limit=1)
+    )  # authenticate and discover versions first
     handler = _CountRequests()
     log = logging.getLogger('keystoneauth.session')
     log.addHandler(handler)
     log.setLevel(logging.DEBUG)
     rows = []
     try:
-        for label, poller in (('server migration watch --host', watch.Poller(compute,
-                                                                            host='compute1')),
-                              ('server migration watch (all)', watch.Poller(compute))):
+        for label, poller in (
+            (
+                'server migration watch --host',
+                watch.Poller(compute, host='compute1'),
+            ),
+            ('server migration watch (all)', watch.Poller(compute)),
+        ):
             handler.n = 0
             updates = poller.poll(0)
-            rows.append((label + ' [real cloud]', '%d in flight' % len(updates), handler.n))
+            rows.append(
+                (
+                    label + ' [real cloud]',
+                    '%d in flight' % len(updates),
+                    handler.n,
+                )
+            )
     finally:
         log.removeHandler(handler)
     return rows
@@ -225,12 +340,21 @@ def main(argv=None):
     help_result = measure_help(args.rounds, args.runs)
     import_ms = measure_import()
     calls = _fake_calls() + _real_calls()
-    print('openstack --help, median of %d runs per state (ABBA rounds):'
-          % help_result['runs_per_state'])
-    print('  %-22s %8.3f s' % ('plugin uninstalled', help_result['median_without_s']))
-    print('  %-22s %8.3f s' % ('plugin installed', help_result['median_with_s']))
-    print('  %-22s %+7.2f %%  (limit %.0f %%)' % ('added', help_result['overhead_pct'],
-                                                 MAX_OVERHEAD_PCT))
+    print(
+        'openstack --help, median of %d runs per state (ABBA rounds):'
+        % help_result['runs_per_state']
+    )
+    print(
+        '  %-22s %8.3f s'
+        % ('plugin uninstalled', help_result['median_without_s'])
+    )
+    print(
+        '  %-22s %8.3f s' % ('plugin installed', help_result['median_with_s'])
+    )
+    print(
+        '  %-22s %+7.2f %%  (limit %.0f %%)'
+        % ('added', help_result['overhead_pct'], MAX_OVERHEAD_PCT)
+    )
     print('  plugin modules import in %.2f ms after osc_lib' % import_ms)
     print('\n%-45s %-14s %s' % ('command', 'scope', 'API calls per refresh'))
     for name, scope, n in calls:
@@ -238,13 +362,24 @@ def main(argv=None):
     ok = help_result['overhead_pct'] <= MAX_OVERHEAD_PCT
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, 'w') as f:
-        json.dump({'help': help_result, 'import_ms': import_ms,
-                   'max_overhead_pct': MAX_OVERHEAD_PCT, 'claim_ok': ok,
-                   'api_calls_per_refresh': [{'command': c, 'scope': s, 'calls': n}
-                                             for c, s, n in calls]}, f, indent=1)
+        json.dump(
+            {
+                'help': help_result,
+                'import_ms': import_ms,
+                'max_overhead_pct': MAX_OVERHEAD_PCT,
+                'claim_ok': ok,
+                'api_calls_per_refresh': [
+                    {'command': c, 'scope': s, 'calls': n} for c, s, n in calls
+                ],
+            },
+            f,
+            indent=1,
+        )
         f.write('\n')
-    print('\nwrote %s; claim (<= %.0f %% added): %s' % (args.out, MAX_OVERHEAD_PCT,
-                                                       'PASS' if ok else 'FAIL'))
+    print(
+        '\nwrote %s; claim (<= %.0f %% added): %s'
+        % (args.out, MAX_OVERHEAD_PCT, 'PASS' if ok else 'FAIL')
+    )
     return 0 if ok else 1
 
 

@@ -48,8 +48,9 @@ POLICIES = ('adaptive', 'nova', 'kubevirt', 'schedule')
 BANDWIDTH_BPS = 1 * GIB
 LIMIT_MS = 500
 OVERHEAD_MS = 270.0
-DEFAULT_OUT = os.path.join(os.path.dirname(__file__), 'results',
-                           'policies.json')
+DEFAULT_OUT = os.path.join(
+    os.path.dirname(__file__), 'results', 'policies.json'
+)
 
 
 def policy_params(policy, permits):
@@ -69,31 +70,38 @@ def run_one(policy, ram_gib, rho, wws_fraction, permits):
     workload = model.Workload(ram, rho * BANDWIDTH_BPS, wws)
     link = model.Link(BANDWIDTH_BPS, switchover_overhead_ms=OVERHEAD_MS)
     context = MigrationContext(ram, Permits.named(permits, LIMIT_MS))
-    obj = loader.build_policy(policy, context,
-                              policy_params(policy, permits))
+    obj = loader.build_policy(policy, context, policy_params(policy, permits))
     result = runner.simulate(obj, workload, link)
     lower = ram / BANDWIDTH_BPS
     return {
-        'policy': policy, 'ram_gib': ram_gib, 'rho': rho,
-        'wws_gib': round(wws / GIB, 4), 'permits': permits,
+        'policy': policy,
+        'ram_gib': ram_gib,
+        'rho': rho,
+        'wws_gib': round(wws / GIB, 4),
+        'permits': permits,
         'converges': rho < 1 or wws <= BANDWIDTH_BPS * LIMIT_MS / 1000.0,
-        'outcome': result.outcome, 'total_s': result.total_s,
+        'outcome': result.outcome,
+        'total_s': result.total_s,
         'lower_bound_s': lower,
         'ratio': round(result.total_s / lower, 4),
         'downtime_ms': result.downtime_ms,
-        'decision_s': result.decision_s, 'postcopy_s': result.postcopy_s,
-        'paused_s': result.paused_s, 'bytes_sent': result.bytes_sent,
+        'decision_s': result.decision_s,
+        'postcopy_s': result.postcopy_s,
+        'paused_s': result.paused_s,
+        'bytes_sent': result.bytes_sent,
         'iterations': result.iterations,
         'final_reason': result.events[-1].reason if result.events else None,
-        'limit_ms': LIMIT_MS, 'overhead_ms': OVERHEAD_MS,
+        'limit_ms': LIMIT_MS,
+        'overhead_ms': OVERHEAD_MS,
     }
 
 
 def matrix(quick=False):
     """:returns: every (policy, ram, rho, wws, permits) cell to run."""
     rams = RAM_GIB[:2] if quick else RAM_GIB
-    return list(itertools.product(POLICIES, rams, RHOS, WWS_FRACTIONS,
-                                  PERMITS))
+    return list(
+        itertools.product(POLICIES, rams, RHOS, WWS_FRACTIONS, PERMITS)
+    )
 
 
 def _median(values):
@@ -109,26 +117,56 @@ def check_claims(rows):
     ada = by['adaptive']
     claims = []
 
-    bad = [r for r in ada if (r['permits'] != 'none' or r['converges'])
-           and r['outcome'] != 'completed']
-    claims.append(('adaptive completes every row with permits postcopy/'
-                   'pause and every converging row', not bad,
-                   '%d failures' % len(bad)))
+    bad = [
+        r
+        for r in ada
+        if (r['permits'] != 'none' or r['converges'])
+        and r['outcome'] != 'completed'
+    ]
+    claims.append(
+        (
+            'adaptive completes every row with permits postcopy/'
+            'pause and every converging row',
+            not bad,
+            '%d failures' % len(bad),
+        )
+    )
 
-    bad = [r for r in ada if r['converges']
-           and (r['postcopy_s'] is not None or r['paused_s'] is not None)]
-    claims.append(('adaptive never uses post-copy or pause where pre-copy '
-                   'converges', not bad, '%d violations' % len(bad)))
+    bad = [
+        r
+        for r in ada
+        if r['converges']
+        and (r['postcopy_s'] is not None or r['paused_s'] is not None)
+    ]
+    claims.append(
+        (
+            'adaptive never uses post-copy or pause where pre-copy converges',
+            not bad,
+            '%d violations' % len(bad),
+        )
+    )
 
     def low_rho_median(policy):
-        return _median([r['ratio'] for r in by[policy] if r['rho'] <= 0.5
-                        and r['outcome'] == 'completed'])
+        return _median(
+            [
+                r['ratio']
+                for r in by[policy]
+                if r['rho'] <= 0.5 and r['outcome'] == 'completed'
+            ]
+        )
+
     med = {p: low_rho_median(p) for p in by}
     ok = med['adaptive'] <= 1.3 and all(
-        med['adaptive'] <= med[p] for p in ('nova', 'kubevirt'))
-    claims.append(('median total/lower bound at rho <= 0.5: adaptive <= 1.3 '
-                   'and <= nova, kubevirt', ok,
-                   ', '.join('%s %.3f' % (p, med[p]) for p in sorted(med))))
+        med['adaptive'] <= med[p] for p in ('nova', 'kubevirt')
+    )
+    claims.append(
+        (
+            'median total/lower bound at rho <= 0.5: adaptive <= 1.3 '
+            'and <= nova, kubevirt',
+            ok,
+            ', '.join('%s %.3f' % (p, med[p]) for p in sorted(med)),
+        )
+    )
 
     nova_rows = {_key(r): r for r in by['nova']}
     ratios = []
@@ -139,15 +177,29 @@ def check_claims(rows):
         if n['decision_s'] and r['decision_s']:
             ratios.append(n['decision_s'] / r['decision_s'])
     smallest = min(ratios) if ratios else 0
-    claims.append(('non-converging rows: min nova decision_s / adaptive '
-                   'decision_s >= 10', smallest >= 10,
-                   'min %.1f over %d rows' % (smallest, len(ratios))))
+    claims.append(
+        (
+            'non-converging rows: min nova decision_s / adaptive '
+            'decision_s >= 10',
+            smallest >= 10,
+            'min %.1f over %d rows' % (smallest, len(ratios)),
+        )
+    )
 
-    bad = [r for r in ada if r['downtime_ms'] is not None
-           and r['paused_s'] is None
-           and r['downtime_ms'] > r['limit_ms'] + r['overhead_ms']]
-    claims.append(('adaptive downtime <= limit + overhead unless paused',
-                   not bad, '%d violations' % len(bad)))
+    bad = [
+        r
+        for r in ada
+        if r['downtime_ms'] is not None
+        and r['paused_s'] is None
+        and r['downtime_ms'] > r['limit_ms'] + r['overhead_ms']
+    ]
+    claims.append(
+        (
+            'adaptive downtime <= limit + overhead unless paused',
+            not bad,
+            '%d violations' % len(bad),
+        )
+    )
     return claims
 
 
@@ -157,30 +209,59 @@ def _key(row):
 
 def summary(rows):
     """:returns: printable lines, one per policy and permit set."""
-    head = ('%-9s %-8s %5s %5s %5s %11s %10s %9s %11s'
-            % ('policy', 'permits', 'done', 'abrt', 'other', 'ratio@lo-rho',
-               'med dt ms', 'max dt ms', 'med dec s*'))
+    head = '%-9s %-8s %5s %5s %5s %11s %10s %9s %11s' % (
+        'policy',
+        'permits',
+        'done',
+        'abrt',
+        'other',
+        'ratio@lo-rho',
+        'med dt ms',
+        'max dt ms',
+        'med dec s*',
+    )
     lines = [head, '-' * len(head)]
     for policy in POLICIES:
         for permits in PERMITS:
-            sel = [r for r in rows if r['policy'] == policy
-                   and r['permits'] == permits]
+            sel = [
+                r
+                for r in rows
+                if r['policy'] == policy and r['permits'] == permits
+            ]
             if not sel:
                 continue
             done = sum(r['outcome'] == 'completed' for r in sel)
             aborted = sum(r['outcome'] == 'aborted' for r in sel)
-            ratio = _median([r['ratio'] for r in sel if r['rho'] <= 0.5
-                             and r['outcome'] == 'completed'])
-            downtimes = [r['downtime_ms'] for r in sel
-                         if r['downtime_ms'] is not None]
-            decision = _median([r['decision_s'] for r in sel
-                                if not r['converges']])
-            lines.append('%-9s %-8s %5d %5d %5d %11.3f %10.0f %9.0f %11s' % (
-                policy, permits, done, aborted, len(sel) - done - aborted,
-                ratio or 0, _median(downtimes) or 0, max(downtimes or [0]),
-                '%.1f' % decision if decision is not None else '-'))
-    lines.append('* median decision_s over rows where pre-copy cannot '
-                 'converge')
+            ratio = _median(
+                [
+                    r['ratio']
+                    for r in sel
+                    if r['rho'] <= 0.5 and r['outcome'] == 'completed'
+                ]
+            )
+            downtimes = [
+                r['downtime_ms'] for r in sel if r['downtime_ms'] is not None
+            ]
+            decision = _median(
+                [r['decision_s'] for r in sel if not r['converges']]
+            )
+            lines.append(
+                '%-9s %-8s %5d %5d %5d %11.3f %10.0f %9.0f %11s'
+                % (
+                    policy,
+                    permits,
+                    done,
+                    aborted,
+                    len(sel) - done - aborted,
+                    ratio or 0,
+                    _median(downtimes) or 0,
+                    max(downtimes or [0]),
+                    '%.1f' % decision if decision is not None else '-',
+                )
+            )
+    lines.append(
+        '* median decision_s over rows where pre-copy cannot converge'
+    )
     return lines
 
 
@@ -188,12 +269,18 @@ def main(argv=None):
     parser = argparse.ArgumentParser(
         prog='python -m benchmarks.policies',
         description='Run every convergence policy through the migration '
-                    'simulator and compare them.')
-    parser.add_argument('--out', default=DEFAULT_OUT,
-                        help='where to write the JSON rows (default: '
-                             '%(default)s)')
-    parser.add_argument('--quick', action='store_true',
-                        help='only the 1 and 4 GiB guests (a smoke run)')
+        'simulator and compare them.',
+    )
+    parser.add_argument(
+        '--out',
+        default=DEFAULT_OUT,
+        help='where to write the JSON rows (default: %(default)s)',
+    )
+    parser.add_argument(
+        '--quick',
+        action='store_true',
+        help='only the 1 and 4 GiB guests (a smoke run)',
+    )
     args = parser.parse_args(argv)
 
     started = time.monotonic()
@@ -202,8 +289,12 @@ def main(argv=None):
     for n, cell in enumerate(cells, 1):
         rows.append(run_one(*cell))
         if sys.stderr.isatty():
-            print('\r%d/%d simulated' % (n, len(cells)), end='',
-                  file=sys.stderr, flush=True)
+            print(
+                '\r%d/%d simulated' % (n, len(cells)),
+                end='',
+                file=sys.stderr,
+                flush=True,
+            )
     elapsed = time.monotonic() - started
     if sys.stderr.isatty():
         print(file=sys.stderr)
@@ -215,8 +306,10 @@ def main(argv=None):
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, 'w') as fh:
         json.dump(rows, fh, indent=1)
-    print('\n%d runs in %.1f s; rows written to %s'
-          % (len(rows), elapsed, args.out))
+    print(
+        '\n%d runs in %.1f s; rows written to %s'
+        % (len(rows), elapsed, args.out)
+    )
     return 0 if all(ok for _, ok, _ in claims) else 1
 
 

@@ -40,17 +40,18 @@ from nova_ext import loader
 from nova_ext.observation import MIB
 from nova_ext.observation import MigrationContext
 from nova_ext.observation import Permits
-from testbed import hosts
-from testbed import migration
 from testbed.guest import build
 from testbed.guest.spec import GuestSpec
+from testbed import hosts
+from testbed import migration
 
 CAP_MIB_S = 20
 LIMIT_MS = 500
 OVERHEAD_MS = 270.0
 WORKLOADS = {
-    'calm': GuestSpec(mem_mib=512, fill_mib=32, dirty_mib=16,
-                      dirty_rate_mib_s=4),
+    'calm': GuestSpec(
+        mem_mib=512, fill_mib=32, dirty_mib=16, dirty_rate_mib_s=4
+    ),
     'warm': GuestSpec(mem_mib=512, dirty_mib=32, dirty_rate_mib_s=40),
     'hot': GuestSpec(mem_mib=512, dirty_mib=64, dirty_rate_mib_s=100),
 }
@@ -60,8 +61,7 @@ POLICIES = ('adaptive', 'nova', 'kubevirt', 'schedule')
 #: kubevirt: 150 s/GiB and 150 s progress -> 30 and 30
 SCALED = {
     'nova': {'completion_timeout_s': '30', 'downtime_delay_s': '3'},
-    'kubevirt': {'completion_timeout_per_gib': '30',
-                 'progress_timeout': '30'},
+    'kubevirt': {'completion_timeout_per_gib': '30', 'progress_timeout': '30'},
 }
 DEFAULT_OUT = os.path.join(os.path.dirname(__file__), 'results', 'real.json')
 TRACES = os.path.join(os.path.dirname(__file__), 'traces')
@@ -86,8 +86,9 @@ def ensure_guest(pair, image, name, spec):
     return host, pair.connect(host).lookupByName(name)
 
 
-def migrate(pair, image, name, spec, policy, params, permits, cap_mib_s,
-            **kwargs):
+def migrate(
+    pair, image, name, spec, policy, params, permits, cap_mib_s, **kwargs
+):
     """Migrate the guest once, away from wherever it runs.
 
     :returns: (RealRun, source host, corrupt pages this run added or None
@@ -98,14 +99,26 @@ def migrate(pair, image, name, spec, policy, params, permits, cap_mib_s,
     before = pair.serial(name)
     ctx = MigrationContext(spec.mem_mib * MIB, permits)
     obj = loader.build_policy(policy, ctx, params)
-    run = migration.run(pair, dom, obj, source=source, dest=dest,
-                        postcopy=permits.postcopy,
-                        bandwidth_mib_s=cap_mib_s, **kwargs)
+    run = migration.run(
+        pair,
+        dom,
+        obj,
+        source=source,
+        dest=dest,
+        postcopy=permits.postcopy,
+        bandwidth_mib_s=cap_mib_s,
+        **kwargs,
+    )
     try:
         after = pair.wait_serial(
-            name, lambda r: (len(r.verifies) >= len(before.verifies) + 2 and
-                             len(r.heartbeats) >= len(before.heartbeats) + 3),
-            60, 'two VERIFY sweeps after the migration')
+            name,
+            lambda r: (
+                len(r.verifies) >= len(before.verifies) + 2
+                and len(r.heartbeats) >= len(before.heartbeats) + 3
+            ),
+            60,
+            'two VERIFY sweeps after the migration',
+        )
         corrupt = after.corrupt - before.corrupt
     except RuntimeError:
         after, corrupt = pair.serial(name), None
@@ -124,9 +137,16 @@ def save_trace(run, path, **meta):
     """Write a run's job-stats sequence as JSON (for replay tests)."""
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, 'w') as fh:
-        json.dump(dict(meta, outcome=run.outcome, decisions=run.decisions,
-                       samples=[[round(t, 3), s] for t, s in run.samples]),
-                  fh, indent=0)
+        json.dump(
+            dict(
+                meta,
+                outcome=run.outcome,
+                decisions=run.decisions,
+                samples=[[round(t, 3), s] for t, s in run.samples],
+            ),
+            fh,
+            indent=0,
+        )
 
 
 def row(policy, workload, spec, permits, params, run, corrupt):
@@ -138,49 +158,78 @@ def row(policy, workload, spec, permits, params, run, corrupt):
     lower = ram / cap
     last = run.decisions[-1] if run.decisions else None
     return {
-        'policy': policy, 'workload': workload,
-        'ram_gib': round(ram / 1024 ** 3, 4), 'rho': rho,
-        'wws_gib': round(wws / 1024 ** 3, 4), 'permits': permits,
+        'policy': policy,
+        'workload': workload,
+        'ram_gib': round(ram / 1024**3, 4),
+        'rho': rho,
+        'wws_gib': round(wws / 1024**3, 4),
+        'permits': permits,
         'converges': rho < 1 or wws <= cap * LIMIT_MS / 1000.0,
-        'outcome': run.outcome, 'total_s': run.total_s,
-        'lower_bound_s': lower, 'ratio': round(run.total_s / lower, 4),
+        'outcome': run.outcome,
+        'total_s': run.total_s,
+        'lower_bound_s': lower,
+        'ratio': round(run.total_s / lower, 4),
         'downtime_ms': run.downtime_ms,
         'decision_s': last[0] if last else None,
-        'postcopy_s': run.postcopy_s, 'paused_s': run.paused_s,
+        'postcopy_s': run.postcopy_s,
+        'paused_s': run.paused_s,
         'bytes_sent': last_stat(run, 'memory_processed'),
         'iterations': last_stat(run, 'memory_iteration'),
         'final_reason': last[2] if last else None,
-        'limit_ms': LIMIT_MS, 'overhead_ms': OVERHEAD_MS,
-        'corrupt_pages': corrupt, 'host': run.host, 'error': run.error,
-        'cap_mib_s': CAP_MIB_S, 'params': params,
+        'limit_ms': LIMIT_MS,
+        'overhead_ms': OVERHEAD_MS,
+        'corrupt_pages': corrupt,
+        'host': run.host,
+        'error': run.error,
+        'cap_mib_s': CAP_MIB_S,
+        'params': params,
     }
 
 
 def table(rows):
     """:returns: printable lines, one per run."""
     head = '%-9s %-5s %-8s %-9s %8s %9s %7s %s' % (
-        'policy', 'load', 'permits', 'outcome', 'total s', 'downtime',
-        'corrupt', 'last decision')
+        'policy',
+        'load',
+        'permits',
+        'outcome',
+        'total s',
+        'downtime',
+        'corrupt',
+        'last decision',
+    )
     lines = [head, '-' * len(head)]
     for r in rows:
         dt = r['downtime_ms']
-        lines.append('%-9s %-5s %-8s %-9s %8.1f %9s %7s %s' % (
-            r['policy'], r['workload'], r['permits'], r['outcome'],
-            r['total_s'], '-' if dt is None else '%d ms' % dt,
-            '?' if r['corrupt_pages'] is None else r['corrupt_pages'],
-            (r['final_reason'] or '-')[:60]))
-    lines.append('cap %d MiB/s, max downtime %d ms; scaled timeouts: %s'
-                 % (CAP_MIB_S, LIMIT_MS, json.dumps(SCALED)))
+        lines.append(
+            '%-9s %-5s %-8s %-9s %8.1f %9s %7s %s'
+            % (
+                r['policy'],
+                r['workload'],
+                r['permits'],
+                r['outcome'],
+                r['total_s'],
+                '-' if dt is None else '%d ms' % dt,
+                '?' if r['corrupt_pages'] is None else r['corrupt_pages'],
+                (r['final_reason'] or '-')[:60],
+            )
+        )
+    lines.append(
+        'cap %d MiB/s, max downtime %d ms; scaled timeouts: %s'
+        % (CAP_MIB_S, LIMIT_MS, json.dumps(SCALED))
+    )
     return lines
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(
         prog='python -m benchmarks.real',
-        description='Every convergence policy on real libvirt/QEMU hosts.')
+        description='Every convergence policy on real libvirt/QEMU hosts.',
+    )
     parser.add_argument('--out', default=DEFAULT_OUT)
-    parser.add_argument('--quick', action='store_true',
-                        help='only the hot workload')
+    parser.add_argument(
+        '--quick', action='store_true', help='only the hot workload'
+    )
     args = parser.parse_args(argv)
     loads = ['hot'] if args.quick else list(WORKLOADS)
     image = build.build()
@@ -196,17 +245,41 @@ def main(argv=None):
                 for policy in POLICIES:
                     params = policy_params(policy, permits)
                     run, _, corrupt, _ = migrate(
-                        pair, image, name, spec, policy, params,
-                        Permits.named(permits, LIMIT_MS), CAP_MIB_S)
-                    rows.append(row(policy, workload, spec, permits, params,
-                                    run, corrupt))
+                        pair,
+                        image,
+                        name,
+                        spec,
+                        policy,
+                        params,
+                        Permits.named(permits, LIMIT_MS),
+                        CAP_MIB_S,
+                    )
+                    rows.append(
+                        row(
+                            policy,
+                            workload,
+                            spec,
+                            permits,
+                            params,
+                            run,
+                            corrupt,
+                        )
+                    )
                     print(table(rows[-1:])[2], flush=True)
                     if policy == 'adaptive':
-                        save_trace(run, os.path.join(
-                            TRACES, 'real-adaptive-%s-%s.json'
-                            % (workload, permits)), policy=policy,
-                            permits=permits, ram_bytes=spec.mem_mib * MIB,
-                            cap_mib_s=CAP_MIB_S, spec=spec.__dict__)
+                        save_trace(
+                            run,
+                            os.path.join(
+                                TRACES,
+                                'real-adaptive-%s-%s.json'
+                                % (workload, permits),
+                            ),
+                            policy=policy,
+                            permits=permits,
+                            ram_bytes=spec.mem_mib * MIB,
+                            cap_mib_s=CAP_MIB_S,
+                            spec=spec.__dict__,
+                        )
             pair.destroy_guest(name)
     finally:
         pair.down()
@@ -215,8 +288,10 @@ def main(argv=None):
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, 'w') as fh:
         json.dump(rows, fh, indent=1)
-    print('\n%d runs in %.0f s; written to %s'
-          % (len(rows), time.monotonic() - started, args.out))
+    print(
+        '\n%d runs in %.0f s; written to %s'
+        % (len(rows), time.monotonic() - started, args.out)
+    )
     return 0
 
 

@@ -38,7 +38,8 @@ def apply(guest, decision, instance=None):
         return True
     calls = {
         Action.SET_DOWNTIME: lambda: guest.migrate_configure_max_downtime(
-            decision.downtime_ms),
+            decision.downtime_ms
+        ),
         Action.POSTCOPY: guest.migrate_start_postcopy,
         Action.PAUSE: guest.pause,
     }
@@ -47,7 +48,10 @@ def apply(guest, decision, instance=None):
     try:
         calls[action]()
     except Exception as exc:
-        LOG.warning('Could not %(action)s: %(exc)s',
-                    {'action': action.value, 'exc': exc}, instance=instance)
+        LOG.warning(
+            'Could not %(action)s: %(exc)s',
+            {'action': action.value, 'exc': exc},
+            instance=instance,
+        )
         return False
     return True

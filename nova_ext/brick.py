@@ -37,36 +37,61 @@ class Rule:
 
 
 PATHS = {
-    'destroy': Rule(True, False, 'delete, rebuild, shelve-offload, evacuate '
-                    'and failed-spawn cleanup: nova 34 forces there itself '
-                    '(_cleanup); listed so the table is complete'),
+    'destroy': Rule(
+        True,
+        False,
+        'delete, rebuild, shelve-offload, evacuate '
+        'and failed-spawn cleanup: nova 34 forces there itself '
+        '(_cleanup); listed so the table is complete',
+    ),
     'post_live_migration_source': Rule(
-        True, False, 'the guest already runs on the destination, so this '
+        True,
+        False,
+        'the guest already runs on the destination, so this '
         'host must not keep the device; nova 34 catches and logs a failed '
         'disconnect here with the volume and instance, which '
-        'ignore_errors would silence'),
+        'ignore_errors would silence',
+    ),
     'rollback_at_destination': Rule(
-        True, False, 'the destination never ran the guest; nova cleans it up '
+        True,
+        False,
+        'the destination never ran the guest; nova cleans it up '
         'through destroy, and the error is reported so the operator sees a '
-        'host that may hold a stale mapping'),
+        'host that may hold a stale mapping',
+    ),
     'migrate_disk_and_power_off': Rule(
-        True, False, 'resize or cold migration: the guest is off and leaves '
+        True,
+        False,
+        'resize or cold migration: the guest is off and leaves '
         'this host; an error fails the resize while the instance can still '
-        'be reverted'),
+        'be reverted',
+    ),
     'detach_volume': Rule(
-        True, False, 'the guest has let go of the disk; force only removes '
+        True,
+        False,
+        'the guest has let go of the disk; force only removes '
         'the devices after a graceful flush fails, and the user sees the '
-        'error'),
+        'error',
+    ),
     'swap_volume': Rule(
-        True, True, 'the guest already runs on the new volume when the old '
+        True,
+        True,
+        'the guest already runs on the new volume when the old '
         'one is disconnected; raising would make nova roll back a swap the '
-        'guest has made, so the devices go and os-brick logs the error'),
+        'guest has made, so the devices go and os-brick logs the error',
+    ),
     'attach_rollback': Rule(
-        True, False, 'attaching failed, so the guest never used the volume; '
-        'the original error is what the caller sees'),
+        True,
+        False,
+        'attaching failed, so the guest never used the volume; '
+        'the original error is what the caller sees',
+    ),
     'connect_rollback': Rule(
-        True, False, 'the encryptor could not attach, so the guest never '
-        'used the volume; nova calls the volume driver directly here'),
+        True,
+        False,
+        'the encryptor could not attach, so the guest never '
+        'used the volume; nova calls the volume driver directly here',
+    ),
 }
 
 _state = threading.local()

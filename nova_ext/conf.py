@@ -23,46 +23,71 @@ from oslo_config import cfg
 from nova_ext import loader
 from nova_ext.policies import base
 
-GROUP = cfg.OptGroup('livemigrate', title='osc-livemigrate driver options',
-                     help='Convergence policies for libvirt live migration.')
+GROUP = cfg.OptGroup(
+    'livemigrate',
+    title='osc-livemigrate driver options',
+    help='Convergence policies for libvirt live migration.',
+)
 
 OPTS = [
-    cfg.StrOpt('default_policy', default='nova',
-               help='Convergence policy used when neither the flavor nor '
-                    '(where allowed) the image or the server asks for one. '
-                    'One of the names in the nova_ext.migration_policies '
-                    'entry-point namespace: nova, schedule, adaptive, '
-                    'kubevirt, or a third-party one. "nova" keeps nova\'s '
-                    '[libvirt] live_migration_* behaviour.'),
-    cfg.MultiStrOpt('policy_params', default=[],
-                    help='Parameters of one policy, as '
-                         '"POLICY:key=value;key=value". Repeat the option for '
-                         'several policies. Example: '
-                         '"adaptive:stall_rounds=3;margin_pct=5". The nova '
-                         'policy takes its defaults from [libvirt] '
-                         'live_migration_downtime, _downtime_steps, '
-                         '_downtime_delay, _completion_timeout and '
-                         '_timeout_action; values given here win.'),
-    cfg.ListOpt('user_selectable_policies', default=[],
-                help='Policies that project members may request through the '
-                     'server metadata key "livemigrate:policy" or the image '
-                     'property "livemigrate_policy". The flavor extra spec '
-                     '"livemigrate:policy" is admin-controlled and always '
-                     'honoured. Empty: users cannot choose.'),
-    cfg.BoolOpt('permit_pause', default=True,
-                help='Whether a policy may pause the guest to let a '
-                     'migration finish (nova\'s force_complete without '
-                     'post-copy does this).'),
-    cfg.BoolOpt('permit_abort', default=True,
-                help='Whether a policy may abort a migration it judges '
-                     'hopeless. The guest keeps running on the source.'),
-    cfg.IntOpt('max_downtime_ms', default=0, min=0,
-               help='Largest max-downtime a policy may set, in ms. 0 uses '
-                    '[libvirt] live_migration_downtime.'),
-    cfg.BoolOpt('publish_status', default=True,
-                help='Write the livemigrate:* server metadata keys (phase, '
-                     'last action, reason, downtime) that the openstack CLI '
-                     'plugin shows while a migration runs.'),
+    cfg.StrOpt(
+        'default_policy',
+        default='nova',
+        help='Convergence policy used when neither the flavor nor '
+        '(where allowed) the image or the server asks for one. '
+        'One of the names in the nova_ext.migration_policies '
+        'entry-point namespace: nova, schedule, adaptive, '
+        'kubevirt, or a third-party one. "nova" keeps nova\'s '
+        '[libvirt] live_migration_* behaviour.',
+    ),
+    cfg.MultiStrOpt(
+        'policy_params',
+        default=[],
+        help='Parameters of one policy, as '
+        '"POLICY:key=value;key=value". Repeat the option for '
+        'several policies. Example: '
+        '"adaptive:stall_rounds=3;margin_pct=5". The nova '
+        'policy takes its defaults from [libvirt] '
+        'live_migration_downtime, _downtime_steps, '
+        '_downtime_delay, _completion_timeout and '
+        '_timeout_action; values given here win.',
+    ),
+    cfg.ListOpt(
+        'user_selectable_policies',
+        default=[],
+        help='Policies that project members may request through the '
+        'server metadata key "livemigrate:policy" or the image '
+        'property "livemigrate_policy". The flavor extra spec '
+        '"livemigrate:policy" is admin-controlled and always '
+        'honoured. Empty: users cannot choose.',
+    ),
+    cfg.BoolOpt(
+        'permit_pause',
+        default=True,
+        help='Whether a policy may pause the guest to let a '
+        "migration finish (nova's force_complete without "
+        'post-copy does this).',
+    ),
+    cfg.BoolOpt(
+        'permit_abort',
+        default=True,
+        help='Whether a policy may abort a migration it judges '
+        'hopeless. The guest keeps running on the source.',
+    ),
+    cfg.IntOpt(
+        'max_downtime_ms',
+        default=0,
+        min=0,
+        help='Largest max-downtime a policy may set, in ms. 0 uses '
+        '[libvirt] live_migration_downtime.',
+    ),
+    cfg.BoolOpt(
+        'publish_status',
+        default=True,
+        help='Write the livemigrate:* server metadata keys (phase, '
+        'last action, reason, downtime) that the openstack CLI '
+        'plugin shows while a migration runs.',
+    ),
 ]
 
 
@@ -92,11 +117,14 @@ def parse_policy_params(entries):
         name, sep, rest = entry.partition(':')
         name = name.strip()
         if not sep or not name:
-            raise base.PolicyError('[livemigrate] policy_params: expected '
-                                   '"POLICY:key=value;...", got %r' % entry)
+            raise base.PolicyError(
+                '[livemigrate] policy_params: expected '
+                '"POLICY:key=value;...", got %r' % entry
+            )
         if name in params:
-            raise base.PolicyError('[livemigrate] policy_params: policy %s '
-                                   'given twice' % name)
+            raise base.PolicyError(
+                '[livemigrate] policy_params: policy %s given twice' % name
+            )
         params[name] = base.parse_param_string(rest)
     return params
 
@@ -116,11 +144,13 @@ def validate(conf, context_factory):
     try:
         params = parse_policy_params(group.policy_params)
     except base.PolicyError as exc:
-        raise base.PolicyError('[livemigrate] policy_params: %s'
-                               % str(exc).split(': ', 1)[-1])
+        raise base.PolicyError(
+            '[livemigrate] policy_params: %s' % str(exc).split(': ', 1)[-1]
+        )
     named = [('default_policy', group.default_policy)]
-    named += [('user_selectable_policies', n)
-              for n in group.user_selectable_policies]
+    named += [
+        ('user_selectable_policies', n) for n in group.user_selectable_policies
+    ]
     named += [('policy_params', n) for n in sorted(params)]
     for option, name in named:
         try:

@@ -57,11 +57,13 @@ MIB = 1024 * 1024
 def nova_policy_params():
     """The nova policy's parameters from nova's own ``[libvirt]`` options."""
     lib = CONF.libvirt
-    return {'downtime_ms': lib.live_migration_downtime,
-            'downtime_steps': lib.live_migration_downtime_steps,
-            'downtime_delay_s': lib.live_migration_downtime_delay,
-            'completion_timeout_s': lib.live_migration_completion_timeout,
-            'timeout_action': lib.live_migration_timeout_action}
+    return {
+        'downtime_ms': lib.live_migration_downtime,
+        'downtime_steps': lib.live_migration_downtime_steps,
+        'downtime_delay_s': lib.live_migration_downtime_delay,
+        'completion_timeout_s': lib.live_migration_completion_timeout,
+        'timeout_action': lib.live_migration_timeout_action,
+    }
 
 
 def _loaded(obj, name, default=None):
@@ -88,8 +90,9 @@ class NovaStore:
 
     def metadata(self, keys):
         # NOTE: a fresh object, so that keys users set meanwhile survive
-        fresh = objects.Instance.get_by_uuid(self.context, self.instance.uuid,
-                                             expected_attrs=['metadata'])
+        fresh = objects.Instance.get_by_uuid(
+            self.context, self.instance.uuid, expected_attrs=['metadata']
+        )
         merged = dict(fresh.metadata)
         merged.update(keys)
         if merged != fresh.metadata:
@@ -98,14 +101,23 @@ class NovaStore:
 
     def event(self, name, failure_reason):
         objects.InstanceActionEvent.event_start(
-            self.context, self.instance.uuid, name, want_result=False,
-            host=CONF.host)
+            self.context,
+            self.instance.uuid,
+            name,
+            want_result=False,
+            host=CONF.host,
+        )
         # NOTE: nova marks an event 'Error' (and keeps its details) only
         # when a traceback is given; a refusal has none, so its reason is
         # passed as one.
         objects.InstanceActionEvent.event_finish_with_failure(
-            self.context, self.instance.uuid, name, exc_val=failure_reason,
-            exc_tb=failure_reason or None, want_result=False)
+            self.context,
+            self.instance.uuid,
+            name,
+            exc_val=failure_reason,
+            exc_tb=failure_reason or None,
+            want_result=False,
+        )
 
     def stats(self, obs, progress):
         mig = self.migration
@@ -137,12 +149,14 @@ class LibvirtDriver(libvirt_driver.LibvirtDriver):
         exit, so a configuration error is one log line and exit status 1.
         """
         try:
-            return lm_conf.validate(CONF, lambda: observation.
-                                    MigrationContext(2 * 1024 * MIB))
+            return lm_conf.validate(
+                CONF, lambda: observation.MigrationContext(2 * 1024 * MIB)
+            )
         except base.PolicyError as exc:
             LOG.error('Invalid configuration, stopping: %s', exc)
-            raise SystemExit('nova-compute: invalid configuration: %s'
-                             % exc) from None
+            raise SystemExit(
+                'nova-compute: invalid configuration: %s' % exc
+            ) from None
 
     def _params_for(self, name):
         params = dict(nova_policy_params()) if name == 'nova' else {}
@@ -157,85 +171,125 @@ class LibvirtDriver(libvirt_driver.LibvirtDriver):
         return migration_flags
 
     def _permits(self, instance, flags):
-        postcopy = (self._is_post_copy_enabled(flags)
-                    and not self._get_vpmems(instance)
-                    and _loaded(instance, 'power_state') != power_state.PAUSED)
+        postcopy = (
+            self._is_post_copy_enabled(flags)
+            and not self._get_vpmems(instance)
+            and _loaded(instance, 'power_state') != power_state.PAUSED
+        )
         auto = bool(flags & libvirt_driver.libvirt.VIR_MIGRATE_AUTO_CONVERGE)
         return observation.Permits(
-            postcopy=postcopy, pause=CONF.livemigrate.permit_pause,
-            abort=CONF.livemigrate.permit_abort, auto_converge=auto,
-            max_downtime_ms=(CONF.livemigrate.max_downtime_ms
-                             or CONF.libvirt.live_migration_downtime))
+            postcopy=postcopy,
+            pause=CONF.livemigrate.permit_pause,
+            abort=CONF.livemigrate.permit_abort,
+            auto_converge=auto,
+            max_downtime_ms=(
+                CONF.livemigrate.max_downtime_ms
+                or CONF.libvirt.live_migration_downtime
+            ),
+        )
 
     def _choose_policy(self, instance, context_):
         image_value = (_loaded(instance, 'system_metadata') or {}).get(
-            'image_' + selection.IMAGE_PROPERTY)
+            'image_' + selection.IMAGE_PROPERTY
+        )
         flavor = _loaded(instance, 'flavor')
-        flavor_value = ((_loaded(flavor, 'extra_specs') or {}) if flavor
-                        else {}).get(selection.FLAVOR_EXTRA_SPEC)
+        flavor_value = (
+            (_loaded(flavor, 'extra_specs') or {}) if flavor else {}
+        ).get(selection.FLAVOR_EXTRA_SPEC)
         chosen = selection.select_policy(
             CONF.livemigrate.default_policy,
             CONF.livemigrate.user_selectable_policies,
             loader.available_policies(),
             server=(_loaded(instance, 'metadata') or {}).get(
-                selection.METADATA_KEY),
-            image=image_value, flavor=flavor_value)
+                selection.METADATA_KEY
+            ),
+            image=image_value,
+            flavor=flavor_value,
+        )
         try:
-            policy = loader.build_policy(chosen.name, context_,
-                                         self._params_for(chosen.name))
+            policy = loader.build_policy(
+                chosen.name, context_, self._params_for(chosen.name)
+            )
         except base.PolicyError as exc:
             default = CONF.livemigrate.default_policy
             refusal = '%s; using the default %s' % (exc, default)
-            chosen = selection.Selection(default, 'default',
-                                         chosen.refusals + (refusal,))
-            policy = loader.build_policy(default, context_,
-                                         self._params_for(default))
+            chosen = selection.Selection(
+                default, 'default', chosen.refusals + (refusal,)
+            )
+            policy = loader.build_policy(
+                default, context_, self._params_for(default)
+            )
         return chosen, policy
 
-    def _live_migration_monitor(self, context, instance, guest, dest,
-                                post_method, recover_method, block_migration,
-                                migrate_data, finish_event, disk_paths):
+    def _live_migration_monitor(
+        self,
+        context,
+        instance,
+        guest,
+        dest,
+        post_method,
+        recover_method,
+        block_migration,
+        migrate_data,
+        finish_event,
+        disk_paths,
+    ):
         migration = _loaded(migrate_data, 'migration')
         flags = self._get_migration_flags(migrate_data.block_migration)
         permits = self._permits(instance, flags)
         sizes = [os.stat(p).st_size for p in disk_paths if os.path.exists(p)]
         context_ = observation.MigrationContext(
-            ram_bytes=instance.flavor.memory_mb * MIB, permits=permits,
-            disk_bytes=sum(sizes), disk_count=len(sizes))
+            ram_bytes=instance.flavor.memory_mb * MIB,
+            permits=permits,
+            disk_bytes=sum(sizes),
+            disk_count=len(sizes),
+        )
         chosen, policy = self._choose_policy(instance, context_)
-        LOG.info('Live migration policy %(name)s (from %(source)s), '
-                 'permits %(permits)s', {'name': chosen.name,
-                                         'source': chosen.source,
-                                         'permits': permits},
-                 instance=instance)
+        LOG.info(
+            'Live migration policy %(name)s (from %(source)s), '
+            'permits %(permits)s',
+            {'name': chosen.name, 'source': chosen.source, 'permits': permits},
+            instance=instance,
+        )
         publisher = status.Publisher(
             NovaStore(context, instance, migration),
-            _loaded(migration, 'uuid'), chosen.name,
-            CONF.livemigrate.publish_status)
+            _loaded(migration, 'uuid'),
+            chosen.name,
+            CONF.livemigrate.publish_status,
+        )
         publisher.started(chosen.refusals)
         # NOTE: nova's own per-instance task deque is the control channel,
         # so force-complete requests keep arriving exactly as nova queues them
-        controls = self.active_migrations.setdefault(instance.uuid,
-                                                     collections.deque())
+        controls = self.active_migrations.setdefault(
+            instance.uuid, collections.deque()
+        )
 
         def on_decision(decision, obs):
             publisher.decision(decision, obs)
             if decision.action.value == 'postcopy':
-                self._activate_destination_ports(context, instance,
-                                                 migration)
+                self._activate_destination_ports(context, instance, migration)
 
         mon = monitor.Monitor(
-            guest, policy, instance=instance, controls=controls,
-            on_decision=on_decision, on_stats=publisher.stats,
+            guest,
+            policy,
+            instance=instance,
+            controls=controls,
+            on_decision=on_decision,
+            on_stats=publisher.stats,
             on_postcopy_link=publisher.postcopy_link,
             stats_interval_s=CONF.libvirt.live_migration_monitor_interval,
-            postcopy_enabled=permits.postcopy, is_done=finish_event.done,
+            postcopy_enabled=permits.postcopy,
+            is_done=finish_event.done,
             # NOTE: wall clock and time.sleep, as nova's monitor uses
-            clock=time.time, sleep=time.sleep,
-            phase=(observation.Phase.POSTCOPY
-                   if _loaded(migration, 'status') == 'running (post-copy)'
-                   else observation.Phase.PRECOPY),
-            settle=lambda: libvirt_migrate.find_job_type(guest, instance))
+            clock=time.time,
+            sleep=time.sleep,
+            phase=(
+                observation.Phase.POSTCOPY
+                if _loaded(migration, 'status') == 'running (post-copy)'
+                else observation.Phase.PRECOPY
+            ),
+            settle=lambda: libvirt_migrate.find_job_type(guest, instance),
+        )
         self._lm_monitors[instance.uuid] = mon
         try:
             outcome = mon.run()
@@ -244,30 +298,47 @@ class LibvirtDriver(libvirt_driver.LibvirtDriver):
             self._clear_empty_migration(instance)
         if outcome.job == 'completed':
             publisher.finished('completed')
-            post_method(context, instance, dest, block_migration,
-                        migrate_data)
+            post_method(context, instance, dest, block_migration, migrate_data)
             self._lm_moved.add(_uuid(instance))
             return
         if outcome.aborted_by:
             self._lm_deliberate_abort.add(instance.uuid)
-        publisher.finished('aborted' if outcome.aborted_by else 'failed',
-                           outcome.reason or None)
+        publisher.finished(
+            'aborted' if outcome.aborted_by else 'failed',
+            outcome.reason or None,
+        )
         libvirt_migrate.run_recover_tasks(
-            self._host, guest, instance,
-            collections.deque(outcome.recover_tasks))
+            self._host,
+            guest,
+            instance,
+            collections.deque(outcome.recover_tasks),
+        )
         if outcome.job == 'cancelled':
-            recover_method(context, instance, dest, migrate_data,
-                           migration_status='cancelled')
+            recover_method(
+                context,
+                instance,
+                dest,
+                migrate_data,
+                migration_status='cancelled',
+            )
         else:  # the manager's default status is 'error'
             recover_method(context, instance, dest, migrate_data)
 
-    def post_live_migration_at_destination(self, context, instance,
-                                           network_info,
-                                           block_migration=False,
-                                           block_device_info=None):
+    def post_live_migration_at_destination(
+        self,
+        context,
+        instance,
+        network_info,
+        block_migration=False,
+        block_device_info=None,
+    ):
         super().post_live_migration_at_destination(
-            context, instance, network_info, block_migration=block_migration,
-            block_device_info=block_device_info)
+            context,
+            instance,
+            network_info,
+            block_migration=block_migration,
+            block_device_info=block_device_info,
+        )
         self._publish_measured_downtime(context, instance)
 
     def _publish_measured_downtime(self, context, instance):
@@ -282,7 +353,8 @@ class LibvirtDriver(libvirt_driver.LibvirtDriver):
         try:
             guest = self._host.get_guest(instance)
             stats = guest._domain.jobStats(
-                libvirt_driver.libvirt.VIR_DOMAIN_JOB_STATS_COMPLETED)
+                libvirt_driver.libvirt.VIR_DOMAIN_JOB_STATS_COMPLETED
+            )
         except Exception as exc:
             LOG.debug('No completed job stats: %s', exc, instance=instance)
             return
@@ -294,8 +366,11 @@ class LibvirtDriver(libvirt_driver.LibvirtDriver):
         try:
             NovaStore(context, instance, None).metadata(keys)
         except Exception as exc:
-            LOG.warning('Could not publish the measured downtime: %s', exc,
-                        instance=instance)
+            LOG.warning(
+                'Could not publish the measured downtime: %s',
+                exc,
+                instance=instance,
+            )
 
     def _activate_destination_ports(self, context, instance, migration):
         """What nova's lifecycle handler does for 'running (post-copy)'.
@@ -307,27 +382,48 @@ class LibvirtDriver(libvirt_driver.LibvirtDriver):
         """
         try:
             from nova.network import neutron
-            neutron.API().migrate_instance_start(context, instance,
-                                                 migration)
-        except Exception as exc:
-            LOG.warning('Could not activate destination port bindings at '
-                        'the post-copy switch (nova will at the end): %s',
-                        exc, instance=instance)
 
-    def _live_migration(self, context, instance, dest, post_method,
-                        recover_method, block_migration, migrate_data):
+            neutron.API().migrate_instance_start(context, instance, migration)
+        except Exception as exc:
+            LOG.warning(
+                'Could not activate destination port bindings at '
+                'the post-copy switch (nova will at the end): %s',
+                exc,
+                instance=instance,
+            )
+
+    def _live_migration(
+        self,
+        context,
+        instance,
+        dest,
+        post_method,
+        recover_method,
+        block_migration,
+        migrate_data,
+    ):
         try:
-            super()._live_migration(context, instance, dest, post_method,
-                                    recover_method, block_migration,
-                                    migrate_data)
+            super()._live_migration(
+                context,
+                instance,
+                dest,
+                post_method,
+                recover_method,
+                block_migration,
+                migrate_data,
+            )
         except Exception as exc:
             if _uuid(instance) in self._lm_deliberate_abort:
                 # NOTE: nova re-raises the migration thread's "operation
                 # aborted" after a deliberate abort; the compute manager
                 # would then set the server to ERROR although it runs
                 # fine on the source and has been recovered.
-                LOG.info('Live migration aborted as requested; the guest '
-                         'runs on this host (%s)', exc, instance=instance)
+                LOG.info(
+                    'Live migration aborted as requested; the guest '
+                    'runs on this host (%s)',
+                    exc,
+                    instance=instance,
+                )
                 return
             if _uuid(instance) in self._lm_moved:
                 # NOTE: a post-copy whose connection broke makes libvirt's
@@ -335,10 +431,13 @@ class LibvirtDriver(libvirt_driver.LibvirtDriver):
                 # completes; the guest runs on the destination and nova's
                 # post-migration steps are done, so the manager must not
                 # set ERROR now.
-                LOG.warning('Live migration completed and the server moved '
-                            'to %(dest)s, although libvirt reported an error '
-                            'on the way: %(exc)s',
-                            {'dest': dest, 'exc': exc}, instance=instance)
+                LOG.warning(
+                    'Live migration completed and the server moved '
+                    'to %(dest)s, although libvirt reported an error '
+                    'on the way: %(exc)s',
+                    {'dest': dest, 'exc': exc},
+                    instance=instance,
+                )
                 return
             raise
         finally:
@@ -349,77 +448,148 @@ class LibvirtDriver(libvirt_driver.LibvirtDriver):
         mon = self._lm_monitors.get(_uuid(instance))
         if mon is not None:
             if mon.outcome.phase is observation.Phase.POSTCOPY:
-                LOG.warning('Refusing to abort a live migration in '
-                            'post-copy: the destination already runs the '
-                            'guest and holds pages the source lacks',
-                            instance=instance)
+                LOG.warning(
+                    'Refusing to abort a live migration in '
+                    'post-copy: the destination already runs the '
+                    'guest and holds pages the source lacks',
+                    instance=instance,
+                )
                 return
             mon.note_api_abort()
         return super().live_migration_abort(instance)
 
     # -- volumes: force the disconnect wherever this host gives one up --
 
-    def _disconnect_volume(self, context, connection_info, instance,
-                           encryption=None, destroy_secrets=True,
-                           force=False):
+    def _disconnect_volume(
+        self,
+        context,
+        connection_info,
+        instance,
+        encryption=None,
+        destroy_secrets=True,
+        force=False,
+    ):
         force = brick.should_force(force)
         return super()._disconnect_volume(
-            context, connection_info, instance, encryption=encryption,
-            destroy_secrets=destroy_secrets, force=force)
+            context,
+            connection_info,
+            instance,
+            encryption=encryption,
+            destroy_secrets=destroy_secrets,
+            force=force,
+        )
 
     def _get_volume_driver(self, connection_info):
         return brick.with_rule(super()._get_volume_driver(connection_info))
 
-    def swap_volume(self, context, old_connection_info, new_connection_info,
-                    instance, mountpoint, resize_to):
+    def swap_volume(
+        self,
+        context,
+        old_connection_info,
+        new_connection_info,
+        instance,
+        mountpoint,
+        resize_to,
+    ):
         with brick.giving_up('swap_volume'):
-            return super().swap_volume(context, old_connection_info,
-                                       new_connection_info, instance,
-                                       mountpoint, resize_to)
+            return super().swap_volume(
+                context,
+                old_connection_info,
+                new_connection_info,
+                instance,
+                mountpoint,
+                resize_to,
+            )
 
-    def attach_volume(self, context, connection_info, instance, mountpoint,
-                      disk_bus=None, device_type=None, encryption=None):
+    def attach_volume(
+        self,
+        context,
+        connection_info,
+        instance,
+        mountpoint,
+        disk_bus=None,
+        device_type=None,
+        encryption=None,
+    ):
         # NOTE: only nova's failure rollback disconnects in here
         with brick.giving_up('attach_rollback'):
             return super().attach_volume(
-                context, connection_info, instance, mountpoint,
-                disk_bus=disk_bus, device_type=device_type,
-                encryption=encryption)
+                context,
+                connection_info,
+                instance,
+                mountpoint,
+                disk_bus=disk_bus,
+                device_type=device_type,
+                encryption=encryption,
+            )
 
-    def _connect_volume(self, context, connection_info, instance,
-                        encryption=None):
+    def _connect_volume(
+        self, context, connection_info, instance, encryption=None
+    ):
         # NOTE: only the encryptor-failure rollback disconnects in here
         with brick.giving_up('connect_rollback'):
-            return super()._connect_volume(context, connection_info,
-                                           instance, encryption=encryption)
+            return super()._connect_volume(
+                context, connection_info, instance, encryption=encryption
+            )
 
-    def detach_volume(self, context, connection_info, instance, mountpoint,
-                      encryption=None):
+    def detach_volume(
+        self, context, connection_info, instance, mountpoint, encryption=None
+    ):
         with brick.giving_up('detach_volume'):
-            return super().detach_volume(context, connection_info, instance,
-                                         mountpoint, encryption=encryption)
+            return super().detach_volume(
+                context,
+                connection_info,
+                instance,
+                mountpoint,
+                encryption=encryption,
+            )
 
-    def post_live_migration(self, context, instance, block_device_info,
-                            migrate_data=None):
+    def post_live_migration(
+        self, context, instance, block_device_info, migrate_data=None
+    ):
         with brick.giving_up('post_live_migration_source'):
             return super().post_live_migration(
-                context, instance, block_device_info, migrate_data)
+                context, instance, block_device_info, migrate_data
+            )
 
-    def rollback_live_migration_at_destination(self, context, instance,
-                                               network_info,
-                                               block_device_info,
-                                               destroy_disks=True,
-                                               migrate_data=None):
+    def rollback_live_migration_at_destination(
+        self,
+        context,
+        instance,
+        network_info,
+        block_device_info,
+        destroy_disks=True,
+        migrate_data=None,
+    ):
         with brick.giving_up('rollback_at_destination'):
             return super().rollback_live_migration_at_destination(
-                context, instance, network_info, block_device_info,
-                destroy_disks=destroy_disks, migrate_data=migrate_data)
+                context,
+                instance,
+                network_info,
+                block_device_info,
+                destroy_disks=destroy_disks,
+                migrate_data=migrate_data,
+            )
 
-    def migrate_disk_and_power_off(self, context, instance, dest, flavor,
-                                   network_info, block_device_info=None,
-                                   timeout=0, retry_interval=0):
+    def migrate_disk_and_power_off(
+        self,
+        context,
+        instance,
+        dest,
+        flavor,
+        network_info,
+        block_device_info=None,
+        timeout=0,
+        retry_interval=0,
+    ):
         with brick.giving_up('migrate_disk_and_power_off'):
             return super().migrate_disk_and_power_off(
-                context, instance, dest, flavor, network_info,
-                block_device_info=block_device_info, timeout=timeout,
-                retry_interval=retry_interval)
+                context,
+                instance,
+                dest,
+                flavor,
+                network_info,
+                block_device_info=block_device_info,
+                timeout=timeout,
+                retry_interval=retry_interval,
+            )

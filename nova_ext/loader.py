@@ -42,20 +42,24 @@ def policy_class(name, manager=None):
     """
     if manager is None:
         try:
-            manager = driver.DriverManager(NAMESPACE, name,
-                                           invoke_on_load=False)
+            manager = driver.DriverManager(
+                NAMESPACE, name, invoke_on_load=False
+            )
         except stevedore_exc.NoMatches:
-            raise base.PolicyError('unknown migration policy %r (installed: '
-                                   '%s)' % (name,
-                                            ', '.join(available_policies())))
+            raise base.PolicyError(
+                'unknown migration policy %r (installed: '
+                '%s)' % (name, ', '.join(available_policies()))
+            )
         except (ImportError, AttributeError) as exc:
-            raise base.PolicyError('migration policy %r cannot be loaded: %s'
-                                   % (name, exc))
+            raise base.PolicyError(
+                'migration policy %r cannot be loaded: %s' % (name, exc)
+            )
     cls = manager.driver
-    if not (isinstance(cls, type) and
-            issubclass(cls, base.ConvergencePolicy)):
-        raise base.PolicyError('migration policy %r is not a '
-                               'ConvergencePolicy class: %r' % (name, cls))
+    if not (isinstance(cls, type) and issubclass(cls, base.ConvergencePolicy)):
+        raise base.PolicyError(
+            'migration policy %r is not a '
+            'ConvergencePolicy class: %r' % (name, cls)
+        )
     return cls
 
 

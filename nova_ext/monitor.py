@@ -33,8 +33,14 @@ from nova_ext.observation import Phase
 LOG = logging.getLogger(__name__)
 
 #: libvirt's VIR_DOMAIN_JOB_* values, so this module needs no libvirt import
-JOB_NONE, JOB_BOUNDED, JOB_UNBOUNDED, JOB_COMPLETED, JOB_FAILED, \
-    JOB_CANCELLED = range(6)
+(
+    JOB_NONE,
+    JOB_BOUNDED,
+    JOB_UNBOUNDED,
+    JOB_COMPLETED,
+    JOB_FAILED,
+    JOB_CANCELLED,
+) = range(6)
 #: libvirt's (VIR_DOMAIN_PAUSED, VIR_DOMAIN_PAUSED_POSTCOPY_FAILED): the
 #: source's state once the connection broke during post-copy. The job still
 #: reads as running then, so only the domain's state tells.
@@ -76,12 +82,24 @@ class Monitor:
     :param clock: monotonic seconds; ``sleep``: waits ``poll_s``
     """
 
-    def __init__(self, guest, policy, instance=None, controls=None,
-                 on_decision=None, on_stats=None, poll_s=0.5,
-                 stats_interval_s=5.0, clock=time.monotonic,
-                 sleep=time.sleep, postcopy_enabled=False,
-                 is_done=lambda: False, settle=None,
-                 phase=Phase.PRECOPY, on_postcopy_link=None):
+    def __init__(
+        self,
+        guest,
+        policy,
+        instance=None,
+        controls=None,
+        on_decision=None,
+        on_stats=None,
+        poll_s=0.5,
+        stats_interval_s=5.0,
+        clock=time.monotonic,
+        sleep=time.sleep,
+        postcopy_enabled=False,
+        is_done=lambda: False,
+        settle=None,
+        phase=Phase.PRECOPY,
+        on_postcopy_link=None,
+    ):
         self.guest = guest
         self.policy = policy
         self.instance = instance
@@ -122,8 +140,9 @@ class Monitor:
                 # NOTE: like nova, a cancelled job is 'cancelled' unless our
                 # policy aborted it: then the migration is an 'error'.
                 by = self.outcome.aborted_by
-                cancelled = by == 'api' or (info.type == JOB_CANCELLED
-                                            and by != 'policy')
+                cancelled = by == 'api' or (
+                    info.type == JOB_CANCELLED and by != 'policy'
+                )
                 self.outcome.job = 'cancelled' if cancelled else 'failed'
                 return self.outcome
             self.sleep(self.poll_s)
@@ -134,14 +153,20 @@ class Monitor:
         nova's ``find_job_type`` (passed as ``settle``) looks at whether the
         domain still runs here; without it, our own abort means failure.
         """
-        job = (self.settle() if self.settle else
-               JOB_FAILED if self.outcome.aborted_by else JOB_COMPLETED)
+        job = (
+            self.settle()
+            if self.settle
+            else JOB_FAILED
+            if self.outcome.aborted_by
+            else JOB_COMPLETED
+        )
         return _Info(job)
 
     def _step(self, elapsed_s):
         stats = self._job_stats()
-        obs = observation.from_job_info(stats, elapsed_s, self.outcome.phase,
-                                        self.downtime_ms)
+        obs = observation.from_job_info(
+            stats, elapsed_s, self.outcome.phase, self.downtime_ms
+        )
         while self.controls:
             self._operator(self.controls.popleft(), obs)
         if self.outcome.aborted_by:
@@ -151,8 +176,10 @@ class Monitor:
             decision = self.policy.decide(obs)
             if decision.action is not Action.NOTHING:
                 self._apply(decision, obs, by='policy')
-        if (self._last_stats_s is None or
-                elapsed_s - self._last_stats_s >= self.stats_interval_s):
+        if (
+            self._last_stats_s is None
+            or elapsed_s - self._last_stats_s >= self.stats_interval_s
+        ):
             self._last_stats_s = elapsed_s
             self.on_stats(obs)
 
@@ -170,16 +197,21 @@ class Monitor:
         broken = self._domain_state() == POSTCOPY_FAILED_STATE
         if broken and self.postcopy_broken_since is None:
             self.postcopy_broken_since = obs.elapsed_s
-            LOG.warning('Live migration post-copy failed after %(t).0f s: the '
-                        'connection to the destination broke; the guest is '
-                        'paused until the stream resumes',
-                        {'t': obs.elapsed_s}, instance=self.instance)
+            LOG.warning(
+                'Live migration post-copy failed after %(t).0f s: the '
+                'connection to the destination broke; the guest is '
+                'paused until the stream resumes',
+                {'t': obs.elapsed_s},
+                instance=self.instance,
+            )
             self.on_postcopy_link(True, obs)
         elif not broken and self.postcopy_broken_since is not None:
-            LOG.info('Live migration post-copy resumed after %(t).0f s '
-                     'without the destination',
-                     {'t': obs.elapsed_s - self.postcopy_broken_since},
-                     instance=self.instance)
+            LOG.info(
+                'Live migration post-copy resumed after %(t).0f s '
+                'without the destination',
+                {'t': obs.elapsed_s - self.postcopy_broken_since},
+                instance=self.instance,
+            )
             self.postcopy_broken_since = None
             self.on_postcopy_link(False, obs)
         return broken
@@ -205,8 +237,11 @@ class Monitor:
 
     def _operator(self, request, obs):
         if request == API_ABORT:
-            self._apply(Decision(Action.ABORT, 'abort requested through the '
-                                 'API'), obs, by='api')
+            self._apply(
+                Decision(Action.ABORT, 'abort requested through the API'),
+                obs,
+                by='api',
+            )
         elif request == FORCE_COMPLETE:
             self._apply(self._force_complete(), obs, by='api')
         else:
@@ -215,25 +250,40 @@ class Monitor:
     def _force_complete(self):
         phase = self.outcome.phase
         if phase is Phase.POSTCOPY:
-            return Decision(Action.NOTHING, 'force-complete: already in '
-                            'post-copy')
+            return Decision(
+                Action.NOTHING, 'force-complete: already in post-copy'
+            )
         if self.postcopy_enabled and phase is not Phase.PAUSED:
-            return Decision(Action.POSTCOPY, 'force-complete requested '
-                            'through the API; switching to post-copy')
+            return Decision(
+                Action.POSTCOPY,
+                'force-complete requested '
+                'through the API; switching to post-copy',
+            )
         if phase is Phase.PAUSED:
-            return Decision(Action.NOTHING, 'force-complete: the guest is '
-                            'already paused')
-        return Decision(Action.PAUSE, 'force-complete requested through the '
-                        'API; pausing the guest so pre-copy can finish')
+            return Decision(
+                Action.NOTHING, 'force-complete: the guest is already paused'
+            )
+        return Decision(
+            Action.PAUSE,
+            'force-complete requested through the '
+            'API; pausing the guest so pre-copy can finish',
+        )
 
     def _apply(self, decision, obs, by):
         if decision.action is Action.NOTHING:
-            LOG.info('Live migration: %s', decision.reason,
-                     instance=self.instance)
+            LOG.info(
+                'Live migration: %s', decision.reason, instance=self.instance
+            )
             return
-        LOG.info('Live migration %(by)s action %(action)s: %(reason)s',
-                 {'by': by, 'action': decision.action.value,
-                  'reason': decision.reason}, instance=self.instance)
+        LOG.info(
+            'Live migration %(by)s action %(action)s: %(reason)s',
+            {
+                'by': by,
+                'action': decision.action.value,
+                'reason': decision.reason,
+            },
+            instance=self.instance,
+        )
         if decision.action is Action.ABORT:
             # NOTE: record first: the job may end before abort returns
             self.outcome.aborted_by = by

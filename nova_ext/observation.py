@@ -19,8 +19,8 @@ hand them to a policy, which answers with a :class:`Decision`.
 import dataclasses
 import enum
 
-GIB = 1024 ** 3
-MIB = 1024 ** 2
+GIB = 1024**3
+MIB = 1024**2
 
 
 class Phase(enum.Enum):
@@ -57,7 +57,7 @@ class Permits:
     max_downtime_ms: int = 500
 
     def allows(self, action):
-        """:returns: True if ``action`` is something this deployment permits."""
+        """:returns: True if this deployment permits ``action``."""
         return {
             Action.NOTHING: True,
             Action.SET_DOWNTIME: True,
@@ -74,11 +74,16 @@ class Permits:
             or ``pause`` (each adds that one action)
         :raises ValueError: for any other name
         """
-        flags = {'none': {}, 'postcopy': {'postcopy': True},
-                 'pause': {'pause': True}}
+        flags = {
+            'none': {},
+            'postcopy': {'postcopy': True},
+            'pause': {'pause': True},
+        }
         if name not in flags:
-            raise ValueError('unknown permits %r: expected one of %s'
-                             % (name, ', '.join(sorted(flags))))
+            raise ValueError(
+                'unknown permits %r: expected one of %s'
+                % (name, ', '.join(sorted(flags)))
+            )
         return cls(max_downtime_ms=max_downtime_ms, **flags[name])
 
 
@@ -120,18 +125,20 @@ class Observation:
 
 @dataclasses.dataclass(frozen=True)
 class Decision:
-    """A policy's answer to one observation, with the reason logged verbatim."""
+    """A policy's answer to one observation; its reason is logged verbatim."""
 
     action: Action
     reason: str
     downtime_ms: int | None = None
 
     def __post_init__(self):
-        if (self.action is Action.SET_DOWNTIME) != (self.downtime_ms
-                                                    is not None):
-            raise ValueError('downtime_ms goes with set-downtime and only '
-                             'with it (got %s, %r)'
-                             % (self.action.value, self.downtime_ms))
+        if (self.action is Action.SET_DOWNTIME) != (
+            self.downtime_ms is not None
+        ):
+            raise ValueError(
+                'downtime_ms goes with set-downtime and only '
+                'with it (got %s, %r)' % (self.action.value, self.downtime_ms)
+            )
 
 
 NOTHING = Decision(Action.NOTHING, 'no change')

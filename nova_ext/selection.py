@@ -36,8 +36,9 @@ class Selection:
     refusals: tuple = ()
 
 
-def select_policy(default, user_selectable, installed, server=None,
-                  image=None, flavor=None):
+def select_policy(
+    default, user_selectable, installed, server=None, image=None, flavor=None
+):
     """Pick the policy for one migration.
 
     :param default: ``[livemigrate] default_policy``
@@ -50,21 +51,26 @@ def select_policy(default, user_selectable, installed, server=None,
         that was not honoured, for the log and the published status
     """
     refusals = []
-    for source, value, user_set in (('server metadata', server, True),
-                                    ('image property', image, True),
-                                    ('flavor extra spec', flavor, False)):
+    for source, value, user_set in (
+        ('server metadata', server, True),
+        ('image property', image, True),
+        ('flavor extra spec', flavor, False),
+    ):
         if not value:
             continue
         value = value.strip()
         if value not in installed:
-            refusals.append('%s asks for policy %r, which is not installed '
-                            '(installed: %s)' % (source, value,
-                                                 ', '.join(sorted(installed))))
+            refusals.append(
+                '%s asks for policy %r, which is not installed '
+                '(installed: %s)'
+                % (source, value, ', '.join(sorted(installed)))
+            )
         elif user_set and value not in user_selectable:
-            refusals.append('%s asks for policy %r, which the operator does '
-                            'not let users choose (allowed: %s)'
-                            % (source, value,
-                               ', '.join(user_selectable) or 'none'))
+            refusals.append(
+                '%s asks for policy %r, which the operator does '
+                'not let users choose (allowed: %s)'
+                % (source, value, ', '.join(user_selectable) or 'none')
+            )
         else:
             return Selection(value, source, tuple(refusals))
     return Selection(default, 'default', tuple(refusals))

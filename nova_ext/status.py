@@ -30,11 +30,15 @@ EVENT_PREFIX = 'livemigrate_'
 POSTCOPY_FAILED = 'post-copy failed'
 
 
-def status_keys(migration_uuid, policy, phase, action=None, reason=None,
-                downtime_ms=None):
+def status_keys(
+    migration_uuid, policy, phase, action=None, reason=None, downtime_ms=None
+):
     """:returns: the metadata keys to write, all strings (nova's rule)."""
-    keys = {PREFIX + 'migration': migration_uuid or '',
-            PREFIX + 'policy_used': policy, PREFIX + 'phase': phase}
+    keys = {
+        PREFIX + 'migration': migration_uuid or '',
+        PREFIX + 'policy_used': policy,
+        PREFIX + 'phase': phase,
+    }
     if action is not None:
         keys[PREFIX + 'action'] = action
         keys[PREFIX + 'reason'] = (reason or '')[:255]
@@ -75,9 +79,11 @@ class Publisher:
         if not self.enabled:
             return
         try:
-            self.store.metadata(status_keys(self.migration_uuid,
-                                            self.policy_name, self.phase,
-                                            **kw))
+            self.store.metadata(
+                status_keys(
+                    self.migration_uuid, self.policy_name, self.phase, **kw
+                )
+            )
         except Exception as exc:  # status must never break a migration
             LOG.warning('Could not publish migration status: %s', exc)
 
@@ -91,41 +97,53 @@ class Publisher:
 
     def decision(self, decision, obs):
         """One action was taken: audit it and publish it."""
-        self.phase = {'postcopy': 'post-copy',
-                      'pause': 'paused'}.get(decision.action.value,
-                                             self.phase)
+        self.phase = {'postcopy': 'post-copy', 'pause': 'paused'}.get(
+            decision.action.value, self.phase
+        )
         self.last = (decision.action.value, decision.reason)
         self._event(decision.action.value, None)
-        self._write(action=self.last[0], reason=self.last[1],
-                    downtime_ms=decision.downtime_ms or obs.downtime_ms)
+        self._write(
+            action=self.last[0],
+            reason=self.last[1],
+            downtime_ms=decision.downtime_ms or obs.downtime_ms,
+        )
 
     def postcopy_link(self, broken, obs):
         """The connection broke during post-copy, or the stream resumed."""
         if broken:
             self.phase = POSTCOPY_FAILED
-            action, reason = 'postcopy-failed', (
-                'the connection to the destination broke during post-copy; '
-                'the guest is paused until it returns')
+            action, reason = (
+                'postcopy-failed',
+                (
+                    'the connection to the destination broke during '
+                    'post-copy; '
+                    'the guest is paused until it returns'
+                ),
+            )
         else:
             self.phase = 'post-copy'
-            action, reason = 'postcopy-resumed', (
-                'post-copy resumed after the connection returned')
+            action, reason = (
+                'postcopy-resumed',
+                ('post-copy resumed after the connection returned'),
+            )
         self.last = (action, reason)
         self._event(action, reason if broken else None)
-        self._write(action=action, reason=reason,
-                    downtime_ms=obs.downtime_ms)
+        self._write(action=action, reason=reason, downtime_ms=obs.downtime_ms)
 
     def stats(self, obs):
         """Every monitor interval: bytes, progress, phase."""
-        self.progress = progress_percent(obs.memory_total_bytes,
-                                         obs.memory_remaining_bytes,
-                                         self.progress)
+        self.progress = progress_percent(
+            obs.memory_total_bytes, obs.memory_remaining_bytes, self.progress
+        )
         try:
             self.store.stats(obs, self.progress)
         except Exception as exc:
             LOG.warning('Could not save migration stats: %s', exc)
-        self._write(action=self.last[0], reason=self.last[1],
-                    downtime_ms=obs.downtime_ms)
+        self._write(
+            action=self.last[0],
+            reason=self.last[1],
+            downtime_ms=obs.downtime_ms,
+        )
 
     def finished(self, phase, reason=None):
         """The job ended: completed, aborted or failed."""

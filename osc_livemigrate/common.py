@@ -9,7 +9,8 @@
 # WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
 # License for the specific language governing permissions and limitations
 # under the License.
-"""Shared command arguments, migration lookup by ID or UUID, SDK error translation.
+"""Shared command arguments, migration lookup by ID or UUID, SDK error
+translation.
 
 Only ``CommandError`` reaches the user: SDK exceptions are translated here,
 once, into a message that names what was asked and what to do next.
@@ -24,6 +25,7 @@ from osc_livemigrate import progress
 
 def command_error(msg):
     from osc_lib import exceptions
+
     return exceptions.CommandError(msg)
 
 
@@ -33,38 +35,59 @@ def _detail(exc):
 
 
 def translate_error(exc, what, hint=None, not_found=None):
-    """The CommandError for one openstacksdk exception (see :func:`sdk_errors`)."""
+    """The CommandError for one openstacksdk exception (see
+    :func:`sdk_errors`).
+    """
     from openstack import exceptions as sdk_exc
+
     if isinstance(exc, sdk_exc.ResourceNotFound):
-        return command_error(not_found or '%s: not found (%s)%s'
-                             % (what, _detail(exc), _tail(hint)))
+        return command_error(
+            not_found
+            or '%s: not found (%s)%s' % (what, _detail(exc), _tail(hint))
+        )
     if isinstance(exc, sdk_exc.ForbiddenException):
-        return command_error('%s: forbidden by nova policy (%s); this usually needs '
-                             'the admin role%s' % (what, _detail(exc), _tail(hint)))
+        return command_error(
+            '%s: forbidden by nova policy (%s); this usually needs '
+            'the admin role%s' % (what, _detail(exc), _tail(hint))
+        )
     if isinstance(exc, sdk_exc.HttpException):
-        return command_error('%s failed (HTTP %s): %s%s'
-                             % (what, getattr(exc, 'status_code', None) or '?',
-                                _detail(exc), _tail(hint)))
+        return command_error(
+            '%s failed (HTTP %s): %s%s'
+            % (
+                what,
+                getattr(exc, 'status_code', None) or '?',
+                _detail(exc),
+                _tail(hint),
+            )
+        )
     return command_error('%s failed: %s%s' % (what, _detail(exc), _tail(hint)))
 
 
-TOKEN_HINT = ('a token passed with --os-token cannot be renewed once it '
-              'expires or is revoked; for long waits authenticate with a password '
-              'or an application credential, which are renewed as needed')
+TOKEN_HINT = (
+    'a token passed with --os-token cannot be renewed once it '
+    'expires or is revoked; for long waits authenticate with a password '
+    'or an application credential, which are renewed as needed'
+)
 
 
 def translate_auth_error(exc, what, hint=None):
     """The CommandError for a keystoneauth failure: the cloud unreachable, or
     the credentials refused while (re)authenticating (an expired token reads
-    "Failed to validate token (HTTP 404)", which says nothing to an operator)."""
+    "Failed to validate token (HTTP 404)", which says nothing to an operator).
+    """
     from keystoneauth1 import exceptions as ksa_exc
+
     if isinstance(exc, ksa_exc.ConnectionError):
-        err = command_error('%s failed: cannot reach the cloud (%s)%s'
-                            % (what, _detail(exc), _tail(hint)))
+        err = command_error(
+            '%s failed: cannot reach the cloud (%s)%s'
+            % (what, _detail(exc), _tail(hint))
+        )
         err.transient = True
         return err
-    return command_error('%s failed: authentication was refused (%s); %s%s'
-                         % (what, _detail(exc), TOKEN_HINT, _tail(hint)))
+    return command_error(
+        '%s failed: authentication was refused (%s); %s%s'
+        % (what, _detail(exc), TOKEN_HINT, _tail(hint))
+    )
 
 
 #: refreshes in a row that may fail to reach the cloud before a wait gives up
@@ -76,12 +99,16 @@ def ride_out_unreachable(refresh, notice, sleep, interval):
     the cloud (a reset keep-alive connection, a restarting API), say so
     through ``notice(line)``, ``sleep(interval)`` and call it again, at most
     ``UNREACHABLE_RETRIES`` times in a row. Any other error is raised at
-    once, as is the last unreachable one."""
+    once, as is the last unreachable one.
+    """
     for failures in range(1, UNREACHABLE_RETRIES + 2):
         try:
             return refresh()
         except Exception as e:  # noqa: BLE001 - re-raised unless transient
-            if not getattr(e, 'transient', False) or failures > UNREACHABLE_RETRIES:
+            if (
+                not getattr(e, 'transient', False)
+                or failures > UNREACHABLE_RETRIES
+            ):
                 raise
             notice('%s; retrying (%d/%d)' % (e, failures, UNREACHABLE_RETRIES))
             sleep(interval)
@@ -101,6 +128,7 @@ def sdk_errors(what, hint=None, not_found=None):
     """
     from keystoneauth1 import exceptions as ksa_exc
     from openstack import exceptions as sdk_exc
+
     try:
         yield
     except sdk_exc.SDKException as e:
@@ -114,19 +142,28 @@ def _tail(hint):
 
 
 def find_server(compute, name_or_id):
-    """Look a server up by name or ID; a clear CommandError when it is unknown."""
-    with sdk_errors('find server %s' % name_or_id,
-                    not_found='No server with a name or ID of %r exists (see '
-                              '`openstack server list --all-projects`)' % name_or_id):
+    """Find a server by name or ID; a clear CommandError if it is unknown."""
+    with sdk_errors(
+        'find server %s' % name_or_id,
+        not_found='No server with a name or ID of %r exists (see '
+        '`openstack server list --all-projects`)' % name_or_id,
+    ):
         return compute.find_server(name_or_id, ignore_missing=False)
 
 
 def add_server_migration_args(parser):
-    """The ``<server> <migration>`` pair shared by show, abort and force complete."""
-    parser.add_argument('server', metavar='<server>', help='Server (name or ID)')
-    parser.add_argument('migration', metavar='<migration>',
-                        help='Migration (ID, or UUID with --os-compute-api-version %s '
-                             'or above)' % mv.version('by_uuid'))
+    """The ``<server> <migration>`` pair shared by show, abort and force
+    complete.
+    """
+    parser.add_argument(
+        'server', metavar='<server>', help='Server (name or ID)'
+    )
+    parser.add_argument(
+        'migration',
+        metavar='<migration>',
+        help='Migration (ID, or UUID with --os-compute-api-version %s '
+        'or above)' % mv.version('by_uuid'),
+    )
     return parser
 
 
@@ -140,8 +177,9 @@ def parse_migration_ref(ref):
     try:
         return 'uuid', str(uuidlib.UUID(ref))
     except ValueError:
-        raise command_error('<migration> must be a numeric ID or a UUID, not %r' % ref) \
-            from None
+        raise command_error(
+            '<migration> must be a numeric ID or a UUID, not %r' % ref
+        ) from None
 
 
 def find_migration(compute, server, ref, command):
@@ -159,13 +197,20 @@ def find_migration(compute, server, ref, command):
     """
     kind, value = parse_migration_ref(ref)
     if kind == 'uuid':
-        mv.require(compute, 'by_uuid', '%s with a migration UUID (%s)' % (command, ref))
+        mv.require(
+            compute,
+            'by_uuid',
+            '%s with a migration UUID (%s)' % (command, ref),
+        )
     from openstack import exceptions as sdk_exc
+
     label = server.name or server.id
     with sdk_errors('%s %s %s' % (command, label, ref)):
         if kind == 'id':
             try:
-                return compute.get_server_migration(value, server.id, ignore_missing=False)
+                return compute.get_server_migration(
+                    value, server.id, ignore_missing=False
+                )
             except sdk_exc.ResourceNotFound:
                 pass
         else:
@@ -173,16 +218,20 @@ def find_migration(compute, server, ref, command):
                 if getattr(m, 'uuid', None) == value:
                     return m
         for m in compute.migrations(instance_uuid=server.id):
-            if (kind == 'id' and m.id == value) or (kind == 'uuid' and m.uuid == value):
+            if (kind == 'id' and m.id == value) or (
+                kind == 'uuid' and m.uuid == value
+            ):
                 if m.status in progress.IN_FLIGHT:
                     return m
                 raise command_error(
                     'Migration %s of server %s is %s, not in progress: %s has '
                     'nothing to act on (see `openstack server migration list '
-                    '--server %s`)' % (ref, label, m.status, command, label))
+                    '--server %s`)' % (ref, label, m.status, command, label)
+                )
     raise command_error(
         'Server %s has no migration %s (see `openstack server migration list '
-        '--server %s`)' % (label, ref, label))
+        '--server %s`)' % (label, ref, label)
+    )
 
 
 def latest_live_migration(compute, server_id, newer_than=None):
@@ -192,7 +241,9 @@ def latest_live_migration(compute, server_id, newer_than=None):
     :returns: an SDK Migration, or None.
     """
     best = None
-    for m in compute.migrations(instance_uuid=server_id, migration_type='live-migration'):
+    for m in compute.migrations(
+        instance_uuid=server_id, migration_type='live-migration'
+    ):
         if newer_than is not None and (m.id is None or m.id <= newer_than):
             continue
         if best is None or (m.id or 0) > (best.id or 0):
@@ -207,26 +258,37 @@ def failed_events(compute, server_id, action_name='live-migration'):
     verdict, so they are swallowed.
     """
     try:
-        actions = [a for a in compute.server_actions(server_id)
-                   if getattr(a, 'action', None) == action_name]
+        actions = [
+            a
+            for a in compute.server_actions(server_id)
+            if getattr(a, 'action', None) == action_name
+        ]
         if not actions:
             return []
         newest = max(actions, key=lambda a: a.start_time or '')
         full = compute.get_server_action(newest.request_id, server_id)
-    except Exception:       # noqa: BLE001 - best effort, see docstring
+    except Exception:  # noqa: BLE001 - best effort, see docstring
         return []
     out = []
     for ev in getattr(full, 'events', None) or []:
-        get = ev.get if isinstance(ev, dict) else lambda k, ev=ev: getattr(ev, k, None)
+        get = (
+            ev.get
+            if isinstance(ev, dict)
+            else lambda k, ev=ev: getattr(ev, k, None)
+        )
         if get('result') and get('result') != 'Success':
-            msg = get('details') or (get('traceback') or '').strip().splitlines()[-1:] or \
-                [get('result')]
+            msg = (
+                get('details')
+                or (get('traceback') or '').strip().splitlines()[-1:]
+                or [get('result')]
+            )
             out.append((get('event'), msg if isinstance(msg, str) else msg[0]))
     return out
 
 
-def live_migrate_kwargs(compute, block_migration=None, disk_overcommit=None, host=None,
-                        warn=None):
+def live_migrate_kwargs(
+    compute, block_migration=None, disk_overcommit=None, host=None, warn=None
+):
     """Core ``server migrate --live-migration`` rules, shared with host drain.
 
     :param block_migration: True, False or None (None: ``'auto'`` from 2.25,
@@ -241,13 +303,20 @@ def live_migrate_kwargs(compute, block_migration=None, disk_overcommit=None, hos
     if block_migration is None:
         block_migration = 'auto' if auto else False
     if host:
-        mv.require(compute, 'live_migrate_host', '--host %s with a live migration' % host)
+        mv.require(
+            compute,
+            'live_migrate_host',
+            '--host %s with a live migration' % host,
+        )
     kwargs = {'block_migration': block_migration, 'host': host}
     if not auto:
         kwargs['disk_over_commit'] = bool(disk_overcommit)
     elif disk_overcommit is not None and warn is not None:
-        warn('WARNING: --disk-overcommit/--no-disk-overcommit are ignored from '
-             '--os-compute-api-version %s\n' % mv.version('block_migration_auto'))
+        warn(
+            'WARNING: --disk-overcommit/--no-disk-overcommit are ignored from '
+            '--os-compute-api-version %s\n'
+            % mv.version('block_migration_auto')
+        )
     return kwargs
 
 
@@ -259,7 +328,10 @@ def in_progress_migration(compute, migration_id, server_id):
     ``ignore_missing=True``), so a 404 here is a normal race, not an error.
     """
     from openstack import exceptions as sdk_exc
+
     try:
-        return compute.get_server_migration(migration_id, server_id, ignore_missing=True)
+        return compute.get_server_migration(
+            migration_id, server_id, ignore_missing=True
+        )
     except sdk_exc.ResourceNotFound:
         return None

@@ -9,7 +9,8 @@
 # WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
 # License for the specific language governing permissions and limitations
 # under the License.
-"""Pure planning for ``compute host drain``: what to do with each server, when to retry.
+"""Pure planning for ``compute host drain``: what to do with each server, when
+to retry.
 
 Kept apart from the command so the decisions (which servers move, which wait
 for a migration already running, which cannot be live-migrated, which
@@ -21,7 +22,9 @@ import dataclasses
 from osc_livemigrate import progress
 
 MIGRATE = 'migrate'
-FOLLOW = 'follow'       # a migration from an earlier run is still going: wait for it
+FOLLOW = (
+    'follow'  # a migration from an earlier run is still going: wait for it
+)
 SKIP = 'skip'
 
 LIVE_MIGRATABLE = ('ACTIVE', 'PAUSED')
@@ -32,7 +35,12 @@ RETRYABLE_HTTP = frozenset((409, 429, 500, 502, 503, 504))
 RETRYABLE_STATUS = frozenset(('error', 'failed'))
 
 MIGRATED, FAILED, SKIPPED, TIMED_OUT, PLANNED = (
-    'migrated', 'failed', 'skipped', 'timed-out', 'planned')
+    'migrated',
+    'failed',
+    'skipped',
+    'timed-out',
+    'planned',
+)
 OK_RESULTS = frozenset((MIGRATED, PLANNED))
 
 
@@ -43,7 +51,7 @@ class Item:
     server_id: str
     name: str
     action: str
-    policy: str = None          # to set as livemigrate:policy before migrating
+    policy: str = None  # to set as livemigrate:policy before migrating
     reason: str = ''
 
 
@@ -54,7 +62,8 @@ def _get(server, key):
 
 
 def parse_server_policies(values):
-    """``['vm1=adaptive', 'vm2=nova']`` -> ``{'vm1': 'adaptive', 'vm2': 'nova'}``.
+    """``['vm1=adaptive', 'vm2=nova']`` -> ``{'vm1': 'adaptive', 'vm2':
+    'nova'}``.
 
     :raises ValueError: naming the malformed value.
     """
@@ -62,7 +71,9 @@ def parse_server_policies(values):
     for value in values or ():
         name, sep, policy = value.partition('=')
         if not sep or not name or not policy:
-            raise ValueError('--server-policy %r must look like SERVER=POLICY' % value)
+            raise ValueError(
+                '--server-policy %r must look like SERVER=POLICY' % value
+            )
         out[name] = policy
     return out
 
@@ -80,24 +91,53 @@ def build_plan(servers, default_policy=None, server_policies=None):
     """
     server_policies = server_policies or {}
     plan = []
-    for s in sorted(servers, key=lambda s: ((_get(s, 'name') or ''), _get(s, 'id'))):
+    for s in sorted(
+        servers, key=lambda s: ((_get(s, 'name') or ''), _get(s, 'id'))
+    ):
         sid, name = _get(s, 'id'), _get(s, 'name') or _get(s, 'id')
         status = (_get(s, 'status') or '').upper()
         task = _get(s, 'task_state')
-        wanted = server_policies.get(name) or server_policies.get(sid) or default_policy
+        wanted = (
+            server_policies.get(name)
+            or server_policies.get(sid)
+            or default_policy
+        )
         have = (_get(s, 'metadata') or {}).get(progress.META_POLICY)
         policy = wanted if wanted and wanted != have else None
         if task == 'migrating' or status == 'MIGRATING':
-            plan.append(Item(sid, name, FOLLOW, None, 'a live migration is already running'))
+            plan.append(
+                Item(
+                    sid,
+                    name,
+                    FOLLOW,
+                    None,
+                    'a live migration is already running',
+                )
+            )
         elif task is not None:
-            plan.append(Item(sid, name, SKIP, None,
-                             'busy with task %s; run the drain again when it ends' % task))
+            plan.append(
+                Item(
+                    sid,
+                    name,
+                    SKIP,
+                    None,
+                    'busy with task %s; run the drain again when it ends'
+                    % task,
+                )
+            )
         elif status in LIVE_MIGRATABLE:
             plan.append(Item(sid, name, MIGRATE, policy))
         else:
-            plan.append(Item(sid, name, SKIP, None,
-                             'status %s cannot be live-migrated; cold-migrate it with '
-                             '`openstack server migrate %s`' % (status or '?', sid)))
+            plan.append(
+                Item(
+                    sid,
+                    name,
+                    SKIP,
+                    None,
+                    'status %s cannot be live-migrated; cold-migrate it with '
+                    '`openstack server migrate %s`' % (status or '?', sid),
+                )
+            )
     return plan
 
 
@@ -128,9 +168,13 @@ class Result:
     attempts: int = 0
 
     def row(self):
-        return (self.server, self.result, self.destination,
-                None if self.duration_s is None else round(self.duration_s, 1),
-                self.reason)
+        return (
+            self.server,
+            self.result,
+            self.destination,
+            None if self.duration_s is None else round(self.duration_s, 1),
+            self.reason,
+        )
 
 
 RESULT_HEADERS = ('Server', 'Result', 'Destination', 'Duration', 'Reason')

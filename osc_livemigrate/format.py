@@ -48,14 +48,16 @@ def human_rate(bytes_per_s):
 
 
 def human_percent(pct):
-    """``42.4 -> '42%'``; ``'-'`` when unknown. Rounds down, so 99.9 never shows 100."""
+    """``42.4 -> '42%'``; ``'-'`` when unknown. Rounds down, so 99.9 never
+    shows 100.
+    """
     if pct is None:
         return '-'
     return '%d%%' % int(pct)
 
 
 def human_duration(seconds):
-    """``75 -> '1:15'``, ``3725 -> '1:02:05'``; ``'-'`` for None or negative."""
+    """``75 -> '1:15'``, ``3725 -> '1:02:05'``; ``'-'`` if None or < 0."""
     if seconds is None or seconds < 0:
         return '-'
     seconds = int(round(seconds))
@@ -101,7 +103,7 @@ _COLUMN_CLASSES = {}
 
 
 def bytes_column(value):
-    """Wrap a byte count so tables show units and machine formats the integer."""
+    """Wrap a byte count: tables show units, machine formats the integer."""
     cls = _COLUMN_CLASSES.get('bytes')
     if cls is None:
         cls = _COLUMN_CLASSES['bytes'] = _bytes_column()

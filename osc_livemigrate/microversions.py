@@ -16,20 +16,24 @@ Commands never compare version strings themselves: they ask ``supports`` or
 """
 
 REQUIRED = {
-    'force_complete': '2.22',       # POST .../migrations/{id}/action force_complete
-    'server_migrations': '2.23',    # GET /servers/{id}/migrations[/{id}] with bytes
-    'migration_type': '2.23',       # id and migration_type in /os-migrations
-    'abort': '2.24',                # DELETE /servers/{id}/migrations/{id}
-    'block_migration_auto': '2.25',  # block_migration='auto', no disk_over_commit
-    'live_migrate_host': '2.30',    # live migration to a host through the scheduler
-    'async_live_migrate': '2.34',   # pre-checks run after 202: failures land in the record
-    'service_update': '2.53',       # PUT /os-services/{id}
-    'cold_migrate_host': '2.56',    # cold migration to a named host
-    'by_uuid': '2.59',              # migration uuid, paging, changes-since
-    'abort_queued': '2.65',         # abort a queued or preparing live migration
+    'force_complete': '2.22',  # POST .../migrations/{id}/action force_complete
+    # GET /servers/{id}/migrations[/{id}] with bytes
+    'server_migrations': '2.23',
+    'migration_type': '2.23',  # id and migration_type in /os-migrations
+    'abort': '2.24',  # DELETE /servers/{id}/migrations/{id}
+    # block_migration='auto', no disk_over_commit
+    'block_migration_auto': '2.25',
+    # live migration to a host through the scheduler
+    'live_migrate_host': '2.30',
+    # pre-checks run after 202: failures land in the record
+    'async_live_migrate': '2.34',
+    'service_update': '2.53',  # PUT /os-services/{id}
+    'cold_migrate_host': '2.56',  # cold migration to a named host
+    'by_uuid': '2.59',  # migration uuid, paging, changes-since
+    'abort_queued': '2.65',  # abort a queued or preparing live migration
     'changes_before': '2.66',
-    'user_project': '2.80',         # user_id / project_id filters and fields
-    'event_details': '2.84',        # instance action event "details"
+    'user_project': '2.80',  # user_id / project_id filters and fields
+    'event_details': '2.84',  # instance action event "details"
 }
 
 TOO_OLD_MSG = '--os-compute-api-version %s or greater is required for %s'
@@ -49,7 +53,8 @@ def supports(compute, feature):
     :param compute: openstacksdk compute proxy (``client_manager.compute``).
     :param feature: key of :data:`REQUIRED`.
     """
-    from openstack import utils as sdk_utils   # lazy: keep command import cheap
+    from openstack import utils as sdk_utils  # lazy: keep command import cheap
+
     return sdk_utils.supports_microversion(compute, REQUIRED[feature])
 
 
@@ -65,22 +70,28 @@ def require(compute, feature, what):
     if supports(compute, feature):
         return
     from osc_lib import exceptions
+
     needed = REQUIRED[feature]
     msg = TOO_OLD_MSG % (needed, what)
     try:
         data = compute.get_endpoint_data()
-    except Exception as e:      # noqa: BLE001 - only refines the message
+    except Exception as e:  # noqa: BLE001 - only refines the message
         data, err = None, e
     else:
         err = None
     if data is None:
-        msg += ('; could not ask the compute API which microversions it supports (%s)'
-                % (err or 'no endpoint data: is nova-api reachable?'))
+        msg += (
+            '; could not ask the compute API which microversions it supports '
+            '(%s)' % (err or 'no endpoint data: is nova-api reachable?')
+        )
     elif not data.max_microversion or _older(data.max_microversion, needed):
-        msg += '; this cloud\'s compute API supports only up to %s' % (
-            _text(data.max_microversion) or '2.1')
+        msg += "; this cloud's compute API supports only up to %s" % (
+            _text(data.max_microversion) or '2.1'
+        )
     else:
-        msg += ' (you asked for %s)' % getattr(compute, 'default_microversion', '?')
+        msg += ' (you asked for %s)' % getattr(
+            compute, 'default_microversion', '?'
+        )
     raise exceptions.CommandError(msg)
 
 
@@ -92,4 +103,7 @@ def _text(version):
 
 def _older(have, needed):
     from keystoneauth1 import discover
-    return discover.normalize_version_number(have) < discover.normalize_version_number(needed)
+
+    return discover.normalize_version_number(
+        have
+    ) < discover.normalize_version_number(needed)

@@ -9,7 +9,8 @@
 # WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
 # License for the specific language governing permissions and limitations
 # under the License.
-"""openstackclient hooks: every ``openstack`` run imports this, so it stays tiny.
+"""openstackclient hooks: every ``openstack`` run imports this, so it stays
+tiny.
 
 Our commands talk to nova through the core compute client
 (``client_manager.compute``, an openstacksdk proxy), so ``make_client`` hands
@@ -35,9 +36,12 @@ def build_option_parser(parser):
     parser.add_argument(
         '--os-livemigrate-api-version',
         metavar='<livemigrate-api-version>',
-        default=os.environ.get('OS_LIVEMIGRATE_API_VERSION', DEFAULT_API_VERSION),
+        default=os.environ.get(
+            'OS_LIVEMIGRATE_API_VERSION', DEFAULT_API_VERSION
+        ),
         help='osc-livemigrate command set version, default=%s '
-             '(Env: OS_LIVEMIGRATE_API_VERSION)' % DEFAULT_API_VERSION)
+        '(Env: OS_LIVEMIGRATE_API_VERSION)' % DEFAULT_API_VERSION,
+    )
     return parser
 
 

@@ -24,9 +24,18 @@ import json
 from osc_livemigrate import format as fmt
 
 # Nova migration statuses of a live migration that has not finished yet.
-IN_FLIGHT = frozenset(('accepted', 'queued', 'preparing', 'pre-migrating',
-                       'running', 'running (post-copy)', 'post-migrating',
-                       'migrating'))
+IN_FLIGHT = frozenset(
+    (
+        'accepted',
+        'queued',
+        'preparing',
+        'pre-migrating',
+        'running',
+        'running (post-copy)',
+        'post-migrating',
+        'migrating',
+    )
+)
 SUCCESS = 'completed'
 
 # The CLI/driver contract (doc/source/admin/contract.rst).
@@ -51,8 +60,11 @@ def driver_keys(metadata, migration_uuid):
     metadata = metadata or {}
     if not migration_uuid or metadata.get(META_MIGRATION) != migration_uuid:
         return {}
-    return {k: metadata[META_PREFIX + k] for k in DRIVER_KEYS
-            if metadata.get(META_PREFIX + k) not in (None, '')}
+    return {
+        k: metadata[META_PREFIX + k]
+        for k in DRIVER_KEYS
+        if metadata.get(META_PREFIX + k) not in (None, '')
+    }
 
 
 def _sum(*values):
@@ -61,11 +73,13 @@ def _sum(*values):
 
 
 def byte_counts(migration):
-    """(total, processed, remaining) over memory and disk; None where unknown."""
-    get = lambda name: getattr(migration, name, None)   # noqa: E731
-    return (_sum(get('memory_total_bytes'), get('disk_total_bytes')),
-            _sum(get('memory_processed_bytes'), get('disk_processed_bytes')),
-            _sum(get('memory_remaining_bytes'), get('disk_remaining_bytes')))
+    """(total, processed, remaining) of memory and disk; None if unknown."""
+    get = lambda name: getattr(migration, name, None)  # noqa: E731
+    return (
+        _sum(get('memory_total_bytes'), get('disk_total_bytes')),
+        _sum(get('memory_processed_bytes'), get('disk_processed_bytes')),
+        _sum(get('memory_remaining_bytes'), get('disk_remaining_bytes')),
+    )
 
 
 class RateTracker:
@@ -82,14 +96,18 @@ class RateTracker:
         self._samples = []
 
     def add(self, now_s, processed_bytes):
-        """Record a sample; return bytes/s, or None until two samples differ in time."""
+        """Record a sample; return bytes/s, or None until two samples differ in
+        time.
+        """
         if processed_bytes is None:
             return self.rate()
         if self._samples and processed_bytes < self._samples[-1][1]:
-            self._samples = []          # counters restarted: a new attempt
+            self._samples = []  # counters restarted: a new attempt
         self._samples.append((now_s, processed_bytes))
-        while (len(self._samples) > 2
-               and now_s - self._samples[1][0] >= self.window_s):
+        while (
+            len(self._samples) > 2
+            and now_s - self._samples[1][0] >= self.window_s
+        ):
             self._samples.pop(0)
         return self.rate()
 
@@ -144,8 +162,15 @@ class Update:
         return d
 
 
-def make_update(server, migration, metadata, elapsed_s, rate_tracker,
-                migration_uuid=None, status=None):
+def make_update(
+    server,
+    migration,
+    metadata,
+    elapsed_s,
+    rate_tracker,
+    migration_uuid=None,
+    status=None,
+):
     """Build an Update from API objects (any object with nova's field names).
 
     :param migration: a server migration (bytes) or an os-migrations record
@@ -160,13 +185,20 @@ def make_update(server, migration, metadata, elapsed_s, rate_tracker,
     keys = driver_keys(metadata, migration_uuid)
     rate = rate_tracker.add(elapsed_s, processed) if rate_tracker else None
     return Update(
-        server=server, migration=migration_uuid, status=status,
-        elapsed_s=elapsed_s, total_bytes=total, processed_bytes=processed,
-        remaining_bytes=remaining, rate_bytes_per_s=rate,
-        phase=keys.get('phase'), action=keys.get('action'),
+        server=server,
+        migration=migration_uuid,
+        status=status,
+        elapsed_s=elapsed_s,
+        total_bytes=total,
+        processed_bytes=processed,
+        remaining_bytes=remaining,
+        rate_bytes_per_s=rate,
+        phase=keys.get('phase'),
+        action=keys.get('action'),
         reason=keys.get('reason'),
         source=getattr(migration, 'source_compute', None),
-        dest=getattr(migration, 'dest_compute', None))
+        dest=getattr(migration, 'dest_compute', None),
+    )
 
 
 def render_bar(update, width=100, bar_cells=20):
@@ -177,20 +209,22 @@ def render_bar(update, width=100, bar_cells=20):
     """
     pct = update.percent
     filled = int((pct or 0) * bar_cells / 100)
-    parts = ['[%s%s]' % ('#' * filled, '.' * (bar_cells - filled)),
-             '%4s' % fmt.human_percent(pct),
-             '%s done' % fmt.human_bytes(update.processed_bytes),
-             '%s left' % fmt.human_bytes(update.remaining_bytes),
-             fmt.human_rate(update.rate_bytes_per_s),
-             'ETA %s' % fmt.human_duration(update.eta_s),
-             update.phase or update.status or '-']
+    parts = [
+        '[%s%s]' % ('#' * filled, '.' * (bar_cells - filled)),
+        '%4s' % fmt.human_percent(pct),
+        '%s done' % fmt.human_bytes(update.processed_bytes),
+        '%s left' % fmt.human_bytes(update.remaining_bytes),
+        fmt.human_rate(update.rate_bytes_per_s),
+        'ETA %s' % fmt.human_duration(update.eta_s),
+        update.phase or update.status or '-',
+    ]
     line = ' '.join(parts)
     if update.action:
         line += ' | %s' % update.action
         if update.reason:
             line += ': %s' % update.reason
     if len(line) > width:
-        line = line[:max(width - 1, 0)] + '…'
+        line = line[: max(width - 1, 0)] + '…'
     return line
 
 
@@ -209,8 +243,14 @@ class Outcome:
     host: str = None
 
 
-def decide_outcome(source_host, final_host, migration_status, keys=None,
-                   failed_events=(), refused=None):
+def decide_outcome(
+    source_host,
+    final_host,
+    migration_status,
+    keys=None,
+    failed_events=(),
+    refused=None,
+):
     """The honest verdict of a live migration.
 
     :param source_host: host before the migration started.
@@ -230,13 +270,21 @@ def decide_outcome(source_host, final_host, migration_status, keys=None,
     keys = keys or {}
     moved = bool(final_host) and final_host != source_host
     if migration_status == SUCCESS and moved and refused is None:
-        return Outcome(True, 'completed: server now on %s' % final_host,
-                       migration_status, final_host)
+        return Outcome(
+            True,
+            'completed: server now on %s' % final_host,
+            migration_status,
+            final_host,
+        )
     if migration_status is None:
         why = 'no migration record found'
     elif migration_status == SUCCESS:
-        why = ('migration completed' if moved else
-               'migration says completed but the server is still on %s' % final_host)
+        why = (
+            'migration completed'
+            if moved
+            else 'migration says completed but the server is still on %s'
+            % final_host
+        )
     else:
         why = 'migration %s' % migration_status
     if not moved and migration_status != SUCCESS:
@@ -244,26 +292,57 @@ def decide_outcome(source_host, final_host, migration_status, keys=None,
     elif moved:
         why += '; server is on %s' % final_host
     if refused is not None:
-        why += '; requested policy refused by the driver: %s' % (refused or 'no reason given')
-    if keys.get('action') != REFUSED and (keys.get('action') or keys.get('phase')):
+        why += '; requested policy refused by the driver: %s' % (
+            refused or 'no reason given'
+        )
+    if keys.get('action') != REFUSED and (
+        keys.get('action') or keys.get('phase')
+    ):
         why += '; driver: %s' % ', '.join(
-            '%s=%s' % (k, keys[k]) for k in ('phase', 'action', 'reason') if k in keys)
+            '%s=%s' % (k, keys[k])
+            for k in ('phase', 'action', 'reason')
+            if k in keys
+        )
     for name, message in failed_events:
         why += '; event %s: %s' % (name, message)
     return Outcome(False, why, migration_status, final_host)
 
 
-TABLE_HEADERS = ('Server', 'Migration', 'Status', 'Source', 'Dest', 'Progress',
-                 'Processed', 'Remaining', 'Rate', 'ETA')
+TABLE_HEADERS = (
+    'Server',
+    'Migration',
+    'Status',
+    'Source',
+    'Dest',
+    'Progress',
+    'Processed',
+    'Remaining',
+    'Rate',
+    'ETA',
+)
 
 
 def render_table(updates):
     """A plain text table of updates (the TTY view of ``watch``)."""
     rows = [TABLE_HEADERS] + [
-        (u.server, u.migration or '-', u.phase or u.status or '-', u.source or '-',
-         u.dest or '-', fmt.human_percent(u.percent), fmt.human_bytes(u.processed_bytes),
-         fmt.human_bytes(u.remaining_bytes), fmt.human_rate(u.rate_bytes_per_s),
-         fmt.human_duration(u.eta_s)) for u in updates]
-    widths = [max(len(str(r[i])) for r in rows) for i in range(len(TABLE_HEADERS))]
-    return '\n'.join('  '.join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip()
-                     for r in rows)
+        (
+            u.server,
+            u.migration or '-',
+            u.phase or u.status or '-',
+            u.source or '-',
+            u.dest or '-',
+            fmt.human_percent(u.percent),
+            fmt.human_bytes(u.processed_bytes),
+            fmt.human_bytes(u.remaining_bytes),
+            fmt.human_rate(u.rate_bytes_per_s),
+            fmt.human_duration(u.eta_s),
+        )
+        for u in updates
+    ]
+    widths = [
+        max(len(str(r[i])) for r in rows) for i in range(len(TABLE_HEADERS))
+    ]
+    return '\n'.join(
+        '  '.join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip()
+        for r in rows
+    )

@@ -19,9 +19,9 @@ import os
 import shutil
 import time
 
-from testbed import libvirtd
 from testbed.guest import serial as guest_serial
 from testbed.guest import spec as guest_spec
+from testbed import libvirtd
 
 
 class GuestsMixin:
@@ -48,23 +48,29 @@ class GuestsMixin:
         target = os.path.join(self.workdir, 'images', image.key)
         if not os.path.exists(os.path.join(target, 'initrd.img')):
             os.makedirs(target + '.tmp', exist_ok=True)
-            shutil.copyfile(image.kernel, os.path.join(target + '.tmp',
-                                                       'vmlinuz'))
-            shutil.copyfile(image.initrd, os.path.join(target + '.tmp',
-                                                       'initrd.img'))
+            shutil.copyfile(
+                image.kernel, os.path.join(target + '.tmp', 'vmlinuz')
+            )
+            shutil.copyfile(
+                image.initrd, os.path.join(target + '.tmp', 'initrd.img')
+            )
             shutil.rmtree(target, ignore_errors=True)
             os.rename(target + '.tmp', target)
-        return (os.path.join(target, 'vmlinuz'),
-                os.path.join(target, 'initrd.img'))
+        return (
+            os.path.join(target, 'vmlinuz'),
+            os.path.join(target, 'initrd.img'),
+        )
 
     def guest_xml(self, name, spec, image):
         """Domain XML for ``spec`` booting ``image`` on these hosts."""
         kernel, initrd = self.install_image(image)
-        return guest_spec.domain_xml(name, spec, kernel, initrd,
-                                     self.serial_log(name))
+        return guest_spec.domain_xml(
+            name, spec, kernel, initrd, self.serial_log(name)
+        )
 
-    def start_guest(self, name, spec, image, host='A', persistent=False,
-                    timeout=120):
+    def start_guest(
+        self, name, spec, image, host='A', persistent=False, timeout=120
+    ):
         """Boot a guest and wait until its workload runs.
 
         :param name: domain name.
@@ -87,8 +93,9 @@ class GuestsMixin:
             dom.create()
         else:
             dom = conn.createXML(xml, 0)
-        self.wait_serial(name, lambda r: r.heartbeats, timeout,
-                         'first heartbeat', dom=dom)
+        self.wait_serial(
+            name, lambda r: r.heartbeats, timeout, 'first heartbeat', dom=dom
+        )
         return dom
 
     def serial(self, name):
@@ -121,9 +128,10 @@ class GuestsMixin:
             elif time.monotonic() > deadline:
                 problem = 'timed out after %ds' % timeout
             if problem:
-                raise RuntimeError('%s: waiting for %s, %s; serial log '
-                                   'ends:\n%s' % (name, what, problem,
-                                                  self.serial_tail(name)))
+                raise RuntimeError(
+                    '%s: waiting for %s, %s; serial log '
+                    'ends:\n%s' % (name, what, problem, self.serial_tail(name))
+                )
             time.sleep(0.25)
 
     def serial_tail(self, name, chars=2000):

@@ -23,12 +23,24 @@ import subprocess
 import sys
 
 # QEMU + libvirt (backports on Debian 12); qemu-utils gives nova qemu-img.
-HYPERVISOR_PACKAGES = ('qemu-system-x86', 'qemu-utils', 'libvirt-daemon',
-                       'libvirt-daemon-driver-qemu', 'libvirt-clients',
-                       'libvirt-dev')
+HYPERVISOR_PACKAGES = (
+    'qemu-system-x86',
+    'qemu-utils',
+    'libvirt-daemon',
+    'libvirt-daemon-driver-qemu',
+    'libvirt-clients',
+    'libvirt-dev',
+)
 # Static guest program and libvirt-python compiled from source.
-BUILD_PACKAGES = ('gcc', 'libc6-dev', 'pkg-config', 'python3-dev',
-                  'python3-venv', 'iproute2', 'util-linux')
+BUILD_PACKAGES = (
+    'gcc',
+    'libc6-dev',
+    'pkg-config',
+    'python3-dev',
+    'python3-venv',
+    'iproute2',
+    'util-linux',
+)
 MIN_QEMU = (9, 0)
 MIN_LIBVIRT = (10, 0)
 BACKPORTS_FILE = '/etc/apt/sources.list.d/osc-livemigrate-backports.sources'
@@ -64,10 +76,14 @@ def _apt_sources():
             if fields.get('Enabled', 'yes').lower() == 'no':
                 continue
             for uri in fields.get('URIs', '').split():
-                yield (uri, fields.get('Suites', '').split(),
-                       fields.get('Components', '').split())
+                yield (
+                    uri,
+                    fields.get('Suites', '').split(),
+                    fields.get('Components', '').split(),
+                )
     for path in ['/etc/apt/sources.list'] + glob.glob(
-            '/etc/apt/sources.list.d/*.list'):
+        '/etc/apt/sources.list.d/*.list'
+    ):
         if not os.path.exists(path):
             continue
         with open(path) as f:
@@ -95,19 +111,23 @@ def backports_source(sources):
         if 'bookworm' in suites and mirror is None:
             mirror = uri
     if mirror is None:
-        raise RuntimeError('no apt source for the bookworm suite; add '
-                           'bookworm-backports to the apt sources by hand')
-    return ('Types: deb\nURIs: %s\nSuites: bookworm-backports\n'
-            'Components: main\n'
-            'Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg\n'
-            % mirror)
+        raise RuntimeError(
+            'no apt source for the bookworm suite; add '
+            'bookworm-backports to the apt sources by hand'
+        )
+    return (
+        'Types: deb\nURIs: %s\nSuites: bookworm-backports\n'
+        'Components: main\n'
+        'Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' % mirror
+    )
 
 
 def _version(cmd):
     """Return the first x.y version a command prints, or None if absent."""
     try:
-        out = subprocess.run(cmd, capture_output=True, text=True,
-                             check=False).stdout
+        out = subprocess.run(
+            cmd, capture_output=True, text=True, check=False
+        ).stdout
     except OSError:
         return None
     match = re.search(r'(\d+)\.(\d+)', out)
@@ -116,15 +136,20 @@ def _version(cmd):
 
 def _installed(package):
     """Say whether dpkg has ``package`` fully installed."""
-    out = subprocess.run(['dpkg-query', '-W', '-f=${Status}', package],
-                         capture_output=True, text=True, check=False).stdout
+    out = subprocess.run(
+        ['dpkg-query', '-W', '-f=${Status}', package],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout
     return out.strip() == 'install ok installed'
 
 
 def missing_packages():
     """Return the packages to (re)install; empty when the host is ready."""
-    missing = [p for p in HYPERVISOR_PACKAGES + BUILD_PACKAGES
-               if not _installed(p)]
+    missing = [
+        p for p in HYPERVISOR_PACKAGES + BUILD_PACKAGES if not _installed(p)
+    ]
     qemu = _version(['qemu-system-x86_64', '--version'])
     libvirt = _version(['libvirtd', '--version'])
     if (qemu or (0, 0)) < MIN_QEMU or (libvirt or (0, 0)) < MIN_LIBVIRT:
@@ -138,19 +163,34 @@ def ensure_qemu_user():
     libvirtd's QEMU driver refuses to start without the libvirt-qemu user
     even when qemu.conf says user = "root".
     """
+
     def run(*cmd):
         subprocess.run(cmd, check=True)
-    if subprocess.run(['getent', 'group', 'kvm'],
-                      capture_output=True).returncode:
+
+    if subprocess.run(
+        ['getent', 'group', 'kvm'], capture_output=True
+    ).returncode:
         run('groupadd', '--system', 'kvm')
-    if subprocess.run(['getent', 'group', 'libvirt-qemu'],
-                      capture_output=True).returncode:
+    if subprocess.run(
+        ['getent', 'group', 'libvirt-qemu'], capture_output=True
+    ).returncode:
         run('groupadd', '--system', 'libvirt-qemu')
-    if subprocess.run(['getent', 'passwd', 'libvirt-qemu'],
-                      capture_output=True).returncode:
-        run('useradd', '--system', '-g', 'libvirt-qemu', '-G', 'kvm',
-            '-d', '/var/lib/libvirt', '-s', '/usr/sbin/nologin',
-            'libvirt-qemu')
+    if subprocess.run(
+        ['getent', 'passwd', 'libvirt-qemu'], capture_output=True
+    ).returncode:
+        run(
+            'useradd',
+            '--system',
+            '-g',
+            'libvirt-qemu',
+            '-G',
+            'kvm',
+            '-d',
+            '/var/lib/libvirt',
+            '-s',
+            '/usr/sbin/nologin',
+            'libvirt-qemu',
+        )
 
 
 def install(log=print):
@@ -164,13 +204,20 @@ def install(log=print):
         raise RuntimeError('installing packages needs root')
     major = debian_major()
     if major < 12:
-        raise RuntimeError('Debian %d is too old: need 12 (with '
-                           'backports) or newer' % major)
+        raise RuntimeError(
+            'Debian %d is too old: need 12 (with backports) or newer' % major
+        )
     missing = missing_packages()
     if missing:
         env = dict(os.environ, DEBIAN_FRONTEND='noninteractive')
-        apt = ['apt-get', '-q', '-y', '-o', 'Dpkg::Use-Pty=0',
-               '--no-install-recommends']
+        apt = [
+            'apt-get',
+            '-q',
+            '-y',
+            '-o',
+            'Dpkg::Use-Pty=0',
+            '--no-install-recommends',
+        ]
         target = []
         if major == 12:
             stanza = backports_source(_apt_sources())
@@ -185,8 +232,9 @@ def install(log=print):
         build = [p for p in missing if p not in HYPERVISOR_PACKAGES]
         if hyper:
             log('installing %s' % ' '.join(hyper))
-            subprocess.run(apt + target + ['install'] + hyper, env=env,
-                           check=True)
+            subprocess.run(
+                apt + target + ['install'] + hyper, env=env, check=True
+            )
         if build:
             log('installing %s' % ' '.join(build))
             subprocess.run(apt + ['install'] + build, env=env, check=True)
@@ -201,9 +249,13 @@ def main():
     """Install, then print the versions found."""
     done = install(log=lambda line: print(line, file=sys.stderr))
     print('installed: %s' % (' '.join(done) or 'nothing, all present'))
-    print('qemu %d.%d, libvirt %d.%d' % (
-        _version(['qemu-system-x86_64', '--version']) +
-        _version(['libvirtd', '--version'])))
+    print(
+        'qemu %d.%d, libvirt %d.%d'
+        % (
+            _version(['qemu-system-x86_64', '--version'])
+            + _version(['libvirtd', '--version'])
+        )
+    )
 
 
 if __name__ == '__main__':

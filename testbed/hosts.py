@@ -30,12 +30,12 @@ import sys
 import time
 import uuid
 
+from testbed.guest import build as guest_build
+from testbed.guest import spec as guest_spec
 from testbed import guests
 from testbed import hostpkgs
 from testbed import libvirtd
 from testbed import network
-from testbed.guest import build as guest_build
-from testbed.guest import spec as guest_spec
 
 WORKDIR_ENV = 'OSC_LM_WORKDIR'
 DEFAULT_WORKDIR = '/srv/osc-livemigrate'
@@ -48,9 +48,10 @@ def check_workdir(path):
     path = os.path.abspath(path)
     for prefix in FORBIDDEN_PREFIXES:
         if path == prefix or path.startswith(prefix + '/'):
-            raise ValueError('work directory %s lies under %s, which each '
-                             'host remaps; set %s elsewhere'
-                             % (path, prefix, WORKDIR_ENV))
+            raise ValueError(
+                'work directory %s lies under %s, which each '
+                'host remaps; set %s elsewhere' % (path, prefix, WORKDIR_ENV)
+            )
     return path
 
 
@@ -65,7 +66,8 @@ class HostPair(guests.GuestsMixin):
 
     def __init__(self, workdir=None, prefix=None, subnet=None):
         self.workdir = check_workdir(
-            workdir or os.environ.get(WORKDIR_ENV) or DEFAULT_WORKDIR)
+            workdir or os.environ.get(WORKDIR_ENV) or DEFAULT_WORKDIR
+        )
         self.prefix = prefix or os.environ.get('OSC_LM_PREFIX', 'lm')
         self.subnet = subnet or os.environ.get('OSC_LM_SUBNET', '10.77.0')
         self.bridge = self.prefix + 'br0'
@@ -83,8 +85,11 @@ class HostPair(guests.GuestsMixin):
 
     def host_uuid(self, host):
         """Stable, distinct libvirt host UUID."""
-        return str(uuid.uuid5(uuid.NAMESPACE_URL,
-                              'osc-livemigrate:' + self.netns(host)))
+        return str(
+            uuid.uuid5(
+                uuid.NAMESPACE_URL, 'osc-livemigrate:' + self.netns(host)
+            )
+        )
 
     def veth(self, host):
         """Root-namespace end of the host's veth pair."""
@@ -116,8 +121,9 @@ class HostPair(guests.GuestsMixin):
         return host
 
     def _pidfile(self, host, what):
-        return os.path.join(self.workdir, 'run',
-                            '%s.%s.pid' % (self.netns(host), what))
+        return os.path.join(
+            self.workdir, 'run', '%s.%s.pid' % (self.netns(host), what)
+        )
 
     def _read_pid(self, host, what):
         """Pid from a pid file, if that process still is what we started."""
@@ -150,8 +156,9 @@ class HostPair(guests.GuestsMixin):
     def run_in_host(self, host, argv, check=True, **kwargs):
         """Run a command inside a host; returns CompletedProcess (text)."""
         kwargs.setdefault('capture_output', True)
-        return subprocess.run(self.host_command(host, argv), check=check,
-                              text=True, **kwargs)
+        return subprocess.run(
+            self.host_command(host, argv), check=check, text=True, **kwargs
+        )
 
     # -- lifecycle -------------------------------------------------------
     def _lock(self):
@@ -168,7 +175,8 @@ class HostPair(guests.GuestsMixin):
             raise RuntimeError(
                 'hosts %sA/%sB are in use by another process; set '
                 'OSC_LM_PREFIX and OSC_LM_SUBNET for a second pair'
-                % (self.prefix, self.prefix)) from None
+                % (self.prefix, self.prefix)
+            ) from None
         self._lock_fd = fd
 
     def _unlock(self):
@@ -194,13 +202,22 @@ class HostPair(guests.GuestsMixin):
         self._teardown()
         names = {self.netns(h): self.address(h) for h in self.HOSTS}
         for host in self.HOSTS:
-            network.plug_host(self.bridge, self.netns(host), self.veth(host),
-                              self.address(host))
+            network.plug_host(
+                self.bridge,
+                self.netns(host),
+                self.veth(host),
+                self.address(host),
+            )
             libvirtd.prepare_hostdir(
-                self.hostdir(host), self.address(host), self.host_uuid(host),
-                names, self._capscache())
-            pid = libvirtd.start_anchor(self.netns(host), self.netns(host),
-                                        self.hostdir(host))
+                self.hostdir(host),
+                self.address(host),
+                self.host_uuid(host),
+                names,
+                self._capscache(),
+            )
+            pid = libvirtd.start_anchor(
+                self.netns(host), self.netns(host), self.hostdir(host)
+            )
             self._write_pid(host, 'anchor', pid)
             self.start_libvirtd(host)
             self._warm_capabilities(host)
@@ -213,8 +230,9 @@ class HostPair(guests.GuestsMixin):
         """
         conn = self.connect(host)
         conn.getCapabilities()
-        conn.getDomainCapabilities(guest_spec.EMULATOR, 'x86_64', 'pc',
-                                   'qemu', 0)
+        conn.getDomainCapabilities(
+            guest_spec.EMULATOR, 'x86_64', 'pc', 'qemu', 0
+        )
         libvirtd.save_caps_cache(self.hostdir(host), self._capscache())
 
     def _capscache(self):
@@ -230,9 +248,11 @@ class HostPair(guests.GuestsMixin):
         if anchor is None:
             raise RuntimeError('host %s is not up' % host)
         pid = libvirtd.start_libvirtd(
-            anchor, os.path.join(self.hostdir(host), 'etc', 'libvirtd.conf'),
+            anchor,
+            os.path.join(self.hostdir(host), 'etc', 'libvirtd.conf'),
             self.socket(host),
-            os.path.join(self.hostdir(host), 'log', 'libvirtd.stdout'))
+            os.path.join(self.hostdir(host), 'log', 'libvirtd.stdout'),
+        )
         self._write_pid(host, 'libvirtd', pid)
         self._conns.pop(host, None)
         return pid
@@ -335,9 +355,11 @@ class HostPair(guests.GuestsMixin):
 
     def leftovers(self):
         """Describe every namespace, link or process of ours still present."""
-        found = network.leftovers(self.bridge,
-                                  [self.netns(h) for h in self.HOSTS],
-                                  [self.veth(h) for h in self.HOSTS])
+        found = network.leftovers(
+            self.bridge,
+            [self.netns(h) for h in self.HOSTS],
+            [self.veth(h) for h in self.HOSTS],
+        )
         found += ['process %d' % pid for pid in self.processes()]
         return found
 
@@ -354,14 +376,19 @@ def _status(pair):
     healthy = True
     for host in pair.HOSTS:
         line = '%s: netns %s %s, anchor %s, libvirtd %s, %s' % (
-            host, pair.netns(host),
+            host,
+            pair.netns(host),
             'present' if network.netns_exists(pair.netns(host)) else 'absent',
-            pair.anchor_pid(host), pair.libvirtd_pid(host), pair.uri(host))
+            pair.anchor_pid(host),
+            pair.libvirtd_pid(host),
+            pair.uri(host),
+        )
         try:
             doms = pair.connect(host).listAllDomains()
             line += ', domains %s' % [
                 (d.name(), 'running' if d.isActive() else 'defined')
-                for d in doms]
+                for d in doms
+            ]
         except Exception as exc:  # libvirtError or a missing libvirt-python
             line += ', unreachable (%s)' % str(exc).splitlines()[0]
             healthy = False
@@ -375,19 +402,30 @@ def main(argv=None):
     parser = argparse.ArgumentParser(
         prog='python3 -m testbed.hosts',
         description='Two namespaced libvirt/QEMU hosts for real live '
-                    'migration tests (run as root).')
-    parser.add_argument('--workdir', help='default $%s or %s'
-                        % (WORKDIR_ENV, DEFAULT_WORKDIR))
-    parser.add_argument('--prefix', help='namespace prefix (default '
-                        '$OSC_LM_PREFIX or "lm": netns lmA, lmB)')
-    parser.add_argument('--subnet', help='first three octets used inside '
-                        'the namespaces (default $OSC_LM_SUBNET or 10.77.0)')
+        'migration tests (run as root).',
+    )
+    parser.add_argument(
+        '--workdir', help='default $%s or %s' % (WORKDIR_ENV, DEFAULT_WORKDIR)
+    )
+    parser.add_argument(
+        '--prefix',
+        help='namespace prefix (default '
+        '$OSC_LM_PREFIX or "lm": netns lmA, lmB)',
+    )
+    parser.add_argument(
+        '--subnet',
+        help='first three octets used inside '
+        'the namespaces (default $OSC_LM_SUBNET or 10.77.0)',
+    )
     sub = parser.add_subparsers(dest='command', required=True)
-    sub.add_parser('install', help='install Debian packages and build the '
-                   'guest (idempotent)')
+    sub.add_parser(
+        'install',
+        help='install Debian packages and build the guest (idempotent)',
+    )
     sub.add_parser('up', help='(re)create both hosts, removing leftovers')
-    sub.add_parser('down', help='remove domains, daemons, bridge, veths '
-                   'and namespaces')
+    sub.add_parser(
+        'down', help='remove domains, daemons, bridge, veths and namespaces'
+    )
     sub.add_parser('status', help='show hosts, domains and leftovers')
     args = parser.parse_args(argv)
     pair = HostPair(args.workdir, args.prefix, args.subnet)
@@ -400,8 +438,10 @@ def main(argv=None):
     elif args.command == 'up':
         pair.up()
         for host in pair.HOSTS:
-            print('%s: %s (from here: %s)' % (host, pair.uri(host),
-                                              pair.local_uri(host)))
+            print(
+                '%s: %s (from here: %s)'
+                % (host, pair.uri(host), pair.local_uri(host))
+            )
     elif args.command == 'down':
         left = pair.down()
         if left:

@@ -37,9 +37,10 @@ def load_libvirt():
     try:
         import libvirt
     except ImportError:
-        raise RuntimeError('libvirt-python is missing: pip install '
-                           '--no-binary libvirt-python libvirt-python'
-                           ) from None
+        raise RuntimeError(
+            'libvirt-python is missing: pip install '
+            '--no-binary libvirt-python libvirt-python'
+        ) from None
     libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
     return libvirt
 
@@ -54,12 +55,13 @@ def libvirtd_conf(address, host_uuid, sock_dir, log_file):
         namespace so the test process can connect without entering it.
     :param log_file: libvirtd's log.
     """
-    return ('listen_tls = 0\nlisten_tcp = 1\nlisten_addr = "%s"\n'
-            'auth_tcp = "none"\nauth_unix_rw = "none"\n'
-            'auth_unix_ro = "none"\nunix_sock_dir = "%s"\n'
-            'host_uuid = "%s"\nlog_outputs = "3:file:%s"\n'
-            'keepalive_interval = 5\n' % (address, sock_dir, host_uuid,
-                                          log_file))
+    return (
+        'listen_tls = 0\nlisten_tcp = 1\nlisten_addr = "%s"\n'
+        'auth_tcp = "none"\nauth_unix_rw = "none"\n'
+        'auth_unix_ro = "none"\nunix_sock_dir = "%s"\n'
+        'host_uuid = "%s"\nlog_outputs = "3:file:%s"\n'
+        'keepalive_interval = 5\n' % (address, sock_dir, host_uuid, log_file)
+    )
 
 
 def qemu_conf(address):
@@ -69,11 +71,13 @@ def qemu_conf(address):
     cgroup controllers or namespaces; migration_host/_address make incoming
     migrations listen on, and be reached at, the namespace's address.
     """
-    return ('user = "root"\ngroup = "root"\ndynamic_ownership = 0\n'
-            'remember_owner = 0\nsecurity_driver = "none"\n'
-            'cgroup_controllers = [ ]\nnamespaces = [ ]\n'
-            'stdio_handler = "file"\nmigration_address = "%s"\n'
-            'migration_host = "%s"\n' % (address, address))
+    return (
+        'user = "root"\ngroup = "root"\ndynamic_ownership = 0\n'
+        'remember_owner = 0\nsecurity_driver = "none"\n'
+        'cgroup_controllers = [ ]\nnamespaces = [ ]\n'
+        'stdio_handler = "file"\nmigration_address = "%s"\n'
+        'migration_host = "%s"\n' % (address, address)
+    )
 
 
 def hosts_file(names):
@@ -94,31 +98,44 @@ def prepare_hostdir(root, address, host_uuid, names, caps_cache):
     :param caps_cache: a saved QEMU capabilities cache to start from.
     """
     shutil.rmtree(root, ignore_errors=True)
-    for sub in ('etc', 'var/lib/libvirt', 'var/log/libvirt',
-                'var/cache/libvirt', 'var/tmp', 'sock', 'log'):
+    for sub in (
+        'etc',
+        'var/lib/libvirt',
+        'var/log/libvirt',
+        'var/cache/libvirt',
+        'var/tmp',
+        'sock',
+        'log',
+    ):
         os.makedirs(os.path.join(root, sub))
     os.symlink('/run', os.path.join(root, 'var/run'))
     os.symlink('/run/lock', os.path.join(root, 'var/lock'))
     files = {
         'etc/libvirtd.conf': libvirtd_conf(
-            address, host_uuid, os.path.join(root, 'sock'),
-            os.path.join(root, 'log', 'libvirtd.log')),
+            address,
+            host_uuid,
+            os.path.join(root, 'sock'),
+            os.path.join(root, 'log', 'libvirtd.log'),
+        ),
         'etc/qemu.conf': qemu_conf(address),
         'etc/libvirt.conf': 'uri_default = "qemu:///system"\n',
-        'hosts': hosts_file(names)}
+        'hosts': hosts_file(names),
+    }
     for rel, text in files.items():
         with open(os.path.join(root, rel), 'w') as f:
             f.write(text)
     if os.path.isdir(caps_cache):
-        shutil.copytree(caps_cache,
-                        os.path.join(root, 'var/cache/libvirt/qemu'))
+        shutil.copytree(
+            caps_cache, os.path.join(root, 'var/cache/libvirt/qemu')
+        )
 
 
 def save_caps_cache(root, caps_cache):
     """Replace the saved QEMU capabilities cache with this host's."""
     shutil.rmtree(caps_cache + '.tmp', ignore_errors=True)
-    shutil.copytree(os.path.join(root, 'var/cache/libvirt/qemu'),
-                    caps_cache + '.tmp')
+    shutil.copytree(
+        os.path.join(root, 'var/cache/libvirt/qemu'), caps_cache + '.tmp'
+    )
     shutil.rmtree(caps_cache, ignore_errors=True)
     os.rename(caps_cache + '.tmp', caps_cache)
 
@@ -128,29 +145,50 @@ def start_anchor(netns, hostname, hostdir):
 
     :returns: its pid.
     """
-    script = ('set -e; mount -t tmpfs -o mode=755 tmpfs /run; '
-              'mkdir -p /run/libvirt /run/lock; '
-              'mount --bind "$1/var" /var; '
-              'mount --bind "$1/etc" /etc/libvirt; '
-              'mount --bind "$1/hosts" /etc/hosts; '
-              'hostname "$2"; exec -a "$3" sleep infinity')
+    script = (
+        'set -e; mount -t tmpfs -o mode=755 tmpfs /run; '
+        'mkdir -p /run/libvirt /run/lock; '
+        'mount --bind "$1/var" /var; '
+        'mount --bind "$1/etc" /etc/libvirt; '
+        'mount --bind "$1/hosts" /etc/hosts; '
+        'hostname "$2"; exec -a "$3" sleep infinity'
+    )
     log_path = os.path.join(hostdir, 'log', 'anchor.log')
     # Its output goes to a file: an inherited pipe would never see EOF.
     with open(log_path, 'ab') as log:
         proc = subprocess.Popen(
-            ['ip', 'netns', 'exec', netns, 'unshare', '--mount', '--uts',
-             '--propagation', 'private', 'bash', '-c', script, 'anchor',
-             hostdir, hostname, 'sleep-anchor %s' % hostdir],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True)
+            [
+                'ip',
+                'netns',
+                'exec',
+                netns,
+                'unshare',
+                '--mount',
+                '--uts',
+                '--propagation',
+                'private',
+                'bash',
+                '-c',
+                script,
+                'anchor',
+                hostdir,
+                hostname,
+                'sleep-anchor %s' % hostdir,
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     # Ready once the script has mounted everything and exec'd sleep.
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             with open(log_path, errors='replace') as f:
-                raise RuntimeError('host %s: namespace setup failed (rc %d):'
-                                   ' %s' % (hostname, proc.returncode,
-                                            f.read()[-2000:]))
+                raise RuntimeError(
+                    'host %s: namespace setup failed (rc %d):'
+                    ' %s' % (hostname, proc.returncode, f.read()[-2000:])
+                )
         if _sleeping(proc.pid):
             return proc.pid
         time.sleep(0.02)
@@ -167,8 +205,15 @@ def _sleeping(pid):
 
 def enter(anchor_pid, argv):
     """Return argv prefixed to run inside the host's namespaces."""
-    return ['nsenter', '--target', str(anchor_pid), '--net', '--mount',
-            '--uts', '--'] + list(argv)
+    return [
+        'nsenter',
+        '--target',
+        str(anchor_pid),
+        '--net',
+        '--mount',
+        '--uts',
+        '--',
+    ] + list(argv)
 
 
 def start_libvirtd(anchor_pid, config, socket, stdout_path, timeout=30):
@@ -186,17 +231,31 @@ def start_libvirtd(anchor_pid, config, socket, stdout_path, timeout=30):
         os.unlink(socket)
     with open(stdout_path, 'ab') as out:
         proc = subprocess.Popen(
-            enter(anchor_pid, ['taskset', '-c', '0', LIBVIRTD, '--listen',
-                               '--config', config]),
-            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True)
+            enter(
+                anchor_pid,
+                [
+                    'taskset',
+                    '-c',
+                    '0',
+                    LIBVIRTD,
+                    '--listen',
+                    '--config',
+                    config,
+                ],
+            ),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             with open(stdout_path, errors='replace') as f:
                 tail = f.read()[-2000:]
-            raise RuntimeError('libvirtd exited (rc %d): %s'
-                               % (proc.returncode, tail))
+            raise RuntimeError(
+                'libvirtd exited (rc %d): %s' % (proc.returncode, tail)
+            )
         if os.path.exists(socket):
             return proc.pid
         time.sleep(0.05)

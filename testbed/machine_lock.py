@@ -16,7 +16,8 @@ databases and guests. Two at once spoil each other's results (a drain test
 once found the other run's guest on its host and failed), so the second
 waits for the first and says so. The lock is an ``flock`` on a file in the
 work folder: the kernel drops it when its holder dies, so a killed run never
-leaves it stuck."""
+leaves it stuck.
+"""
 
 import contextlib
 import fcntl
@@ -30,14 +31,16 @@ LOCK_NAME = '.testbed.lock'
 
 def lock_path():
     workdir = hosts.check_workdir(
-        os.environ.get(hosts.WORKDIR_ENV, hosts.DEFAULT_WORKDIR))
+        os.environ.get(hosts.WORKDIR_ENV, hosts.DEFAULT_WORKDIR)
+    )
     return os.path.join(workdir, LOCK_NAME)
 
 
 @contextlib.contextmanager
 def exclusive(purpose, say=print):
     """Hold the machine's testbed for ``purpose`` (written into the lock
-    file, so a waiter can name who holds it)."""
+    file, so a waiter can name who holds it).
+    """
     path = lock_path()
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, 'a+') as f:

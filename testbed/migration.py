@@ -30,11 +30,11 @@ from testbed import libvirtd
 class RealRun:
     """What happened, as measured on the hosts."""
 
-    outcome: str                 # completed, aborted or failed
-    host: str | None             # where the guest runs afterwards
+    outcome: str  # completed, aborted or failed
+    host: str | None  # where the guest runs afterwards
     total_s: float
-    downtime_ms: float | None    # libvirt's measured downtime if completed
-    decisions: list              # (elapsed_s, action, reason, downtime_ms)
+    downtime_ms: float | None  # libvirt's measured downtime if completed
+    decisions: list  # (elapsed_s, action, reason, downtime_ms)
     samples: list = dataclasses.field(repr=False)  # (elapsed_s, stats)
     error: str | None = None
     postcopy_s: float | None = None
@@ -46,9 +46,12 @@ class RealRun:
 
 def migration_flags(libvirt, postcopy=False, auto_converge=False):
     """The flags nova's libvirt driver would use for a live migration."""
-    flags = (libvirt.VIR_MIGRATE_LIVE | libvirt.VIR_MIGRATE_PEER2PEER |
-             libvirt.VIR_MIGRATE_PERSIST_DEST |
-             libvirt.VIR_MIGRATE_UNDEFINE_SOURCE)
+    flags = (
+        libvirt.VIR_MIGRATE_LIVE
+        | libvirt.VIR_MIGRATE_PEER2PEER
+        | libvirt.VIR_MIGRATE_PERSIST_DEST
+        | libvirt.VIR_MIGRATE_UNDEFINE_SOURCE
+    )
     if postcopy:
         flags |= libvirt.VIR_MIGRATE_POSTCOPY
     if auto_converge:
@@ -75,8 +78,9 @@ def _event_loop(libvirt):
             while True:
                 libvirt.virEventRunDefaultImpl()
 
-        threading.Thread(target=loop, daemon=True,
-                         name='libvirt-events').start()
+        threading.Thread(
+            target=loop, daemon=True, name='libvirt-events'
+        ).start()
         _EVENTS['started'] = True
 
 
@@ -93,7 +97,10 @@ def _watch_completion(libvirt, pair, source, dom):
 
     callback = conn.domainEventRegisterAny(
         conn.lookupByUUIDString(dom.UUIDString()),
-        libvirt.VIR_DOMAIN_EVENT_ID_JOB_COMPLETED, on_completed, None)
+        libvirt.VIR_DOMAIN_EVENT_ID_JOB_COMPLETED,
+        on_completed,
+        None,
+    )
     return conn, callback, completed, done
 
 
@@ -125,10 +132,22 @@ class _RecordingGuest:
         return getattr(self._guest, name)
 
 
-def run(pair, dom, policy, source='A', dest='B', postcopy=False,
-        auto_converge=False, bandwidth_mib_s=None, poll_s=0.5,
-        clock=time.monotonic, during=None, join_s=600, extra_flags=0,
-        on_postcopy_link=None):
+def run(
+    pair,
+    dom,
+    policy,
+    source='A',
+    dest='B',
+    postcopy=False,
+    auto_converge=False,
+    bandwidth_mib_s=None,
+    poll_s=0.5,
+    clock=time.monotonic,
+    during=None,
+    join_s=600,
+    extra_flags=0,
+    on_postcopy_link=None,
+):
     """Migrate ``dom`` from ``source`` to ``dest`` under ``policy``.
 
     :param pair: a started :class:`testbed.hosts.HostPair`
@@ -171,8 +190,14 @@ def run(pair, dom, policy, source='A', dest='B', postcopy=False,
     decisions = []
 
     def on_decision(decision, obs):
-        decisions.append((round(obs.elapsed_s, 2), decision.action.value,
-                          decision.reason, decision.downtime_ms))
+        decisions.append(
+            (
+                round(obs.elapsed_s, 2),
+                decision.action.value,
+                decision.reason,
+                decision.downtime_ms,
+            )
+        )
 
     link = []
 
@@ -186,14 +211,20 @@ def run(pair, dom, policy, source='A', dest='B', postcopy=False,
             running = dom.isActive()
         except libvirt.libvirtError:
             running = False
-        return (lm_monitor.JOB_FAILED if running
-                else lm_monitor.JOB_COMPLETED)
+        return lm_monitor.JOB_FAILED if running else lm_monitor.JOB_COMPLETED
 
-    mon = lm_monitor.Monitor(guest, policy, on_decision=on_decision,
-                             poll_s=poll_s, stats_interval_s=0,
-                             postcopy_enabled=postcopy,
-                             is_done=finished.is_set, settle=settle,
-                             clock=clock, on_postcopy_link=postcopy_link)
+    mon = lm_monitor.Monitor(
+        guest,
+        policy,
+        on_decision=on_decision,
+        poll_s=poll_s,
+        stats_interval_s=0,
+        postcopy_enabled=postcopy,
+        is_done=finished.is_set,
+        settle=settle,
+        clock=clock,
+        on_postcopy_link=postcopy_link,
+    )
     thread = threading.Thread(target=operation, daemon=True)
     thread.start()
     try:
@@ -201,8 +232,10 @@ def run(pair, dom, policy, source='A', dest='B', postcopy=False,
     finally:
         thread.join(join_s)
     if thread.is_alive():
-        failure.setdefault('error', 'migrateToURI3 still blocked %ss after '
-                           'the job ended' % join_s)
+        failure.setdefault(
+            'error',
+            'migrateToURI3 still blocked %ss after the job ended' % join_s,
+        )
     total = clock() - start
     host = pair.find_domain(dom.name())
     conn, callback, completed, done = events
@@ -213,7 +246,8 @@ def run(pair, dom, policy, source='A', dest='B', postcopy=False,
         if downtime is None:
             moved = pair.connect(dest).lookupByName(dom.name())
             downtime = moved.jobStats(
-                libvirt.VIR_DOMAIN_JOB_STATS_COMPLETED).get('downtime')
+                libvirt.VIR_DOMAIN_JOB_STATS_COMPLETED
+            ).get('downtime')
     try:
         conn.domainEventDeregisterAny(callback)
         conn.close()
@@ -221,9 +255,20 @@ def run(pair, dom, policy, source='A', dest='B', postcopy=False,
         pass
     first = {action: t for t, action, _, _ in reversed(decisions)}
     return RealRun(
-        outcome=('completed' if outcome.job == 'completed' else
-                 'aborted' if outcome.aborted_by else 'failed'),
-        host=host, total_s=round(total, 2), downtime_ms=downtime,
-        decisions=decisions, samples=guest.samples,
-        error=failure.get('error'), postcopy_s=first.get('postcopy'),
-        paused_s=first.get('pause'), postcopy_link=link)
+        outcome=(
+            'completed'
+            if outcome.job == 'completed'
+            else 'aborted'
+            if outcome.aborted_by
+            else 'failed'
+        ),
+        host=host,
+        total_s=round(total, 2),
+        downtime_ms=downtime,
+        decisions=decisions,
+        samples=guest.samples,
+        error=failure.get('error'),
+        postcopy_s=first.get('postcopy'),
+        paused_s=first.get('pause'),
+        postcopy_link=link,
+    )

@@ -24,8 +24,9 @@ NETNS_DIR = '/run/netns'
 def _ip(*args, check=True):
     result = subprocess.run(('ip',) + args, capture_output=True, text=True)
     if check and result.returncode:
-        raise RuntimeError('ip %s failed: %s' % (' '.join(args),
-                                                 result.stderr.strip()))
+        raise RuntimeError(
+            'ip %s failed: %s' % (' '.join(args), result.stderr.strip())
+        )
     return result
 
 

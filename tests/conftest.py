@@ -27,7 +27,9 @@ def _say(msg):
 @pytest.fixture(scope='session')
 def testbed():
     """This machine's testbed, held for the whole test session: a second
-    test run or demo waits instead of sharing our clouds and hosts."""
-    with machine_lock.exclusive('pytest %s' % ' '.join(sys.argv[1:]),
-                                say=_say):
+    test run or demo waits instead of sharing our clouds and hosts.
+    """
+    with machine_lock.exclusive(
+        'pytest %s' % ' '.join(sys.argv[1:]), say=_say
+    ):
         yield

@@ -17,8 +17,15 @@ from nova_ext.observation import Observation
 from nova_ext.observation import Phase
 
 
-def sawtooth(round_sizes, bandwidth_bps=GIB, poll_s=0.5, ram_bytes=None,
-             start_s=0.0, phase=Phase.PRECOPY, throttles=None):
+def sawtooth(
+    round_sizes,
+    bandwidth_bps=GIB,
+    poll_s=0.5,
+    ram_bytes=None,
+    start_s=0.0,
+    phase=Phase.PRECOPY,
+    throttles=None,
+):
     """Observations of pre-copy rounds of the given sizes, sampled every poll.
 
     Round i sends ``round_sizes[i]`` bytes at ``bandwidth_bps``;
@@ -38,28 +45,43 @@ def sawtooth(round_sizes, bandwidth_bps=GIB, poll_s=0.5, ram_bytes=None,
         for number, (begin, end, size) in enumerate(bounds, 1):
             if begin <= now < end:
                 break
-        sent_before = sum(s for _, _, s in bounds[:number - 1])
+        sent_before = sum(s for _, _, s in bounds[: number - 1])
         in_round = (now - begin) * bandwidth_bps
-        samples.append(Observation(
-            elapsed_s=start_s + now, memory_total_bytes=ram,
-            memory_processed_bytes=int(sent_before + in_round),
-            memory_remaining_bytes=int(size - in_round),
-            data_remaining_bytes=int(size - in_round),
-            bandwidth_bps=bandwidth_bps, iteration=number,
-            throttle_pct=(throttles or [0] * len(round_sizes))[number - 1],
-            phase=phase))
+        samples.append(
+            Observation(
+                elapsed_s=start_s + now,
+                memory_total_bytes=ram,
+                memory_processed_bytes=int(sent_before + in_round),
+                memory_remaining_bytes=int(size - in_round),
+                data_remaining_bytes=int(size - in_round),
+                bandwidth_bps=bandwidth_bps,
+                iteration=number,
+                throttle_pct=(throttles or [0] * len(round_sizes))[number - 1],
+                phase=phase,
+            )
+        )
         now += poll_s
     return samples
 
 
-def observation(elapsed_s, remaining=512 * MIB, phase=Phase.PRECOPY,
-                iteration=1, processed=0, total=4 * GIB):
+def observation(
+    elapsed_s,
+    remaining=512 * MIB,
+    phase=Phase.PRECOPY,
+    iteration=1,
+    processed=0,
+    total=4 * GIB,
+):
     """One hand-made observation with sensible defaults."""
-    return Observation(elapsed_s=elapsed_s, memory_total_bytes=total,
-                       memory_processed_bytes=processed,
-                       memory_remaining_bytes=remaining,
-                       data_remaining_bytes=remaining, iteration=iteration,
-                       phase=phase)
+    return Observation(
+        elapsed_s=elapsed_s,
+        memory_total_bytes=total,
+        memory_processed_bytes=processed,
+        memory_remaining_bytes=remaining,
+        data_remaining_bytes=remaining,
+        iteration=iteration,
+        phase=phase,
+    )
 
 
 def decide_all(policy, samples):
@@ -68,10 +90,12 @@ def decide_all(policy, samples):
 
 
 def actions(policy, samples):
-    """:returns: [(elapsed_s, action value, downtime_ms)] other than nothing."""
-    return [(t, d.action.value, d.downtime_ms)
-            for t, d in decide_all(policy, samples)
-            if d.action.value != 'nothing']
+    """:returns: [(elapsed_s, action value, downtime_ms)] but nothing."""
+    return [
+        (t, d.action.value, d.downtime_ms)
+        for t, d in decide_all(policy, samples)
+        if d.action.value != 'nothing'
+    ]
 
 
 #: libvirt's (VIR_DOMAIN_RUNNING, VIR_DOMAIN_RUNNING_MIGRATED) and
@@ -147,15 +171,21 @@ class FakeGuest:
 
 
 def job_stats(samples):
-    """libvirt job-stat dicts from Observations (the inverse of from_job_info)."""
-    return [{'memory_total': s.memory_total_bytes,
-             'memory_processed': s.memory_processed_bytes,
-             'memory_remaining': s.memory_remaining_bytes,
-             'data_remaining': s.data_remaining_bytes,
-             'memory_dirty_rate': int(s.dirty_rate_bps / 4096),
-             'memory_page_size': 4096, 'memory_bps': int(s.bandwidth_bps),
-             'memory_iteration': s.iteration,
-             'auto_converge_throttle': s.throttle_pct} for s in samples]
+    """libvirt job-stat dicts from Observations (from_job_info's inverse)."""
+    return [
+        {
+            'memory_total': s.memory_total_bytes,
+            'memory_processed': s.memory_processed_bytes,
+            'memory_remaining': s.memory_remaining_bytes,
+            'data_remaining': s.data_remaining_bytes,
+            'memory_dirty_rate': int(s.dirty_rate_bps / 4096),
+            'memory_page_size': 4096,
+            'memory_bps': int(s.bandwidth_bps),
+            'memory_iteration': s.iteration,
+            'auto_converge_throttle': s.throttle_pct,
+        }
+        for s in samples
+    ]
 
 
 class FakeClock:

@@ -9,7 +9,8 @@
 # WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
 # License for the specific language governing permissions and limitations
 # under the License.
-"""Shim: ``compute_driver = livemigrate.LibvirtDriver`` loads nova_ext's driver.
+"""Shim: ``compute_driver = livemigrate.LibvirtDriver`` loads nova_ext's
+driver.
 
 nova imports ``nova.virt.<compute_driver>``, so this single file is
 installed into nova's namespace; it carries no code of its own. If the
@@ -23,4 +24,5 @@ except ImportError as exc:  # the shim outlived the package, or vice versa
     raise SystemExit(
         'nova-compute: compute_driver livemigrate.LibvirtDriver cannot be '
         'loaded (%s); reinstall osc-livemigrate or set compute_driver = '
-        'libvirt.LibvirtDriver' % exc)
+        'libvirt.LibvirtDriver' % exc
+    )

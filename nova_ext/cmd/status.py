@@ -35,6 +35,7 @@ SHIM = 'livemigrate.LibvirtDriver'
 
 def _conf():
     from nova import conf as nova_conf
+
     conf = nova_conf.CONF
     if 'livemigrate' not in conf:
         lm_conf.register_opts(conf)
@@ -50,7 +51,8 @@ class Checks(upgradecheck.UpgradeCommands):
             return upgradecheck.Result(
                 upgradecheck.Code.WARNING,
                 'compute_driver is %r, not %r: nova_ext policies do not run '
-                'on this host' % (conf.compute_driver, SHIM))
+                'on this host' % (conf.compute_driver, SHIM),
+            )
         try:
             import nova.virt.livemigrate  # noqa: F401
         except SystemExit as exc:
@@ -59,14 +61,16 @@ class Checks(upgradecheck.UpgradeCommands):
             return upgradecheck.Result(
                 upgradecheck.Code.FAILURE,
                 'nova.virt.livemigrate is not installed (%s); install '
-                'osc-livemigrate into nova-compute\'s environment' % exc)
+                "osc-livemigrate into nova-compute's environment" % exc,
+            )
         return upgradecheck.Result(upgradecheck.Code.SUCCESS)
 
     def _check_policies(self):
         conf = _conf()
         try:
-            lm_conf.validate(conf, lambda: observation.MigrationContext(
-                2 * 1024 ** 3))
+            lm_conf.validate(
+                conf, lambda: observation.MigrationContext(2 * 1024**3)
+            )
         except base.PolicyError as exc:
             return upgradecheck.Result(upgradecheck.Code.FAILURE, str(exc))
         return upgradecheck.Result(upgradecheck.Code.SUCCESS)
@@ -77,8 +81,9 @@ class Checks(upgradecheck.UpgradeCommands):
             return upgradecheck.Result(
                 upgradecheck.Code.WARNING,
                 '[service_user] send_service_user_token is false: a live '
-                'migration that outlives the user\'s token fails its cleanup '
-                'calls to neutron and cinder')
+                "migration that outlives the user's token fails its cleanup "
+                'calls to neutron and cinder',
+            )
         return upgradecheck.Result(upgradecheck.Code.SUCCESS)
 
     _upgrade_checks = (
@@ -90,8 +95,7 @@ class Checks(upgradecheck.UpgradeCommands):
 
 def main():
     """Console script entry point."""
-    return upgradecheck.main(_conf(), project='nova',
-                             upgrade_command=Checks())
+    return upgradecheck.main(_conf(), project='nova', upgrade_command=Checks())
 
 
 if __name__ == '__main__':

@@ -48,8 +48,9 @@ from nova_ext.policies import nova
 from nova_ext.policies import signals
 
 
-def precopy_time_left(size_bytes, rho, bandwidth_bps, downtime_ms,
-                      max_rounds=10000):
+def precopy_time_left(
+    size_bytes, rho, bandwidth_bps, downtime_ms, max_rounds=10000
+):
     """Seconds of pre-copy left if rounds keep shrinking by ``rho``.
 
     The next rounds hold ``size * rho**k`` bytes; pre-copy ends at the
@@ -77,25 +78,67 @@ class AdaptivePolicy(base.ConvergencePolicy):
 
     name = 'adaptive'
     PARAMS = (
-        base.Param('initial_downtime_ms', int, 300, 'downtime set at the '
-                   'start; raised only when needed', minimum=1),
-        base.Param('margin_pct', int, 10, 'headroom added when sizing the '
-                   'downtime to a round', minimum=0, maximum=100),
-        base.Param('time_per_downtime', float, 10.0, 'ms of migration '
-                   'time one more ms of downtime must save before it is '
-                   'spent', minimum=0),
-        base.Param('stall_rounds', int, 2, 'rounds without a new minimum '
-                   'before escalating', minimum=1),
-        base.Param('min_progress_pct', float, 2.0, 'how much smaller a '
-                   'round must be to count as progress', minimum=0,
-                   maximum=50),
-        base.Param('max_switch_wait_s', float, 30.0, 'longest wait for a '
-                   'local minimum before post-copy or pause', minimum=0),
-        base.Param('pause_stall_s', float, 60.0, 'a paused migration '
-                   'without progress this long is aborted', minimum=1),
-        base.Param('backstop_s_per_gib', int, 150, 'escalate anyway after '
-                   'this many seconds per GiB (nova rules); 0 disables',
-                   minimum=0),
+        base.Param(
+            'initial_downtime_ms',
+            int,
+            300,
+            'downtime set at the start; raised only when needed',
+            minimum=1,
+        ),
+        base.Param(
+            'margin_pct',
+            int,
+            10,
+            'headroom added when sizing the downtime to a round',
+            minimum=0,
+            maximum=100,
+        ),
+        base.Param(
+            'time_per_downtime',
+            float,
+            10.0,
+            'ms of migration '
+            'time one more ms of downtime must save before it is '
+            'spent',
+            minimum=0,
+        ),
+        base.Param(
+            'stall_rounds',
+            int,
+            2,
+            'rounds without a new minimum before escalating',
+            minimum=1,
+        ),
+        base.Param(
+            'min_progress_pct',
+            float,
+            2.0,
+            'how much smaller a round must be to count as progress',
+            minimum=0,
+            maximum=50,
+        ),
+        base.Param(
+            'max_switch_wait_s',
+            float,
+            30.0,
+            'longest wait for a local minimum before post-copy or pause',
+            minimum=0,
+        ),
+        base.Param(
+            'pause_stall_s',
+            float,
+            60.0,
+            'a paused migration without progress this long is aborted',
+            minimum=1,
+        ),
+        base.Param(
+            'backstop_s_per_gib',
+            int,
+            150,
+            'escalate anyway after '
+            'this many seconds per GiB (nova rules); 0 disables',
+            minimum=0,
+        ),
     )
 
     def validate(self):
@@ -109,33 +152,42 @@ class AdaptivePolicy(base.ConvergencePolicy):
         self.throttle_pct = 0
         self.last_progress_s = 0.0
         self.last_remaining = None
-        self.backstop_s = (self.params['backstop_s_per_gib']
-                           * nova.context_data_gib(self.context))
+        self.backstop_s = self.params[
+            'backstop_s_per_gib'
+        ] * nova.context_data_gib(self.context)
 
     def _decide(self, obs):
         if obs.phase is Phase.POSTCOPY:
-            return Decision(Action.NOTHING, 'post-copy running; nothing to '
-                            'decide until it ends')
+            return Decision(
+                Action.NOTHING,
+                'post-copy running; nothing to decide until it ends',
+            )
         new_round = self.rounds.update(obs)
         at_minimum = self.local_min.update(obs.memory_remaining_bytes)
         if self.downtime_ms is None:
-            return Decision(Action.SET_DOWNTIME, 'start with a small '
-                            'downtime', downtime_ms=self._initial())
+            return Decision(
+                Action.SET_DOWNTIME,
+                'start with a small downtime',
+                downtime_ms=self._initial(),
+            )
         if obs.phase is Phase.PAUSED:
             return self._while_paused(obs)
         if self.pending is not None:
             return self._pending_switch(obs, new_round, at_minimum)
         self._at_minimum = at_minimum or new_round is not None
         if self.backstop_s and obs.elapsed_s > self.backstop_s:
-            return self._escalate(obs, 'not complete after %d s (backstop)'
-                                  % self.backstop_s)
+            return self._escalate(
+                obs, 'not complete after %d s (backstop)' % self.backstop_s
+            )
         if new_round is not None and new_round.iteration >= 2:
             return self._on_round(obs, new_round)
         return NOTHING
 
     def _initial(self):
-        return min(self.params['initial_downtime_ms'],
-                   self.context.permits.max_downtime_ms)
+        return min(
+            self.params['initial_downtime_ms'],
+            self.context.permits.max_downtime_ms,
+        )
 
     def _needed_ms(self, size_bytes):
         """Downtime that sends ``size_bytes`` at the estimated bandwidth."""
@@ -148,8 +200,10 @@ class AdaptivePolicy(base.ConvergencePolicy):
     def _on_round(self, obs, rnd):
         size = rnd.size_bytes
         progress = 1 - self.params['min_progress_pct'] / 100.0
-        if self.best_round_bytes is None or size < self.best_round_bytes * \
-                progress:
+        if (
+            self.best_round_bytes is None
+            or size < self.best_round_bytes * progress
+        ):
             self.best_round_bytes = size
             self.stalled_rounds = 0
         elif obs.throttle_pct > self.throttle_pct:
@@ -164,39 +218,61 @@ class AdaptivePolicy(base.ConvergencePolicy):
         if self.stalled_rounds == 0 and rho is not None and rho < 1:
             target = self._worth_raising(size, rho, current, allowed)
             if target is None:
-                return Decision(Action.NOTHING, 'round %d: %d MiB, shrinking '
-                                'x%.2f per round; converging'
-                                % (rnd.iteration, size >> 20, rho))
-            return Decision(Action.SET_DOWNTIME, 'round %d: shrinking x%.2f '
-                            'per round; %d ms of downtime saves more time '
-                            'than it costs' % (rnd.iteration, rho, target),
-                            downtime_ms=target)
+                return Decision(
+                    Action.NOTHING,
+                    'round %d: %d MiB, shrinking '
+                    'x%.2f per round; converging'
+                    % (rnd.iteration, size >> 20, rho),
+                )
+            return Decision(
+                Action.SET_DOWNTIME,
+                'round %d: shrinking x%.2f '
+                'per round; %d ms of downtime saves more time '
+                'than it costs' % (rnd.iteration, rho, target),
+                downtime_ms=target,
+            )
 
         needed = self._needed_ms(size)
         if needed <= allowed:
             target = min(allowed, self._with_margin(needed))
             if target <= current:
                 return NOTHING
-            return Decision(Action.SET_DOWNTIME, 'round %d: %d MiB no longer '
-                            'shrinks; %d ms of downtime sends it all'
-                            % (rnd.iteration, size >> 20, target),
-                            downtime_ms=target)
+            return Decision(
+                Action.SET_DOWNTIME,
+                'round %d: %d MiB no longer '
+                'shrinks; %d ms of downtime sends it all'
+                % (rnd.iteration, size >> 20, target),
+                downtime_ms=target,
+            )
         if current < allowed:
-            return Decision(Action.SET_DOWNTIME, 'round %d: %d MiB needs %d '
-                            'ms; trying the permitted maximum before '
-                            'calling it a stall' % (rnd.iteration,
-                                                    size >> 20, needed),
-                            downtime_ms=allowed)
+            return Decision(
+                Action.SET_DOWNTIME,
+                'round %d: %d MiB needs %d '
+                'ms; trying the permitted maximum before '
+                'calling it a stall' % (rnd.iteration, size >> 20, needed),
+                downtime_ms=allowed,
+            )
         if self.stalled_rounds >= self.params['stall_rounds']:
-            return self._escalate(obs, 'stalled: %d rounds without a new '
-                                  'minimum and the %d MiB working set needs '
-                                  '%d ms > %d ms permitted'
-                                  % (self.stalled_rounds, size >> 20,
-                                     needed, allowed))
-        return Decision(Action.NOTHING, 'round %d: %d MiB needs %d ms > %d '
-                        'ms permitted; %d of %d rounds without progress'
-                        % (rnd.iteration, size >> 20, needed, allowed,
-                           self.stalled_rounds, self.params['stall_rounds']))
+            return self._escalate(
+                obs,
+                'stalled: %d rounds without a new '
+                'minimum and the %d MiB working set needs '
+                '%d ms > %d ms permitted'
+                % (self.stalled_rounds, size >> 20, needed, allowed),
+            )
+        return Decision(
+            Action.NOTHING,
+            'round %d: %d MiB needs %d ms > %d '
+            'ms permitted; %d of %d rounds without progress'
+            % (
+                rnd.iteration,
+                size >> 20,
+                needed,
+                allowed,
+                self.stalled_rounds,
+                self.params['stall_rounds'],
+            ),
+        )
 
     def _worth_raising(self, size, rho, current, allowed):
         """The downtime that best trades downtime for time, or None.
@@ -214,8 +290,9 @@ class AdaptivePolicy(base.ConvergencePolicy):
         best, best_gain = None, 0.0
         for d in range(current + 25, allowed + 25, 25):
             d = min(d, allowed)
-            saved_ms = (base_s - precopy_time_left(size, rho, bandwidth,
-                                                   d)) * 1000.0
+            saved_ms = (
+                base_s - precopy_time_left(size, rho, bandwidth, d)
+            ) * 1000.0
             gain = saved_ms - price * (d - current)
             if gain > best_gain:
                 best, best_gain = d, gain
@@ -228,29 +305,43 @@ class AdaptivePolicy(base.ConvergencePolicy):
         elif permits.pause:
             action = Action.PAUSE
         elif permits.abort:
-            return Decision(Action.ABORT, reason + '; abort (the guest '
-                            'stays on the source)')
+            return Decision(
+                Action.ABORT,
+                reason + '; abort (the guest stays on the source)',
+            )
         else:
-            return Decision(Action.NOTHING, reason + '; nothing permitted, '
-                            'continuing pre-copy')
-        switch = Decision(action, reason + '; %s at a local minimum of '
-                          'the remaining bytes' % action.value)
+            return Decision(
+                Action.NOTHING,
+                reason + '; nothing permitted, continuing pre-copy',
+            )
+        switch = Decision(
+            action,
+            reason + '; %s at a local minimum of '
+            'the remaining bytes' % action.value,
+        )
         if self._at_minimum:
             return switch
         self.pending = switch
         self.pending_since_s = obs.elapsed_s
-        return Decision(Action.NOTHING, reason + '; waiting for a local '
-                        'minimum before %s' % action.value)
+        return Decision(
+            Action.NOTHING,
+            reason + '; waiting for a local minimum before %s' % action.value,
+        )
 
     def _pending_switch(self, obs, new_round, at_minimum):
         waited = obs.elapsed_s - self.pending_since_s
-        if at_minimum or new_round is not None or \
-                waited >= self.params['max_switch_wait_s']:
+        if (
+            at_minimum
+            or new_round is not None
+            or waited >= self.params['max_switch_wait_s']
+        ):
             decision, self.pending = self.pending, None
             return decision
-        return Decision(Action.NOTHING, 'waiting for a local minimum before '
-                        '%s (%.1f s so far)' % (self.pending.action.value,
-                                                waited))
+        return Decision(
+            Action.NOTHING,
+            'waiting for a local minimum before '
+            '%s (%.1f s so far)' % (self.pending.action.value, waited),
+        )
 
     def _while_paused(self, obs):
         remaining = obs.memory_remaining_bytes
@@ -259,6 +350,9 @@ class AdaptivePolicy(base.ConvergencePolicy):
         self.last_remaining = remaining
         stuck = obs.elapsed_s - self.last_progress_s
         if stuck > self.params['pause_stall_s']:
-            return Decision(Action.ABORT, 'paused without progress for %d s; '
-                            'abort resumes the guest on the source' % stuck)
+            return Decision(
+                Action.ABORT,
+                'paused without progress for %d s; '
+                'abort resumes the guest on the source' % stuck,
+            )
         return NOTHING

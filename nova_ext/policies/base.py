@@ -51,25 +51,31 @@ class Param:
         """
         try:
             if self.kind is bool and isinstance(raw, str):
-                if raw.lower() not in ('true', 'false', 'yes', 'no', '1',
-                                       '0'):
+                if raw.lower() not in ('true', 'false', 'yes', 'no', '1', '0'):
                     raise ValueError(raw)
                 value = raw.lower() in ('true', 'yes', '1')
             else:
                 value = self.kind(raw)
         except (TypeError, ValueError):
-            raise PolicyError('policy %s: parameter %s must be %s, got %r'
-                              % (policy, self.name, self.kind.__name__, raw))
+            raise PolicyError(
+                'policy %s: parameter %s must be %s, got %r'
+                % (policy, self.name, self.kind.__name__, raw)
+            )
         if self.choices and value not in self.choices:
-            raise PolicyError('policy %s: parameter %s must be one of %s, '
-                              'got %r' % (policy, self.name,
-                                          ', '.join(self.choices), raw))
+            raise PolicyError(
+                'policy %s: parameter %s must be one of %s, '
+                'got %r' % (policy, self.name, ', '.join(self.choices), raw)
+            )
         if self.minimum is not None and value < self.minimum:
-            raise PolicyError('policy %s: parameter %s must be >= %s, got %r'
-                              % (policy, self.name, self.minimum, raw))
+            raise PolicyError(
+                'policy %s: parameter %s must be >= %s, got %r'
+                % (policy, self.name, self.minimum, raw)
+            )
         if self.maximum is not None and value > self.maximum:
-            raise PolicyError('policy %s: parameter %s must be <= %s, got %r'
-                              % (policy, self.name, self.maximum, raw))
+            raise PolicyError(
+                'policy %s: parameter %s must be <= %s, got %r'
+                % (policy, self.name, self.maximum, raw)
+            )
         return value
 
 
@@ -87,8 +93,9 @@ def parse_param_string(text):
         key, sep, value = pair.partition('=')
         key = key.strip()
         if not sep or not key:
-            raise PolicyError('policy parameters: expected key=value, got %r'
-                              % pair.strip())
+            raise PolicyError(
+                'policy parameters: expected key=value, got %r' % pair.strip()
+            )
         if key in params:
             raise PolicyError('policy parameters: %s given twice' % key)
         params[key] = value.strip()
@@ -128,11 +135,14 @@ class ConvergencePolicy(metaclass=abc.ABCMeta):
         known = {p.name: p for p in cls.PARAMS}
         unknown = sorted(set(raw) - set(known))
         if unknown:
-            raise PolicyError('policy %s: unknown parameter %s (known: %s)'
-                              % (cls.name, unknown[0],
-                                 ', '.join(sorted(known)) or 'none'))
-        return {name: p.parse(cls.name, raw.get(name, p.default))
-                for name, p in known.items()}
+            raise PolicyError(
+                'policy %s: unknown parameter %s (known: %s)'
+                % (cls.name, unknown[0], ', '.join(sorted(known)) or 'none')
+            )
+        return {
+            name: p.parse(cls.name, raw.get(name, p.default))
+            for name, p in known.items()
+        }
 
     def validate(self):
         """Check parameters against each other; raise PolicyError if not."""
@@ -163,29 +173,45 @@ class ConvergencePolicy(metaclass=abc.ABCMeta):
             return decision
         permits = self.context.permits
         if obs.phase is Phase.POSTCOPY:
-            return Decision(Action.NOTHING, 'refused %s: post-copy has '
-                            'started, only the destination has the whole '
-                            'guest (%s)' % (action.value, decision.reason))
-        if obs.phase is Phase.PAUSED and action in (Action.PAUSE,
-                                                    Action.POSTCOPY):
-            return Decision(Action.NOTHING, 'refused %s: the guest is '
-                            'paused (%s)' % (action.value, decision.reason))
+            return Decision(
+                Action.NOTHING,
+                'refused %s: post-copy has '
+                'started, only the destination has the whole '
+                'guest (%s)' % (action.value, decision.reason),
+            )
+        if obs.phase is Phase.PAUSED and action in (
+            Action.PAUSE,
+            Action.POSTCOPY,
+        ):
+            return Decision(
+                Action.NOTHING,
+                'refused %s: the guest is '
+                'paused (%s)' % (action.value, decision.reason),
+            )
         if action in self.requested:
-            return Decision(Action.NOTHING, '%s already requested once; not '
-                            'repeating it (%s)' % (action.value,
-                                                   decision.reason))
+            return Decision(
+                Action.NOTHING,
+                '%s already requested once; not '
+                'repeating it (%s)' % (action.value, decision.reason),
+            )
         if not permits.allows(action):
-            return Decision(Action.NOTHING, 'refused %s: not permitted by '
-                            'this deployment (%s)'
-                            % (action.value, decision.reason))
+            return Decision(
+                Action.NOTHING,
+                'refused %s: not permitted by '
+                'this deployment (%s)' % (action.value, decision.reason),
+            )
         if action is Action.SET_DOWNTIME:
             wanted = decision.downtime_ms
             value = min(wanted, permits.max_downtime_ms)
             if value == self.downtime_ms:
-                return Decision(Action.NOTHING, 'downtime already %d ms'
-                                % value)
+                return Decision(
+                    Action.NOTHING, 'downtime already %d ms' % value
+                )
             if value != wanted:
-                return Decision(Action.SET_DOWNTIME, '%s; capped at the '
-                                'permitted %d ms' % (decision.reason, value),
-                                downtime_ms=value)
+                return Decision(
+                    Action.SET_DOWNTIME,
+                    '%s; capped at the '
+                    'permitted %d ms' % (decision.reason, value),
+                    downtime_ms=value,
+                )
         return decision

@@ -41,15 +41,32 @@ class KubevirtPolicy(base.ConvergencePolicy):
 
     name = 'kubevirt'
     PARAMS = (
-        base.Param('completion_timeout_per_gib', int, 150, 'seconds per '
-                   'GB of migration data before the budget is spent; 0 '
-                   'disables', minimum=0),
-        base.Param('progress_timeout', int, 150, 'seconds without the '
-                   'remaining bytes going down before aborting; 0 '
-                   'disables', minimum=0),
-        base.Param('allow_workload_disruption', bool, True, 'past the '
-                   'budget, post-copy or pause (if permitted) instead of '
-                   'abort'),
+        base.Param(
+            'completion_timeout_per_gib',
+            int,
+            150,
+            'seconds per '
+            'GB of migration data before the budget is spent; 0 '
+            'disables',
+            minimum=0,
+        ),
+        base.Param(
+            'progress_timeout',
+            int,
+            150,
+            'seconds without the '
+            'remaining bytes going down before aborting; 0 '
+            'disables',
+            minimum=0,
+        ),
+        base.Param(
+            'allow_workload_disruption',
+            bool,
+            True,
+            'past the '
+            'budget, post-copy or pause (if permitted) instead of '
+            'abort',
+        ),
     )
 
     def validate(self):
@@ -61,8 +78,10 @@ class KubevirtPolicy(base.ConvergencePolicy):
 
     def _decide(self, obs):
         remaining = obs.data_remaining_bytes or obs.memory_remaining_bytes
-        if (self._previous_remaining is None
-                or remaining < self._previous_remaining):
+        if (
+            self._previous_remaining is None
+            or remaining < self._previous_remaining
+        ):
             self._last_progress_s = obs.elapsed_s
         self._previous_remaining = remaining
 
@@ -70,20 +89,24 @@ class KubevirtPolicy(base.ConvergencePolicy):
             return NOTHING
         permits = self.context.permits
         over_budget = bool(self.budget_s) and obs.elapsed_s > self.budget_s
-        disruptive = (self.params['allow_workload_disruption']
-                      and (permits.postcopy or permits.pause))
+        disruptive = self.params['allow_workload_disruption'] and (
+            permits.postcopy or permits.pause
+        )
         if over_budget and disruptive and obs.phase is not Phase.PAUSED:
             reason = 'not complete within %d s' % self.budget_s
             self.budget_s *= 2
             if permits.postcopy:
                 return Decision(Action.POSTCOPY, reason + '; post-copy')
-            return Decision(Action.PAUSE, reason + '; pausing, budget '
-                            'doubled to %d s' % self.budget_s)
+            return Decision(
+                Action.PAUSE,
+                reason + '; pausing, budget doubled to %d s' % self.budget_s,
+            )
         stuck_s = obs.elapsed_s - self._last_progress_s
         timeout = self.params['progress_timeout']
         if timeout and stuck_s > timeout:
             return Decision(Action.ABORT, 'no progress for %d s' % stuck_s)
         if over_budget:
-            return Decision(Action.ABORT, 'not complete within %d s'
-                            % self.budget_s)
+            return Decision(
+                Action.ABORT, 'not complete within %d s' % self.budget_s
+            )
         return NOTHING

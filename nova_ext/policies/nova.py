@@ -64,8 +64,9 @@ def downtime_steps(max_downtime_ms, steps, delay_s_per_gib, data_gb):
     delay = int(delay_s_per_gib * data_gb)
     first = max_downtime_ms / steps
     offset = (max_downtime_ms - first) / steps
-    return [(int(delay * i), int(first + offset * i))
-            for i in range(steps + 1)]
+    return [
+        (int(delay * i), int(first + offset * i)) for i in range(steps + 1)
+    ]
 
 
 class NovaPolicy(base.ConvergencePolicy):
@@ -78,30 +79,59 @@ class NovaPolicy(base.ConvergencePolicy):
 
     name = 'nova'
     PARAMS = (
-        base.Param('downtime_ms', int, 500, 'last downtime step (nova '
-                   '[libvirt] live_migration_downtime)', minimum=100),
-        base.Param('downtime_steps', int, 10, 'number of downtime '
-                   'increases (live_migration_downtime_steps)', minimum=3),
-        base.Param('downtime_delay_s', int, 75, 'seconds per GiB between '
-                   'downtime steps (live_migration_downtime_delay)',
-                   minimum=3),
-        base.Param('completion_timeout_s', int, 800, 'seconds per GiB '
-                   'before the timeout action; 0 disables '
-                   '(live_migration_completion_timeout)', minimum=0),
-        base.Param('timeout_action', str, 'abort', 'abort, or '
-                   'force_complete: post-copy if permitted, else pause '
-                   '(live_migration_timeout_action)',
-                   choices=('abort', 'force_complete')),
+        base.Param(
+            'downtime_ms',
+            int,
+            500,
+            'last downtime step (nova [libvirt] live_migration_downtime)',
+            minimum=100,
+        ),
+        base.Param(
+            'downtime_steps',
+            int,
+            10,
+            'number of downtime increases (live_migration_downtime_steps)',
+            minimum=3,
+        ),
+        base.Param(
+            'downtime_delay_s',
+            int,
+            75,
+            'seconds per GiB between '
+            'downtime steps (live_migration_downtime_delay)',
+            minimum=3,
+        ),
+        base.Param(
+            'completion_timeout_s',
+            int,
+            800,
+            'seconds per GiB '
+            'before the timeout action; 0 disables '
+            '(live_migration_completion_timeout)',
+            minimum=0,
+        ),
+        base.Param(
+            'timeout_action',
+            str,
+            'abort',
+            'abort, or '
+            'force_complete: post-copy if permitted, else pause '
+            '(live_migration_timeout_action)',
+            choices=('abort', 'force_complete'),
+        ),
     )
 
     def validate(self):
         self.data_gb = context_data_gib(self.context)
-        self.steps = downtime_steps(self.params['downtime_ms'],
-                                    self.params['downtime_steps'],
-                                    self.params['downtime_delay_s'],
-                                    self.data_gb)
+        self.steps = downtime_steps(
+            self.params['downtime_ms'],
+            self.params['downtime_steps'],
+            self.params['downtime_delay_s'],
+            self.data_gb,
+        )
         self.completion_timeout_s = int(
-            self.params['completion_timeout_s'] * self.data_gb)
+            self.params['completion_timeout_s'] * self.data_gb
+        )
         self._timed_out = False
 
     def timeout_reached(self, obs):
@@ -121,14 +151,17 @@ class NovaPolicy(base.ConvergencePolicy):
         return value
 
     def _timeout_decision(self):
-        reason = ('not complete after %d s (%d s/GiB x %.1f GiB)'
-                  % (self.completion_timeout_s,
-                     self.params['completion_timeout_s'], self.data_gb))
+        reason = 'not complete after %d s (%d s/GiB x %.1f GiB)' % (
+            self.completion_timeout_s,
+            self.params['completion_timeout_s'],
+            self.data_gb,
+        )
         if self.params['timeout_action'] == 'abort':
             return Decision(Action.ABORT, reason + '; timeout action abort')
         if self.context.permits.postcopy:
-            return Decision(Action.POSTCOPY,
-                            reason + '; force_complete with post-copy')
+            return Decision(
+                Action.POSTCOPY, reason + '; force_complete with post-copy'
+            )
         return Decision(Action.PAUSE, reason + '; force_complete by pausing')
 
     def _decide(self, obs):
@@ -137,7 +170,9 @@ class NovaPolicy(base.ConvergencePolicy):
             return self._timeout_decision()
         step = self.current_step(obs.elapsed_s)
         if step is not None and step != self.downtime_ms:
-            return Decision(Action.SET_DOWNTIME,
-                            'downtime step after %d s' % obs.elapsed_s,
-                            downtime_ms=step)
+            return Decision(
+                Action.SET_DOWNTIME,
+                'downtime step after %d s' % obs.elapsed_s,
+                downtime_ms=step,
+            )
         return NOTHING

@@ -50,16 +50,21 @@ from nova_ext.policies import signals
 
 PRESETS = {
     'stepped': 'i1:dt100 i3:dt200 i5:dt300 i7:dt400 i9:dt500 '
-               's3:postcopy s3:pause s3:abort',
+    's3:postcopy s3:pause s3:abort',
     'gentle': 'i1:dt50 s1:dt100 s2:dt200 s3:dt350 s4:dt500 '
-              's6:postcopy s6:pause s6:abort',
+    's6:postcopy s6:pause s6:abort',
     'fast': 'i1:dt500 s2:postcopy s2:pause s2:abort',
 }
 
-_STEP = re.compile(r'^(?P<trigger>[its])(?P<limit>\d+):'
-                   r'(?:dt(?P<downtime>\d+)|(?P<action>postcopy|pause|abort))$')
-_ACTIONS = {'postcopy': Action.POSTCOPY, 'pause': Action.PAUSE,
-            'abort': Action.ABORT}
+_STEP = re.compile(
+    r'^(?P<trigger>[its])(?P<limit>\d+):'
+    r'(?:dt(?P<downtime>\d+)|(?P<action>postcopy|pause|abort))$'
+)
+_ACTIONS = {
+    'postcopy': Action.POSTCOPY,
+    'pause': Action.PAUSE,
+    'abort': Action.ABORT,
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,17 +97,30 @@ def parse_steps(text):
             raise base.PolicyError(
                 'policy schedule: step %r must look like i3:dt200, t60:pause '
                 'or s2:postcopy (trigger i/t/s + number, action dt<ms>, '
-                'postcopy, pause or abort)' % token)
+                'postcopy, pause or abort)' % token
+            )
         downtime = match.group('downtime')
         if downtime is not None:
             if int(downtime) < 1:
-                raise base.PolicyError('policy schedule: step %r: downtime '
-                                       'must be >= 1 ms' % token)
-            step = Step(match.group('trigger'), int(match.group('limit')),
-                        Action.SET_DOWNTIME, int(downtime), token)
+                raise base.PolicyError(
+                    'policy schedule: step %r: downtime '
+                    'must be >= 1 ms' % token
+                )
+            step = Step(
+                match.group('trigger'),
+                int(match.group('limit')),
+                Action.SET_DOWNTIME,
+                int(downtime),
+                token,
+            )
         else:
-            step = Step(match.group('trigger'), int(match.group('limit')),
-                        _ACTIONS[match.group('action')], None, token)
+            step = Step(
+                match.group('trigger'),
+                int(match.group('limit')),
+                _ACTIONS[match.group('action')],
+                None,
+                token,
+            )
         steps.append(step)
     if not steps:
         raise base.PolicyError('policy schedule: the schedule has no steps')
@@ -114,17 +132,28 @@ class SchedulePolicy(base.ConvergencePolicy):
 
     name = 'schedule'
     PARAMS = (
-        base.Param('preset', str, 'stepped', 'a named schedule (see the '
-                   'module documentation)', choices=tuple(sorted(PRESETS))),
+        base.Param(
+            'preset',
+            str,
+            'stepped',
+            'a named schedule (see the module documentation)',
+            choices=tuple(sorted(PRESETS)),
+        ),
         base.Param('steps', str, '', 'a schedule string; overrides preset'),
-        base.Param('min_progress_pct', float, 2.0, 'how much smaller a '
-                   'round must be to count as progress', minimum=0,
-                   maximum=50),
+        base.Param(
+            'min_progress_pct',
+            float,
+            2.0,
+            'how much smaller a round must be to count as progress',
+            minimum=0,
+            maximum=50,
+        ),
     )
 
     def validate(self):
-        self.steps = parse_steps(self.params['steps']
-                                 or PRESETS[self.params['preset']])
+        self.steps = parse_steps(
+            self.params['steps'] or PRESETS[self.params['preset']]
+        )
         self.cursor = 0
         self.rounds = signals.RoundTracker()
         self.best_round_bytes = None
@@ -135,8 +164,10 @@ class SchedulePolicy(base.ConvergencePolicy):
         if rnd is None or rnd.iteration < 2:
             return
         keep = 1 - self.params['min_progress_pct'] / 100.0
-        if self.best_round_bytes is None or \
-                rnd.size_bytes < self.best_round_bytes * keep:
+        if (
+            self.best_round_bytes is None
+            or rnd.size_bytes < self.best_round_bytes * keep
+        ):
             self.best_round_bytes = rnd.size_bytes
             self.stalled_rounds = 0
         else:
@@ -150,8 +181,10 @@ class SchedulePolicy(base.ConvergencePolicy):
         """
         while self.cursor < len(self.steps):
             step = self.steps[self.cursor]
-            if (step.trigger, step.limit) != (taken.trigger, taken.limit) \
-                    or step.action is Action.SET_DOWNTIME:
+            if (step.trigger, step.limit) != (
+                taken.trigger,
+                taken.limit,
+            ) or step.action is Action.SET_DOWNTIME:
                 break
             self.cursor += 1
 
@@ -162,19 +195,23 @@ class SchedulePolicy(base.ConvergencePolicy):
         permits = self.context.permits
         while self.cursor < len(self.steps):
             step = self.steps[self.cursor]
-            if not step.holds(obs.iteration, obs.elapsed_s,
-                              self.stalled_rounds):
+            if not step.holds(
+                obs.iteration, obs.elapsed_s, self.stalled_rounds
+            ):
                 return NOTHING
             self.cursor += 1
             number = self.cursor
             if not permits.allows(step.action) or (
-                    obs.phase is Phase.PAUSED
-                    and step.action is not Action.ABORT
-                    and step.action is not Action.SET_DOWNTIME):
+                obs.phase is Phase.PAUSED
+                and step.action is not Action.ABORT
+                and step.action is not Action.SET_DOWNTIME
+            ):
                 continue
             if step.action is not Action.SET_DOWNTIME:
                 self._skip_alternatives(step)
-            return Decision(step.action, 'schedule step %d (%s)'
-                            % (number, step.text),
-                            downtime_ms=step.downtime_ms)
+            return Decision(
+                step.action,
+                'schedule step %d (%s)' % (number, step.text),
+                downtime_ms=step.downtime_ms,
+            )
         return NOTHING

@@ -55,8 +55,9 @@ class RoundTracker:
         prev, self._prev = self._prev, obs
         if prev is None:
             if obs.iteration >= 1:
-                self.rounds.append(Round(obs.iteration, obs.elapsed_s,
-                                         obs.memory_total_bytes))
+                self.rounds.append(
+                    Round(obs.iteration, obs.elapsed_s, obs.memory_total_bytes)
+                )
                 return self.rounds[-1]
             return None
         dt = obs.elapsed_s - prev.elapsed_s
@@ -67,8 +68,9 @@ class RoundTracker:
             return None
         head = max(0, sent - prev.memory_remaining_bytes)
         size = obs.memory_remaining_bytes + head
-        start = obs.elapsed_s - (head / self.bandwidth_bps
-                                 if self.bandwidth_bps else 0.0)
+        start = obs.elapsed_s - (
+            head / self.bandwidth_bps if self.bandwidth_bps else 0.0
+        )
         self.rounds.append(Round(obs.iteration, start, size))
         return self.rounds[-1]
 

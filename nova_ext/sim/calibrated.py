@@ -33,38 +33,47 @@ from nova_ext.sim import model
 class Calibration:
     """Constants mapping a guest and a cap onto the fluid model."""
 
-    setup_s: float = 1.0              # libvirt prepare + confirm, per run
-    bandwidth_factor: float = 1.0     # achieved rate / migration cap
-    dirty_factor: float = 1.0         # page-dirtying rate / write rate
-    resident_mib: float = 40.0        # non-zero pages of an idle guest
-    zero_page_cost: float = 0.0       # a zero page's cost / a full page's
-    switchover_ms: float = 20.0       # fixed cost of the stop-and-copy
-    final_mib_s: float = 1000.0       # uncapped stop-and-copy rate
+    setup_s: float = 1.0  # libvirt prepare + confirm, per run
+    bandwidth_factor: float = 1.0  # achieved rate / migration cap
+    dirty_factor: float = 1.0  # page-dirtying rate / write rate
+    resident_mib: float = 40.0  # non-zero pages of an idle guest
+    zero_page_cost: float = 0.0  # a zero page's cost / a full page's
+    switchover_ms: float = 20.0  # fixed cost of the stop-and-copy
+    final_mib_s: float = 1000.0  # uncapped stop-and-copy rate
 
 
 #: fitted by benchmarks/calibrate.py on 4 scenarios x 3 real runs (see
 #: results/calibration.json); dirty_factor < 1: the TCG guest reaches only
 #: part of its nominal write rate while QEMU copies, and round ends cut it
-FITTED = Calibration(setup_s=3.75, bandwidth_factor=1.01125,
-                     dirty_factor=0.2208, resident_mib=34.17,
-                     zero_page_cost=0.0625, switchover_ms=18.75,
-                     final_mib_s=462.5)
+FITTED = Calibration(
+    setup_s=3.75,
+    bandwidth_factor=1.01125,
+    dirty_factor=0.2208,
+    resident_mib=34.17,
+    zero_page_cost=0.0625,
+    switchover_ms=18.75,
+    final_mib_s=462.5,
+)
 
 
 def workload(ram_mib, fill_mib, wws_mib, rate_mib_s, cal=FITTED):
     """A :class:`model.Workload` for a test guest (testbed GuestSpec terms)."""
     written = min(ram_mib, cal.resident_mib + fill_mib + wws_mib)
     effective = written + cal.zero_page_cost * (ram_mib - written)
-    return model.Workload(int(effective * MIB),
-                          rate_mib_s * MIB * cal.dirty_factor,
-                          int(wws_mib * MIB))
+    return model.Workload(
+        int(effective * MIB),
+        rate_mib_s * MIB * cal.dirty_factor,
+        int(wws_mib * MIB),
+    )
 
 
 def link(cap_mib_s, cal=FITTED, auto_converge=False):
     """A :class:`model.Link` for a migration capped at ``cap_mib_s``."""
-    return model.Link(cap_mib_s * MIB * cal.bandwidth_factor,
-                      switchover_overhead_ms=cal.switchover_ms,
-                      auto_converge=auto_converge)
+    return model.Link(
+        cap_mib_s * MIB * cal.bandwidth_factor,
+        switchover_overhead_ms=cal.switchover_ms,
+        auto_converge=auto_converge,
+    )
 
 
 class CalibratedMigration(model.Migration):
@@ -87,15 +96,26 @@ class CalibratedMigration(model.Migration):
         self._finish(end, downtime + self.link.switchover_overhead_ms)
 
 
-def simulate(policy, ram_mib, fill_mib, wws_mib, rate_mib_s, cap_mib_s,
-             cal=FITTED, poll_s=0.5, max_s=3600.0):
+def simulate(
+    policy,
+    ram_mib,
+    fill_mib,
+    wws_mib,
+    rate_mib_s,
+    cap_mib_s,
+    cal=FITTED,
+    poll_s=0.5,
+    max_s=3600.0,
+):
     """Run one calibrated migration (the runner's loop, calibrated model).
 
     :returns: (outcome, total_s including libvirt's setup, downtime_ms)
     """
-    mig = CalibratedMigration(workload(ram_mib, fill_mib, wws_mib,
-                                       rate_mib_s, cal),
-                              link(cap_mib_s, cal), cal.final_mib_s * MIB)
+    mig = CalibratedMigration(
+        workload(ram_mib, fill_mib, wws_mib, rate_mib_s, cal),
+        link(cap_mib_s, cal),
+        cal.final_mib_s * MIB,
+    )
     while not mig.done and mig.t < max_s:
         mig.advance(poll_s)
         if mig.done:

@@ -146,7 +146,8 @@ class Migration:
                         self.link.throttle_max_pct,
                         self.throttle_pct + self.link.throttle_increment_pct
                         if self.throttle_pct
-                        else self.link.throttle_initial_pct)
+                        else self.link.throttle_initial_pct,
+                    )
         self.iteration += 1
         self.round_bytes = pending
         self.round_sent = 0.0
@@ -178,8 +179,7 @@ class Migration:
             step = max(step, 0.0)
             self.round_sent += bandwidth * step
             self.sent_total += bandwidth * step
-            self.dirty = min(float(self.w.wws_bytes),
-                             self.dirty + rate * step)
+            self.dirty = min(float(self.w.wws_bytes), self.dirty + rate * step)
             self.t += step
             left -= step
             if self.round_bytes - self.round_sent <= 1e-6:
@@ -222,8 +222,9 @@ class Migration:
         if action is Action.SET_DOWNTIME:
             self.downtime_ms = decision.downtime_ms
         elif action is Action.POSTCOPY:
-            self.postcopy_bytes = (self.round_bytes - self.round_sent
-                                   + self.dirty)
+            self.postcopy_bytes = (
+                self.round_bytes - self.round_sent + self.dirty
+            )
             self.phase = Phase.POSTCOPY
             self.final_downtime_ms = self.link.postcopy_overhead_ms
         elif action is Action.PAUSE:

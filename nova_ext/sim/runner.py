@@ -71,8 +71,14 @@ def simulate(policy, workload, link, poll_s=0.5, max_s=200000.0):
         decision = policy.decide(mig.observe())
         if decision.action is Action.NOTHING:
             continue
-        events.append(Event(mig.t, decision.action.value, decision.reason,
-                            decision.downtime_ms))
+        events.append(
+            Event(
+                mig.t,
+                decision.action.value,
+                decision.reason,
+                decision.downtime_ms,
+            )
+        )
         if decision.action is Action.POSTCOPY:
             postcopy_s = mig.t
         elif decision.action is Action.PAUSE:

@@ -31,7 +31,12 @@ BINARY = 'nova-compute'
 
 class _Running:
     def __init__(self, item, attempt, started, newest):
-        self.item, self.attempt, self.started, self.newest = item, attempt, started, newest
+        self.item, self.attempt, self.started, self.newest = (
+            item,
+            attempt,
+            started,
+            newest,
+        )
 
 
 class Drainer:
@@ -41,24 +46,44 @@ class Drainer:
     /os-migrations listing per migration whose server looks finished.
     """
 
-    def __init__(self, compute, host, kwargs, concurrency, retries, retry_delay_s,
-                 interval_s, timeout_s=None, clock=time.monotonic, sleep=time.sleep,
-                 say=None):
+    def __init__(
+        self,
+        compute,
+        host,
+        kwargs,
+        concurrency,
+        retries,
+        retry_delay_s,
+        interval_s,
+        timeout_s=None,
+        clock=time.monotonic,
+        sleep=time.sleep,
+        say=None,
+    ):
         self.compute, self.host, self.kwargs = compute, host, kwargs
         self.concurrency, self.retries = concurrency, retries
-        self.retry_delay_s, self.interval_s, self.timeout_s = retry_delay_s, interval_s, timeout_s
+        self.retry_delay_s, self.interval_s, self.timeout_s = (
+            retry_delay_s,
+            interval_s,
+            timeout_s,
+        )
         self.clock, self.sleep = clock, sleep
         self.say = say or (lambda msg: None)
 
     def run(self, plan):
         results = {}
-        pending = []            # (not_before, attempt, item)
+        pending = []  # (not_before, attempt, item)
         running = []
         for item in plan:
             if item.action == dp.SKIP:
-                results[item.server_id] = dp.Result(item.name, dp.SKIPPED, reason=item.reason)
+                results[item.server_id] = dp.Result(
+                    item.name, dp.SKIPPED, reason=item.reason
+                )
             elif item.action == dp.FOLLOW:
-                self.say('%s: following the live migration already running' % item.name)
+                self.say(
+                    '%s: following the live migration already running'
+                    % item.name
+                )
                 running.append(_Running(item, 1, self.clock(), None))
             else:
                 pending.append((0.0, 1, item))
@@ -84,69 +109,120 @@ class Drainer:
 
     def _start(self, item, attempt, results, pending, total):
         from openstack import exceptions as sdk_exc
+
         try:
             if item.policy and attempt == 1:
-                self.compute.set_server_metadata(item.server_id,
-                                                 **{progress.META_POLICY: item.policy})
+                self.compute.set_server_metadata(
+                    item.server_id, **{progress.META_POLICY: item.policy}
+                )
             newest = common.latest_live_migration(self.compute, item.server_id)
             self.compute.live_migrate_server(item.server_id, **self.kwargs)
         except sdk_exc.SDKException as e:
             code = getattr(e, 'status_code', None)
-            reason = str(common.translate_error(e, 'live-migrate server %s' % item.name))
+            reason = str(
+                common.translate_error(e, 'live-migrate server %s' % item.name)
+            )
             if dp.retry_start_error(code) and attempt <= self.retries:
-                self.say('%s: start failed (%s); retrying in %.0f s'
-                         % (item.name, reason, self.retry_delay_s))
-                pending.append((self.clock() + self.retry_delay_s, attempt + 1, item))
+                self.say(
+                    '%s: start failed (%s); retrying in %.0f s'
+                    % (item.name, reason, self.retry_delay_s)
+                )
+                pending.append(
+                    (self.clock() + self.retry_delay_s, attempt + 1, item)
+                )
             else:
-                results[item.server_id] = dp.Result(item.name, dp.FAILED, reason=reason,
-                                                    attempts=attempt)
+                results[item.server_id] = dp.Result(
+                    item.name, dp.FAILED, reason=reason, attempts=attempt
+                )
                 self.say('%s: failed to start: %s' % (item.name, reason))
             return None
-        self.say('[%d/%d] %s: live migration started (attempt %d)'
-                 % (len(results) + 1, total, item.name, attempt))
-        return _Running(item, attempt, self.clock(), newest.id if newest else None)
+        self.say(
+            '[%d/%d] %s: live migration started (attempt %d)'
+            % (len(results) + 1, total, item.name, attempt)
+        )
+        return _Running(
+            item, attempt, self.clock(), newest.id if newest else None
+        )
 
     def _check(self, run, results, pending, total):
         item = run.item
         elapsed = self.clock() - run.started
         srv = self.compute.get_server(item.server_id)
-        busy = srv.task_state is not None or (srv.status or '').upper() == 'MIGRATING'
+        busy = (
+            srv.task_state is not None
+            or (srv.status or '').upper() == 'MIGRATING'
+        )
         if busy:
             if self.timeout_s is not None and elapsed >= self.timeout_s:
                 results[item.server_id] = dp.Result(
-                    item.name, dp.TIMED_OUT, None, elapsed,
-                    'still migrating after --wait-timeout %s s; it keeps running (see '
+                    item.name,
+                    dp.TIMED_OUT,
+                    None,
+                    elapsed,
+                    'still migrating after --wait-timeout %s s; it keeps '
+                    'running (see '
                     '`openstack server migration watch --server %s`)'
-                    % (self.timeout_s, item.server_id), run.attempt)
+                    % (self.timeout_s, item.server_id),
+                    run.attempt,
+                )
                 return True
             return False
-        record = common.latest_live_migration(self.compute, item.server_id,
-                                              newer_than=run.newest)
+        record = common.latest_live_migration(
+            self.compute, item.server_id, newer_than=run.newest
+        )
         status = getattr(record, 'status', None)
         if status in progress.IN_FLIGHT:
             # NOTE: nova clears the task state and moves the host a moment
             # before it marks the record completed: not finished yet.
             return False
-        keys = progress.driver_keys(srv.metadata, getattr(record, 'uuid', None))
-        verdict = progress.decide_outcome(self.host, srv.compute_host, status, keys)
+        keys = progress.driver_keys(
+            srv.metadata, getattr(record, 'uuid', None)
+        )
+        verdict = progress.decide_outcome(
+            self.host, srv.compute_host, status, keys
+        )
         if verdict.ok:
-            results[item.server_id] = dp.Result(item.name, dp.MIGRATED, srv.compute_host,
-                                                elapsed, '', run.attempt)
-            self.say('[%d/%d] %s: migrated to %s in %.0f s'
-                     % (len(results), total, item.name, srv.compute_host, elapsed))
+            results[item.server_id] = dp.Result(
+                item.name,
+                dp.MIGRATED,
+                srv.compute_host,
+                elapsed,
+                '',
+                run.attempt,
+            )
+            self.say(
+                '[%d/%d] %s: migrated to %s in %.0f s'
+                % (len(results), total, item.name, srv.compute_host, elapsed)
+            )
             return True
-        if srv.compute_host == self.host and dp.retry_outcome(status) \
-                and run.attempt <= self.retries:
-            self.say('%s: %s; retrying in %.0f s' % (item.name, verdict.reason,
-                                                     self.retry_delay_s))
-            pending.append((self.clock() + self.retry_delay_s, run.attempt + 1, item))
+        if (
+            srv.compute_host == self.host
+            and dp.retry_outcome(status)
+            and run.attempt <= self.retries
+        ):
+            self.say(
+                '%s: %s; retrying in %.0f s'
+                % (item.name, verdict.reason, self.retry_delay_s)
+            )
+            pending.append(
+                (self.clock() + self.retry_delay_s, run.attempt + 1, item)
+            )
             return True
         events = common.failed_events(self.compute, item.server_id)
-        reason = progress.decide_outcome(self.host, srv.compute_host, status, keys,
-                                         events).reason
-        results[item.server_id] = dp.Result(item.name, dp.FAILED, srv.compute_host,
-                                            elapsed, reason, run.attempt)
-        self.say('[%d/%d] %s: failed: %s' % (len(results), total, item.name, reason))
+        reason = progress.decide_outcome(
+            self.host, srv.compute_host, status, keys, events
+        ).reason
+        results[item.server_id] = dp.Result(
+            item.name,
+            dp.FAILED,
+            srv.compute_host,
+            elapsed,
+            reason,
+            run.attempt,
+        )
+        self.say(
+            '[%d/%d] %s: failed: %s' % (len(results), total, item.name, reason)
+        )
         return True
 
 
@@ -166,51 +242,107 @@ class DrainHost(command.Lister):
 
     def get_parser(self, prog_name):
         parser = super().get_parser(prog_name)
-        parser.add_argument('host', metavar='<host>', help='Compute host to drain')
-        parser.add_argument('--disable', action='store_true',
-                            help='Disable the host\'s nova-compute service first')
-        parser.add_argument('--disable-reason', metavar='<reason>',
-                            help='Reason recorded on the disabled service (implies '
-                                 '--disable)')
-        parser.add_argument('--target-host', metavar='<host>',
-                            help='Send every server to this host (validated by the '
-                                 'scheduler); default: let the scheduler choose')
+        parser.add_argument(
+            'host', metavar='<host>', help='Compute host to drain'
+        )
+        parser.add_argument(
+            '--disable',
+            action='store_true',
+            help="Disable the host's nova-compute service first",
+        )
+        parser.add_argument(
+            '--disable-reason',
+            metavar='<reason>',
+            help='Reason recorded on the disabled service (implies --disable)',
+        )
+        parser.add_argument(
+            '--target-host',
+            metavar='<host>',
+            help='Send every server to this host (validated by the '
+            'scheduler); default: let the scheduler choose',
+        )
         block = parser.add_mutually_exclusive_group()
-        block.add_argument('--block-migration', dest='block_migration',
-                           action='store_true', default=None,
-                           help='Block live migration (default: auto)')
-        block.add_argument('--shared-migration', dest='block_migration',
-                           action='store_false', help='Shared-storage live migration')
-        parser.add_argument('--concurrency', metavar='<n>', type=int, default=2,
-                            help='Live migrations in flight at once (default 2; nova '
-                                 'also queues beyond max_concurrent_live_migrations)')
-        parser.add_argument('--policy', metavar='<name>',
-                            help='Convergence policy for every server (server metadata '
-                                 'livemigrate:policy)')
-        parser.add_argument('--server-policy', metavar='<server>=<name>',
-                            action='append', default=[],
-                            help='Policy for one server (name or ID); repeatable; '
-                                 'overrides --policy')
-        parser.add_argument('--retries', metavar='<n>', type=int, default=2,
-                            help='Extra attempts for retryable failures (default 2)')
-        parser.add_argument('--retry-delay', metavar='<seconds>', type=float,
-                            default=10.0, help='Seconds before a retry (default 10)')
-        parser.add_argument('--poll-interval', metavar='<seconds>', type=float,
-                            default=2.0, help='Seconds between checks (default 2)')
-        parser.add_argument('--wait-timeout', metavar='<seconds>', type=float,
-                            default=None,
-                            help='Give up on one server after this many seconds')
-        parser.add_argument('--dry-run', action='store_true',
-                            help='Show the plan; change nothing')
+        block.add_argument(
+            '--block-migration',
+            dest='block_migration',
+            action='store_true',
+            default=None,
+            help='Block live migration (default: auto)',
+        )
+        block.add_argument(
+            '--shared-migration',
+            dest='block_migration',
+            action='store_false',
+            help='Shared-storage live migration',
+        )
+        parser.add_argument(
+            '--concurrency',
+            metavar='<n>',
+            type=int,
+            default=2,
+            help='Live migrations in flight at once (default 2; nova '
+            'also queues beyond max_concurrent_live_migrations)',
+        )
+        parser.add_argument(
+            '--policy',
+            metavar='<name>',
+            help='Convergence policy for every server (server metadata '
+            'livemigrate:policy)',
+        )
+        parser.add_argument(
+            '--server-policy',
+            metavar='<server>=<name>',
+            action='append',
+            default=[],
+            help='Policy for one server (name or ID); repeatable; '
+            'overrides --policy',
+        )
+        parser.add_argument(
+            '--retries',
+            metavar='<n>',
+            type=int,
+            default=2,
+            help='Extra attempts for retryable failures (default 2)',
+        )
+        parser.add_argument(
+            '--retry-delay',
+            metavar='<seconds>',
+            type=float,
+            default=10.0,
+            help='Seconds before a retry (default 10)',
+        )
+        parser.add_argument(
+            '--poll-interval',
+            metavar='<seconds>',
+            type=float,
+            default=2.0,
+            help='Seconds between checks (default 2)',
+        )
+        parser.add_argument(
+            '--wait-timeout',
+            metavar='<seconds>',
+            type=float,
+            default=None,
+            help='Give up on one server after this many seconds',
+        )
+        parser.add_argument(
+            '--dry-run',
+            action='store_true',
+            help='Show the plan; change nothing',
+        )
         return parser
 
     def _validate(self, args):
-        for opt, value, low in (('--concurrency', args.concurrency, 1),
-                                ('--retries', args.retries, 0),
-                                ('--retry-delay', args.retry_delay, 0),
-                                ('--poll-interval', args.poll_interval, 0.001)):
+        for opt, value, low in (
+            ('--concurrency', args.concurrency, 1),
+            ('--retries', args.retries, 0),
+            ('--retry-delay', args.retry_delay, 0),
+            ('--poll-interval', args.poll_interval, 0.001),
+        ):
             if value < low:
-                raise common.command_error('%s %s must be at least %s' % (opt, value, low))
+                raise common.command_error(
+                    '%s %s must be at least %s' % (opt, value, low)
+                )
         try:
             return dp.parse_server_policies(args.server_policy)
         except ValueError as e:
@@ -220,31 +352,59 @@ class DrainHost(command.Lister):
         args = parsed_args
         compute = self.app.client_manager.compute
         policies = self._validate(args)
-        kwargs = common.live_migrate_kwargs(compute, args.block_migration, None,
-                                            args.target_host)
-        with common.sdk_errors('find the %s service of host %s' % (BINARY, args.host)):
+        kwargs = common.live_migrate_kwargs(
+            compute, args.block_migration, None, args.target_host
+        )
+        with common.sdk_errors(
+            'find the %s service of host %s' % (BINARY, args.host)
+        ):
             services = list(compute.services(host=args.host, binary=BINARY))
         if not services:
             raise common.command_error(
-                'Host %s runs no %s service (see `openstack compute service list '
-                '--service %s`)' % (args.host, BINARY, BINARY))
+                'Host %s runs no %s service (see `openstack compute service '
+                'list '
+                '--service %s`)' % (args.host, BINARY, BINARY)
+            )
         with common.sdk_errors('list servers on host %s' % args.host):
-            servers = list(compute.servers(all_projects=True, compute_host=args.host))
+            servers = list(
+                compute.servers(all_projects=True, compute_host=args.host)
+            )
         plan = dp.build_plan(servers, args.policy, policies)
-        say = lambda msg: (self.app.stderr.write(msg + '\n'), self.app.stderr.flush())  # noqa
+
+        def say(msg):
+            self.app.stderr.write(msg + '\n')
+            self.app.stderr.flush()
+
         if args.dry_run:
             self._failed = False
             return dp.RESULT_HEADERS, [
-                (i.name, dp.PLANNED if i.action != dp.SKIP else dp.SKIPPED, None, None,
-                 i.reason or ('set policy %s' % i.policy if i.policy else ''))
-                for i in plan]
+                (
+                    i.name,
+                    dp.PLANNED if i.action != dp.SKIP else dp.SKIPPED,
+                    None,
+                    None,
+                    i.reason
+                    or ('set policy %s' % i.policy if i.policy else ''),
+                )
+                for i in plan
+            ]
         if args.disable or args.disable_reason:
             self._disable(compute, services[0], args, say)
         if not plan:
             say('Nothing to drain: host %s has no servers' % args.host)
-        drainer = Drainer(compute, args.host, kwargs, args.concurrency, args.retries,
-                          args.retry_delay, args.poll_interval, args.wait_timeout,
-                          clock=self._clock, sleep=self._sleep, say=say)
+        drainer = Drainer(
+            compute,
+            args.host,
+            kwargs,
+            args.concurrency,
+            args.retries,
+            args.retry_delay,
+            args.poll_interval,
+            args.wait_timeout,
+            clock=self._clock,
+            sleep=self._sleep,
+            say=say,
+        )
         with common.sdk_errors('drain host %s' % args.host):
             results = drainer.run(plan)
         self._failed = dp.failed(results)
@@ -252,14 +412,22 @@ class DrainHost(command.Lister):
 
     def _disable(self, compute, service, args, say):
         reason = args.disable_reason
-        if service.status == 'disabled' and (not reason or service.disabled_reason == reason):
-            say('%s on %s already disabled (%s)' % (BINARY, args.host,
-                                                    service.disabled_reason or 'no reason'))
+        if service.status == 'disabled' and (
+            not reason or service.disabled_reason == reason
+        ):
+            say(
+                '%s on %s already disabled (%s)'
+                % (BINARY, args.host, service.disabled_reason or 'no reason')
+            )
             return
         with common.sdk_errors('disable %s on host %s' % (BINARY, args.host)):
-            compute.disable_service(service, host=args.host, binary=BINARY,
-                                    disabled_reason=reason)
-        say('Disabled %s on %s%s' % (BINARY, args.host, ' (%s)' % reason if reason else ''))
+            compute.disable_service(
+                service, host=args.host, binary=BINARY, disabled_reason=reason
+            )
+        say(
+            'Disabled %s on %s%s'
+            % (BINARY, args.host, ' (%s)' % reason if reason else '')
+        )
 
     def run(self, parsed_args):
         self._failed = False

@@ -9,7 +9,8 @@
 # WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
 # License for the specific language governing permissions and limitations
 # under the License.
-"""``server migration list|show|abort|force complete`` with bytes, % and clear errors.
+"""``server migration list|show|abort|force complete`` with bytes, % and clear
+errors.
 
 Supersets of the core commands: same options and defaults. ``list`` adds
 progress for in-flight live migrations and, being built on /os-migrations,
@@ -50,9 +51,13 @@ LIST_COLUMNS = (
 )
 
 SHOW_COLUMNS = (
-    ('ID', 'id', None), ('Server UUID', 'server_id', None), ('Status', 'status', None),
-    ('Source Compute', 'source_compute', None), ('Source Node', 'source_node', None),
-    ('Dest Compute', 'dest_compute', None), ('Dest Host', 'dest_host', None),
+    ('ID', 'id', None),
+    ('Server UUID', 'server_id', None),
+    ('Status', 'status', None),
+    ('Source Compute', 'source_compute', None),
+    ('Source Node', 'source_node', None),
+    ('Dest Compute', 'dest_compute', None),
+    ('Dest Host', 'dest_host', None),
     ('Dest Node', 'dest_node', None),
     ('Memory Total Bytes', 'memory_total_bytes', None),
     ('Memory Processed Bytes', 'memory_processed_bytes', None),
@@ -60,20 +65,27 @@ SHOW_COLUMNS = (
     ('Disk Total Bytes', 'disk_total_bytes', None),
     ('Disk Processed Bytes', 'disk_processed_bytes', None),
     ('Disk Remaining Bytes', 'disk_remaining_bytes', None),
-    ('Created At', 'created_at', None), ('Updated At', 'updated_at', None),
+    ('Created At', 'created_at', None),
+    ('Updated At', 'updated_at', None),
     ('UUID', 'uuid', 'by_uuid'),
-    ('User ID', 'user_id', 'user_project'), ('Project ID', 'project_id', 'user_project'),
+    ('User ID', 'user_id', 'user_project'),
+    ('Project ID', 'project_id', 'user_project'),
     ('Progress', 'percent', None),
 )
 
 BYTE_ATTRS = frozenset(('processed_bytes', 'remaining_bytes')) | frozenset(
-    '%s_%s_bytes' % (a, b) for a in ('memory', 'disk')
-    for b in ('total', 'processed', 'remaining'))
+    '%s_%s_bytes' % (a, b)
+    for a in ('memory', 'disk')
+    for b in ('total', 'processed', 'remaining')
+)
 
 
 def _columns(compute, table, skip=()):
-    return [(h, a) for h, a, feature in table
-            if a not in skip and (feature is None or mv.supports(compute, feature))]
+    return [
+        (h, a)
+        for h, a, feature in table
+        if a not in skip and (feature is None or mv.supports(compute, feature))
+    ]
 
 
 def _cell(obj, attr, extra):
@@ -86,12 +98,19 @@ def _cell(obj, attr, extra):
 
 
 def _progress_fields(live):
-    """percent/processed/remaining of a server migration (None when unknown)."""
+    """percent/processed/remaining of a server migration (None if unknown)."""
     if live is None:
-        return {'percent': None, 'processed_bytes': None, 'remaining_bytes': None}
+        return {
+            'percent': None,
+            'processed_bytes': None,
+            'remaining_bytes': None,
+        }
     total, processed, remaining = progress.byte_counts(live)
-    return {'percent': fmt.percent_done(total, remaining),
-            'processed_bytes': processed, 'remaining_bytes': remaining}
+    return {
+        'percent': fmt.percent_done(total, remaining),
+        'processed_bytes': processed,
+        'remaining_bytes': remaining,
+    }
 
 
 class ListMigration(command.Lister):
@@ -103,44 +122,87 @@ class ListMigration(command.Lister):
 
     def get_parser(self, prog_name):
         parser = super().get_parser(prog_name)
-        parser.add_argument('--server', metavar='<server>',
-                            help='Filter migrations by server (name or ID)')
-        parser.add_argument('--host', metavar='<host>',
-                            help='Filter migrations by source or destination host')
-        parser.add_argument('--status', metavar='<status>',
-                            help='Filter migrations by status')
-        parser.add_argument('--type', metavar='<type>', choices=TYPES,
-                            help='Filter migrations by type')
+        parser.add_argument(
+            '--server',
+            metavar='<server>',
+            help='Filter migrations by server (name or ID)',
+        )
+        parser.add_argument(
+            '--host',
+            metavar='<host>',
+            help='Filter migrations by source or destination host',
+        )
+        parser.add_argument(
+            '--status', metavar='<status>', help='Filter migrations by status'
+        )
+        parser.add_argument(
+            '--type',
+            metavar='<type>',
+            choices=TYPES,
+            help='Filter migrations by type',
+        )
         by_uuid = mv.version('by_uuid')
         parser.add_argument(
-            '--limit', metavar='<limit>', type=int, action=parseractions.NonNegativeAction,
-            help='Page size (--os-compute-api-version %s or above)' % by_uuid)
+            '--limit',
+            metavar='<limit>',
+            type=int,
+            action=parseractions.NonNegativeAction,
+            help='Page size (--os-compute-api-version %s or above)' % by_uuid,
+        )
         parser.add_argument(
-            '--marker', metavar='<marker>', default=None,
-            help='Start after this migration UUID (--os-compute-api-version %s or '
-                 'above)' % by_uuid)
+            '--marker',
+            metavar='<marker>',
+            default=None,
+            help='Start after this migration UUID (--os-compute-api-version '
+            '%s or '
+            'above)' % by_uuid,
+        )
         parser.add_argument(
-            '--max-items', metavar='<max-items>', type=int, action=parseractions.NonNegativeAction,
-            default=None, help='The maximum number of entries to return in total')
+            '--max-items',
+            metavar='<max-items>',
+            type=int,
+            action=parseractions.NonNegativeAction,
+            default=None,
+            help='The maximum number of entries to return in total',
+        )
         parser.add_argument(
-            '--changes-since', dest='changes_since', metavar='<changes-since>',
+            '--changes-since',
+            dest='changes_since',
+            metavar='<changes-since>',
             help='Only migrations changed at or after this ISO 8601 time '
-                 '(--os-compute-api-version %s or above)' % by_uuid)
+            '(--os-compute-api-version %s or above)' % by_uuid,
+        )
         parser.add_argument(
-            '--changes-before', dest='changes_before', metavar='<changes-before>',
+            '--changes-before',
+            dest='changes_before',
+            metavar='<changes-before>',
             help='Only migrations changed at or before this ISO 8601 time '
-                 '(--os-compute-api-version %s or above)' % mv.version('changes_before'))
+            '(--os-compute-api-version %s or above)'
+            % mv.version('changes_before'),
+        )
         who = mv.version('user_project')
-        parser.add_argument('--project', metavar='<project>',
-                            help='Filter by project (name or ID) (--os-compute-api-version '
-                                 '%s or above)' % who)
-        parser.add_argument('--project-domain', metavar='<project-domain>',
-                            help='Domain the project belongs to (name or ID)')
-        parser.add_argument('--user', metavar='<user>',
-                            help='Filter by user (name or ID) (--os-compute-api-version '
-                                 '%s or above)' % who)
-        parser.add_argument('--user-domain', metavar='<user-domain>',
-                            help='Domain the user belongs to (name or ID)')
+        parser.add_argument(
+            '--project',
+            metavar='<project>',
+            help='Filter by project (name or ID) (--os-compute-api-version '
+            '%s or above)' % who,
+        )
+        parser.add_argument(
+            '--project-domain',
+            metavar='<project-domain>',
+            help='Domain the project belongs to (name or ID)',
+        )
+        parser.add_argument(
+            '--user',
+            metavar='<user>',
+            help='Filter by user (name or ID) (--os-compute-api-version '
+            '%s or above)' % who,
+        )
+        parser.add_argument(
+            '--user-domain',
+            metavar='<user-domain>',
+            help='Domain the user belongs to (name or ID)',
+        )
         return parser
 
     def _query(self, compute, args):
@@ -149,16 +211,27 @@ class ListMigration(command.Lister):
             if getattr(args, opt) is not None:
                 query[key] = getattr(args, opt)
         if args.server:
-            query['instance_uuid'] = common.find_server(compute, args.server).id
+            query['instance_uuid'] = common.find_server(
+                compute, args.server
+            ).id
         if args.type:
-            query['migration_type'] = 'migration' if args.type == 'cold-migration' \
-                else args.type
-        gated = (('marker', 'by_uuid'), ('limit', 'by_uuid'),
-                 ('changes_since', 'by_uuid'), ('changes_before', 'changes_before'))
+            query['migration_type'] = (
+                'migration' if args.type == 'cold-migration' else args.type
+            )
+        gated = (
+            ('marker', 'by_uuid'),
+            ('limit', 'by_uuid'),
+            ('changes_since', 'by_uuid'),
+            ('changes_before', 'changes_before'),
+        )
         for opt, feature in gated:
             value = getattr(args, opt)
             if value:
-                mv.require(compute, feature, '--%s %s' % (opt.replace('_', '-'), value))
+                mv.require(
+                    compute,
+                    feature,
+                    '--%s %s' % (opt.replace('_', '-'), value),
+                )
                 query[opt] = value
         if args.limit:
             query['paginated'] = False
@@ -167,16 +240,22 @@ class ListMigration(command.Lister):
         if args.project or args.user:
             from openstack import utils as sdk_utils
             from openstackclient.identity import common as identity_common
+
             identity = sdk_utils.ensure_service_version(
-                self.app.client_manager.sdk_connection.identity, '3')
+                self.app.client_manager.sdk_connection.identity, '3'
+            )
             if args.project:
-                mv.require(compute, 'user_project', '--project %s' % args.project)
+                mv.require(
+                    compute, 'user_project', '--project %s' % args.project
+                )
                 query['project_id'] = identity_common.find_project_id_sdk(
-                    identity, args.project, args.project_domain)
+                    identity, args.project, args.project_domain
+                )
             if args.user:
                 mv.require(compute, 'user_project', '--user %s' % args.user)
                 query['user_id'] = identity_common.find_user_id_sdk(
-                    identity, args.user, args.user_domain)
+                    identity, args.user, args.user_domain
+                )
         return query
 
     def take_action(self, parsed_args):
@@ -194,12 +273,19 @@ class ListMigration(command.Lister):
         rows = []
         for m in migrations:
             live = None
-            if (want_bytes and m.status in progress.IN_FLIGHT
-                    and getattr(m, 'migration_type', 'live-migration') == 'live-migration'):
-                # NOTE: a 404 here means nova's per-server API hides it (stock
-                # nova in post-copy) or it just ended: the row stays, bytes blank.
+            if (
+                want_bytes
+                and m.status in progress.IN_FLIGHT
+                and getattr(m, 'migration_type', 'live-migration')
+                == 'live-migration'
+            ):
+                # NOTE: a 404 here means nova's per-server API hides it
+                # (stock nova in post-copy) or it just ended: the row stays,
+                # bytes blank.
                 with common.sdk_errors('read progress of migration %s' % m.id):
-                    live = common.in_progress_migration(compute, m.id, m.server_id)
+                    live = common.in_progress_migration(
+                        compute, m.id, m.server_id
+                    )
             extra = _progress_fields(live)
             rows.append(tuple(_cell(m, a, extra) for _, a in columns))
         return [h for h, _ in columns], rows
@@ -219,17 +305,25 @@ class ShowMigration(command.ShowOne):
         compute = self.app.client_manager.compute
         mv.require(compute, 'server_migrations', 'server migration show')
         server = common.find_server(compute, parsed_args.server)
-        m = common.find_migration(compute, server, parsed_args.migration,
-                                  'server migration show')
+        m = common.find_migration(
+            compute, server, parsed_args.migration, 'server migration show'
+        )
         extra = _progress_fields(m)
-        extra.setdefault('server_id', getattr(m, 'server_id', None) or server.id)
+        extra.setdefault(
+            'server_id', getattr(m, 'server_id', None) or server.id
+        )
         columns = _columns(compute, SHOW_COLUMNS)
-        return ([h for h, _ in columns],
-                tuple(_cell(m, a, extra if a in ('percent',) else {}) for _, a in columns))
+        return (
+            [h for h, _ in columns],
+            tuple(
+                _cell(m, a, extra if a in ('percent',) else {})
+                for _, a in columns
+            ),
+        )
 
 
 class _ActOnMigration(command.Command):
-    """Shared body of abort and force complete: lookup, call, explain failures."""
+    """Shared body of abort and force complete: find, call, explain failure."""
 
     feature = None
     command_words = None
@@ -248,25 +342,39 @@ class _ActOnMigration(command.Command):
         server = common.find_server(compute, parsed_args.server)
         label = server.name or server.id
         if kind == 'uuid':
-            value = common.find_migration(compute, server, parsed_args.migration,
-                                          self.command_words).id
-        what = '%s migration %s of server %s' % (self.verb, parsed_args.migration, label)
+            value = common.find_migration(
+                compute, server, parsed_args.migration, self.command_words
+            ).id
+        what = '%s migration %s of server %s' % (
+            self.verb,
+            parsed_args.migration,
+            label,
+        )
         from openstack import exceptions as sdk_exc
+
         try:
             self._call(compute, value, server)
         except sdk_exc.SDKException as e:
-            code = 404 if isinstance(e, sdk_exc.ResourceNotFound) else \
-                getattr(e, 'status_code', None)
+            code = (
+                404
+                if isinstance(e, sdk_exc.ResourceNotFound)
+                else getattr(e, 'status_code', None)
+            )
             if code in (404, 409):
                 # NOTE: nova answers 409 "invalid state" when the server is not
                 # migrating at all; say what the migration is instead (this
                 # raises when it is unknown or already finished).
-                common.find_migration(compute, server, str(value), self.command_words)
+                common.find_migration(
+                    compute, server, str(value), self.command_words
+                )
             if code == 404:
                 raise common.command_error(
-                    '%s: nova does not list migration %s of server %s as in progress '
-                    'on its per-server API (stock nova hides migrations in post-copy '
-                    'there)' % (self.command_words, value, label)) from None
+                    '%s: nova does not list migration %s of server %s as in '
+                    'progress '
+                    'on its per-server API (stock nova hides migrations in '
+                    'post-copy '
+                    'there)' % (self.command_words, value, label)
+                ) from None
             raise common.translate_error(e, what, self.hint(compute)) from None
         return 0
 
@@ -275,7 +383,8 @@ class _ActOnMigration(command.Command):
 
 
 class AbortMigration(_ActOnMigration):
-    """Cancel an ongoing live migration (--os-compute-api-version 2.24 or above).
+    """Cancel an ongoing live migration (--os-compute-api-version 2.24 or
+    above).
 
     By UUID needs 2.59; aborting a queued or preparing migration needs 2.65.
     The server stays on its source host; the migration ends ``cancelled``.
@@ -286,17 +395,23 @@ class AbortMigration(_ActOnMigration):
     verb = 'abort'
 
     def _call(self, compute, migration_id, server):
-        compute.abort_server_migration(migration_id, server.id, ignore_missing=False)
+        compute.abort_server_migration(
+            migration_id, server.id, ignore_missing=False
+        )
 
     def hint(self, compute):
         if not mv.supports(compute, 'abort_queued'):
-            return ('A queued or preparing migration can be aborted only with '
-                    '--os-compute-api-version %s or above' % mv.version('abort_queued'))
+            return (
+                'A queued or preparing migration can be aborted only with '
+                '--os-compute-api-version %s or above'
+                % mv.version('abort_queued')
+            )
         return None
 
 
 class ForceCompleteMigration(_ActOnMigration):
-    """Force an ongoing live migration to complete (--os-compute-api-version 2.22+).
+    """Force an ongoing live migration to complete (--os-compute-api-version
+    2.22+).
 
     By UUID needs 2.59. Nova pauses the guest, or switches to post-copy where
     the deployment permits it, so the copy can finish.
@@ -308,4 +423,3 @@ class ForceCompleteMigration(_ActOnMigration):
 
     def _call(self, compute, migration_id, server):
         compute.force_complete_server_migration(migration_id, server.id)
-

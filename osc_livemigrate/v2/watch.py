@@ -44,8 +44,11 @@ class Poller:
 
     def poll(self, elapsed_s):
         if self.server_id:
-            pairs = [(m, m) for m in self.compute.server_migrations(self.server_id)
-                     if m.status in progress.IN_FLIGHT]
+            pairs = [
+                (m, m)
+                for m in self.compute.server_migrations(self.server_id)
+                if m.status in progress.IN_FLIGHT
+            ]
         else:
             query = {'host': self.host} if self.host else {}
             pairs = []
@@ -53,19 +56,36 @@ class Poller:
                 if m.status not in progress.IN_FLIGHT:
                     continue
                 live = None
-                if getattr(m, 'migration_type', None) in (None, 'live-migration'):
-                    live = common.in_progress_migration(self.compute, m.id, m.server_id)
+                if getattr(m, 'migration_type', None) in (
+                    None,
+                    'live-migration',
+                ):
+                    live = common.in_progress_migration(
+                        self.compute, m.id, m.server_id
+                    )
                 pairs.append((m, live))
         updates = []
         for record, live in pairs:
             key = getattr(record, 'uuid', None) or record.id
             tracker = self._rates.setdefault(key, progress.RateTracker())
-            server = self.label or getattr(record, 'server_id', None) \
-                or getattr(record, 'server_uuid', None) or self.server_id
-            updates.append(progress.make_update(
-                server, live or record, None, elapsed_s, tracker,
-                migration_uuid=getattr(record, 'uuid', None) or str(record.id),
-                status=record.status))
+            server = (
+                self.label
+                or getattr(record, 'server_id', None)
+                or getattr(record, 'server_uuid', None)
+                or self.server_id
+            )
+            updates.append(
+                progress.make_update(
+                    server,
+                    live or record,
+                    None,
+                    elapsed_s,
+                    tracker,
+                    migration_uuid=getattr(record, 'uuid', None)
+                    or str(record.id),
+                    status=record.status,
+                )
+            )
         return updates
 
 
@@ -84,33 +104,59 @@ class WatchMigration(command.Command):
     def get_parser(self, prog_name):
         parser = super().get_parser(prog_name)
         scope = parser.add_mutually_exclusive_group()
-        scope.add_argument('--server', metavar='<server>',
-                           help='Watch one server\'s migrations (name or ID)')
-        scope.add_argument('--host', metavar='<host>',
-                           help='Watch migrations from or to this compute host')
-        parser.add_argument('--interval', metavar='<seconds>', type=float, default=2.0,
-                            help='Seconds between refreshes (default 2)')
-        parser.add_argument('--count', metavar='<n>', type=int, default=None,
-                            help='Stop after this many refreshes (default: until none '
-                                 'remain)')
-        parser.add_argument('-f', '--format', dest='watch_format',
-                            choices=('auto', 'json'), default='auto',
-                            help='auto (a redrawn table on a TTY, JSON lines otherwise) '
-                                 'or json')
+        scope.add_argument(
+            '--server',
+            metavar='<server>',
+            help="Watch one server's migrations (name or ID)",
+        )
+        scope.add_argument(
+            '--host',
+            metavar='<host>',
+            help='Watch migrations from or to this compute host',
+        )
+        parser.add_argument(
+            '--interval',
+            metavar='<seconds>',
+            type=float,
+            default=2.0,
+            help='Seconds between refreshes (default 2)',
+        )
+        parser.add_argument(
+            '--count',
+            metavar='<n>',
+            type=int,
+            default=None,
+            help='Stop after this many refreshes (default: until none remain)',
+        )
+        parser.add_argument(
+            '-f',
+            '--format',
+            dest='watch_format',
+            choices=('auto', 'json'),
+            default='auto',
+            help='auto (a redrawn table on a TTY, JSON lines otherwise) '
+            'or json',
+        )
         return parser
 
     def take_action(self, parsed_args):
         compute = self.app.client_manager.compute
         args = parsed_args
         if args.interval <= 0:
-            raise common.command_error('--interval %s must be a positive number of seconds'
-                                       % args.interval)
+            raise common.command_error(
+                '--interval %s must be a positive number of seconds'
+                % args.interval
+            )
         if args.count is not None and args.count < 1:
-            raise common.command_error('--count %s must be 1 or more' % args.count)
+            raise common.command_error(
+                '--count %s must be 1 or more' % args.count
+            )
         mv.require(compute, 'server_migrations', 'server migration watch')
         if args.server:
             server = common.find_server(compute, args.server)
-            poller = Poller(compute, server_id=server.id, label=server.name or server.id)
+            poller = Poller(
+                compute, server_id=server.id, label=server.name or server.id
+            )
         else:
             poller = Poller(compute, host=args.host)
         stream = self.app.stdout
@@ -124,12 +170,20 @@ class WatchMigration(command.Command):
                 return elapsed, poller.poll(elapsed)
 
         def notice(line):
-            stream.write((progress.render_json('retry', message=line)
-                          if json_lines else line) + '\n')
+            stream.write(
+                (
+                    progress.render_json('retry', message=line)
+                    if json_lines
+                    else line
+                )
+                + '\n'
+            )
+
         try:
             while True:
                 elapsed, updates = common.ride_out_unreachable(
-                    refresh, notice, self._sleep, args.interval)
+                    refresh, notice, self._sleep, args.interval
+                )
                 refreshes += 1
                 self._show(stream, json_lines, updates, elapsed, args)
                 if not updates or (args.count and refreshes >= args.count):
@@ -142,12 +196,20 @@ class WatchMigration(command.Command):
     @staticmethod
     def _show(stream, json_lines, updates, elapsed, args):
         if json_lines:
-            stream.write(progress.render_json(
-                'refresh', elapsed_s=round(elapsed, 1),
-                migrations=[u.as_dict() for u in updates]) + '\n')
+            stream.write(
+                progress.render_json(
+                    'refresh',
+                    elapsed_s=round(elapsed, 1),
+                    migrations=[u.as_dict() for u in updates],
+                )
+                + '\n'
+            )
         elif updates:
-            stream.write(CLEAR + 'Every %.0f s: in-flight migrations%s\n\n%s\n'
-                         % (args.interval, _scope(args), progress.render_table(updates)))
+            stream.write(
+                CLEAR
+                + 'Every %.0f s: in-flight migrations%s\n\n%s\n'
+                % (args.interval, _scope(args), progress.render_table(updates))
+            )
         else:
             stream.write('No migration in progress%s.\n' % _scope(args))
         stream.flush()

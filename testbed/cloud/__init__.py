@@ -19,7 +19,8 @@ tests.
     cloud.down()
 
 Command line: python3 -m testbed.cloud {up,down,status,reset,env} [--mode
-fake]."""
+fake].
+"""
 
 from testbed.cloud.cloud import Cloud  # noqa: F401
 from testbed.cloud.procs import CloudError  # noqa: F401

@@ -17,7 +17,8 @@ nova-compute services (compute1, compute2) with nova's
 ``fake.FakeLiveMigrateDriver``, all on 127.0.0.1, as plain processes (no
 systemd needed). ``Cloud(mode='libvirt')`` runs the same control plane and two
 nova-compute services with our driver on the libvirtds of a HostPair (see
-``testbed.cloud.computes``)."""
+``testbed.cloud.computes``).
+"""
 
 import concurrent.futures
 import contextlib
@@ -34,14 +35,15 @@ from testbed.cloud import computes
 from testbed.cloud import install
 from testbed.cloud import layout as lay
 from testbed.cloud import procs
+from testbed.cloud.procs import CloudError
 from testbed.cloud import render
 from testbed.cloud import rest
 from testbed.cloud import seed
-from testbed.cloud.procs import CloudError
 
 # How nova-manage placement audit names an orphaned consumer.
 AUDIT_CONSUMER = re.compile(
-    r'Allocations were set against consumer UUID ([0-9a-f-]{36})')
+    r'Allocations were set against consumer UUID ([0-9a-f-]{36})'
+)
 
 # Which venv serves which API.
 API_VENV = {
@@ -135,7 +137,8 @@ class Cloud:
         self, service, argv, env=None, input_text=None, step=None, ok=(0,)
     ):
         """Run a one-off setup step; its output goes to
-        logs/setup-<service>.log."""
+        logs/setup-<service>.log.
+        """
         log = self.layout.log('setup-' + service)
         os.makedirs(self.layout.logs, exist_ok=True)
         with open(log, 'ab') as out:
@@ -227,7 +230,8 @@ class Cloud:
     # ------------------------------------------------------------ install
     def install(self):
         """Debian packages and the three venvs; a no-op when all are in
-        place."""
+        place.
+        """
         t0 = time.monotonic()
         os.makedirs(self.layout.logs, exist_ok=True)
         # apt and the three pip installs are independent: run them side by side
@@ -247,7 +251,8 @@ class Cloud:
         done = any(self._parallel(steps))
         if self.mode == 'libvirt':
             done |= computes.ensure_extras(
-                self.layout, self.layout.log('setup-install-libvirt'),
+                self.layout,
+                self.layout.log('setup-install-libvirt'),
                 say=self.say,
             )
         if done:
@@ -258,7 +263,8 @@ class Cloud:
     def _exclusive(self):
         """Serialise up/down/reset on one work folder across processes (two
         ups at once would start everything twice and kill each other's
-        half-built databases). Re-entrant within one Cloud object."""
+        half-built databases). Re-entrant within one Cloud object.
+        """
         if self._lock_depth:
             self._lock_depth += 1
             try:
@@ -414,12 +420,14 @@ class Cloud:
     def _daemons(self, specs):
         """Start every service of specs that is not running yet, then wait
         until each answers. A spec is a dict: name, argv, probe, timeout, [env,
-        port, cwd]."""
+        port, cwd].
+        """
         self._wait_daemons(self._start_daemons(specs))
 
     def _start_daemons(self, specs):
         """Start the services of specs that are not running; return what
-        _wait_daemons needs to wait for all of them."""
+        _wait_daemons needs to wait for all of them.
+        """
         waits = []
         for spec in specs:
             name = spec['name']
@@ -462,7 +470,8 @@ class Cloud:
 
     def _once(self, stamp, label, fn):
         """Run a setup step unless its stamp says it is done; stamp it
-        after."""
+        after.
+        """
         if self._stamped(stamp):
             return
         t0 = time.monotonic()
@@ -736,7 +745,10 @@ class Cloud:
             return dict(
                 name=name,
                 argv=computes.compute_argv(
-                    self.layout, self.pair, host, self.layout.log(name),
+                    self.layout,
+                    self.pair,
+                    host,
+                    self.layout.log(name),
                     extra_conf=extra,
                 ),
                 probe=lambda: self._probe_nova_service('nova-compute', host),
@@ -764,7 +776,8 @@ class Cloud:
         """Map the computes into cell1 until nova-api lists both hypervisors.
 
         A compute's service record appears before its compute node row, so one
-        discover_hosts run right after start-up may map nothing: repeat it."""
+        discover_hosts run right after start-up may map nothing: repeat it.
+        """
         t0 = time.monotonic()
         missing = self._unmapped_hosts()
         while missing:
@@ -802,7 +815,7 @@ class Cloud:
             if host:
                 path += '&host=%s' % host
             services = self.session().get('compute', path)['services']
-        except Exception as e:  # noqa: BLE001 - any failure just means "not yet"
+        except Exception as e:  # any failure just means "not yet"
             return 'cannot ask nova-api for %s (%s)' % (binary, e)
         if any(s['state'] == 'up' for s in services):
             return None
@@ -863,13 +876,12 @@ class Cloud:
 
     def _ensure_pair(self):
         """Start the HostPair unless both libvirtds run; computes started on
-        a pair that is gone are stopped first (their libvirtd went away)."""
+        a pair that is gone are stopped first (their libvirtd went away).
+        """
         if computes.pair_running(self.pair):
             return
         t0 = time.monotonic()
-        self.table.stop_many(
-            [compute_name(h) for h in self.hosts], timeout=10
-        )
+        self.table.stop_many([compute_name(h) for h in self.hosts], timeout=10)
         self.say(
             'starting libvirt hosts %s (%s)'
             % (', '.join(self.hosts), self.pair.subnet + '.0/24')
@@ -882,7 +894,8 @@ class Cloud:
     # ------------------------------------------------------------ status
     def status(self):
         """[(service, pid or None, answers: bool, detail)] for every
-        service."""
+        service.
+        """
         lo = self.layout
         http = {
             s: lo.url(s, '/v3/' if s == 'keystone' else '/') for s in API_VENV
@@ -933,7 +946,8 @@ class Cloud:
     # ------------------------------------------------------------ overrides
     def _override_path(self, what):
         """Extra config file of keystone or of both computes (see
-        reconfigure); read after the rendered files when it exists."""
+        reconfigure); read after the rendered files when it exists.
+        """
         if what == 'keystone':
             return self.layout.path('etc', 'keystone', 'override.conf')
         return self.layout.path('etc', 'nova', 'compute-override.conf')
@@ -953,12 +967,15 @@ class Cloud:
         (``{'token': {'expiration': 30}}``); None drops an override. Only
         the services whose override changed restart. Tests of token expiry
         and service-user tokens use this; it lasts until changed again or
-        ``reset``. Returns the names restarted."""
+        ``reset``. Returns the names restarted.
+        """
         with self._exclusive():
             restart = []
             current = self.overrides()
-            for what, sections in (('keystone', keystone),
-                                   ('compute', compute)):
+            for what, sections in (
+                ('keystone', keystone),
+                ('compute', compute),
+            ):
                 path = self._override_path(what)
                 text = render.ini(sections) if sections else None
                 if current.get(what) == text:
@@ -967,16 +984,24 @@ class Cloud:
                     os.remove(path)
                 else:
                     _write(path, text)
-                restart += (['keystone'] if what == 'keystone'
-                            else [compute_name(h) for h in self.hosts])
+                restart += (
+                    ['keystone']
+                    if what == 'keystone'
+                    else [compute_name(h) for h in self.hosts]
+                )
             if not restart:
                 return []
             t0 = time.monotonic()
             self.table.stop_many(restart, timeout=20)
             if 'keystone' in restart:
                 self._daemons([self._api_spec('keystone')])
-            self._daemons([self._compute_spec(h) for h in self.hosts
-                           if compute_name(h) in restart])
+            self._daemons(
+                [
+                    self._compute_spec(h)
+                    for h in self.hosts
+                    if compute_name(h) in restart
+                ]
+            )
             self._session = None
             self._timed('reconfigure', t0)
             return restart
@@ -989,31 +1014,46 @@ class Cloud:
         ``_post_live_migration`` fails (the token control test does that on
         purpose). The cloud's state outlives test sessions, so each such
         leak would shrink a host for good. This runs the operator's tool
-        for it, ``nova-manage placement audit --delete``."""
-        argv = self._nova_manage() + ['placement', 'audit', '--delete',
-                                      '--verbose']
+        for it, ``nova-manage placement audit --delete``.
+        """
+        argv = self._nova_manage() + [
+            'placement',
+            'audit',
+            '--delete',
+            '--verbose',
+        ]
         log = self.layout.log('placement-audit')
         os.makedirs(self.layout.logs, exist_ok=True)
-        r = subprocess.run(argv, capture_output=True, text=True,
-                           env=self._env(), stdin=subprocess.DEVNULL)
+        r = subprocess.run(
+            argv,
+            capture_output=True,
+            text=True,
+            env=self._env(),
+            stdin=subprocess.DEVNULL,
+        )
         with open(log, 'a') as f:
             f.write('\n$ %s\n%s%s' % (' '.join(argv), r.stdout, r.stderr))
         # 0: nothing found; 4: everything found was deleted
         if r.returncode not in (0, 4):
-            raise CloudError('nova-manage', 'placement audit --delete exited '
-                             '%d' % r.returncode, log)
+            raise CloudError(
+                'nova-manage',
+                'placement audit --delete exited %d' % r.returncode,
+                log,
+            )
         return sorted(set(AUDIT_CONSUMER.findall(r.stdout)))
 
     # ------------------------------------------------------------ down / reset
     def down(self, quiet=False):
         """Stop everything this cloud started; return the names that were
-        running."""
+        running.
+        """
         with self._exclusive():
             return self._down(quiet)
 
     def _down(self, quiet=False):
         """Stop everything this cloud started; return the names that were
-        running."""
+        running.
+        """
         stopped = []
         names = service_names(self.hosts)
         nova = [n for n in names if n.startswith('nova-')]
@@ -1053,13 +1093,15 @@ class Cloud:
 
     def reset(self, quiet=False):
         """Stop everything and wipe all state; the venvs and packages are
-        kept."""
+        kept.
+        """
         with self._exclusive():
             return self._reset(quiet)
 
     def _reset(self, quiet=False):
         """Stop everything and wipe all state; the venvs and packages are
-        kept."""
+        kept.
+        """
         self.down(quiet=True)
         for path in self.layout.volatile:
             if os.path.isdir(path):
@@ -1072,7 +1114,8 @@ class Cloud:
     # ------------------------------------------------------------ memory
     def rss_bytes(self):
         """Summed RSS of every live process of this cloud, the HostPair's
-        libvirtds and guests included (shared pages count twice)."""
+        libvirtds and guests included (shared pages count twice).
+        """
         total = 0
         pids = set(self.table.our_pids())
         if self.pair is not None:  # libvirtds, QEMUs, anchors

@@ -27,13 +27,13 @@ libvirtds talk to each other (P2P migration) on the pair's addresses.
 import os
 import subprocess
 
-from testbed import hostpkgs
-from testbed import hosts
 from testbed.cloud import install
-from testbed.cloud import render
 from testbed.cloud.procs import CloudError
+from testbed.cloud import render
 from testbed.guest import disk
 from testbed.guest import spec as guest_spec
+from testbed import hostpkgs
+from testbed import hosts
 
 DRIVER = 'livemigrate.LibvirtDriver'
 INSTANCES_PATH = '/var/lib/nova/instances'
@@ -107,9 +107,7 @@ def pair_command(lo, pair, command, log):
 
 def pair_running(pair):
     """True when both hosts' anchors and libvirtds are alive."""
-    return all(
-        pair.anchor_pid(h) and pair.libvirtd_pid(h) for h in pair.HOSTS
-    )
+    return all(pair.anchor_pid(h) and pair.libvirtd_pid(h) for h in pair.HOSTS)
 
 
 def conf_path(lo, host):
@@ -118,7 +116,8 @@ def conf_path(lo, host):
 
 def privsep_helper(lo, host, extra=()):
     """oslo.privsep's helper command: no sudo here, and with helper_command
-    set oslo.privsep does not pass the config files on by itself."""
+    set oslo.privsep does not pass the config files on by itself.
+    """
     files = [lo.path('etc', 'nova', 'nova.conf'), conf_path(lo, host)]
     files += list(extra)
     return ' '.join(
@@ -155,8 +154,7 @@ def compute_conf(lo, pair, host, extra=()):
             },
             'livemigrate': {
                 'default_policy': 'nova',
-                'user_selectable_policies': 'nova,adaptive,schedule,'
-                                            'kubevirt',
+                'user_selectable_policies': 'nova,adaptive,schedule,kubevirt',
             },
             'nova_sys_admin': {'helper_command': helper},
             'privsep_osbrick': {'helper_command': helper},
@@ -209,7 +207,8 @@ def compute_argv(lo, pair, host, log, extra_conf=()):
 # ------------------------------------------------------------ install
 def nova_fingerprint(python):
     """Digest of nova's own installed files that a shim install could touch:
-    its RECORD, the package __init__ files and the listing of nova/virt."""
+    its RECORD, the package __init__ files and the listing of nova/virt.
+    """
     code = (
         'import hashlib,os,nova,importlib.metadata as m\n'
         'd=os.path.dirname(nova.__file__);h=hashlib.sha256()\n'
@@ -219,9 +218,7 @@ def nova_fingerprint(python):
         'h.update(" ".join(sorted(os.listdir(d+"/virt"))).encode())\n'
         'print(h.hexdigest())\n'
     )
-    r = subprocess.run(
-        [python, '-c', code], capture_output=True, text=True
-    )
+    r = subprocess.run([python, '-c', code], capture_output=True, text=True)
     return r.stdout.strip() if r.returncode == 0 else None
 
 
@@ -246,8 +243,8 @@ def _pip(python, args, log, what):
         )
     if r.returncode != 0:
         raise CloudError(
-            'install', 'pip install of %s failed (exit %d)' % (what,
-                                                                r.returncode),
+            'install',
+            'pip install of %s failed (exit %d)' % (what, r.returncode),
             log,
         )
 
@@ -269,8 +266,12 @@ def ensure_extras(lo, log, say=print):
     py = lo.venv_bin('main', 'python')
     if not _python_ok(py, 'import libvirt'):
         say('building libvirt-python into the nova venv')
-        _pip(py, ['--no-binary', 'libvirt-python', 'libvirt-python'], log,
-             'libvirt-python')
+        _pip(
+            py,
+            ['--no-binary', 'libvirt-python', 'libvirt-python'],
+            log,
+            'libvirt-python',
+        )
         did = True
     check = (
         'import nova.virt.livemigrate, nova_ext, os, sys; '
@@ -279,8 +280,7 @@ def ensure_extras(lo, log, say=print):
     if not _python_ok(py, check):
         say('installing %s (editable) into the nova venv' % REPO)
         before = nova_fingerprint(py)
-        _pip(py, ['--no-deps', '-e', REPO], log,
-             'osc-livemigrate (editable)')
+        _pip(py, ['--no-deps', '-e', REPO], log, 'osc-livemigrate (editable)')
         after = nova_fingerprint(py)
         if before is None or before != after:
             raise CloudError(
@@ -311,17 +311,21 @@ def ensure_images(session, log=print):
             out[name] = found[0]['id']
             continue
         path = disk.build_disk(spec, log=log)
-        image = found[0] if found else session.post(
-            'image',
-            '/v2/images',
-            {
-                'name': name,
-                'disk_format': 'raw',
-                'container_format': 'bare',
-                'visibility': 'public',
-                'min_ram': spec.mem_mib,
-                'livemigrate_workload': guest_spec.kernel_cmdline(spec),
-            },
+        image = (
+            found[0]
+            if found
+            else session.post(
+                'image',
+                '/v2/images',
+                {
+                    'name': name,
+                    'disk_format': 'raw',
+                    'container_format': 'bare',
+                    'visibility': 'public',
+                    'min_ram': spec.mem_mib,
+                    'livemigrate_workload': guest_spec.kernel_cmdline(spec),
+                },
+            )
         )
         if image['status'] == 'queued':
             with open(path, 'rb') as f:
@@ -330,4 +334,3 @@ def ensure_images(session, log=print):
                 )
         out[name] = image['id']
     return out
-

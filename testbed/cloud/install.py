@@ -15,7 +15,8 @@ virtualenvs.
 Three venvs, because glance and neutron pin dependencies differently from nova:
 ``main`` (nova, keystone, placement, python-openstackclient), ``glance``,
 ``neutron``. A venv is rebuilt only when its requirements file changes (a hash
-stamp inside it)."""
+stamp inside it).
+"""
 
 import hashlib
 import os
@@ -52,7 +53,8 @@ def missing_apt_packages(packages=APT_PACKAGES):
 
 def ensure_apt(log, packages=APT_PACKAGES, say=print):
     """apt-get install the missing packages (waits for another apt to
-    finish)."""
+    finish).
+    """
     missing = missing_apt_packages(packages)
     if not missing:
         return False
@@ -111,13 +113,15 @@ def venv_ready(venv_dir, venv):
 
 def base_python():
     """The interpreter to build venvs with (the real one, even if we run inside
-    a venv)."""
+    a venv).
+    """
     return getattr(sys, '_base_executable', None) or sys.executable
 
 
 def ensure_venv(venv_dir, venv, log, say=print):
     """Create venv_dir and pip-install its pinned requirements, unless already
-    done."""
+    done.
+    """
     if venv_ready(venv_dir, venv):
         return False
     say(

@@ -23,7 +23,8 @@ Everything lives under one work folder outside the repository
     run/     process table, sockets, WSGI shims
     openrc   admin credentials for the ``openstack`` CLI
 
-Pure: nothing here touches the file system."""
+Pure: nothing here touches the file system.
+"""
 
 import dataclasses
 import os
@@ -158,7 +159,8 @@ class Layout:
     @property
     def compute_hosts(self):
         """nova host names; in libvirt mode the HostPair's netns names,
-        which are also the hostnames inside each host's UTS namespace."""
+        which are also the hostnames inside each host's UTS namespace.
+        """
         if self.mode == 'libvirt':
             return (self.prefix + 'A', self.prefix + 'B')
         return COMPUTE_HOSTS
@@ -236,7 +238,8 @@ class Layout:
 
     def endpoints(self):
         """(service name, service type, URL) of every catalog entry but
-        keystone's own."""
+        keystone's own.
+        """
         return (
             ('placement', 'placement', self.url('placement')),
             ('glance', 'image', self.url('glance')),

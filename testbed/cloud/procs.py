@@ -33,7 +33,8 @@ MARKER_ENV = 'LIVEMIGRATE_CLOUD_OWNER'
 
 class CloudError(Exception):
     """A service did not come up (or a step failed); str() is the one-line
-    reason."""
+    reason.
+    """
 
     def __init__(self, service, reason, log=None):
         self.service = service
@@ -47,7 +48,8 @@ class CloudError(Exception):
 
 def start_time(pid):
     """Kernel start time (clock ticks since boot) of a pid, or None if it is
-    gone."""
+    gone.
+    """
     try:
         with open('/proc/%d/stat' % pid) as f:
             data = f.read()
@@ -69,7 +71,8 @@ class ProcessTable:
     """The processes one mini-cloud started, persisted as JSON."""
 
     def __init__(self, path, marker, cwd_roots=()):
-        """
+        """Remember where the table lives and how our processes are marked.
+
         :param path: the JSON file recording the processes.
         :param marker: value of the marker environment variable.
         :param cwd_roots: folders only this cloud's processes work in; the
@@ -112,7 +115,8 @@ class ProcessTable:
 
     def pid(self, name):
         """The pid of a recorded process that is still the same process, else
-        None."""
+        None.
+        """
         entry = self.load().get(name)
         if entry and pid_alive(entry['pid'], entry.get('started')):
             return entry['pid']
@@ -120,7 +124,8 @@ class ProcessTable:
 
     def start(self, name, argv, log, env=None, cwd=None):
         """Start argv detached, stdout+stderr appended to log; return the
-        Popen."""
+        Popen.
+        """
         os.makedirs(os.path.dirname(log), exist_ok=True)
         full_env = dict(os.environ if env is None else env)
         full_env[MARKER_ENV] = self.marker
@@ -142,12 +147,14 @@ class ProcessTable:
 
     def stop(self, name, timeout=15.0):
         """SIGTERM the recorded process group, SIGKILL it after timeout. True
-        if it ran."""
+        if it ran.
+        """
         return bool(self.stop_many([name], timeout))
 
     def stop_many(self, names, timeout=15.0):
         """Stop several recorded processes at once; return the names that were
-        running."""
+        running.
+        """
         table = self.load()
         running = {}
         for name in names:
@@ -174,7 +181,8 @@ class ProcessTable:
     def marked_pids(self):
         """Pids of live processes that carry our marker in their
         environment or work in one of our cwd_roots (never this process or
-        its ancestors)."""
+        its ancestors).
+        """
         want = ('%s=%s' % (MARKER_ENV, self.marker)).encode()
         found = []
         mine = _ancestors(os.getpid())
@@ -209,7 +217,8 @@ class ProcessTable:
         """Live pids that belong to this cloud: the recorded processes, their
         process groups and descendants, and anything carrying the marker.
         (Workers that call setproctitle overwrite their environment, so the
-        marker alone misses them.)"""
+        marker alone misses them.)
+        """
         roots = {
             e['pid']
             for e in self.load().values()
@@ -231,7 +240,8 @@ class ProcessTable:
 
     def kill_marked(self, timeout=10.0):
         """Stop every straggler carrying our marker; return the pids that were
-        found."""
+        found.
+        """
         pids = self.marked_pids()
         for pid in pids:
             _signal(pid, signal.SIGTERM)
@@ -278,7 +288,8 @@ def _signal_group(pid, sig):
 
 def _live_processes():
     """(pid, parent pid, process group) of every live, not zombie,
-    process."""
+    process.
+    """
     for d in os.listdir('/proc'):
         if not d.isdigit():
             continue
@@ -337,7 +348,8 @@ def _socket_inodes(pid):
 
 def _hex_addr(text):
     """'0100007F:1F90' (or the 32-hex-digit IPv6 form) -> ('127.0.0.1',
-    8080)."""
+    8080).
+    """
     addr, port = text.split(':')
     raw = bytes.fromhex(addr)
     # /proc/net/tcp* prints each 32-bit word in host (little-endian) order
@@ -349,7 +361,8 @@ def _hex_addr(text):
 
 def listening_sockets(pids):
     """[(pid, address, port)] of the TCP sockets the given processes listen
-    on."""
+    on.
+    """
     by_inode = {}
     for table in ('/proc/net/tcp', '/proc/net/tcp6'):
         try:
@@ -383,7 +396,8 @@ def probe_tcp(host, port, timeout=2.0):
 
 def probe_mysql(host, port, timeout=2.0):
     """A MySQL/MariaDB server greets first: protocol version 10 in its first
-    packet."""
+    packet.
+    """
     try:
         with socket.create_connection((host, port), timeout=timeout) as s:
             data = s.recv(64)
@@ -398,7 +412,8 @@ def probe_mysql(host, port, timeout=2.0):
 
 def probe_amqp(host, port, timeout=3.0):
     """Send the AMQP 0-9-1 header; a broker answers with a Connection.Start
-    frame."""
+    frame.
+    """
     try:
         with socket.create_connection((host, port), timeout=timeout) as s:
             s.sendall(b'AMQP\x00\x00\x09\x01')

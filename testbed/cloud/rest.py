@@ -13,7 +13,8 @@
 
 The tool creates its keystone objects, flavors, image and network over REST:
 each ``openstack`` CLI start costs about 2 s, and the tool must run before any
-venv with a client exists."""
+venv with a client exists.
+"""
 
 import json
 import urllib.error

@@ -15,7 +15,8 @@ image and a network.
 Each function takes an admin :class:`testbed.cloud.rest.Session`, creates
 only what is missing (a rerun after an interrupted ``up`` is harmless) and
 talks REST only; :class:`testbed.cloud.cloud.Cloud` decides when to call
-them."""
+them.
+"""
 
 import time
 
@@ -36,32 +37,61 @@ SUBNET_CIDR = '192.0.2.0/24'
 
 def keystone_objects(s, layout):
     """Service project, service users with admin+service roles, and every
-    endpoint of ``layout``."""
+    endpoint of ``layout``.
+    """
     project = _find_or_create(
-        s, 'projects', 'project', 'service', {'domain_id': 'default'})
+        s, 'projects', 'project', 'service', {'domain_id': 'default'}
+    )
     roles = {r['name']: r['id'] for r in s.get('identity', '/roles')['roles']}
     for role in ('admin', 'service'):
         if role not in roles:
-            roles[role] = s.post('identity', '/roles',
-                                 {'role': {'name': role}})['role']['id']
+            roles[role] = s.post(
+                'identity', '/roles', {'role': {'name': role}}
+            )['role']['id']
     for user in lay.SERVICE_USERS:
-        uid = _find_or_create(s, 'users', 'user', user, {
-            'domain_id': 'default', 'password': lay.service_password(user)})
+        uid = _find_or_create(
+            s,
+            'users',
+            'user',
+            user,
+            {'domain_id': 'default', 'password': lay.service_password(user)},
+        )
         for role in ('admin', 'service'):
-            s.put('identity', '/projects/%s/users/%s/roles/%s'
-                  % (project, uid, roles[role]))
+            s.put(
+                'identity',
+                '/projects/%s/users/%s/roles/%s' % (project, uid, roles[role]),
+            )
     for name, stype, url in layout.endpoints():
         found = s.get('identity', '/services?type=%s' % stype)['services']
-        sid = found[0]['id'] if found else s.post(
-            'identity', '/services',
-            {'service': {'name': name, 'type': stype}})['service']['id']
-        have = {e['interface'] for e in s.get(
-            'identity', '/endpoints?service_id=%s' % sid)['endpoints']}
+        sid = (
+            found[0]['id']
+            if found
+            else s.post(
+                'identity',
+                '/services',
+                {'service': {'name': name, 'type': stype}},
+            )['service']['id']
+        )
+        have = {
+            e['interface']
+            for e in s.get('identity', '/endpoints?service_id=%s' % sid)[
+                'endpoints'
+            ]
+        }
         for interface in ('public', 'internal', 'admin'):
             if interface not in have:
-                s.post('identity', '/endpoints', {'endpoint': {
-                    'service_id': sid, 'interface': interface, 'url': url,
-                    'region_id': lay.REGION}})
+                s.post(
+                    'identity',
+                    '/endpoints',
+                    {
+                        'endpoint': {
+                            'service_id': sid,
+                            'interface': interface,
+                            'url': url,
+                            'region_id': lay.REGION,
+                        }
+                    },
+                )
 
 
 def flavor_names(s):
@@ -72,9 +102,19 @@ def ensure_flavor(s, flavor, existing):
     """Create ``(name, vcpus, ram, disk)`` unless ``existing`` has it."""
     name, vcpus, ram, disk = flavor
     if name not in existing:
-        s.post('compute', '/flavors', {'flavor': {
-            'name': name, 'id': name, 'vcpus': vcpus, 'ram': ram,
-            'disk': disk}})
+        s.post(
+            'compute',
+            '/flavors',
+            {
+                'flavor': {
+                    'name': name,
+                    'id': name,
+                    'vcpus': vcpus,
+                    'ram': ram,
+                    'disk': disk,
+                }
+            },
+        )
 
 
 def image(s, glance_log, timeout=60):
@@ -82,34 +122,74 @@ def image(s, glance_log, timeout=60):
     images = s.get('image', '/v2/images?name=%s' % IMAGE)['images']
     if images and images[0]['status'] == 'active':
         return
-    found = images[0] if images else s.post('image', '/v2/images', {
-        'name': IMAGE, 'disk_format': 'raw', 'container_format': 'bare',
-        'visibility': 'public'})
+    found = (
+        images[0]
+        if images
+        else s.post(
+            'image',
+            '/v2/images',
+            {
+                'name': IMAGE,
+                'disk_format': 'raw',
+                'container_format': 'bare',
+                'visibility': 'public',
+            },
+        )
+    )
     if found['status'] == 'queued':
-        s.put('image', '/v2/images/%s/file' % found['id'],
-              raw=b'\0' * IMAGE_BYTES)
+        s.put(
+            'image',
+            '/v2/images/%s/file' % found['id'],
+            raw=b'\0' * IMAGE_BYTES,
+        )
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         status = s.get('image', '/v2/images/%s' % found['id'])['status']
         if status == 'active':
             return
         time.sleep(0.5)
-    raise CloudError('glance', 'image %s not active after upload (%s)'
-                     % (IMAGE, status), glance_log)
+    raise CloudError(
+        'glance',
+        'image %s not active after upload (%s)' % (IMAGE, status),
+        glance_log,
+    )
 
 
 def network(s):
     """The shared flat network :data:`NETWORK` with one subnet (no DHCP:
-    neutron runs its API only)."""
+    neutron runs its API only).
+    """
     nets = s.get('network', '/v2.0/networks?name=%s' % NETWORK)['networks']
-    net = nets[0] if nets else s.post('network', '/v2.0/networks', {
-        'network': {'name': NETWORK, 'shared': True,
+    net = (
+        nets[0]
+        if nets
+        else s.post(
+            'network',
+            '/v2.0/networks',
+            {
+                'network': {
+                    'name': NETWORK,
+                    'shared': True,
                     'provider:network_type': 'flat',
-                    'provider:physical_network': 'physnet1'}})['network']
+                    'provider:physical_network': 'physnet1',
+                }
+            },
+        )['network']
+    )
     if not net.get('subnets'):
-        s.post('network', '/v2.0/subnets', {'subnet': {
-            'network_id': net['id'], 'name': NETWORK + '-subnet',
-            'ip_version': 4, 'cidr': SUBNET_CIDR, 'enable_dhcp': False}})
+        s.post(
+            'network',
+            '/v2.0/subnets',
+            {
+                'subnet': {
+                    'network_id': net['id'],
+                    'name': NETWORK + '-subnet',
+                    'ip_version': 4,
+                    'cidr': SUBNET_CIDR,
+                    'enable_dhcp': False,
+                }
+            },
+        )
 
 
 def _find_or_create(s, collection, kind, name, extra):

@@ -50,12 +50,14 @@ class GuestImage:
 def cache_root():
     """Return $OSC_LM_CACHE, else ~/.cache/osc-livemigrate."""
     return os.environ.get(CACHE_ENV) or os.path.join(
-        os.path.expanduser('~'), '.cache', 'osc-livemigrate')
+        os.path.expanduser('~'), '.cache', 'osc-livemigrate'
+    )
 
 
 def _run(cmd, **kwargs):
-    return subprocess.run(cmd, check=True, capture_output=True, text=True,
-                          **kwargs).stdout
+    return subprocess.run(
+        cmd, check=True, capture_output=True, text=True, **kwargs
+    ).stdout
 
 
 def kernel_package():
@@ -70,8 +72,11 @@ def kernel_package():
         for attempt in range(2):
             if attempt:  # apt lists may be missing on a fresh machine
                 _run(['apt-get', '-q', 'update'])
-            deps = subprocess.run(['apt-cache', 'depends', KERNEL_META],
-                                  capture_output=True, text=True).stdout
+            deps = subprocess.run(
+                ['apt-cache', 'depends', KERNEL_META],
+                capture_output=True,
+                text=True,
+            ).stdout
             match = re.search(r'Depends: (linux-image-\S+)', deps)
             if match:
                 break
@@ -99,8 +104,21 @@ def input_key(kernel, source_text, builder_text, compiler):
 
 def _cpio_entry(name, mode, data=b'', rdev=(0, 0), ino=0):
     """One newc cpio record with owner root and mtime 0."""
-    fields = (ino, mode, 0, 0, 1, 0, len(data), 0, 0, rdev[0], rdev[1],
-              len(name) + 1, 0)
+    fields = (
+        ino,
+        mode,
+        0,
+        0,
+        1,
+        0,
+        len(data),
+        0,
+        0,
+        rdev[0],
+        rdev[1],
+        len(name) + 1,
+        0,
+    )
     head = b'070701' + b''.join(b'%08X' % f for f in fields)
     blob = head + name.encode() + b'\0'
     blob += b'\0' * (-len(blob) % 4)
@@ -114,10 +132,12 @@ def make_initramfs(init_binary):
     :returns: bytes, identical for identical input.
     """
     out = io.BytesIO()
-    entries = [('dev', 0o040755, b'', (0, 0)),
-               ('dev/console', 0o020600, b'', (5, 1)),
-               ('init', 0o100755, init_binary, (0, 0)),
-               ('proc', 0o040755, b'', (0, 0))]
+    entries = [
+        ('dev', 0o040755, b'', (0, 0)),
+        ('dev/console', 0o020600, b'', (5, 1)),
+        ('init', 0o100755, init_binary, (0, 0)),
+        ('proc', 0o040755, b'', (0, 0)),
+    ]
     for ino, (name, mode, data, rdev) in enumerate(entries, start=1):
         out.write(_cpio_entry(name, mode, data, rdev, ino))
     out.write(_cpio_entry('TRAILER!!!', 0))
@@ -151,23 +171,46 @@ def build(cache_dir=None, log=print):
     if os.path.exists(manifest_path):
         with open(manifest_path) as f:
             manifest = json.load(f)
-        return GuestImage(os.path.join(final, 'vmlinuz'),
-                          os.path.join(final, 'initrd.img'), key, manifest)
+        return GuestImage(
+            os.path.join(final, 'vmlinuz'),
+            os.path.join(final, 'initrd.img'),
+            key,
+            manifest,
+        )
     os.makedirs(cache_dir, exist_ok=True)
     work = tempfile.mkdtemp(prefix='build-', dir=cache_dir)
     try:
         log('downloading %s %s' % kernel)
         try:
-            _run(['apt-get', 'download', '-q', '-o',
-                  'APT::Sandbox::User=root', '%s=%s' % kernel], cwd=work)
+            _run(
+                [
+                    'apt-get',
+                    'download',
+                    '-q',
+                    '-o',
+                    'APT::Sandbox::User=root',
+                    '%s=%s' % kernel,
+                ],
+                cwd=work,
+            )
             deb = glob.glob(os.path.join(work, '*.deb'))[0]
             _run(['dpkg-deb', '-x', deb, os.path.join(work, 'x')])
             log('compiling dirtier.c (%s)' % compiler)
-            _run(['gcc', '-static', '-O2', '-Wall', '-o',
-                  os.path.join(work, 'init'), SOURCE])
+            _run(
+                [
+                    'gcc',
+                    '-static',
+                    '-O2',
+                    '-Wall',
+                    '-o',
+                    os.path.join(work, 'init'),
+                    SOURCE,
+                ]
+            )
         except subprocess.CalledProcessError as exc:
-            raise RuntimeError('%s failed: %s' % (
-                ' '.join(exc.cmd), exc.stderr.strip())) from exc
+            raise RuntimeError(
+                '%s failed: %s' % (' '.join(exc.cmd), exc.stderr.strip())
+            ) from exc
         vmlinuz = glob.glob(os.path.join(work, 'x/boot/vmlinuz-*'))[0]
         out = os.path.join(work, 'out')
         os.mkdir(out)
@@ -176,10 +219,14 @@ def build(cache_dir=None, log=print):
             initrd = make_initramfs(f.read())
         with open(os.path.join(out, 'initrd.img'), 'wb') as f:
             f.write(initrd)
-        manifest = {'kernel_package': kernel[0], 'kernel_version': kernel[1],
-                    'compiler': compiler, 'key': key,
-                    'vmlinuz_sha256': _sha256(os.path.join(out, 'vmlinuz')),
-                    'initrd_sha256': hashlib.sha256(initrd).hexdigest()}
+        manifest = {
+            'kernel_package': kernel[0],
+            'kernel_version': kernel[1],
+            'compiler': compiler,
+            'key': key,
+            'vmlinuz_sha256': _sha256(os.path.join(out, 'vmlinuz')),
+            'initrd_sha256': hashlib.sha256(initrd).hexdigest(),
+        }
         with open(os.path.join(out, 'manifest.json'), 'w') as f:
             json.dump(manifest, f, indent=1, sort_keys=True)
         for name in os.listdir(out):
@@ -199,8 +246,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--cache-dir', help='default: %s/guest' % cache_root())
     args = parser.parse_args(argv)
-    image = build(args.cache_dir,
-                  log=lambda line: print(line, file=sys.stderr))
+    image = build(
+        args.cache_dir, log=lambda line: print(line, file=sys.stderr)
+    )
     print(json.dumps(dataclasses.asdict(image), indent=1))
 
 

@@ -61,9 +61,11 @@ def image_name(spec):
 
 def syslinux_cfg(cmdline):
     """Return syslinux.cfg that boots at once with ``cmdline``."""
-    return ('DEFAULT dirtier\nPROMPT 0\nTIMEOUT 0\n'
-            'LABEL dirtier\n  LINUX /vmlinuz\n  INITRD /initrd.img\n'
-            '  APPEND %s\n' % cmdline)
+    return (
+        'DEFAULT dirtier\nPROMPT 0\nTIMEOUT 0\n'
+        'LABEL dirtier\n  LINUX /vmlinuz\n  INITRD /initrd.img\n'
+        '  APPEND %s\n' % cmdline
+    )
 
 
 def mbr(boot_code, part_sectors, start=PART_START, ptype=PART_TYPE):
@@ -76,13 +78,25 @@ def mbr(boot_code, part_sectors, start=PART_START, ptype=PART_TYPE):
     :param part_sectors: size of the partition in sectors.
     """
     if len(boot_code) > 440:
-        raise ValueError('MBR boot code is %d bytes, more than 440'
-                         % len(boot_code))
+        raise ValueError(
+            'MBR boot code is %d bytes, more than 440' % len(boot_code)
+        )
     lba_chs = b'\xfe\xff\xff'
-    entry = (b'\x80' + lba_chs + bytes([ptype]) + lba_chs
-             + struct.pack('<II', start, part_sectors))
-    sector = (boot_code.ljust(440, b'\0') + b'LMC1' + b'\0\0' + entry
-              + b'\0' * 48 + b'\x55\xaa')
+    entry = (
+        b'\x80'
+        + lba_chs
+        + bytes([ptype])
+        + lba_chs
+        + struct.pack('<II', start, part_sectors)
+    )
+    sector = (
+        boot_code.ljust(440, b'\0')
+        + b'LMC1'
+        + b'\0\0'
+        + entry
+        + b'\0' * 48
+        + b'\x55\xaa'
+    )
     assert len(sector) == SECTOR
     return sector
 
@@ -90,8 +104,11 @@ def mbr(boot_code, part_sectors, start=PART_START, ptype=PART_TYPE):
 def missing_tools():
     """Return the Debian packages whose programs or files are absent."""
     missing = []
-    for pkg, probe in (('syslinux', 'syslinux'), ('mtools', 'mcopy'),
-                       ('dosfstools', 'mkfs.fat')):
+    for pkg, probe in (
+        ('syslinux', 'syslinux'),
+        ('mtools', 'mcopy'),
+        ('dosfstools', 'mkfs.fat'),
+    ):
         if shutil.which(probe) is None:
             missing.append(pkg)
     if not os.path.exists(MBR_BIN):
@@ -101,12 +118,22 @@ def missing_tools():
 
 def _run(argv):
     try:
-        subprocess.run(argv, check=True, capture_output=True, text=True,
-                       env=dict(os.environ, MTOOLS_SKIP_CHECK='1'))
+        subprocess.run(
+            argv,
+            check=True,
+            capture_output=True,
+            text=True,
+            env=dict(os.environ, MTOOLS_SKIP_CHECK='1'),
+        )
     except subprocess.CalledProcessError as exc:
-        raise RuntimeError('%s failed (exit %d): %s' % (
-            ' '.join(argv), exc.returncode,
-            (exc.stderr or exc.stdout).strip()[-500:])) from exc
+        raise RuntimeError(
+            '%s failed (exit %d): %s'
+            % (
+                ' '.join(argv),
+                exc.returncode,
+                (exc.stderr or exc.stdout).strip()[-500:],
+            )
+        ) from exc
 
 
 def build_disk(spec, cache_dir=None, log=print):
@@ -119,18 +146,29 @@ def build_disk(spec, cache_dir=None, log=print):
     """
     missing = missing_tools()
     if missing:
-        raise RuntimeError('cannot build the guest disk: install the Debian '
-                           'packages %s' % ' '.join(missing))
+        raise RuntimeError(
+            'cannot build the guest disk: install the Debian '
+            'packages %s' % ' '.join(missing)
+        )
     guest = guest_build.build(log=log)
     cmdline = guest_spec.kernel_cmdline(spec)
     with open(os.path.abspath(__file__), 'rb') as f:
         recipe = f.read()
     with open(MBR_BIN, 'rb') as f:
         boot_code = f.read()
-    key = hashlib.sha256(b'\0'.join([
-        guest.key.encode(), cmdline.encode(), recipe, boot_code,
-        subprocess.run(['syslinux', '--version'], capture_output=True,
-                       text=True).stderr.encode()])).hexdigest()[:16]
+    key = hashlib.sha256(
+        b'\0'.join(
+            [
+                guest.key.encode(),
+                cmdline.encode(),
+                recipe,
+                boot_code,
+                subprocess.run(
+                    ['syslinux', '--version'], capture_output=True, text=True
+                ).stderr.encode(),
+            ]
+        )
+    ).hexdigest()[:16]
     cache_dir = cache_dir or os.path.join(guest_build.cache_root(), 'disk')
     final = os.path.join(cache_dir, key, 'disk.raw')
     if os.path.exists(final):
@@ -145,10 +183,27 @@ def build_disk(spec, cache_dir=None, log=print):
         cfg = os.path.join(work, 'syslinux.cfg')
         with open(cfg, 'w') as f:
             f.write(syslinux_cfg(cmdline))
-        _run(['mkfs.fat', '-F', '16', '-n', 'DIRTIER', '-i', '4c4d4331',
-              '-h', str(PART_START), '-C', part, str(part_mib * 1024)])
-        for src, dst in ((guest.kernel, 'vmlinuz'),
-                         (guest.initrd, 'initrd.img'), (cfg, 'syslinux.cfg')):
+        _run(
+            [
+                'mkfs.fat',
+                '-F',
+                '16',
+                '-n',
+                'DIRTIER',
+                '-i',
+                '4c4d4331',
+                '-h',
+                str(PART_START),
+                '-C',
+                part,
+                str(part_mib * 1024),
+            ]
+        )
+        for src, dst in (
+            (guest.kernel, 'vmlinuz'),
+            (guest.initrd, 'initrd.img'),
+            (cfg, 'syslinux.cfg'),
+        ):
             _run(['mcopy', '-i', part, src, '::' + dst])
         _run(['syslinux', '--install', part])
         sectors = os.path.getsize(part) // SECTOR
@@ -158,8 +213,16 @@ def build_disk(spec, cache_dir=None, log=print):
             out.write(b'\0' * (PART_START - 1) * SECTOR)
             shutil.copyfileobj(src, out)
         with open(os.path.join(work, 'manifest.json'), 'w') as f:
-            json.dump({'name': image_name(spec), 'cmdline': cmdline,
-                       'guest_key': guest.key, 'key': key}, f, indent=1)
+            json.dump(
+                {
+                    'name': image_name(spec),
+                    'cmdline': cmdline,
+                    'guest_key': guest.key,
+                    'key': key,
+                },
+                f,
+                indent=1,
+            )
         os.remove(part)
         os.remove(cfg)
         try:
@@ -179,9 +242,11 @@ def main(argv=None):
     parser.add_argument('--dirty-mib', type=int, default=64)
     parser.add_argument('--dirty-rate', type=int, default=100)
     args = parser.parse_args(argv)
-    spec = guest_spec.GuestSpec(mem_mib=args.mem_mib,
-                                dirty_mib=args.dirty_mib,
-                                dirty_rate_mib_s=args.dirty_rate)
+    spec = guest_spec.GuestSpec(
+        mem_mib=args.mem_mib,
+        dirty_mib=args.dirty_mib,
+        dirty_rate_mib_s=args.dirty_rate,
+    )
     path = build_disk(spec, log=lambda line: print(line, file=sys.stderr))
     print(json.dumps({'name': image_name(spec), 'path': path}))
 

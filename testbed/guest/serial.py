@@ -69,8 +69,12 @@ class SerialReport:
     @property
     def healthy(self):
         """True when the guest booted, runs and reported no problem."""
-        return (self.ready and not self.errors and not self.panics
-                and self.corrupt == 0)
+        return (
+            self.ready
+            and not self.errors
+            and not self.panics
+            and self.corrupt == 0
+        )
 
 
 def _number(text):
@@ -106,23 +110,44 @@ def parse_serial(text):
         if tag == 'ERROR':
             errors.append(rest.strip())
             continue
-        fields = {k: _number(v) if v[0].isdigit() else v
-                  for k, v in _PAIR.findall(rest)}
+        fields = {
+            k: _number(v) if v[0].isdigit() else v
+            for k, v in _PAIR.findall(rest)
+        }
         try:
             if tag == 'START':
                 start = fields
             elif tag == 'READY':
                 ready = True
             elif tag == 'HEARTBEAT':
-                beats.append(Heartbeat(
-                    fields['t'], fields['dirtied_mib'], fields['pass'],
-                    fields['cycles'], fields['corrupt']))
+                beats.append(
+                    Heartbeat(
+                        fields['t'],
+                        fields['dirtied_mib'],
+                        fields['pass'],
+                        fields['cycles'],
+                        fields['corrupt'],
+                    )
+                )
             elif tag == 'VERIFY':
-                verifies.append(Verify(fields['cycle'], fields['pages'],
-                                       fields['corrupt'], fields['t']))
+                verifies.append(
+                    Verify(
+                        fields['cycle'],
+                        fields['pages'],
+                        fields['corrupt'],
+                        fields['t'],
+                    )
+                )
             else:
                 corrupt.append((fields['region'], fields['page']))
         except KeyError:
             continue  # a line cut by interleaved kernel output
-    return SerialReport(start, ready, tuple(beats), tuple(verifies),
-                        tuple(corrupt), tuple(errors), tuple(panics))
+    return SerialReport(
+        start,
+        ready,
+        tuple(beats),
+        tuple(verifies),
+        tuple(corrupt),
+        tuple(errors),
+        tuple(panics),
+    )

@@ -49,9 +49,13 @@ class GuestSpec:
         if self.fill_mib + self.dirty_mib > self.mem_mib - KERNEL_OVERHEAD_MIB:
             raise ValueError(
                 'fill_mib + dirty_mib = %d MiB does not fit a %d MiB guest '
-                '(the kernel needs about %d MiB)' % (
-                    self.fill_mib + self.dirty_mib, self.mem_mib,
-                    KERNEL_OVERHEAD_MIB))
+                '(the kernel needs about %d MiB)'
+                % (
+                    self.fill_mib + self.dirty_mib,
+                    self.mem_mib,
+                    KERNEL_OVERHEAD_MIB,
+                )
+            )
 
     @property
     def written_pages(self):
@@ -69,15 +73,23 @@ def kernel_cmdline(spec):
     """
     # panic=-1: reboot at once on a panic, and on_reboot=destroy turns that
     # into a dead domain a test notices, instead of a silent hang.
-    return ('console=ttyS0 panic=-1 loglevel=4 '
-            'dirtier.fill_mb=%d dirtier.dirty_mb=%d dirtier.dirty_rate=%d '
-            'dirtier.verify_rate=%d dirtier.inject_corrupt=%d' % (
-                spec.fill_mib, spec.dirty_mib, spec.dirty_rate_mib_s,
-                spec.verify_rate_mib_s, spec.inject_corrupt))
+    return (
+        'console=ttyS0 panic=-1 loglevel=4 '
+        'dirtier.fill_mb=%d dirtier.dirty_mb=%d dirtier.dirty_rate=%d '
+        'dirtier.verify_rate=%d dirtier.inject_corrupt=%d'
+        % (
+            spec.fill_mib,
+            spec.dirty_mib,
+            spec.dirty_rate_mib_s,
+            spec.verify_rate_mib_s,
+            spec.inject_corrupt,
+        )
+    )
 
 
-def domain_xml(name, spec, kernel, initrd, serial_log, emulator=EMULATOR,
-               uuid=None):
+def domain_xml(
+    name, spec, kernel, initrd, serial_log, emulator=EMULATOR, uuid=None
+):
     """Return libvirt domain XML for a diskless TCG guest.
 
     Why TCG (type 'qemu'): /dev/kvm here is paravirtual and cannot boot a
@@ -118,9 +130,15 @@ def domain_xml(name, spec, kernel, initrd, serial_log, emulator=EMULATOR,
         '    </serial>\n'
         "    <memballoon model='none'/>\n"
         '  </devices>\n'
-        '</domain>\n') % {
-            'name': escape(name), 'uuid': uuid_line, 'mem': spec.mem_mib,
-            'vcpus': spec.vcpus, 'kernel': escape(kernel),
-            'initrd': escape(initrd), 'cmdline': escape(kernel_cmdline(spec)),
-            'emulator': escape(emulator),
-            'serial': escape(serial_log, {"'": '&apos;'})}
+        '</domain>\n'
+    ) % {
+        'name': escape(name),
+        'uuid': uuid_line,
+        'mem': spec.mem_mib,
+        'vcpus': spec.vcpus,
+        'kernel': escape(kernel),
+        'initrd': escape(initrd),
+        'cmdline': escape(kernel_cmdline(spec)),
+        'emulator': escape(emulator),
+        'serial': escape(serial_log, {"'": '&apos;'}),
+    }

@@ -58,23 +58,28 @@ class RecordingGuest:
 
 
 class NovaContract(unittest.TestCase):
-
     def setUp(self):
         self.addCleanup(CONF.reset)
 
     def _configure(self, downtime, steps, delay, timeout):
-        for name, value in (('live_migration_downtime', downtime),
-                            ('live_migration_downtime_steps', steps),
-                            ('live_migration_downtime_delay', delay),
-                            ('live_migration_completion_timeout', timeout)):
+        for name, value in (
+            ('live_migration_downtime', downtime),
+            ('live_migration_downtime_steps', steps),
+            ('live_migration_downtime_delay', delay),
+            ('live_migration_completion_timeout', timeout),
+        ):
             CONF.set_override(name, value, group='libvirt')
-        return {'downtime_ms': str(downtime), 'downtime_steps': str(steps),
-                'downtime_delay_s': str(delay),
-                'completion_timeout_s': str(timeout)}
+        return {
+            'downtime_ms': str(downtime),
+            'downtime_steps': str(steps),
+            'downtime_delay_s': str(delay),
+            'completion_timeout_s': str(timeout),
+        }
 
     def _nova_data_gb(self, ram_mb, disk_sizes):
         instance = types.SimpleNamespace(
-            flavor=types.SimpleNamespace(memory_mb=ram_mb))
+            flavor=types.SimpleNamespace(memory_mb=ram_mb)
+        )
         with tempfile.TemporaryDirectory() as tmp:
             paths = []
             for n, size in enumerate(disk_sizes):
@@ -83,7 +88,8 @@ class NovaContract(unittest.TestCase):
                     fh.truncate(size)
                 paths.append(path)
             return nova_driver.LibvirtDriver._live_migration_data_gb(
-                None, instance, paths)
+                None, instance, paths
+            )
 
     def test_data_gb_matches_nova(self):
         for ram_mb in RAM_MB:
@@ -91,7 +97,8 @@ class NovaContract(unittest.TestCase):
                 with self.subTest(ram_mb=ram_mb, disks=disks):
                     self.assertAlmostEqual(
                         self._nova_data_gb(ram_mb, disks),
-                        our_nova.data_gib(ram_mb * MIB, disks))
+                        our_nova.data_gib(ram_mb * MIB, disks),
+                    )
 
     def test_downtime_steps_match_nova(self):
         for config in CONFIGS:
@@ -101,8 +108,10 @@ class NovaContract(unittest.TestCase):
                 with self.subTest(config=config, ram_mb=ram_mb):
                     self.assertEqual(
                         list(nova_migration.downtime_steps(data_gb)),
-                        our_nova.downtime_steps(config[0], config[1],
-                                                config[2], data_gb))
+                        our_nova.downtime_steps(
+                            config[0], config[1], config[2], data_gb
+                        ),
+                    )
 
     def test_downtime_sequence_matches_update_downtime(self):
         """Poll every 0.5 s; both must set the same values at the same time."""
@@ -114,16 +123,19 @@ class NovaContract(unittest.TestCase):
                     steps = list(nova_migration.downtime_steps(data_gb))
                     # the deployment's cap is nova's own downtime option
                     ours = our_nova.NovaPolicy(
-                        MigrationContext(ram_mb * MIB, Permits(
-                            max_downtime_ms=config[0])),
-                        dict(params, completion_timeout_s='0'))
+                        MigrationContext(
+                            ram_mb * MIB, Permits(max_downtime_ms=config[0])
+                        ),
+                        dict(params, completion_timeout_s='0'),
+                    )
                     guest, current = RecordingGuest(), None
                     theirs, mine = [], []
                     t = 0.0
                     while t <= steps[-1][0] + 5:
                         before = len(guest.downtimes)
                         current = nova_migration.update_downtime(
-                            guest, None, current, steps, t)
+                            guest, None, current, steps, t
+                        )
                         if len(guest.downtimes) > before:
                             theirs.append((t, guest.downtimes[-1]))
                         decision = ours.decide(fakes.observation(t))
@@ -141,16 +153,21 @@ class NovaContract(unittest.TestCase):
                 completion = int(config[3] * data_gb)
                 with self.subTest(config=config, ram_mb=ram_mb):
                     ours = our_nova.NovaPolicy(
-                        MigrationContext(ram_mb * MIB), params)
+                        MigrationContext(ram_mb * MIB), params
+                    )
                     first_nova = first_ours = None
                     t = 0.0
                     while t <= completion + 2 and t < 20000:
-                        if first_nova is None and \
-                                nova_migration.should_trigger_timeout_action(
-                                    None, t, completion, 'running'):
+                        if (
+                            first_nova is None
+                            and nova_migration.should_trigger_timeout_action(
+                                None, t, completion, 'running'
+                            )
+                        ):
                             first_nova = t
                         if first_ours is None and ours.timeout_reached(
-                                fakes.observation(t)):
+                            fakes.observation(t)
+                        ):
                             first_ours = t
                         t += 0.5
                     self.assertEqual(first_nova, first_ours)
@@ -159,23 +176,33 @@ class NovaContract(unittest.TestCase):
 
     def test_no_timeout_in_postcopy_like_nova(self):
         params = self._configure(500, 10, 75, 10)
-        self.assertFalse(nova_migration.should_trigger_timeout_action(
-            None, 10000, 20, 'running (post-copy)'))
+        self.assertFalse(
+            nova_migration.should_trigger_timeout_action(
+                None, 10000, 20, 'running (post-copy)'
+            )
+        )
         ours = our_nova.NovaPolicy(
-            MigrationContext(GIB, Permits(postcopy=True)), params)
-        self.assertFalse(ours.timeout_reached(
-            fakes.observation(10000, phase=Phase.POSTCOPY)))
+            MigrationContext(GIB, Permits(postcopy=True)), params
+        )
+        self.assertFalse(
+            ours.timeout_reached(
+                fakes.observation(10000, phase=Phase.POSTCOPY)
+            )
+        )
 
     def test_timeout_action_matches_run_tasks(self):
         """force_complete: post-copy if enabled, else pause (run_tasks)."""
         params = self._configure(500, 10, 75, 1)
         params['timeout_action'] = 'force_complete'
-        for postcopy, want in ((True, Action.POSTCOPY),
-                               (False, Action.PAUSE)):
+        for postcopy, want in ((True, Action.POSTCOPY), (False, Action.PAUSE)):
             with self.subTest(postcopy=postcopy):
                 ours = our_nova.NovaPolicy(
-                    MigrationContext(GIB, Permits(postcopy=postcopy,
-                                                  pause=True)), params)
-                decisions = [ours.decide(fakes.observation(t / 2))
-                             for t in range(1, 10)]
+                    MigrationContext(
+                        GIB, Permits(postcopy=postcopy, pause=True)
+                    ),
+                    params,
+                )
+                decisions = [
+                    ours.decide(fakes.observation(t / 2)) for t in range(1, 10)
+                ]
                 self.assertIn(want, [d.action for d in decisions])

@@ -23,15 +23,16 @@ import pytest
 
 # NOTE: testbed is not an installed package (setup.cfg ships only the
 # product); these tests import it from the source tree.
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))))
+ROOT = os.path.dirname(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+)
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
+from testbed.guest import build  # noqa: E402
 from testbed import hostpkgs  # noqa: E402
 from testbed import hosts  # noqa: E402
 from testbed import libvirtd  # noqa: E402
-from testbed.guest import build  # noqa: E402
 
 TIMINGS = {}
 
@@ -56,11 +57,16 @@ def pytest_terminal_summary(terminalreporter):
 def guest_image(testbed):
     """Host packages installed, libvirt-python importable, guest built."""
     if os.geteuid() != 0:
-        pytest.fail('real-host tests need root (namespaces, libvirtd, apt)',
-                    pytrace=False)
+        pytest.fail(
+            'real-host tests need root (namespaces, libvirtd, apt)',
+            pytrace=False,
+        )
     try:
-        _timed('install packages', hostpkgs.install,
-               lambda line: print('testbed:', line))
+        _timed(
+            'install packages',
+            hostpkgs.install,
+            lambda line: print('testbed:', line),
+        )
         libvirtd.load_libvirt()
         return _timed('build guest', build.build)
     except (RuntimeError, OSError) as exc:

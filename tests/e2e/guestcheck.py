@@ -19,9 +19,14 @@ that starts after the event covers the host that now runs it.
 def wait_alive_after(pair, name, before, timeout=120):
     """Wait for 3 more heartbeats and 2 more complete VERIFY sweeps."""
     return pair.wait_serial(
-        name, lambda r: (len(r.verifies) >= len(before.verifies) + 2 and
-                         len(r.heartbeats) >= len(before.heartbeats) + 3),
-        timeout, 'heartbeats and two VERIFY sweeps after the migration')
+        name,
+        lambda r: (
+            len(r.verifies) >= len(before.verifies) + 2
+            and len(r.heartbeats) >= len(before.heartbeats) + 3
+        ),
+        timeout,
+        'heartbeats and two VERIFY sweeps after the migration',
+    )
 
 
 def assert_alive_and_intact(pair, name, spec, before):
@@ -30,8 +35,8 @@ def assert_alive_and_intact(pair, name, spec, before):
     :returns: the serial report, for further checks
     """
     report = wait_alive_after(pair, name, before)
-    new_beats = report.heartbeats[len(before.heartbeats):]
-    new_sweeps = report.verifies[len(before.verifies):]
+    new_beats = report.heartbeats[len(before.heartbeats) :]
+    new_sweeps = report.verifies[len(before.verifies) :]
     assert not report.errors and not report.panics, report
     assert new_beats[-1].dirtied_mib > before.heartbeats[-1].dirtied_mib
     assert all(v.pages == spec.written_pages for v in new_sweeps), new_sweeps

@@ -19,7 +19,8 @@ reuses it in seconds).
 Nothing here skips: a machine that cannot bring the cloud up fails the tests
 with the one-line reason the tool gives. A session starts with no servers and
 no orphaned placement allocations: whatever an earlier session left is
-removed first."""
+removed first.
+"""
 
 import os
 
@@ -34,23 +35,30 @@ KEEP_ENV = 'LIVEMIGRATE_KEEP_CLOUD'
 def _delete_leftover_servers(c):
     """Delete the servers an earlier (killed) session left behind, and the
     allocations nobody owns any more: tests such as the drain test own
-    their hosts, whole."""
-    left = [s['ID'] for s in c.openstack_json('server', 'list',
-                                              '--all-projects')]
+    their hosts, whole.
+    """
+    left = [
+        s['ID'] for s in c.openstack_json('server', 'list', '--all-projects')
+    ]
     if left:
-        print('deleting %d server(s) left by an earlier session: %s'
-              % (len(left), ', '.join(left)))
+        print(
+            'deleting %d server(s) left by an earlier session: %s'
+            % (len(left), ', '.join(left))
+        )
         c.openstack('server', 'delete', '--wait', *left, timeout=600)
     leaked = c.release_orphaned_allocations()
     if leaked:
-        print('released placement allocations no server or migration owns '
-              '(left by an earlier session): %s' % ', '.join(leaked))
+        print(
+            'released placement allocations no server or migration owns '
+            '(left by an earlier session): %s' % ', '.join(leaked)
+        )
 
 
 @pytest.fixture(scope='session')
 def cloud(testbed):
     """A running fake-mode mini-cloud (two computes with
-    FakeLiveMigrateDriver)."""
+    FakeLiveMigrateDriver).
+    """
     c = Cloud(mode='fake')
     keep = os.environ.get(KEEP_ENV, '') in ('1', 'true', 'yes')
     try:
@@ -68,7 +76,8 @@ def cloud(testbed):
 @pytest.fixture(scope='session')
 def libvirt_cloud(testbed):
     """A running libvirt-mode mini-cloud: two nova-compute services with
-    ``compute_driver = livemigrate.LibvirtDriver`` on a HostPair."""
+    ``compute_driver = livemigrate.LibvirtDriver`` on a HostPair.
+    """
     c = Cloud(mode='libvirt')
     keep = os.environ.get(KEEP_ENV, '') in ('1', 'true', 'yes')
     try:

@@ -22,15 +22,21 @@ PURE = ['nova_ext/observation.py', 'nova_ext/policies', 'nova_ext/sim']
 
 
 class TestPurity(unittest.TestCase):
-
     def test_importing_the_core_loads_neither_nova_nor_libvirt(self):
-        code = ('import sys, nova_ext.loader, nova_ext.sim.runner, '
-                'nova_ext.policies.adaptive, nova_ext.policies.nova, '
-                'nova_ext.policies.schedule, nova_ext.policies.kubevirt; '
-                'print(sorted(m for m in sys.modules if m.split(".")[0] '
-                'in ("nova", "libvirt", "oslo_config")))')
-        out = subprocess.run([sys.executable, '-c', code], check=True,
-                             capture_output=True, text=True, cwd=ROOT)
+        code = (
+            'import sys, nova_ext.loader, nova_ext.sim.runner, '
+            'nova_ext.policies.adaptive, nova_ext.policies.nova, '
+            'nova_ext.policies.schedule, nova_ext.policies.kubevirt; '
+            'print(sorted(m for m in sys.modules if m.split(".")[0] '
+            'in ("nova", "libvirt", "oslo_config")))'
+        )
+        out = subprocess.run(
+            [sys.executable, '-c', code],
+            check=True,
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+        )
         self.assertEqual('[]', out.stdout.strip())
 
     def test_policies_never_read_a_clock(self):
@@ -50,5 +56,6 @@ class TestPurity(unittest.TestCase):
     def _files(self):
         for entry in PURE:
             path = ROOT / entry
-            yield from ([path] if path.is_file()
-                        else sorted(path.rglob('*.py')))
+            yield from (
+                [path] if path.is_file() else sorted(path.rglob('*.py'))
+            )

@@ -85,6 +85,7 @@ def main():
     # before the test modules, whose @mock.patch.object decorators resolve
     # libvirt_driver.LibvirtDriver when the module is imported.
     import nova.tests.unit  # noqa: F401
+
     built = substitute()
     suite = load()
     result = unittest.TextTestRunner(verbosity=1).run(suite)
@@ -92,16 +93,26 @@ def main():
     listed = read_exceptions()
     unexpected = sorted(failed - set(listed))
     stale = sorted(set(listed) - failed)
-    report = {'ran': result.testsRun, 'failed': len(failed),
-              'expected_failures': len(failed & set(listed)),
-              'unexpected_failures': unexpected, 'stale_exceptions': stale,
-              'our_drivers_built': built['count']}
+    report = {
+        'ran': result.testsRun,
+        'failed': len(failed),
+        'expected_failures': len(failed & set(listed)),
+        'unexpected_failures': unexpected,
+        'stale_exceptions': stale,
+        'our_drivers_built': built['count'],
+    }
     print(json.dumps(report))
     ok = not unexpected and not stale and built['count'] > 0
-    print('nova-unit: %s (%d ran, %d failures all listed with reasons, '
-          '%d drivers of our class built)' % (
-              'OK' if ok else 'FAILED', result.testsRun,
-              len(failed & set(listed)), built['count']))
+    print(
+        'nova-unit: %s (%d ran, %d failures all listed with reasons, '
+        '%d drivers of our class built)'
+        % (
+            'OK' if ok else 'FAILED',
+            result.testsRun,
+            len(failed & set(listed)),
+            built['count'],
+        )
+    )
     return 0 if ok else 1
 
 

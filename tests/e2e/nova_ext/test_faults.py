@@ -43,9 +43,9 @@ from nova_ext.observation import NOTHING
 from nova_ext.observation import Permits
 from nova_ext.observation import Phase
 from nova_ext.policies import base
+from testbed.guest.spec import GuestSpec
 from testbed import libvirtd
 from testbed import migration
-from testbed.guest.spec import GuestSpec
 from tests.e2e import guestcheck
 
 CAP_MIB_S = 20
@@ -53,7 +53,7 @@ CAP_MIB_S = 20
 POSTCOPY_CAP_MIB_S = 5
 #: never converges by itself: 64 MiB rewritten at 100 MiB/s over 20 MiB/s
 STALLS = GuestSpec(mem_mib=256, dirty_mib=64, dirty_rate_mib_s=100)
-PASSIVE = 't300:abort'          # a schedule step that never fires here
+PASSIVE = 't300:abort'  # a schedule step that never fires here
 
 
 class _AbortInPostcopy(base.ConvergencePolicy):
@@ -111,7 +111,8 @@ def _assert_on(host_pair, name, before, where):
 
 
 def test_destination_libvirtd_killed_during_precopy_guest_stays_on_source(
-        host_pair, guests):
+    host_pair, guests
+):
     dom, before = _start(host_pair, guests, 'fault-killdst')
     killed = []
 
@@ -121,10 +122,14 @@ def test_destination_libvirtd_killed_during_precopy_guest_stays_on_source(
             host_pair.stop_libvirtd('B', signal.SIGKILL)
 
     try:
-        run = migration.run(host_pair, dom,
-                            _policy(PASSIVE, Permits.named('none')),
-                            bandwidth_mib_s=CAP_MIB_S, during=during,
-                            join_s=60)
+        run = migration.run(
+            host_pair,
+            dom,
+            _policy(PASSIVE, Permits.named('none')),
+            bandwidth_mib_s=CAP_MIB_S,
+            during=during,
+            join_s=60,
+        )
     finally:
         host_pair.start_libvirtd('B')
     assert killed, run
@@ -144,10 +149,14 @@ def test_link_cut_during_precopy_guest_stays_on_source(host_pair, guests):
             host_pair.set_link('B', False)
 
     try:
-        run = migration.run(host_pair, dom,
-                            _policy(PASSIVE, Permits.named('none')),
-                            bandwidth_mib_s=CAP_MIB_S, during=during,
-                            join_s=90)
+        run = migration.run(
+            host_pair,
+            dom,
+            _policy(PASSIVE, Permits.named('none')),
+            bandwidth_mib_s=CAP_MIB_S,
+            during=during,
+            join_s=90,
+        )
     finally:
         host_pair.set_link('B', True)
     assert cut, run
@@ -158,13 +167,19 @@ def test_link_cut_during_precopy_guest_stays_on_source(host_pair, guests):
 
 
 def test_abort_during_postcopy_is_refused_and_guest_finishes_on_destination(
-        host_pair, guests):
+    host_pair, guests
+):
     lv = libvirtd.load_libvirt()
     dom, before = _start(host_pair, guests, 'fault-abortpc')
-    dom.migrateSetMaxSpeed(POSTCOPY_CAP_MIB_S,
-                           lv.VIR_DOMAIN_MIGRATE_MAX_SPEED_POSTCOPY)
-    policy = _Recording(_AbortInPostcopy(MigrationContext(
-        STALLS.mem_mib * MIB, Permits.named('postcopy')), {}))
+    dom.migrateSetMaxSpeed(
+        POSTCOPY_CAP_MIB_S, lv.VIR_DOMAIN_MIGRATE_MAX_SPEED_POSTCOPY
+    )
+    policy = _Recording(
+        _AbortInPostcopy(
+            MigrationContext(STALLS.mem_mib * MIB, Permits.named('postcopy')),
+            {},
+        )
+    )
     api = []
 
     def during(elapsed, stats):
@@ -175,20 +190,30 @@ def test_abort_during_postcopy_is_refused_and_guest_finishes_on_destination(
             except lv.libvirtError as exc:
                 api.append(str(exc))
 
-    run = migration.run(host_pair, dom, policy, postcopy=True,
-                        bandwidth_mib_s=CAP_MIB_S, during=during)
+    run = migration.run(
+        host_pair,
+        dom,
+        policy,
+        postcopy=True,
+        bandwidth_mib_s=CAP_MIB_S,
+        during=during,
+    )
     assert run.outcome == 'completed', run
     assert run.postcopy_s is not None, run
     assert [d[1] for d in run.decisions] == ['postcopy'], run.decisions
-    refused = [d.reason for _, d in policy.decisions
-               if d.reason.startswith('refused abort: post-copy')]
+    refused = [
+        d.reason
+        for _, d in policy.decisions
+        if d.reason.startswith('refused abort: post-copy')
+    ]
     assert refused, policy.decisions
     assert api and 'cannot abort migration in post-copy mode' in api[0], api
     _assert_on(host_pair, 'fault-abortpc', before, 'B')
 
 
 def test_link_cut_during_postcopy_recovers_on_destination_when_link_returns(
-        host_pair, guests):
+    host_pair, guests
+):
     """libvirt pauses the source; the guest survives once the link is back.
 
     The job still reads as running while the link is down: only the source
@@ -204,18 +229,23 @@ def test_link_cut_during_postcopy_recovers_on_destination_when_link_returns(
     lv = libvirtd.load_libvirt()
     name = 'fault-cutpc'
     dom, before = _start(host_pair, guests, name)
-    dom.migrateSetMaxSpeed(POSTCOPY_CAP_MIB_S,
-                           lv.VIR_DOMAIN_MIGRATE_MAX_SPEED_POSTCOPY)
+    dom.migrateSetMaxSpeed(
+        POSTCOPY_CAP_MIB_S, lv.VIR_DOMAIN_MIGRATE_MAX_SPEED_POSTCOPY
+    )
     seen = {'states': []}
     source = host_pair.connect('A').lookupByName(name)
 
     def resume():
-        flags = (migration.migration_flags(lv, postcopy=True) |
-                 lv.VIR_MIGRATE_POSTCOPY_RESUME)
+        flags = (
+            migration.migration_flags(lv, postcopy=True)
+            | lv.VIR_MIGRATE_POSTCOPY_RESUME
+        )
         try:
-            dom.migrateToURI3(host_pair.uri('B'), {
-                lv.VIR_MIGRATE_PARAM_URI: host_pair.migration_uri('B')},
-                flags)
+            dom.migrateToURI3(
+                host_pair.uri('B'),
+                {lv.VIR_MIGRATE_PARAM_URI: host_pair.migration_uri('B')},
+                flags,
+            )
             seen['resume'] = 'resumed'
         except lv.libvirtError as exc:
             seen['resume'] = str(exc)
@@ -241,26 +271,36 @@ def test_link_cut_during_postcopy_recovers_on_destination_when_link_returns(
             seen.setdefault('reported', (obs.elapsed_s, list(source.state())))
 
     try:
-        run = migration.run(host_pair, dom,
-                            _policy('t2:postcopy', Permits.named('postcopy')),
-                            postcopy=True, bandwidth_mib_s=CAP_MIB_S,
-                            during=during, join_s=60,
-                            on_postcopy_link=reported)
+        run = migration.run(
+            host_pair,
+            dom,
+            _policy('t2:postcopy', Permits.named('postcopy')),
+            postcopy=True,
+            bandwidth_mib_s=CAP_MIB_S,
+            during=during,
+            join_s=60,
+            on_postcopy_link=reported,
+        )
     finally:
         host_pair.set_link('B', True)
     if 'thread' in seen:
         seen['thread'].join(120)
     states = seen['states']
-    assert (lv.VIR_DOMAIN_PAUSED,
-            lv.VIR_DOMAIN_PAUSED_POSTCOPY_FAILED) in states, seen
+    assert (
+        lv.VIR_DOMAIN_PAUSED,
+        lv.VIR_DOMAIN_PAUSED_POSTCOPY_FAILED,
+    ) in states, seen
     assert run.outcome == 'completed', (run, seen)
     # reported once, while the link was down; any later report is recovery
     assert run.postcopy_link[0][1] is True, (run.postcopy_link, seen)
     # (two clocks started a moment apart: allow a poll either way)
-    assert seen['cut'] - 0.5 < run.postcopy_link[0][0] < seen['back'] + 0.5, \
-        (run.postcopy_link, seen)
-    assert [b for _, b in run.postcopy_link[1:]] in ([], [False]), \
+    assert seen['cut'] - 0.5 < run.postcopy_link[0][0] < seen['back'] + 0.5, (
+        run.postcopy_link,
+        seen,
+    )
+    assert [b for _, b in run.postcopy_link[1:]] in ([], [False]), (
         run.postcopy_link
+    )
     # the resume call races the resumed stream: "still running" while it
     # flows, or any "no such migration/domain" once it has completed;
     # only the guest's fate on B is the claim

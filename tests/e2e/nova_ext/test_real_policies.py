@@ -40,15 +40,28 @@ NOVA_FORCE = {'completion_timeout_s': '10', 'timeout_action': 'force_complete'}
 CALM = GuestSpec(mem_mib=256, fill_mib=64, dirty_mib=16, dirty_rate_mib_s=4)
 
 
-def _migrate(host_pair, guests, name, spec, policy, params=None,
-             permits=Permits(), auto_converge=False):
+def _migrate(
+    host_pair,
+    guests,
+    name,
+    spec,
+    policy,
+    params=None,
+    permits=Permits(),
+    auto_converge=False,
+):
     dom = guests(name, spec)
     host_pair.wait_serial(name, lambda r: r.verifies, 60, 'a VERIFY sweep')
     ctx = MigrationContext(spec.mem_mib * MIB, permits)
     obj = loader.build_policy(policy, ctx, params)
-    run = migration.run(host_pair, dom, obj, postcopy=permits.postcopy,
-                        auto_converge=auto_converge,
-                        bandwidth_mib_s=CAP_MIB_S)
+    run = migration.run(
+        host_pair,
+        dom,
+        obj,
+        postcopy=permits.postcopy,
+        auto_converge=auto_converge,
+        bandwidth_mib_s=CAP_MIB_S,
+    )
     return run, host_pair.serial(name)
 
 
@@ -63,8 +76,7 @@ def _actions(run):
     return [d[1] for d in run.decisions]
 
 
-def test_converging_migration_completes_with_small_downtime(host_pair,
-                                                             guests):
+def test_converging_migration_completes_with_small_downtime(host_pair, guests):
     run, before = _migrate(host_pair, guests, 'calm', CALM, 'adaptive')
     assert run.outcome == 'completed', run
     assert run.downtime_ms is not None and run.downtime_ms < 2000, run
@@ -73,41 +85,69 @@ def test_converging_migration_completes_with_small_downtime(host_pair,
 
 
 def test_raising_downtime_resolves_a_small_working_set(host_pair, guests):
-    run, before = _migrate(host_pair, guests, 'raise', NEEDS_DOWNTIME,
-                           'adaptive', permits=Permits(max_downtime_ms=1000))
+    run, before = _migrate(
+        host_pair,
+        guests,
+        'raise',
+        NEEDS_DOWNTIME,
+        'adaptive',
+        permits=Permits(max_downtime_ms=1000),
+    )
     assert run.outcome == 'completed', run
     raised = [d[3] for d in run.decisions if d[1] == 'set-downtime']
     assert max(raised) > 300, run.decisions
     _check(host_pair, 'raise', NEEDS_DOWNTIME, run, before, 'B')
 
 
-@pytest.mark.parametrize('policy,params', [
-    ('adaptive', None),
-    ('schedule', {'preset': 'fast'}),
-    ('nova', {'completion_timeout_s': '10'}),
-    ('kubevirt', KUBEVIRT_FAST),
-])
-def test_abort_keeps_the_guest_on_the_source(host_pair, guests, policy,
-                                             params):
+@pytest.mark.parametrize(
+    'policy,params',
+    [
+        ('adaptive', None),
+        ('schedule', {'preset': 'fast'}),
+        ('nova', {'completion_timeout_s': '10'}),
+        ('kubevirt', KUBEVIRT_FAST),
+    ],
+)
+def test_abort_keeps_the_guest_on_the_source(
+    host_pair, guests, policy, params
+):
     name = 'abort-%s' % policy
-    run, before = _migrate(host_pair, guests, name, STALLS, policy, params,
-                           permits=Permits.named('none'))
+    run, before = _migrate(
+        host_pair,
+        guests,
+        name,
+        STALLS,
+        policy,
+        params,
+        permits=Permits.named('none'),
+    )
     assert run.outcome == 'aborted', run
     assert _actions(run)[-1] == 'abort'
     _check(host_pair, name, STALLS, run, before, 'A')
 
 
-@pytest.mark.parametrize('permits,policy,params', [
-    ('pause', 'adaptive', None),
-    ('pause', 'nova', NOVA_FORCE),
-    ('postcopy', 'adaptive', None),
-    ('postcopy', 'kubevirt', KUBEVIRT_FAST),
-])
-def test_escalation_finishes_on_the_destination(host_pair, guests, permits,
-                                                policy, params):
+@pytest.mark.parametrize(
+    'permits,policy,params',
+    [
+        ('pause', 'adaptive', None),
+        ('pause', 'nova', NOVA_FORCE),
+        ('postcopy', 'adaptive', None),
+        ('postcopy', 'kubevirt', KUBEVIRT_FAST),
+    ],
+)
+def test_escalation_finishes_on_the_destination(
+    host_pair, guests, permits, policy, params
+):
     name = '%s-%s' % (permits, policy)
-    run, before = _migrate(host_pair, guests, name, STALLS, policy, params,
-                           permits=Permits.named(permits))
+    run, before = _migrate(
+        host_pair,
+        guests,
+        name,
+        STALLS,
+        policy,
+        params,
+        permits=Permits.named(permits),
+    )
     assert run.outcome == 'completed', run
     if permits == 'pause':
         assert run.paused_s is not None and 'postcopy' not in _actions(run)
@@ -119,10 +159,15 @@ def test_escalation_finishes_on_the_destination(host_pair, guests, permits,
 
 def test_auto_converge_throttles_until_it_fits(host_pair, guests):
     spec = GuestSpec(mem_mib=256, dirty_mib=32, dirty_rate_mib_s=60)
-    run, before = _migrate(host_pair, guests, 'autoconv', spec, 'adaptive',
-                           permits=Permits(auto_converge=True,
-                                           abort=False),
-                           auto_converge=True)
+    run, before = _migrate(
+        host_pair,
+        guests,
+        'autoconv',
+        spec,
+        'adaptive',
+        permits=Permits(auto_converge=True, abort=False),
+        auto_converge=True,
+    )
     assert run.outcome == 'completed', run
     throttles = [s.get('auto_converge_throttle', 0) for _, s in run.samples]
     assert max(throttles) >= 20, throttles[-10:]

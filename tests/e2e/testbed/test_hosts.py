@@ -24,13 +24,16 @@ import time
 
 import pytest
 
+from testbed.guest.spec import GuestSpec
 from testbed import hosts
 from testbed import libvirtd
-from testbed.guest.spec import GuestSpec
 
 libvirt = libvirtd.load_libvirt()
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__)))))
+ROOT = os.path.dirname(
+    os.path.dirname(
+        os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    )
+)
 
 P2P_LIVE = libvirt.VIR_MIGRATE_LIVE | libvirt.VIR_MIGRATE_PEER2PEER
 
@@ -48,14 +51,19 @@ def _wait_after(pair, name, before, timeout=90):
     re-read every page on the host that now runs the guest.
     """
     return pair.wait_serial(
-        name, lambda r: (len(r.verifies) >= len(before.verifies) + 2 and
-                         len(r.heartbeats) >= len(before.heartbeats) + 3),
-        timeout, 'heartbeats and two VERIFY sweeps after the event')
+        name,
+        lambda r: (
+            len(r.verifies) >= len(before.verifies) + 2
+            and len(r.heartbeats) >= len(before.heartbeats) + 3
+        ),
+        timeout,
+        'heartbeats and two VERIFY sweeps after the event',
+    )
 
 
 def _assert_alive_and_intact(report, before, spec):
-    new_beats = report.heartbeats[len(before.heartbeats):]
-    new_sweeps = report.verifies[len(before.verifies):]
+    new_beats = report.heartbeats[len(before.heartbeats) :]
+    new_sweeps = report.verifies[len(before.verifies) :]
     assert not report.errors and not report.panics, report
     assert [b.t_s for b in new_beats] == sorted(b.t_s for b in new_beats)
     assert new_beats[-1].dirtied_mib > before.heartbeats[-1].dirtied_mib
@@ -68,7 +76,8 @@ def test_hosts_are_distinct_and_reach_each_other_over_tcp(host_pair):
         hostname = host_pair.run_in_host(host, ['hostname']).stdout.strip()
         assert hostname == host_pair.netns(host)
         peer = host_pair.run_in_host(
-            host, ['virsh', '-c', host_pair.uri(other), 'hostname'])
+            host, ['virsh', '-c', host_pair.uri(other), 'hostname']
+        )
         assert peer.stdout.strip() == host_pair.netns(other)
         caps = host_pair.connect(host).getCapabilities()
         assert '<uuid>%s</uuid>' % host_pair.host_uuid(host) in caps
@@ -76,18 +85,25 @@ def test_hosts_are_distinct_and_reach_each_other_over_tcp(host_pair):
 
 
 def test_guest_reports_injected_corruption(host_pair, guests):
-    spec = GuestSpec(mem_mib=192, fill_mib=32, dirty_mib=8,
-                     dirty_rate_mib_s=10, inject_corrupt=3)
+    spec = GuestSpec(
+        mem_mib=192,
+        fill_mib=32,
+        dirty_mib=8,
+        dirty_rate_mib_s=10,
+        inject_corrupt=3,
+    )
     guests('inject', spec)
-    report = host_pair.wait_serial('inject', lambda r: r.verifies, 60,
-                                   'a VERIFY sweep')
+    report = host_pair.wait_serial(
+        'inject', lambda r: r.verifies, 60, 'a VERIFY sweep'
+    )
     assert report.verifies[0].corrupt == 3
     assert len(report.corrupt_pages) == 3
 
 
 def test_plain_migration_converges_with_guest_intact(host_pair, guests):
-    spec = GuestSpec(mem_mib=512, fill_mib=320, dirty_mib=16,
-                     dirty_rate_mib_s=10)
+    spec = GuestSpec(
+        mem_mib=512, fill_mib=320, dirty_mib=16, dirty_rate_mib_s=10
+    )
     dom = guests('plain', spec)
     host_pair.wait_serial('plain', lambda r: r.verifies, 60, 'a VERIFY sweep')
 
@@ -99,9 +115,10 @@ def test_plain_migration_converges_with_guest_intact(host_pair, guests):
     moved = host_pair.connect('B').lookupByName('plain')
     assert moved.state()[0] == libvirt.VIR_DOMAIN_RUNNING
     stats = moved.jobStats(libvirt.VIR_DOMAIN_JOB_STATS_COMPLETED)
-    assert stats['memory_total'] >= spec.mem_mib * 2 ** 20  # + ROMs
-    _assert_alive_and_intact(_wait_after(host_pair, 'plain', after), after,
-                             spec)
+    assert stats['memory_total'] >= spec.mem_mib * 2**20  # + ROMs
+    _assert_alive_and_intact(
+        _wait_after(host_pair, 'plain', after), after, spec
+    )
 
 
 def test_abort_of_capped_migration_keeps_guest_on_source(host_pair, guests):
@@ -143,23 +160,38 @@ def test_abort_of_capped_migration_keeps_guest_on_source(host_pair, guests):
     assert host_pair.find_domain('abort') == 'A'
     assert dom.state()[0] == libvirt.VIR_DOMAIN_RUNNING
     assert host_pair.domain_names('B') == []
-    _assert_alive_and_intact(_wait_after(host_pair, 'abort', before), before,
-                             spec)
+    _assert_alive_and_intact(
+        _wait_after(host_pair, 'abort', before), before, spec
+    )
 
 
 def test_down_after_crash_leaves_nothing_and_spares_other_pairs(
-        host_pair, guest_image):
+    host_pair, guest_image
+):
     # Another process makes a second pair and exits, as a crashed run would.
-    cli = [sys.executable, '-m', 'testbed.hosts', '--prefix', 'lmt',
-           '--subnet', '10.77.1']
+    cli = [
+        sys.executable,
+        '-m',
+        'testbed.hosts',
+        '--prefix',
+        'lmt',
+        '--subnet',
+        '10.77.1',
+    ]
     subprocess.run(cli + ['up'], cwd=ROOT, check=True, capture_output=True)
     other = hosts.HostPair(prefix='lmt', subnet='10.77.1')
     try:
-        other.start_guest('crashed', GuestSpec(mem_mib=128, dirty_mib=8,
-                                               dirty_rate_mib_s=10),
-                          guest_image)
-        daemons = {other.anchor_pid('A'), other.anchor_pid('B'),
-                   other.libvirtd_pid('A'), other.libvirtd_pid('B')}
+        other.start_guest(
+            'crashed',
+            GuestSpec(mem_mib=128, dirty_mib=8, dirty_rate_mib_s=10),
+            guest_image,
+        )
+        daemons = {
+            other.anchor_pid('A'),
+            other.anchor_pid('B'),
+            other.libvirtd_pid('A'),
+            other.libvirtd_pid('B'),
+        }
         qemu = [p for p in other.processes() if p not in daemons]
         assert len(qemu) == 1
         other.stop_libvirtd('A', signal.SIGKILL)  # QEMU outlives its daemon
@@ -173,11 +205,16 @@ def test_down_after_crash_leaves_nothing_and_spares_other_pairs(
     left = hosts.HostPair(prefix='lmt', subnet='10.77.1').down()
 
     assert left == []
-    netns = subprocess.run(['ip', 'netns', 'list'], capture_output=True,
-                           text=True, check=True).stdout
+    netns = subprocess.run(
+        ['ip', 'netns', 'list'], capture_output=True, text=True, check=True
+    ).stdout
     assert 'lmtA' not in netns and 'lmtB' not in netns
-    links = subprocess.run(['ip', '-o', 'link', 'show'], capture_output=True,
-                           text=True, check=True).stdout
+    links = subprocess.run(
+        ['ip', '-o', 'link', 'show'],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert 'lmtbr0' not in links and 'lmtA-br' not in links
     assert not any(libvirtd.is_alive(p) for p in daemons | set(qemu))
     # The session's own hosts are untouched, and nobody else may take

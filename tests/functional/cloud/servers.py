@@ -10,7 +10,8 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 """Real guests on the libvirt-mode mini-cloud, driven through the
-``openstack`` CLI: boot, wait, find, migrate, delete, check nothing is left."""
+``openstack`` CLI: boot, wait, find, migrate, delete, check nothing is left.
+"""
 
 import contextlib
 import json
@@ -35,20 +36,29 @@ def wait_for(what, fn, timeout, every=1.0):
 
 
 def console(c, sid):
-    return serial.parse_serial(c.openstack('console', 'log', 'show',
-                                           sid).stdout)
+    return serial.parse_serial(
+        c.openstack('console', 'log', 'show', sid).stdout
+    )
 
 
 def heartbeats(c, sid, n, timeout=180):
-    return wait_for('%d heartbeats of %s' % (n, sid), lambda: (
-        lambda r: r if len(r.heartbeats) >= n else None)(console(c, sid)),
-        timeout, every=2)
+    return wait_for(
+        '%d heartbeats of %s' % (n, sid),
+        lambda: (lambda r: r if len(r.heartbeats) >= n else None)(
+            console(c, sid)
+        ),
+        timeout,
+        every=2,
+    )
 
 
 def domains(c, letter):
     r = subprocess.run(
         ['virsh', '-c', c.pair.local_uri(letter), 'list', '--all', '--uuid'],
-        capture_output=True, text=True, check=True)
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return set(r.stdout.split())
 
 
@@ -62,8 +72,11 @@ def show(c, sid):
 
 def where(c, sid):
     s = show(c, sid)
-    return (s['status'], s['OS-EXT-SRV-ATTR:host'],
-            s.get('OS-EXT-STS:task_state'))
+    return (
+        s['status'],
+        s['OS-EXT-SRV-ATTR:host'],
+        s.get('OS-EXT-STS:task_state'),
+    )
 
 
 def migrations(c, sid):
@@ -77,22 +90,38 @@ def latest(c, sid):
 
 def settled(c, sid, timeout=300):
     """Wait until the server has no task and its last migration ended."""
+
     def probe():
         status, host, task = where(c, sid)
         m = latest(c, sid)
-        if task is None and status != 'MIGRATING' and (
-                m is None or m['Status'] in ('completed', 'cancelled',
-                                             'error', 'failed')):
+        if (
+            task is None
+            and status != 'MIGRATING'
+            and (
+                m is None
+                or m['Status'] in ('completed', 'cancelled', 'error', 'failed')
+            )
+        ):
             return status, host, m
         return None
+
     return wait_for('server %s settled' % sid, probe, timeout, every=2)
 
 
 def boot(c, spec, name, host):
     server = c.openstack_json(
-        'server', 'create', '--flavor', computes.FLAVOR[0], '--image',
-        disk.image_name(spec), '--nic', 'none', '--availability-zone',
-        'nova:' + host, name)
+        'server',
+        'create',
+        '--flavor',
+        computes.FLAVOR[0],
+        '--image',
+        disk.image_name(spec),
+        '--nic',
+        'none',
+        '--availability-zone',
+        'nova:' + host,
+        name,
+    )
     return server['id']
 
 
@@ -101,6 +130,7 @@ def active(c, sid, host, timeout=300):
         status, at, task = where(c, sid)
         assert status != 'ERROR', show(c, sid).get('fault')
         return status == 'ACTIVE' and task is None and at == host
+
     wait_for('%s ACTIVE on %s' % (sid, host), probe, timeout, every=2)
 
 
@@ -111,7 +141,8 @@ def delete(c, sid):
 @contextlib.contextmanager
 def booted(c, spec, prefix, host):
     """A guest of ``spec`` on ``host``, running (two heartbeats), deleted
-    on exit whatever happened."""
+    on exit whatever happened.
+    """
     sid = boot(c, spec, '%s-%d' % (prefix, int(time.time())), host)
     try:
         active(c, sid, host)
@@ -131,54 +162,88 @@ def json_lines(text):
 
 
 def migrate_wait(c, sid, dest, policy, *extra, timeout=600):
-    args = ['server', 'migrate', '--live-migration', '--host', dest,
-            '--wait', '--poll-interval', '1']
+    args = [
+        'server',
+        'migrate',
+        '--live-migration',
+        '--host',
+        dest,
+        '--wait',
+        '--poll-interval',
+        '1',
+    ]
     if policy:
         args += ['--policy', policy]
-    r = c.openstack(*(args + list(extra) + [sid]), check=False,
-                    timeout=timeout)
+    r = c.openstack(
+        *(args + list(extra) + [sid]), check=False, timeout=timeout
+    )
     return r, json_lines(r.stdout)
 
 
 def running_with_bytes(c, sid, timeout=180):
     """The in-flight migration once libvirt has copied some memory."""
+
     def probe():
         m = latest(c, sid)
-        if m and m['Status'] == 'running' and m.get('Processed') not in (
-                None, '-', 0, '0'):
+        if (
+            m
+            and m['Status'] == 'running'
+            and m.get('Processed') not in (None, '-', 0, '0')
+        ):
             return m
         return None
-    return wait_for('a running migration of %s with bytes copied' % sid,
-                     probe, timeout, every=2)
+
+    return wait_for(
+        'a running migration of %s with bytes copied' % sid,
+        probe,
+        timeout,
+        every=2,
+    )
 
 
 def disk_sources(c, letter, sid):
     r = subprocess.run(
-        ['virsh', '-c', c.pair.local_uri(letter), 'domblklist', sid,
-         '--details'], capture_output=True, text=True, check=True)
+        [
+            'virsh',
+            '-c',
+            c.pair.local_uri(letter),
+            'domblklist',
+            sid,
+            '--details',
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     rows = [ln.split() for ln in r.stdout.splitlines()[2:] if ln.strip()]
     return [(row[0], row[3]) for row in rows if len(row) >= 4]
 
 
 def instance_dir(c, host, sid):
     pair = c.pair
-    return os.path.join(pair.hostdir(host_letter(c, host)),
-                        computes.INSTANCES_PATH.lstrip('/'), sid)
+    return os.path.join(
+        pair.hostdir(host_letter(c, host)),
+        computes.INSTANCES_PATH.lstrip('/'),
+        sid,
+    )
 
 
 def assert_nothing_left(c, sid):
     """No domain (running or defined) and no instance folder on either
-    host, and no block-device attachment on this machine."""
+    host, and no block-device attachment on this machine.
+    """
     for host in c.hosts:
         letter = host_letter(c, host)
         assert sid not in domains(c, letter), (sid, host)
-        assert not os.path.exists(instance_dir(c, host, sid)), (
-            instance_dir(c, host, sid))
+        assert not os.path.exists(instance_dir(c, host, sid)), instance_dir(
+            c, host, sid
+        )
     # no cinder here: nothing may have attached a block device by path
     # (iSCSI/FC/NVMe-oF attachments appear there) or opened an iSCSI session
     assert not os.path.exists('/dev/disk/by-path') or not [
-        e for e in os.listdir('/dev/disk/by-path')
-        if 'iscsi' in e or 'fc-' in e or 'nvme' in e], os.listdir(
-            '/dev/disk/by-path')
+        e
+        for e in os.listdir('/dev/disk/by-path')
+        if 'iscsi' in e or 'fc-' in e or 'nvme' in e
+    ], os.listdir('/dev/disk/by-path')
     if os.path.exists('/sys/class/iscsi_session'):
         assert os.listdir('/sys/class/iscsi_session') == []

@@ -24,9 +24,9 @@ import sys
 import time
 
 from testbed.cloud import cloud as cloudmod
-from testbed.cloud import seed
 from testbed.cloud import layout
 from testbed.cloud import procs
+from testbed.cloud import seed
 
 ROOT = os.path.dirname(
     os.path.dirname(
@@ -166,7 +166,8 @@ def test_service_that_cannot_start_is_one_line_naming_it(cloud, tmp_path):
     """A second cloud in another work folder (sharing the venvs, with its own
     epmd port) starts epmd, then finds MariaDB's port taken by the running
     cloud: one line naming mariadb and its log, exit 1; down then ends the
-    epmd it did start."""
+    epmd it did start.
+    """
     with socket.socket() as s:
         s.bind(('127.0.0.1', 0))
         epmd_port = s.getsockname()[1]
@@ -213,7 +214,8 @@ def test_status_of_a_cloud_that_is_not_up(tmp_path):
 
 def test_down_leaves_nothing_running_and_up_restores(cloud):
     """Keep last: it restarts the cloud (fake computes cannot restart on old
-    state, so up after down builds a fresh cloud)."""
+    state, so up after down builds a fresh cloud).
+    """
     pids = cloud.table.our_pids()
     assert pids
     r = _tool('down')

@@ -16,10 +16,10 @@ kernel that the kernel + ramdisk layout would use does not: the reason
 Built from Debian packages like the guest itself; no cloud needed.
 """
 
-import pytest
 from nova import exception
 from nova.virt import images
 from oslo_utils.imageutils import format_inspector
+import pytest
 
 from testbed.cloud import computes
 from testbed.guest import build
@@ -38,8 +38,12 @@ def test_disk_is_a_whole_disk_with_a_valid_mbr(disk_path):
 
 
 def test_nova_accepts_the_disk_as_raw(disk_path):
-    assert images.do_image_deep_inspection(
-        {'disk_format': 'raw'}, 'disk', disk_path) == 'raw'
+    assert (
+        images.do_image_deep_inspection(
+            {'disk_format': 'raw'}, 'disk', disk_path
+        )
+        == 'raw'
+    )
 
 
 def test_nova_rejects_the_bare_kernel_the_destination_would_refetch():

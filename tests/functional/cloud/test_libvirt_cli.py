@@ -42,7 +42,8 @@ def busy(libvirt_cloud):
 
 # ------------------------------------------------------------ 1b
 def test_wait_reports_a_refused_policy_and_deletion_leaves_nothing(
-        libvirt_cloud):
+    libvirt_cloud,
+):
     """--policy turbo (not installed): the driver falls back to its default
     and publishes policy-refused; --wait must not call that a success even
     though the server moved, and say why.
@@ -50,7 +51,8 @@ def test_wait_reports_a_refused_policy_and_deletion_leaves_nothing(
     The ``policy-refused`` action is overwritten by the fallback policy's
     first ``set-downtime`` within one monitor interval, so --wait judges by
     ``livemigrate:policy_used`` (nova, not the requested turbo) and names
-    the reason from the failed ``livemigrate_policy-refused`` event."""
+    the reason from the failed ``livemigrate_policy-refused`` event.
+    """
     c = libvirt_cloud
     src, dst = c.hosts
     sid = servers.boot(c, SMALL, 'lm-cli-refused-%d' % int(time.time()), src)
@@ -65,16 +67,18 @@ def test_wait_reports_a_refused_policy_and_deletion_leaves_nothing(
         assert result[0]['ok'] is False, result
         assert result[0]['status'] == 'completed', result
         assert result[0]['host'] == dst, result
-        assert 'requested policy refused by the driver' in \
-            result[0]['reason'], result
+        assert (
+            'requested policy refused by the driver' in result[0]['reason']
+        ), result
         assert "'turbo'" in result[0]['reason'], result
         assert 'not installed' in result[0]['reason'], result
         assert 'did not complete' in r.stderr, r.stderr
         # the refusal is published once and overwritten by the fallback
         # policy's first action, so a progress line may or may not show
         # it; the audit event always holds it, and the verdict names it
-        assert 'event livemigrate_policy-refused' in result[0]['reason'], \
+        assert 'event livemigrate_policy-refused' in result[0]['reason'], (
             result
+        )
         meta = servers.show(c, sid)['properties']
         assert meta['livemigrate:policy_used'] == 'nova', meta
         assert meta['livemigrate:phase'] == 'completed', meta
@@ -84,8 +88,9 @@ def test_wait_reports_a_refused_policy_and_deletion_leaves_nothing(
         assert sources, sources
         for kind, path in sources:
             assert kind == 'file', sources
-            assert path.startswith(computes.INSTANCES_PATH + '/' + sid), \
+            assert path.startswith(computes.INSTANCES_PATH + '/' + sid), (
                 sources
+            )
     finally:
         servers.delete(c, sid)
     servers.assert_nothing_left(c, sid)
@@ -97,8 +102,17 @@ def test_cli_abort_mid_migration_keeps_the_guest_on_a(libvirt_cloud, busy):
     src, dst = c.hosts
     assert servers.where(c, busy)[:2] == ('ACTIVE', src)
     before = servers.console(c, busy)
-    r = c.openstack('server', 'migrate', '--live-migration', '--host', dst,
-                    '--policy', 'nova', busy, check=False)
+    r = c.openstack(
+        'server',
+        'migrate',
+        '--live-migration',
+        '--host',
+        dst,
+        '--policy',
+        'nova',
+        busy,
+        check=False,
+    )
     assert r.returncode == 0, r.stderr
     m = servers.running_with_bytes(c, busy)
     c.openstack('server', 'migration', 'abort', busy, str(m['Id']))
@@ -111,26 +125,42 @@ def test_cli_abort_mid_migration_keeps_the_guest_on_a(libvirt_cloud, busy):
     n = len(before.heartbeats)
     after = servers.heartbeats(c, busy, n + 3, timeout=60)
     assert after.heartbeats[-1].t_s > before.heartbeats[-1].t_s
-    assert not after.errors and not after.panics and after.corrupt == 0, \
-        after
+    assert not after.errors and not after.panics and after.corrupt == 0, after
 
 
 # ------------------------------------------------------------ 1c
-def test_wait_interrupted_with_abort_exits_non_zero_on_a(libvirt_cloud,
-                                                          busy):
+def test_wait_interrupted_with_abort_exits_non_zero_on_a(libvirt_cloud, busy):
     """No policy can abort here (post-copy is permitted, so every policy
     escalates to post-copy first): the abort comes from --wait's own
-    --on-interrupt abort. --wait must exit non-zero and say cancelled."""
+    --on-interrupt abort. --wait must exit non-zero and say cancelled.
+    """
     c = libvirt_cloud
     src, dst = c.hosts
     assert servers.where(c, busy)[:2] == ('ACTIVE', src)
     env = dict(os.environ, **c.env())
     proc = subprocess.Popen(
-        [c.openstack_bin, 'server', 'migrate', '--live-migration', '--host',
-         dst, '--policy', 'nova', '--wait', '--poll-interval', '1',
-         '--on-interrupt', 'abort', busy],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        stdin=subprocess.DEVNULL)
+        [
+            c.openstack_bin,
+            'server',
+            'migrate',
+            '--live-migration',
+            '--host',
+            dst,
+            '--policy',
+            'nova',
+            '--wait',
+            '--poll-interval',
+            '1',
+            '--on-interrupt',
+            'abort',
+            busy,
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
     try:
         lines = []
         deadline = time.monotonic() + 240
@@ -138,8 +168,10 @@ def test_wait_interrupted_with_abort_exits_non_zero_on_a(libvirt_cloud,
             if raw.startswith('{'):
                 lines.append(json.loads(raw))
                 ln = lines[-1]
-                if ln['type'] == 'progress' and (
-                        ln.get('processed_bytes') or 0) > 0:
+                if (
+                    ln['type'] == 'progress'
+                    and (ln.get('processed_bytes') or 0) > 0
+                ):
                     break
             assert time.monotonic() < deadline, lines
         proc.send_signal(signal.SIGINT)
@@ -156,8 +188,9 @@ def test_wait_interrupted_with_abort_exits_non_zero_on_a(libvirt_cloud,
     result = [ln for ln in lines if ln['type'] == 'result']
     assert len(result) == 1 and result[0]['ok'] is False, out
     assert result[0]['status'] == 'cancelled', out
-    assert 'migration cancelled; server still on %s' % src in \
-        result[0]['reason'], out
+    assert (
+        'migration cancelled; server still on %s' % src in result[0]['reason']
+    ), out
     assert 'did not complete' in err, err
     status, host, last = servers.settled(c, busy)
     assert (status, host) == ('ACTIVE', src)
@@ -167,16 +200,33 @@ def test_wait_interrupted_with_abort_exits_non_zero_on_a(libvirt_cloud,
 
 def test_wait_reports_an_abort_from_another_cli(libvirt_cloud, busy):
     """--wait follows; a second ``openstack`` aborts the migration: the
-    waiting one exits non-zero and says cancelled, server still on A."""
+    waiting one exits non-zero and says cancelled, server still on A.
+    """
     c = libvirt_cloud
     src, dst = c.hosts
     assert servers.where(c, busy)[:2] == ('ACTIVE', src)
     env = dict(os.environ, **c.env())
     proc = subprocess.Popen(
-        [c.openstack_bin, 'server', 'migrate', '--live-migration', '--host',
-         dst, '--policy', 'nova', '--wait', '--poll-interval', '1', busy],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        stdin=subprocess.DEVNULL)
+        [
+            c.openstack_bin,
+            'server',
+            'migrate',
+            '--live-migration',
+            '--host',
+            dst,
+            '--policy',
+            'nova',
+            '--wait',
+            '--poll-interval',
+            '1',
+            busy,
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
     try:
         m = servers.running_with_bytes(c, busy)
         c.openstack('server', 'migration', 'abort', busy, m['UUID'])
@@ -192,10 +242,13 @@ def test_wait_reports_an_abort_from_another_cli(libvirt_cloud, busy):
     assert len(result) == 1 and result[0]['ok'] is False, text
     assert result[0]['status'] == 'cancelled', text
     assert result[0]['migration'] == m['UUID'], text
-    assert 'migration cancelled; server still on %s' % src in \
-        result[0]['reason'], text
-    assert any(ln['type'] == 'progress' and ln.get('status') == 'running'
-               for ln in lines), text
+    assert (
+        'migration cancelled; server still on %s' % src in result[0]['reason']
+    ), text
+    assert any(
+        ln['type'] == 'progress' and ln.get('status') == 'running'
+        for ln in lines
+    ), text
     status, host, last = servers.settled(c, busy)
     assert (status, host) == ('ACTIVE', src)
     assert last['Status'] == 'cancelled', last
@@ -242,12 +295,20 @@ def test_cli_force_complete_finishes_on_b_memory_intact(libvirt_cloud, busy):
         assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     assert servers.where(c, busy)[:2] == ('ACTIVE', src)
     servers.heartbeats(c, busy, 2)
-    r = c.openstack('server', 'migrate', '--live-migration', '--host', dst,
-                    '--policy', 'nova', busy, check=False)
+    r = c.openstack(
+        'server',
+        'migrate',
+        '--live-migration',
+        '--host',
+        dst,
+        '--policy',
+        'nova',
+        busy,
+        check=False,
+    )
     assert r.returncode == 0, r.stderr
     m = servers.running_with_bytes(c, busy)
-    c.openstack('server', 'migration', 'force', 'complete', busy,
-                str(m['Id']))
+    c.openstack('server', 'migration', 'force', 'complete', busy, str(m['Id']))
     status, host, last = servers.settled(c, busy)
     assert (status, host) == ('ACTIVE', dst), (status, host, last)
     assert last['Id'] == m['Id'] and last['Status'] == 'completed', last
@@ -257,13 +318,22 @@ def test_cli_force_complete_finishes_on_b_memory_intact(libvirt_cloud, busy):
     assert busy in servers.domains(c, servers.host_letter(c, dst))
     assert busy not in servers.domains(c, servers.host_letter(c, src))
     # the destination's console: heartbeats and a full VERIFY sweep
-    after = servers.wait_for('a VERIFY sweep on %s' % dst, lambda: (
-        lambda rep: rep if len(rep.heartbeats) >= 2 and rep.verifies
-        else None)(servers.console(c, busy)), 180, every=2)
+    after = servers.wait_for(
+        'a VERIFY sweep on %s' % dst,
+        lambda: (
+            lambda rep: (
+                rep if len(rep.heartbeats) >= 2 and rep.verifies else None
+            )
+        )(servers.console(c, busy)),
+        180,
+        every=2,
+    )
     assert not after.errors and not after.panics, after
     assert after.corrupt == 0, after
-    assert all(v.corrupt == 0 and v.pages == BUSY.written_pages
-               for v in after.verifies), after.verifies
+    assert all(
+        v.corrupt == 0 and v.pages == BUSY.written_pages
+        for v in after.verifies
+    ), after.verifies
 
 
 # ------------------------------------------------------------ 4
@@ -271,7 +341,9 @@ def test_delete_after_migration_leaves_nothing(libvirt_cloud, busy):
     c = libvirt_cloud
     _, dst = c.hosts
     assert servers.where(c, busy)[:2] == ('ACTIVE', dst)
-    for kind, path in servers.disk_sources(c, servers.host_letter(c, dst), busy):
+    for kind, path in servers.disk_sources(
+        c, servers.host_letter(c, dst), busy
+    ):
         assert kind == 'file', (kind, path)
         assert path.startswith(computes.INSTANCES_PATH + '/' + busy), path
     servers.delete(c, busy)
@@ -286,18 +358,33 @@ def test_drain_moves_every_guest_and_rerun_changes_nothing(libvirt_cloud):
     sids = []
     try:
         for i in range(3):
-            sids.append(servers.boot(c, SMALL, 'lm-cli-drain-%d-%d' % (stamp, i),
-                              src))
+            sids.append(
+                servers.boot(c, SMALL, 'lm-cli-drain-%d-%d' % (stamp, i), src)
+            )
         for sid in sids:
             servers.active(c, sid, src)
         mine = set(sids)
-        others = [s for s in c.openstack_json(
-            'server', 'list', '--all-projects', '--host', src)
-            if s['ID'] not in mine]
+        others = [
+            s
+            for s in c.openstack_json(
+                'server', 'list', '--all-projects', '--host', src
+            )
+            if s['ID'] not in mine
+        ]
         assert not others, 'other servers on %s: %s' % (src, others)
         t0 = time.monotonic()
-        r = c.openstack('compute', 'host', 'drain', src, '--poll-interval',
-                        '1', '-f', 'json', check=False, timeout=900)
+        r = c.openstack(
+            'compute',
+            'host',
+            'drain',
+            src,
+            '--poll-interval',
+            '1',
+            '-f',
+            'json',
+            check=False,
+            timeout=900,
+        )
         took = time.monotonic() - t0
         assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
         rows = json.loads(r.stdout)
@@ -311,17 +398,20 @@ def test_drain_moves_every_guest_and_rerun_changes_nothing(libvirt_cloud):
             assert (status, host) == ('ACTIVE', dst), (sid, status, host)
             assert sid in servers.domains(c, servers.host_letter(c, dst))
             assert sid not in servers.domains(c, servers.host_letter(c, src))
-            assert [m['Status'] for m in servers.migrations(c, sid)] == \
-                ['completed']
+            assert [m['Status'] for m in servers.migrations(c, sid)] == [
+                'completed'
+            ]
         # re-run: nothing left to do, nothing started
-        r2 = c.openstack('compute', 'host', 'drain', src, '-f', 'json',
-                         check=False)
+        r2 = c.openstack(
+            'compute', 'host', 'drain', src, '-f', 'json', check=False
+        )
         assert r2.returncode == 0, r2.stdout + r2.stderr
         assert json.loads(r2.stdout) == [], r2.stdout
         assert 'Nothing to drain' in r2.stderr, r2.stderr
         for sid in sids:
-            assert [m['Status'] for m in servers.migrations(c, sid)] == \
-                ['completed']
+            assert [m['Status'] for m in servers.migrations(c, sid)] == [
+                'completed'
+            ]
             assert servers.where(c, sid)[:2] == ('ACTIVE', dst)
         print('\ndrain of 3 guests took %.1f s' % took)
     finally:

@@ -77,15 +77,20 @@ def _start_bad_compute(c, tmp_path, text):
     """Run one more nova-compute of host A with an extra config file."""
     conf = tmp_path / 'bad.conf'
     # its own host name, so nothing of lmcA's is touched if it got far
-    conf.write_text('[DEFAULT]\nhost = %s-badconf\n%s' % (c.layout.prefix,
-                                                          text))
+    conf.write_text(
+        '[DEFAULT]\nhost = %s-badconf\n%s' % (c.layout.prefix, text)
+    )
     log = str(tmp_path / 'nova-compute-bad.log')
     argv = computes.compute_argv(
         c.layout, c.pair, c.hosts[0], log, extra_conf=[str(conf)]
     )
     r = subprocess.run(
-        argv, capture_output=True, text=True, timeout=180,
-        stdin=subprocess.DEVNULL, env=c._env(),
+        argv,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        stdin=subprocess.DEVNULL,
+        env=c._env(),
     )
     with open(log) as f:
         return r, f.read()

@@ -37,7 +37,9 @@ def _console(c, server):
 def _domains(c, letter):
     r = subprocess.run(
         ['virsh', '-c', c.pair.local_uri(letter), 'list', '--uuid'],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return set(r.stdout.split())
 
@@ -54,9 +56,18 @@ def test_live_migration_keeps_the_guest_running_and_intact(libvirt_cloud):
     name = 'lm-e2e-%d' % int(time.time())
     t0 = time.monotonic()
     server = c.openstack_json(
-        'server', 'create', '--flavor', computes.FLAVOR[0],
-        '--image', disk.image_name(WORKLOAD), '--nic', 'none',
-        '--availability-zone', 'nova:' + src, '--wait', name,
+        'server',
+        'create',
+        '--flavor',
+        computes.FLAVOR[0],
+        '--image',
+        disk.image_name(WORKLOAD),
+        '--nic',
+        'none',
+        '--availability-zone',
+        'nova:' + src,
+        '--wait',
+        name,
     )
     sid = server['id']
     try:
@@ -65,7 +76,8 @@ def test_live_migration_keeps_the_guest_running_and_intact(libvirt_cloud):
         before = servers.wait_for(
             'two heartbeats on %s' % src,
             lambda: (lambda r: r if len(r.heartbeats) >= 2 else None)(
-                serial.parse_serial(_console(c, sid))),
+                serial.parse_serial(_console(c, sid))
+            ),
             120,
         )
         booted = time.monotonic() - t0
@@ -75,8 +87,15 @@ def test_live_migration_keeps_the_guest_running_and_intact(libvirt_cloud):
 
         t1 = time.monotonic()
         r = c.openstack(
-            'server', 'migrate', '--live-migration', '--host', dst,
-            '--wait', sid, check=False, timeout=900,
+            'server',
+            'migrate',
+            '--live-migration',
+            '--host',
+            dst,
+            '--wait',
+            sid,
+            check=False,
+            timeout=900,
         )
         migrated = time.monotonic() - t1
         assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
@@ -85,8 +104,7 @@ def test_live_migration_keeps_the_guest_running_and_intact(libvirt_cloud):
         assert show['status'] == 'ACTIVE', show['status']
         assert show['OS-EXT-SRV-ATTR:host'] == dst
         assert show['OS-EXT-SRV-ATTR:hypervisor_hostname'] == dst
-        migs = c.openstack_json('server', 'migration', 'list',
-                                '--server', sid)
+        migs = c.openstack_json('server', 'migration', 'list', '--server', sid)
         statuses = [m.get('Status', m.get('status')) for m in migs]
         assert statuses == ['completed'], migs
         assert sid in _domains(c, 'B') and sid not in _domains(c, 'A')
@@ -94,19 +112,22 @@ def test_live_migration_keeps_the_guest_running_and_intact(libvirt_cloud):
         last_before = before.heartbeats[-1].t_s
         after = servers.wait_for(
             'a heartbeat and a full VERIFY sweep on %s' % dst,
-            lambda: (lambda r: r if len(r.heartbeats) >= 2
-                     and r.verifies else None)(
-                serial.parse_serial(_console(c, sid))),
+            lambda: (
+                lambda r: r if len(r.heartbeats) >= 2 and r.verifies else None
+            )(serial.parse_serial(_console(c, sid))),
             120,
         )
         # the guest did not reboot: its clock goes on from the source's
         assert after.heartbeats[0].t_s >= last_before, (before, after)
         assert not after.errors and not after.panics, after
         assert after.corrupt == 0, after
-        assert all(v.corrupt == 0 and v.pages == WORKLOAD.written_pages
-                   for v in after.verifies), after.verifies
-        print('\nboot to two heartbeats %.1f s, live migration (CLI) %.1f s, '
-              'cloud RSS %.2f GiB' % (booted, migrated,
-                                      c.rss_bytes() / 2 ** 30))
+        assert all(
+            v.corrupt == 0 and v.pages == WORKLOAD.written_pages
+            for v in after.verifies
+        ), after.verifies
+        print(
+            '\nboot to two heartbeats %.1f s, live migration (CLI) %.1f s, '
+            'cloud RSS %.2f GiB' % (booted, migrated, c.rss_bytes() / 2**30)
+        )
     finally:
         c.openstack('server', 'delete', '--wait', sid, check=False)

@@ -21,11 +21,11 @@ policies escalate on their own triggers. (adaptive: test_libvirt_cli.)
 Each case restarts the computes with its options through
 ``Cloud.reconfigure``, with timeouts scaled down from nova's 800 s/GiB so
 that the action comes within a minute; the module restores the computes
-when it ends."""
+when it ends.
+"""
 
 # NOTE: one guest, moved A -> B -> A ... by the cases in order; each case
 # migrates it to whichever host it is not on.
-
 
 import pytest
 
@@ -37,26 +37,54 @@ NOVA_TIMEOUT_S_PER_GIB = 10
 
 
 def _nova(action, post_copy=True):
-    return {'libvirt': {
-        'live_migration_completion_timeout': NOVA_TIMEOUT_S_PER_GIB,
-        'live_migration_timeout_action': action,
-        'live_migration_permit_post_copy': post_copy}}
+    return {
+        'libvirt': {
+            'live_migration_completion_timeout': NOVA_TIMEOUT_S_PER_GIB,
+            'live_migration_timeout_action': action,
+            'live_migration_permit_post_copy': post_copy,
+        }
+    }
 
 
 CASES = [
     # id, policy, compute options, ends on the other host, last action
     ('nova-abort', 'nova', _nova('abort'), False, 'abort'),
-    ('nova-force-complete-postcopy', 'nova', _nova('force_complete'), True,
-     'postcopy'),
-    ('nova-force-complete-pause', 'nova',
-     _nova('force_complete', post_copy=False), True, 'pause'),
-    ('schedule', 'schedule',
-     {'livemigrate': {'policy_params': 'schedule:steps=t5:dt300 t20:postcopy'}},
-     True, 'postcopy'),
-    ('kubevirt', 'kubevirt',
-     {'livemigrate': {'policy_params':
-                      'kubevirt:completion_timeout_per_gib=10'}},
-     True, 'postcopy'),
+    (
+        'nova-force-complete-postcopy',
+        'nova',
+        _nova('force_complete'),
+        True,
+        'postcopy',
+    ),
+    (
+        'nova-force-complete-pause',
+        'nova',
+        _nova('force_complete', post_copy=False),
+        True,
+        'pause',
+    ),
+    (
+        'schedule',
+        'schedule',
+        {
+            'livemigrate': {
+                'policy_params': 'schedule:steps=t5:dt300 t20:postcopy'
+            }
+        },
+        True,
+        'postcopy',
+    ),
+    (
+        'kubevirt',
+        'kubevirt',
+        {
+            'livemigrate': {
+                'policy_params': 'kubevirt:completion_timeout_per_gib=10'
+            }
+        },
+        True,
+        'postcopy',
+    ),
 ]
 
 
@@ -71,11 +99,14 @@ def guest(libvirt_cloud):
     servers.assert_nothing_left(c, sid)
 
 
-@pytest.mark.parametrize('policy,options,moves,action',
-                         [case[1:] for case in CASES],
-                         ids=[case[0] for case in CASES])
-def test_timeout_action_through_the_cli(libvirt_cloud, guest, policy,
-                                        options, moves, action):
+@pytest.mark.parametrize(
+    'policy,options,moves,action',
+    [case[1:] for case in CASES],
+    ids=[case[0] for case in CASES],
+)
+def test_timeout_action_through_the_cli(
+    libvirt_cloud, guest, policy, options, moves, action
+):
     c = libvirt_cloud
     c.reconfigure(compute=options)
     status, here, _ = servers.where(c, guest)
@@ -109,10 +140,16 @@ def test_timeout_action_through_the_cli(libvirt_cloud, guest, policy,
     # running (not left paused) wherever it ended, memory intact: the
     # guest's own clock goes on past its last heartbeat before the move
     last_t = before.heartbeats[-1].t_s
-    after = servers.wait_for('heartbeats of %s after the move' % guest,
-                             lambda: (lambda rep: rep if any(
-                                 hb.t_s > last_t + 2 for hb in rep.heartbeats)
-                                 else None)(servers.console(c, guest)),
-                             120, every=2)
-    assert not after.errors and not after.panics and after.corrupt == 0, (
-        after)
+    after = servers.wait_for(
+        'heartbeats of %s after the move' % guest,
+        lambda: (
+            lambda rep: (
+                rep
+                if any(hb.t_s > last_t + 2 for hb in rep.heartbeats)
+                else None
+            )
+        )(servers.console(c, guest)),
+        120,
+        every=2,
+    )
+    assert not after.errors and not after.panics and after.corrupt == 0, after

@@ -33,8 +33,8 @@ import subprocess
 import threading
 import time
 
-from testbed import libvirtd
 from testbed.cloud import computes
+from testbed import libvirtd
 from tests.functional.cloud import servers
 
 BUSY = computes.WORKLOADS[1]
@@ -53,11 +53,15 @@ def _phase(c, sid):
 
 def _events(c, sid, action='live-migration'):
     """Event names of the server's last action of that kind."""
-    rows = [r for r in c.openstack_json('server', 'event', 'list', sid)
-            if r['Action'] == action]
+    rows = [
+        r
+        for r in c.openstack_json('server', 'event', 'list', sid)
+        if r['Action'] == action
+    ]
     last = max(rows, key=lambda r: r['Start Time'])
-    shown = c.openstack_json('server', 'event', 'show', sid,
-                             last['Request ID'])
+    shown = c.openstack_json(
+        'server', 'event', 'show', sid, last['Request ID']
+    )
     return [e['event'] for e in shown.get('events') or []]
 
 
@@ -66,7 +70,8 @@ def _cut_at_postcopy(c, lv, dom, letter, stop, cut, timeout=60):
 
     Asking nova takes a CLI call (seconds); a post-copy that faults in a
     busy working set can be over by then. libvirt's own state is read here
-    every 20 ms instead."""
+    every 20 ms instead.
+    """
     deadline = time.monotonic() + timeout
     while not stop.is_set() and time.monotonic() < deadline:
         try:
@@ -87,35 +92,66 @@ def test_wait_shows_a_broken_postcopy_and_the_guest_survives(libvirt_cloud):
     dst_letter = servers.host_letter(c, dst)
     with servers.booted(c, BUSY, 'lm-pclink', src) as sid:
         # set before the migration starts, as nova never sets it
-        dom = c.pair.connect(servers.host_letter(c, src)) \
-            .lookupByUUIDString(sid)
-        dom.migrateSetMaxSpeed(POSTCOPY_CAP_MIB_S,
-                               lv.VIR_DOMAIN_MIGRATE_MAX_SPEED_POSTCOPY)
+        dom = c.pair.connect(servers.host_letter(c, src)).lookupByUUIDString(
+            sid
+        )
+        dom.migrateSetMaxSpeed(
+            POSTCOPY_CAP_MIB_S, lv.VIR_DOMAIN_MIGRATE_MAX_SPEED_POSTCOPY
+        )
         proc = subprocess.Popen(
-            [c.openstack_bin, 'server', 'migrate', '--live-migration',
-             '--host', dst, '--policy', 'nova', '--wait', '--poll-interval',
-             '1', sid],
-            env=dict(os.environ, **c.env()), stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+            [
+                c.openstack_bin,
+                'server',
+                'migrate',
+                '--live-migration',
+                '--host',
+                dst,
+                '--policy',
+                'nova',
+                '--wait',
+                '--poll-interval',
+                '1',
+                sid,
+            ],
+            env=dict(os.environ, **c.env()),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            stdin=subprocess.DEVNULL,
+        )
         stop, cut = threading.Event(), threading.Event()
-        watcher = threading.Thread(target=_cut_at_postcopy, daemon=True,
-                                   args=(c, lv, dom, dst_letter, stop, cut))
+        watcher = threading.Thread(
+            target=_cut_at_postcopy,
+            daemon=True,
+            args=(c, lv, dom, dst_letter, stop, cut),
+        )
         try:
             # switch early: most of the guest's memory is still to be sent
-            m = servers.wait_for('a running migration', lambda: (
-                lambda m: m if m and m['Status'] == 'running' else None)(
-                    servers.latest(c, sid)), 120, every=0.5)
+            m = servers.wait_for(
+                'a running migration',
+                lambda: (
+                    lambda m: m if m and m['Status'] == 'running' else None
+                )(servers.latest(c, sid)),
+                120,
+                every=0.5,
+            )
             watcher.start()
-            c.openstack('server', 'migration', 'force', 'complete', sid,
-                        str(m['Id']))
+            c.openstack(
+                'server', 'migration', 'force', 'complete', sid, str(m['Id'])
+            )
             watcher.join(60)
             assert cut.is_set(), 'post-copy did not start within 60 s'
-            servers.wait_for('phase post-copy failed', lambda: _phase(
-                c, sid) == 'post-copy failed', 120, every=1)
+            servers.wait_for(
+                'phase post-copy failed',
+                lambda: _phase(c, sid) == 'post-copy failed',
+                120,
+                every=1,
+            )
             state = dom.state()
             assert tuple(state) == (
                 lv.VIR_DOMAIN_PAUSED,
-                lv.VIR_DOMAIN_PAUSED_POSTCOPY_FAILED), state
+                lv.VIR_DOMAIN_PAUSED_POSTCOPY_FAILED,
+            ), state
         finally:
             stop.set()
             if watcher.is_alive():
@@ -135,7 +171,9 @@ def test_wait_shows_a_broken_postcopy_and_the_guest_survives(libvirt_cloud):
         assert phases.index('post-copy') < phases.index('post-copy failed')
         waiting = [ln for ln in lines if ln.get('phase') == 'post-copy failed']
         assert all(ln['eta_s'] is None for ln in waiting), waiting
-        assert all(ln['action'] == 'postcopy-failed' for ln in waiting), waiting
+        assert all(ln['action'] == 'postcopy-failed' for ln in waiting), (
+            waiting
+        )
         result = [ln for ln in lines if ln['type'] == 'result']
         assert len(result) == 1 and result[0]['ok'] is True, text
         status, host, last = servers.settled(c, sid)
@@ -144,15 +182,24 @@ def test_wait_shows_a_broken_postcopy_and_the_guest_survives(libvirt_cloud):
         events = _events(c, sid)
         assert 'livemigrate_postcopy-failed' in events, events
         # the guest, on B: heartbeats and full VERIFY sweeps, nothing lost
-        after = servers.wait_for('a VERIFY sweep on %s' % dst, lambda: (
-            lambda rep: rep if len(rep.heartbeats) >= 2 and rep.verifies
-            else None)(servers.console(c, sid)), 180, every=2)
+        after = servers.wait_for(
+            'a VERIFY sweep on %s' % dst,
+            lambda: (
+                lambda rep: (
+                    rep if len(rep.heartbeats) >= 2 and rep.verifies else None
+                )
+            )(servers.console(c, sid)),
+            180,
+            every=2,
+        )
         damage = [p for p in after.panics if not FROZEN_REPORTS.search(p)]
         assert not after.errors and not damage, after
         if after.panics:
             print('guest kernel on the outage: %s' % '; '.join(after.panics))
         assert after.corrupt == 0, after
-        assert all(v.corrupt == 0 and v.pages == BUSY.written_pages
-                   for v in after.verifies), after.verifies
+        assert all(
+            v.corrupt == 0 and v.pages == BUSY.written_pages
+            for v in after.verifies
+        ), after.verifies
         assert sid not in servers.domains(c, servers.host_letter(c, src))
     servers.assert_nothing_left(c, sid)

@@ -26,7 +26,8 @@ cloud, a migration that outlives a one-hour token always finds the cache
 stale). TOKEN_S stays above keystoneauth's 120 s renewal margin: below it
 every service re-authenticates on every request, and keystone's password
 hashing alone slows the 2-core machine to a crawl. The module restores
-keystone and the computes when it ends."""
+keystone and the computes when it ends.
+"""
 
 import json
 import os
@@ -42,9 +43,14 @@ from tests.functional.cloud import servers
 TOKEN_S = 130
 KEYSTONE = {'token': {'expiration': TOKEN_S}}
 BUSY = computes.WORKLOADS[1]
-KEEP_OS_VARS = ('OS_AUTH_URL', 'OS_REGION_NAME', 'OS_IDENTITY_API_VERSION',
-                'OS_INTERFACE', 'OS_COMPUTE_API_VERSION')
-FERNET_PREFIX = 'gAAAAA'     # every fernet token starts so
+KEEP_OS_VARS = (
+    'OS_AUTH_URL',
+    'OS_REGION_NAME',
+    'OS_IDENTITY_API_VERSION',
+    'OS_INTERFACE',
+    'OS_COMPUTE_API_VERSION',
+)
+FERNET_PREFIX = 'gAAAAA'  # every fernet token starts so
 
 
 def _computes(service_tokens):
@@ -83,8 +89,13 @@ class Background:
         self.out = open(tmp_path / ('%s.out' % tag), 'w+')
         self.err = open(tmp_path / ('%s.err' % tag), 'w+')
         self.proc = subprocess.Popen(
-            [c.openstack_bin] + list(args), env=env, stdout=self.out,
-            stderr=self.err, stdin=subprocess.DEVNULL, text=True)
+            [c.openstack_bin] + list(args),
+            env=env,
+            stdout=self.out,
+            stderr=self.err,
+            stdin=subprocess.DEVNULL,
+            text=True,
+        )
         self.started = time.monotonic()
         self.took = None
 
@@ -107,28 +118,55 @@ class Background:
 
 def _migrate_wait(c, sid, dest, env, tmp_path, tag, *global_opts):
     """``server migrate --live-migration --wait`` in the background, with
-    the policy 'nova' (which never finishes this guest by itself)."""
-    return Background(c, env, tmp_path, tag, *(global_opts + (
-        'server', 'migrate', '--live-migration', '--host', dest, '--policy',
-        'nova', '--wait', '--poll-interval', '2', '-f', 'json', sid)))
+    the policy 'nova' (which never finishes this guest by itself).
+    """
+    return Background(
+        c,
+        env,
+        tmp_path,
+        tag,
+        *(
+            global_opts
+            + (
+                'server',
+                'migrate',
+                '--live-migration',
+                '--host',
+                dest,
+                '--policy',
+                'nova',
+                '--wait',
+                '--poll-interval',
+                '2',
+                '-f',
+                'json',
+                sid,
+            )
+        ),
+    )
 
 
 def _outlive_token_then_force_complete(c, sid, since):
     """Let the migration run until one token lifetime has passed since
     ``since``, then switch it to post-copy from a separate (admin, fresh
-    token) CLI."""
+    token) CLI.
+    """
     m = servers.running_with_bytes(c, sid)
-    servers.wait_for('a token lifetime to pass', lambda: (
-        time.monotonic() - since > TOKEN_S + 10), TOKEN_S + 60)
+    servers.wait_for(
+        'a token lifetime to pass',
+        lambda: time.monotonic() - since > TOKEN_S + 10,
+        TOKEN_S + 60,
+    )
     assert servers.latest(c, sid)['Status'] == 'running', servers.latest(
-        c, sid)
-    c.openstack('server', 'migration', 'force', 'complete', sid,
-                str(m['Id']))
+        c, sid
+    )
+    c.openstack('server', 'migration', 'force', 'complete', sid, str(m['Id']))
     return m
 
 
 def test_without_service_tokens_the_migration_fails_and_a_token_wait_explains(
-        short_tokens, tmp_path):
+    short_tokens, tmp_path
+):
     """The control run: both failures an operator would meet."""
     c = short_tokens
     src, dst = c.hosts
@@ -141,8 +179,12 @@ def test_without_service_tokens_the_migration_fails_and_a_token_wait_explains(
         servers.active(c, sid, src)
         servers.heartbeats(c, sid, 2)
         token = c.openstack_json('token', 'issue')
-        env = _auth_env(c, OS_AUTH_TYPE='v3token', OS_TOKEN=token['id'],
-                        OS_PROJECT_ID=token['project_id'])
+        env = _auth_env(
+            c,
+            OS_AUTH_TYPE='v3token',
+            OS_TOKEN=token['id'],
+            OS_PROJECT_ID=token['project_id'],
+        )
         wait = _migrate_wait(c, sid, dst, env, tmp_path, 'token')
         m = _outlive_token_then_force_complete(c, sid, wait.started)
         rc, stdout, stderr = wait.finish()
@@ -150,8 +192,9 @@ def test_without_service_tokens_the_migration_fails_and_a_token_wait_explains(
         assert rc == 1, (rc, stdout[-2000:], stderr[-2000:])
         lines = [ln for ln in stderr.splitlines() if ln.strip()]
         assert len(lines) == 1, stderr[-3000:]
-        assert lines[0].startswith('follow the migration of server lm-tok-'
-                                   'ctl-'), lines
+        assert lines[0].startswith(
+            'follow the migration of server lm-tok-ctl-'
+        ), lines
         assert 'authentication was refused' in lines[0], lines
         assert '--os-token cannot be renewed' in lines[0], lines
         assert 'server migration watch --server' in lines[0], lines
@@ -188,28 +231,49 @@ def test_without_service_tokens_the_migration_fails_and_a_token_wait_explains(
 
 
 def test_with_service_tokens_the_migration_completes_and_long_waits_renew(
-        short_tokens, tmp_path):
+    short_tokens, tmp_path
+):
     """Application-credential --wait (with --debug) and a password watch
-    both outlive their tokens; neither prints a token or the secret."""
+    both outlive their tokens; neither prints a token or the secret.
+    """
     c = short_tokens
     src, dst = c.hosts
     assert 'send_service_user_token = true' in c.overrides()['compute']
     sid = servers.boot(c, BUSY, 'lm-tok-svc-%d' % int(time.time()), src)
-    cred = c.openstack_json('application', 'credential', 'create',
-                            'lm-tok-wait-%d' % int(time.time()))
+    cred = c.openstack_json(
+        'application',
+        'credential',
+        'create',
+        'lm-tok-wait-%d' % int(time.time()),
+    )
     running = []
     try:
         servers.active(c, sid, src)
         servers.heartbeats(c, sid, 2)
-        env = _auth_env(c, OS_AUTH_TYPE='v3applicationcredential',
-                        OS_APPLICATION_CREDENTIAL_ID=cred['ID'],
-                        OS_APPLICATION_CREDENTIAL_SECRET=cred['Secret'])
+        env = _auth_env(
+            c,
+            OS_AUTH_TYPE='v3applicationcredential',
+            OS_APPLICATION_CREDENTIAL_ID=cred['ID'],
+            OS_APPLICATION_CREDENTIAL_SECRET=cred['Secret'],
+        )
         wait = _migrate_wait(c, sid, dst, env, tmp_path, 'appcred', '--debug')
         running.append(wait)
         servers.running_with_bytes(c, sid)
-        watch = Background(c, _auth_env(c, **c.env()), tmp_path, 'watch',
-                           'server', 'migration', 'watch', '--server', sid,
-                           '--interval', '2', '-f', 'json')
+        watch = Background(
+            c,
+            _auth_env(c, **c.env()),
+            tmp_path,
+            'watch',
+            'server',
+            'migration',
+            'watch',
+            '--server',
+            sid,
+            '--interval',
+            '2',
+            '-f',
+            'json',
+        )
         running.append(watch)
         m = _outlive_token_then_force_complete(c, sid, watch.started)
         rc, stdout, stderr = wait.finish()
@@ -217,14 +281,17 @@ def test_with_service_tokens_the_migration_completes_and_long_waits_renew(
         assert rc == 0, (rc, stdout[-2000:], stderr[-3000:])
         assert wrc == 0, (wrc, wout[-2000:], werr[-2000:])
         assert wait.took > TOKEN_S + 10 and watch.took > TOKEN_S + 10, (
-            wait.took, watch.took)
+            wait.took,
+            watch.took,
+        )
         # --debug logged every request, with the auth headers redacted
         assert 'X-Auth-Token' in stderr and 'REQ: curl' in stderr
         assert cred['Secret'] not in stdout + stderr
         for text in (stdout, stderr, wout, werr):
             assert FERNET_PREFIX not in text
-        refreshes = [json.loads(ln) for ln in wout.splitlines()
-                     if ln.startswith('{')]
+        refreshes = [
+            json.loads(ln) for ln in wout.splitlines() if ln.startswith('{')
+        ]
         assert any(r['migrations'] for r in refreshes), wout[-2000:]
         assert refreshes[-1]['migrations'] == [], wout[-2000:]
         status, host, last = servers.settled(c, sid)
@@ -237,18 +304,37 @@ def test_with_service_tokens_the_migration_completes_and_long_waits_renew(
         c.openstack('application', 'credential', 'delete', cred['ID'])
         servers.delete(c, sid)
     servers.assert_nothing_left(c, sid)
-    print('\napplication-credential --wait %.0f s and password watch %.0f s '
-          'outlived %d s tokens' % (wait.took, watch.took, TOKEN_S))
+    print(
+        '\napplication-credential --wait %.0f s and password watch %.0f s '
+        'outlived %d s tokens' % (wait.took, watch.took, TOKEN_S)
+    )
 
 
 def test_token_auth_prints_no_token_even_with_debug(short_tokens):
     c = short_tokens
     token = c.openstack_json('token', 'issue')
-    env = _auth_env(c, OS_AUTH_TYPE='v3token', OS_TOKEN=token['id'],
-                    OS_PROJECT_ID=token['project_id'])
-    r = subprocess.run([c.openstack_bin, '--debug', 'server', 'migration',
-                        'list', '-f', 'json'], env=env, capture_output=True,
-                       text=True, timeout=120, stdin=subprocess.DEVNULL)
+    env = _auth_env(
+        c,
+        OS_AUTH_TYPE='v3token',
+        OS_TOKEN=token['id'],
+        OS_PROJECT_ID=token['project_id'],
+    )
+    r = subprocess.run(
+        [
+            c.openstack_bin,
+            '--debug',
+            'server',
+            'migration',
+            'list',
+            '-f',
+            'json',
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     assert 'X-Auth-Token' in r.stderr
     assert token['id'] not in r.stdout + r.stderr

@@ -35,14 +35,29 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parents[3]
 HERE = pathlib.Path(__file__).resolve().parent
 STUBS = HERE / 'stubs.sh'
-SCRIPTS = [ROOT / 'devstack' / 'settings', ROOT / 'devstack' / 'plugin.sh',
-           ROOT / 'devstack' / 'lib' / 'osc-livemigrate', STUBS]
-PHASES = [('stack', 'pre-install'), ('stack', 'install'),
-          ('stack', 'post-config'), ('stack', 'extra'),
-          ('stack', 'test-config'), ('unstack', ''), ('clean', '')]
+SCRIPTS = [
+    ROOT / 'devstack' / 'settings',
+    ROOT / 'devstack' / 'plugin.sh',
+    ROOT / 'devstack' / 'lib' / 'osc-livemigrate',
+    STUBS,
+]
+PHASES = [
+    ('stack', 'pre-install'),
+    ('stack', 'install'),
+    ('stack', 'post-config'),
+    ('stack', 'extra'),
+    ('stack', 'test-config'),
+    ('unstack', ''),
+    ('clean', ''),
+]
 PASSWORD = 'Pw-must-not-leak-7f3a'
-PASSWORD_VARS = ('ADMIN_PASSWORD', 'SERVICE_PASSWORD', 'DATABASE_PASSWORD',
-                 'RABBIT_PASSWORD', 'OS_PASSWORD')
+PASSWORD_VARS = (
+    'ADMIN_PASSWORD',
+    'SERVICE_PASSWORD',
+    'DATABASE_PASSWORD',
+    'RABBIT_PASSWORD',
+    'OS_PASSWORD',
+)
 NOVA_CPU_CONF = """\
 [DEFAULT]
 # written by devstack's lib/nova
@@ -52,8 +67,10 @@ debug = True
 [libvirt]
 virt_type = qemu
 """
-FIND = ('import importlib.util, json; s = importlib.util.find_spec('
-        '"nova.virt.livemigrate"); print(json.dumps(s and s.origin))')
+FIND = (
+    'import importlib.util, json; s = importlib.util.find_spec('
+    '"nova.virt.livemigrate"); print(json.dumps(s and s.origin))'
+)
 
 
 def _parse(path):
@@ -80,9 +97,19 @@ def venv(tmp_path_factory):
     """A virtualenv with nova 34.0.0's files and nothing of ours."""
     path = tmp_path_factory.mktemp('devstack-venv') / 'venv'
     subprocess.run([sys.executable, '-m', 'venv', str(path)], check=True)
-    subprocess.run([str(path / 'bin' / 'python'), '-m', 'pip', 'install',
-                    '-q', '--no-deps', 'nova==34.0.0'], check=True,
-                   capture_output=True)
+    subprocess.run(
+        [
+            str(path / 'bin' / 'python'),
+            '-m',
+            'pip',
+            'install',
+            '-q',
+            '--no-deps',
+            'nova==34.0.0',
+        ],
+        check=True,
+        capture_output=True,
+    )
     return path
 
 
@@ -99,13 +126,25 @@ class Devstack:
         self.output = ''
 
     def env(self, **extra):
-        env = {'PATH': os.environ['PATH'], 'HOME': os.environ.get('HOME', '/'),
-               'LANG': 'C.UTF-8', 'STUB_VENV': str(self.venv),
-               'STUB_CALLS': str(self.calls), 'NOVA_CPU_CONF': str(self.conf),
-               'DEST': '/opt/stack', 'LIVEMIGRATE_DIR': str(ROOT),
-               'ENABLED_SERVICES': 'key,n-api,n-cpu,placement-api'}
-        for name in ('PIP_CONFIG_FILE', 'PIP_CONSTRAINT', 'PIP_FIND_LINKS',
-                     'PIP_INDEX_URL', 'PIP_EXTRA_INDEX_URL', 'PIP_CERT'):
+        env = {
+            'PATH': os.environ['PATH'],
+            'HOME': os.environ.get('HOME', '/'),
+            'LANG': 'C.UTF-8',
+            'STUB_VENV': str(self.venv),
+            'STUB_CALLS': str(self.calls),
+            'NOVA_CPU_CONF': str(self.conf),
+            'DEST': '/opt/stack',
+            'LIVEMIGRATE_DIR': str(ROOT),
+            'ENABLED_SERVICES': 'key,n-api,n-cpu,placement-api',
+        }
+        for name in (
+            'PIP_CONFIG_FILE',
+            'PIP_CONSTRAINT',
+            'PIP_FIND_LINKS',
+            'PIP_INDEX_URL',
+            'PIP_EXTRA_INDEX_URL',
+            'PIP_CERT',
+        ):
             if name in os.environ:
                 env[name] = os.environ[name]
         env.update({name: PASSWORD for name in PASSWORD_VARS})
@@ -117,19 +156,26 @@ class Devstack:
 
         :returns: the xtrace state after plugin.sh returned, 'on' or 'off'
         """
-        script = '\n'.join([
-            'set -o errexit',
-            'source %s' % STUBS,
-            'source devstack/settings',
-            'disable_service livemigrate' if disabled else ':',
-            'set -o xtrace' if xtrace else 'set +o xtrace',
-            'source devstack/plugin.sh %s %s' % (mode, phase),
-            '{ [[ -o xtrace ]] && echo on || echo off; } > %s 2>/dev/null'
-            % self.state,
-        ])
-        proc = subprocess.run(['bash', '-c', script], check=False, cwd=ROOT,
-                              env=self.env(**extra), capture_output=True,
-                              text=True)
+        script = '\n'.join(
+            [
+                'set -o errexit',
+                'source %s' % STUBS,
+                'source devstack/settings',
+                'disable_service livemigrate' if disabled else ':',
+                'set -o xtrace' if xtrace else 'set +o xtrace',
+                'source devstack/plugin.sh %s %s' % (mode, phase),
+                '{ [[ -o xtrace ]] && echo on || echo off; } > %s 2>/dev/null'
+                % self.state,
+            ]
+        )
+        proc = subprocess.run(
+            ['bash', '-c', script],
+            check=False,
+            cwd=ROOT,
+            env=self.env(**extra),
+            capture_output=True,
+            text=True,
+        )
         self.output += proc.stdout + proc.stderr
         assert proc.returncode == 0, (mode, phase, proc.stdout, proc.stderr)
         return self.state.read_text().strip()
@@ -138,9 +184,13 @@ class Devstack:
         return self.calls.read_text().splitlines()
 
     def shim_origin(self):
-        out = subprocess.run([str(self.venv / 'bin' / 'python'), '-c', FIND],
-                             cwd='/', check=True, capture_output=True,
-                             text=True).stdout
+        out = subprocess.run(
+            [str(self.venv / 'bin' / 'python'), '-c', FIND],
+            cwd='/',
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
         return json.loads(out)
 
 
@@ -149,13 +199,22 @@ def devstack(tmp_path, venv):
     host = Devstack(tmp_path, venv)
     yield host
     # Leave the module's venv as the next test expects it: nothing of ours.
-    subprocess.run([str(venv / 'bin' / 'python'), '-m', 'pip', 'uninstall',
-                    '-q', '-y', 'osc-livemigrate'], check=False,
-                   capture_output=True)
+    subprocess.run(
+        [
+            str(venv / 'bin' / 'python'),
+            '-m',
+            'pip',
+            'uninstall',
+            '-q',
+            '-y',
+            'osc-livemigrate',
+        ],
+        check=False,
+        capture_output=True,
+    )
 
 
 class TestPluginPhases:
-
     def test_plugin_every_phase_in_stack_order(self, devstack):
         assert devstack.shim_origin() is None
         devstack.source('stack', 'pre-install', xtrace=True)
@@ -163,27 +222,31 @@ class TestPluginPhases:
         assert devstack.call_log() == ['define_plugin osc-livemigrate']
 
         devstack.source('stack', 'install', xtrace=True)
-        assert (devstack.call_log()[-1] == 'setup_develop %s' % ROOT)
+        assert devstack.call_log()[-1] == 'setup_develop %s' % ROOT
         # NOTE: setup_develop is an editable install, so nova.virt resolves
         # "livemigrate" to the repository's file; a wheel install would put
         # the same file at site-packages/nova/virt/livemigrate.py
         # (tests/functional/nova_ext/test_install.py checks that case).
         assert devstack.shim_origin() == str(
-            ROOT / 'nova' / 'virt' / 'livemigrate.py')
+            ROOT / 'nova' / 'virt' / 'livemigrate.py'
+        )
         assert devstack.conf.read_text() == NOVA_CPU_CONF
 
         devstack.source('stack', 'post-config', xtrace=True)
         conf = devstack.conf
         assert _values(conf, 'DEFAULT', 'compute_driver') == [
-            'livemigrate.LibvirtDriver']
+            'livemigrate.LibvirtDriver'
+        ]
         assert _values(conf, 'DEFAULT', 'debug') == ['True']
         assert _values(conf, 'libvirt', 'virt_type') == ['qemu']
         assert _values(conf, 'livemigrate', 'default_policy') == ['adaptive']
         assert _values(conf, 'livemigrate', 'user_selectable_policies') == [
-            'adaptive,nova']
+            'adaptive,nova'
+        ]
         assert _values(conf, 'livemigrate', 'policy_params') == []
         assert _values(conf, 'service_user', 'send_service_user_token') == [
-            'True']
+            'True'
+        ]
         assert '# written by devstack' in conf.read_text()
 
         before = len(devstack.call_log())
@@ -192,14 +255,17 @@ class TestPluginPhases:
             'define_plugin osc-livemigrate',
             'nova-livemigrate-status --config-file %s upgrade check'
             % devstack.conf,
-            'openstack --os-cloud devstack-admin server migration list']
+            'openstack --os-cloud devstack-admin server migration list',
+        ]
 
         configured = devstack.conf.read_text()
         before = len(devstack.call_log())
         devstack.source('stack', 'test-config', xtrace=True)
         devstack.source('unstack', xtrace=True)
-        assert devstack.call_log()[before:] == [
-            'define_plugin osc-livemigrate'] * 2
+        assert (
+            devstack.call_log()[before:]
+            == ['define_plugin osc-livemigrate'] * 2
+        )
         assert devstack.conf.read_text() == configured
         assert devstack.shim_origin() is not None
 
@@ -207,7 +273,8 @@ class TestPluginPhases:
         assert devstack.call_log()[-1] == 'pip_uninstall osc-livemigrate'
         assert devstack.shim_origin() is None
         assert _values(conf, 'DEFAULT', 'compute_driver') == [
-            'libvirt.LibvirtDriver']
+            'libvirt.LibvirtDriver'
+        ]
         assert _parse(conf).get('livemigrate', []) == []
         assert _values(conf, 'libvirt', 'virt_type') == ['qemu']
 
@@ -219,16 +286,23 @@ class TestPluginPhases:
 
     def test_post_config_uses_overrides_from_the_environment(self, devstack):
         devstack.source(
-            'stack', 'post-config', LIVEMIGRATE_POLICY='schedule',
+            'stack',
+            'post-config',
+            LIVEMIGRATE_POLICY='schedule',
             LIVEMIGRATE_USER_SELECTABLE='schedule,adaptive,nova',
-            LIVEMIGRATE_POLICY_PARAMS=('schedule:preset=gentle '
-                                       'adaptive:stall_rounds=3;margin_pct=5'))
+            LIVEMIGRATE_POLICY_PARAMS=(
+                'schedule:preset=gentle adaptive:stall_rounds=3;margin_pct=5'
+            ),
+        )
         conf = devstack.conf
         assert _values(conf, 'livemigrate', 'default_policy') == ['schedule']
         assert _values(conf, 'livemigrate', 'user_selectable_policies') == [
-            'schedule,adaptive,nova']
+            'schedule,adaptive,nova'
+        ]
         assert _values(conf, 'livemigrate', 'policy_params') == [
-            'schedule:preset=gentle', 'adaptive:stall_rounds=3;margin_pct=5']
+            'schedule:preset=gentle',
+            'adaptive:stall_rounds=3;margin_pct=5',
+        ]
 
         devstack.source('clean')
         assert _parse(conf).get('livemigrate', []) == []
@@ -237,29 +311,45 @@ class TestPluginPhases:
         # NOTE: the stub nova-livemigrate-status only records its call; the
         # real one (from the environment running pytest, which has nova)
         # judges the file post-config wrote, overrides included.
-        devstack.source('stack', 'post-config',
-                        LIVEMIGRATE_POLICY_PARAMS=(
-                            'adaptive:stall_rounds=3;margin_pct=5 '
-                            'schedule:preset=gentle'))
+        devstack.source(
+            'stack',
+            'post-config',
+            LIVEMIGRATE_POLICY_PARAMS=(
+                'adaptive:stall_rounds=3;margin_pct=5 schedule:preset=gentle'
+            ),
+        )
         proc = subprocess.run(
-            [sys.executable, '-m', 'nova_ext.cmd.status', '--config-file',
-             str(devstack.conf), 'upgrade', 'check'],
-            check=False, cwd=ROOT, capture_output=True, text=True)
+            [
+                sys.executable,
+                '-m',
+                'nova_ext.cmd.status',
+                '--config-file',
+                str(devstack.conf),
+                'upgrade',
+                'check',
+            ],
+            check=False,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        )
         assert proc.returncode == 0, proc.stdout + proc.stderr
         assert proc.stdout.count('Result: Success') == 3, proc.stdout
 
     def test_post_config_leaves_a_host_without_n_cpu_alone(self, devstack):
-        devstack.source('stack', 'post-config',
-                        ENABLED_SERVICES='key,n-api,placement-api')
-        devstack.source('stack', 'extra',
-                        ENABLED_SERVICES='key,n-api,placement-api')
+        devstack.source(
+            'stack', 'post-config', ENABLED_SERVICES='key,n-api,placement-api'
+        )
+        devstack.source(
+            'stack', 'extra', ENABLED_SERVICES='key,n-api,placement-api'
+        )
         assert devstack.conf.read_text() == NOVA_CPU_CONF
         assert devstack.call_log()[-1] == (
-            'openstack --os-cloud devstack-admin server migration list')
+            'openstack --os-cloud devstack-admin server migration list'
+        )
 
     @pytest.mark.parametrize('mode,phase', PHASES)
-    def test_disabled_service_makes_phase_a_no_op(self, devstack, mode,
-                                                  phase):
+    def test_disabled_service_makes_phase_a_no_op(self, devstack, mode, phase):
         devstack.source(mode, phase, xtrace=True, disabled=True)
         assert devstack.call_log() == ['define_plugin osc-livemigrate']
         assert devstack.conf.read_text() == NOVA_CPU_CONF
@@ -268,32 +358,49 @@ class TestPluginPhases:
         assert PASSWORD not in devstack.output
 
     @pytest.mark.parametrize('xtrace', [True, False])
-    @pytest.mark.parametrize('mode,phase', [
-        ('stack', 'pre-install'), ('stack', 'post-config'),
-        ('stack', 'extra'), ('unstack', '')])
+    @pytest.mark.parametrize(
+        'mode,phase',
+        [
+            ('stack', 'pre-install'),
+            ('stack', 'post-config'),
+            ('stack', 'extra'),
+            ('unstack', ''),
+        ],
+    )
     def test_plugin_restores_xtrace(self, devstack, mode, phase, xtrace):
         after = devstack.source(mode, phase, xtrace=xtrace)
         assert after == ('on' if xtrace else 'off')
         assert PASSWORD not in devstack.output
 
     def test_settings_enables_service_with_defaults(self, devstack):
-        script = ('source %s; source devstack/settings; '
-                  'echo "$ENABLED_SERVICES|$LIVEMIGRATE_POLICY|'
-                  '$LIVEMIGRATE_USER_SELECTABLE|$LIVEMIGRATE_DIR"' % STUBS)
-        out = subprocess.run(['bash', '-c', script], cwd=ROOT, check=True,
-                             env=devstack.env(LIVEMIGRATE_DIR=''),
-                             capture_output=True, text=True).stdout
+        script = (
+            'source %s; source devstack/settings; '
+            'echo "$ENABLED_SERVICES|$LIVEMIGRATE_POLICY|'
+            '$LIVEMIGRATE_USER_SELECTABLE|$LIVEMIGRATE_DIR"' % STUBS
+        )
+        out = subprocess.run(
+            ['bash', '-c', script],
+            cwd=ROOT,
+            check=True,
+            env=devstack.env(LIVEMIGRATE_DIR=''),
+            capture_output=True,
+            text=True,
+        ).stdout
         assert out.strip() == (
             'key,n-api,n-cpu,placement-api,livemigrate|adaptive|'
-            'adaptive,nova|/opt/stack/osc-livemigrate')
+            'adaptive,nova|/opt/stack/osc-livemigrate'
+        )
 
 
 class TestScripts:
-
     @pytest.mark.parametrize('script', SCRIPTS, ids=lambda p: p.name)
     def test_script_parses(self, script):
-        proc = subprocess.run(['bash', '-n', str(script)], check=False,
-                              capture_output=True, text=True)
+        proc = subprocess.run(
+            ['bash', '-n', str(script)],
+            check=False,
+            capture_output=True,
+            text=True,
+        )
         assert proc.returncode == 0, proc.stderr
 
     def test_scripts_pass_shellcheck(self):
@@ -302,5 +409,9 @@ class TestScripts:
         proc = subprocess.run(
             ['shellcheck', '-x', '-s', 'bash', '-S', 'warning']
             + [str(p.relative_to(ROOT)) for p in SCRIPTS],
-            check=False, cwd=ROOT, capture_output=True, text=True)
+            check=False,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        )
         assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -80,10 +80,18 @@ TIMEOUT_S = 120
 CHAINER = 'os_brick.exception.ExceptionChainer'
 
 # nova_ext scenarios: the driver method and the nova_ext.brick rule
-FORCED = ('post_live_migration', 'rollback_live_migration_at_destination',
-          'migrate_disk_and_power_off', 'detach_volume', 'destroy')
-RAISING = ('rollback_live_migration_at_destination',
-           'migrate_disk_and_power_off', 'detach_volume')
+FORCED = (
+    'post_live_migration',
+    'rollback_live_migration_at_destination',
+    'migrate_disk_and_power_off',
+    'detach_volume',
+    'destroy',
+)
+RAISING = (
+    'rollback_live_migration_at_destination',
+    'migrate_disk_and_power_off',
+    'detach_volume',
+)
 
 
 @pytest.fixture(scope='module')
@@ -93,37 +101,64 @@ def child():
     if unshare is None:
         pytest.fail('unshare (util-linux) is not installed', pytrace=False)
     if os.geteuid() != 0:
-        pytest.fail('needs root for unshare --mount and tmpfs mounts',
-                    pytrace=False)
+        pytest.fail(
+            'needs root for unshare --mount and tmpfs mounts', pytrace=False
+        )
     workdir = tempfile.mkdtemp(prefix='brickfake-')
     os.mkdir(os.path.join(workdir, 'scratch'))
-    env = dict(os.environ, OS_NOVA_DISABLE_EVENTLET_PATCHING='True',
-               PYTHONDONTWRITEBYTECODE='1')
+    env = dict(
+        os.environ,
+        OS_NOVA_DISABLE_EVENTLET_PATCHING='True',
+        PYTHONDONTWRITEBYTECODE='1',
+    )
     env[mounts.PARENT_NS_ENV] = mounts.mount_ns()
     proc = subprocess.Popen(
-        [unshare, '--mount', '--propagation', 'private', '--',
-         sys.executable, '-W', 'ignore', '-m', CHILD, workdir],
-        cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, start_new_session=True)
+        [
+            unshare,
+            '--mount',
+            '--propagation',
+            'private',
+            '--',
+            sys.executable,
+            '-W',
+            'ignore',
+            '-m',
+            CHILD,
+            workdir,
+        ],
+        cwd=ROOT,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         try:
             output = proc.communicate(timeout=TIMEOUT_S)[0].decode(
-                errors='replace')
+                errors='replace'
+            )
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
             pytest.fail('child did not finish in %d s' % TIMEOUT_S)
         path = os.path.join(workdir, 'result.json')
         if not os.path.exists(path):
-            pytest.fail('child wrote no report (exit %s):\n%s'
-                        % (proc.returncode, output[-8000:]), pytrace=False)
+            pytest.fail(
+                'child wrote no report (exit %s):\n%s'
+                % (proc.returncode, output[-8000:]),
+                pytrace=False,
+            )
         with open(path) as f:
             result = json.load(f)
     finally:
         shutil.rmtree(workdir)
     if result['error'] or proc.returncode:
-        pytest.fail('child failed (exit %s):\n%s\n%s' % (
-            proc.returncode, result['error'], output[-4000:]), pytrace=False)
+        pytest.fail(
+            'child failed (exit %s):\n%s\n%s'
+            % (proc.returncode, result['error'], output[-4000:]),
+            pytrace=False,
+        )
     result['pgid'] = proc.pid
     return result
 
@@ -133,21 +168,27 @@ def _commands(scenario):
 
 
 def _exit_code(scenario, command):
-    codes = [c['exit_code'] for c in scenario['commands']
-             if ' '.join(c['cmd']) == command]
+    codes = [
+        c['exit_code']
+        for c in scenario['commands']
+        if ' '.join(c['cmd']) == command
+    ]
     assert codes, '%s did not run: %s' % (command, _commands(scenario))
     return codes[-1]
 
 
 def _warnings(scenario, logger_prefix):
-    return [r['message'] for r in scenario['logs']
-            if r['level'] == 'WARNING' and
-            r['logger'].startswith(logger_prefix)]
+    return [
+        r['message']
+        for r in scenario['logs']
+        if r['level'] == 'WARNING' and r['logger'].startswith(logger_prefix)
+    ]
 
 
 def test_boundary_is_real_os_brick_over_the_fake_host(child):
     assert child['connector_classes'] == [
-        'os_brick.initiator.connectors.iscsi.ISCSIConnector']
+        'os_brick.initiator.connectors.iscsi.ISCSIConnector'
+    ]
     assert child['linuxscsi_class'] == 'os_brick.initiator.linuxscsi.LinuxSCSI'
     assert child['runner_is_fake'] is True
     assert child['real_commands'] == []
@@ -178,8 +219,9 @@ def test_failed_flush_with_force_removes_the_device(child, name):
     scenario = child['scenarios'][name]
     dev = scenario['device']
     assert _exit_code(scenario, 'blockdev --flushbufs /dev/' + dev) == 1
-    assert _exit_code(scenario,
-                      'tee -a /sys/block/%s/device/delete' % dev) == 0
+    assert (
+        _exit_code(scenario, 'tee -a /sys/block/%s/device/delete' % dev) == 0
+    )
     assert scenario['leftovers'] == []
     assert not scenario['session_left']
     assert not scenario['node_left']
@@ -197,12 +239,19 @@ def test_post_live_migration_logs_and_does_not_raise(child):
     assert scenario['raised'] is None
     assert scenario['disconnects'][0]['raised'] is not None
     warnings = _warnings(scenario, 'os_brick')
-    assert "There were errors removing {'sdb'}, leftovers may remain in " \
-        'the system' in warnings, warnings
-    nova_lines = [r['message'] for r in scenario['logs']
-                  if r['logger'].startswith('nova')]
-    assert any('Ignoring exception while attempting to disconnect volume'
-               in line for line in nova_lines), nova_lines
+    assert (
+        "There were errors removing {'sdb'}, leftovers may remain in "
+        'the system' in warnings
+    ), warnings
+    nova_lines = [
+        r['message']
+        for r in scenario['logs']
+        if r['logger'].startswith('nova')
+    ]
+    assert any(
+        'Ignoring exception while attempting to disconnect volume' in line
+        for line in nova_lines
+    ), nova_lines
 
 
 @pytest.mark.parametrize('name', RAISING)
@@ -212,8 +261,7 @@ def test_error_reaches_the_caller_and_no_device_is_left(child, name):
     assert scenario['rule_ignore_errors'] is False
     assert scenario['raised'] is not None, 'the failed flush was swallowed'
     assert scenario['raised']['type'] == CHAINER
-    assert 'blockdev --flushbufs /dev/' + dev in \
-        scenario['raised']['message']
+    assert 'blockdev --flushbufs /dev/' + dev in scenario['raised']['message']
     assert scenario['disconnects'][0]['raised'] == CHAINER
     assert scenario['leftovers'] == []
 
@@ -228,8 +276,10 @@ def test_destroy_is_nova_own_forced_path(child):
     # volume error instead of failing the delete
     assert scenario['raised'] is None
     assert scenario['disconnects'][0]['raised'] == CHAINER
-    assert any(m.startswith('Ignoring Volume Error on vol ')
-               for m in _warnings(scenario, 'nova.virt.libvirt'))
+    assert any(
+        m.startswith('Ignoring Volume Error on vol ')
+        for m in _warnings(scenario, 'nova.virt.libvirt')
+    )
 
 
 def test_control_stock_nova_detach_leaves_the_device(child):
@@ -240,11 +290,14 @@ def test_control_stock_nova_detach_leaves_the_device(child):
     assert scenario['guest_disks'] == []
     calls = scenario['disconnects']
     assert len(calls) == 1 and calls[0]['force'] is False, calls
-    assert scenario['raised']['type'] == \
-        'oslo_concurrency.processutils.ProcessExecutionError'
+    assert (
+        scenario['raised']['type']
+        == 'oslo_concurrency.processutils.ProcessExecutionError'
+    )
     assert _exit_code(scenario, 'blockdev --flushbufs /dev/' + dev) == 1
-    assert not any(c.startswith('tee ') or '--logout' in c
-                   for c in _commands(scenario))
+    assert not any(
+        c.startswith('tee ') or '--logout' in c for c in _commands(scenario)
+    )
     assert '/dev/' + dev in scenario['leftovers']
     assert '/sys/block/' + dev in scenario['leftovers']
     assert scenario['session_left'] and scenario['node_left']

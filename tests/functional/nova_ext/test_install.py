@@ -27,17 +27,19 @@ import tempfile
 import unittest
 
 ROOT = pathlib.Path(__file__).resolve().parents[3]
-FIND = ('import importlib.util, json; s = importlib.util.find_spec('
-        '"nova.virt.livemigrate"); print(json.dumps(s and s.origin))')
+FIND = (
+    'import importlib.util, json; s = importlib.util.find_spec('
+    '"nova.virt.livemigrate"); print(json.dumps(s and s.origin))'
+)
 
 
 def _run(*argv, **kw):
-    return subprocess.run(argv, check=True, capture_output=True, text=True,
-                          **kw)
+    return subprocess.run(
+        argv, check=True, capture_output=True, text=True, **kw
+    )
 
 
 class ShimInstall(unittest.TestCase):
-
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.TemporaryDirectory()
@@ -45,11 +47,19 @@ class ShimInstall(unittest.TestCase):
         cls.venv = base / 'venv'
         _run(sys.executable, '-m', 'venv', str(cls.venv))
         cls.py = str(cls.venv / 'bin' / 'python')
-        _run(cls.py, '-m', 'pip', 'install', '-q', '--no-deps',
-             'nova==34.0.0')
+        _run(cls.py, '-m', 'pip', 'install', '-q', '--no-deps', 'nova==34.0.0')
         wheels = base / 'wheels'
-        _run(sys.executable, '-m', 'pip', 'wheel', '-q', '--no-deps',
-             '-w', str(wheels), str(ROOT))
+        _run(
+            sys.executable,
+            '-m',
+            'pip',
+            'wheel',
+            '-q',
+            '--no-deps',
+            '-w',
+            str(wheels),
+            str(ROOT),
+        )
         cls.wheel = str(next(wheels.glob('osc_livemigrate-*.whl')))
 
     @classmethod
@@ -57,9 +67,15 @@ class ShimInstall(unittest.TestCase):
         cls.tmp.cleanup()
 
     def _nova_files(self):
-        site = json.loads(_run(self.py, '-c', 'import sysconfig, json; '
-                               'print(json.dumps(sysconfig.get_paths()'
-                               '["purelib"]))').stdout)
+        site = json.loads(
+            _run(
+                self.py,
+                '-c',
+                'import sysconfig, json; '
+                'print(json.dumps(sysconfig.get_paths()'
+                '["purelib"]))',
+            ).stdout
+        )
         record = next(pathlib.Path(site).glob('nova-34.0.0.dist-info'))
         digests = {}
         for line in (record / 'RECORD').read_text().splitlines():
@@ -78,11 +94,14 @@ class ShimInstall(unittest.TestCase):
         shim = os.path.join(site, 'nova', 'virt', 'livemigrate.py')
         self.assertEqual(shim, self._origin())
         self.assertEqual(before, self._nova_files()[1])
-        record = _run(self.py, '-m', 'pip', 'show', '-f',
-                      'osc-livemigrate').stdout
-        ours_under_nova = [ln.strip() for ln in record.splitlines()
-                           if ln.strip().startswith('nova/')
-                           and '__pycache__' not in ln]
+        record = _run(
+            self.py, '-m', 'pip', 'show', '-f', 'osc-livemigrate'
+        ).stdout
+        ours_under_nova = [
+            ln.strip()
+            for ln in record.splitlines()
+            if ln.strip().startswith('nova/') and '__pycache__' not in ln
+        ]
         self.assertEqual(['nova/virt/livemigrate.py'], ours_under_nova)
         _run(self.py, '-m', 'pip', 'uninstall', '-y', '-q', 'osc-livemigrate')
         self.assertIsNone(self._origin())
@@ -90,15 +109,22 @@ class ShimInstall(unittest.TestCase):
 
     def test_editable_install_finds_the_shim_without_shadowing_nova(self):
         site, before = self._nova_files()
-        _run(self.py, '-m', 'pip', 'install', '-q', '--no-deps', '-e',
-             str(ROOT))
-        self.assertEqual(str(ROOT / 'nova' / 'virt' / 'livemigrate.py'),
-                         self._origin())
-        nova_init = json.loads(_run(
-            self.py, '-c', 'import importlib.util, json; print(json.dumps('
-            'importlib.util.find_spec("nova").origin))', cwd='/').stdout)
-        self.assertEqual(os.path.join(site, 'nova', '__init__.py'),
-                         nova_init)
+        _run(
+            self.py, '-m', 'pip', 'install', '-q', '--no-deps', '-e', str(ROOT)
+        )
+        self.assertEqual(
+            str(ROOT / 'nova' / 'virt' / 'livemigrate.py'), self._origin()
+        )
+        nova_init = json.loads(
+            _run(
+                self.py,
+                '-c',
+                'import importlib.util, json; print(json.dumps('
+                'importlib.util.find_spec("nova").origin))',
+                cwd='/',
+            ).stdout
+        )
+        self.assertEqual(os.path.join(site, 'nova', '__init__.py'), nova_init)
         self.assertEqual(before, self._nova_files()[1])
         _run(self.py, '-m', 'pip', 'uninstall', '-y', '-q', 'osc-livemigrate')
         self.assertIsNone(self._origin())

@@ -22,20 +22,33 @@ import unittest
 
 from benchmarks import policies as bench
 
-FIELDS = {'policy', 'ram_gib', 'rho', 'wws_gib', 'permits', 'converges',
-          'outcome', 'total_s', 'lower_bound_s', 'downtime_ms', 'decision_s',
-          'postcopy_s', 'paused_s', 'bytes_sent'}
+FIELDS = {
+    'policy',
+    'ram_gib',
+    'rho',
+    'wws_gib',
+    'permits',
+    'converges',
+    'outcome',
+    'total_s',
+    'lower_bound_s',
+    'downtime_ms',
+    'decision_s',
+    'postcopy_s',
+    'paused_s',
+    'bytes_sent',
+}
 
 
 class TestPolicyBenchmark(unittest.TestCase):
-
     @classmethod
     def setUpClass(cls):
         cls.rows = [bench.run_one(*cell) for cell in bench.matrix(quick=True)]
 
     def test_rows_have_the_documented_fields(self):
-        self.assertEqual(len(bench.POLICIES) * 2 * len(bench.RHOS) * 2 * 3,
-                         len(self.rows))
+        self.assertEqual(
+            len(bench.POLICIES) * 2 * len(bench.RHOS) * 2 * 3, len(self.rows)
+        )
         for row in self.rows:
             self.assertLessEqual(FIELDS, set(row))
             self.assertIn(row['outcome'], ('completed', 'aborted'))

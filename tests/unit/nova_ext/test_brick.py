@@ -34,7 +34,6 @@ class VolumeDriver:
 
 
 class TestRules(unittest.TestCase):
-
     def test_every_rule_forces_and_says_why(self):
         for path, rule in brick.PATHS.items():
             with self.subTest(path=path):
@@ -56,11 +55,13 @@ class TestRules(unittest.TestCase):
     def test_ignore_errors_only_where_the_rule_says(self):
         drv = VolumeDriver()
         with brick.giving_up('swap_volume'):
-            brick.with_rule(drv).connector.disconnect_volume({}, None,
-                                                            force=True)
+            brick.with_rule(drv).connector.disconnect_volume(
+                {}, None, force=True
+            )
         with brick.giving_up('detach_volume'):
-            brick.with_rule(drv).connector.disconnect_volume({}, None,
-                                                            force=True)
+            brick.with_rule(drv).connector.disconnect_volume(
+                {}, None, force=True
+            )
         self.assertEqual([(True, True), (True, False)], drv.connector.calls)
         self.assertIsInstance(drv.connector, Connector)  # cache untouched
 
@@ -76,7 +77,8 @@ class TestRules(unittest.TestCase):
         seen = []
         with brick.giving_up('detach_volume'):
             thread = threading.Thread(
-                target=lambda: seen.append(brick.current()))
+                target=lambda: seen.append(brick.current())
+            )
             thread.start()
             thread.join()
         self.assertEqual([None], seen)

@@ -37,26 +37,40 @@ def _validate(conf):
 
 
 class TestConf(unittest.TestCase):
-
     def test_defaults_validate(self):
         self.assertEqual({}, _validate(_conf()))
 
     def test_policy_params_are_parsed_per_policy(self):
-        conf = _conf(policy_params=['adaptive:stall_rounds=3;margin_pct=5',
-                                    'schedule:preset=fast'])
-        self.assertEqual({'adaptive': {'stall_rounds': '3', 'margin_pct': '5'},
-                          'schedule': {'preset': 'fast'}}, _validate(conf))
+        conf = _conf(
+            policy_params=[
+                'adaptive:stall_rounds=3;margin_pct=5',
+                'schedule:preset=fast',
+            ]
+        )
+        self.assertEqual(
+            {
+                'adaptive': {'stall_rounds': '3', 'margin_pct': '5'},
+                'schedule': {'preset': 'fast'},
+            },
+            _validate(conf),
+        )
 
     def test_invalid_configuration_is_one_line_naming_it(self):
         cases = [
             ({'default_policy': 'turbo'}, "unknown migration policy 'turbo'"),
-            ({'user_selectable_policies': ['adaptive', 'nope']},
-             "unknown migration policy 'nope'"),
-            ({'policy_params': ['adaptive:stall_rounds=zero']},
-             'parameter stall_rounds must be int'),
+            (
+                {'user_selectable_policies': ['adaptive', 'nope']},
+                "unknown migration policy 'nope'",
+            ),
+            (
+                {'policy_params': ['adaptive:stall_rounds=zero']},
+                'parameter stall_rounds must be int',
+            ),
             ({'policy_params': ['adaptive']}, 'expected "POLICY:key=value'),
-            ({'policy_params': ['adaptive:a=1', 'adaptive:b=2']},
-             'given twice'),
+            (
+                {'policy_params': ['adaptive:a=1', 'adaptive:b=2']},
+                'given twice',
+            ),
         ]
         for overrides, message in cases:
             with self.subTest(overrides=overrides):
@@ -75,11 +89,25 @@ class TestConf(unittest.TestCase):
 
     def test_oslo_config_generator_lists_the_group(self):
         out = subprocess.run(
-            [sys.executable, '-m', 'oslo_config.generator',
-             '--namespace', 'nova_ext'], check=True, capture_output=True,
-            text=True).stdout
+            [
+                sys.executable,
+                '-m',
+                'oslo_config.generator',
+                '--namespace',
+                'nova_ext',
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
         self.assertIn('[livemigrate]', out)
-        for name in ('default_policy', 'policy_params',
-                     'user_selectable_policies', 'permit_pause',
-                     'permit_abort', 'max_downtime_ms', 'publish_status'):
+        for name in (
+            'default_policy',
+            'policy_params',
+            'user_selectable_policies',
+            'permit_pause',
+            'permit_abort',
+            'max_downtime_ms',
+            'publish_status',
+        ):
             self.assertIn('#%s =' % name, out)

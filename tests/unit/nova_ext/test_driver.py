@@ -48,9 +48,14 @@ class RecordingStore:
 
 def _instance(metadata=None, extra_specs=None):
     return types.SimpleNamespace(
-        uuid=UUID, metadata=metadata or {}, system_metadata={},
-        power_state=1, flavor=types.SimpleNamespace(
-            memory_mb=4096, extra_specs=extra_specs or {}))
+        uuid=UUID,
+        metadata=metadata or {},
+        system_metadata={},
+        power_state=1,
+        flavor=types.SimpleNamespace(
+            memory_mb=4096, extra_specs=extra_specs or {}
+        ),
+    )
 
 
 def _driver(flags=0):
@@ -72,7 +77,6 @@ def _stalled_script():
 
 
 class TestDriverMonitor(unittest.TestCase):
-
     def _monitor(self, drv, script, instance, policy='adaptive', post=None):
         guest = fakes.FakeGuest(script)
         store = RecordingStore()
@@ -80,28 +84,42 @@ class TestDriverMonitor(unittest.TestCase):
         post, recover = post or mock.Mock(), mock.Mock()
         migrate_data = types.SimpleNamespace(
             migration=types.SimpleNamespace(uuid='mig-1', status='running'),
-            block_migration=False)
+            block_migration=False,
+        )
         finish = types.SimpleNamespace(done=lambda: False)
         clock = fakes.FakeClock()
-        with mock.patch.object(driver, 'NovaStore', return_value=store), \
-                mock.patch('time.time', new=clock), \
-                mock.patch('time.sleep', new=clock.sleep):
-            drv._live_migration_monitor('ctx', instance, guest, 'dest',
-                                        post, recover, False, migrate_data,
-                                        finish, [])
+        with (
+            mock.patch.object(driver, 'NovaStore', return_value=store),
+            mock.patch('time.time', new=clock),
+            mock.patch('time.sleep', new=clock.sleep),
+        ):
+            drv._live_migration_monitor(
+                'ctx',
+                instance,
+                guest,
+                'dest',
+                post,
+                recover,
+                False,
+                migrate_data,
+                finish,
+                [],
+            )
         return guest, store, post, recover
 
     def flags(self, **kw):
         for name, value in kw.items():
             driver.CONF.set_override(name, value, group='livemigrate')
-            self.addCleanup(driver.CONF.clear_override, name,
-                            group='livemigrate')
+            self.addCleanup(
+                driver.CONF.clear_override, name, group='livemigrate'
+            )
 
     def test_policy_abort_recovers_with_error_and_marks_it_deliberate(self):
         drv = _driver()
         self.flags(permit_pause=False)
         guest, store, post, recover = self._monitor(
-            drv, _stalled_script() + [FAILED], _instance())
+            drv, _stalled_script() + [FAILED], _instance()
+        )
         self.assertIn(('abort',), guest.calls)
         post.assert_not_called()
         recover.assert_called_once_with('ctx', mock.ANY, 'dest', mock.ANY)
@@ -113,7 +131,8 @@ class TestDriverMonitor(unittest.TestCase):
     def test_completion_calls_post_method(self):
         drv = _driver()
         _, store, post, recover = self._monitor(
-            drv, _stalled_script()[:3] + [COMPLETED], _instance())
+            drv, _stalled_script()[:3] + [COMPLETED], _instance()
+        )
         post.assert_called_once()
         recover.assert_not_called()
         self.assertEqual('completed', store.keys[-1]['livemigrate:phase'])
@@ -124,29 +143,33 @@ class TestDriverMonitor(unittest.TestCase):
         self.assertIn(UUID, drv._lm_moved)
         drv = _driver()
         with self.assertRaisesRegex(RuntimeError, '401'):
-            self._monitor(drv, _stalled_script()[:2] + [COMPLETED],
-                          _instance(), post=mock.Mock(
-                              side_effect=RuntimeError('401 from neutron')))
+            self._monitor(
+                drv,
+                _stalled_script()[:2] + [COMPLETED],
+                _instance(),
+                post=mock.Mock(side_effect=RuntimeError('401 from neutron')),
+            )
         self.assertNotIn(UUID, drv._lm_moved)
 
     def test_forbidden_user_policy_is_refused_and_published(self):
         drv = _driver()
         instance = _instance(metadata={'livemigrate:policy': 'kubevirt'})
         _, store, _, _ = self._monitor(
-            drv, _stalled_script()[:2] + [COMPLETED], instance,
-            policy='nova')
+            drv, _stalled_script()[:2] + [COMPLETED], instance, policy='nova'
+        )
         self.assertIn('livemigrate_policy-refused', store.events)
         self.assertEqual('nova', store.keys[0]['livemigrate:policy_used'])
-        self.assertIn('does not let users choose',
-                      store.keys[0]['livemigrate:reason'])
+        self.assertIn(
+            'does not let users choose', store.keys[0]['livemigrate:reason']
+        )
 
     def test_allowed_user_policy_is_used(self):
         drv = _driver()
         self.flags(user_selectable_policies=['kubevirt'])
         instance = _instance(metadata={'livemigrate:policy': 'kubevirt'})
         _, store, _, _ = self._monitor(
-            drv, _stalled_script()[:2] + [COMPLETED], instance,
-            policy='nova')
+            drv, _stalled_script()[:2] + [COMPLETED], instance, policy='nova'
+        )
         self.assertEqual('kubevirt', store.keys[0]['livemigrate:policy_used'])
 
     def test_api_force_complete_uses_novas_queue(self):
@@ -154,20 +177,22 @@ class TestDriverMonitor(unittest.TestCase):
         self.flags(permit_pause=True)
         drv.active_migrations[UUID] = collections.deque(['force-complete'])
         guest, _, _, _ = self._monitor(
-            drv, _stalled_script()[:2] + [COMPLETED], _instance())
+            drv, _stalled_script()[:2] + [COMPLETED], _instance()
+        )
         self.assertIn(('pause',), guest.calls)
 
 
 class TestDeliberateAbort(unittest.TestCase):
-
     def test_deliberate_abort_does_not_reach_the_manager(self):
         drv = _driver()
         drv._lm_deliberate_abort.add(UUID)
         boom = RuntimeError('operation aborted: migration out job')
-        with mock.patch.object(libvirt_driver.LibvirtDriver,
-                               '_live_migration', side_effect=boom):
-            drv._live_migration('ctx', _instance(), 'dest', None, None,
-                                False, None)
+        with mock.patch.object(
+            libvirt_driver.LibvirtDriver, '_live_migration', side_effect=boom
+        ):
+            drv._live_migration(
+                'ctx', _instance(), 'dest', None, None, False, None
+            )
         self.assertNotIn(UUID, drv._lm_deliberate_abort)
 
     def test_error_after_a_completed_move_does_not_reach_the_manager(self):
@@ -175,31 +200,41 @@ class TestDeliberateAbort(unittest.TestCase):
 
         def monitor_then_thread_error(*args):
             drv._lm_moved.add(UUID)  # post_method ran
-            raise RuntimeError('operation failed: job migration out failed: '
-                               'Lost connection to destination host')
-        with mock.patch.object(libvirt_driver.LibvirtDriver,
-                               '_live_migration',
-                               side_effect=monitor_then_thread_error):
-            drv._live_migration('ctx', _instance(), 'dest', None, None,
-                                False, None)
+            raise RuntimeError(
+                'operation failed: job migration out failed: '
+                'Lost connection to destination host'
+            )
+
+        with mock.patch.object(
+            libvirt_driver.LibvirtDriver,
+            '_live_migration',
+            side_effect=monitor_then_thread_error,
+        ):
+            drv._live_migration(
+                'ctx', _instance(), 'dest', None, None, False, None
+            )
         self.assertNotIn(UUID, drv._lm_moved)
 
     def test_other_failures_still_raise(self):
         drv = _driver()
-        with mock.patch.object(libvirt_driver.LibvirtDriver,
-                               '_live_migration',
-                               side_effect=RuntimeError('disk gone')):
+        with mock.patch.object(
+            libvirt_driver.LibvirtDriver,
+            '_live_migration',
+            side_effect=RuntimeError('disk gone'),
+        ):
             with self.assertRaisesRegex(RuntimeError, 'disk gone'):
-                drv._live_migration('ctx', _instance(), 'dest', None, None,
-                                    False, None)
+                drv._live_migration(
+                    'ctx', _instance(), 'dest', None, None, False, None
+                )
 
     def test_api_abort_in_postcopy_is_refused(self):
         drv = _driver()
         mon = mock.Mock()
         mon.outcome.phase = driver.observation.Phase.POSTCOPY
         drv._lm_monitors[UUID] = mon
-        with mock.patch.object(libvirt_driver.LibvirtDriver,
-                               'live_migration_abort') as base_abort:
+        with mock.patch.object(
+            libvirt_driver.LibvirtDriver, 'live_migration_abort'
+        ) as base_abort:
             drv.live_migration_abort(_instance())
         base_abort.assert_not_called()
         mon.note_api_abort.assert_not_called()
@@ -209,49 +244,64 @@ class TestDeliberateAbort(unittest.TestCase):
         mon = mock.Mock()
         mon.outcome.phase = driver.observation.Phase.PRECOPY
         drv._lm_monitors[UUID] = mon
-        with mock.patch.object(libvirt_driver.LibvirtDriver,
-                               'live_migration_abort') as base_abort:
+        with mock.patch.object(
+            libvirt_driver.LibvirtDriver, 'live_migration_abort'
+        ) as base_abort:
             drv.live_migration_abort(_instance())
         mon.note_api_abort.assert_called_once()
         base_abort.assert_called_once()
 
 
 class TestFlags(unittest.TestCase):
-
     def test_auto_converge_kept_with_postcopy(self):
         drv = _driver()
-        driver.CONF.set_override('live_migration_permit_auto_converge', True,
-                                 group='libvirt')
-        driver.CONF.set_override('live_migration_permit_post_copy', True,
-                                 group='libvirt')
-        self.addCleanup(driver.CONF.clear_override,
-                        'live_migration_permit_auto_converge', group='libvirt')
-        self.addCleanup(driver.CONF.clear_override,
-                        'live_migration_permit_post_copy', group='libvirt')
-        libvirt = mock.Mock(VIR_MIGRATE_AUTO_CONVERGE=8192,
-                            VIR_MIGRATE_POSTCOPY=32768)
+        driver.CONF.set_override(
+            'live_migration_permit_auto_converge', True, group='libvirt'
+        )
+        driver.CONF.set_override(
+            'live_migration_permit_post_copy', True, group='libvirt'
+        )
+        self.addCleanup(
+            driver.CONF.clear_override,
+            'live_migration_permit_auto_converge',
+            group='libvirt',
+        )
+        self.addCleanup(
+            driver.CONF.clear_override,
+            'live_migration_permit_post_copy',
+            group='libvirt',
+        )
+        libvirt = mock.Mock(
+            VIR_MIGRATE_AUTO_CONVERGE=8192, VIR_MIGRATE_POSTCOPY=32768
+        )
         with mock.patch.object(libvirt_driver, 'libvirt', libvirt):
             flags = drv._handle_live_migration_auto_converge(32768)
         self.assertEqual(32768 | 8192, flags)
 
 
 class TestMeasuredDowntime(unittest.TestCase):
-
     def _publish(self, stats):
         drv = _driver()
         drv._host.get_guest.return_value._domain.jobStats.return_value = stats
         store = RecordingStore()
         libvirt = mock.Mock(VIR_DOMAIN_JOB_STATS_COMPLETED=1)
-        with mock.patch.object(driver, 'NovaStore', return_value=store), \
-                mock.patch.object(libvirt_driver, 'libvirt', libvirt):
+        with (
+            mock.patch.object(driver, 'NovaStore', return_value=store),
+            mock.patch.object(libvirt_driver, 'libvirt', libvirt),
+        ):
             drv._publish_measured_downtime('ctx', _instance())
         return store.keys[-1]
 
     def test_destination_publishes_libvirts_measured_downtime(self):
         keys = self._publish({'type': 3, 'downtime': 187})
-        self.assertEqual({'livemigrate:phase': 'completed',
-                          'livemigrate:downtime_ms': '187',
-                          'livemigrate:downtime_measured': 'true'}, keys)
+        self.assertEqual(
+            {
+                'livemigrate:phase': 'completed',
+                'livemigrate:downtime_ms': '187',
+                'livemigrate:downtime_measured': 'true',
+            },
+            keys,
+        )
 
     def test_no_measurement_after_postcopy_keeps_the_expected_value(self):
         keys = self._publish({'type': 0})
@@ -259,7 +309,6 @@ class TestMeasuredDowntime(unittest.TestCase):
 
 
 class TestPermits(unittest.TestCase):
-
     def _permits(self, power_state, flags):
         drv = _driver()
         drv._is_post_copy_enabled = lambda f: bool(f & 32768)
@@ -276,16 +325,17 @@ class TestPermits(unittest.TestCase):
 
     def test_paused_guest_never_gets_postcopy(self):
         from nova.compute import power_state
+
         permits = self._permits(power_state.PAUSED, 32768)
         self.assertFalse(permits.postcopy)
 
 
 class TestNovaStoreEvents(unittest.TestCase):
-
     def test_a_refusal_is_recorded_as_a_failed_event_with_its_reason(self):
         store = driver.NovaStore('ctx', _instance(), None)
-        with mock.patch.object(driver.objects, 'InstanceActionEvent',
-                               create=True) as ev:
+        with mock.patch.object(
+            driver.objects, 'InstanceActionEvent', create=True
+        ) as ev:
             store.event('livemigrate_policy-refused', "'turbo' not installed")
         kwargs = ev.event_finish_with_failure.call_args.kwargs
         self.assertEqual("'turbo' not installed", kwargs['exc_val'])
@@ -293,8 +343,10 @@ class TestNovaStoreEvents(unittest.TestCase):
 
     def test_an_action_is_recorded_as_success(self):
         store = driver.NovaStore('ctx', _instance(), None)
-        with mock.patch.object(driver.objects, 'InstanceActionEvent',
-                               create=True) as ev:
+        with mock.patch.object(
+            driver.objects, 'InstanceActionEvent', create=True
+        ) as ev:
             store.event('livemigrate_postcopy', None)
-        self.assertIsNone(ev.event_finish_with_failure.call_args.kwargs[
-            'exc_tb'])
+        self.assertIsNone(
+            ev.event_finish_with_failure.call_args.kwargs['exc_tb']
+        )

@@ -30,14 +30,16 @@ from nova_ext.policies import base
 
 
 class TestLoader(unittest.TestCase):
-
     def test_builtins_are_registered(self):
-        self.assertEqual(['adaptive', 'kubevirt', 'nova', 'schedule'],
-                         [n for n in loader.available_policies()
-                          if n in ('adaptive', 'kubevirt', 'nova',
-                                   'schedule')])
-        self.assertIs(adaptive.AdaptivePolicy,
-                      loader.policy_class('adaptive'))
+        self.assertEqual(
+            ['adaptive', 'kubevirt', 'nova', 'schedule'],
+            [
+                n
+                for n in loader.available_policies()
+                if n in ('adaptive', 'kubevirt', 'nova', 'schedule')
+            ],
+        )
+        self.assertIs(adaptive.AdaptivePolicy, loader.policy_class('adaptive'))
 
     def test_each_build_is_a_fresh_object(self):
         ctx = MigrationContext(GIB)
@@ -47,25 +49,33 @@ class TestLoader(unittest.TestCase):
         self.assertIsNot(one.rounds, two.rounds)
 
     def test_unknown_name_lists_what_is_installed(self):
-        with self.assertRaisesRegex(base.PolicyError,
-                                    "unknown migration policy 'nope' "
-                                    r"\(installed: .*adaptive"):
+        with self.assertRaisesRegex(
+            base.PolicyError,
+            "unknown migration policy 'nope' "
+            r'\(installed: .*adaptive',
+        ):
             loader.policy_class('nope')
 
     def test_manager_from_make_test_instance(self):
-        ext = extension.Extension('scripted', None, adaptive.AdaptivePolicy,
-                                  None)
+        ext = extension.Extension(
+            'scripted', None, adaptive.AdaptivePolicy, None
+        )
         mgr = driver.DriverManager.make_test_instance(
-            ext, namespace=loader.NAMESPACE)
-        self.assertIs(adaptive.AdaptivePolicy,
-                      loader.policy_class('scripted', manager=mgr))
+            ext, namespace=loader.NAMESPACE
+        )
+        self.assertIs(
+            adaptive.AdaptivePolicy,
+            loader.policy_class('scripted', manager=mgr),
+        )
 
     def test_non_policy_plugin_is_refused(self):
         ext = extension.Extension('bad', None, dict, None)
         mgr = driver.DriverManager.make_test_instance(
-            ext, namespace=loader.NAMESPACE)
-        with self.assertRaisesRegex(base.PolicyError,
-                                    'not a ConvergencePolicy'):
+            ext, namespace=loader.NAMESPACE
+        )
+        with self.assertRaisesRegex(
+            base.PolicyError, 'not a ConvergencePolicy'
+        ):
             loader.policy_class('bad', manager=mgr)
 
 
@@ -81,7 +91,7 @@ THIRD_PARTY = textwrap.dedent('''
             return Decision(Action.ABORT, 'third-party says no')
 ''')
 
-PROBE = textwrap.dedent('''
+PROBE = textwrap.dedent("""
     import json
     from nova_ext import loader
     from nova_ext.observation import GIB, MigrationContext
@@ -91,11 +101,10 @@ PROBE = textwrap.dedent('''
                              model.Link(GIB))
     print(json.dumps([loader.available_policies(), result.outcome,
                       result.events[0].reason]))
-''')
+""")
 
 
 class TestThirdPartyPolicy(unittest.TestCase):
-
     def test_entry_point_from_another_distribution_is_used(self):
         """A separate installed distribution adds a policy; no code changes.
 
@@ -108,15 +117,24 @@ class TestThirdPartyPolicy(unittest.TestCase):
             info = os.path.join(site, 'acme_policy-1.0.dist-info')
             os.mkdir(info)
             with open(os.path.join(info, 'METADATA'), 'w') as fh:
-                fh.write('Metadata-Version: 2.1\nName: acme-policy\n'
-                         'Version: 1.0\n')
+                fh.write(
+                    'Metadata-Version: 2.1\nName: acme-policy\nVersion: 1.0\n'
+                )
             with open(os.path.join(info, 'entry_points.txt'), 'w') as fh:
-                fh.write('[nova_ext.migration_policies]\n'
-                         'always-abort = acme_policy:AlwaysAbort\n')
-            env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-                [site] + sys.path))
-            out = subprocess.run([sys.executable, '-c', PROBE], env=env,
-                                 check=True, capture_output=True, text=True)
+                fh.write(
+                    '[nova_ext.migration_policies]\n'
+                    'always-abort = acme_policy:AlwaysAbort\n'
+                )
+            env = dict(
+                os.environ, PYTHONPATH=os.pathsep.join([site] + sys.path)
+            )
+            out = subprocess.run(
+                [sys.executable, '-c', PROBE],
+                env=env,
+                check=True,
+                capture_output=True,
+                text=True,
+            )
         names, outcome, reason = json.loads(out.stdout)
         self.assertIn('always-abort', names)
         self.assertIn('adaptive', names)

@@ -34,21 +34,27 @@ def _run(policy, script, fail=(), requests=(), **kw):
     clock = fakes.FakeClock()
     decisions, stats = [], []
     controls = collections.deque(requests)
-    mon = monitor.Monitor(guest, policy, controls=controls,
-                          on_decision=lambda d, o: decisions.append(d),
-                          on_stats=stats.append, clock=clock,
-                          sleep=clock.sleep, **kw)
+    mon = monitor.Monitor(
+        guest,
+        policy,
+        controls=controls,
+        on_decision=lambda d, o: decisions.append(d),
+        on_stats=stats.append,
+        clock=clock,
+        sleep=clock.sleep,
+        **kw,
+    )
     return mon.run(), guest, decisions, stats
 
 
 def _stalled(permits):
     samples = fakes.sawtooth([4 * GIB] + [2 * GIB] * 6)
-    return adaptive.AdaptivePolicy(MigrationContext(4 * GIB, permits)), \
-        fakes.job_stats(samples)
+    return adaptive.AdaptivePolicy(
+        MigrationContext(4 * GIB, permits)
+    ), fakes.job_stats(samples)
 
 
 class TestMonitor(unittest.TestCase):
-
     def test_completed_job_returns_completed(self):
         policy, script = _stalled(Permits.named('none'))
         outcome, guest, _, _ = _run(policy, script[:3] + [COMPLETED])
@@ -58,16 +64,16 @@ class TestMonitor(unittest.TestCase):
     def test_policy_abort_is_applied_and_reported_as_failure(self):
         policy, script = _stalled(Permits.named('none'))
         outcome, guest, decisions, _ = _run(policy, script + [FAILED])
-        self.assertEqual(('failed', 'policy'),
-                         (outcome.job, outcome.aborted_by))
+        self.assertEqual(
+            ('failed', 'policy'), (outcome.job, outcome.aborted_by)
+        )
         self.assertEqual(('abort',), guest.calls[-1])
         self.assertIn('stalled', outcome.reason)
         self.assertEqual('abort', decisions[-1].action.value)
 
     def test_postcopy_changes_phase_and_is_not_repeated(self):
         policy, script = _stalled(Permits.named('postcopy'))
-        outcome, guest, _, _ = _run(policy, script + script[-4:]
-                                    + [COMPLETED])
+        outcome, guest, _, _ = _run(policy, script + script[-4:] + [COMPLETED])
         self.assertEqual(1, guest.calls.count(('postcopy',)))
         self.assertIs(Phase.POSTCOPY, outcome.phase)
 
@@ -79,8 +85,9 @@ class TestMonitor(unittest.TestCase):
 
     def test_failed_tuning_call_warns_and_continues(self):
         policy, script = _stalled(Permits.named('postcopy'))
-        outcome, guest, _, _ = _run(policy, script + [COMPLETED],
-                                    fail={'downtime'})
+        outcome, guest, _, _ = _run(
+            policy, script + [COMPLETED], fail={'downtime'}
+        )
         self.assertEqual('completed', outcome.job)
         self.assertIn(('postcopy',), guest.calls)
 
@@ -91,37 +98,49 @@ class TestMonitor(unittest.TestCase):
 
     def test_api_abort_is_cancelled(self):
         policy, script = _stalled(Permits.named('none'))
-        outcome, guest, _, _ = _run(policy, script[:2] + [CANCELLED],
-                                    requests=[monitor.API_ABORT])
-        self.assertEqual(('cancelled', 'api'),
-                         (outcome.job, outcome.aborted_by))
+        outcome, guest, _, _ = _run(
+            policy, script[:2] + [CANCELLED], requests=[monitor.API_ABORT]
+        )
+        self.assertEqual(
+            ('cancelled', 'api'), (outcome.job, outcome.aborted_by)
+        )
         self.assertEqual([('abort',)], guest.calls)
 
     def test_force_complete_prefers_postcopy_else_pauses(self):
         for enabled, call in ((True, 'postcopy'), (False, 'pause')):
             with self.subTest(postcopy=enabled):
-                policy, script = _stalled(Permits(postcopy=enabled,
-                                                  pause=True))
-                _, guest, _, _ = _run(policy, script[:2] + [COMPLETED],
-                                      requests=[monitor.FORCE_COMPLETE],
-                                      postcopy_enabled=enabled)
+                policy, script = _stalled(
+                    Permits(postcopy=enabled, pause=True)
+                )
+                _, guest, _, _ = _run(
+                    policy,
+                    script[:2] + [COMPLETED],
+                    requests=[monitor.FORCE_COMPLETE],
+                    postcopy_enabled=enabled,
+                )
                 self.assertEqual((call,), guest.calls[0])
 
     def test_stats_every_interval_and_zero_interval_means_every_poll(self):
         policy, script = _stalled(Permits(abort=False))
-        _, _, _, stats = _run(policy, script[:20] + [COMPLETED],
-                              stats_interval_s=5)
+        _, _, _, stats = _run(
+            policy, script[:20] + [COMPLETED], stats_interval_s=5
+        )
         self.assertEqual(2, len(stats))  # at 0 s and 5 s of 10 s
         policy, script = _stalled(Permits(abort=False))
-        _, _, _, stats = _run(policy, script[:20] + [COMPLETED],
-                              stats_interval_s=0)
+        _, _, _, stats = _run(
+            policy, script[:20] + [COMPLETED], stats_interval_s=0
+        )
         self.assertEqual(20, len(stats))
 
     def test_job_not_started_yet_then_settled_by_find_job_type(self):
         policy = nova.NovaPolicy(MigrationContext(GIB))
         done = iter([False, True])
-        outcome, _, _, _ = _run(policy, [0, 0], is_done=lambda: next(done),
-                                settle=lambda: COMPLETED)
+        outcome, _, _, _ = _run(
+            policy,
+            [0, 0],
+            is_done=lambda: next(done),
+            settle=lambda: COMPLETED,
+        )
         self.assertEqual('completed', outcome.job)
 
     def test_broken_postcopy_is_reported_once_each_way_and_not_steered(self):
@@ -132,9 +151,11 @@ class TestMonitor(unittest.TestCase):
         broken = [(stats, fakes.POSTCOPY_FAILED) for stats in script[2:5]]
         link = []
         outcome, _, _, _ = _run(
-            policy, script[:2] + broken + script[5:7] + [COMPLETED],
+            policy,
+            script[:2] + broken + script[5:7] + [COMPLETED],
             phase=Phase.POSTCOPY,
-            on_postcopy_link=lambda b, o: link.append((b, o.elapsed_s)))
+            on_postcopy_link=lambda b, o: link.append((b, o.elapsed_s)),
+        )
         self.assertEqual('completed', outcome.job)
         self.assertEqual([(True, 1.0), (False, 2.5)], link)
         self.assertEqual([0.0, 0.5, 2.5, 3.0], asked)
@@ -143,8 +164,11 @@ class TestMonitor(unittest.TestCase):
         policy, script = _stalled(Permits.named('none'))
         link = []
         paused = [(stats, fakes.POSTCOPY_FAILED) for stats in script[:3]]
-        _run(policy, paused + [COMPLETED],
-             on_postcopy_link=lambda b, o: link.append(b))
+        _run(
+            policy,
+            paused + [COMPLETED],
+            on_postcopy_link=lambda b, o: link.append(b),
+        )
         self.assertEqual([], link)
 
     def test_unreadable_domain_state_counts_as_not_broken(self):
@@ -153,12 +177,18 @@ class TestMonitor(unittest.TestCase):
 
         def gone():
             raise RuntimeError('Domain not found')
+
         guest._domain.state = gone
         clock = fakes.FakeClock()
         link = []
-        mon = monitor.Monitor(guest, policy, clock=clock, sleep=clock.sleep,
-                              phase=Phase.POSTCOPY,
-                              on_postcopy_link=lambda b, o: link.append(b))
+        mon = monitor.Monitor(
+            guest,
+            policy,
+            clock=clock,
+            sleep=clock.sleep,
+            phase=Phase.POSTCOPY,
+            on_postcopy_link=lambda b, o: link.append(b),
+        )
         self.assertEqual('completed', mon.run().job)
         self.assertEqual([], link)
 

@@ -21,22 +21,37 @@ from nova_ext.observation import Phase
 
 
 class TestFromJobInfo(unittest.TestCase):
-
     def test_from_job_info_converts_dirty_pages_to_bytes(self):
-        stats = {'memory_total': 100, 'memory_processed': 40,
-                 'memory_remaining': 60, 'data_remaining': 70,
-                 'memory_dirty_rate': 1000, 'memory_page_size': 4096,
-                 'memory_bps': 5000, 'memory_iteration': 3,
-                 'auto_converge_throttle': 30}
+        stats = {
+            'memory_total': 100,
+            'memory_processed': 40,
+            'memory_remaining': 60,
+            'data_remaining': 70,
+            'memory_dirty_rate': 1000,
+            'memory_page_size': 4096,
+            'memory_bps': 5000,
+            'memory_iteration': 3,
+            'auto_converge_throttle': 30,
+        }
         obs = obs_mod.from_job_info(stats, 2.5, Phase.PAUSED, 300)
         self.assertEqual(4096000.0, obs.dirty_rate_bps)
-        self.assertEqual((100, 40, 60, 70), (
-            obs.memory_total_bytes, obs.memory_processed_bytes,
-            obs.memory_remaining_bytes, obs.data_remaining_bytes))
-        self.assertEqual((3, 30, 5000.0), (obs.iteration, obs.throttle_pct,
-                                           obs.bandwidth_bps))
-        self.assertEqual((2.5, Phase.PAUSED, 300),
-                         (obs.elapsed_s, obs.phase, obs.downtime_ms))
+        self.assertEqual(
+            (100, 40, 60, 70),
+            (
+                obs.memory_total_bytes,
+                obs.memory_processed_bytes,
+                obs.memory_remaining_bytes,
+                obs.data_remaining_bytes,
+            ),
+        )
+        self.assertEqual(
+            (3, 30, 5000.0),
+            (obs.iteration, obs.throttle_pct, obs.bandwidth_bps),
+        )
+        self.assertEqual(
+            (2.5, Phase.PAUSED, 300),
+            (obs.elapsed_s, obs.phase, obs.downtime_ms),
+        )
 
     def test_from_job_info_missing_keys_default_to_zero(self):
         obs = obs_mod.from_job_info({}, 0)
@@ -46,18 +61,17 @@ class TestFromJobInfo(unittest.TestCase):
 
 
 class TestDecision(unittest.TestCase):
-
     def test_decision_downtime_only_with_set_downtime(self):
         with self.assertRaises(ValueError):
             Decision(Action.ABORT, 'x', downtime_ms=100)
         with self.assertRaises(ValueError):
             Decision(Action.SET_DOWNTIME, 'x')
-        self.assertEqual(100, Decision(Action.SET_DOWNTIME, 'x', 100)
-                         .downtime_ms)
+        self.assertEqual(
+            100, Decision(Action.SET_DOWNTIME, 'x', 100).downtime_ms
+        )
 
 
 class TestPermits(unittest.TestCase):
-
     def test_permits_named_sets(self):
         self.assertFalse(Permits.named('none').allows(Action.POSTCOPY))
         self.assertFalse(Permits.named('none').allows(Action.PAUSE))

@@ -19,36 +19,45 @@ INSTALLED = ('nova', 'schedule', 'adaptive', 'kubevirt')
 
 
 def _select(allowed=(), **sources):
-    return selection.select_policy('nova', list(allowed), INSTALLED,
-                                   **sources)
+    return selection.select_policy('nova', list(allowed), INSTALLED, **sources)
 
 
 class TestSelectPolicy(unittest.TestCase):
-
     def test_default_when_nothing_asked(self):
-        self.assertEqual(('nova', 'default', ()),
-                         tuple(vars(_select()).values()))
+        self.assertEqual(
+            ('nova', 'default', ()), tuple(vars(_select()).values())
+        )
 
     def test_flavor_is_admin_controlled_and_always_counts(self):
         chosen = _select(flavor='adaptive')
-        self.assertEqual(('adaptive', 'flavor extra spec'),
-                         (chosen.name, chosen.source))
+        self.assertEqual(
+            ('adaptive', 'flavor extra spec'), (chosen.name, chosen.source)
+        )
 
     def test_user_sources_only_within_the_allow_list(self):
         chosen = _select(server='kubevirt', flavor='adaptive')
         self.assertEqual('adaptive', chosen.name)
         self.assertIn('does not let users choose', chosen.refusals[0])
-        chosen = _select(allowed=['kubevirt'], server='kubevirt',
-                         flavor='adaptive')
-        self.assertEqual(('kubevirt', 'server metadata'),
-                         (chosen.name, chosen.source))
+        chosen = _select(
+            allowed=['kubevirt'], server='kubevirt', flavor='adaptive'
+        )
+        self.assertEqual(
+            ('kubevirt', 'server metadata'), (chosen.name, chosen.source)
+        )
 
     def test_most_specific_wins(self):
-        chosen = _select(allowed=['schedule', 'kubevirt'], server='schedule',
-                         image='kubevirt', flavor='adaptive')
+        chosen = _select(
+            allowed=['schedule', 'kubevirt'],
+            server='schedule',
+            image='kubevirt',
+            flavor='adaptive',
+        )
         self.assertEqual('schedule', chosen.name)
-        chosen = _select(allowed=['schedule', 'kubevirt'], image='kubevirt',
-                         flavor='adaptive')
+        chosen = _select(
+            allowed=['schedule', 'kubevirt'],
+            image='kubevirt',
+            flavor='adaptive',
+        )
         self.assertEqual('kubevirt', chosen.name)
 
     def test_unknown_policy_is_refused_with_reason(self):

@@ -37,22 +37,28 @@ class Recorder:
 
 
 class TestPublisher(unittest.TestCase):
-
     def test_keys_follow_the_contract(self):
-        keys = status.status_keys('m-1', 'adaptive', 'pre-copy',
-                                  'set-downtime', 'why', 430)
-        self.assertEqual({'livemigrate:migration': 'm-1',
-                          'livemigrate:policy_used': 'adaptive',
-                          'livemigrate:phase': 'pre-copy',
-                          'livemigrate:action': 'set-downtime',
-                          'livemigrate:reason': 'why',
-                          'livemigrate:downtime_ms': '430'}, keys)
+        keys = status.status_keys(
+            'm-1', 'adaptive', 'pre-copy', 'set-downtime', 'why', 430
+        )
+        self.assertEqual(
+            {
+                'livemigrate:migration': 'm-1',
+                'livemigrate:policy_used': 'adaptive',
+                'livemigrate:phase': 'pre-copy',
+                'livemigrate:action': 'set-downtime',
+                'livemigrate:reason': 'why',
+                'livemigrate:downtime_ms': '430',
+            },
+            keys,
+        )
 
     def test_decision_writes_event_and_phase(self):
         store = Recorder()
         pub = status.Publisher(store, 'm-1', 'adaptive')
-        pub.decision(Decision(Action.POSTCOPY, 'stalled'),
-                     fakes.observation(3))
+        pub.decision(
+            Decision(Action.POSTCOPY, 'stalled'), fakes.observation(3)
+        )
         self.assertEqual([('livemigrate_postcopy', None)], store.events)
         self.assertEqual('post-copy', store.keys[-1]['livemigrate:phase'])
         self.assertEqual('stalled', store.keys[-1]['livemigrate:reason'])
@@ -60,32 +66,45 @@ class TestPublisher(unittest.TestCase):
     def test_broken_postcopy_is_published_and_so_is_its_recovery(self):
         store = Recorder()
         pub = status.Publisher(store, 'm-1', 'adaptive')
-        pub.decision(Decision(Action.POSTCOPY, 'stalled'),
-                     fakes.observation(3))
+        pub.decision(
+            Decision(Action.POSTCOPY, 'stalled'), fakes.observation(3)
+        )
         pub.postcopy_link(True, fakes.observation(9))
-        self.assertEqual('post-copy failed',
-                         store.keys[-1]['livemigrate:phase'])
-        self.assertEqual('postcopy-failed',
-                         store.keys[-1]['livemigrate:action'])
-        self.assertIn('connection to the destination broke',
-                      store.keys[-1]['livemigrate:reason'])
+        self.assertEqual(
+            'post-copy failed', store.keys[-1]['livemigrate:phase']
+        )
+        self.assertEqual(
+            'postcopy-failed', store.keys[-1]['livemigrate:action']
+        )
+        self.assertIn(
+            'connection to the destination broke',
+            store.keys[-1]['livemigrate:reason'],
+        )
         pub.stats(fakes.observation(10))  # the phase stays while it waits
-        self.assertEqual('post-copy failed',
-                         store.keys[-1]['livemigrate:phase'])
+        self.assertEqual(
+            'post-copy failed', store.keys[-1]['livemigrate:phase']
+        )
         pub.postcopy_link(False, fakes.observation(20))
         self.assertEqual('post-copy', store.keys[-1]['livemigrate:phase'])
-        self.assertEqual(['livemigrate_postcopy', 'livemigrate_postcopy-'
-                          'failed', 'livemigrate_postcopy-resumed'],
-                         [name for name, _ in store.events])
+        self.assertEqual(
+            [
+                'livemigrate_postcopy',
+                'livemigrate_postcopy-failed',
+                'livemigrate_postcopy-resumed',
+            ],
+            [name for name, _ in store.events],
+        )
         self.assertIsNone(store.events[-1][1])
 
     def test_refusal_is_published_like_an_action(self):
         store = Recorder()
         status.Publisher(store, 'm-1', 'nova').started(['not allowed'])
-        self.assertEqual([('livemigrate_policy-refused', 'not allowed')],
-                         store.events)
-        self.assertEqual('policy-refused',
-                         store.keys[-1]['livemigrate:action'])
+        self.assertEqual(
+            [('livemigrate_policy-refused', 'not allowed')], store.events
+        )
+        self.assertEqual(
+            'policy-refused', store.keys[-1]['livemigrate:action']
+        )
 
     def test_progress_never_goes_backwards(self):
         self.assertEqual(75, status.progress_percent(100, 25, 10))

@@ -9,7 +9,8 @@
 # WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
 # License for the specific language governing permissions and limitations
 # under the License.
-"""Small fakes of the openstacksdk compute proxy and the OSC app for plugin tests.
+"""Small fakes of the openstacksdk compute proxy and the OSC app for plugin
+tests.
 
 Every proxy method call is recorded in ``FakeCompute.calls`` (one entry per
 HTTP request the real proxy would make), so tests can count API calls.
@@ -28,23 +29,59 @@ class Obj(types.SimpleNamespace):
         return getattr(self, key, default)
 
 
-def server(sid='s-1', name='vm1', host='compute1', status='ACTIVE', task_state=None,
-           metadata=None):
-    return Obj(id=sid, name=name, compute_host=host, status=status,
-               task_state=task_state, metadata=dict(metadata or {}))
+def server(
+    sid='s-1',
+    name='vm1',
+    host='compute1',
+    status='ACTIVE',
+    task_state=None,
+    metadata=None,
+):
+    return Obj(
+        id=sid,
+        name=name,
+        compute_host=host,
+        status=status,
+        task_state=task_state,
+        metadata=dict(metadata or {}),
+    )
 
 
-def migration(mid=1, uuid='11111111-1111-1111-1111-111111111111', server_id='s-1',
-              status='running', mtype='live-migration', source='compute1',
-              dest='compute2', **extra):
-    fields = dict(id=mid, uuid=uuid, server_id=server_id, server_uuid=server_id,
-                  status=status, migration_type=mtype, source_compute=source,
-                  dest_compute=dest, source_node=source, dest_node=dest, dest_host=None,
-                  old_flavor_id=1, new_flavor_id=1, project_id=None, user_id=None,
-                  created_at='2025-01-01T00:00:00', updated_at=None,
-                  memory_total_bytes=None, memory_processed_bytes=None,
-                  memory_remaining_bytes=None, disk_total_bytes=None,
-                  disk_processed_bytes=None, disk_remaining_bytes=None)
+def migration(
+    mid=1,
+    uuid='11111111-1111-1111-1111-111111111111',
+    server_id='s-1',
+    status='running',
+    mtype='live-migration',
+    source='compute1',
+    dest='compute2',
+    **extra,
+):
+    fields = dict(
+        id=mid,
+        uuid=uuid,
+        server_id=server_id,
+        server_uuid=server_id,
+        status=status,
+        migration_type=mtype,
+        source_compute=source,
+        dest_compute=dest,
+        source_node=source,
+        dest_node=dest,
+        dest_host=None,
+        old_flavor_id=1,
+        new_flavor_id=1,
+        project_id=None,
+        user_id=None,
+        created_at='2025-01-01T00:00:00',
+        updated_at=None,
+        memory_total_bytes=None,
+        memory_processed_bytes=None,
+        memory_remaining_bytes=None,
+        disk_total_bytes=None,
+        disk_processed_bytes=None,
+        disk_remaining_bytes=None,
+    )
     fields.update(extra)
     return Obj(**fields)
 
@@ -58,7 +95,8 @@ class EndpointData:
 class FakeCompute:
     """A compute proxy with servers, migrations and services in memory.
 
-    :param version: the microversion the user asked for (``default_microversion``).
+    :param version: the microversion the user asked for
+    (``default_microversion``).
     :param cloud_max: the highest microversion the fake cloud offers.
     ``tick`` (callable) runs on every ``get_server`` so a test can script how
     a migration progresses from one refresh to the next.
@@ -68,14 +106,17 @@ class FakeCompute:
         self.default_microversion = version
         self._endpoint = EndpointData(cloud_max)
         self.servers_by_id = {}
-        self.records = []           # /os-migrations
-        self.live = {}              # (server_id, migration id) -> in-flight server migration
+        self.records = []  # /os-migrations
+        # (server_id, migration id) -> in-flight server migration
+        self.live = {}
         self.services_list = []
-        self.actions = {}           # server_id -> [action objects with events]
+        self.actions = {}  # server_id -> [action objects with events]
         self.calls = []
         self.tick = None
-        self.on_live_migrate = None     # callable(server_id): nova creates the record
-        self.errors = {}            # method name -> exception to raise once
+        self.on_live_migrate = (
+            None  # callable(server_id): nova creates the record
+        )
+        self.errors = {}  # method name -> exception to raise once
 
     # -- plumbing
     def _call(self, name, *args):
@@ -113,8 +154,13 @@ class FakeCompute:
     def servers(self, details=True, all_projects=False, **query):
         self._call('servers', query)
         host = query.get('compute_host')
-        return iter([s for s in self.servers_by_id.values()
-                     if host is None or s.compute_host == host])
+        return iter(
+            [
+                s
+                for s in self.servers_by_id.values()
+                if host is None or s.compute_host == host
+            ]
+        )
 
     def set_server_metadata(self, server, **metadata):
         sid = getattr(server, 'id', server)
@@ -135,23 +181,34 @@ class FakeCompute:
         self._call('migrations', query)
         out = []
         for m in self.records:
-            if 'instance_uuid' in query and m.server_id != query['instance_uuid']:
+            if (
+                'instance_uuid' in query
+                and m.server_id != query['instance_uuid']
+            ):
                 continue
-            if 'host' in query and query['host'] not in (m.source_compute, m.dest_compute):
+            if 'host' in query and query['host'] not in (
+                m.source_compute,
+                m.dest_compute,
+            ):
                 continue
-            if 'migration_type' in query and m.migration_type != query['migration_type']:
+            if (
+                'migration_type' in query
+                and m.migration_type != query['migration_type']
+            ):
                 continue
             out.append(m)
         return iter(out)
 
     def server_migrations(self, server_id):
         self._call('server_migrations', server_id)
-        return iter([m for (sid, _), m in self.live.items() if sid == server_id])
+        return iter(
+            [m for (sid, _), m in self.live.items() if sid == server_id]
+        )
 
     def get_server_migration(self, mid, server_id, ignore_missing=True):
         self._call('get_server_migration', mid, server_id)
         m = self.live.get((server_id, int(mid)))
-        if m is None:       # like nova + openstacksdk: 404 even with ignore_missing
+        if m is None:  # like nova + openstacksdk: 404 even with ignore_missing
             raise sdk_exc.ResourceNotFound('migration %s' % mid)
         return m
 
@@ -180,10 +237,17 @@ class FakeCompute:
     # -- services
     def services(self, **query):
         self._call('services', query)
-        return iter([s for s in self.services_list
-                     if all(getattr(s, k) == v for k, v in query.items())])
+        return iter(
+            [
+                s
+                for s in self.services_list
+                if all(getattr(s, k) == v for k, v in query.items())
+            ]
+        )
 
-    def disable_service(self, service, host=None, binary=None, disabled_reason=None):
+    def disable_service(
+        self, service, host=None, binary=None, disabled_reason=None
+    ):
         self._call('disable_service', host, binary, disabled_reason)
         service.status = 'disabled'
         service.disabled_reason = disabled_reason
@@ -199,7 +263,7 @@ class TTYStringIO(io.StringIO):
 
 
 class FakeApp:
-    """Just enough of the OSC app for commands: stdout, stderr, client_manager."""
+    """Enough of the OSC app for commands: stdout, stderr, client_manager."""
 
     def __init__(self, compute, tty=False):
         self.stdout = TTYStringIO() if tty else io.StringIO()
@@ -224,4 +288,6 @@ class FakeClock:
 
 
 def http_error(code, message='boom'):
-    return sdk_exc.HttpException(message=message, details=message, http_status=code)
+    return sdk_exc.HttpException(
+        message=message, details=message, http_status=code
+    )

@@ -23,25 +23,34 @@ UUID = '11111111-1111-1111-1111-111111111111'
 
 
 class TestSdkErrors(unittest.TestCase):
-
     def test_refused_reauthentication_explains_tokens_and_keeps_the_hint(self):
         """An expired --os-token surfaces as keystoneauth's "Failed to validate
-        token (HTTP 404)" while the session re-authenticates."""
+        token (HTTP 404)" while the session re-authenticates.
+        """
         from keystoneauth1 import exceptions as ksa_exc
+
         with self.assertRaises(exceptions.CommandError) as cm:
             with common.sdk_errors('follow it', hint='watch it'):
                 raise ksa_exc.NotFound('Failed to validate token')
         msg = str(cm.exception)
-        self.assertTrue(msg.startswith('follow it failed: authentication was refused '
-                                       '(Failed to validate token'), msg)
+        self.assertTrue(
+            msg.startswith(
+                'follow it failed: authentication was refused '
+                '(Failed to validate token'
+            ),
+            msg,
+        )
         self.assertIn('--os-token cannot be renewed', msg)
         self.assertIn('application credential', msg)
         self.assertTrue(msg.endswith('. watch it'), msg)
 
     def test_unreachable_cloud_is_not_called_an_auth_failure(self):
         from keystoneauth1 import exceptions as ksa_exc
-        with self.assertRaisesRegex(exceptions.CommandError,
-                                    r'^x failed: cannot reach the cloud \(down\)$'):
+
+        with self.assertRaisesRegex(
+            exceptions.CommandError,
+            r'^x failed: cannot reach the cloud \(down\)$',
+        ):
             with common.sdk_errors('x'):
                 raise ksa_exc.ConnectFailure('down')
 
@@ -51,8 +60,10 @@ class TestSdkErrors(unittest.TestCase):
                 raise sdk_exc.ResourceNotFound('nope')
 
     def test_conflict_names_request_code_and_hint(self):
-        with self.assertRaisesRegex(exceptions.CommandError,
-                                    r'^abort it failed \(HTTP 409\): busy. try later$'):
+        with self.assertRaisesRegex(
+            exceptions.CommandError,
+            r'^abort it failed \(HTTP 409\): busy. try later$',
+        ):
             with common.sdk_errors('abort it', hint='try later'):
                 raise fakes.http_error(409, 'busy')
 
@@ -63,25 +74,28 @@ class TestSdkErrors(unittest.TestCase):
 
 
 class TestFindServer(unittest.TestCase):
-
     def test_unknown_server(self):
-        with self.assertRaisesRegex(exceptions.CommandError,
-                                    "No server with a name or ID of 'ghost' exists"):
+        with self.assertRaisesRegex(
+            exceptions.CommandError,
+            "No server with a name or ID of 'ghost' exists",
+        ):
             common.find_server(fakes.FakeCompute(), 'ghost')
 
 
 class TestParseMigrationRef(unittest.TestCase):
-
     def test_forms(self):
         self.assertEqual(('id', 7), common.parse_migration_ref('7'))
-        self.assertEqual(('uuid', UUID), common.parse_migration_ref(UUID.upper()))
-        with self.assertRaisesRegex(exceptions.CommandError,
-                                    "<migration> must be a numeric ID or a UUID, not 'x'"):
+        self.assertEqual(
+            ('uuid', UUID), common.parse_migration_ref(UUID.upper())
+        )
+        with self.assertRaisesRegex(
+            exceptions.CommandError,
+            "<migration> must be a numeric ID or a UUID, not 'x'",
+        ):
             common.parse_migration_ref('x')
 
 
 class TestFindMigration(unittest.TestCase):
-
     def setUp(self):
         self.compute = fakes.FakeCompute()
         self.server = self.compute.add_server(fakes.server())
@@ -89,67 +103,107 @@ class TestFindMigration(unittest.TestCase):
 
     def test_by_id_from_per_server_api(self):
         self.compute.live[('s-1', 1)] = self.live
-        self.assertIs(self.live, common.find_migration(self.compute, self.server, '1', 'c'))
+        self.assertIs(
+            self.live,
+            common.find_migration(self.compute, self.server, '1', 'c'),
+        )
 
     def test_by_uuid_lists_per_server(self):
         self.compute.live[('s-1', 1)] = self.live
-        self.assertIs(self.live, common.find_migration(self.compute, self.server, UUID, 'c'))
+        self.assertIs(
+            self.live,
+            common.find_migration(self.compute, self.server, UUID, 'c'),
+        )
 
     def test_by_uuid_needs_259(self):
         compute = fakes.FakeCompute('2.58')
-        with self.assertRaisesRegex(exceptions.CommandError,
-                                    '2.59 or greater is required for c with a migration UUID'):
+        with self.assertRaisesRegex(
+            exceptions.CommandError,
+            '2.59 or greater is required for c with a migration UUID',
+        ):
             common.find_migration(compute, self.server, UUID, 'c')
 
     def test_post_copy_hidden_falls_back_to_os_migrations(self):
         record = fakes.migration(status='running (post-copy)')
         self.compute.records.append(record)
-        self.assertIs(record, common.find_migration(self.compute, self.server, UUID, 'c'))
+        self.assertIs(
+            record, common.find_migration(self.compute, self.server, UUID, 'c')
+        )
 
     def test_finished_migration_says_its_status(self):
         self.compute.records.append(fakes.migration(status='completed'))
-        with self.assertRaisesRegex(exceptions.CommandError,
-                                    'Migration 1 of server vm1 is completed, not in progress'):
-            common.find_migration(self.compute, self.server, '1', 'server migration abort')
+        with self.assertRaisesRegex(
+            exceptions.CommandError,
+            'Migration 1 of server vm1 is completed, not in progress',
+        ):
+            common.find_migration(
+                self.compute, self.server, '1', 'server migration abort'
+            )
 
     def test_unknown_migration(self):
-        with self.assertRaisesRegex(exceptions.CommandError,
-                                    'Server vm1 has no migration 9 .*migration list'):
+        with self.assertRaisesRegex(
+            exceptions.CommandError,
+            'Server vm1 has no migration 9 .*migration list',
+        ):
             common.find_migration(self.compute, self.server, '9', 'c')
 
 
 class TestLiveMigrateKwargs(unittest.TestCase):
-
     def test_auto_from_225(self):
-        self.assertEqual({'block_migration': 'auto', 'host': None},
-                         common.live_migrate_kwargs(fakes.FakeCompute('2.25')))
+        self.assertEqual(
+            {'block_migration': 'auto', 'host': None},
+            common.live_migrate_kwargs(fakes.FakeCompute('2.25')),
+        )
 
     def test_before_225_sends_disk_over_commit(self):
-        self.assertEqual({'block_migration': False, 'host': None, 'disk_over_commit': False},
-                         common.live_migrate_kwargs(fakes.FakeCompute('2.24')))
+        self.assertEqual(
+            {
+                'block_migration': False,
+                'host': None,
+                'disk_over_commit': False,
+            },
+            common.live_migrate_kwargs(fakes.FakeCompute('2.24')),
+        )
 
     def test_host_needs_230(self):
-        with self.assertRaisesRegex(exceptions.CommandError,
-                                    '2.30 or greater is required for --host c2'):
+        with self.assertRaisesRegex(
+            exceptions.CommandError,
+            '2.30 or greater is required for --host c2',
+        ):
             common.live_migrate_kwargs(fakes.FakeCompute('2.29'), host='c2')
 
     def test_disk_overcommit_warns_from_225(self):
         warnings = []
-        common.live_migrate_kwargs(fakes.FakeCompute(), disk_overcommit=True,
-                                   warn=warnings.append)
+        common.live_migrate_kwargs(
+            fakes.FakeCompute(), disk_overcommit=True, warn=warnings.append
+        )
         self.assertIn('ignored', warnings[0])
 
 
 class TestFailedEvents(unittest.TestCase):
-
     def test_newest_action_failed_events(self):
         compute = fakes.FakeCompute()
-        ev = {'event': 'compute_live_migration', 'result': 'Error',
-              'traceback': 'Traceback\n  x\nMigrationError: no\n', 'details': None}
+        ev = {
+            'event': 'compute_live_migration',
+            'result': 'Error',
+            'traceback': 'Traceback\n  x\nMigrationError: no\n',
+            'details': None,
+        }
         compute.actions['s-1'] = [
-            fakes.Obj(action='live-migration', request_id='req-1', start_time='1',
-                      events=[{'event': 'old', 'result': 'Error', 'details': 'old'}]),
-            fakes.Obj(action='live-migration', request_id='req-2', start_time='2',
-                      events=[ev, {'event': 'ok', 'result': 'Success'}])]
-        self.assertEqual([('compute_live_migration', 'MigrationError: no')],
-                         common.failed_events(compute, 's-1'))
+            fakes.Obj(
+                action='live-migration',
+                request_id='req-1',
+                start_time='1',
+                events=[{'event': 'old', 'result': 'Error', 'details': 'old'}],
+            ),
+            fakes.Obj(
+                action='live-migration',
+                request_id='req-2',
+                start_time='2',
+                events=[ev, {'event': 'ok', 'result': 'Success'}],
+            ),
+        ]
+        self.assertEqual(
+            [('compute_live_migration', 'MigrationError: no')],
+            common.failed_events(compute, 's-1'),
+        )

@@ -18,26 +18,38 @@ from tests.unit.osc_livemigrate import fakes
 
 
 class TestBuildPlan(unittest.TestCase):
-
     def test_table(self):
         servers = [
             fakes.server('b', 'vm-b'),
             fakes.server('a', 'vm-a', status='PAUSED'),
             fakes.server('c', 'vm-c', status='SHUTOFF'),
-            fakes.server('d', 'vm-d', status='MIGRATING', task_state='migrating'),
+            fakes.server(
+                'd', 'vm-d', status='MIGRATING', task_state='migrating'
+            ),
             fakes.server('e', 'vm-e', task_state='rebooting'),
         ]
         plan = dp.build_plan(servers)
-        self.assertEqual([('vm-a', dp.MIGRATE), ('vm-b', dp.MIGRATE), ('vm-c', dp.SKIP),
-                          ('vm-d', dp.FOLLOW), ('vm-e', dp.SKIP)],
-                         [(i.name, i.action) for i in plan])
+        self.assertEqual(
+            [
+                ('vm-a', dp.MIGRATE),
+                ('vm-b', dp.MIGRATE),
+                ('vm-c', dp.SKIP),
+                ('vm-d', dp.FOLLOW),
+                ('vm-e', dp.SKIP),
+            ],
+            [(i.name, i.action) for i in plan],
+        )
         self.assertIn('openstack server migrate c', plan[2].reason)
         self.assertIn('rebooting', plan[4].reason)
 
     def test_policies_only_where_not_already_set(self):
-        servers = [fakes.server('a', 'vm-a'),
-                   fakes.server('b', 'vm-b', metadata={'livemigrate:policy': 'adaptive'}),
-                   fakes.server('c', 'vm-c')]
+        servers = [
+            fakes.server('a', 'vm-a'),
+            fakes.server(
+                'b', 'vm-b', metadata={'livemigrate:policy': 'adaptive'}
+            ),
+            fakes.server('c', 'vm-c'),
+        ]
         plan = dp.build_plan(servers, 'adaptive', {'c': 'nova'})
         self.assertEqual(['adaptive', None, 'nova'], [i.policy for i in plan])
 
@@ -48,24 +60,40 @@ class TestBuildPlan(unittest.TestCase):
     def test_parse_server_policies(self):
         self.assertEqual({'vm1': 'a'}, dp.parse_server_policies(['vm1=a']))
         for bad in ('vm1', '=a', 'vm1='):
-            with self.subTest(bad=bad), self.assertRaisesRegex(ValueError, 'SERVER=POLICY'):
+            with (
+                self.subTest(bad=bad),
+                self.assertRaisesRegex(ValueError, 'SERVER=POLICY'),
+            ):
                 dp.parse_server_policies([bad])
 
 
 class TestRetry(unittest.TestCase):
-
     def test_start_errors(self):
-        for code, retry in ((409, True), (503, True), (None, True), (400, False),
-                            (403, False), (404, False)):
+        for code, retry in (
+            (409, True),
+            (503, True),
+            (None, True),
+            (400, False),
+            (403, False),
+            (404, False),
+        ):
             with self.subTest(code=code):
                 self.assertEqual(retry, dp.retry_start_error(code))
 
     def test_outcomes(self):
-        for status, retry in (('error', True), ('failed', True), ('cancelled', False),
-                              ('completed', False)):
+        for status, retry in (
+            ('error', True),
+            ('failed', True),
+            ('cancelled', False),
+            ('completed', False),
+        ):
             with self.subTest(status=status):
                 self.assertEqual(retry, dp.retry_outcome(status))
 
     def test_failed(self):
         self.assertFalse(dp.failed([dp.Result('a', dp.MIGRATED)]))
-        self.assertTrue(dp.failed([dp.Result('a', dp.MIGRATED), dp.Result('b', dp.SKIPPED)]))
+        self.assertTrue(
+            dp.failed(
+                [dp.Result('a', dp.MIGRATED), dp.Result('b', dp.SKIPPED)]
+            )
+        )

@@ -24,31 +24,44 @@ from osc_livemigrate import microversions as mv
 from osc_livemigrate import plugin
 from tests.unit.osc_livemigrate import fakes
 
-PKG = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))))) + '/osc_livemigrate'
+PKG = (
+    os.path.dirname(
+        os.path.dirname(
+            os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        )
+    )
+    + '/osc_livemigrate'
+)
 
 
 class TestMicroversions(unittest.TestCase):
-
     def test_known_versions(self):
         self.assertEqual('2.23', mv.version('server_migrations'))
         self.assertEqual('2.24', mv.version('abort'))
         self.assertEqual('2.59', mv.version('by_uuid'))
 
     def test_require_names_what_and_version(self):
-        with self.assertRaisesRegex(exceptions.CommandError,
-                                    r'^--os-compute-api-version 2.24 or greater is required '
-                                    r'for server migration abort \(you asked for 2.23\)$'):
-            mv.require(fakes.FakeCompute('2.23'), 'abort', 'server migration abort')
+        with self.assertRaisesRegex(
+            exceptions.CommandError,
+            r'^--os-compute-api-version 2.24 or greater is required '
+            r'for server migration abort \(you asked for 2.23\)$',
+        ):
+            mv.require(
+                fakes.FakeCompute('2.23'), 'abort', 'server migration abort'
+            )
 
     def test_require_blames_the_cloud_when_it_is_older(self):
-        with self.assertRaisesRegex(exceptions.CommandError, 'supports only up to 2.20'):
+        with self.assertRaisesRegex(
+            exceptions.CommandError, 'supports only up to 2.20'
+        ):
             mv.require(fakes.FakeCompute(None, cloud_max='2.20'), 'abort', 'x')
 
     def test_require_unreachable_api(self):
         c = fakes.FakeCompute()
         c._endpoint = None
-        with self.assertRaisesRegex(exceptions.CommandError, 'could not ask the compute API'):
+        with self.assertRaisesRegex(
+            exceptions.CommandError, 'could not ask the compute API'
+        ):
             mv.require(c, 'abort', 'x')
 
     def test_require_passes(self):
@@ -65,10 +78,18 @@ class TestMicroversions(unittest.TestCase):
 
 
 class TestPlugin(unittest.TestCase):
-
     def test_api_name_is_not_a_core_name(self):
-        self.assertNotIn(plugin.API_NAME, ('compute', 'identity', 'image', 'network',
-                                           'volume', 'object_store'))
+        self.assertNotIn(
+            plugin.API_NAME,
+            (
+                'compute',
+                'identity',
+                'image',
+                'network',
+                'volume',
+                'object_store',
+            ),
+        )
 
     def test_option_default_selects_v1_group(self):
         parser = plugin.build_option_parser(argparse.ArgumentParser())
@@ -78,17 +99,27 @@ class TestPlugin(unittest.TestCase):
 
     def test_make_client_is_the_compute_proxy(self):
         compute = object()
-        self.assertIs(compute, plugin.make_client(type('I', (), {'compute': compute})))
+        self.assertIs(
+            compute, plugin.make_client(type('I', (), {'compute': compute}))
+        )
 
     def test_importing_every_module_stays_cheap(self):
         """No openstacksdk, keystoneauth or openstackclient at import time."""
-        code = ('import sys\n'
-                'import osc_livemigrate.plugin\n'
-                'from osc_livemigrate.v2 import server_migrate, server_migration, watch, '
-                'drain\n'
-                'heavy = [m for m in ("openstack", "keystoneauth1", "openstackclient", '
-                '"requests") if m in sys.modules]\n'
-                'print(",".join(heavy))\n')
-        out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
-                             check=True)
+        code = (
+            'import sys\n'
+            'import osc_livemigrate.plugin\n'
+            'from osc_livemigrate.v2 import server_migrate, server_migration, '
+            'watch, '
+            'drain\n'
+            'heavy = [m for m in ("openstack", "keystoneauth1", '
+            '"openstackclient", '
+            '"requests") if m in sys.modules]\n'
+            'print(",".join(heavy))\n'
+        )
+        out = subprocess.run(
+            [sys.executable, '-c', code],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         self.assertEqual('', out.stdout.strip())

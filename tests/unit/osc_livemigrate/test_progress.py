@@ -23,16 +23,26 @@ UUID = '11111111-1111-1111-1111-111111111111'
 
 
 class TestFormat(unittest.TestCase):
-
     def test_human_bytes_table(self):
-        for value, text in ((None, '-'), (0, '0 B'), (1023, '1023 B'), (1536, '1.50 KiB'),
-                            (10 * 2**20, '10.0 MiB'), (300 * 2**30, '300 GiB')):
+        for value, text in (
+            (None, '-'),
+            (0, '0 B'),
+            (1023, '1023 B'),
+            (1536, '1.50 KiB'),
+            (10 * 2**20, '10.0 MiB'),
+            (300 * 2**30, '300 GiB'),
+        ):
             with self.subTest(value=value):
                 self.assertEqual(text, fmt.human_bytes(value))
 
     def test_human_duration_table(self):
-        for value, text in ((None, '-'), (-1, '-'), (0, '0:00'), (75, '1:15'),
-                            (3725, '1:02:05')):
+        for value, text in (
+            (None, '-'),
+            (-1, '-'),
+            (0, '0:00'),
+            (75, '1:15'),
+            (3725, '1:02:05'),
+        ):
             with self.subTest(value=value):
                 self.assertEqual(text, fmt.human_duration(value))
 
@@ -52,7 +62,6 @@ class TestFormat(unittest.TestCase):
 
 
 class TestRateTracker(unittest.TestCase):
-
     def test_rate_over_window(self):
         r = progress.RateTracker(window_s=30)
         self.assertIsNone(r.add(0, 0))
@@ -75,9 +84,11 @@ class TestRateTracker(unittest.TestCase):
 
 
 class TestDriverKeys(unittest.TestCase):
-
     def test_keys_of_another_migration_are_ignored(self):
-        md = {'livemigrate:migration': 'other', 'livemigrate:phase': 'post-copy'}
+        md = {
+            'livemigrate:migration': 'other',
+            'livemigrate:phase': 'post-copy',
+        }
         self.assertEqual({}, progress.driver_keys(md, UUID))
 
     def test_keys_ignored_without_uuid(self):
@@ -85,21 +96,36 @@ class TestDriverKeys(unittest.TestCase):
         self.assertEqual({}, progress.driver_keys(md, None))
 
     def test_keys_of_this_migration(self):
-        md = {'livemigrate:migration': UUID, 'livemigrate:phase': 'post-copy',
-              'livemigrate:action': 'postcopy', 'livemigrate:reason': 'stalled',
-              'livemigrate:policy': 'adaptive'}
-        self.assertEqual({'phase': 'post-copy', 'action': 'postcopy', 'reason': 'stalled'},
-                         progress.driver_keys(md, UUID))
+        md = {
+            'livemigrate:migration': UUID,
+            'livemigrate:phase': 'post-copy',
+            'livemigrate:action': 'postcopy',
+            'livemigrate:reason': 'stalled',
+            'livemigrate:policy': 'adaptive',
+        }
+        self.assertEqual(
+            {'phase': 'post-copy', 'action': 'postcopy', 'reason': 'stalled'},
+            progress.driver_keys(md, UUID),
+        )
 
 
 class TestUpdate(unittest.TestCase):
-
     def _update(self, **extra):
-        m = fakes.migration(memory_total_bytes=2 * 2**30, memory_processed_bytes=2**30,
-                            memory_remaining_bytes=2**30, disk_total_bytes=0,
-                            disk_processed_bytes=0, disk_remaining_bytes=0, **extra)
-        md = {'livemigrate:migration': UUID, 'livemigrate:phase': 'pre-copy',
-              'livemigrate:action': 'set-downtime', 'livemigrate:reason': 'stalled'}
+        m = fakes.migration(
+            memory_total_bytes=2 * 2**30,
+            memory_processed_bytes=2**30,
+            memory_remaining_bytes=2**30,
+            disk_total_bytes=0,
+            disk_processed_bytes=0,
+            disk_remaining_bytes=0,
+            **extra,
+        )
+        md = {
+            'livemigrate:migration': UUID,
+            'livemigrate:phase': 'pre-copy',
+            'livemigrate:action': 'set-downtime',
+            'livemigrate:reason': 'stalled',
+        }
         tracker = progress.RateTracker()
         tracker.add(0, 0)
         return progress.make_update('vm1', m, md, 10.0, tracker)
@@ -109,7 +135,10 @@ class TestUpdate(unittest.TestCase):
         self.assertEqual(50.0, u.percent)
         self.assertEqual(2**30 / 10, u.rate_bytes_per_s)
         self.assertAlmostEqual(10.0, u.eta_s)
-        self.assertEqual(('pre-copy', 'set-downtime', 'stalled'), (u.phase, u.action, u.reason))
+        self.assertEqual(
+            ('pre-copy', 'set-downtime', 'stalled'),
+            (u.phase, u.action, u.reason),
+        )
 
     def test_no_eta_while_a_broken_postcopy_waits(self):
         u = dataclasses.replace(self._update(), phase='post-copy failed')
@@ -119,23 +148,35 @@ class TestUpdate(unittest.TestCase):
     def test_render_bar(self):
         line = progress.render_bar(self._update(), width=200)
         self.assertTrue(line.startswith('[##########..........]  50%'), line)
-        for part in ('1.00 GiB done', '1.00 GiB left', '102 MiB/s', 'ETA 0:10', 'pre-copy',
-                     '| set-downtime: stalled'):
+        for part in (
+            '1.00 GiB done',
+            '1.00 GiB left',
+            '102 MiB/s',
+            'ETA 0:10',
+            'pre-copy',
+            '| set-downtime: stalled',
+        ):
             self.assertIn(part, line)
 
     def test_render_bar_is_cut_to_width(self):
-        self.assertEqual(40, len(progress.render_bar(self._update(), width=40)))
+        self.assertEqual(
+            40, len(progress.render_bar(self._update(), width=40))
+        )
 
     def test_render_json_is_one_line(self):
         text = progress.render_json('progress', **self._update().as_dict())
         self.assertNotIn('\n', text)
         data = json.loads(text)
-        self.assertEqual(('progress', 50.0, 'pre-copy'),
-                         (data['type'], data['percent'], data['phase']))
+        self.assertEqual(
+            ('progress', 50.0, 'pre-copy'),
+            (data['type'], data['percent'], data['phase']),
+        )
         self.assertEqual(2**30, data['remaining_bytes'])
 
     def test_update_without_bytes(self):
-        u = progress.make_update('vm1', fakes.migration(), {}, 1.0, progress.RateTracker())
+        u = progress.make_update(
+            'vm1', fakes.migration(), {}, 1.0, progress.RateTracker()
+        )
         self.assertIsNone(u.percent)
         self.assertIsNone(u.eta_s)
         self.assertIn('-', progress.render_bar(u))
@@ -147,7 +188,6 @@ class TestUpdate(unittest.TestCase):
 
 
 class TestDecideOutcome(unittest.TestCase):
-
     def test_completed_on_other_host_is_ok(self):
         o = progress.decide_outcome('c1', 'c2', 'completed')
         self.assertTrue(o.ok)
@@ -165,17 +205,34 @@ class TestDecideOutcome(unittest.TestCase):
         self.assertIn('no migration record', o.reason)
 
     def test_reason_carries_driver_keys_and_events(self):
-        o = progress.decide_outcome('c1', 'c1', 'error',
-                                    {'phase': 'aborted', 'action': 'abort',
-                                     'reason': 'no progress for 120 s'},
-                                    [('compute_live_migration', 'MigrationError')])
-        self.assertIn('driver: phase=aborted, action=abort, reason=no progress for 120 s',
-                      o.reason)
+        o = progress.decide_outcome(
+            'c1',
+            'c1',
+            'error',
+            {
+                'phase': 'aborted',
+                'action': 'abort',
+                'reason': 'no progress for 120 s',
+            },
+            [('compute_live_migration', 'MigrationError')],
+        )
+        self.assertIn(
+            'driver: phase=aborted, action=abort, reason=no progress for 120 '
+            's',
+            o.reason,
+        )
         self.assertIn('event compute_live_migration: MigrationError', o.reason)
 
     def test_refused_policy_fails_even_when_completed(self):
-        o = progress.decide_outcome('c1', 'c2', 'completed',
-                                    {'action': 'policy-refused', 'reason': 'not allowed'},
-                                    refused='adaptive is not in allowed_policies')
+        o = progress.decide_outcome(
+            'c1',
+            'c2',
+            'completed',
+            {'action': 'policy-refused', 'reason': 'not allowed'},
+            refused='adaptive is not in allowed_policies',
+        )
         self.assertFalse(o.ok)
-        self.assertIn('requested policy refused by the driver: adaptive is not in', o.reason)
+        self.assertIn(
+            'requested policy refused by the driver: adaptive is not in',
+            o.reason,
+        )

@@ -19,7 +19,7 @@ from testbed.guest import build
 from testbed.guest import serial
 from testbed.guest import spec as guest_spec
 
-LOG = '''SeaBIOS (version 1.16.3)
+LOG = """SeaBIOS (version 1.16.3)
 [    0.812] Run /init as init process
 START fill_mib=32 dirty_mib=8 dirty_rate=10 verify_rate=256 available_mib=123
 READY pages=10240 setup_s=0.01
@@ -28,35 +28,45 @@ VERIFY cycle=1 pages=10240 corrupt=0 t=1.2
 [    3.100] crng done HEARTBEAT t=2 dirtied_mib=20 pass=3 cycles=1 corrupt=0
 CORRUPT region=fill page=7 gen=0
 VERIFY cycle=2 pages=10240 corrupt=1 t=2.4
-HEARTBEAT t=3 dirtied_'''
+HEARTBEAT t=3 dirtied_"""
 
 
 def _cpio_names(archive):
     """Names and modes in a newc archive (enough to check our writer)."""
     raw, pos, found = gzip.decompress(archive), 0, {}
     while True:
-        head = raw[pos:pos + 110]
+        head = raw[pos : pos + 110]
         assert head[:6] == b'070701'
-        mode, size, namesize = (int(head[6 + 8 * i:14 + 8 * i], 16)
-                                for i in (1, 6, 11))
-        name = raw[pos + 110:pos + 110 + namesize - 1].decode()
+        mode, size, namesize = (
+            int(head[6 + 8 * i : 14 + 8 * i], 16) for i in (1, 6, 11)
+        )
+        name = raw[pos + 110 : pos + 110 + namesize - 1].decode()
         pos += 110 + namesize
         pos += -pos % 4
         if name == 'TRAILER!!!':
             return found
-        found[name] = (mode, raw[pos:pos + size])
+        found[name] = (mode, raw[pos : pos + size])
         pos += size + (-size % 4)
 
 
 class TestGuestSpec(unittest.TestCase):
-
     def test_cmdline_carries_every_knob(self):
-        spec = guest_spec.GuestSpec(mem_mib=512, fill_mib=320, dirty_mib=16,
-                                    dirty_rate_mib_s=10, inject_corrupt=2)
+        spec = guest_spec.GuestSpec(
+            mem_mib=512,
+            fill_mib=320,
+            dirty_mib=16,
+            dirty_rate_mib_s=10,
+            inject_corrupt=2,
+        )
         line = guest_spec.kernel_cmdline(spec)
-        for part in ('console=ttyS0', 'dirtier.fill_mb=320',
-                     'dirtier.dirty_mb=16', 'dirtier.dirty_rate=10',
-                     'dirtier.verify_rate=256', 'dirtier.inject_corrupt=2'):
+        for part in (
+            'console=ttyS0',
+            'dirtier.fill_mb=320',
+            'dirtier.dirty_mb=16',
+            'dirtier.dirty_rate=10',
+            'dirtier.verify_rate=256',
+            'dirtier.inject_corrupt=2',
+        ):
             self.assertIn(part, line.split())
         self.assertEqual(spec.written_pages, 336 * 256)
 
@@ -68,15 +78,17 @@ class TestGuestSpec(unittest.TestCase):
 
     def test_domain_xml_is_a_diskless_tcg_guest(self):
         spec = guest_spec.GuestSpec(mem_mib=256, dirty_mib=8)
-        xml = guest_spec.domain_xml("g<1>", spec, '/srv/k', '/srv/i',
-                                    "/srv/it's.log", uuid='u-1')
+        xml = guest_spec.domain_xml(
+            'g<1>', spec, '/srv/k', '/srv/i', "/srv/it's.log", uuid='u-1'
+        )
         root = ElementTree.fromstring(xml)
         self.assertEqual(root.get('type'), 'qemu')
         self.assertEqual(root.findtext('name'), 'g<1>')
         self.assertEqual(root.findtext('uuid'), 'u-1')
         self.assertEqual(root.findtext('memory'), '256')
-        self.assertEqual(root.findtext('os/cmdline'),
-                         guest_spec.kernel_cmdline(spec))
+        self.assertEqual(
+            root.findtext('os/cmdline'), guest_spec.kernel_cmdline(spec)
+        )
         source = root.find('devices/serial/source')
         self.assertEqual(source.get('path'), "/srv/it's.log")
         self.assertEqual(source.get('append'), 'on')
@@ -84,15 +96,15 @@ class TestGuestSpec(unittest.TestCase):
 
 
 class TestParseSerial(unittest.TestCase):
-
     def test_parse_serial_reads_interleaved_lines_and_skips_partial(self):
         report = serial.parse_serial(LOG)
         self.assertTrue(report.ready)
         self.assertEqual(report.start['available_mib'], 123)
         self.assertEqual([h.t_s for h in report.heartbeats], [1, 2])
-        self.assertEqual(report.verifies[1],
-                         serial.Verify(cycle=2, pages=10240, corrupt=1,
-                                       t_s=2.4))
+        self.assertEqual(
+            report.verifies[1],
+            serial.Verify(cycle=2, pages=10240, corrupt=1, t_s=2.4),
+        )
         self.assertEqual(report.corrupt_pages, (('fill', 7),))
         self.assertEqual(report.corrupt, 1)
         self.assertFalse(report.healthy)
@@ -100,7 +112,8 @@ class TestParseSerial(unittest.TestCase):
     def test_parse_serial_reports_errors_and_panics(self):
         report = serial.parse_serial(
             'ERROR fill_mib+dirty_mib=512 does not fit\n'
-            '[ 2.9] Kernel panic - not syncing: System is deadlocked\n')
+            '[ 2.9] Kernel panic - not syncing: System is deadlocked\n'
+        )
         self.assertEqual(len(report.errors), 1)
         self.assertEqual(len(report.panics), 1)
         self.assertFalse(report.healthy)
@@ -108,13 +121,11 @@ class TestParseSerial(unittest.TestCase):
 
 
 class TestBuild(unittest.TestCase):
-
     def test_initramfs_is_reproducible_and_holds_init(self):
         first = build.make_initramfs(b'\x7fELF-init')
         self.assertEqual(first, build.make_initramfs(b'\x7fELF-init'))
         names = _cpio_names(first)
-        self.assertEqual(sorted(names),
-                         ['dev', 'dev/console', 'init', 'proc'])
+        self.assertEqual(sorted(names), ['dev', 'dev/console', 'init', 'proc'])
         self.assertEqual(names['init'], (0o100755, b'\x7fELF-init'))
         self.assertEqual(names['dev/console'][0], 0o020600)
 
@@ -122,8 +133,9 @@ class TestBuild(unittest.TestCase):
         base = (('linux-image-x', '1'), 'src', 'builder', 'gcc 12')
         key = build.input_key(*base)
         self.assertEqual(key, build.input_key(*base))
-        for i, changed in enumerate((('linux-image-x', '2'), 'src2',
-                                     'builder2', 'gcc 13')):
+        for i, changed in enumerate(
+            (('linux-image-x', '2'), 'src2', 'builder2', 'gcc 13')
+        ):
             args = list(base)
             args[i] = changed
             self.assertNotEqual(key, build.input_key(*args))

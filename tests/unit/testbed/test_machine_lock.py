@@ -19,13 +19,13 @@ import sys
 from testbed import hosts
 from testbed import machine_lock
 
-CHILD = '''
+CHILD = """
 import sys
 from testbed import machine_lock
 with machine_lock.exclusive('second run',
                             say=lambda m: print(m, flush=True)):
     print('inside', flush=True)
-'''
+"""
 
 
 def _readline(proc, timeout=30):
@@ -35,19 +35,27 @@ def _readline(proc, timeout=30):
 
 
 def test_second_holder_waits_names_the_first_and_then_runs(
-        tmp_path, monkeypatch):
+    tmp_path, monkeypatch
+):
     monkeypatch.setenv(hosts.WORKDIR_ENV, str(tmp_path))
     env = dict(os.environ, PYTHONPATH=os.getcwd())
     with machine_lock.exclusive('first run', say=lambda m: None):
-        child = subprocess.Popen([sys.executable, '-c', CHILD], env=env,
-                                 stdout=subprocess.PIPE, text=True)
+        child = subprocess.Popen(
+            [sys.executable, '-c', CHILD],
+            env=env,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         try:
             line = _readline(child)
-            assert line.startswith('waiting for the testbed: held by pid '
-                                   '%d: first run' % os.getpid()), line
+            assert line.startswith(
+                'waiting for the testbed: held by pid '
+                '%d: first run' % os.getpid()
+            ), line
             ready, _, _ = select.select([child.stdout], [], [], 0.5)
             assert not ready, 'the second run went on: %s' % (
-                child.stdout.readline())
+                child.stdout.readline()
+            )
         except BaseException:
             child.kill()
             raise
@@ -60,11 +68,20 @@ def test_lock_is_free_again_after_its_holder_dies(tmp_path, monkeypatch):
     monkeypatch.setenv(hosts.WORKDIR_ENV, str(tmp_path))
     env = dict(os.environ, PYTHONPATH=os.getcwd())
     holder = subprocess.Popen(
-        [sys.executable, '-c', CHILD.replace("print('inside', flush=True)",
-                                             "print('inside', flush=True)\n"
-                                             "    import time; "
-                                             "time.sleep(600)")],
-        env=env, stdout=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            '-c',
+            CHILD.replace(
+                "print('inside', flush=True)",
+                "print('inside', flush=True)\n"
+                '    import time; '
+                'time.sleep(600)',
+            ),
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert _readline(holder) == 'inside'
     finally:

@@ -31,9 +31,11 @@ import shutil
 
 from oslo_concurrency import processutils
 
-DISCOVERYDB_EMPTY = ('SENDTARGETS:\nNo targets found.\niSNS:\n'
-                     'No targets found.\nSTATIC:\nNo targets found.\n'
-                     'FIRMWARE:\nNo targets found.\n')
+DISCOVERYDB_EMPTY = (
+    'SENDTARGETS:\nNo targets found.\niSNS:\n'
+    'No targets found.\nSTATIC:\nNo targets found.\n'
+    'FIRMWARE:\nNo targets found.\n'
+)
 
 
 @dataclasses.dataclass
@@ -69,36 +71,46 @@ class Host:
         self.sys = sys_root
         self.dev = dev_root
         self.flush_fails = set()
-        self.nodes = {}      # (portal, iqn) -> {'node.startup': ...}
-        self.sessions = {}   # sid -> Session
-        self.luns = {}       # name -> Lun
-        self.calls = []      # every command, as recorded dicts
+        self.nodes = {}  # (portal, iqn) -> {'node.startup': ...}
+        self.sessions = {}  # sid -> Session
+        self.luns = {}  # name -> Lun
+        self.calls = []  # every command, as recorded dicts
         self.unexpected = []
 
     # -- building the tree -------------------------------------------------
 
     def _session_dir(self, s):
-        return os.path.join(self.sys, 'devices', 'platform', 'host%d' % s.host,
-                            'session%d' % s.sid, 'target%d:0:0' % s.host)
+        return os.path.join(
+            self.sys,
+            'devices',
+            'platform',
+            'host%d' % s.host,
+            'session%d' % s.sid,
+            'target%d:0:0' % s.host,
+        )
 
     def login(self, sid, host, portal, iqn):
         """What ``iscsiadm --login`` leaves: node record, session, host."""
         s = Session(sid, host, portal, iqn)
         self.nodes[(portal, iqn)] = {'node.startup': 'automatic'}
         self.sessions[sid] = s
-        hostdir = os.path.join(self.sys, 'devices', 'platform',
-                               'host%d' % host)
-        os.makedirs(os.path.join(hostdir, 'scsi_host', 'host%d' % host),
-                    exist_ok=True)
-        _symlink('../../../host%d' % host,
-                 os.path.join(hostdir, 'scsi_host', 'host%d' % host,
-                              'device'))
-        os.makedirs(os.path.join(self.sys, 'class', 'scsi_host'),
-                    exist_ok=True)
-        _symlink('../../devices/platform/host%d/scsi_host/host%d'
-                 % (host, host),
-                 os.path.join(self.sys, 'class', 'scsi_host',
-                              'host%d' % host))
+        hostdir = os.path.join(
+            self.sys, 'devices', 'platform', 'host%d' % host
+        )
+        os.makedirs(
+            os.path.join(hostdir, 'scsi_host', 'host%d' % host), exist_ok=True
+        )
+        _symlink(
+            '../../../host%d' % host,
+            os.path.join(hostdir, 'scsi_host', 'host%d' % host, 'device'),
+        )
+        os.makedirs(
+            os.path.join(self.sys, 'class', 'scsi_host'), exist_ok=True
+        )
+        _symlink(
+            '../../devices/platform/host%d/scsi_host/host%d' % (host, host),
+            os.path.join(self.sys, 'class', 'scsi_host', 'host%d' % host),
+        )
         os.makedirs(self._session_dir(s), exist_ok=True)
         return s
 
@@ -121,11 +133,14 @@ class Host:
         _symlink(rel, os.path.join(self.sys, 'block', name))
         # devtmpfs node and udev's links
         _write(os.path.join(self.dev, name), '')
-        for sub, link in (('by-path', self.by_path(s, lun)),
-                          ('by-id', 'scsi-%s' % wwn)):
+        for sub, link in (
+            ('by-path', self.by_path(s, lun)),
+            ('by-id', 'scsi-%s' % wwn),
+        ):
             os.makedirs(os.path.join(self.dev, 'disk', sub), exist_ok=True)
-            _symlink('../../' + name, os.path.join(self.dev, 'disk', sub,
-                                                    link))
+            _symlink(
+                '../../' + name, os.path.join(self.dev, 'disk', sub, link)
+            )
         self.luns[name] = Lun(s.host, s.sid, lun, name, wwn)
         return '/dev/disk/by-path/' + self.by_path(s, lun)
 
@@ -136,8 +151,10 @@ class Host:
     def leftovers(self, name):
         """Every trace of device ``name`` still in the tree."""
         found = []
-        for path in (os.path.join(self.sys, 'block', name),
-                     os.path.join(self.dev, name)):
+        for path in (
+            os.path.join(self.sys, 'block', name),
+            os.path.join(self.dev, name),
+        ):
             if os.path.lexists(path):
                 found.append(path)
         for sub in ('by-path', 'by-id'):
@@ -147,10 +164,15 @@ class Host:
                     found.append(os.path.join(d, entry))
         lun = self.luns.get(name)
         if lun is not None:
-            sdev = os.path.join(self.sys, 'devices', 'platform',
-                                'host%d' % lun.host, 'session%d' % lun.session,
-                                'target%d:0:0' % lun.host,
-                                '%d:0:0:%d' % (lun.host, lun.lun))
+            sdev = os.path.join(
+                self.sys,
+                'devices',
+                'platform',
+                'host%d' % lun.host,
+                'session%d' % lun.session,
+                'target%d:0:0' % lun.host,
+                '%d:0:0:%d' % (lun.host, lun.lun),
+            )
             if os.path.lexists(sdev):
                 found.append(sdev)
         return found
@@ -160,10 +182,15 @@ class Host:
     def _remove_device(self, name):
         """SCSI device removal: sysfs entries, dev node, udev's links."""
         lun = self.luns.pop(name)
-        sdev = os.path.join(self.sys, 'devices', 'platform',
-                            'host%d' % lun.host, 'session%d' % lun.session,
-                            'target%d:0:0' % lun.host,
-                            '%d:0:0:%d' % (lun.host, lun.lun))
+        sdev = os.path.join(
+            self.sys,
+            'devices',
+            'platform',
+            'host%d' % lun.host,
+            'session%d' % lun.session,
+            'target%d:0:0' % lun.host,
+            '%d:0:0:%d' % (lun.host, lun.lun),
+        )
         shutil.rmtree(sdev)
         os.unlink(os.path.join(self.sys, 'block', name))
         os.unlink(os.path.join(self.dev, name))
@@ -190,9 +217,11 @@ class Host:
         ``check_exit_code`` (default: only 0).
         """
         cmd = tuple(str(c) for c in cmd)
-        record = {'cmd': list(cmd),
-                  'run_as_root': bool(kwargs.get('run_as_root')),
-                  'input': kwargs.get('process_input')}
+        record = {
+            'cmd': list(cmd),
+            'run_as_root': bool(kwargs.get('run_as_root')),
+            'input': kwargs.get('process_input'),
+        }
         self.calls.append(record)
         code, out, err = self._run(cmd, kwargs.get('process_input'))
         record['exit_code'] = code
@@ -203,7 +232,8 @@ class Host:
             allowed = [allowed]
         if allowed is not None and code not in allowed:
             raise processutils.ProcessExecutionError(
-                stdout=out, stderr=err, exit_code=code, cmd=' '.join(cmd))
+                stdout=out, stderr=err, exit_code=code, cmd=' '.join(cmd)
+            )
         return out, err
 
     def _run(self, cmd, process_input):
@@ -212,15 +242,24 @@ class Host:
             return self._iscsiadm(args)
         if prog == 'blockdev' and args[:1] == ('--flushbufs',):
             if args[1] in self.flush_fails:
-                return 1, '', ('blockdev: ioctl error on BLKFLSBUF: '
-                               'Input/output error\n')
+                return (
+                    1,
+                    '',
+                    (
+                        'blockdev: ioctl error on BLKFLSBUF: '
+                        'Input/output error\n'
+                    ),
+                )
             return 0, '', ''
         if prog in ('multipath', 'multipathd'):
             # not installed on this host: what priv_rootwrap reports
             return 127, '', '%s: command not found\n' % prog
-        if prog == 'tee' and args[:1] == ('-a',) and \
-                args[1].startswith('/sys/block/') and \
-                args[1].endswith('/device/delete'):
+        if (
+            prog == 'tee'
+            and args[:1] == ('-a',)
+            and args[1].startswith('/sys/block/')
+            and args[1].endswith('/device/delete')
+        ):
             name = args[1].split('/')[3]
             if process_input not in ('1', b'1') or name not in self.luns:
                 return 1, '', 'tee: %s: No such file or directory\n' % args[1]
@@ -233,9 +272,15 @@ class Host:
         if args == ('-m', 'session'):
             if not self.sessions:
                 return 21, '', 'iscsiadm: No active sessions.\n'
-            return 0, ''.join('tcp: [%d] %s,1 %s (non-flash)\n'
-                              % (s.sid, s.portal, s.iqn)
-                              for s in self.sessions.values()), ''
+            return (
+                0,
+                ''.join(
+                    'tcp: [%d] %s,1 %s (non-flash)\n'
+                    % (s.sid, s.portal, s.iqn)
+                    for s in self.sessions.values()
+                ),
+                '',
+            )
         if args == ('-m', 'node'):
             if not self.nodes:
                 return 21, '', 'iscsiadm: No records found\n'
@@ -251,15 +296,20 @@ class Host:
                 self.nodes[key][op[3]] = op[5]
                 return 0, '', ''
             if op == ('--logout',):
-                sids = [s.sid for s in self.sessions.values()
-                        if (s.portal, s.iqn) == key]
+                sids = [
+                    s.sid
+                    for s in self.sessions.values()
+                    if (s.portal, s.iqn) == key
+                ]
                 if not sids:
                     return 21, '', 'iscsiadm: No matching sessions found\n'
                 out = ''
                 for sid in sids:
                     self._logout(sid)
-                    out += ('Logout of [sid: %d, target: %s, portal: %s] '
-                            'successful.\n' % (sid, iqn, portal))
+                    out += (
+                        'Logout of [sid: %d, target: %s, portal: %s] '
+                        'successful.\n' % (sid, iqn, portal)
+                    )
                 return 0, out, ''
             if op == ('--op', 'delete'):
                 del self.nodes[key]

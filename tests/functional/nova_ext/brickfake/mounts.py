@@ -40,8 +40,12 @@ def mount_ns():
 
 
 def _mount(*args):
-    subprocess.run(('mount',) + args, check=True, stdin=subprocess.DEVNULL,
-                   capture_output=True)
+    subprocess.run(
+        ('mount',) + args,
+        check=True,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+    )
 
 
 def check_isolated():
@@ -60,9 +64,9 @@ def check_isolated():
     with open('/proc/self/mountinfo') as f:
         for line in f:
             fields = line.split()
-            if fields[4] in ('/', '/sys', '/dev', '/tmp') and \
-                    any(o.startswith('shared:') for o in
-                        fields[6:fields.index('-')]):
+            if fields[4] in ('/', '/sys', '/dev', '/tmp') and any(
+                o.startswith('shared:') for o in fields[6 : fields.index('-')]
+            ):
                 raise NotIsolated('%s is a shared mount here' % fields[4])
 
 
@@ -82,8 +86,14 @@ def isolate(scratch):
             open(os.path.join(newdev, name), 'w').close()
             _mount('--bind', '/dev/' + name, os.path.join(newdev, name))
     os.mkdir(os.path.join(newdev, 'shm'))
-    _mount('-t', 'tmpfs', '-o', 'mode=1777', 'brickfake-shm',
-           os.path.join(newdev, 'shm'))
+    _mount(
+        '-t',
+        'tmpfs',
+        '-o',
+        'mode=1777',
+        'brickfake-shm',
+        os.path.join(newdev, 'shm'),
+    )
     os.symlink('/proc/self/fd', os.path.join(newdev, 'fd'))
     for i, name in enumerate(('stdin', 'stdout', 'stderr')):
         os.symlink('/proc/self/fd/%d' % i, os.path.join(newdev, name))

@@ -26,8 +26,12 @@ from nova_ext.policies import nova
 from nova_ext.policies import schedule
 from tests import fakes
 
-BUILTINS = (nova.NovaPolicy, schedule.SchedulePolicy,
-            adaptive.AdaptivePolicy, kubevirt.KubevirtPolicy)
+BUILTINS = (
+    nova.NovaPolicy,
+    schedule.SchedulePolicy,
+    adaptive.AdaptivePolicy,
+    kubevirt.KubevirtPolicy,
+)
 
 
 class Scripted(base.ConvergencePolicy):
@@ -44,27 +48,44 @@ class Scripted(base.ConvergencePolicy):
 
 
 class TestParams(unittest.TestCase):
-
     def test_unknown_parameter_is_named(self):
-        with self.assertRaisesRegex(base.PolicyError,
-                                    '^policy adaptive: unknown parameter '
-                                    'bogus'):
+        with self.assertRaisesRegex(
+            base.PolicyError, '^policy adaptive: unknown parameter bogus'
+        ):
             adaptive.AdaptivePolicy(MigrationContext(GIB), {'bogus': '1'})
 
     def test_bad_values_are_refused_in_one_line(self):
         cases = [
-            (adaptive.AdaptivePolicy, {'stall_rounds': 'two'},
-             'stall_rounds must be int'),
-            (adaptive.AdaptivePolicy, {'stall_rounds': '0'},
-             'stall_rounds must be >= 1'),
-            (nova.NovaPolicy, {'timeout_action': 'explode'},
-             'timeout_action must be one of abort, force_complete'),
-            (nova.NovaPolicy, {'downtime_ms': '50'},
-             'downtime_ms must be >= 100'),
-            (kubevirt.KubevirtPolicy, {'allow_workload_disruption': 'maybe'},
-             'allow_workload_disruption must be bool'),
-            (schedule.SchedulePolicy, {'preset': 'turbo'},
-             'preset must be one of fast, gentle, stepped'),
+            (
+                adaptive.AdaptivePolicy,
+                {'stall_rounds': 'two'},
+                'stall_rounds must be int',
+            ),
+            (
+                adaptive.AdaptivePolicy,
+                {'stall_rounds': '0'},
+                'stall_rounds must be >= 1',
+            ),
+            (
+                nova.NovaPolicy,
+                {'timeout_action': 'explode'},
+                'timeout_action must be one of abort, force_complete',
+            ),
+            (
+                nova.NovaPolicy,
+                {'downtime_ms': '50'},
+                'downtime_ms must be >= 100',
+            ),
+            (
+                kubevirt.KubevirtPolicy,
+                {'allow_workload_disruption': 'maybe'},
+                'allow_workload_disruption must be bool',
+            ),
+            (
+                schedule.SchedulePolicy,
+                {'preset': 'turbo'},
+                'preset must be one of fast, gentle, stepped',
+            ),
         ]
         for cls, params, message in cases:
             with self.subTest(cls=cls.name, params=params):
@@ -75,15 +96,17 @@ class TestParams(unittest.TestCase):
 
     def test_string_values_are_typed(self):
         policy = adaptive.AdaptivePolicy(
-            MigrationContext(GIB), {'stall_rounds': '3',
-                                    'min_progress_pct': '5.5'})
+            MigrationContext(GIB),
+            {'stall_rounds': '3', 'min_progress_pct': '5.5'},
+        )
         self.assertEqual(3, policy.params['stall_rounds'])
         self.assertEqual(5.5, policy.params['min_progress_pct'])
 
     def test_parse_param_string(self):
-        self.assertEqual({'steps': 'i1:dt100 s2:abort', 'preset': 'fast'},
-                         base.parse_param_string(
-                             'steps=i1:dt100 s2:abort; preset=fast'))
+        self.assertEqual(
+            {'steps': 'i1:dt100 s2:abort', 'preset': 'fast'},
+            base.parse_param_string('steps=i1:dt100 s2:abort; preset=fast'),
+        )
         self.assertEqual({}, base.parse_param_string(''))
         with self.assertRaisesRegex(base.PolicyError, 'expected key=value'):
             base.parse_param_string('oops')
@@ -92,13 +115,17 @@ class TestParams(unittest.TestCase):
 
 
 class TestGuard(unittest.TestCase):
-
     def _policy(self, permits, script):
         return Scripted(MigrationContext(4 * GIB, permits), script)
 
     def test_guard_refuses_what_the_deployment_forbids(self):
-        policy = self._policy(Permits.named('none'), [
-            Decision(Action.POSTCOPY, 'want'), Decision(Action.PAUSE, 'want')])
+        policy = self._policy(
+            Permits.named('none'),
+            [
+                Decision(Action.POSTCOPY, 'want'),
+                Decision(Action.PAUSE, 'want'),
+            ],
+        )
         for _ in range(2):
             decision = policy.decide(fakes.observation(1))
             self.assertIs(Action.NOTHING, decision.action)
@@ -110,36 +137,49 @@ class TestGuard(unittest.TestCase):
             with self.subTest(action=action):
                 policy = self._policy(permits, [Decision(action, 'want')])
                 decision = policy.decide(
-                    fakes.observation(1, phase=Phase.POSTCOPY))
+                    fakes.observation(1, phase=Phase.POSTCOPY)
+                )
                 self.assertIs(Action.NOTHING, decision.action)
                 self.assertIn('post-copy has started', decision.reason)
 
     def test_guard_no_postcopy_for_a_paused_guest(self):
-        policy = self._policy(Permits(postcopy=True, pause=True), [
-            Decision(Action.POSTCOPY, 'want'), Decision(Action.ABORT, 'x')])
+        policy = self._policy(
+            Permits(postcopy=True, pause=True),
+            [Decision(Action.POSTCOPY, 'want'), Decision(Action.ABORT, 'x')],
+        )
         paused = fakes.observation(1, phase=Phase.PAUSED)
         self.assertIs(Action.NOTHING, policy.decide(paused).action)
         self.assertIs(Action.ABORT, policy.decide(paused).action)
 
     def test_guard_caps_downtime_and_drops_repeats(self):
-        policy = self._policy(Permits(max_downtime_ms=400), [
-            Decision(Action.SET_DOWNTIME, 'up', 900),
-            Decision(Action.SET_DOWNTIME, 'again', 700)])
+        policy = self._policy(
+            Permits(max_downtime_ms=400),
+            [
+                Decision(Action.SET_DOWNTIME, 'up', 900),
+                Decision(Action.SET_DOWNTIME, 'again', 700),
+            ],
+        )
         first = policy.decide(fakes.observation(1))
-        self.assertEqual((Action.SET_DOWNTIME, 400),
-                         (first.action, first.downtime_ms))
+        self.assertEqual(
+            (Action.SET_DOWNTIME, 400), (first.action, first.downtime_ms)
+        )
         self.assertIn('capped', first.reason)
-        self.assertIs(Action.NOTHING, policy.decide(
-            fakes.observation(2)).action)
+        self.assertIs(
+            Action.NOTHING, policy.decide(fakes.observation(2)).action
+        )
 
     def test_builtins_never_act_during_postcopy(self):
         """Whatever they saw before, no built-in acts once post-copy runs."""
         permits = Permits(postcopy=True, pause=True, abort=True)
         for cls in BUILTINS:
             with self.subTest(policy=cls.name):
-                policy = cls(MigrationContext(4 * GIB, permits),
-                             {'completion_timeout_s': '3'}
-                             if cls is nova.NovaPolicy else None)
-                samples = fakes.sawtooth([4 * GIB] + [2 * GIB] * 6,
-                                         phase=Phase.POSTCOPY)
+                policy = cls(
+                    MigrationContext(4 * GIB, permits),
+                    {'completion_timeout_s': '3'}
+                    if cls is nova.NovaPolicy
+                    else None,
+                )
+                samples = fakes.sawtooth(
+                    [4 * GIB] + [2 * GIB] * 6, phase=Phase.POSTCOPY
+                )
                 self.assertEqual([], fakes.actions(policy, samples))

@@ -30,7 +30,6 @@ def _flat(until_s, remaining, phase=Phase.PRECOPY, step_s=0.5):
 
 
 class TestKubevirt(unittest.TestCase):
-
     def test_budget_counts_whole_decimal_gigabytes(self):
         policy = kubevirt.KubevirtPolicy(MigrationContext(4 * GIB))
         self.assertEqual(750, policy.budget_s)  # 4 GiB = 4.29 GB -> 5
@@ -44,22 +43,29 @@ class TestKubevirt(unittest.TestCase):
     def test_sawtooth_counts_as_progress(self):
         """Remaining falls within every round, so it is never 'stuck'."""
         policy = kubevirt.KubevirtPolicy(MigrationContext(4 * GIB))
-        got = fakes.actions(policy, fakes.sawtooth([4 * GIB] + [2 * GIB] * 400))
+        got = fakes.actions(
+            policy, fakes.sawtooth([4 * GIB] + [2 * GIB] * 400)
+        )
         self.assertEqual([(750.5, 'abort', None)], got)
 
     def test_budget_spent_postcopy_when_allowed(self):
         policy = kubevirt.KubevirtPolicy(
-            MigrationContext(4 * GIB, Permits(postcopy=True)))
-        got = fakes.actions(policy, fakes.sawtooth([4 * GIB] + [2 * GIB] * 400))
+            MigrationContext(4 * GIB, Permits(postcopy=True))
+        )
+        got = fakes.actions(
+            policy, fakes.sawtooth([4 * GIB] + [2 * GIB] * 400)
+        )
         self.assertEqual((750.5, 'postcopy', None), got[0])
 
     def test_pause_doubles_budget_then_aborts(self):
         policy = kubevirt.KubevirtPolicy(
             MigrationContext(4 * GIB, Permits(pause=True)),
-            {'progress_timeout': '0'})
+            {'progress_timeout': '0'},
+        )
         before = fakes.sawtooth([4 * GIB] + [2 * GIB] * 374)
-        paused = fakes.sawtooth([2 * GIB] * 400, start_s=before[-1].elapsed_s,
-                                phase=Phase.PAUSED)
+        paused = fakes.sawtooth(
+            [2 * GIB] * 400, start_s=before[-1].elapsed_s, phase=Phase.PAUSED
+        )
         got = fakes.actions(policy, before + paused)
         self.assertEqual('pause', got[0][1])
         self.assertEqual('abort', got[1][1])

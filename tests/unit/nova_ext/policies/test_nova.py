@@ -35,7 +35,6 @@ def _ticks(until_s, step_s=0.5, phase=Phase.PRECOPY):
 
 
 class TestDataGib(unittest.TestCase):
-
     def test_data_gib_counts_ram_and_disks_at_least_2_each(self):
         self.assertEqual(2.0, nova.data_gib(512 * MIB))
         self.assertEqual(4.0, nova.data_gib(4 * GIB))
@@ -43,7 +42,6 @@ class TestDataGib(unittest.TestCase):
 
 
 class TestDowntimeSteps(unittest.TestCase):
-
     def test_downtime_steps_docstring_example(self):
         steps = nova.downtime_steps(400, 10, 30, 3)
         self.assertEqual((0, 40), steps[0])
@@ -61,39 +59,55 @@ class TestDowntimeSteps(unittest.TestCase):
 
 
 class TestTimeout(unittest.TestCase):
-
     def test_timeout_abort_after_800_s_per_gib(self):
         policy = _policy(ram=GIB)  # counts as 2 GiB: 1600 s
-        got = [a for a in fakes.actions(policy, _ticks(1700))
-               if a[1] != 'set-downtime']
+        got = [
+            a
+            for a in fakes.actions(policy, _ticks(1700))
+            if a[1] != 'set-downtime'
+        ]
         self.assertEqual([(1600.5, 'abort', None)], got)
 
     def test_force_complete_pauses_once_not_every_poll(self):
         """nova re-pauses every 0.5 s; we pause once."""
-        policy = _policy(ram=GIB, permits=Permits(pause=True),
-                         timeout_action='force_complete')
+        policy = _policy(
+            ram=GIB,
+            permits=Permits(pause=True),
+            timeout_action='force_complete',
+        )
         samples = _ticks(1600.5) + _ticks(1700, phase=Phase.PAUSED)[3201:]
-        got = [a for a in fakes.actions(policy, samples)
-               if a[1] != 'set-downtime']
+        got = [
+            a for a in fakes.actions(policy, samples) if a[1] != 'set-downtime'
+        ]
         self.assertEqual([(1600.5, 'pause', None)], got)
 
     def test_force_complete_prefers_postcopy_when_permitted(self):
-        policy = _policy(ram=GIB, permits=Permits(postcopy=True, pause=True),
-                         timeout_action='force_complete')
-        got = [a for a in fakes.actions(policy, _ticks(1601))
-               if a[1] != 'set-downtime']
+        policy = _policy(
+            ram=GIB,
+            permits=Permits(postcopy=True, pause=True),
+            timeout_action='force_complete',
+        )
+        got = [
+            a
+            for a in fakes.actions(policy, _ticks(1601))
+            if a[1] != 'set-downtime'
+        ]
         self.assertEqual([(1600.5, 'postcopy', None)], got)
 
     def test_timeout_zero_disables(self):
         policy = _policy(ram=GIB, completion_timeout_s=0)
-        got = [a for a in fakes.actions(policy, _ticks(5000, step_s=5))
-               if a[1] != 'set-downtime']
+        got = [
+            a
+            for a in fakes.actions(policy, _ticks(5000, step_s=5))
+            if a[1] != 'set-downtime'
+        ]
         self.assertEqual([], got)
 
     def test_no_timeout_during_postcopy(self):
         policy = _policy(ram=GIB)
-        got = fakes.actions(policy, _ticks(2000, step_s=5,
-                                           phase=Phase.POSTCOPY))
+        got = fakes.actions(
+            policy, _ticks(2000, step_s=5, phase=Phase.POSTCOPY)
+        )
         self.assertEqual([], got)
 
     def test_sawtooth_does_not_trigger_anything_early(self):

@@ -29,8 +29,9 @@ from nova_ext.observation import Permits
 from nova_ext.observation import Phase
 from nova_ext.policies import adaptive
 
-TRACES = os.path.join(os.path.dirname(__file__), '..', '..', '..', '..',
-                      'benchmarks', 'traces')
+TRACES = os.path.join(
+    os.path.dirname(__file__), '..', '..', '..', '..', 'benchmarks', 'traces'
+)
 
 
 def load(name):
@@ -42,15 +43,22 @@ def replay(trace):
     """:returns: [(elapsed_s, action, reason, downtime_ms)] of every action."""
     permits = Permits.named(trace['permits'])
     policy = adaptive.AdaptivePolicy(
-        MigrationContext(trace['ram_bytes'], permits), {})
+        MigrationContext(trace['ram_bytes'], permits), {}
+    )
     phase, downtime, out = Phase.PRECOPY, None, []
     for elapsed, stats in trace['samples']:
         obs = observation.from_job_info(stats, elapsed, phase, downtime)
         decision = policy.decide(obs)
         if decision.action is Action.NOTHING:
             continue
-        out.append((round(elapsed, 1), decision.action.value,
-                    decision.reason, decision.downtime_ms))
+        out.append(
+            (
+                round(elapsed, 1),
+                decision.action.value,
+                decision.reason,
+                decision.downtime_ms,
+            )
+        )
         if decision.action is Action.SET_DOWNTIME:
             downtime = decision.downtime_ms
         elif decision.action is Action.POSTCOPY:
@@ -61,18 +69,22 @@ def replay(trace):
 
 
 class TestRealTraces(unittest.TestCase):
-
     def check(self, name, expected):
         trace = load(name)
         got = replay(trace)
         self.assertEqual(expected, [(d[0], d[1], d[3]) for d in got])
+
         # NOTE: the escalations match what the monitor did on the real
         # hosts; downtime steps may not, because a sample's time is taken
         # just after jobStats returned and the monitor's just before, and
         # "does more downtime pay" is sensitive to a few ms near rho 1.
         def escalations(decisions):
-            return [(round(d[0]), d[1]) for d in decisions
-                    if d[1] != 'set-downtime']
+            return [
+                (round(d[0]), d[1])
+                for d in decisions
+                if d[1] != 'set-downtime'
+            ]
+
         self.assertEqual(escalations(trace['decisions']), escalations(got))
 
     def test_hot_postcopy_switches_once_the_stall_is_certain(self):

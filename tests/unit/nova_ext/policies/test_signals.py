@@ -20,14 +20,14 @@ from tests import fakes
 
 
 class TestRoundTracker(unittest.TestCase):
-
     def test_round_sizes_recovered_from_sawtooth(self):
         sizes = [4 * GIB, 1 * GIB, 768 * MIB, 1280 * MIB, 640 * MIB]
         tracker = signals.RoundTracker()
         for sample in fakes.sawtooth(sizes, poll_s=0.3):
             tracker.update(sample)
-        self.assertEqual([1, 2, 3, 4, 5],
-                         [r.iteration for r in tracker.rounds])
+        self.assertEqual(
+            [1, 2, 3, 4, 5], [r.iteration for r in tracker.rounds]
+        )
         for want, got in zip(sizes[1:], tracker.rounds[1:]):
             self.assertAlmostEqual(want / MIB, got.size_bytes / MIB, places=0)
         self.assertAlmostEqual(GIB, tracker.bandwidth_bps, delta=1)
@@ -48,14 +48,15 @@ class TestRoundTracker(unittest.TestCase):
 
 
 class TestLocalMinimum(unittest.TestCase):
-
     def test_local_minimum_on_first_rise_after_fall(self):
         detector = signals.LocalMinimum()
         seen = [detector.update(v) for v in (9, 7, 5, 3, 8, 6, 6, 7)]
-        self.assertEqual([False, False, False, False, True, False, False,
-                          True], seen)
+        self.assertEqual(
+            [False, False, False, False, True, False, False, True], seen
+        )
 
     def test_rising_from_the_start_is_no_minimum(self):
         detector = signals.LocalMinimum()
-        self.assertEqual([False, False, False],
-                         [detector.update(v) for v in (1, 2, 3)])
+        self.assertEqual(
+            [False, False, False], [detector.update(v) for v in (1, 2, 3)]
+        )

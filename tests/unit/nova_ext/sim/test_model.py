@@ -41,16 +41,22 @@ class Fixed(base.ConvergencePolicy):
         return NOTHING
 
 
-def _run(workload, at_s=None, decision=NOTHING, link=None,
-         permits=Permits(postcopy=True, pause=True)):
-    policy = Fixed(MigrationContext(workload.ram_bytes, permits), at_s,
-                   decision)
-    return runner.simulate(policy, workload, link or model.Link(GIB),
-                           max_s=3600)
+def _run(
+    workload,
+    at_s=None,
+    decision=NOTHING,
+    link=None,
+    permits=Permits(postcopy=True, pause=True),
+):
+    policy = Fixed(
+        MigrationContext(workload.ram_bytes, permits), at_s, decision
+    )
+    return runner.simulate(
+        policy, workload, link or model.Link(GIB), max_s=3600
+    )
 
 
 class TestPrecopy(unittest.TestCase):
-
     def test_idle_guest_takes_ram_over_bandwidth(self):
         result = _run(model.Workload(4 * GIB, 0, 0))
         self.assertEqual('completed', result.outcome)
@@ -71,8 +77,9 @@ class TestPrecopy(unittest.TestCase):
         self.assertEqual('unfinished', result.outcome)
 
     def test_sawtooth_is_what_libvirt_shows(self):
-        mig = model.Migration(model.Workload(2 * GIB, 2 * GIB, GIB),
-                              model.Link(GIB))
+        mig = model.Migration(
+            model.Workload(2 * GIB, 2 * GIB, GIB), model.Link(GIB)
+        )
         seen = []
         for _ in range(8):
             mig.advance(0.5)
@@ -81,7 +88,6 @@ class TestPrecopy(unittest.TestCase):
 
 
 class TestEscalations(unittest.TestCase):
-
     def test_postcopy_moves_the_guest_at_once_then_pulls_the_rest(self):
         workload = model.Workload(4 * GIB, 4 * GIB, 2 * GIB)
         result = _run(workload, 9.0, Decision(Action.POSTCOPY, 'go'))
@@ -100,25 +106,31 @@ class TestEscalations(unittest.TestCase):
         self.assertAlmostEqual(3000.0 + 270.0, result.downtime_ms, places=1)
 
     def test_abort_ends_at_once(self):
-        result = _run(model.Workload(4 * GIB, 4 * GIB, 2 * GIB), 5.0,
-                      Decision(Action.ABORT, 'stop'))
-        self.assertEqual(('aborted', 5.0, None),
-                         (result.outcome, result.total_s, result.downtime_ms))
+        result = _run(
+            model.Workload(4 * GIB, 4 * GIB, 2 * GIB),
+            5.0,
+            Decision(Action.ABORT, 'stop'),
+        )
+        self.assertEqual(
+            ('aborted', 5.0, None),
+            (result.outcome, result.total_s, result.downtime_ms),
+        )
 
     def test_raised_downtime_switches_over_mid_round(self):
         workload = model.Workload(4 * GIB, 4 * GIB, 400 * MIB)
-        result = _run(workload, 6.25, Decision(Action.SET_DOWNTIME, 'up',
-                                               downtime_ms=1000))
+        result = _run(
+            workload,
+            6.25,
+            Decision(Action.SET_DOWNTIME, 'up', downtime_ms=1000),
+        )
         self.assertEqual('completed', result.outcome)
         self.assertLess(result.total_s, 7.5)
 
 
 class TestAutoConverge(unittest.TestCase):
-
     def _throttle_run(self, cpu_need):
         link = model.Link(GIB, auto_converge=True)
-        workload = model.Workload(4 * GIB, 2 * GIB, 2 * GIB,
-                                  cpu_need=cpu_need)
+        workload = model.Workload(4 * GIB, 2 * GIB, 2 * GIB, cpu_need=cpu_need)
         return _run(workload, link=link)
 
     def test_cpu_bound_dirtier_is_tamed(self):
@@ -132,8 +144,10 @@ class TestAutoConverge(unittest.TestCase):
         self.assertEqual(99, result.max_throttle_pct)
 
     def test_throttle_steps_20_then_10_up_to_99(self):
-        mig = model.Migration(model.Workload(GIB, 4 * GIB, 512 * MIB, 0.001),
-                              model.Link(GIB, auto_converge=True))
+        mig = model.Migration(
+            model.Workload(GIB, 4 * GIB, 512 * MIB, 0.001),
+            model.Link(GIB, auto_converge=True),
+        )
         steps = []
         for _ in range(400):
             mig.advance(0.5)

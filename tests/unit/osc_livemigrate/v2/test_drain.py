@@ -9,7 +9,9 @@
 # WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
 # License for the specific language governing permissions and limitations
 # under the License.
-"""``compute host drain``: concurrency, retries, final table, exit code, re-runs."""
+"""``compute host drain``: concurrency, retries, final table, exit code, re-
+runs.
+"""
 
 import unittest
 
@@ -23,11 +25,13 @@ PROG = 'openstack compute host drain'
 
 
 class FakeNova:
-    """Live migrations that take ``duration`` polls; tracks peak concurrency."""
+    """Live migrations taking ``duration`` polls; tracks peak concurrency."""
 
     def __init__(self, compute, duration=2, outcomes=None):
         self.compute, self.duration = compute, duration
-        self.outcomes = dict(outcomes or {})     # server id -> [status, ...] per attempt
+        self.outcomes = dict(
+            outcomes or {}
+        )  # server id -> [status, ...] per attempt
         self.running = {}
         self.peak = 0
         self.next_id = 100
@@ -38,8 +42,12 @@ class FakeNova:
         srv = self.compute.servers_by_id[sid]
         srv.status, srv.task_state = 'MIGRATING', 'migrating'
         self.next_id += 1
-        rec = fakes.migration(mid=self.next_id, uuid='m%d' % self.next_id, server_id=sid,
-                              status='running')
+        rec = fakes.migration(
+            mid=self.next_id,
+            uuid='m%d' % self.next_id,
+            server_id=sid,
+            status='running',
+        )
         self.compute.records.append(rec)
         self.running[sid] = [rec, self.duration]
         self.peak = max(self.peak, len(self.running))
@@ -64,9 +72,15 @@ class _Base(unittest.TestCase):
 
     def setUp(self):
         self.compute = fakes.FakeCompute(self.VERSION)
-        self.compute.services_list = [fakes.Obj(id='svc', host='compute1',
-                                                binary='nova-compute', status='enabled',
-                                                disabled_reason=None)]
+        self.compute.services_list = [
+            fakes.Obj(
+                id='svc',
+                host='compute1',
+                binary='nova-compute',
+                status='enabled',
+                disabled_reason=None,
+            )
+        ]
         for i in range(10):
             self.compute.add_server(fakes.server('s-%02d' % i, 'vm-%02d' % i))
         self.app = fakes.FakeApp(self.compute)
@@ -78,6 +92,7 @@ class _Base(unittest.TestCase):
         def sleep(seconds):
             self.clock.sleep(seconds)
             self.nova.step()
+
         self.cmd._sleep = sleep
 
     def run_cmd(self, *argv):
@@ -88,7 +103,6 @@ class _Base(unittest.TestCase):
 
 
 class TestDrainHost(_Base):
-
     def test_all_migrate_within_concurrency(self):
         headers, rows = self.run_cmd('compute1', '--concurrency', '4')
         self.assertEqual(list(dp.RESULT_HEADERS), list(headers))
@@ -109,14 +123,23 @@ class TestDrainHost(_Base):
     def test_disable_with_reason_first(self):
         self.run_cmd('compute1', '--disable-reason', 'maintenance')
         names = [c[0] for c in self.compute.calls]
-        self.assertLess(names.index('disable_service'), names.index('live_migrate_server'))
-        self.assertIn(('disable_service', 'compute1', 'nova-compute', 'maintenance'),
-                      self.compute.calls)
+        self.assertLess(
+            names.index('disable_service'), names.index('live_migrate_server')
+        )
+        self.assertIn(
+            ('disable_service', 'compute1', 'nova-compute', 'maintenance'),
+            self.compute.calls,
+        )
 
     def test_per_server_policy(self):
-        self.run_cmd('compute1', '--policy', 'nova', '--server-policy', 'vm-03=adaptive')
-        sets = {c[1]: c[2]['livemigrate:policy'] for c in self.compute.calls
-                if c[0] == 'set_server_metadata'}
+        self.run_cmd(
+            'compute1', '--policy', 'nova', '--server-policy', 'vm-03=adaptive'
+        )
+        sets = {
+            c[1]: c[2]['livemigrate:policy']
+            for c in self.compute.calls
+            if c[0] == 'set_server_metadata'
+        }
         self.assertEqual('adaptive', sets['s-03'])
         self.assertEqual('nova', sets['s-00'])
 
@@ -127,7 +150,9 @@ class TestDrainHost(_Base):
         self.assertIn('retrying', self.app.stderr.getvalue())
 
     def test_retryable_start_error_retried(self):
-        self.compute.errors['live_migrate_server'] = fakes.http_error(409, 'busy')
+        self.compute.errors['live_migrate_server'] = fakes.http_error(
+            409, 'busy'
+        )
         _, rows = self.run_cmd('compute1', '--retry-delay', '1')
         self.assertEqual({'migrated'}, {r['Result'] for r in rows})
 
@@ -135,15 +160,22 @@ class TestDrainHost(_Base):
         self.nova.outcomes = {'s-02': ['cancelled']}
         _, rows = self.run_cmd('compute1')
         self.assertEqual('failed', rows[2]['Result'])
-        self.assertIn('migration cancelled; server still on compute1', rows[2]['Reason'])
+        self.assertIn(
+            'migration cancelled; server still on compute1', rows[2]['Reason']
+        )
         self.assertTrue(self.cmd._failed)
 
     def test_retries_exhausted(self):
         self.nova.outcomes = {'s-00': ['error']}
-        _, rows = self.run_cmd('compute1', '--retries', '1', '--retry-delay', '0')
+        _, rows = self.run_cmd(
+            'compute1', '--retries', '1', '--retry-delay', '0'
+        )
         self.assertEqual('failed', rows[0]['Result'])
-        starts = [c for c in self.compute.calls
-                  if c[0] == 'live_migrate_server' and c[1] == 's-00']
+        starts = [
+            c
+            for c in self.compute.calls
+            if c[0] == 'live_migrate_server' and c[1] == 's-00'
+        ]
         self.assertEqual(2, len(starts))
 
     def test_skipped_server_fails_the_drain(self):
@@ -154,7 +186,9 @@ class TestDrainHost(_Base):
 
     def test_timeout(self):
         self.nova.duration = 100
-        _, rows = self.run_cmd('compute1', '--wait-timeout', '5', '--concurrency', '10')
+        _, rows = self.run_cmd(
+            'compute1', '--wait-timeout', '5', '--concurrency', '10'
+        )
         self.assertEqual({'timed-out'}, {r['Result'] for r in rows})
 
     def test_follows_running_migration_from_earlier_run(self):
@@ -164,30 +198,46 @@ class TestDrainHost(_Base):
         self.nova.running['s-00'] = [self.compute.records[-1], 1]
         _, rows = self.run_cmd('compute1')
         self.assertEqual('migrated', rows[0]['Result'])
-        starts = [c for c in self.compute.calls
-                  if c[0] == 'live_migrate_server' and c[1] == 's-00']
+        starts = [
+            c
+            for c in self.compute.calls
+            if c[0] == 'live_migrate_server' and c[1] == 's-00'
+        ]
         self.assertEqual([], starts)
 
     def test_dry_run_changes_nothing(self):
-        _, rows = self.run_cmd('compute1', '--dry-run', '--policy', 'p', '--disable')
+        _, rows = self.run_cmd(
+            'compute1', '--dry-run', '--policy', 'p', '--disable'
+        )
         self.assertEqual({'planned'}, {r['Result'] for r in rows})
-        self.assertEqual(['services', 'servers'], [c[0] for c in self.compute.calls])
+        self.assertEqual(
+            ['services', 'servers'], [c[0] for c in self.compute.calls]
+        )
 
     def test_unknown_host(self):
-        with self.assertRaisesRegex(exceptions.CommandError,
-                                    'Host nowhere runs no nova-compute service'):
+        with self.assertRaisesRegex(
+            exceptions.CommandError,
+            'Host nowhere runs no nova-compute service',
+        ):
             self.run_cmd('nowhere')
 
     def test_bad_options(self):
-        for argv, msg in ((['--concurrency', '0'], '--concurrency 0 must be at least 1'),
-                          (['--server-policy', 'x'], 'SERVER=POLICY')):
-            with self.subTest(argv=argv), self.assertRaisesRegex(exceptions.CommandError, msg):
+        for argv, msg in (
+            (['--concurrency', '0'], '--concurrency 0 must be at least 1'),
+            (['--server-policy', 'x'], 'SERVER=POLICY'),
+        ):
+            with (
+                self.subTest(argv=argv),
+                self.assertRaisesRegex(exceptions.CommandError, msg),
+            ):
                 self.run_cmd('compute1', *argv)
 
     def test_run_exit_code(self):
         self.nova.outcomes = {'s-02': ['cancelled']}
         self.cmd.formatter = None
-        args = self.cmd.get_parser(PROG).parse_args(['compute1', '-f', 'value'])
+        args = self.cmd.get_parser(PROG).parse_args(
+            ['compute1', '-f', 'value']
+        )
         self.assertEqual(1, self.cmd.run(args))
         self.assertIn('vm-02 failed compute1', self.app.stdout.getvalue())
 
@@ -196,8 +246,10 @@ class TestDrainHostV229(_Base):
     VERSION = '2.29'
 
     def test_target_host_needs_230(self):
-        with self.assertRaisesRegex(exceptions.CommandError,
-                                    '2.30 or greater is required for --host c2'):
+        with self.assertRaisesRegex(
+            exceptions.CommandError,
+            '2.30 or greater is required for --host c2',
+        ):
             self.run_cmd('compute1', '--target-host', 'c2')
 
 
@@ -218,6 +270,7 @@ class TestDrainHostRecordLags(_Base):
                     srv.compute_host = 'compute2'
                     self.nova.running[rec.server_id] = [rec, 1]
                     self.nova.outcomes[rec.server_id] = ['completed']
+
         self.nova.step = step
         _, rows = self.run_cmd('compute1')
         self.assertEqual({'migrated'}, {r['Result'] for r in rows})

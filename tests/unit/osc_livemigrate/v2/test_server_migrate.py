@@ -9,7 +9,7 @@
 # WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
 # License for the specific language governing permissions and limitations
 # under the License.
-"""``server migrate``: a superset of core's parser; --policy; --wait verdicts."""
+"""``server migrate``: core's parser and more; --policy; --wait verdicts."""
 
 import io
 import json
@@ -27,17 +27,24 @@ PROG = 'openstack server migrate'
 
 
 def _actions(parser):
-    return {(a.option_strings[0] if a.option_strings else a.dest): a
-            for a in parser._actions if a.dest != 'help'}
+    return {
+        (a.option_strings[0] if a.option_strings else a.dest): a
+        for a in parser._actions
+        if a.dest != 'help'
+    }
 
 
 def _groups(parser):
-    return sorted(sorted(a.dest + ':' + ','.join(a.option_strings) for a in g._group_actions)
-                  for g in parser._mutually_exclusive_groups)
+    return sorted(
+        sorted(
+            a.dest + ':' + ','.join(a.option_strings) for a in g._group_actions
+        )
+        for g in parser._mutually_exclusive_groups
+    )
 
 
 class TestMigrateServerParser(unittest.TestCase):
-    """Every core option, same dest, default, kind and exclusivity; same parse."""
+    """Every core option: same dest, default, kind, exclusivity and parse."""
 
     def setUp(self):
         app = fakes.FakeApp(fakes.FakeCompute())
@@ -51,9 +58,19 @@ class TestMigrateServerParser(unittest.TestCase):
                 self.assertIn(name, ours)
                 mine = ours[name]
                 self.assertEqual(core.option_strings, mine.option_strings)
-                for attr in ('dest', 'default', 'const', 'nargs', 'choices', 'type',
-                             'required', 'metavar'):
-                    self.assertEqual(getattr(core, attr), getattr(mine, attr), attr)
+                for attr in (
+                    'dest',
+                    'default',
+                    'const',
+                    'nargs',
+                    'choices',
+                    'type',
+                    'required',
+                    'metavar',
+                ):
+                    self.assertEqual(
+                        getattr(core, attr), getattr(mine, attr), attr
+                    )
                 self.assertIs(type(core), type(mine))
 
     def test_same_mutually_exclusive_groups(self):
@@ -63,10 +80,19 @@ class TestMigrateServerParser(unittest.TestCase):
             self.assertIn(group, ours)
 
     def test_same_namespace_for_core_command_lines(self):
-        for argv in (['vm1'], ['vm1', '--live-migration'],
-                     ['vm1', '--live-migration', '--host', 'c2', '--block-migration'],
-                     ['vm1', '--live-migration', '--shared-migration', '--disk-overcommit'],
-                     ['vm1', '--no-disk-overcommit', '--wait'], ['vm1', '--host', 'c2']):
+        for argv in (
+            ['vm1'],
+            ['vm1', '--live-migration'],
+            ['vm1', '--live-migration', '--host', 'c2', '--block-migration'],
+            [
+                'vm1',
+                '--live-migration',
+                '--shared-migration',
+                '--disk-overcommit',
+            ],
+            ['vm1', '--no-disk-overcommit', '--wait'],
+            ['vm1', '--host', 'c2'],
+        ):
             with self.subTest(argv=argv):
                 core = vars(self.core.parse_args(argv))
                 ours = vars(self.ours.parse_args(argv))
@@ -74,9 +100,16 @@ class TestMigrateServerParser(unittest.TestCase):
 
     def test_added_options_defaults(self):
         args = self.ours.parse_args(['vm1'])
-        self.assertEqual((None, None, 2.0, 'ask', 'auto'),
-                         (args.policy, args.wait_timeout, args.poll_interval,
-                          args.on_interrupt, args.progress_format))
+        self.assertEqual(
+            (None, None, 2.0, 'ask', 'auto'),
+            (
+                args.policy,
+                args.wait_timeout,
+                args.poll_interval,
+                args.on_interrupt,
+                args.progress_format,
+            ),
+        )
 
 
 class _Base(unittest.TestCase):
@@ -96,21 +129,35 @@ class _Base(unittest.TestCase):
         args = self.cmd.get_parser(PROG).parse_args(list(argv))
         return self.cmd.take_action(args)
 
-    def script(self, final_status='completed', final_host='compute2', steps=3,
-               metadata=None):
+    def script(
+        self,
+        final_status='completed',
+        final_host='compute2',
+        steps=3,
+        metadata=None,
+    ):
         """The migration appears, runs ``steps`` refreshes, then ends."""
         record = fakes.migration(status='running')
-        live = fakes.migration(status='running', memory_total_bytes=1000,
-                               memory_processed_bytes=0, memory_remaining_bytes=1000,
-                               disk_total_bytes=0, disk_processed_bytes=0,
-                               disk_remaining_bytes=0)
+        live = fakes.migration(
+            status='running',
+            memory_total_bytes=1000,
+            memory_processed_bytes=0,
+            memory_remaining_bytes=1000,
+            disk_total_bytes=0,
+            disk_processed_bytes=0,
+            disk_remaining_bytes=0,
+        )
         state = {'n': 0}
 
         def start(server_id):
             self.compute.records.append(record)
             self.compute.live[('s-1', 1)] = live
-            self.server.status, self.server.task_state = 'MIGRATING', 'migrating'
+            self.server.status, self.server.task_state = (
+                'MIGRATING',
+                'migrating',
+            )
             self.server.metadata.update(metadata or {})
+
         self.compute.on_live_migrate = start
 
         def tick(compute):
@@ -122,19 +169,28 @@ class _Base(unittest.TestCase):
                 compute.live.clear()
                 self.server.status, self.server.task_state = 'ACTIVE', None
                 self.server.compute_host = final_host
+
         self.compute.tick = tick
         return record
 
     def json_lines(self):
-        return [json.loads(line) for line in self.app.stdout.getvalue().splitlines()]
+        return [
+            json.loads(line)
+            for line in self.app.stdout.getvalue().splitlines()
+        ]
 
 
 class TestMigrateServer(_Base):
-
     def test_live_migration_without_wait(self):
         self.assertEqual(0, self.run_cmd('vm1', '--live-migration'))
-        self.assertIn(('live_migrate_server', 's-1', {'block_migration': 'auto', 'host': None}),
-                      self.compute.calls)
+        self.assertIn(
+            (
+                'live_migrate_server',
+                's-1',
+                {'block_migration': 'auto', 'host': None},
+            ),
+            self.compute.calls,
+        )
 
     def test_unknown_server(self):
         with self.assertRaisesRegex(exceptions.CommandError, "'ghost' exists"):
@@ -143,20 +199,31 @@ class TestMigrateServer(_Base):
     def test_policy_sets_metadata_before_migrating(self):
         self.run_cmd('vm1', '--live-migration', '--policy', 'adaptive')
         names = [c[0] for c in self.compute.calls]
-        self.assertLess(names.index('set_server_metadata'), names.index('live_migrate_server'))
-        self.assertEqual('adaptive', self.server.metadata['livemigrate:policy'])
+        self.assertLess(
+            names.index('set_server_metadata'),
+            names.index('live_migrate_server'),
+        )
+        self.assertEqual(
+            'adaptive', self.server.metadata['livemigrate:policy']
+        )
 
     def test_policy_needs_live_migration(self):
-        with self.assertRaisesRegex(exceptions.CommandError,
-                                    '--policy adaptive applies to live migrations only'):
+        with self.assertRaisesRegex(
+            exceptions.CommandError,
+            '--policy adaptive applies to live migrations only',
+        ):
             self.run_cmd('vm1', '--policy', 'adaptive')
 
     def test_policy_name_checked(self):
-        with self.assertRaisesRegex(exceptions.CommandError, "--policy 'a b' is not"):
+        with self.assertRaisesRegex(
+            exceptions.CommandError, "--policy 'a b' is not"
+        ):
             self.run_cmd('vm1', '--live-migration', '--policy', 'a b')
 
     def test_cold_block_migration_needs_live(self):
-        with self.assertRaisesRegex(exceptions.CommandError, '--live-migration must be'):
+        with self.assertRaisesRegex(
+            exceptions.CommandError, '--live-migration must be'
+        ):
             self.run_cmd('vm1', '--block-migration')
 
     def test_wait_success_json_lines(self):
@@ -164,60 +231,107 @@ class TestMigrateServer(_Base):
         self.assertEqual(0, self.run_cmd('vm1', '--live-migration', '--wait'))
         lines = self.json_lines()
         self.assertEqual('progress', lines[0]['type'])
-        self.assertEqual([25.0, 50.0, 75.0], [ln['percent'] for ln in lines[:3]])
-        self.assertEqual({'type': 'result', 'ok': True, 'host': 'compute2'},
-                         {k: lines[-1][k] for k in ('type', 'ok', 'host')})
+        self.assertEqual(
+            [25.0, 50.0, 75.0], [ln['percent'] for ln in lines[:3]]
+        )
+        self.assertEqual(
+            {'type': 'result', 'ok': True, 'host': 'compute2'},
+            {k: lines[-1][k] for k in ('type', 'ok', 'host')},
+        )
 
     def test_wait_rollback_fails_with_reason(self):
         self.script(final_status='cancelled', final_host='compute1')
-        with self.assertRaisesRegex(exceptions.CommandError,
-                                    'did not complete: migration cancelled; server still '
-                                    'on compute1'):
+        with self.assertRaisesRegex(
+            exceptions.CommandError,
+            'did not complete: migration cancelled; server still on compute1',
+        ):
             self.run_cmd('vm1', '--live-migration', '--wait')
         self.assertFalse(self.json_lines()[-1]['ok'])
 
     def test_wait_error_reports_driver_keys_and_events(self):
-        md = {'livemigrate:migration': UUID, 'livemigrate:phase': 'aborted',
-              'livemigrate:action': 'abort', 'livemigrate:reason': 'stalled 3 rounds'}
+        md = {
+            'livemigrate:migration': UUID,
+            'livemigrate:phase': 'aborted',
+            'livemigrate:action': 'abort',
+            'livemigrate:reason': 'stalled 3 rounds',
+        }
         self.script(final_status='error', final_host='compute1', metadata=md)
-        self.compute.actions['s-1'] = [fakes.Obj(
-            action='live-migration', request_id='r', start_time='1',
-            events=[{'event': 'compute_live_migration', 'result': 'Error',
-                     'details': 'Migration aborted by policy'}])]
+        self.compute.actions['s-1'] = [
+            fakes.Obj(
+                action='live-migration',
+                request_id='r',
+                start_time='1',
+                events=[
+                    {
+                        'event': 'compute_live_migration',
+                        'result': 'Error',
+                        'details': 'Migration aborted by policy',
+                    }
+                ],
+            )
+        ]
         with self.assertRaises(exceptions.CommandError) as ctx:
             self.run_cmd('vm1', '--live-migration', '--wait')
         text = str(ctx.exception)
         self.assertIn('migration error', text)
         self.assertIn('reason=stalled 3 rounds', text)
-        self.assertIn('event compute_live_migration: Migration aborted by policy', text)
+        self.assertIn(
+            'event compute_live_migration: Migration aborted by policy', text
+        )
 
     def test_wait_refused_policy_fails_although_completed(self):
-        md = {'livemigrate:migration': UUID, 'livemigrate:action': 'policy-refused',
-              'livemigrate:reason': 'adaptive is not allowed here'}
+        md = {
+            'livemigrate:migration': UUID,
+            'livemigrate:action': 'policy-refused',
+            'livemigrate:reason': 'adaptive is not allowed here',
+        }
         self.script(metadata=md)
-        with self.assertRaisesRegex(exceptions.CommandError,
-                                    'policy refused by the driver: adaptive is not allowed'):
-            self.run_cmd('vm1', '--live-migration', '--wait', '--policy', 'adaptive')
+        with self.assertRaisesRegex(
+            exceptions.CommandError,
+            'policy refused by the driver: adaptive is not allowed',
+        ):
+            self.run_cmd(
+                'vm1', '--live-migration', '--wait', '--policy', 'adaptive'
+            )
 
     def test_wait_refusal_seen_only_in_policy_used_still_fails(self):
         """The refusal key is soon overwritten; policy_used is not."""
-        md = {'livemigrate:migration': UUID, 'livemigrate:policy_used': 'nova',
-              'livemigrate:action': 'set-downtime'}
+        md = {
+            'livemigrate:migration': UUID,
+            'livemigrate:policy_used': 'nova',
+            'livemigrate:action': 'set-downtime',
+        }
         self.script(metadata=md)
-        self.compute.actions['s-1'] = [fakes.Obj(
-            action='live-migration', request_id='r', start_time='1',
-            events=[{'event': 'livemigrate_policy-refused', 'result': 'Error',
-                     'details': "policy 'turbo', which is not installed"}])]
+        self.compute.actions['s-1'] = [
+            fakes.Obj(
+                action='live-migration',
+                request_id='r',
+                start_time='1',
+                events=[
+                    {
+                        'event': 'livemigrate_policy-refused',
+                        'result': 'Error',
+                        'details': "policy 'turbo', which is not installed",
+                    }
+                ],
+            )
+        ]
         with self.assertRaises(exceptions.CommandError) as ctx:
-            self.run_cmd('vm1', '--live-migration', '--wait', '--policy', 'turbo')
+            self.run_cmd(
+                'vm1', '--live-migration', '--wait', '--policy', 'turbo'
+            )
         text = str(ctx.exception)
         self.assertIn('the driver ran policy nova instead of turbo', text)
-        self.assertIn("event livemigrate_policy-refused: policy 'turbo', which is not "
-                      "installed", text)
+        self.assertIn(
+            "event livemigrate_policy-refused: policy 'turbo', which is not "
+            'installed',
+            text,
+        )
 
     def _unreachable_for(self, n):
         """get_server fails to connect on refreshes 2..n+1."""
         from keystoneauth1 import exceptions as ksa_exc
+
         real, calls = self.compute.get_server, {'n': 0}
 
         def get_server(*a, **kw):
@@ -225,6 +339,7 @@ class TestMigrateServer(_Base):
             if 2 <= calls['n'] <= n + 1:
                 raise ksa_exc.ConnectFailure('Connection reset by peer')
             return real(*a, **kw)
+
         self.compute.get_server = get_server
 
     def test_wait_rides_out_a_few_unreachable_refreshes(self):
@@ -233,49 +348,76 @@ class TestMigrateServer(_Base):
         self.assertEqual(0, self.run_cmd('vm1', '--live-migration', '--wait'))
         retries = [ln for ln in self.json_lines() if ln['type'] == 'retry']
         self.assertEqual(common.UNREACHABLE_RETRIES, len(retries))
-        self.assertIn('cannot reach the cloud (Connection reset by peer)',
-                      retries[0]['message'])
+        self.assertIn(
+            'cannot reach the cloud (Connection reset by peer)',
+            retries[0]['message'],
+        )
         self.assertTrue(retries[-1]['message'].endswith('retrying (5/5)'))
         self.assertEqual('result', self.json_lines()[-1]['type'])
 
     def test_wait_gives_up_when_the_cloud_stays_unreachable(self):
         self.script()
         self._unreachable_for(common.UNREACHABLE_RETRIES + 1)
-        with self.assertRaisesRegex(exceptions.CommandError,
-                                    r'^follow the migration of server vm1 failed: cannot '
-                                    r'reach the cloud .*migration watch --server vm1`$'):
+        with self.assertRaisesRegex(
+            exceptions.CommandError,
+            r'^follow the migration of server vm1 failed: cannot '
+            r'reach the cloud .*migration watch --server vm1`$',
+        ):
             self.run_cmd('vm1', '--live-migration', '--wait')
 
     def test_wait_does_not_retry_refused_credentials(self):
         from keystoneauth1 import exceptions as ksa_exc
+
         self.script()
 
         def refused(*a, **kw):
             raise ksa_exc.NotFound('Failed to validate token')
+
         self.compute.get_server = refused
-        with self.assertRaisesRegex(exceptions.CommandError, 'authentication was refused'):
+        with self.assertRaisesRegex(
+            exceptions.CommandError, 'authentication was refused'
+        ):
             self.run_cmd('vm1', '--live-migration', '--wait')
-        self.assertEqual([], [ln for ln in self.json_lines() if ln['type'] == 'retry'])
+        self.assertEqual(
+            [], [ln for ln in self.json_lines() if ln['type'] == 'retry']
+        )
 
     def test_wait_timeout(self):
         self.script(steps=100)
-        with self.assertRaisesRegex(exceptions.CommandError,
-                                    r'--wait-timeout 5.0 s: migration %s of server vm1 is '
-                                    r'still running.*migration abort vm1 %s' % (UUID, UUID)):
-            self.run_cmd('vm1', '--live-migration', '--wait', '--wait-timeout', '5',
-                         '--poll-interval', '1')
+        with self.assertRaisesRegex(
+            exceptions.CommandError,
+            r'--wait-timeout 5.0 s: migration %s of server vm1 is '
+            r'still running.*migration abort vm1 %s' % (UUID, UUID),
+        ):
+            self.run_cmd(
+                'vm1',
+                '--live-migration',
+                '--wait',
+                '--wait-timeout',
+                '5',
+                '--poll-interval',
+                '1',
+            )
 
     def test_wait_ignores_older_migrations(self):
-        self.compute.records.append(fakes.migration(mid=0, uuid='old', status='error'))
+        self.compute.records.append(
+            fakes.migration(mid=0, uuid='old', status='error')
+        )
         self.script()
         self.assertEqual(0, self.run_cmd('vm1', '--live-migration', '--wait'))
 
     def test_refresh_costs_three_calls_at_most(self):
         self.script(steps=3)
         self.run_cmd('vm1', '--live-migration', '--wait')
-        refreshes = self.compute.count('get_server') - 1      # last one is the verdict
-        self.assertLessEqual(self.compute.count('migrations') - 1, refreshes + 1)
-        self.assertLessEqual(self.compute.count('get_server_migration'), refreshes)
+        refreshes = (
+            self.compute.count('get_server') - 1
+        )  # last one is the verdict
+        self.assertLessEqual(
+            self.compute.count('migrations') - 1, refreshes + 1
+        )
+        self.assertLessEqual(
+            self.compute.count('get_server_migration'), refreshes
+        )
 
     def test_interrupt_abort_then_reports_cancelled(self):
         record = self.script(steps=100)
@@ -285,13 +427,20 @@ class TestMigrateServer(_Base):
             sleeps['n'] += 1
             if sleeps['n'] == 2:
                 raise KeyboardInterrupt
-            if any(c[0] == 'abort_server_migration' for c in self.compute.calls):
+            if any(
+                c[0] == 'abort_server_migration' for c in self.compute.calls
+            ):
                 record.status = 'cancelled'
                 self.compute.live.clear()
                 self.server.status, self.server.task_state = 'ACTIVE', None
+
         self.cmd._sleep = sleep
-        with self.assertRaisesRegex(exceptions.CommandError, 'migration cancelled'):
-            self.run_cmd('vm1', '--live-migration', '--wait', '--on-interrupt', 'abort')
+        with self.assertRaisesRegex(
+            exceptions.CommandError, 'migration cancelled'
+        ):
+            self.run_cmd(
+                'vm1', '--live-migration', '--wait', '--on-interrupt', 'abort'
+            )
         self.assertIn(('abort_server_migration', 1, 's-1'), self.compute.calls)
 
     def test_interrupt_detach_exits_130(self):
@@ -299,19 +448,27 @@ class TestMigrateServer(_Base):
 
         def sleep(seconds):
             raise KeyboardInterrupt
+
         self.cmd._sleep = sleep
-        rc = self.run_cmd('vm1', '--live-migration', '--wait', '--on-interrupt', 'detach')
+        rc = self.run_cmd(
+            'vm1', '--live-migration', '--wait', '--on-interrupt', 'detach'
+        )
         self.assertEqual(130, rc)
         self.assertEqual('detached', self.json_lines()[-1]['type'])
-        self.assertNotIn('abort_server_migration', [c[0] for c in self.compute.calls])
+        self.assertNotIn(
+            'abort_server_migration', [c[0] for c in self.compute.calls]
+        )
 
     def test_interrupt_ask_without_tty_detaches(self):
         self.script(steps=100)
 
         def sleep(seconds):
             raise KeyboardInterrupt
+
         self.cmd._sleep = sleep
-        self.assertEqual(130, self.run_cmd('vm1', '--live-migration', '--wait'))
+        self.assertEqual(
+            130, self.run_cmd('vm1', '--live-migration', '--wait')
+        )
 
 
 class TestMigrateServerTTY(_Base):
@@ -328,8 +485,12 @@ class TestMigrateServerTTY(_Base):
     def test_json_format_on_tty(self):
         self.script()
         self.run_cmd('vm1', '--live-migration', '--wait', '-f', 'json')
-        self.assertTrue(all(line.startswith('{') for line in
-                            self.app.stdout.getvalue().splitlines()))
+        self.assertTrue(
+            all(
+                line.startswith('{')
+                for line in self.app.stdout.getvalue().splitlines()
+            )
+        )
 
     def test_interrupt_ask_on_tty_reads_answer(self):
         record = self.script(steps=100)
@@ -344,14 +505,17 @@ class TestMigrateServerTTY(_Base):
             self.compute.live.clear()
             self.server.status, self.server.task_state = 'ACTIVE', None
             self.server.compute_host = 'compute2'
+
         self.cmd._sleep = sleep
         self.assertEqual(0, self.run_cmd('vm1', '--live-migration', '--wait'))
-        self.assertIn('[a]bort the migration, [d]etach, or [c]ontinue',
-                      self.app.stdout.getvalue())
+        self.assertIn(
+            '[a]bort the migration, [d]etach, or [c]ontinue',
+            self.app.stdout.getvalue(),
+        )
 
 
 class TestMigrateServerV222(_Base):
-    """Before 2.23: no byte counters, the verdict still comes from the record."""
+    """Before 2.23: no byte counters; the verdict comes from the record."""
 
     VERSION = '2.22'
 
@@ -362,35 +526,50 @@ class TestMigrateServerV222(_Base):
         self.assertIsNone(self.json_lines()[0]['percent'])
 
     def test_host_needs_230(self):
-        with self.assertRaisesRegex(exceptions.CommandError,
-                                    '2.30 or greater is required for --host c2'):
+        with self.assertRaisesRegex(
+            exceptions.CommandError,
+            '2.30 or greater is required for --host c2',
+        ):
             self.run_cmd('vm1', '--live-migration', '--host', 'c2')
 
     def test_disk_overcommit_sent(self):
         self.run_cmd('vm1', '--live-migration', '--disk-overcommit')
-        self.assertIn(('live_migrate_server', 's-1', {'block_migration': False, 'host': None,
-                                                      'disk_over_commit': True}),
-                      self.compute.calls)
+        self.assertIn(
+            (
+                'live_migrate_server',
+                's-1',
+                {
+                    'block_migration': False,
+                    'host': None,
+                    'disk_over_commit': True,
+                },
+            ),
+            self.compute.calls,
+        )
 
 
 class TestMigrateServerCold(_Base):
-
     def test_cold_wait_verify_resize_on_other_host(self):
         def tick(compute):
             self.server.status, self.server.task_state = 'VERIFY_RESIZE', None
             self.server.compute_host = 'compute2'
+
         self.compute.tick = tick
         self.assertEqual(0, self.run_cmd('vm1', '--wait'))
         self.assertIn('migration confirm vm1', self.app.stdout.getvalue())
 
     def test_cold_wait_back_active_fails(self):
         self.compute.tick = lambda c: None
-        with self.assertRaisesRegex(exceptions.CommandError, 'ACTIVE on compute1'):
+        with self.assertRaisesRegex(
+            exceptions.CommandError, 'ACTIVE on compute1'
+        ):
             self.run_cmd('vm1', '--wait')
 
     def test_cold_host_needs_256(self):
         self.compute.default_microversion = '2.55'
-        with self.assertRaisesRegex(exceptions.CommandError, '2.56 or greater'):
+        with self.assertRaisesRegex(
+            exceptions.CommandError, '2.56 or greater'
+        ):
             self.run_cmd('vm1', '--host', 'c2')
 
 

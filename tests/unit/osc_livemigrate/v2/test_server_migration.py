@@ -9,7 +9,9 @@
 # WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
 # License for the specific language governing permissions and limitations
 # under the License.
-"""``server migration list|show|abort|force complete``: supersets, bytes, errors."""
+"""``server migration list|show|abort|force complete``: supersets, bytes,
+errors.
+"""
 
 import unittest
 
@@ -35,17 +37,23 @@ class _Base(unittest.TestCase):
         self.cmd = self.CMD(self.app, None)
 
     def run_cmd(self, *argv):
-        return self.cmd.take_action(self.cmd.get_parser(self.PROG).parse_args(list(argv)))
+        return self.cmd.take_action(
+            self.cmd.get_parser(self.PROG).parse_args(list(argv))
+        )
 
 
 class TestParsersAreSupersets(unittest.TestCase):
-
     def test_each_command(self):
         app = fakes.FakeApp(fakes.FakeCompute())
-        pairs = ((core.ListMigration, server_migration.ListMigration),
-                 (core.ShowMigration, server_migration.ShowMigration),
-                 (core.AbortMigration, server_migration.AbortMigration),
-                 (core.ForceCompleteMigration, server_migration.ForceCompleteMigration))
+        pairs = (
+            (core.ListMigration, server_migration.ListMigration),
+            (core.ShowMigration, server_migration.ShowMigration),
+            (core.AbortMigration, server_migration.AbortMigration),
+            (
+                core.ForceCompleteMigration,
+                server_migration.ForceCompleteMigration,
+            ),
+        )
         for theirs, ours in pairs:
             core_actions = _actions(theirs(app, None).get_parser('x'))
             our_actions = _actions(ours(app, None).get_parser('x'))
@@ -53,8 +61,17 @@ class TestParsersAreSupersets(unittest.TestCase):
                 with self.subTest(command=ours.__name__, option=name):
                     self.assertIn(name, our_actions)
                     mine = our_actions[name]
-                    for attr in ('dest', 'default', 'choices', 'type', 'nargs', 'required'):
-                        self.assertEqual(getattr(action, attr), getattr(mine, attr), attr)
+                    for attr in (
+                        'dest',
+                        'default',
+                        'choices',
+                        'type',
+                        'nargs',
+                        'required',
+                    ):
+                        self.assertEqual(
+                            getattr(action, attr), getattr(mine, attr), attr
+                        )
 
 
 class TestListMigration(_Base):
@@ -66,10 +83,14 @@ class TestListMigration(_Base):
         self.compute.records = [
             fakes.migration(mid=2, uuid='u2', status='running'),
             fakes.migration(mid=3, uuid='u3', status='running (post-copy)'),
-            fakes.migration(mid=1, uuid='u1', status='completed')]
+            fakes.migration(mid=1, uuid='u1', status='completed'),
+        ]
         self.compute.live[('s-1', 2)] = fakes.migration(
-            mid=2, memory_total_bytes=100, memory_processed_bytes=60,
-            memory_remaining_bytes=40)
+            mid=2,
+            memory_total_bytes=100,
+            memory_processed_bytes=60,
+            memory_remaining_bytes=40,
+        )
 
     def test_progress_of_in_flight_only(self):
         headers, rows = self.run_cmd()
@@ -85,18 +106,57 @@ class TestListMigration(_Base):
 
     def test_core_columns_first_in_core_order(self):
         headers, _ = self.run_cmd()
-        self.assertEqual(['Id', 'UUID', 'Source Node', 'Dest Node', 'Source Compute',
-                          'Dest Compute', 'Dest Host', 'Status', 'Server UUID',
-                          'Old Flavor', 'New Flavor', 'Type', 'Created At', 'Updated At',
-                          'Progress', 'Processed', 'Remaining'], headers)
+        self.assertEqual(
+            [
+                'Id',
+                'UUID',
+                'Source Node',
+                'Dest Node',
+                'Source Compute',
+                'Dest Compute',
+                'Dest Host',
+                'Status',
+                'Server UUID',
+                'Old Flavor',
+                'New Flavor',
+                'Type',
+                'Created At',
+                'Updated At',
+                'Progress',
+                'Processed',
+                'Remaining',
+            ],
+            headers,
+        )
 
     def test_filters(self):
-        self.run_cmd('--server', 'vm1', '--type', 'cold-migration', '--status', 'x',
-                     '--host', 'h', '--limit', '5', '--changes-since', '2025-01-01')
+        self.run_cmd(
+            '--server',
+            'vm1',
+            '--type',
+            'cold-migration',
+            '--status',
+            'x',
+            '--host',
+            'h',
+            '--limit',
+            '5',
+            '--changes-since',
+            '2025-01-01',
+        )
         query = [c for c in self.compute.calls if c[0] == 'migrations'][0][1]
-        self.assertEqual({'instance_uuid': 's-1', 'migration_type': 'migration',
-                          'status': 'x', 'host': 'h', 'limit': 5, 'paginated': False,
-                          'changes_since': '2025-01-01'}, query)
+        self.assertEqual(
+            {
+                'instance_uuid': 's-1',
+                'migration_type': 'migration',
+                'status': 'x',
+                'host': 'h',
+                'limit': 5,
+                'paginated': False,
+                'changes_since': '2025-01-01',
+            },
+            query,
+        )
 
 
 class TestListMigrationV258(_Base):
@@ -105,8 +165,10 @@ class TestListMigrationV258(_Base):
     PROG = 'openstack server migration list'
 
     def test_limit_needs_259(self):
-        with self.assertRaisesRegex(exceptions.CommandError,
-                                    '2.59 or greater is required for --limit 5'):
+        with self.assertRaisesRegex(
+            exceptions.CommandError,
+            '2.59 or greater is required for --limit 5',
+        ):
             self.run_cmd('--limit', '5')
 
 
@@ -129,12 +191,17 @@ class TestShowMigration(_Base):
 
     def test_show_by_id_with_progress(self):
         self.compute.live[('s-1', 1)] = fakes.migration(
-            memory_total_bytes=200, memory_processed_bytes=50, memory_remaining_bytes=150)
+            memory_total_bytes=200,
+            memory_processed_bytes=50,
+            memory_remaining_bytes=150,
+        )
         headers, values = self.run_cmd('vm1', '1')
         data = dict(zip(headers, values))
         self.assertEqual(25.0, data['Progress'])
         self.assertEqual(UUID, data['UUID'])
-        self.assertEqual(150, data['Memory Remaining Bytes'].machine_readable())
+        self.assertEqual(
+            150, data['Memory Remaining Bytes'].machine_readable()
+        )
 
     def test_show_by_uuid(self):
         self.compute.live[('s-1', 1)] = fakes.migration()
@@ -142,7 +209,9 @@ class TestShowMigration(_Base):
         self.assertEqual(1, dict(zip(headers, values))['ID'])
 
     def test_no_migration_in_progress(self):
-        with self.assertRaisesRegex(exceptions.CommandError, 'Server vm1 has no migration 5'):
+        with self.assertRaisesRegex(
+            exceptions.CommandError, 'Server vm1 has no migration 5'
+        ):
             self.run_cmd('vm1', '5')
 
     def test_unknown_server(self):
@@ -156,8 +225,10 @@ class TestShowMigrationV222(_Base):
     PROG = 'openstack server migration show'
 
     def test_needs_223_not_224(self):
-        with self.assertRaisesRegex(exceptions.CommandError,
-                                    '2.23 or greater is required for server migration show'):
+        with self.assertRaisesRegex(
+            exceptions.CommandError,
+            '2.23 or greater is required for server migration show',
+        ):
             self.run_cmd('vm1', '1')
 
 
@@ -167,8 +238,11 @@ class TestShowMigrationV258(_Base):
     PROG = 'openstack server migration show'
 
     def test_uuid_needs_259(self):
-        with self.assertRaisesRegex(exceptions.CommandError, '2.59 or greater is required for '
-                                    'server migration show with a migration UUID'):
+        with self.assertRaisesRegex(
+            exceptions.CommandError,
+            '2.59 or greater is required for '
+            'server migration show with a migration UUID',
+        ):
             self.run_cmd('vm1', UUID)
 
 
@@ -188,17 +262,25 @@ class TestAbortMigration(_Base):
 
     def test_finished_migration_explained(self):
         self.compute.records.append(fakes.migration(status='completed'))
-        with self.assertRaisesRegex(exceptions.CommandError,
-                                    'is completed, not in progress: server migration abort'):
+        with self.assertRaisesRegex(
+            exceptions.CommandError,
+            'is completed, not in progress: server migration abort',
+        ):
             self.run_cmd('vm1', '1')
 
     def test_post_copy_hidden_explained(self):
-        self.compute.records.append(fakes.migration(status='running (post-copy)'))
-        with self.assertRaisesRegex(exceptions.CommandError, 'hides migrations in post-copy'):
+        self.compute.records.append(
+            fakes.migration(status='running (post-copy)')
+        )
+        with self.assertRaisesRegex(
+            exceptions.CommandError, 'hides migrations in post-copy'
+        ):
             self.run_cmd('vm1', '1')
 
     def test_bad_ref(self):
-        with self.assertRaisesRegex(exceptions.CommandError, 'numeric ID or a UUID'):
+        with self.assertRaisesRegex(
+            exceptions.CommandError, 'numeric ID or a UUID'
+        ):
             self.run_cmd('vm1', 'abc')
 
 
@@ -209,10 +291,14 @@ class TestAbortMigrationV224(_Base):
 
     def test_conflict_hints_265(self):
         self.compute.live[('s-1', 1)] = fakes.migration(status='queued')
-        self.compute.errors['abort_server_migration'] = fakes.http_error(409, 'queued')
-        with self.assertRaisesRegex(exceptions.CommandError,
-                                    r'abort migration 1 of server vm1 failed \(HTTP 409\).*'
-                                    r'--os-compute-api-version 2.65'):
+        self.compute.errors['abort_server_migration'] = fakes.http_error(
+            409, 'queued'
+        )
+        with self.assertRaisesRegex(
+            exceptions.CommandError,
+            r'abort migration 1 of server vm1 failed \(HTTP 409\).*'
+            r'--os-compute-api-version 2.65',
+        ):
             self.run_cmd('vm1', '1')
 
 
@@ -222,8 +308,10 @@ class TestAbortMigrationV223(_Base):
     PROG = 'openstack server migration abort'
 
     def test_needs_224(self):
-        with self.assertRaisesRegex(exceptions.CommandError,
-                                    '2.24 or greater is required for server migration abort'):
+        with self.assertRaisesRegex(
+            exceptions.CommandError,
+            '2.24 or greater is required for server migration abort',
+        ):
             self.run_cmd('vm1', '1')
 
 
@@ -235,12 +323,17 @@ class TestForceCompleteMigrationV222(_Base):
     def test_by_id_without_lookup(self):
         self.compute.live[('s-1', 1)] = fakes.migration()
         self.run_cmd('vm1', '1')
-        self.assertEqual(['find_server', 'force_complete_server_migration'],
-                         [c[0] for c in self.compute.calls])
+        self.assertEqual(
+            ['find_server', 'force_complete_server_migration'],
+            [c[0] for c in self.compute.calls],
+        )
 
     def test_uuid_needs_259(self):
-        with self.assertRaisesRegex(exceptions.CommandError, '2.59 or greater is required for '
-                                    'server migration force complete with a migration UUID'):
+        with self.assertRaisesRegex(
+            exceptions.CommandError,
+            '2.59 or greater is required for '
+            'server migration force complete with a migration UUID',
+        ):
             self.run_cmd('vm1', UUID)
 
 
@@ -250,5 +343,7 @@ class TestForceCompleteMigrationV221(_Base):
     PROG = 'openstack server migration force complete'
 
     def test_needs_222(self):
-        with self.assertRaisesRegex(exceptions.CommandError, '2.22 or greater'):
+        with self.assertRaisesRegex(
+            exceptions.CommandError, '2.22 or greater'
+        ):
             self.run_cmd('vm1', '1')

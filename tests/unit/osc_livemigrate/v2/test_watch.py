@@ -9,7 +9,9 @@
 # WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
 # License for the specific language governing permissions and limitations
 # under the License.
-"""``server migration watch``: refresh until none remain; API calls per refresh."""
+"""``server migration watch``: refresh until none remain; API calls per
+refresh.
+"""
 
 import json
 import unittest
@@ -38,36 +40,51 @@ class _Base(unittest.TestCase):
         def sleep(seconds):
             self.clock.sleep(seconds)
             self.refreshes += 1
-            if self.refreshes >= 3:          # migrations end after 3 refreshes
+            if self.refreshes >= 3:  # migrations end after 3 refreshes
                 self.compute.live.clear()
                 for r in self.compute.records:
                     r.status = 'completed'
+
         self.cmd._sleep = sleep
-        for i, (sid, src) in enumerate((('s-1', 'compute1'), ('s-2', 'compute1'),
-                                        ('s-3', 'compute2')), start=1):
-            rec = fakes.migration(mid=i, uuid='u%d' % i, server_id=sid, source=src,
-                                  memory_total_bytes=100, memory_processed_bytes=10 * i,
-                                  memory_remaining_bytes=100 - 10 * i)
+        for i, (sid, src) in enumerate(
+            (('s-1', 'compute1'), ('s-2', 'compute1'), ('s-3', 'compute2')),
+            start=1,
+        ):
+            rec = fakes.migration(
+                mid=i,
+                uuid='u%d' % i,
+                server_id=sid,
+                source=src,
+                memory_total_bytes=100,
+                memory_processed_bytes=10 * i,
+                memory_remaining_bytes=100 - 10 * i,
+            )
             self.compute.records.append(rec)
             self.compute.live[(sid, i)] = rec
-        self.compute.records.append(fakes.migration(mid=9, uuid='old', status='completed'))
+        self.compute.records.append(
+            fakes.migration(mid=9, uuid='old', status='completed')
+        )
 
     def run_cmd(self, *argv):
-        return self.cmd.take_action(self.cmd.get_parser(PROG).parse_args(list(argv)))
+        return self.cmd.take_action(
+            self.cmd.get_parser(PROG).parse_args(list(argv))
+        )
 
     def refresh_objects(self):
-        return [json.loads(line) for line in self.app.stdout.getvalue().splitlines()]
+        return [
+            json.loads(line)
+            for line in self.app.stdout.getvalue().splitlines()
+        ]
 
 
 class TestWatchMigration(_Base):
-
     def test_one_server_one_call_per_refresh(self):
         self.run_cmd('--server', 'vm1')
         lines = self.refresh_objects()
         self.assertEqual(4, len(lines))
         self.assertEqual([], lines[-1]['migrations'])
         self.assertEqual(4, self.compute.count('server_migrations'))
-        self.assertEqual(4, len(self.compute.calls) - 1)    # minus find_server
+        self.assertEqual(4, len(self.compute.calls) - 1)  # minus find_server
 
     def test_host_one_listing_plus_one_per_in_flight(self):
         self.run_cmd('--host', 'compute1', '--interval', '1')
@@ -91,6 +108,7 @@ class TestWatchMigration(_Base):
 
     def test_rides_out_an_unreachable_refresh_but_not_a_lasting_outage(self):
         from keystoneauth1 import exceptions as ksa_exc
+
         real, calls = self.compute.server_migrations, {'n': 0}
 
         def flaky(*a, **kw):
@@ -98,6 +116,7 @@ class TestWatchMigration(_Base):
             if calls['n'] == 2:
                 raise ksa_exc.ConnectFailure('Connection reset by peer')
             return real(*a, **kw)
+
         self.compute.server_migrations = flaky
         self.assertEqual(0, self.run_cmd('--server', 'vm1'))
         kinds = [ln['type'] for ln in self.refresh_objects()]
@@ -106,14 +125,18 @@ class TestWatchMigration(_Base):
 
         def down(*a, **kw):
             raise ksa_exc.ConnectFailure('Connection refused')
+
         self.compute.server_migrations = down
-        with self.assertRaisesRegex(exceptions.CommandError,
-                                    'watch migrations failed: cannot reach the cloud'):
+        with self.assertRaisesRegex(
+            exceptions.CommandError,
+            'watch migrations failed: cannot reach the cloud',
+        ):
             self.run_cmd('--server', 'vm1')
 
     def test_ctrl_c_ends_cleanly(self):
         def sleep(seconds):
             raise KeyboardInterrupt
+
         self.cmd._sleep = sleep
         self.assertEqual(0, self.run_cmd())
 
@@ -122,7 +145,9 @@ class TestWatchMigration(_Base):
             self.run_cmd('--server', 'ghost')
 
     def test_bad_interval(self):
-        with self.assertRaisesRegex(exceptions.CommandError, '--interval 0.0 must be'):
+        with self.assertRaisesRegex(
+            exceptions.CommandError, '--interval 0.0 must be'
+        ):
             self.run_cmd('--interval', '0')
 
 
@@ -141,6 +166,8 @@ class TestWatchMigrationV222(_Base):
     VERSION = '2.22'
 
     def test_needs_223(self):
-        with self.assertRaisesRegex(exceptions.CommandError,
-                                    '2.23 or greater is required for server migration watch'):
+        with self.assertRaisesRegex(
+            exceptions.CommandError,
+            '2.23 or greater is required for server migration watch',
+        ):
             self.run_cmd()

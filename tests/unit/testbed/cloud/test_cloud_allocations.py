@@ -13,15 +13,18 @@
 
 A script stands in for ``nova-manage placement audit`` here; the real one
 runs against real placement in tests/functional/cloud/test_libvirt_tokens.py
-(the control run's leaked migration allocation is released)."""
+(the control run's leaked migration allocation is released).
+"""
 
 import pytest
 
 from testbed.cloud import Cloud
 from testbed.cloud import CloudError
 
-LEAK = 'Allocations were set against consumer UUID %s but no existing ' \
+LEAK = (
+    'Allocations were set against consumer UUID %s but no existing '
     'instances or active migrations are related. '
+)
 A = '9de0767a-2b28-4c7a-9933-54c5c3bd0baa'
 B = '5ffb4fa2-b044-47a0-961c-7f6b69e0b152'
 
@@ -35,9 +38,14 @@ def _cloud(tmp_path, stdout, rc):
 
 
 def test_returns_each_released_consumer_once_and_logs_the_answer(tmp_path):
-    out = ''.join('%s\nDeleted allocations for consumer UUID %s on '
-                  'Resource Provider x: {}\n' % (LEAK % u, u)
-                  for u in (B, A, B)) + 'Processed 3 allocations.\n'
+    out = (
+        ''.join(
+            '%s\nDeleted allocations for consumer UUID %s on '
+            'Resource Provider x: {}\n' % (LEAK % u, u)
+            for u in (B, A, B)
+        )
+        + 'Processed 3 allocations.\n'
+    )
     c = _cloud(tmp_path, out, 4)
     assert c.release_orphaned_allocations() == sorted([A, B])
     with open(c.layout.log('placement-audit')) as f:
@@ -45,8 +53,12 @@ def test_returns_each_released_consumer_once_and_logs_the_answer(tmp_path):
 
 
 def test_nothing_orphaned_is_an_empty_list(tmp_path):
-    assert _cloud(tmp_path, 'Processed 0 allocations.\n',
-                  0).release_orphaned_allocations() == []
+    assert (
+        _cloud(
+            tmp_path, 'Processed 0 allocations.\n', 0
+        ).release_orphaned_allocations()
+        == []
+    )
 
 
 def test_a_failed_audit_is_one_line_naming_the_log(tmp_path):

@@ -61,7 +61,8 @@ def test_endpoints_and_admin_env_are_loopback():
 
 def test_fake_and_libvirt_clouds_share_no_port():
     """Both clouds come up in one test session; RabbitMQ's Erlang
-    distribution port counts too (its default 25672 is 5672 + 20000)."""
+    distribution port counts too (its default 25672 is 5672 + 20000).
+    """
     fake = lay.Layout.from_env(mode='fake', environ={}).ports
     libvirt = lay.Layout.from_env(mode='libvirt', environ={}).ports
     assert not set(fake.values()) & set(libvirt.values()), (fake, libvirt)

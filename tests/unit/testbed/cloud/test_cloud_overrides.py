@@ -11,7 +11,8 @@
 # under the License.
 """reconfigure: override files reach keystone and the computes, and only
 the services whose override changed restart. The restarts themselves run
-for real in tests/functional/cloud/test_libvirt_tokens.py."""
+for real in tests/functional/cloud/test_libvirt_tokens.py.
+"""
 
 from testbed.cloud import Cloud
 from testbed.cloud import render
@@ -23,15 +24,17 @@ class _Recorder(Cloud):
     def __init__(self, base):
         super().__init__(base=base, say=lambda m: None)
         self.stopped, self.started = [], []
-        self.table.stop_many = lambda names, timeout=0: self.stopped.extend(
-            names) or names
+        self.table.stop_many = lambda names, timeout=0: (
+            self.stopped.extend(names) or names
+        )
 
     def _daemons(self, specs):
         self.started += specs
 
 
 def test_overrides_reach_argv_and_env_and_only_changed_services_restart(
-        tmp_path):
+    tmp_path,
+):
     c = _Recorder(str(tmp_path))
     assert 'env' not in c._api_spec('keystone')
     restarted = c.reconfigure(keystone={'token': {'expiration': 130}})
@@ -39,23 +42,30 @@ def test_overrides_reach_argv_and_env_and_only_changed_services_restart(
     env = c.started[0]['env']['OS_KEYSTONE_CONFIG_FILES'].split(';')
     assert env[-1].endswith('etc/keystone/override.conf')
     assert c.overrides() == {
-        'keystone': render.ini({'token': {'expiration': 130}})}
+        'keystone': render.ini({'token': {'expiration': 130}})
+    }
 
     # same keystone text, new compute text: only the computes restart
     c.started.clear()
     compute = {'service_user': {'send_service_user_token': False}}
-    restarted = c.reconfigure(keystone={'token': {'expiration': 130}},
-                              compute=compute)
+    restarted = c.reconfigure(
+        keystone={'token': {'expiration': 130}}, compute=compute
+    )
     assert restarted == ['nova-compute-%s' % h for h in c.hosts]
     for spec in c.started:
         i = spec['argv'].index('--log-file')
-        assert spec['argv'][i - 2:i] == [
-            '--config-file', str(tmp_path / 'etc/nova/compute-override.conf')]
+        assert spec['argv'][i - 2 : i] == [
+            '--config-file',
+            str(tmp_path / 'etc/nova/compute-override.conf'),
+        ]
     assert 'send_service_user_token = false' in c.overrides()['compute']
 
-    assert c.reconfigure(keystone={'token': {'expiration': 130}},
-                         compute=compute) == []
+    assert (
+        c.reconfigure(keystone={'token': {'expiration': 130}}, compute=compute)
+        == []
+    )
     assert c.reconfigure() == ['keystone'] + [
-        'nova-compute-%s' % h for h in c.hosts]
+        'nova-compute-%s' % h for h in c.hosts
+    ]
     assert c.overrides() == {}
     assert 'env' not in c._api_spec('keystone')

@@ -27,7 +27,8 @@ from testbed.cloud import procs
 
 def _serve_once(payload=None):
     """A loopback TCP server; sends payload to each client if given. Returns
-    port."""
+    port.
+    """
     srv = socket.socket()
     srv.bind(('127.0.0.1', 0))
     srv.listen(4)
@@ -211,7 +212,8 @@ def test_processes_working_in_our_folders_are_found_without_the_table(
 ):
     """If run/processes.json is lost (folder wiped) and setproctitle hid the
     marker, a process working in run/ or state/ is still recognised as ours;
-    the caller itself is never counted, even when it works there."""
+    the caller itself is never counted, even when it works there.
+    """
     import os
     import subprocess
 
