@@ -40,6 +40,12 @@ BUILD_PACKAGES = (
     'python3-venv',
     'iproute2',
     'util-linux',
+    # NOTE: the guest's boot disk (testbed.guest.disk.PACKAGES); its tests
+    # run before any cloud installs them, so the host set-up brings them.
+    'syslinux',
+    'syslinux-common',
+    'mtools',
+    'dosfstools',
 )
 MIN_QEMU = (9, 0)
 MIN_LIBVIRT = (10, 0)
