@@ -134,7 +134,7 @@ def measure_import():
         'cliff.columns\n'
         't = time.perf_counter()\n'
         'import osc_livemigrate.plugin\n'
-        'from osc_livemigrate.v2 import server_migrate, server_migration, '
+        'from osc_livemigrate.v1 import server_migrate, server_migration, '
         'watch, drain\n'
         'print(time.perf_counter() - t)\n'
     )
@@ -157,9 +157,9 @@ def _fake_calls():
     """Calls per refresh of each polling command on the in-memory SDK proxy."""
     sys.path.insert(0, ROOT)
     from osc_livemigrate import common
-    from osc_livemigrate.v2 import drain
-    from osc_livemigrate.v2 import server_migration
-    from osc_livemigrate.v2 import watch
+    from osc_livemigrate.v1 import drain
+    from osc_livemigrate.v1 import server_migration
+    from osc_livemigrate.v1 import watch
     from tests.unit.osc_livemigrate import fakes
 
     def cloud():
@@ -265,7 +265,7 @@ def _fake_calls():
 
 def _one_wait_refresh(compute, common):
     from osc_livemigrate import progress
-    from osc_livemigrate.v2 import server_migrate
+    from osc_livemigrate.v1 import server_migrate
 
     srv = compute.servers_by_id['s-1']
     cmd = server_migrate.MigrateServer(None, None)
@@ -295,7 +295,7 @@ def _real_calls():
     if not os.environ.get('OS_AUTH_URL'):
         return []
     import openstack
-    from osc_livemigrate.v2 import watch
+    from osc_livemigrate.v1 import watch
 
     conn = openstack.connect(
         compute_api_version=os.environ.get('OS_COMPUTE_API_VERSION', '2.95')

@@ -108,7 +108,7 @@ class TestPlugin(unittest.TestCase):
         code = (
             'import sys\n'
             'import osc_livemigrate.plugin\n'
-            'from osc_livemigrate.v2 import server_migrate, server_migration, '
+            'from osc_livemigrate.v1 import server_migrate, server_migration, '
             'watch, '
             'drain\n'
             'heavy = [m for m in ("openstack", "keystoneauth1", '

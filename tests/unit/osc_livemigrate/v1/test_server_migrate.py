@@ -19,7 +19,7 @@ from openstackclient.compute.v2 import server as core_server
 from osc_lib import exceptions
 
 from osc_livemigrate import common
-from osc_livemigrate.v2 import server_migrate
+from osc_livemigrate.v1 import server_migrate
 from tests.unit.osc_livemigrate import fakes
 
 UUID = '11111111-1111-1111-1111-111111111111'
