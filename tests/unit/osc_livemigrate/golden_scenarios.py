@@ -317,6 +317,11 @@ def migrate_on_interrupt_without_wait():
 
 
 @scenario
+def migrate_poll_interval_without_wait():
+    return _migrate(['vm1', '--live-migration', '--poll-interval', '1'])
+
+
+@scenario
 def migrate_format_json_without_wait():
     return _migrate(['vm1', '--live-migration', '-f', 'json'])
 
