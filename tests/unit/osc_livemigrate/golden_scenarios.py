@@ -20,6 +20,10 @@ a known-good tree are stored in ``golden/<scenario>.json``;
 output is intended, and say so in the commit)::
 
     python -m tests.unit.osc_livemigrate.golden_scenarios --write
+
+To compare with another tree (an older commit), export it (``git archive
+<commit> | tar -x -C /tmp/old``), copy this file into it, run the command
+above there and ``diff -r`` the two ``golden`` directories.
 """
 
 import configparser
@@ -507,6 +511,20 @@ def drain_real():
         ['compute1', '--disable', '--retries', '1', '--retry-delay', '3'],
         outcomes={'s-1': ['error', 'completed'], 's-2': ['failed']},
     )
+
+
+@scenario
+def drain_with_policies():
+    compute_argv = [
+        'compute1',
+        '--policy',
+        'adaptive',
+        '--server-policy',
+        'vm1=nova',
+        '--concurrency',
+        '1',
+    ]
+    return _drain(compute_argv, outcomes={'s-2': ['cancelled']})
 
 
 @scenario
