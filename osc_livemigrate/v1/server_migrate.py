@@ -236,8 +236,9 @@ class MigrateServer(command.Command):
                     args.poll_interval,
                 )
                 out.update(upd)
-                if follower.refused(upd) is not None:
-                    refused = follower.refused(upd)
+                refusal = follower.refused(upd)
+                if refusal is not None:
+                    refused = refusal
                 if waiting.finished(srv, follower.record):
                     break
                 elapsed = self._clock() - t0

@@ -416,6 +416,11 @@ def show_finished():
 
 
 @scenario
+def show_bad_ref():
+    return run('server migration show', ['vm1', 'x1'], _busy_cloud())
+
+
+@scenario
 def abort_in_flight():
     return run('server migration abort', ['vm1', '1'], _busy_cloud())
 
