@@ -134,7 +134,7 @@ def measure_import():
         'cliff.columns\n'
         't = time.perf_counter()\n'
         'import osc_livemigrate.plugin\n'
-        'from osc_livemigrate.v2 import server_migrate, server_migration, '
+        'from osc_livemigrate.v1 import server_migrate, server_migration, '
         'watch, drain\n'
         'print(time.perf_counter() - t)\n'
     )
@@ -153,129 +153,162 @@ def measure_import():
 
 
 # ---------------------------------------------------------------- API calls
-def _fake_calls():
-    """Calls per refresh of each polling command on the in-memory SDK proxy."""
-    sys.path.insert(0, ROOT)
-    from osc_livemigrate import common
-    from osc_livemigrate.v2 import drain
-    from osc_livemigrate.v2 import server_migration
-    from osc_livemigrate.v2 import watch
-    from tests.unit.osc_livemigrate import fakes
+class CountingCompute:
+    """An in-memory compute proxy: N live migrations in flight, one finished.
 
-    def cloud():
-        compute = fakes.FakeCompute()
-        for i in range(1, IN_FLIGHT + 1):
+    It offers the calls the commands make (openstacksdk's names) and records
+    one entry per request the real proxy would send.
+    """
+
+    default_microversion = '2.95'
+
+    def __init__(self, in_flight):
+        self.calls = []
+        self.servers_by_id = {}
+        self.records = []
+        for i in range(1, in_flight + 1):
             sid = 's-%d' % i
-            compute.add_server(
-                fakes.server(
-                    sid, 'vm%d' % i, status='MIGRATING', task_state='migrating'
-                )
+            self.servers_by_id[sid] = _Obj(
+                id=sid,
+                name='vm%d' % i,
+                compute_host='compute1',
+                status='MIGRATING',
+                task_state='migrating',
+                metadata={},
             )
-            rec = fakes.migration(
-                mid=i,
-                uuid='u%d' % i,
-                server_id=sid,
-                memory_total_bytes=10,
-                memory_processed_bytes=1,
-                memory_remaining_bytes=9,
-            )
-            compute.records.append(rec)
-            compute.live[(sid, i)] = rec
-        compute.records.append(
-            fakes.migration(
-                mid=99, uuid='done', server_id='s-9', status='completed'
-            )
+            self.records.append(_migration(i, sid, 'running'))
+        self.records.append(_migration(99, 's-9', 'completed'))
+
+    def get_endpoint_data(self):
+        return _Obj(min_microversion=(2, 1), max_microversion=(2, 95))
+
+    def get_server(self, server_id):
+        self.calls.append('get_server')
+        return self.servers_by_id[server_id]
+
+    def migrations(self, **query):
+        self.calls.append('migrations')
+        return iter(
+            m
+            for m in self.records
+            if query.get('instance_uuid') in (None, m.server_id)
+            and query.get('host') in (None, m.source_compute, m.dest_compute)
         )
-        return compute
+
+    def server_migrations(self, server_id):
+        self.calls.append('server_migrations')
+        return iter(
+            m
+            for m in self.records
+            if m.server_id == server_id and m.status == 'running'
+        )
+
+    def get_server_migration(self, mid, server_id, ignore_missing=True):
+        self.calls.append('get_server_migration')
+        for m in self.records:
+            if m.id == int(mid) and m.server_id == server_id:
+                return m
+        return None
+
+
+class _Obj:
+    def __init__(self, **fields):
+        self.__dict__.update(fields)
+
+
+def _migration(mid, server_id, status):
+    return _Obj(
+        id=mid,
+        uuid='u%d' % mid,
+        server_id=server_id,
+        status=status,
+        migration_type='live-migration',
+        source_compute='compute1',
+        dest_compute='compute2',
+        memory_total_bytes=10,
+        memory_processed_bytes=1,
+        memory_remaining_bytes=9,
+        disk_total_bytes=None,
+        disk_processed_bytes=None,
+        disk_remaining_bytes=None,
+    )
+
+
+class _Stop(Exception):
+    pass
+
+
+def _fake_calls():
+    """Calls per refresh of each polling command on the in-memory proxy,
+    through the commands and the public waiting module only.
+    """
+    from osc_livemigrate import drain_plan
+    from osc_livemigrate.v1 import drain
+    from osc_livemigrate.v1 import server_migration
+    from osc_livemigrate import waiting
 
     def count(fn):
-        compute = cloud()
+        compute = CountingCompute(IN_FLIGHT)
         fn(compute)
         return len(compute.calls)
 
-    rows = []
-    rows.append(
+    def wait_refresh(compute):
+        follower = waiting.Follower(
+            compute, compute.servers_by_id['s-1'], 0, True, lambda: 0.0
+        )
+        follower.refresh()  # the first refresh also finds the record
+        del compute.calls[:]
+        follower.refresh()
+
+    def list_migrations(compute):
+        app = _Obj(
+            client_manager=_Obj(compute=compute),
+            stdout=sys.stdout,
+            stderr=sys.stderr,
+        )
+        cmd = server_migration.ListMigration(app, None)
+        cmd.take_action(cmd.get_parser('list').parse_args([]))
+
+    def drain_poll(compute):
+        """Drain servers whose migrations already run: one poll of all."""
+        plan = drain_plan.build_plan(list(compute.servers_by_id.values()))
+
+        def stop(seconds):
+            raise _Stop
+
+        drainer = drain.Drainer(
+            compute, 'compute1', {}, IN_FLIGHT, 0, 0, 1, sleep=stop
+        )
+        try:
+            drainer.run(plan)
+        except _Stop:
+            pass
+
+    scope = '%d in flight' % IN_FLIGHT
+    return [
         (
             'server migrate --wait (steady refresh)',
             'one server',
-            count(lambda c: _one_wait_refresh(c, common)),
-        )
-    )
-    rows.append(
+            count(wait_refresh),
+        ),
         (
             'server migration watch --server',
             'one server',
-            count(lambda c: watch.Poller(c, server_id='s-1').poll(0)),
-        )
-    )
-    rows.append(
+            count(lambda c: waiting.Poller(c, server_id='s-1').poll(0)),
+        ),
         (
             'server migration watch --host',
-            '%d in flight' % IN_FLIGHT,
-            count(lambda c: watch.Poller(c, host='compute1').poll(0)),
-        )
-    )
-    rows.append(
+            scope,
+            count(lambda c: waiting.Poller(c, host='compute1').poll(0)),
+        ),
         (
             'server migration watch (all)',
-            '%d in flight' % IN_FLIGHT,
-            count(lambda c: watch.Poller(c).poll(0)),
-        )
-    )
-    rows.append(
-        (
-            'server migration list',
-            '%d in flight' % IN_FLIGHT,
-            count(
-                lambda c: server_migration.ListMigration(
-                    fakes.FakeApp(c), None
-                ).take_action(
-                    server_migration.ListMigration(fakes.FakeApp(c), None)
-                    .get_parser('x')
-                    .parse_args([])
-                )
-            ),
-        )
-    )
-
-    def drain_poll(c):
-        d = drain.Drainer(c, 'compute1', {}, IN_FLIGHT, 0, 0, 1)
-        for i in range(1, IN_FLIGHT + 1):
-            d._check(
-                drain._Running(
-                    fakes.Obj(server_id='s-%d' % i, name='vm%d' % i),
-                    1,
-                    0,
-                    None,
-                ),
-                {},
-                [],
-                IN_FLIGHT,
-            )
-
-    rows.append(
-        (
-            'compute host drain (one poll)',
-            '%d in flight' % IN_FLIGHT,
-            count(drain_poll),
-        )
-    )
-    return rows
-
-
-def _one_wait_refresh(compute, common):
-    from osc_livemigrate import progress
-    from osc_livemigrate.v2 import server_migrate
-
-    srv = compute.servers_by_id['s-1']
-    cmd = server_migrate.MigrateServer(None, None)
-    record, _, _ = cmd._refresh(
-        compute, srv, None, 0, True, cmd._clock(), progress.RateTracker()
-    )
-    del compute.calls[:]  # the first refresh also finds the record
-    cmd._refresh(
-        compute, srv, record, 0, True, cmd._clock(), progress.RateTracker()
-    )
+            scope,
+            count(lambda c: waiting.Poller(c).poll(0)),
+        ),
+        ('server migration list', scope, count(list_migrations)),
+        ('compute host drain (one poll)', scope, count(drain_poll)),
+    ]
 
 
 class _CountRequests(logging.Handler):
@@ -295,7 +328,8 @@ def _real_calls():
     if not os.environ.get('OS_AUTH_URL'):
         return []
     import openstack
-    from osc_livemigrate.v2 import watch
+
+    from osc_livemigrate import waiting
 
     conn = openstack.connect(
         compute_api_version=os.environ.get('OS_COMPUTE_API_VERSION', '2.95')
@@ -313,9 +347,9 @@ def _real_calls():
         for label, poller in (
             (
                 'server migration watch --host',
-                watch.Poller(compute, host='compute1'),
+                waiting.Poller(compute, host='compute1'),
             ),
-            ('server migration watch (all)', watch.Poller(compute)),
+            ('server migration watch (all)', waiting.Poller(compute)),
         ):
             handler.n = 0
             updates = poller.poll(0)

@@ -19,7 +19,7 @@ errors deserve another attempt) are tested with plain values.
 
 import dataclasses
 
-from osc_livemigrate import progress
+from osc_livemigrate import contract
 
 MIGRATE = 'migrate'
 FOLLOW = (
@@ -102,7 +102,7 @@ def build_plan(servers, default_policy=None, server_policies=None):
             or server_policies.get(sid)
             or default_policy
         )
-        have = (_get(s, 'metadata') or {}).get(progress.META_POLICY)
+        have = (_get(s, 'metadata') or {}).get(contract.POLICY_KEY)
         policy = wanted if wanted and wanted != have else None
         if task == 'migrating' or status == 'MIGRATING':
             plan.append(

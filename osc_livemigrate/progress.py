@@ -21,6 +21,7 @@ so every branch is testable without an API.
 import dataclasses
 import json
 
+from osc_livemigrate import contract
 from osc_livemigrate import format as fmt
 
 # Nova migration statuses of a live migration that has not finished yet.
@@ -38,14 +39,8 @@ IN_FLIGHT = frozenset(
 )
 SUCCESS = 'completed'
 
-# The CLI/driver contract (doc/source/admin/contract.rst).
-META_PREFIX = 'livemigrate:'
-META_POLICY = 'livemigrate:policy'
-META_MIGRATION = 'livemigrate:migration'
-DRIVER_KEYS = ('policy_used', 'phase', 'action', 'reason', 'downtime_ms')
-REFUSED = 'policy-refused'
 #: phases in which nothing flows until something outside changes: no ETA
-WAITING_PHASES = frozenset(('post-copy failed',))
+WAITING_PHASES = frozenset((contract.POSTCOPY_FAILED,))
 
 
 def driver_keys(metadata, migration_uuid):
@@ -58,12 +53,15 @@ def driver_keys(metadata, migration_uuid):
     :returns: e.g. ``{'phase': 'pre-copy', 'action': 'set-downtime'}``.
     """
     metadata = metadata or {}
-    if not migration_uuid or metadata.get(META_MIGRATION) != migration_uuid:
+    if (
+        not migration_uuid
+        or metadata.get(contract.MIGRATION_KEY) != migration_uuid
+    ):
         return {}
     return {
-        k: metadata[META_PREFIX + k]
-        for k in DRIVER_KEYS
-        if metadata.get(META_PREFIX + k) not in (None, '')
+        k: metadata[contract.PREFIX + k]
+        for k in contract.STATUS_FIELDS
+        if metadata.get(contract.PREFIX + k) not in (None, '')
     }
 
 
@@ -295,7 +293,7 @@ def decide_outcome(
         why += '; requested policy refused by the driver: %s' % (
             refused or 'no reason given'
         )
-    if keys.get('action') != REFUSED and (
+    if keys.get('action') != contract.POLICY_REFUSED and (
         keys.get('action') or keys.get('phase')
     ):
         why += '; driver: %s' % ', '.join(

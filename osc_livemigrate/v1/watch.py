@@ -22,71 +22,12 @@ from osc_lib.command import command
 
 from osc_livemigrate import common
 from osc_livemigrate import microversions as mv
+from osc_livemigrate import options
+from osc_livemigrate import output
 from osc_livemigrate import progress
+from osc_livemigrate import waiting
 
 CLEAR = '\x1b[H\x1b[2J'
-
-
-class Poller:
-    """Fetches one refresh worth of Updates for a scope; no output, no sleep.
-
-    :param compute: openstacksdk compute proxy.
-    :param server_id: watch one server (one call per refresh), or
-    :param host: watch migrations from or to one host, or neither for all.
-    """
-
-    def __init__(self, compute, server_id=None, host=None, label=None):
-        self.compute = compute
-        self.server_id = server_id
-        self.host = host
-        self.label = label
-        self._rates = {}
-
-    def poll(self, elapsed_s):
-        if self.server_id:
-            pairs = [
-                (m, m)
-                for m in self.compute.server_migrations(self.server_id)
-                if m.status in progress.IN_FLIGHT
-            ]
-        else:
-            query = {'host': self.host} if self.host else {}
-            pairs = []
-            for m in self.compute.migrations(**query):
-                if m.status not in progress.IN_FLIGHT:
-                    continue
-                live = None
-                if getattr(m, 'migration_type', None) in (
-                    None,
-                    'live-migration',
-                ):
-                    live = common.in_progress_migration(
-                        self.compute, m.id, m.server_id
-                    )
-                pairs.append((m, live))
-        updates = []
-        for record, live in pairs:
-            key = getattr(record, 'uuid', None) or record.id
-            tracker = self._rates.setdefault(key, progress.RateTracker())
-            server = (
-                self.label
-                or getattr(record, 'server_id', None)
-                or getattr(record, 'server_uuid', None)
-                or self.server_id
-            )
-            updates.append(
-                progress.make_update(
-                    server,
-                    live or record,
-                    None,
-                    elapsed_s,
-                    tracker,
-                    migration_uuid=getattr(record, 'uuid', None)
-                    or str(record.id),
-                    status=record.status,
-                )
-            )
-        return updates
 
 
 class WatchMigration(command.Command):
@@ -140,27 +81,18 @@ class WatchMigration(command.Command):
         return parser
 
     def take_action(self, parsed_args):
-        compute = self.app.client_manager.compute
         args = parsed_args
-        if args.interval <= 0:
-            raise common.command_error(
-                '--interval %s must be a positive number of seconds'
-                % args.interval
-            )
-        if args.count is not None and args.count < 1:
-            raise common.command_error(
-                '--count %s must be 1 or more' % args.count
-            )
+        options.check_watch(args)
+        compute = self.app.client_manager.compute
         mv.require(compute, 'server_migrations', 'server migration watch')
         if args.server:
             server = common.find_server(compute, args.server)
-            poller = Poller(
+            poller = waiting.Poller(
                 compute, server_id=server.id, label=server.name or server.id
             )
         else:
-            poller = Poller(compute, host=args.host)
-        stream = self.app.stdout
-        json_lines = args.watch_format == 'json' or not _isatty(stream)
+            poller = waiting.Poller(compute, host=args.host)
+        out = output.Output(self.app.stdout, args.watch_format)
         t0 = self._clock()
         refreshes = 0
 
@@ -169,50 +101,39 @@ class WatchMigration(command.Command):
             with common.sdk_errors('watch migrations'):
                 return elapsed, poller.poll(elapsed)
 
-        def notice(line):
-            stream.write(
-                (
-                    progress.render_json('retry', message=line)
-                    if json_lines
-                    else line
-                )
-                + '\n'
-            )
-
         try:
             while True:
                 elapsed, updates = common.ride_out_unreachable(
-                    refresh, notice, self._sleep, args.interval
+                    refresh,
+                    lambda line: out.line(line, kind='retry'),
+                    self._sleep,
+                    args.interval,
                 )
                 refreshes += 1
-                self._show(stream, json_lines, updates, elapsed, args)
+                self._show(out, updates, elapsed, args)
                 if not updates or (args.count and refreshes >= args.count):
                     break
                 self._sleep(args.interval)
         except KeyboardInterrupt:
-            stream.write('\n')
+            out.text('\n')
         return 0
 
     @staticmethod
-    def _show(stream, json_lines, updates, elapsed, args):
-        if json_lines:
-            stream.write(
-                progress.render_json(
-                    'refresh',
-                    elapsed_s=round(elapsed, 1),
-                    migrations=[u.as_dict() for u in updates],
-                )
-                + '\n'
+    def _show(out, updates, elapsed, args):
+        if out.json:
+            out.record(
+                'refresh',
+                elapsed_s=round(elapsed, 1),
+                migrations=[u.as_dict() for u in updates],
             )
         elif updates:
-            stream.write(
+            out.text(
                 CLEAR
                 + 'Every %.0f s: in-flight migrations%s\n\n%s\n'
                 % (args.interval, _scope(args), progress.render_table(updates))
             )
         else:
-            stream.write('No migration in progress%s.\n' % _scope(args))
-        stream.flush()
+            out.text('No migration in progress%s.\n' % _scope(args))
 
 
 def _scope(args):
@@ -221,10 +142,3 @@ def _scope(args):
     if args.host:
         return ' on host %s' % args.host
     return ''
-
-
-def _isatty(stream):
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError):
-        return False

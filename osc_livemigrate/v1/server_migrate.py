@@ -17,66 +17,20 @@ this one shows live progress and exits 0 only when the server ended on
 another host and the migration record says completed.
 """
 
-import re
 import sys
 import time
 
 from osc_lib.command import command
 
 from osc_livemigrate import common
+from osc_livemigrate import contract
 from osc_livemigrate import microversions as mv
-from osc_livemigrate import progress
+from osc_livemigrate import options
+from osc_livemigrate import output
+from osc_livemigrate import waiting
 
-POLICY_NAME = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$')
 EXIT_DETACHED = 130
 INTERRUPT_CHOICES = ('ask', 'abort', 'detach')
-
-
-class _Output:
-    """Where updates go: a redrawn bar line on a TTY, else JSON lines."""
-
-    def __init__(self, stream, json_lines, width=100):
-        self.stream = stream
-        self.json = json_lines
-        self.width = width
-        self._bar_open = False
-
-    def update(self, upd):
-        if self.json:
-            self.stream.write(
-                progress.render_json('progress', **upd.as_dict()) + '\n'
-            )
-        else:
-            self.stream.write(
-                '\r' + progress.render_bar(upd, self.width) + '\x1b[K'
-            )
-            self._bar_open = True
-        self.stream.flush()
-
-    def line(self, text, **fields):
-        """A final or notice line: plain text on a TTY, a JSON object
-        otherwise.
-        """
-        if self._bar_open:
-            self.stream.write('\n')
-            self._bar_open = False
-        if self.json:
-            self.stream.write(
-                progress.render_json(
-                    fields.pop('kind', 'notice'), message=text, **fields
-                )
-                + '\n'
-            )
-        else:
-            self.stream.write(text + '\n')
-        self.stream.flush()
-
-
-def _isatty(stream):
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError):
-        return False
 
 
 class MigrateServer(command.Command):
@@ -165,9 +119,8 @@ class MigrateServer(command.Command):
             '--policy',
             metavar='<name>',
             help="Convergence policy for this server's live migrations "
-            '(stored as '
-            'server metadata livemigrate:policy; the driver may refuse it, '
-            'which --wait reports as a failure)',
+            '(stored as server metadata %s; the driver may refuse it, '
+            'which --wait reports as a failure)' % contract.POLICY_KEY,
         )
         parser.add_argument(
             '--wait-timeout',
@@ -181,13 +134,13 @@ class MigrateServer(command.Command):
             '--poll-interval',
             metavar='<seconds>',
             type=float,
-            default=2.0,
+            default=None,
             help='With --wait: seconds between refreshes (default 2)',
         )
         parser.add_argument(
             '--on-interrupt',
             choices=INTERRUPT_CHOICES,
-            default='ask',
+            default=None,
             help='With --wait: what Ctrl-C does: ask (default; only on a TTY, '
             'otherwise detach), abort the migration, or detach and leave it '
             'running',
@@ -197,7 +150,7 @@ class MigrateServer(command.Command):
             '--format',
             dest='progress_format',
             choices=('auto', 'json'),
-            default='auto',
+            default=None,
             help='With --wait: auto (a bar on a TTY, JSON lines otherwise) or '
             'json',
         )
@@ -205,27 +158,9 @@ class MigrateServer(command.Command):
 
     # ------------------------------------------------------------ start
     def take_action(self, parsed_args):
-        compute = self.app.client_manager.compute
         args = parsed_args
-        if args.policy is not None:
-            if not args.live_migration:
-                raise common.command_error(
-                    '--policy %s applies to live migrations only: add '
-                    '--live-migration' % args.policy
-                )
-            if not POLICY_NAME.match(args.policy):
-                raise common.command_error(
-                    '--policy %r is not a policy name (letters, digits, ".", '
-                    '"_", "-")' % args.policy
-                )
-        for opt, value in (
-            ('--wait-timeout', args.wait_timeout),
-            ('--poll-interval', args.poll_interval),
-        ):
-            if value is not None and value <= 0:
-                raise common.command_error(
-                    '%s %s must be a positive number of seconds' % (opt, value)
-                )
+        options.check_migrate(args)
+        compute = self.app.client_manager.compute
         server = common.find_server(compute, args.server)
         label = server.name or server.id
         source = getattr(server, 'compute_host', None)
@@ -241,7 +176,7 @@ class MigrateServer(command.Command):
                     'set --policy %s on server %s' % (args.policy, label)
                 ):
                     compute.set_server_metadata(
-                        server, **{progress.META_POLICY: args.policy}
+                        server, **{contract.POLICY_KEY: args.policy}
                     )
             with common.sdk_errors('live-migrate server %s' % label):
                 compute.live_migrate_server(server, **kwargs)
@@ -280,35 +215,31 @@ class MigrateServer(command.Command):
             )
 
     # ------------------------------------------------------------ wait
-    def _output(self, args):
-        tty = _isatty(self.app.stdout)
-        return _Output(
-            self.app.stdout,
-            json_lines=args.progress_format == 'json' or not tty,
-        )
-
     def _wait_live(self, compute, server, source, newest, args):
-        out = self._output(args)
+        out = output.Output(self.app.stdout, args.progress_format)
         label = server.name or server.id
         t0 = self._clock()
-        tracker = progress.RateTracker()
-        record = None
+        follower = waiting.Follower(
+            compute,
+            server,
+            newest,
+            mv.supports(compute, 'server_migrations'),
+            lambda: self._clock() - t0,
+        )
         refused = None
-        bytes_ok = mv.supports(compute, 'server_migrations')
         while True:
             try:
-                record, srv, upd = common.ride_out_unreachable(
-                    lambda: self._refresh(
-                        compute, server, record, newest, bytes_ok, t0, tracker
-                    ),
+                srv, upd = common.ride_out_unreachable(
+                    follower.refresh,
                     lambda line: out.line(line, kind='retry'),
                     self._sleep,
                     args.poll_interval,
                 )
                 out.update(upd)
-                if upd.action == progress.REFUSED:
-                    refused = upd.reason or ''
-                if self._finished(srv, record):
+                refusal = follower.refused(upd)
+                if refusal is not None:
+                    refused = refusal
+                if waiting.finished(srv, follower.record):
                     break
                 elapsed = self._clock() - t0
                 if (
@@ -317,20 +248,18 @@ class MigrateServer(command.Command):
                 ):
                     raise common.command_error(
                         'Gave up waiting after --wait-timeout %s s: migration '
-                        '%s of server '
-                        '%s is still %s. Follow it with `openstack server '
-                        'migration watch '
-                        '--server %s` or stop it with `openstack server '
-                        'migration abort '
-                        '%s %s`'
+                        '%s of server %s is still %s. Follow it with '
+                        '`openstack server migration watch --server %s` or '
+                        'stop it with `openstack server migration abort %s '
+                        '%s`'
                         % (
                             args.wait_timeout,
-                            _ref(record),
+                            _ref(follower.record),
                             label,
-                            getattr(record, 'status', 'starting'),
+                            getattr(follower.record, 'status', 'starting'),
                             label,
                             label,
-                            _ref(record),
+                            _ref(follower.record),
                         )
                     )
                 self._sleep(args.poll_interval)
@@ -339,92 +268,31 @@ class MigrateServer(command.Command):
                 if choice == 'detach':
                     out.line(
                         'Detached: migration %s of server %s keeps running; '
-                        'follow it '
-                        'with `openstack server migration watch --server %s`'
-                        % (_ref(record), label, label),
+                        'follow it with `openstack server migration watch '
+                        '--server %s`' % (_ref(follower.record), label, label),
                         kind='detached',
                     )
                     return EXIT_DETACHED
                 if choice == 'abort':
-                    self._abort(compute, server, record, out)
+                    self._abort(compute, server, follower.record, out)
         return self._verdict(
             compute,
             server,
             source,
             newest,
-            record,
+            follower.record,
             refused,
             out,
             t0,
-            requested=args.policy,
+            args.policy,
         )
-
-    def _refresh(self, compute, server, record, newest, bytes_ok, t0, tracker):
-        """One refresh, two calls while bytes flow: the server and the
-        per-server
-        migration; /os-migrations only until the record appears, or once the
-        per-server API stops listing it (finished, or hidden in post-copy).
-        """
-        label = server.name or server.id
-        with common.sdk_errors(
-            'follow the migration of server %s' % label,
-            hint='The migration goes on without us: follow it with `openstack '
-            'server migration watch --server %s`' % label,
-        ):
-            srv = compute.get_server(server.id)
-            live = None
-            known = record is not None
-            if known and bytes_ok and record.status in progress.IN_FLIGHT:
-                live = common.in_progress_migration(
-                    compute, record.id, server.id
-                )
-            if live is None and (
-                record is None or record.status in progress.IN_FLIGHT
-            ):
-                record = (
-                    common.latest_live_migration(
-                        compute, server.id, newer_than=newest
-                    )
-                    or record
-                )
-                if (
-                    not known
-                    and record is not None
-                    and bytes_ok
-                    and record.status in progress.IN_FLIGHT
-                ):
-                    live = common.in_progress_migration(
-                        compute, record.id, server.id
-                    )
-            if live is not None:
-                record.status = live.status
-        upd = progress.make_update(
-            label,
-            live or record,
-            getattr(srv, 'metadata', None),
-            self._clock() - t0,
-            tracker,
-            migration_uuid=getattr(record, 'uuid', None),
-            status=getattr(record, 'status', None),
-        )
-        return record, srv, upd
-
-    @staticmethod
-    def _finished(srv, record):
-        busy = (
-            getattr(srv, 'task_state', None) is not None
-            or (getattr(srv, 'status', '') or '').upper() == 'MIGRATING'
-        )
-        if busy:
-            return False
-        return record is None or record.status not in progress.IN_FLIGHT
 
     def _interrupt_choice(self, args, out):
         choice = args.on_interrupt
         if choice != 'ask':
             return choice
         stdin = self._stdin or sys.stdin
-        if out.json or not _isatty(stdin):
+        if out.json or not output.isatty(stdin):
             return 'detach'
         out.line(
             'Interrupted. [a]bort the migration, [d]etach, or [c]ontinue '
@@ -461,16 +329,7 @@ class MigrateServer(command.Command):
         )
 
     def _verdict(
-        self,
-        compute,
-        server,
-        source,
-        newest,
-        record,
-        refused,
-        out,
-        t0,
-        requested=None,
+        self, compute, server, source, newest, record, refused, out, t0, policy
     ):
         label = server.name or server.id
         with common.sdk_errors(
@@ -483,25 +342,10 @@ class MigrateServer(command.Command):
                 or record
             )
             srv = compute.get_server(server.id)
-        status = getattr(final, 'status', None)
-        host = getattr(srv, 'compute_host', None)
-        keys = progress.driver_keys(
-            getattr(srv, 'metadata', None), getattr(final, 'uuid', None)
+        verdict = waiting.judge(
+            compute, server.id, source, srv, final, policy, refused
         )
-        # NOTE: a refusal is published once and soon overwritten by the
-        # fallback policy's first action; policy_used stays, so compare it.
-        used = keys.get('policy_used')
-        if requested and used and used != requested and refused is None:
-            refused = 'the driver ran policy %s instead of %s' % (
-                used,
-                requested,
-            )
-        events = []
-        if status != progress.SUCCESS or host == source or refused is not None:
-            events = common.failed_events(compute, server.id)
-        verdict = progress.decide_outcome(
-            source, host, status, keys, events, refused
-        )
+        status, host = verdict.status, verdict.host
         elapsed = self._clock() - t0
         out.line(
             '%s: %s (migration %s, %.0f s)'
@@ -525,7 +369,7 @@ class MigrateServer(command.Command):
 
     def _wait_cold(self, compute, server, source, args):
         """Cold migration: wait for VERIFY_RESIZE on another host, honestly."""
-        out = self._output(args)
+        out = output.Output(self.app.stdout, args.progress_format)
         label = server.name or server.id
         t0 = self._clock()
         while True:

@@ -18,7 +18,7 @@ import unittest
 
 from osc_lib import exceptions
 
-from osc_livemigrate.v2 import watch
+from osc_livemigrate.v1 import watch
 from tests.unit.osc_livemigrate import fakes
 
 PROG = 'openstack server migration watch'

@@ -302,6 +302,7 @@ class ShowMigration(command.ShowOne):
         return common.add_server_migration_args(super().get_parser(prog_name))
 
     def take_action(self, parsed_args):
+        common.parse_migration_ref(parsed_args.migration)
         compute = self.app.client_manager.compute
         mv.require(compute, 'server_migrations', 'server migration show')
         server = common.find_server(compute, parsed_args.server)
@@ -336,9 +337,9 @@ class _ActOnMigration(command.Command):
         raise NotImplementedError
 
     def take_action(self, parsed_args):
+        kind, value = common.parse_migration_ref(parsed_args.migration)
         compute = self.app.client_manager.compute
         mv.require(compute, self.feature, self.command_words)
-        kind, value = common.parse_migration_ref(parsed_args.migration)
         server = common.find_server(compute, parsed_args.server)
         label = server.name or server.id
         if kind == 'uuid':

@@ -23,8 +23,10 @@ import time
 from osc_lib.command import command
 
 from osc_livemigrate import common
+from osc_livemigrate import contract
 from osc_livemigrate import drain_plan as dp
-from osc_livemigrate import progress
+from osc_livemigrate import options
+from osc_livemigrate import waiting
 
 BINARY = 'nova-compute'
 
@@ -113,7 +115,7 @@ class Drainer:
         try:
             if item.policy and attempt == 1:
                 self.compute.set_server_metadata(
-                    item.server_id, **{progress.META_POLICY: item.policy}
+                    item.server_id, **{contract.POLICY_KEY: item.policy}
                 )
             newest = common.latest_live_migration(self.compute, item.server_id)
             self.compute.live_migrate_server(item.server_id, **self.kwargs)
@@ -148,11 +150,7 @@ class Drainer:
         item = run.item
         elapsed = self.clock() - run.started
         srv = self.compute.get_server(item.server_id)
-        busy = (
-            srv.task_state is not None
-            or (srv.status or '').upper() == 'MIGRATING'
-        )
-        if busy:
+        if waiting.busy(srv):
             if self.timeout_s is not None and elapsed >= self.timeout_s:
                 results[item.server_id] = dp.Result(
                     item.name,
@@ -170,17 +168,10 @@ class Drainer:
         record = common.latest_live_migration(
             self.compute, item.server_id, newer_than=run.newest
         )
-        status = getattr(record, 'status', None)
-        if status in progress.IN_FLIGHT:
-            # NOTE: nova clears the task state and moves the host a moment
-            # before it marks the record completed: not finished yet.
+        if not waiting.finished(srv, record):
             return False
-        keys = progress.driver_keys(
-            srv.metadata, getattr(record, 'uuid', None)
-        )
-        verdict = progress.decide_outcome(
-            self.host, srv.compute_host, status, keys
-        )
+        status = getattr(record, 'status', None)
+        verdict = waiting.verdict(self.host, srv, record)
         if verdict.ok:
             results[item.server_id] = dp.Result(
                 item.name,
@@ -208,9 +199,8 @@ class Drainer:
                 (self.clock() + self.retry_delay_s, run.attempt + 1, item)
             )
             return True
-        events = common.failed_events(self.compute, item.server_id)
-        reason = progress.decide_outcome(
-            self.host, srv.compute_host, status, keys, events
+        reason = waiting.judge(
+            self.compute, item.server_id, self.host, srv, record
         ).reason
         results[item.server_id] = dp.Result(
             item.name,
@@ -287,7 +277,7 @@ class DrainHost(command.Lister):
             '--policy',
             metavar='<name>',
             help='Convergence policy for every server (server metadata '
-            'livemigrate:policy)',
+            '%s)' % contract.POLICY_KEY,
         )
         parser.add_argument(
             '--server-policy',
@@ -332,26 +322,10 @@ class DrainHost(command.Lister):
         )
         return parser
 
-    def _validate(self, args):
-        for opt, value, low in (
-            ('--concurrency', args.concurrency, 1),
-            ('--retries', args.retries, 0),
-            ('--retry-delay', args.retry_delay, 0),
-            ('--poll-interval', args.poll_interval, 0.001),
-        ):
-            if value < low:
-                raise common.command_error(
-                    '%s %s must be at least %s' % (opt, value, low)
-                )
-        try:
-            return dp.parse_server_policies(args.server_policy)
-        except ValueError as e:
-            raise common.command_error(str(e)) from None
-
     def take_action(self, parsed_args):
         args = parsed_args
+        policies = options.check_drain(args)
         compute = self.app.client_manager.compute
-        policies = self._validate(args)
         kwargs = common.live_migrate_kwargs(
             compute, args.block_migration, None, args.target_host
         )

@@ -18,9 +18,9 @@ import unittest
 from openstackclient.compute.v2 import server_migration as core
 from osc_lib import exceptions
 
-from osc_livemigrate.v2 import server_migration
+from osc_livemigrate.v1 import server_migration
 from tests.unit.osc_livemigrate import fakes
-from tests.unit.osc_livemigrate.v2.test_server_migrate import _actions
+from tests.unit.osc_livemigrate.v1.test_server_migrate import _actions
 
 UUID = '11111111-1111-1111-1111-111111111111'
 

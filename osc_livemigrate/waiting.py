@@ -1,0 +1,224 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+"""Follow live migrations and judge how they ended, for every command.
+
+``server migrate --wait`` follows one server (:class:`Follower`),
+``server migration watch`` a scope (:class:`Poller`), ``compute host
+drain`` many servers; all three ask :func:`finished` when to stop and
+:func:`judge` for the verdict, so "done" and "succeeded" mean the same
+everywhere. Nothing here sleeps, prints or reads a clock: the commands do.
+"""
+
+from osc_livemigrate import common
+from osc_livemigrate import contract
+from osc_livemigrate import progress
+
+
+def busy(srv):
+    """Whether nova is still working on the server (a task, MIGRATING)."""
+    return (
+        getattr(srv, 'task_state', None) is not None
+        or (getattr(srv, 'status', '') or '').upper() == 'MIGRATING'
+    )
+
+
+def finished(srv, record):
+    """Whether a live migration is over: the server is idle and its record
+    (None when nova made none) no longer in flight.
+
+    Nova clears the task state and moves the host a moment before it marks
+    the record completed, so an idle server alone is not enough.
+    """
+    if busy(srv):
+        return False
+    return record is None or record.status not in progress.IN_FLIGHT
+
+
+def verdict(source, srv, record, requested=None, refused=None, events=()):
+    """The honest outcome of one live migration, from what the API said.
+
+    :param source: the host the server was on before it started.
+    :param srv: the server now; ``record`` its migration record (or None).
+    :param requested: the policy the user asked for; if the driver reports
+        that another one ran, that is a refusal too (the refusal itself is
+        published once and soon overwritten, ``policy_used`` stays).
+    :param refused: the refusal reason seen while following, if any.
+    :param events: ``(event, message)`` of failed instance action events.
+    :returns: a :class:`progress.Outcome`.
+    """
+    status = getattr(record, 'status', None)
+    host = getattr(srv, 'compute_host', None)
+    keys = progress.driver_keys(
+        getattr(srv, 'metadata', None), getattr(record, 'uuid', None)
+    )
+    used = keys.get('policy_used')
+    if requested and used and used != requested and refused is None:
+        refused = 'the driver ran policy %s instead of %s' % (used, requested)
+    return progress.decide_outcome(source, host, status, keys, events, refused)
+
+
+def judge(
+    compute, server_id, source, srv, record, requested=None, refused=None
+):
+    """:func:`verdict`, with nova's failed events as the why of a failure.
+
+    The events cost two calls, so they are read only once the verdict is a
+    failure; reading them never hides the verdict (see
+    :func:`common.failed_events`).
+    """
+    outcome = verdict(source, srv, record, requested, refused)
+    if outcome.ok:
+        return outcome
+    events = common.failed_events(compute, server_id)
+    return verdict(source, srv, record, requested, refused, events)
+
+
+class Follower:
+    """Refreshes one server's live migration, two calls while bytes flow.
+
+    Per refresh: the server and the per-server migration (bytes); the
+    ``/os-migrations`` listing only until the record appears, or once the
+    per-server API stops listing it (finished, or hidden in post-copy).
+
+    :param newest: the id of the server's newest live-migration record
+        before this one started (older records are not ours), or None.
+    :param bytes_ok: whether the microversion shows bytes (2.23).
+    :param elapsed: callable, seconds since the wait began.
+    """
+
+    def __init__(self, compute, server, newest, bytes_ok, elapsed):
+        self.compute, self.server = compute, server
+        self.newest, self.bytes_ok, self.elapsed = newest, bytes_ok, elapsed
+        self.label = server.name or server.id
+        self.record = None
+        self.tracker = progress.RateTracker()
+
+    def refresh(self):
+        """:returns: ``(server, progress.Update)``; ``self.record`` is the
+        migration record as far as known.
+        """
+        compute, server, record = self.compute, self.server, self.record
+        with common.sdk_errors(
+            'follow the migration of server %s' % self.label,
+            hint='The migration goes on without us: follow it with '
+            '`openstack server migration watch --server %s`' % self.label,
+        ):
+            srv = compute.get_server(server.id)
+            live = None
+            known = record is not None
+            if known and self.bytes_ok and record.status in progress.IN_FLIGHT:
+                live = common.in_progress_migration(
+                    compute, record.id, server.id
+                )
+            if live is None and (
+                record is None or record.status in progress.IN_FLIGHT
+            ):
+                record = (
+                    common.latest_live_migration(
+                        compute, server.id, newer_than=self.newest
+                    )
+                    or record
+                )
+                if (
+                    not known
+                    and record is not None
+                    and self.bytes_ok
+                    and record.status in progress.IN_FLIGHT
+                ):
+                    live = common.in_progress_migration(
+                        compute, record.id, server.id
+                    )
+            if live is not None:
+                record.status = live.status
+        self.record = record
+        upd = progress.make_update(
+            self.label,
+            live or record,
+            getattr(srv, 'metadata', None),
+            self.elapsed(),
+            self.tracker,
+            migration_uuid=getattr(record, 'uuid', None),
+            status=getattr(record, 'status', None),
+        )
+        return srv, upd
+
+    @staticmethod
+    def refused(upd):
+        """The driver's reason when this update says it refused the policy."""
+        if upd.action == contract.POLICY_REFUSED:
+            return upd.reason or ''
+        return None
+
+
+class Poller:
+    """Fetches one refresh worth of Updates for a scope; no output, no sleep.
+
+    One call per refresh for a server; for a host or the whole cloud one
+    /os-migrations listing plus one call per in-flight live migration.
+
+    :param compute: openstacksdk compute proxy.
+    :param server_id: watch one server (one call per refresh), or
+    :param host: watch migrations from or to one host, or neither for all.
+    """
+
+    def __init__(self, compute, server_id=None, host=None, label=None):
+        self.compute = compute
+        self.server_id = server_id
+        self.host = host
+        self.label = label
+        self._rates = {}
+
+    def poll(self, elapsed_s):
+        if self.server_id:
+            pairs = [
+                (m, m)
+                for m in self.compute.server_migrations(self.server_id)
+                if m.status in progress.IN_FLIGHT
+            ]
+        else:
+            query = {'host': self.host} if self.host else {}
+            pairs = []
+            for m in self.compute.migrations(**query):
+                if m.status not in progress.IN_FLIGHT:
+                    continue
+                live = None
+                if getattr(m, 'migration_type', None) in (
+                    None,
+                    'live-migration',
+                ):
+                    live = common.in_progress_migration(
+                        self.compute, m.id, m.server_id
+                    )
+                pairs.append((m, live))
+        updates = []
+        for record, live in pairs:
+            key = getattr(record, 'uuid', None) or record.id
+            tracker = self._rates.setdefault(key, progress.RateTracker())
+            server = (
+                self.label
+                or getattr(record, 'server_id', None)
+                or getattr(record, 'server_uuid', None)
+                or self.server_id
+            )
+            updates.append(
+                progress.make_update(
+                    server,
+                    live or record,
+                    None,
+                    elapsed_s,
+                    tracker,
+                    migration_uuid=getattr(record, 'uuid', None)
+                    or str(record.id),
+                    status=record.status,
+                )
+            )
+        return updates

@@ -1,0 +1,126 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+"""The shared wait: when a migration is over, the verdict, the output."""
+
+import io
+import unittest
+
+from osc_livemigrate import output
+from osc_livemigrate import progress
+from osc_livemigrate import waiting
+from tests.unit.osc_livemigrate import fakes
+
+UUID = '11111111-1111-1111-1111-111111111111'
+
+
+class TestFinished(unittest.TestCase):
+    def test_busy_server_is_never_finished(self):
+        for status, task in (('MIGRATING', None), ('ACTIVE', 'migrating')):
+            srv = fakes.server(status=status, task_state=task)
+            self.assertTrue(waiting.busy(srv))
+            self.assertFalse(waiting.finished(srv, None))
+
+    def test_idle_server_waits_for_its_record(self):
+        srv = fakes.server()
+        self.assertFalse(
+            waiting.finished(srv, fakes.migration(status='running'))
+        )
+        self.assertTrue(
+            waiting.finished(srv, fakes.migration(status='completed'))
+        )
+        self.assertTrue(waiting.finished(srv, None))
+
+
+class TestVerdict(unittest.TestCase):
+    def test_completed_elsewhere_is_ok(self):
+        outcome = waiting.verdict(
+            'compute1',
+            fakes.server(host='compute2'),
+            fakes.migration(status='completed'),
+        )
+        self.assertEqual(
+            (True, 'completed', 'compute2'),
+            (outcome.ok, outcome.status, outcome.host),
+        )
+
+    def test_another_policy_ran_is_a_refusal(self):
+        srv = fakes.server(
+            host='compute2',
+            metadata={
+                'livemigrate:migration': UUID,
+                'livemigrate:policy_used': 'nova',
+            },
+        )
+        record = fakes.migration(status='completed')
+        self.assertTrue(waiting.verdict('compute1', srv, record, 'nova').ok)
+        outcome = waiting.verdict('compute1', srv, record, 'turbo')
+        self.assertFalse(outcome.ok)
+        self.assertIn(
+            'the driver ran policy nova instead of turbo', outcome.reason
+        )
+
+    def test_judge_reads_events_only_for_a_failure(self):
+        compute = fakes.FakeCompute()
+        compute.actions['s-1'] = [
+            fakes.Obj(
+                action='live-migration',
+                request_id='r',
+                start_time='1',
+                events=[{'event': 'e', 'result': 'Error', 'details': 'why'}],
+            )
+        ]
+        ok = waiting.judge(
+            compute,
+            's-1',
+            'compute1',
+            fakes.server(host='compute2'),
+            fakes.migration(status='completed'),
+        )
+        self.assertTrue(ok.ok)
+        self.assertEqual([], compute.calls)
+        failed = waiting.judge(
+            compute,
+            's-1',
+            'compute1',
+            fakes.server(),
+            fakes.migration(status='error'),
+        )
+        self.assertIn('event e: why', failed.reason)
+        self.assertEqual(2, len(compute.calls))
+
+
+class TestOutput(unittest.TestCase):
+    def test_isatty_of_streams_that_cannot_say(self):
+        closed = io.StringIO()
+        closed.close()
+        for stream in (object(), closed, io.StringIO()):
+            self.assertFalse(output.isatty(stream))
+        self.assertTrue(output.isatty(fakes.TTYStringIO()))
+
+    def test_json_unless_a_terminal_and_auto(self):
+        self.assertTrue(output.Output(io.StringIO()).json)
+        self.assertFalse(output.Output(fakes.TTYStringIO()).json)
+        self.assertTrue(output.Output(fakes.TTYStringIO(), 'json').json)
+
+    def test_line_after_a_bar_starts_a_new_line(self):
+        out = output.Output(fakes.TTYStringIO())
+        out.update(progress.Update(server='vm1', status='running'))
+        out.line('done')
+        self.assertTrue(out.stream.getvalue().endswith('\x1b[K\ndone\n'))
+
+    def test_json_line_carries_kind_and_fields(self):
+        out = output.Output(io.StringIO())
+        out.line('gone', kind='detached', server='vm1')
+        self.assertEqual(
+            '{"message": "gone", "server": "vm1", "type": "detached"}\n',
+            out.stream.getvalue(),
+        )
