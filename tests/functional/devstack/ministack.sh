@@ -224,6 +224,10 @@ function run_phase {
     _record "run_phase $mode $phase"
     # shellcheck source=/dev/null
     source "$PLUGIN_DIR/devstack/plugin.sh" "$mode" "$phase"
+    # devstack traces itself selectively: a plugin restores xtrace
+    if [[ -o xtrace ]]; then
+        _record "xtrace left on by $mode $phase"
+    fi
 }
 
 # -- lib/nova, lib/nova_plugins/hypervisor-libvirt ---------------------------

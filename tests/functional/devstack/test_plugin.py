@@ -164,6 +164,7 @@ def test_nova_compute_starts_with_the_driver(tmp_path, race):
         'run_process n-cpu nova-compute --config-file %s' % run.cpu_conf
     )
     assert PASSWORD not in run.output
+    assert not [c for c in run.calls() if c.startswith('xtrace')]
 
 
 def test_local_conf_post_config_sections_still_win(tmp_path):
