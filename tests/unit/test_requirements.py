@@ -17,7 +17,6 @@ openstacksdk has every compute proxy call the CLI makes, with the keyword
 arguments it passes; in the other envs it checks the newest versions.
 """
 
-import configparser
 import inspect
 import pathlib
 import re
@@ -68,9 +67,3 @@ def test_sdk_migrate_calls_take_the_cli_keywords():
     assert {'host', 'force', 'block_migration'} <= set(live)
     cold = inspect.signature(_proxy.Proxy.migrate_server).parameters
     assert 'host' in cold
-
-
-def test_python_floor_matches_the_cli_half():
-    setup = configparser.ConfigParser()
-    setup.read(ROOT / 'setup.cfg')
-    assert setup['metadata']['python_requires'] == '>=3.10'
