@@ -25,7 +25,9 @@ The upstream names were read at these commits (Zuul cannot be run here):
   the two-node nodesets name the node ``controller`` and the group
   ``subnode``.
 - openstack/openstack-zuul-jobs b8ff5c89c4a513c8d24a9aa0ab13c7b7fb29a641,
-  zuul.d: the templates and jobs listed in ``OPENSTACK_ZUUL_JOBS``.
+  zuul.d: the templates and jobs listed in ``OPENSTACK_ZUUL_JOBS``, the
+  job ``openstack-tox`` (its ``tox_envlist`` variable) and the nodeset
+  ``ubuntu-jammy`` its jobs use.
 """
 
 import configparser
@@ -35,7 +37,12 @@ import re
 import yaml
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-UPSTREAM_JOBS = {'nova-live-migration', 'tempest-multinode-full-py3'}
+UPSTREAM_JOBS = {
+    'nova-live-migration',
+    'tempest-multinode-full-py3',
+    'openstack-tox',
+}
+NODESETS = {'ubuntu-jammy'}
 OPENSTACK_ZUUL_JOBS = {
     'openstack-python3-jobs',
     'publish-openstack-docs-pti',
@@ -83,6 +90,8 @@ def test_every_job_parent_exists_upstream_or_here():
         parent = job.get('parent')
         assert parent in UPSTREAM_JOBS | set(jobs), parent
     assert _multinode()['parent'] in UPSTREAM_JOBS
+    for job in jobs.values():
+        assert job.get('nodeset', 'ubuntu-jammy') in NODESETS
     for pipeline in ('check', 'gate'):
         for name in project[pipeline]['jobs']:
             assert name in set(jobs) | OPENSTACK_ZUUL_JOBS, name
@@ -106,6 +115,14 @@ def test_devstack_vars_are_the_names_devstack_reads():
             assert name in TEMPEST_LOCALRC | variables, name
         # tempest's live-migration switches on, on every node
         assert {localrc[n] for n in TEMPEST_LOCALRC} == {True}
+
+
+def test_lower_constraints_job_runs_the_tox_env():
+    jobs, _ = _zuul()
+    job = jobs['osc-livemigrate-tox-lower-constraints']
+    tox = configparser.ConfigParser(interpolation=None)
+    tox.read(ROOT / 'tox.ini')
+    assert 'testenv:%s' % job['vars']['tox_envlist'] in tox
 
 
 def test_post_run_drives_our_commands_on_the_controller():
