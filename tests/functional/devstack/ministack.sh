@@ -232,8 +232,9 @@ function run_phase {
 
 # -- lib/nova, lib/nova_plugins/hypervisor-libvirt ---------------------------
 
-# create_nova_conf: nova.conf is removed and written afresh (a selection of
-# what lib/nova writes), then configure_nova_hypervisor sets the driver.
+# configure_nova: create_nova_conf removes nova.conf and writes it afresh (a
+# selection of what lib/nova writes), then, on n-cpu hosts,
+# configure_nova_hypervisor sets the driver.
 function create_nova_conf {
     rm -f "$NOVA_CONF"
     iniset "$NOVA_CONF" DEFAULT debug True
@@ -242,7 +243,6 @@ function create_nova_conf {
     iniset "$NOVA_CONF" key_manager backend \
         nova.keymgr.conf_key_mgr.ConfKeyManager
     iniset "$NOVA_CONF" database connection mysql+pymysql://nova@db/nova_cell1
-    configure_nova_hypervisor
 }
 
 function configure_nova_hypervisor {
@@ -255,6 +255,9 @@ function configure_nova_hypervisor {
 function configure_nova {
     mkdir -p "$NOVA_CONF_DIR"
     create_nova_conf
+    if is_service_enabled n-cpu; then
+        configure_nova_hypervisor
+    fi
 }
 
 function start_nova_compute {

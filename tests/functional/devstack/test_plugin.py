@@ -245,9 +245,8 @@ def test_host_without_n_cpu_is_left_alone(tmp_path):
     assert run.returncode == 0, run.output
     assert not run.started.exists()
     assert 'livemigrate' not in _parse(run.nova_conf)
-    assert _values(run.nova_conf, 'DEFAULT', 'compute_driver') == [
-        'libvirt.LibvirtDriver'
-    ]
+    assert _values(run.nova_conf, 'DEFAULT', 'compute_driver') == []
+    assert _values(run.nova_conf, 'neutron', 'region_name') == ['RegionOne']
     assert run.calls()[-2:] == [
         'openstack --os-cloud devstack-admin server migration list',
         'run_phase stack test-config',
