@@ -197,6 +197,17 @@ function merge_config_group {
 
 declare -A _ASYNC_PIDS
 
+# A run that dies between async_runfunc and async_wait must not leave its
+# jobs behind: they are killed on exit.
+function _async_kill_all {
+    local pid
+    for pid in "${_ASYNC_PIDS[@]}"; do
+        kill "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+}
+trap '_async_kill_all 2>/dev/null' EXIT
+
 function async_runfunc {
     local name=$1
     if [[ "$MINISTACK_RACE" == none ]]; then
@@ -288,9 +299,13 @@ function configure_neutron_nova {
     local work="$MINISTACK_DIR/nova.conf.neutron"
     cp "$NOVA_CONF" "$work"
     local signal="$MINISTACK_DIR/async-wait.configure_neutron_nova"
+    local waited=0
     if [[ "$MINISTACK_RACE" == window ]]; then
         while [[ ! -e "$signal" ]]; do
             sleep 0.05
+            waited=$((waited + 1))
+            # 10 minutes: never poll forever
+            [[ $waited -lt 12000 ]] || exit 1
         done
     fi
     iniset "$work" neutron auth_type password

@@ -92,7 +92,7 @@ class Stack:
             cwd=tmp_path,
             capture_output=True,
             text=True,
-            timeout=300,
+            timeout=120,
             check=False,
         )
         self.returncode = proc.returncode
@@ -306,6 +306,28 @@ def test_harness_fails_the_post_config_nova_conf_plugin(tmp_path):
     )
     assert run.returncode == 0, run.output
     assert _values(run.started, 'DEFAULT', 'compute_driver') == [DRIVER]
+
+
+def test_a_run_that_dies_mid_stack_leaves_no_job_behind(tmp_path):
+    # NOTE: configure_neutron_nova waits for async_wait; a plugin that
+    # dies at post-config never gets there, and the job must not outlive
+    # the run (it used to poll forever).
+    plugin = tmp_path / 'dies' / 'devstack'
+    plugin.mkdir(parents=True)
+    (plugin / 'settings').write_text('define_plugin dies\n')
+    (plugin / 'plugin.sh').write_text(
+        'if [[ "$2" == post-config ]]; then die 1 "dies here"; fi\n'
+    )
+    run = _stack(tmp_path / 'run', plugin.parent)
+    assert run.returncode == 1
+    assert 'dies here' in run.output
+    left = subprocess.run(
+        ['pgrep', '-f', 'ministack.sh %s' % plugin.parent],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert left.stdout == '', left.stdout
 
 
 @pytest.fixture(scope='module')
