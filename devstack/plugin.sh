@@ -24,10 +24,12 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib/osc-livemigrate"
 
 if is_service_enabled livemigrate; then
     if [[ "$1" == "stack" && "$2" == "install" ]]; then
-        echo_summary "Installing osc-livemigrate"
+        echo_summary "Installing and configuring osc-livemigrate"
         install_livemigrate
-    elif [[ "$1" == "stack" && "$2" == "post-config" ]]; then
-        echo_summary "Configuring osc-livemigrate"
+        # NOTE(livemigrate): not at post-config: start_nova_compute
+        # rebuilds $NOVA_CPU_CONF from $NOVA_CONF after it, and
+        # configure_neutron_nova edits $NOVA_CONF concurrently with it
+        # (lib/osc-livemigrate explains).
         configure_livemigrate
     elif [[ "$1" == "stack" && "$2" == "extra" ]]; then
         echo_summary "Checking osc-livemigrate"
