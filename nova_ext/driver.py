@@ -24,7 +24,9 @@ changes only what it must and delegates the rest to nova:
   nova's migration thread re-raises is not turned into ERROR;
 - auto-converge is kept alongside post-copy when both are permitted;
 - volumes are disconnected with ``force`` on every path where this host
-  gives them up (:mod:`nova_ext.brick`).
+  gives them up (:mod:`nova_ext.volumes`).
+
+The published status is written through :mod:`nova_ext.store`.
 """
 
 import collections
@@ -33,12 +35,10 @@ import time
 
 from nova.compute import power_state
 from nova import conf as nova_conf
-from nova import objects
 from nova.virt.libvirt import driver as libvirt_driver
 from nova.virt.libvirt import migration as libvirt_migrate
 from oslo_log import log as logging
 
-from nova_ext import brick
 from nova_ext import conf as lm_conf
 from nova_ext import loader
 from nova_ext import monitor
@@ -46,6 +46,8 @@ from nova_ext import observation
 from nova_ext.policies import base
 from nova_ext import selection
 from nova_ext import status
+from nova_ext import store
+from nova_ext import volumes
 
 LOG = logging.getLogger(__name__)
 CONF = nova_conf.CONF
@@ -80,58 +82,7 @@ def _uuid(instance):
     return instance['uuid'] if isinstance(instance, dict) else instance.uuid
 
 
-class NovaStore:
-    """Status store backed by nova objects (see :class:`status.Publisher`)."""
-
-    def __init__(self, context, instance, migration):
-        self.context = context
-        self.instance = instance
-        self.migration = migration
-
-    def metadata(self, keys):
-        # NOTE: a fresh object, so that keys users set meanwhile survive
-        fresh = objects.Instance.get_by_uuid(
-            self.context, self.instance.uuid, expected_attrs=['metadata']
-        )
-        merged = dict(fresh.metadata)
-        merged.update(keys)
-        if merged != fresh.metadata:
-            fresh.metadata = merged
-            fresh.save()
-
-    def event(self, name, failure_reason):
-        objects.InstanceActionEvent.event_start(
-            self.context,
-            self.instance.uuid,
-            name,
-            want_result=False,
-            host=CONF.host,
-        )
-        # NOTE: nova marks an event 'Error' (and keeps its details) only
-        # when a traceback is given; a refusal has none, so its reason is
-        # passed as one.
-        objects.InstanceActionEvent.event_finish_with_failure(
-            self.context,
-            self.instance.uuid,
-            name,
-            exc_val=failure_reason,
-            exc_tb=failure_reason or None,
-            want_result=False,
-        )
-
-    def stats(self, obs, progress):
-        mig = self.migration
-        if mig is None:
-            return
-        mig.memory_total = obs.memory_total_bytes
-        mig.memory_processed = obs.memory_processed_bytes
-        mig.memory_remaining = obs.memory_remaining_bytes
-        mig.save()
-        self.instance.progress = progress
-        self.instance.save()
-
-
-class LibvirtDriver(libvirt_driver.LibvirtDriver):
+class LibvirtDriver(volumes.ForcedDisconnects, libvirt_driver.LibvirtDriver):
     """LibvirtDriver whose live migrations are steered by a policy."""
 
     def __init__(self, virtapi, read_only=False):
@@ -252,7 +203,7 @@ class LibvirtDriver(libvirt_driver.LibvirtDriver):
             instance=instance,
         )
         publisher = status.Publisher(
-            NovaStore(context, instance, migration),
+            store.NovaStore(context, instance, migration),
             _loaded(migration, 'uuid'),
             chosen.name,
             CONF.livemigrate.publish_status,
@@ -364,7 +315,7 @@ class LibvirtDriver(libvirt_driver.LibvirtDriver):
             keys[status.PREFIX + 'downtime_ms'] = str(int(downtime))
             keys[status.PREFIX + 'downtime_measured'] = 'true'
         try:
-            NovaStore(context, instance, None).metadata(keys)
+            store.NovaStore(context, instance, None).metadata(keys)
         except Exception as exc:
             LOG.warning(
                 'Could not publish the measured downtime: %s',
@@ -457,139 +408,3 @@ class LibvirtDriver(libvirt_driver.LibvirtDriver):
                 return
             mon.note_api_abort()
         return super().live_migration_abort(instance)
-
-    # -- volumes: force the disconnect wherever this host gives one up --
-
-    def _disconnect_volume(
-        self,
-        context,
-        connection_info,
-        instance,
-        encryption=None,
-        destroy_secrets=True,
-        force=False,
-    ):
-        force = brick.should_force(force)
-        return super()._disconnect_volume(
-            context,
-            connection_info,
-            instance,
-            encryption=encryption,
-            destroy_secrets=destroy_secrets,
-            force=force,
-        )
-
-    def _get_volume_driver(self, connection_info):
-        return brick.with_rule(super()._get_volume_driver(connection_info))
-
-    def swap_volume(
-        self,
-        context,
-        old_connection_info,
-        new_connection_info,
-        instance,
-        mountpoint,
-        resize_to,
-    ):
-        with brick.giving_up('swap_volume'):
-            return super().swap_volume(
-                context,
-                old_connection_info,
-                new_connection_info,
-                instance,
-                mountpoint,
-                resize_to,
-            )
-
-    def attach_volume(
-        self,
-        context,
-        connection_info,
-        instance,
-        mountpoint,
-        disk_bus=None,
-        device_type=None,
-        encryption=None,
-    ):
-        # NOTE: only nova's failure rollback disconnects in here
-        with brick.giving_up('attach_rollback'):
-            return super().attach_volume(
-                context,
-                connection_info,
-                instance,
-                mountpoint,
-                disk_bus=disk_bus,
-                device_type=device_type,
-                encryption=encryption,
-            )
-
-    def _connect_volume(
-        self, context, connection_info, instance, encryption=None
-    ):
-        # NOTE: only the encryptor-failure rollback disconnects in here
-        with brick.giving_up('connect_rollback'):
-            return super()._connect_volume(
-                context, connection_info, instance, encryption=encryption
-            )
-
-    def detach_volume(
-        self, context, connection_info, instance, mountpoint, encryption=None
-    ):
-        with brick.giving_up('detach_volume'):
-            return super().detach_volume(
-                context,
-                connection_info,
-                instance,
-                mountpoint,
-                encryption=encryption,
-            )
-
-    def post_live_migration(
-        self, context, instance, block_device_info, migrate_data=None
-    ):
-        with brick.giving_up('post_live_migration_source'):
-            return super().post_live_migration(
-                context, instance, block_device_info, migrate_data
-            )
-
-    def rollback_live_migration_at_destination(
-        self,
-        context,
-        instance,
-        network_info,
-        block_device_info,
-        destroy_disks=True,
-        migrate_data=None,
-    ):
-        with brick.giving_up('rollback_at_destination'):
-            return super().rollback_live_migration_at_destination(
-                context,
-                instance,
-                network_info,
-                block_device_info,
-                destroy_disks=destroy_disks,
-                migrate_data=migrate_data,
-            )
-
-    def migrate_disk_and_power_off(
-        self,
-        context,
-        instance,
-        dest,
-        flavor,
-        network_info,
-        block_device_info=None,
-        timeout=0,
-        retry_interval=0,
-    ):
-        with brick.giving_up('migrate_disk_and_power_off'):
-            return super().migrate_disk_and_power_off(
-                context,
-                instance,
-                dest,
-                flavor,
-                network_info,
-                block_device_info=block_device_info,
-                timeout=timeout,
-                retry_interval=retry_interval,
-            )

@@ -26,6 +26,7 @@ from nova.virt.libvirt import driver as libvirt_driver
 
 from nova_ext import driver
 from nova_ext.observation import GIB
+from nova_ext import store as store_mod
 from tests import fakes
 
 COMPLETED, FAILED, CANCELLED = 3, 4, 5
@@ -89,7 +90,7 @@ class TestDriverMonitor(unittest.TestCase):
         finish = types.SimpleNamespace(done=lambda: False)
         clock = fakes.FakeClock()
         with (
-            mock.patch.object(driver, 'NovaStore', return_value=store),
+            mock.patch.object(store_mod, 'NovaStore', return_value=store),
             mock.patch('time.time', new=clock),
             mock.patch('time.sleep', new=clock.sleep),
         ):
@@ -286,7 +287,7 @@ class TestMeasuredDowntime(unittest.TestCase):
         store = RecordingStore()
         libvirt = mock.Mock(VIR_DOMAIN_JOB_STATS_COMPLETED=1)
         with (
-            mock.patch.object(driver, 'NovaStore', return_value=store),
+            mock.patch.object(store_mod, 'NovaStore', return_value=store),
             mock.patch.object(libvirt_driver, 'libvirt', libvirt),
         ):
             drv._publish_measured_downtime('ctx', _instance())
@@ -328,25 +329,3 @@ class TestPermits(unittest.TestCase):
 
         permits = self._permits(power_state.PAUSED, 32768)
         self.assertFalse(permits.postcopy)
-
-
-class TestNovaStoreEvents(unittest.TestCase):
-    def test_a_refusal_is_recorded_as_a_failed_event_with_its_reason(self):
-        store = driver.NovaStore('ctx', _instance(), None)
-        with mock.patch.object(
-            driver.objects, 'InstanceActionEvent', create=True
-        ) as ev:
-            store.event('livemigrate_policy-refused', "'turbo' not installed")
-        kwargs = ev.event_finish_with_failure.call_args.kwargs
-        self.assertEqual("'turbo' not installed", kwargs['exc_val'])
-        self.assertIsNotNone(kwargs['exc_tb'])  # nova: no tb means Success
-
-    def test_an_action_is_recorded_as_success(self):
-        store = driver.NovaStore('ctx', _instance(), None)
-        with mock.patch.object(
-            driver.objects, 'InstanceActionEvent', create=True
-        ) as ev:
-            store.event('livemigrate_postcopy', None)
-        self.assertIsNone(
-            ev.event_finish_with_failure.call_args.kwargs['exc_tb']
-        )
