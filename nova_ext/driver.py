@@ -40,12 +40,13 @@ from nova.virt.libvirt import migration as libvirt_migrate
 from oslo_log import log as logging
 
 from nova_ext import conf as lm_conf
+from nova_ext import contract
 from nova_ext import loader
 from nova_ext import monitor
 from nova_ext import observation
 from nova_ext.policies import base
+from nova_ext import publisher as lm_publisher
 from nova_ext import selection
-from nova_ext import status
 from nova_ext import store
 from nova_ext import volumes
 
@@ -141,18 +142,18 @@ class LibvirtDriver(volumes.ForcedDisconnects, libvirt_driver.LibvirtDriver):
 
     def _choose_policy(self, instance, context_):
         image_value = (_loaded(instance, 'system_metadata') or {}).get(
-            'image_' + selection.IMAGE_PROPERTY
+            'image_' + contract.POLICY_IMAGE_PROPERTY
         )
         flavor = _loaded(instance, 'flavor')
         flavor_value = (
             (_loaded(flavor, 'extra_specs') or {}) if flavor else {}
-        ).get(selection.FLAVOR_EXTRA_SPEC)
+        ).get(contract.POLICY_FLAVOR_SPEC)
         chosen = selection.select_policy(
             CONF.livemigrate.default_policy,
             CONF.livemigrate.user_selectable_policies,
             loader.available_policies(),
             server=(_loaded(instance, 'metadata') or {}).get(
-                selection.METADATA_KEY
+                contract.POLICY_KEY
             ),
             image=image_value,
             flavor=flavor_value,
@@ -202,7 +203,7 @@ class LibvirtDriver(volumes.ForcedDisconnects, libvirt_driver.LibvirtDriver):
             {'name': chosen.name, 'source': chosen.source, 'permits': permits},
             instance=instance,
         )
-        publisher = status.Publisher(
+        publisher = lm_publisher.Publisher(
             store.NovaStore(context, instance, migration),
             _loaded(migration, 'uuid'),
             chosen.name,
@@ -217,7 +218,7 @@ class LibvirtDriver(volumes.ForcedDisconnects, libvirt_driver.LibvirtDriver):
 
         def on_decision(decision, obs):
             publisher.decision(decision, obs)
-            if decision.action.value == 'postcopy':
+            if decision.action is observation.Action.POSTCOPY:
                 self._activate_destination_ports(context, instance, migration)
 
         mon = monitor.Monitor(
@@ -248,14 +249,16 @@ class LibvirtDriver(volumes.ForcedDisconnects, libvirt_driver.LibvirtDriver):
             self._lm_monitors.pop(instance.uuid, None)
             self._clear_empty_migration(instance)
         if outcome.job == 'completed':
-            publisher.finished('completed')
+            publisher.finished(contract.PHASE_COMPLETED)
             post_method(context, instance, dest, block_migration, migrate_data)
             self._lm_moved.add(_uuid(instance))
             return
         if outcome.aborted_by:
             self._lm_deliberate_abort.add(instance.uuid)
         publisher.finished(
-            'aborted' if outcome.aborted_by else 'failed',
+            contract.PHASE_ABORTED
+            if outcome.aborted_by
+            else contract.PHASE_FAILED,
             outcome.reason or None,
         )
         libvirt_migrate.run_recover_tasks(
@@ -310,10 +313,10 @@ class LibvirtDriver(volumes.ForcedDisconnects, libvirt_driver.LibvirtDriver):
             LOG.debug('No completed job stats: %s', exc, instance=instance)
             return
         downtime = stats.get('downtime')
-        keys = {status.PREFIX + 'phase': 'completed'}
+        keys = {contract.PHASE_KEY: contract.PHASE_COMPLETED}
         if downtime is not None:
-            keys[status.PREFIX + 'downtime_ms'] = str(int(downtime))
-            keys[status.PREFIX + 'downtime_measured'] = 'true'
+            keys[contract.DOWNTIME_KEY] = str(int(downtime))
+            keys[contract.DOWNTIME_MEASURED_KEY] = 'true'
         try:
             store.NovaStore(context, instance, None).metadata(keys)
         except Exception as exc:

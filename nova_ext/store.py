@@ -11,7 +11,7 @@
 # under the License.
 """Where the published status goes on a compute host: nova's objects.
 
-The publisher (:mod:`nova_ext.status`) decides what to write and when; this
+The publisher (:mod:`nova_ext.publisher`) decides what to write and when; this
 store is the only code that writes it, through the server's metadata, its
 instance action events, and the migration record with
 ``instance.progress``. Tests of the publisher pass a recorder instead.
@@ -24,7 +24,10 @@ CONF = nova_conf.CONF
 
 
 class NovaStore:
-    """Status store backed by nova objects (see :class:`status.Publisher`)."""
+    """The publisher's store, backed by nova objects.
+
+    See :class:`nova_ext.publisher.Publisher` for the three methods.
+    """
 
     def __init__(self, context, instance, migration):
         self.context = context

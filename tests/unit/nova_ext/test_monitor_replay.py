@@ -35,7 +35,7 @@ from nova_ext import monitor
 from nova_ext.observation import MigrationContext
 from nova_ext.observation import Permits
 from nova_ext.observation import Phase
-from nova_ext import status
+from nova_ext import publisher as lm_publisher
 from tests import fakes
 
 HERE = pathlib.Path(__file__).resolve().parent
@@ -189,7 +189,7 @@ def replay(
     controls = collections.deque()
     guest = ReplayGuest(script, clock, fail, requests, controls)
     store = Store()
-    publisher = status.Publisher(store, 'mig-1', policy)
+    publisher = lm_publisher.Publisher(store, 'mig-1', policy)
     publisher.started()
     decisions = []
 

@@ -15,7 +15,7 @@ import unittest
 
 from nova_ext.observation import Action
 from nova_ext.observation import Decision
-from nova_ext import status
+from nova_ext import publisher
 from tests import fakes
 
 
@@ -38,7 +38,7 @@ class Recorder:
 
 class TestPublisher(unittest.TestCase):
     def test_keys_follow_the_contract(self):
-        keys = status.status_keys(
+        keys = publisher.metadata_keys(
             'm-1', 'adaptive', 'pre-copy', 'set-downtime', 'why', 430
         )
         self.assertEqual(
@@ -55,7 +55,7 @@ class TestPublisher(unittest.TestCase):
 
     def test_decision_writes_event_and_phase(self):
         store = Recorder()
-        pub = status.Publisher(store, 'm-1', 'adaptive')
+        pub = publisher.Publisher(store, 'm-1', 'adaptive')
         pub.decision(
             Decision(Action.POSTCOPY, 'stalled'), fakes.observation(3)
         )
@@ -65,7 +65,7 @@ class TestPublisher(unittest.TestCase):
 
     def test_broken_postcopy_is_published_and_so_is_its_recovery(self):
         store = Recorder()
-        pub = status.Publisher(store, 'm-1', 'adaptive')
+        pub = publisher.Publisher(store, 'm-1', 'adaptive')
         pub.decision(
             Decision(Action.POSTCOPY, 'stalled'), fakes.observation(3)
         )
@@ -98,7 +98,7 @@ class TestPublisher(unittest.TestCase):
 
     def test_refusal_is_published_like_an_action(self):
         store = Recorder()
-        status.Publisher(store, 'm-1', 'nova').started(['not allowed'])
+        publisher.Publisher(store, 'm-1', 'nova').started(['not allowed'])
         self.assertEqual(
             [('livemigrate_policy-refused', 'not allowed')], store.events
         )
@@ -107,17 +107,17 @@ class TestPublisher(unittest.TestCase):
         )
 
     def test_progress_never_goes_backwards(self):
-        self.assertEqual(75, status.progress_percent(100, 25, 10))
-        self.assertEqual(75, status.progress_percent(100, 60, 75))
-        self.assertEqual(3, status.progress_percent(0, 0, 3))
+        self.assertEqual(75, publisher.progress_percent(100, 25, 10))
+        self.assertEqual(75, publisher.progress_percent(100, 60, 75))
+        self.assertEqual(3, publisher.progress_percent(0, 0, 3))
 
     def test_a_broken_store_never_breaks_the_migration(self):
-        pub = status.Publisher(Recorder(broken=True), 'm-1', 'nova')
+        pub = publisher.Publisher(Recorder(broken=True), 'm-1', 'nova')
         pub.decision(Decision(Action.ABORT, 'x'), fakes.observation(1))
         pub.finished('aborted', 'x')
 
     def test_disabled_publishes_nothing(self):
         store = Recorder()
-        pub = status.Publisher(store, 'm-1', 'nova', enabled=False)
+        pub = publisher.Publisher(store, 'm-1', 'nova', enabled=False)
         pub.decision(Decision(Action.ABORT, 'x'), fakes.observation(1))
         self.assertEqual(([], []), (store.keys, store.events))
