@@ -83,6 +83,27 @@ def _uuid(instance):
     return instance['uuid'] if isinstance(instance, dict) else instance.uuid
 
 
+class _PublishingListener(monitor.Listener):
+    """Publishes what the monitor reports, and moves the ports at the
+    switch to post-copy.
+    """
+
+    def __init__(self, publisher, at_postcopy):
+        self.publisher = publisher
+        self.at_postcopy = at_postcopy
+
+    def decision(self, decision, obs):
+        self.publisher.decision(decision, obs)
+        if decision.action is observation.Action.POSTCOPY:
+            self.at_postcopy()
+
+    def stats(self, obs):
+        self.publisher.stats(obs)
+
+    def postcopy_link(self, broken, obs):
+        self.publisher.postcopy_link(broken, obs)
+
+
 class LibvirtDriver(volumes.ForcedDisconnects, libvirt_driver.LibvirtDriver):
     """LibvirtDriver whose live migrations are steered by a policy."""
 
@@ -92,6 +113,12 @@ class LibvirtDriver(volumes.ForcedDisconnects, libvirt_driver.LibvirtDriver):
         self._lm_deliberate_abort = set()
         self._lm_moved = set()
         self._lm_params = self._validated_params()
+        self._lm_monitor_config = monitor.MonitorConfig(
+            stats_interval_s=CONF.libvirt.live_migration_monitor_interval,
+            # NOTE: wall clock and time.sleep, as nova's monitor uses
+            clock=time.time,
+            sleep=time.sleep,
+        )
 
     @staticmethod
     def _validated_params():
@@ -216,31 +243,30 @@ class LibvirtDriver(volumes.ForcedDisconnects, libvirt_driver.LibvirtDriver):
             instance.uuid, collections.deque()
         )
 
-        def on_decision(decision, obs):
-            publisher.decision(decision, obs)
-            if decision.action is observation.Action.POSTCOPY:
-                self._activate_destination_ports(context, instance, migration)
+        def job_end():
+            if not finish_event.done():
+                return None
+            return libvirt_migrate.find_job_type(guest, instance)
 
         mon = monitor.Monitor(
             guest,
             policy,
+            self._lm_monitor_config,
+            _PublishingListener(
+                publisher,
+                lambda: self._activate_destination_ports(
+                    context, instance, migration
+                ),
+            ),
             instance=instance,
             controls=controls,
-            on_decision=on_decision,
-            on_stats=publisher.stats,
-            on_postcopy_link=publisher.postcopy_link,
-            stats_interval_s=CONF.libvirt.live_migration_monitor_interval,
-            postcopy_enabled=permits.postcopy,
-            is_done=finish_event.done,
-            # NOTE: wall clock and time.sleep, as nova's monitor uses
-            clock=time.time,
-            sleep=time.sleep,
             phase=(
                 observation.Phase.POSTCOPY
                 if _loaded(migration, 'status') == 'running (post-copy)'
                 else observation.Phase.PRECOPY
             ),
-            settle=lambda: libvirt_migrate.find_job_type(guest, instance),
+            postcopy_enabled=permits.postcopy,
+            job_end=job_end,
         )
         self._lm_monitors[instance.uuid] = mon
         try:

@@ -116,6 +116,10 @@ class _RecordingGuest:
 
     def jobStats(self):
         stats = self._guest._domain.jobStats()
+        # NOTE: the monitor reads once per poll, also the poll that finds
+        # the job ended; the samples (and ``during``) are the running ones
+        if stats.get('type') != lm_monitor.JOB_UNBOUNDED:
+            return stats
         elapsed = self._clock() - self._start
         self.samples.append((elapsed, stats))
         if self._during is not None:
@@ -201,12 +205,18 @@ def run(
 
     link = []
 
-    def postcopy_link(broken, obs):
-        link.append((round(obs.elapsed_s, 2), broken))
-        if on_postcopy_link is not None:
-            on_postcopy_link(broken, obs)
+    class Listener(lm_monitor.Listener):
+        def decision(self, decision, obs):
+            on_decision(decision, obs)
 
-    def settle():
+        def postcopy_link(self, broken, obs):
+            link.append((round(obs.elapsed_s, 2), broken))
+            if on_postcopy_link is not None:
+                on_postcopy_link(broken, obs)
+
+    def job_end():
+        if not finished.is_set():
+            return None
         try:
             running = dom.isActive()
         except libvirt.libvirtError:
@@ -216,14 +226,12 @@ def run(
     mon = lm_monitor.Monitor(
         guest,
         policy,
-        on_decision=on_decision,
-        poll_s=poll_s,
-        stats_interval_s=0,
+        lm_monitor.MonitorConfig(
+            poll_s=poll_s, stats_interval_s=0, clock=clock
+        ),
+        Listener(),
         postcopy_enabled=postcopy,
-        is_done=finished.is_set,
-        settle=settle,
-        clock=clock,
-        on_postcopy_link=postcopy_link,
+        job_end=job_end,
     )
     thread = threading.Thread(target=operation, daemon=True)
     thread.start()

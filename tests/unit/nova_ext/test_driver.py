@@ -25,7 +25,9 @@ from unittest import mock
 from nova.virt.libvirt import driver as libvirt_driver
 
 from nova_ext import driver
+from nova_ext import monitor
 from nova_ext.observation import GIB
+from nova_ext.observation import Permits
 from nova_ext import store as store_mod
 from tests import fakes
 
@@ -89,11 +91,10 @@ class TestDriverMonitor(unittest.TestCase):
         )
         finish = types.SimpleNamespace(done=lambda: False)
         clock = fakes.FakeClock()
-        with (
-            mock.patch.object(store_mod, 'NovaStore', return_value=store),
-            mock.patch('time.time', new=clock),
-            mock.patch('time.sleep', new=clock.sleep),
-        ):
+        drv._lm_monitor_config = monitor.MonitorConfig(
+            clock=clock, sleep=clock.sleep
+        )
+        with mock.patch.object(store_mod, 'NovaStore', return_value=store):
             drv._live_migration_monitor(
                 'ctx',
                 instance,
@@ -181,6 +182,19 @@ class TestDriverMonitor(unittest.TestCase):
             drv, _stalled_script()[:2] + [COMPLETED], _instance()
         )
         self.assertIn(('pause',), guest.calls)
+
+    def test_ports_move_once_at_the_switch_to_postcopy(self):
+        drv = _driver()
+        drv._permits = lambda instance, flags: Permits.named('postcopy')
+        drv._activate_destination_ports = mock.Mock()
+        guest, store, _, _ = self._monitor(
+            drv, _stalled_script() + [COMPLETED], _instance()
+        )
+        self.assertEqual(1, guest.calls.count(('postcopy',)))
+        drv._activate_destination_ports.assert_called_once_with(
+            'ctx', mock.ANY, mock.ANY
+        )
+        self.assertIn('livemigrate_postcopy', store.events)
 
 
 class TestDeliberateAbort(unittest.TestCase):

@@ -193,32 +193,43 @@ def replay(
     publisher.started()
     decisions = []
 
-    def on_decision(decision, obs):
-        decisions.append(
-            (
-                obs.elapsed_s,
-                decision.action.value,
-                decision.reason,
-                decision.downtime_ms,
+    class Listener(monitor.Listener):
+        def decision(self, decision, obs):
+            decisions.append(
+                (
+                    obs.elapsed_s,
+                    decision.action.value,
+                    decision.reason,
+                    decision.downtime_ms,
+                )
             )
-        )
-        publisher.decision(decision, obs)
+            publisher.decision(decision, obs)
+
+        def stats(self, obs):
+            publisher.stats(obs)
+
+        def postcopy_link(self, broken, obs):
+            publisher.postcopy_link(broken, obs)
+
+    def job_end():
+        if done_at is not None and clock() >= done_at * POLL_S:
+            return FAILED
+        return None
 
     mon = monitor.Monitor(
         guest,
         chosen,
+        monitor.MonitorConfig(
+            poll_s=POLL_S,
+            stats_interval_s=1.0,
+            clock=clock,
+            sleep=clock.sleep,
+        ),
+        Listener(),
         controls=controls,
-        on_decision=on_decision,
-        on_stats=publisher.stats,
-        on_postcopy_link=publisher.postcopy_link,
-        poll_s=POLL_S,
-        stats_interval_s=1.0,
-        clock=clock,
-        sleep=clock.sleep,
-        postcopy_enabled=allowed.postcopy,
-        is_done=lambda: done_at is not None and clock() >= done_at * POLL_S,
-        settle=lambda: FAILED,
         phase=phase,
+        postcopy_enabled=allowed.postcopy,
+        job_end=job_end,
     )
     try:
         outcome = mon.run()
@@ -269,6 +280,12 @@ class TestMonitorReplay(unittest.TestCase):
         for name in golden:
             with self.subTest(scenario=name):
                 self.assertEqual(golden[name], got[name])
+
+    def test_job_stats_are_read_once_per_poll(self):
+        for name, kw in scenarios().items():
+            with self.subTest(scenario=name):
+                _, reads = replay(**kw)
+                self.assertEqual({1}, set(reads.values()))
 
 
 if __name__ == '__main__':
