@@ -242,7 +242,13 @@ def replay(
         ]
     except Exception as exc:
         ended = ['raised', type(exc).__name__, str(exc)]
-    publisher.finished(ended[0], ended[2])
+    # NOTE: as the driver ends a migration (an exception publishes nothing)
+    if ended[0] == 'completed':
+        publisher.finished('completed')
+    elif ended[0] != 'raised':
+        publisher.finished(
+            'aborted' if ended[1] else 'failed', ended[2] or None
+        )
     record = {
         'outcome': ended,
         'calls': guest.calls,
