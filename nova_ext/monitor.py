@@ -11,7 +11,8 @@
 # under the License.
 """The one loop that watches a running migration and steers it.
 
-Every ``poll_s`` it reads libvirt's job stats once, drains operator
+Every ``poll_s`` it reads libvirt's job stats once (through nova's
+``get_job_info``, see :class:`_StatsTap`), drains operator
 requests (API force-complete and abort), asks the policy, applies the answer
 through :mod:`nova_ext.actions`, and reports to a :class:`Listener`. It
 knows nothing of nova's objects: the driver passes a :class:`MonitorConfig`
@@ -21,6 +22,7 @@ fake clock and a recorder.
 
 import collections
 import collections.abc
+import copy
 import dataclasses
 import time
 
@@ -100,12 +102,35 @@ class Listener:
         """
 
 
+class _StatsTap:
+    """A libvirt domain that keeps the last job stats read through it.
+
+    nova's ``Guest.get_job_info`` reads ``_domain.jobStats()`` and keeps
+    only some fields (not the dirty rate or the page size a policy needs).
+    The monitor asks a copy of the guest whose domain is this tap, so one
+    read gives both the job type, with nova's handling of libvirt's errors,
+    and the whole dict. When nova read nothing (an error, an old libvirt,
+    or nova's tests mocking ``get_job_info``), ``last`` stays empty.
+    """
+
+    def __init__(self, domain):
+        self._domain = domain
+        self.last = {}
+
+    def jobStats(self, *args, **kwargs):
+        self.last = self._domain.jobStats(*args, **kwargs)
+        return self.last
+
+    def __getattr__(self, name):
+        return getattr(self._domain, name)
+
+
 class Monitor:
     """Drive one migration with one policy object until the job ends.
 
-    :param guest: nova's Guest (``_domain.jobStats``, ``_domain.state``,
-        ``get_job_info`` when the stats cannot be read, tuning calls), or a
-        fake with the same methods
+    :param guest: nova's Guest (``get_job_info`` reading
+        ``_domain.jobStats``, ``_domain.state``, tuning calls), or a fake
+        with the same methods
     :param policy: a fresh ConvergencePolicy object
     :param config: the host's :class:`MonitorConfig`
     :param listener: a :class:`Listener`
@@ -132,6 +157,10 @@ class Monitor:
         job_end=lambda: None,
     ):
         self.guest = guest
+        # NOTE: a shallow copy: nova's migration thread keeps its guest
+        self._tap = _StatsTap(guest._domain)
+        self._reader = copy.copy(guest)
+        self._reader._domain = self._tap
         self.policy = policy
         self.config = config
         self.listener = listener or Listener()
@@ -173,18 +202,11 @@ class Monitor:
     def _read_job(self):
         """The job's type and stats, from one read of libvirt's job stats.
 
-        When the stats cannot be read, nova's ``get_job_info`` tells which
-        errors mean that the job or the domain is gone (and what to make of
-        a libvirt without ``jobStats``); the policy then sees no bytes.
-
-        :returns: (VIR_DOMAIN_JOB_* type, stats dict)
+        :returns: (VIR_DOMAIN_JOB_* type, stats dict; empty when nova
+            could not read one, and the policy then sees no bytes)
         """
-        try:
-            stats = self.guest._domain.jobStats()
-        except Exception as exc:
-            LOG.debug('No job stats: %s', exc, instance=self.instance)
-            return self.guest.get_job_info().type, {}
-        return stats.get('type', JOB_NONE), stats
+        self._tap.last = {}
+        return self._reader.get_job_info().type, self._tap.last
 
     def _step(self, stats, elapsed_s):
         obs = observation.from_job_info(

@@ -74,8 +74,8 @@ class ReplayGuest:
         return entry if isinstance(entry, tuple) else (entry, fakes.RUNNING)
 
     def get_job_info(self):
-        entry, _ = self._entry('info')
-        return fakes.FakeJobInfo(RUNNING if isinstance(entry, dict) else entry)
+        # NOTE: as nova's Guest, through the domain's job stats
+        return fakes.FakeJobInfo(self._domain.jobStats()['type'])
 
     def jobStats(self):
         entry, _ = self._entry('stats')
