@@ -11,6 +11,7 @@
 # under the License.
 """Hand-built sample sequences for policy tests (no simulator, no libvirt)."""
 
+from nova_ext.observation import Action
 from nova_ext.observation import GIB
 from nova_ext.observation import MIB
 from nova_ext.observation import Observation
@@ -94,7 +95,7 @@ def actions(policy, samples):
     return [
         (t, d.action.value, d.downtime_ms)
         for t, d in decide_all(policy, samples)
-        if d.action.value != 'nothing'
+        if d.action is not Action.NOTHING
     ]
 
 

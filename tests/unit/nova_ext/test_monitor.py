@@ -19,6 +19,7 @@ import unittest
 from unittest import mock
 
 from nova_ext import monitor
+from nova_ext.observation import Action
 from nova_ext.observation import GIB
 from nova_ext.observation import MigrationContext
 from nova_ext.observation import Permits
@@ -90,7 +91,7 @@ class TestMonitor(unittest.TestCase):
         )
         self.assertEqual(('abort',), guest.calls[-1])
         self.assertIn('stalled', outcome.reason)
-        self.assertEqual('abort', decisions[-1].action.value)
+        self.assertIs(Action.ABORT, decisions[-1].action)
 
     def test_postcopy_changes_phase_and_is_not_repeated(self):
         policy, script = _stalled(Permits.named('postcopy'))
