@@ -19,6 +19,7 @@ and event the publisher wrote there must be in :mod:`nova_ext.contract`.
 import unittest
 
 from nova_ext import contract
+from nova_ext import publisher
 from tests.unit.nova_ext import test_monitor_replay as replays
 
 
@@ -52,6 +53,16 @@ class TestContract(unittest.TestCase):
     def test_every_event_is_in_the_contract(self):
         self.assertLessEqual(self.events, contract.EVENTS)
         self.assertIn('livemigrate_postcopy-resumed', self.events)
+
+    def test_an_abort_before_any_action_shows_aborted_as_action(self):
+        # NOTE: an API abort in the first poll: the monitor applied nothing
+        store = replays.Store()
+        pub = publisher.Publisher(store, 'm-1', 'nova')
+        pub.started()
+        pub.finished(contract.PHASE_ABORTED, 'abort requested')
+        keys = dict(store.written[-1][1])
+        self.assertEqual(contract.PHASE_ABORTED, keys[contract.ACTION_KEY])
+        self.assertIn(keys[contract.ACTION_KEY], contract.ACTIONS)
 
     def test_every_name_is_ours(self):
         for key in contract.KEYS:
