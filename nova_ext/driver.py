@@ -26,7 +26,8 @@ changes only what it must and delegates the rest to nova:
 - volumes are disconnected with ``force`` on every path where this host
   gives them up (:mod:`nova_ext.volumes`).
 
-The published status is written through :mod:`nova_ext.store`.
+The status is published by :mod:`nova_ext.publisher` into nova's objects
+(:mod:`nova_ext.store`).
 """
 
 import collections
