@@ -24,7 +24,10 @@ changes only what it must and delegates the rest to nova:
   nova's migration thread re-raises is not turned into ERROR;
 - auto-converge is kept alongside post-copy when both are permitted;
 - volumes are disconnected with ``force`` on every path where this host
-  gives them up (:mod:`nova_ext.brick`).
+  gives them up (:mod:`nova_ext.volumes`).
+
+The status is published by :mod:`nova_ext.publisher` into nova's objects
+(:mod:`nova_ext.store`).
 """
 
 import collections
@@ -33,19 +36,20 @@ import time
 
 from nova.compute import power_state
 from nova import conf as nova_conf
-from nova import objects
 from nova.virt.libvirt import driver as libvirt_driver
 from nova.virt.libvirt import migration as libvirt_migrate
 from oslo_log import log as logging
 
-from nova_ext import brick
 from nova_ext import conf as lm_conf
+from nova_ext import contract
 from nova_ext import loader
 from nova_ext import monitor
 from nova_ext import observation
 from nova_ext.policies import base
+from nova_ext import publisher as lm_publisher
 from nova_ext import selection
-from nova_ext import status
+from nova_ext import store
+from nova_ext import volumes
 
 LOG = logging.getLogger(__name__)
 CONF = nova_conf.CONF
@@ -80,58 +84,28 @@ def _uuid(instance):
     return instance['uuid'] if isinstance(instance, dict) else instance.uuid
 
 
-class NovaStore:
-    """Status store backed by nova objects (see :class:`status.Publisher`)."""
+class _PublishingListener(monitor.Listener):
+    """Publishes what the monitor reports, and moves the ports at the
+    switch to post-copy.
+    """
 
-    def __init__(self, context, instance, migration):
-        self.context = context
-        self.instance = instance
-        self.migration = migration
+    def __init__(self, publisher, at_postcopy):
+        self.publisher = publisher
+        self.at_postcopy = at_postcopy
 
-    def metadata(self, keys):
-        # NOTE: a fresh object, so that keys users set meanwhile survive
-        fresh = objects.Instance.get_by_uuid(
-            self.context, self.instance.uuid, expected_attrs=['metadata']
-        )
-        merged = dict(fresh.metadata)
-        merged.update(keys)
-        if merged != fresh.metadata:
-            fresh.metadata = merged
-            fresh.save()
+    def decision(self, decision, obs):
+        self.publisher.decision(decision, obs)
+        if decision.action is observation.Action.POSTCOPY:
+            self.at_postcopy()
 
-    def event(self, name, failure_reason):
-        objects.InstanceActionEvent.event_start(
-            self.context,
-            self.instance.uuid,
-            name,
-            want_result=False,
-            host=CONF.host,
-        )
-        # NOTE: nova marks an event 'Error' (and keeps its details) only
-        # when a traceback is given; a refusal has none, so its reason is
-        # passed as one.
-        objects.InstanceActionEvent.event_finish_with_failure(
-            self.context,
-            self.instance.uuid,
-            name,
-            exc_val=failure_reason,
-            exc_tb=failure_reason or None,
-            want_result=False,
-        )
+    def stats(self, obs):
+        self.publisher.stats(obs)
 
-    def stats(self, obs, progress):
-        mig = self.migration
-        if mig is None:
-            return
-        mig.memory_total = obs.memory_total_bytes
-        mig.memory_processed = obs.memory_processed_bytes
-        mig.memory_remaining = obs.memory_remaining_bytes
-        mig.save()
-        self.instance.progress = progress
-        self.instance.save()
+    def postcopy_link(self, broken, obs):
+        self.publisher.postcopy_link(broken, obs)
 
 
-class LibvirtDriver(libvirt_driver.LibvirtDriver):
+class LibvirtDriver(volumes.ForcedDisconnects, libvirt_driver.LibvirtDriver):
     """LibvirtDriver whose live migrations are steered by a policy."""
 
     def __init__(self, virtapi, read_only=False):
@@ -140,6 +114,12 @@ class LibvirtDriver(libvirt_driver.LibvirtDriver):
         self._lm_deliberate_abort = set()
         self._lm_moved = set()
         self._lm_params = self._validated_params()
+        self._lm_monitor_config = monitor.MonitorConfig(
+            stats_interval_s=CONF.libvirt.live_migration_monitor_interval,
+            # NOTE: wall clock and time.sleep, as nova's monitor uses
+            clock=time.time,
+            sleep=time.sleep,
+        )
 
     @staticmethod
     def _validated_params():
@@ -190,18 +170,18 @@ class LibvirtDriver(libvirt_driver.LibvirtDriver):
 
     def _choose_policy(self, instance, context_):
         image_value = (_loaded(instance, 'system_metadata') or {}).get(
-            'image_' + selection.IMAGE_PROPERTY
+            'image_' + contract.POLICY_IMAGE_PROPERTY
         )
         flavor = _loaded(instance, 'flavor')
         flavor_value = (
             (_loaded(flavor, 'extra_specs') or {}) if flavor else {}
-        ).get(selection.FLAVOR_EXTRA_SPEC)
+        ).get(contract.POLICY_FLAVOR_SPEC)
         chosen = selection.select_policy(
             CONF.livemigrate.default_policy,
             CONF.livemigrate.user_selectable_policies,
             loader.available_policies(),
             server=(_loaded(instance, 'metadata') or {}).get(
-                selection.METADATA_KEY
+                contract.POLICY_KEY
             ),
             image=image_value,
             flavor=flavor_value,
@@ -251,8 +231,8 @@ class LibvirtDriver(libvirt_driver.LibvirtDriver):
             {'name': chosen.name, 'source': chosen.source, 'permits': permits},
             instance=instance,
         )
-        publisher = status.Publisher(
-            NovaStore(context, instance, migration),
+        publisher = lm_publisher.Publisher(
+            store.NovaStore(context, instance, migration),
             _loaded(migration, 'uuid'),
             chosen.name,
             CONF.livemigrate.publish_status,
@@ -264,31 +244,30 @@ class LibvirtDriver(libvirt_driver.LibvirtDriver):
             instance.uuid, collections.deque()
         )
 
-        def on_decision(decision, obs):
-            publisher.decision(decision, obs)
-            if decision.action.value == 'postcopy':
-                self._activate_destination_ports(context, instance, migration)
+        def job_end():
+            if not finish_event.done():
+                return None
+            return libvirt_migrate.find_job_type(guest, instance)
 
         mon = monitor.Monitor(
             guest,
             policy,
+            self._lm_monitor_config,
+            _PublishingListener(
+                publisher,
+                lambda: self._activate_destination_ports(
+                    context, instance, migration
+                ),
+            ),
             instance=instance,
             controls=controls,
-            on_decision=on_decision,
-            on_stats=publisher.stats,
-            on_postcopy_link=publisher.postcopy_link,
-            stats_interval_s=CONF.libvirt.live_migration_monitor_interval,
-            postcopy_enabled=permits.postcopy,
-            is_done=finish_event.done,
-            # NOTE: wall clock and time.sleep, as nova's monitor uses
-            clock=time.time,
-            sleep=time.sleep,
             phase=(
                 observation.Phase.POSTCOPY
                 if _loaded(migration, 'status') == 'running (post-copy)'
                 else observation.Phase.PRECOPY
             ),
-            settle=lambda: libvirt_migrate.find_job_type(guest, instance),
+            postcopy_enabled=permits.postcopy,
+            job_end=job_end,
         )
         self._lm_monitors[instance.uuid] = mon
         try:
@@ -297,14 +276,16 @@ class LibvirtDriver(libvirt_driver.LibvirtDriver):
             self._lm_monitors.pop(instance.uuid, None)
             self._clear_empty_migration(instance)
         if outcome.job == 'completed':
-            publisher.finished('completed')
+            publisher.finished(contract.PHASE_COMPLETED)
             post_method(context, instance, dest, block_migration, migrate_data)
             self._lm_moved.add(_uuid(instance))
             return
         if outcome.aborted_by:
             self._lm_deliberate_abort.add(instance.uuid)
         publisher.finished(
-            'aborted' if outcome.aborted_by else 'failed',
+            contract.PHASE_ABORTED
+            if outcome.aborted_by
+            else contract.PHASE_FAILED,
             outcome.reason or None,
         )
         libvirt_migrate.run_recover_tasks(
@@ -359,12 +340,12 @@ class LibvirtDriver(libvirt_driver.LibvirtDriver):
             LOG.debug('No completed job stats: %s', exc, instance=instance)
             return
         downtime = stats.get('downtime')
-        keys = {status.PREFIX + 'phase': 'completed'}
+        keys = {contract.PHASE_KEY: contract.PHASE_COMPLETED}
         if downtime is not None:
-            keys[status.PREFIX + 'downtime_ms'] = str(int(downtime))
-            keys[status.PREFIX + 'downtime_measured'] = 'true'
+            keys[contract.DOWNTIME_KEY] = str(int(downtime))
+            keys[contract.DOWNTIME_MEASURED_KEY] = 'true'
         try:
-            NovaStore(context, instance, None).metadata(keys)
+            store.NovaStore(context, instance, None).metadata(keys)
         except Exception as exc:
             LOG.warning(
                 'Could not publish the measured downtime: %s',
@@ -457,139 +438,3 @@ class LibvirtDriver(libvirt_driver.LibvirtDriver):
                 return
             mon.note_api_abort()
         return super().live_migration_abort(instance)
-
-    # -- volumes: force the disconnect wherever this host gives one up --
-
-    def _disconnect_volume(
-        self,
-        context,
-        connection_info,
-        instance,
-        encryption=None,
-        destroy_secrets=True,
-        force=False,
-    ):
-        force = brick.should_force(force)
-        return super()._disconnect_volume(
-            context,
-            connection_info,
-            instance,
-            encryption=encryption,
-            destroy_secrets=destroy_secrets,
-            force=force,
-        )
-
-    def _get_volume_driver(self, connection_info):
-        return brick.with_rule(super()._get_volume_driver(connection_info))
-
-    def swap_volume(
-        self,
-        context,
-        old_connection_info,
-        new_connection_info,
-        instance,
-        mountpoint,
-        resize_to,
-    ):
-        with brick.giving_up('swap_volume'):
-            return super().swap_volume(
-                context,
-                old_connection_info,
-                new_connection_info,
-                instance,
-                mountpoint,
-                resize_to,
-            )
-
-    def attach_volume(
-        self,
-        context,
-        connection_info,
-        instance,
-        mountpoint,
-        disk_bus=None,
-        device_type=None,
-        encryption=None,
-    ):
-        # NOTE: only nova's failure rollback disconnects in here
-        with brick.giving_up('attach_rollback'):
-            return super().attach_volume(
-                context,
-                connection_info,
-                instance,
-                mountpoint,
-                disk_bus=disk_bus,
-                device_type=device_type,
-                encryption=encryption,
-            )
-
-    def _connect_volume(
-        self, context, connection_info, instance, encryption=None
-    ):
-        # NOTE: only the encryptor-failure rollback disconnects in here
-        with brick.giving_up('connect_rollback'):
-            return super()._connect_volume(
-                context, connection_info, instance, encryption=encryption
-            )
-
-    def detach_volume(
-        self, context, connection_info, instance, mountpoint, encryption=None
-    ):
-        with brick.giving_up('detach_volume'):
-            return super().detach_volume(
-                context,
-                connection_info,
-                instance,
-                mountpoint,
-                encryption=encryption,
-            )
-
-    def post_live_migration(
-        self, context, instance, block_device_info, migrate_data=None
-    ):
-        with brick.giving_up('post_live_migration_source'):
-            return super().post_live_migration(
-                context, instance, block_device_info, migrate_data
-            )
-
-    def rollback_live_migration_at_destination(
-        self,
-        context,
-        instance,
-        network_info,
-        block_device_info,
-        destroy_disks=True,
-        migrate_data=None,
-    ):
-        with brick.giving_up('rollback_at_destination'):
-            return super().rollback_live_migration_at_destination(
-                context,
-                instance,
-                network_info,
-                block_device_info,
-                destroy_disks=destroy_disks,
-                migrate_data=migrate_data,
-            )
-
-    def migrate_disk_and_power_off(
-        self,
-        context,
-        instance,
-        dest,
-        flavor,
-        network_info,
-        block_device_info=None,
-        timeout=0,
-        retry_interval=0,
-    ):
-        with brick.giving_up('migrate_disk_and_power_off'):
-            return super().migrate_disk_and_power_off(
-                context,
-                instance,
-                dest,
-                flavor,
-                network_info,
-                block_device_info=block_device_info,
-                timeout=timeout,
-                retry_interval=retry_interval,
-            )

@@ -11,14 +11,18 @@
 # under the License.
 """The one loop that watches a running migration and steers it.
 
-Every ``poll_s`` it reads libvirt's job stats, drains operator requests
-(API force-complete and abort), asks the policy, applies the answer through
-:mod:`nova_ext.actions`, and reports to its caller through callbacks. It
-knows nothing of nova's objects: the driver glue passes callables, and the
-tests pass a fake guest, a fake clock and a list.
+Every ``poll_s`` it reads libvirt's job stats once (through nova's
+``get_job_info``, see :class:`_StatsTap`), drains operator
+requests (API force-complete and abort), asks the policy, applies the answer
+through :mod:`nova_ext.actions`, and reports to a :class:`Listener`. It
+knows nothing of nova's objects: the driver passes a :class:`MonitorConfig`
+made once and a listener that publishes; the tests pass a fake guest, a
+fake clock and a recorder.
 """
 
 import collections
+import collections.abc
+import copy
 import dataclasses
 import time
 
@@ -29,6 +33,7 @@ from nova_ext import observation
 from nova_ext.observation import Action
 from nova_ext.observation import Decision
 from nova_ext.observation import Phase
+from nova_ext import phases
 
 LOG = logging.getLogger(__name__)
 
@@ -51,11 +56,6 @@ API_ABORT = 'abort'
 
 
 @dataclasses.dataclass
-class _Info:
-    type: int
-
-
-@dataclasses.dataclass
 class Outcome:
     """How the job ended and who ended it."""
 
@@ -66,57 +66,109 @@ class Outcome:
     phase: Phase = Phase.PRECOPY
 
 
+@dataclasses.dataclass(frozen=True)
+class MonitorConfig:
+    """How every monitor on this host polls; made once by the driver.
+
+    :param poll_s: seconds between two reads of the job stats
+    :param stats_interval_s: seconds between two :meth:`Listener.stats`
+        reports (nova's ``[libvirt] live_migration_monitor_interval``); any
+        interval below one poll means "every poll": nova divides by it and
+        crashes on 0, we do not
+    :param clock: seconds, for the elapsed time a policy sees
+    :param sleep: waits ``poll_s``
+    """
+
+    poll_s: float = 0.5
+    stats_interval_s: float = 5.0
+    clock: collections.abc.Callable = time.monotonic
+    sleep: collections.abc.Callable = time.sleep
+
+
+class Listener:
+    """What the monitor reports while it runs; each method does nothing
+    here. The driver's listener publishes (:mod:`nova_ext.publisher`).
+    """
+
+    def decision(self, decision, obs):
+        """After every action taken (also one libvirt refused)."""
+
+    def stats(self, obs):
+        """Every ``stats_interval_s``."""
+
+    def postcopy_link(self, broken, obs):
+        """The connection to the destination broke during post-copy
+        (``True``), or the migration runs again (``False``).
+        """
+
+
+class _StatsTap:
+    """A libvirt domain that keeps the last job stats read through it.
+
+    nova's ``Guest.get_job_info`` reads ``_domain.jobStats()`` and keeps
+    only some fields (not the dirty rate or the page size a policy needs).
+    The monitor asks a copy of the guest whose domain is this tap, so one
+    read gives both the job type, with nova's handling of libvirt's errors,
+    and the whole dict. When nova read nothing (an error, an old libvirt,
+    or nova's tests mocking ``get_job_info``), ``last`` stays empty.
+    """
+
+    def __init__(self, domain):
+        self._domain = domain
+        self.last = {}
+
+    def jobStats(self, *args, **kwargs):
+        self.last = self._domain.jobStats(*args, **kwargs)
+        return self.last
+
+    def __getattr__(self, name):
+        return getattr(self._domain, name)
+
+
 class Monitor:
     """Drive one migration with one policy object until the job ends.
 
-    :param guest: nova's Guest (``get_job_info``, ``_domain.jobStats``,
-        tuning calls), or a fake with the same methods
+    :param guest: nova's Guest (``get_job_info`` reading
+        ``_domain.jobStats``, ``_domain.state``, tuning calls), or a fake
+        with the same methods
+    :param policy: a fresh ConvergencePolicy object
+    :param config: the host's :class:`MonitorConfig`
+    :param listener: a :class:`Listener`
+    :param instance: nova's instance, for the log only
     :param controls: nova's per-instance task deque
         (``driver.active_migrations[uuid]``): API requests land there
-    :param policy: a fresh ConvergencePolicy object
-    :param on_decision: ``f(decision, obs)`` after every action taken
-    :param on_stats: ``f(obs)`` every ``stats_interval_s``
-    :param on_postcopy_link: ``f(broken, obs)`` when the connection to the
-        destination breaks during post-copy (``True``) and when the
-        migration runs again (``False``)
-    :param clock: monotonic seconds; ``sleep``: waits ``poll_s``
+    :param phase: the phase the migration is in when the monitor starts
+    :param postcopy_enabled: whether force-complete may switch to post-copy
+    :param job_end: ``f()`` asked when the job vanished: ``None`` while
+        nova's migration thread still runs, else the job type it stands
+        for (nova's ``find_job_type``)
     """
 
     def __init__(
         self,
         guest,
         policy,
+        config=MonitorConfig(),
+        listener=None,
         instance=None,
         controls=None,
-        on_decision=None,
-        on_stats=None,
-        poll_s=0.5,
-        stats_interval_s=5.0,
-        clock=time.monotonic,
-        sleep=time.sleep,
-        postcopy_enabled=False,
-        is_done=lambda: False,
-        settle=None,
         phase=Phase.PRECOPY,
-        on_postcopy_link=None,
+        postcopy_enabled=False,
+        job_end=lambda: None,
     ):
         self.guest = guest
+        # NOTE: a shallow copy: nova's migration thread keeps its guest
+        self._tap = _StatsTap(guest._domain)
+        self._reader = copy.copy(guest)
+        self._reader._domain = self._tap
         self.policy = policy
+        self.config = config
+        self.listener = listener or Listener()
         self.instance = instance
         self.controls = collections.deque() if controls is None else controls
-        self.on_decision = on_decision or (lambda d, o: None)
-        self.on_stats = on_stats or (lambda o: None)
-        self.on_postcopy_link = on_postcopy_link or (lambda b, o: None)
-        self.postcopy_broken_since = None
-        self.poll_s = poll_s
-        # NOTE: nova divides by monitor_interval / 0.5 and crashes on 0;
-        # any interval below one poll simply means "every poll".
-        self.stats_interval_s = max(stats_interval_s, 0.0)
-        self.clock = clock
-        self.sleep = sleep
         self.postcopy_enabled = postcopy_enabled
-        self.is_done = is_done
-        self.settle = settle
+        self.job_end = job_end
+        self.postcopy_broken_since = None
         self.outcome = Outcome(phase=phase)
         self.downtime_ms = None
         self._last_stats_s = None
@@ -126,44 +178,37 @@ class Monitor:
 
         :returns: the :class:`Outcome`
         """
-        start = self.clock()
+        start = self.config.clock()
         while True:
-            info = self.guest.get_job_info()
-            if info.type == JOB_NONE and self.is_done():
-                info = self._settled_job()
-            if info.type == JOB_UNBOUNDED:
-                self._step(self.clock() - start)
-            elif info.type == JOB_COMPLETED:
+            job, stats = self._read_job()
+            if job == JOB_NONE:
+                job = self.job_end() or JOB_NONE
+            if job == JOB_UNBOUNDED:
+                self._step(stats, self.config.clock() - start)
+            elif job == JOB_COMPLETED:
                 self.outcome.job = 'completed'
                 return self.outcome
-            elif info.type in (JOB_FAILED, JOB_CANCELLED):
+            elif job in (JOB_FAILED, JOB_CANCELLED):
                 # NOTE: like nova, a cancelled job is 'cancelled' unless our
                 # policy aborted it: then the migration is an 'error'.
                 by = self.outcome.aborted_by
                 cancelled = by == 'api' or (
-                    info.type == JOB_CANCELLED and by != 'policy'
+                    job == JOB_CANCELLED and by != 'policy'
                 )
                 self.outcome.job = 'cancelled' if cancelled else 'failed'
                 return self.outcome
-            self.sleep(self.poll_s)
+            self.config.sleep(self.config.poll_s)
 
-    def _settled_job(self):
-        """The job vanished and the migration thread ended: ask why.
+    def _read_job(self):
+        """The job's type and stats, from one read of libvirt's job stats.
 
-        nova's ``find_job_type`` (passed as ``settle``) looks at whether the
-        domain still runs here; without it, our own abort means failure.
+        :returns: (VIR_DOMAIN_JOB_* type, stats dict; empty when nova
+            could not read one, and the policy then sees no bytes)
         """
-        job = (
-            self.settle()
-            if self.settle
-            else JOB_FAILED
-            if self.outcome.aborted_by
-            else JOB_COMPLETED
-        )
-        return _Info(job)
+        self._tap.last = {}
+        return self._reader.get_job_info().type, self._tap.last
 
-    def _step(self, elapsed_s):
-        stats = self._job_stats()
+    def _step(self, stats, elapsed_s):
         obs = observation.from_job_info(
             stats, elapsed_s, self.outcome.phase, self.downtime_ms
         )
@@ -176,12 +221,13 @@ class Monitor:
             decision = self.policy.decide(obs)
             if decision.action is not Action.NOTHING:
                 self._apply(decision, obs, by='policy')
+        interval_s = max(self.config.stats_interval_s, 0.0)
         if (
             self._last_stats_s is None
-            or elapsed_s - self._last_stats_s >= self.stats_interval_s
+            or elapsed_s - self._last_stats_s >= interval_s
         ):
             self._last_stats_s = elapsed_s
-            self.on_stats(obs)
+            self.listener.stats(obs)
 
     def _postcopy_broken(self, obs):
         """In post-copy, whether the source says the stream broke; report
@@ -204,7 +250,7 @@ class Monitor:
                 {'t': obs.elapsed_s},
                 instance=self.instance,
             )
-            self.on_postcopy_link(True, obs)
+            self.listener.postcopy_link(True, obs)
         elif not broken and self.postcopy_broken_since is not None:
             LOG.info(
                 'Live migration post-copy resumed after %(t).0f s '
@@ -213,7 +259,7 @@ class Monitor:
                 instance=self.instance,
             )
             self.postcopy_broken_since = None
-            self.on_postcopy_link(False, obs)
+            self.listener.postcopy_link(False, obs)
         return broken
 
     def _domain_state(self):
@@ -222,13 +268,6 @@ class Monitor:
         except Exception as exc:  # the domain left this host meanwhile
             LOG.debug('No domain state: %s', exc, instance=self.instance)
             return None
-
-    def _job_stats(self):
-        try:
-            return self.guest._domain.jobStats()
-        except Exception as exc:  # job ended between two calls
-            LOG.debug('No job stats: %s', exc, instance=self.instance)
-            return {}
 
     def note_api_abort(self, reason='abort requested through the API'):
         """The driver is about to abort the job for the API: say so."""
@@ -288,13 +327,12 @@ class Monitor:
             # NOTE: record first: the job may end before abort returns
             self.outcome.aborted_by = by
             self.outcome.reason = decision.reason
-        ok = actions.apply(self.guest, decision, instance=self.instance)
-        if ok:
+        if actions.apply(self.guest, decision, instance=self.instance):
+            self.outcome.phase = phases.phase_after(
+                self.outcome.phase, decision.action
+            )
             if decision.action is Action.SET_DOWNTIME:
                 self.downtime_ms = decision.downtime_ms
-            elif decision.action is Action.POSTCOPY:
-                self.outcome.phase = Phase.POSTCOPY
             elif decision.action is Action.PAUSE:
-                self.outcome.phase = Phase.PAUSED
                 self.outcome.recover_tasks.append('unpause')
-        self.on_decision(decision, obs)
+        self.listener.decision(decision, obs)

@@ -22,10 +22,6 @@ its reason and the next source decides.
 
 import dataclasses
 
-METADATA_KEY = 'livemigrate:policy'
-IMAGE_PROPERTY = 'livemigrate_policy'
-FLAVOR_EXTRA_SPEC = 'livemigrate:policy'
-
 
 @dataclasses.dataclass(frozen=True)
 class Selection:

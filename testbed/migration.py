@@ -104,18 +104,23 @@ def _watch_completion(libvirt, pair, source, dom):
     return conn, callback, completed, done
 
 
-class _RecordingGuest:
-    """nova's Guest, plus a copy of every job-stats dict the monitor reads."""
+class _RecordingDomain:
+    """A libvirt domain that keeps a copy of every job-stats dict the
+    monitor reads through nova's Guest.
+    """
 
-    def __init__(self, guest, clock, start, during=None):
-        self._guest = guest
-        self._domain = self
+    def __init__(self, dom, clock, start, during=None):
+        self._dom = dom
         self._clock, self._start = clock, start
         self._during = during
         self.samples = []
 
-    def jobStats(self):
-        stats = self._guest._domain.jobStats()
+    def jobStats(self, *args, **kwargs):
+        stats = self._dom.jobStats(*args, **kwargs)
+        # NOTE: the monitor reads once per poll, also the poll that finds
+        # the job ended; the samples (and ``during``) are the running ones
+        if stats.get('type') != lm_monitor.JOB_UNBOUNDED:
+            return stats
         elapsed = self._clock() - self._start
         self.samples.append((elapsed, stats))
         if self._during is not None:
@@ -125,11 +130,8 @@ class _RecordingGuest:
             self._during(elapsed, stats)
         return stats
 
-    def state(self):
-        return self._guest._domain.state()
-
     def __getattr__(self, name):
-        return getattr(self._guest, name)
+        return getattr(self._dom, name)
 
 
 def run(
@@ -186,7 +188,8 @@ def run(
 
     events = _watch_completion(libvirt, pair, source, dom)
     start = clock()
-    guest = _RecordingGuest(nova_guest.Guest(dom), clock, start, during)
+    recording = _RecordingDomain(dom, clock, start, during)
+    guest = nova_guest.Guest(recording)
     decisions = []
 
     def on_decision(decision, obs):
@@ -201,12 +204,18 @@ def run(
 
     link = []
 
-    def postcopy_link(broken, obs):
-        link.append((round(obs.elapsed_s, 2), broken))
-        if on_postcopy_link is not None:
-            on_postcopy_link(broken, obs)
+    class Listener(lm_monitor.Listener):
+        def decision(self, decision, obs):
+            on_decision(decision, obs)
 
-    def settle():
+        def postcopy_link(self, broken, obs):
+            link.append((round(obs.elapsed_s, 2), broken))
+            if on_postcopy_link is not None:
+                on_postcopy_link(broken, obs)
+
+    def job_end():
+        if not finished.is_set():
+            return None
         try:
             running = dom.isActive()
         except libvirt.libvirtError:
@@ -216,14 +225,12 @@ def run(
     mon = lm_monitor.Monitor(
         guest,
         policy,
-        on_decision=on_decision,
-        poll_s=poll_s,
-        stats_interval_s=0,
+        lm_monitor.MonitorConfig(
+            poll_s=poll_s, stats_interval_s=0, clock=clock
+        ),
+        Listener(),
         postcopy_enabled=postcopy,
-        is_done=finished.is_set,
-        settle=settle,
-        clock=clock,
-        on_postcopy_link=postcopy_link,
+        job_end=job_end,
     )
     thread = threading.Thread(target=operation, daemon=True)
     thread.start()
@@ -266,7 +273,7 @@ def run(
         total_s=round(total, 2),
         downtime_ms=downtime,
         decisions=decisions,
-        samples=guest.samples,
+        samples=recording.samples,
         error=failure.get('error'),
         postcopy_s=first.get('postcopy'),
         paused_s=first.get('pause'),

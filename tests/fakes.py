@@ -11,6 +11,7 @@
 # under the License.
 """Hand-built sample sequences for policy tests (no simulator, no libvirt)."""
 
+from nova_ext.observation import Action
 from nova_ext.observation import GIB
 from nova_ext.observation import MIB
 from nova_ext.observation import Observation
@@ -94,7 +95,7 @@ def actions(policy, samples):
     return [
         (t, d.action.value, d.downtime_ms)
         for t, d in decide_all(policy, samples)
-        if d.action.value != 'nothing'
+        if d.action is not Action.NOTHING
     ]
 
 
@@ -115,7 +116,7 @@ class FakeDomain:
         self._guest = guest
 
     def jobStats(self):
-        return self._guest.current_stats()
+        return self._guest.next_stats()
 
     def state(self):
         return list(self._guest.current_state())
@@ -124,33 +125,38 @@ class FakeDomain:
 class FakeGuest:
     """A guest whose job follows a script of libvirt job-stat dicts.
 
-    Each poll consumes one entry of ``script``: a dict (job running, those
-    stats), a (dict, domain state) pair (the state ``dom.state()`` returns
-    meanwhile; running otherwise) or a job type number (the job ended that
-    way). Tuning calls are
-    recorded in ``calls``; ``fail`` names calls that raise.
+    Each read of the job stats (``_domain.jobStats()``, also through
+    ``get_job_info()`` as nova's Guest does) consumes one entry of
+    ``script``: a dict (job running, those stats), a (dict, domain state)
+    pair (the state ``dom.state()`` returns meanwhile; running otherwise)
+    or a job type number (the job ended that way; completed once the script
+    is used up). ``reads`` counts the reads. Tuning calls are recorded in
+    ``calls``; ``fail`` names calls that raise.
     """
 
     def __init__(self, script, fail=()):
         self.script = list(script)
         self.calls = []
         self.fail = set(fail)
+        self.reads = 0
         self._domain = FakeDomain(self)
-        self._now = None
         self._state = RUNNING
 
-    def get_job_info(self):
-        self._now = self.script.pop(0) if self.script else 3
+    def next_stats(self):
+        self.reads += 1
+        entry = self.script.pop(0) if self.script else 3
         self._state = RUNNING
-        if isinstance(self._now, tuple):
-            self._now, self._state = self._now
-        return FakeJobInfo(2 if isinstance(self._now, dict) else self._now)
+        if isinstance(entry, tuple):
+            entry, self._state = entry
+        if isinstance(entry, dict):
+            return dict(entry, type=2)
+        return {'type': entry}
+
+    def get_job_info(self):
+        return FakeJobInfo(self._domain.jobStats()['type'])
 
     def current_state(self):
         return self._state
-
-    def current_stats(self):
-        return self._now if isinstance(self._now, dict) else {}
 
     def _call(self, name, *args):
         self.calls.append((name,) + args)

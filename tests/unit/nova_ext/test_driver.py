@@ -25,7 +25,10 @@ from unittest import mock
 from nova.virt.libvirt import driver as libvirt_driver
 
 from nova_ext import driver
+from nova_ext import monitor
 from nova_ext.observation import GIB
+from nova_ext.observation import Permits
+from nova_ext import store as store_mod
 from tests import fakes
 
 COMPLETED, FAILED, CANCELLED = 3, 4, 5
@@ -88,11 +91,10 @@ class TestDriverMonitor(unittest.TestCase):
         )
         finish = types.SimpleNamespace(done=lambda: False)
         clock = fakes.FakeClock()
-        with (
-            mock.patch.object(driver, 'NovaStore', return_value=store),
-            mock.patch('time.time', new=clock),
-            mock.patch('time.sleep', new=clock.sleep),
-        ):
+        drv._lm_monitor_config = monitor.MonitorConfig(
+            clock=clock, sleep=clock.sleep
+        )
+        with mock.patch.object(store_mod, 'NovaStore', return_value=store):
             drv._live_migration_monitor(
                 'ctx',
                 instance,
@@ -180,6 +182,19 @@ class TestDriverMonitor(unittest.TestCase):
             drv, _stalled_script()[:2] + [COMPLETED], _instance()
         )
         self.assertIn(('pause',), guest.calls)
+
+    def test_ports_move_once_at_the_switch_to_postcopy(self):
+        drv = _driver()
+        drv._permits = lambda instance, flags: Permits.named('postcopy')
+        drv._activate_destination_ports = mock.Mock()
+        guest, store, _, _ = self._monitor(
+            drv, _stalled_script() + [COMPLETED], _instance()
+        )
+        self.assertEqual(1, guest.calls.count(('postcopy',)))
+        drv._activate_destination_ports.assert_called_once_with(
+            'ctx', mock.ANY, mock.ANY
+        )
+        self.assertIn('livemigrate_postcopy', store.events)
 
 
 class TestDeliberateAbort(unittest.TestCase):
@@ -286,7 +301,7 @@ class TestMeasuredDowntime(unittest.TestCase):
         store = RecordingStore()
         libvirt = mock.Mock(VIR_DOMAIN_JOB_STATS_COMPLETED=1)
         with (
-            mock.patch.object(driver, 'NovaStore', return_value=store),
+            mock.patch.object(store_mod, 'NovaStore', return_value=store),
             mock.patch.object(libvirt_driver, 'libvirt', libvirt),
         ):
             drv._publish_measured_downtime('ctx', _instance())
@@ -328,25 +343,3 @@ class TestPermits(unittest.TestCase):
 
         permits = self._permits(power_state.PAUSED, 32768)
         self.assertFalse(permits.postcopy)
-
-
-class TestNovaStoreEvents(unittest.TestCase):
-    def test_a_refusal_is_recorded_as_a_failed_event_with_its_reason(self):
-        store = driver.NovaStore('ctx', _instance(), None)
-        with mock.patch.object(
-            driver.objects, 'InstanceActionEvent', create=True
-        ) as ev:
-            store.event('livemigrate_policy-refused', "'turbo' not installed")
-        kwargs = ev.event_finish_with_failure.call_args.kwargs
-        self.assertEqual("'turbo' not installed", kwargs['exc_val'])
-        self.assertIsNotNone(kwargs['exc_tb'])  # nova: no tb means Success
-
-    def test_an_action_is_recorded_as_success(self):
-        store = driver.NovaStore('ctx', _instance(), None)
-        with mock.patch.object(
-            driver.objects, 'InstanceActionEvent', create=True
-        ) as ev:
-            store.event('livemigrate_postcopy', None)
-        self.assertIsNone(
-            ev.event_finish_with_failure.call_args.kwargs['exc_tb']
-        )

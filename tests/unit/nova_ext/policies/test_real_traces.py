@@ -27,6 +27,7 @@ from nova_ext.observation import Action
 from nova_ext.observation import MigrationContext
 from nova_ext.observation import Permits
 from nova_ext.observation import Phase
+from nova_ext import phases
 from nova_ext.policies import adaptive
 
 TRACES = os.path.join(
@@ -61,10 +62,7 @@ def replay(trace):
         )
         if decision.action is Action.SET_DOWNTIME:
             downtime = decision.downtime_ms
-        elif decision.action is Action.POSTCOPY:
-            phase = Phase.POSTCOPY
-        elif decision.action is Action.PAUSE:
-            phase = Phase.PAUSED
+        phase = phases.phase_after(phase, decision.action)
     return out
 
 

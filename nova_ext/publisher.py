@@ -11,39 +11,40 @@
 # under the License.
 """Publish what the monitor decides where the CLI can see it.
 
-The channels are those of ``doc/source/admin/contract.rst``: server metadata
-keys ``livemigrate:*`` for the live status, one instance action event per
+The channels are those of ``doc/source/admin/contract.rst`` (the names in
+:mod:`nova_ext.contract`): server metadata keys ``livemigrate:*`` for the
+live status, one instance action event per
 policy action for the audit trail, and the migration record's byte counters
 and ``instance.progress`` (never going backwards) for progress.
 
-``store`` is the only part that touches nova objects; everything else is
-about what to write and when, and is tested without nova.
+What to write and when is decided here, without nova; the ``store`` the
+driver passes (:class:`nova_ext.store.NovaStore`) is what touches nova's
+objects.
 """
 
 from oslo_log import log as logging
 
+from nova_ext import contract
+from nova_ext.observation import Phase
+from nova_ext import phases
+
 LOG = logging.getLogger(__name__)
 
-PREFIX = 'livemigrate:'
-EVENT_PREFIX = 'livemigrate_'
-#: the phase published while a post-copy waits for its lost destination
-POSTCOPY_FAILED = 'post-copy failed'
 
-
-def status_keys(
+def metadata_keys(
     migration_uuid, policy, phase, action=None, reason=None, downtime_ms=None
 ):
     """:returns: the metadata keys to write, all strings (nova's rule)."""
     keys = {
-        PREFIX + 'migration': migration_uuid or '',
-        PREFIX + 'policy_used': policy,
-        PREFIX + 'phase': phase,
+        contract.MIGRATION_KEY: migration_uuid or '',
+        contract.POLICY_USED_KEY: policy,
+        contract.PHASE_KEY: phase,
     }
     if action is not None:
-        keys[PREFIX + 'action'] = action
-        keys[PREFIX + 'reason'] = (reason or '')[:255]
+        keys[contract.ACTION_KEY] = action
+        keys[contract.REASON_KEY] = (reason or '')[:255]
     if downtime_ms is not None:
-        keys[PREFIX + 'downtime_ms'] = str(int(downtime_ms))
+        keys[contract.DOWNTIME_KEY] = str(int(downtime_ms))
     return keys
 
 
@@ -71,7 +72,7 @@ class Publisher:
         self.migration_uuid = migration_uuid
         self.policy_name = policy_name
         self.enabled = enabled
-        self.phase = 'pre-copy'
+        self.phase = Phase.PRECOPY.value
         self.progress = 0
         self.last = (None, None)
 
@@ -80,7 +81,7 @@ class Publisher:
             return
         try:
             self.store.metadata(
-                status_keys(
+                metadata_keys(
                     self.migration_uuid, self.policy_name, self.phase, **kw
                 )
             )
@@ -91,15 +92,16 @@ class Publisher:
         """Announce the policy in charge, and any refused request."""
         for refusal in refusals:
             LOG.warning('Live migration policy request refused: %s', refusal)
-            self._event('policy-refused', refusal)
-            self.last = ('policy-refused', refusal)
+            self._event(contract.ACTION_POLICY_REFUSED, refusal)
+            self.last = (contract.ACTION_POLICY_REFUSED, refusal)
         self._write(action=self.last[0], reason=self.last[1])
 
     def decision(self, decision, obs):
         """One action was taken: audit it and publish it."""
-        self.phase = {'postcopy': 'post-copy', 'pause': 'paused'}.get(
-            decision.action.value, self.phase
-        )
+        # NOTE: published as asked, even when libvirt refused the call
+        after = phases.PHASE_AFTER_ACTION.get(decision.action)
+        if after is not None:
+            self.phase = after.value
         self.last = (decision.action.value, decision.reason)
         self._event(decision.action.value, None)
         self._write(
@@ -111,9 +113,9 @@ class Publisher:
     def postcopy_link(self, broken, obs):
         """The connection broke during post-copy, or the stream resumed."""
         if broken:
-            self.phase = POSTCOPY_FAILED
+            self.phase = contract.PHASE_POSTCOPY_FAILED
             action, reason = (
-                'postcopy-failed',
+                contract.ACTION_POSTCOPY_FAILED,
                 (
                     'the connection to the destination broke during '
                     'post-copy; '
@@ -121,9 +123,9 @@ class Publisher:
                 ),
             )
         else:
-            self.phase = 'post-copy'
+            self.phase = Phase.POSTCOPY.value
             action, reason = (
-                'postcopy-resumed',
+                contract.ACTION_POSTCOPY_RESUMED,
                 ('post-copy resumed after the connection returned'),
             )
         self.last = (action, reason)
@@ -156,6 +158,6 @@ class Publisher:
         if not self.enabled:
             return
         try:
-            self.store.event(EVENT_PREFIX + action, failure_reason)
+            self.store.event(contract.EVENT_PREFIX + action, failure_reason)
         except Exception as exc:
             LOG.warning('Could not record instance action event: %s', exc)

@@ -11,34 +11,44 @@
 # under the License.
 """Tests for what the driver publishes to the CLI (contract keys)."""
 
+import collections
 import unittest
 
 from nova_ext.observation import Action
 from nova_ext.observation import Decision
-from nova_ext import status
+from nova_ext import publisher
 from tests import fakes
 
 
 class Recorder:
-    def __init__(self, broken=False):
-        self.keys, self.events, self.stats = [], [], []
-        self.broken = broken
+    """A store that records; the methods named in ``broken`` raise."""
+
+    def __init__(self, broken=()):
+        self.keys, self.events, self.progress = [], [], []
+        self.broken = set(broken)
+        self.attempts = collections.Counter()
+
+    def _try(self, method):
+        self.attempts[method] += 1
+        if method in self.broken:
+            raise RuntimeError('db down')
 
     def metadata(self, keys):
-        if self.broken:
-            raise RuntimeError('db down')
+        self._try('metadata')
         self.keys.append(keys)
 
     def event(self, name, failure):
+        self._try('event')
         self.events.append((name, failure))
 
     def stats(self, obs, progress):
-        self.stats.append(progress)
+        self._try('stats')
+        self.progress.append(progress)
 
 
 class TestPublisher(unittest.TestCase):
     def test_keys_follow_the_contract(self):
-        keys = status.status_keys(
+        keys = publisher.metadata_keys(
             'm-1', 'adaptive', 'pre-copy', 'set-downtime', 'why', 430
         )
         self.assertEqual(
@@ -55,7 +65,7 @@ class TestPublisher(unittest.TestCase):
 
     def test_decision_writes_event_and_phase(self):
         store = Recorder()
-        pub = status.Publisher(store, 'm-1', 'adaptive')
+        pub = publisher.Publisher(store, 'm-1', 'adaptive')
         pub.decision(
             Decision(Action.POSTCOPY, 'stalled'), fakes.observation(3)
         )
@@ -65,7 +75,7 @@ class TestPublisher(unittest.TestCase):
 
     def test_broken_postcopy_is_published_and_so_is_its_recovery(self):
         store = Recorder()
-        pub = status.Publisher(store, 'm-1', 'adaptive')
+        pub = publisher.Publisher(store, 'm-1', 'adaptive')
         pub.decision(
             Decision(Action.POSTCOPY, 'stalled'), fakes.observation(3)
         )
@@ -98,7 +108,7 @@ class TestPublisher(unittest.TestCase):
 
     def test_refusal_is_published_like_an_action(self):
         store = Recorder()
-        status.Publisher(store, 'm-1', 'nova').started(['not allowed'])
+        publisher.Publisher(store, 'm-1', 'nova').started(['not allowed'])
         self.assertEqual(
             [('livemigrate_policy-refused', 'not allowed')], store.events
         )
@@ -107,17 +117,51 @@ class TestPublisher(unittest.TestCase):
         )
 
     def test_progress_never_goes_backwards(self):
-        self.assertEqual(75, status.progress_percent(100, 25, 10))
-        self.assertEqual(75, status.progress_percent(100, 60, 75))
-        self.assertEqual(3, status.progress_percent(0, 0, 3))
+        self.assertEqual(75, publisher.progress_percent(100, 25, 10))
+        self.assertEqual(75, publisher.progress_percent(100, 60, 75))
+        self.assertEqual(3, publisher.progress_percent(0, 0, 3))
+
+    def _publish_everything(self, store):
+        """Every publisher call a migration makes, in order."""
+        pub = publisher.Publisher(store, 'm-1', 'nova')
+        with self.assertLogs('nova_ext.publisher', 'WARNING') as logs:
+            pub.started(['not allowed'])
+            pub.decision(
+                Decision(Action.POSTCOPY, 'stalled'), fakes.observation(1)
+            )
+            pub.postcopy_link(True, fakes.observation(2))
+            pub.stats(fakes.observation(3, remaining=0))
+            pub.postcopy_link(False, fakes.observation(4))
+            pub.finished('completed')
+        return logs.output
 
     def test_a_broken_store_never_breaks_the_migration(self):
-        pub = status.Publisher(Recorder(broken=True), 'm-1', 'nova')
-        pub.decision(Decision(Action.ABORT, 'x'), fakes.observation(1))
-        pub.finished('aborted', 'x')
+        # NOTE: each store method fails on its own, and every call of it
+        # is made, warned about, and does not stop the other two channels
+        expected = {'metadata': 6, 'event': 4, 'stats': 1}
+        for method, calls in expected.items():
+            with self.subTest(broken=method):
+                store = Recorder(broken=[method])
+                logs = self._publish_everything(store)
+                self.assertEqual(expected, dict(store.attempts))
+                self.assertEqual(
+                    calls,
+                    sum(
+                        'db down' in line and 'WARNING' in line
+                        for line in logs
+                    ),
+                )
+                if method != 'metadata':
+                    self.assertEqual(
+                        'completed', store.keys[-1]['livemigrate:phase']
+                    )
+                if method != 'event':
+                    self.assertEqual(4, len(store.events))
+                if method != 'stats':
+                    self.assertEqual([100], store.progress)
 
     def test_disabled_publishes_nothing(self):
         store = Recorder()
-        pub = status.Publisher(store, 'm-1', 'nova', enabled=False)
+        pub = publisher.Publisher(store, 'm-1', 'nova', enabled=False)
         pub.decision(Decision(Action.ABORT, 'x'), fakes.observation(1))
         self.assertEqual(([], []), (store.keys, store.events))
