@@ -67,3 +67,8 @@ ACTIONS = frozenset(
 #: instance action events of the driver are named after its actions
 EVENT_PREFIX = 'livemigrate_'
 EVENTS = frozenset(EVENT_PREFIX + a for a in ACTIONS)
+
+#: a job aborted before any action was published (an API abort in the first
+#: poll) shows its end phase as its action; it has no event of its own
+ENDED_AS_ACTION = 'aborted'
+ACTIONS = ACTIONS | {ENDED_AS_ACTION}
