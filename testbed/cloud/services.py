@@ -35,9 +35,10 @@ START_STEPS = ('backing', 'broker', 'identity', 'apis', 'nova', 'computes')
 
 #: The order ``down`` stops them, and the seconds each stage has to stop
 #: before SIGKILL. nova first: nova-compute may take minutes to stop
-#: gracefully (10 s is enough to end its RPC and service record cleanly),
-#: then the APIs, then the message bus, then the database everybody wrote
-#: to. Anything else still recorded goes last, with LEFTOVER_TIMEOUT.
+#: gracefully, and no guest needs it to (see graceful_shutdown_timeout in
+#: render.py); then the APIs, then the message bus, then the database
+#: everybody wrote to. Anything else still recorded goes last, with
+#: LEFTOVER_TIMEOUT.
 STOP_STAGES = (('nova', 10), ('apis', 20), ('bus', 30), ('database', 60))
 LEFTOVER_TIMEOUT = 20
 
