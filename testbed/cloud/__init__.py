@@ -19,7 +19,7 @@ tests.
     cloud.down()
 
 Command line: python3 -m testbed.cloud {up,down,status,reset,env} [--mode
-fake].
+fake]. The rooms of the package are listed in its README.md.
 """
 
 from testbed.cloud.cloud import Cloud  # noqa: F401
