@@ -15,44 +15,10 @@ These open real sockets on loopback; no OpenStack needed.
 """
 
 import http.server
-import socket
 import threading
 
 from testbed.cloud import probes
-
-
-def _serve_once(payload=None):
-    """A loopback TCP server; sends payload to each client if given. Returns
-    port.
-    """
-    srv = socket.socket()
-    srv.bind(('127.0.0.1', 0))
-    srv.listen(4)
-
-    def loop():
-        while True:
-            try:
-                conn, _ = srv.accept()
-            except OSError:
-                return
-            with conn:
-                if payload is not None:
-                    try:
-                        conn.recv(16) if payload.startswith(b'\x01') else None
-                        conn.sendall(payload)
-                    except OSError:
-                        pass
-
-    threading.Thread(target=loop, daemon=True).start()
-    return srv, srv.getsockname()[1]
-
-
-def _free_port():
-    s = socket.socket()
-    s.bind(('127.0.0.1', 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+from tests.unit.testbed.cloud import loopback
 
 
 def test_probe_mysql_accepts_greeting_and_host_refusal():
@@ -61,26 +27,30 @@ def test_probe_mysql_accepts_greeting_and_host_refusal():
         b'\x2f\x00\x00\x00\xff\x6a\x04' + b"Host '127.0.0.1' is not allowed"
     )
     for payload in (greeting, refusal):
-        srv, port = _serve_once(payload)
+        srv, port = loopback.serve_once(payload)
         try:
             assert probes.probe_mysql('127.0.0.1', port) is None
         finally:
             srv.close()
-    srv, port = _serve_once(b'HTTP/1.0 200 OK\r\n\r\n')
+    srv, port = loopback.serve_once(b'HTTP/1.0 200 OK\r\n\r\n')
     try:
         assert 'no MySQL greeting' in probes.probe_mysql('127.0.0.1', port)
     finally:
         srv.close()
-    assert 'nothing answers' in probes.probe_mysql('127.0.0.1', _free_port())
+    assert 'nothing answers' in probes.probe_mysql(
+        '127.0.0.1', loopback.free_port()
+    )
 
 
 def test_probe_amqp():
-    srv, port = _serve_once(b'\x01\x00\x00\x00\x00\x01\x00\x00\x0a')
+    srv, port = loopback.serve_once(b'\x01\x00\x00\x00\x00\x01\x00\x00\x0a')
     try:
         assert probes.probe_amqp('127.0.0.1', port) is None
     finally:
         srv.close()
-    assert 'nothing answers' in probes.probe_amqp('127.0.0.1', _free_port())
+    assert 'nothing answers' in probes.probe_amqp(
+        '127.0.0.1', loopback.free_port()
+    )
 
 
 def test_probe_http_counts_any_answer_below_500():
@@ -104,5 +74,5 @@ def test_probe_http_counts_any_answer_below_500():
     finally:
         srv.shutdown()
     assert 'no HTTP answer' in probes.probe_http(
-        'http://127.0.0.1:%d/' % _free_port()
+        'http://127.0.0.1:%d/' % loopback.free_port()
     )

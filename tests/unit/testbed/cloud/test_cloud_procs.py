@@ -16,10 +16,8 @@ These start real (tiny) processes and sockets on loopback; no OpenStack needed.
 """
 
 import os
-import socket
 import subprocess
 import sys
-import threading
 import time
 
 import psutil
@@ -27,40 +25,7 @@ import pytest
 
 from testbed.cloud import probes
 from testbed.cloud import procs
-
-
-def _serve_once(payload=None):
-    """A loopback TCP server; sends payload to each client if given. Returns
-    port.
-    """
-    srv = socket.socket()
-    srv.bind(('127.0.0.1', 0))
-    srv.listen(4)
-
-    def loop():
-        while True:
-            try:
-                conn, _ = srv.accept()
-            except OSError:
-                return
-            with conn:
-                if payload is not None:
-                    try:
-                        conn.recv(16) if payload.startswith(b'\x01') else None
-                        conn.sendall(payload)
-                    except OSError:
-                        pass
-
-    threading.Thread(target=loop, daemon=True).start()
-    return srv, srv.getsockname()[1]
-
-
-def _free_port():
-    s = socket.socket()
-    s.bind(('127.0.0.1', 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+from tests.unit.testbed.cloud import loopback
 
 
 def test_service_that_dies_while_starting_is_named_with_its_log(tmp_path):
@@ -81,7 +46,7 @@ def test_service_that_dies_while_starting_is_named_with_its_log(tmp_path):
     with pytest.raises(procs.CloudError) as err:
         procs.wait_until(
             'bogus-api',
-            lambda: probes.probe_tcp('127.0.0.1', _free_port()),
+            lambda: probes.probe_tcp('127.0.0.1', loopback.free_port()),
             log,
             timeout=60,
             proc=proc,
@@ -98,7 +63,7 @@ def test_service_that_dies_while_starting_is_named_with_its_log(tmp_path):
 
 
 def test_service_that_never_answers_times_out_with_reason(tmp_path):
-    port = _free_port()
+    port = loopback.free_port()
     with pytest.raises(procs.CloudError) as err:
         procs.wait_until(
             'placement',
@@ -169,7 +134,7 @@ def test_start_time_is_psutils_create_time():
 
 
 def test_listening_sockets_reports_loopback_listener():
-    srv, port = _serve_once()
+    srv, port = loopback.serve_once()
     try:
         found = procs.listening_sockets([os.getpid()])
         assert (os.getpid(), '127.0.0.1', port) in found
