@@ -134,7 +134,8 @@ class Probes:
                 )
             )
         except Exception as e:  # nova-api answers 404 for no match
-            return 'no hypervisor %s yet (%s)' % (host, e)
+            why = getattr(e, 'status_code', None) or e
+            return 'no hypervisor %s yet (%s)' % (host, why)
         if not found:
             return 'no hypervisor %s yet' % host
         return None
