@@ -292,7 +292,7 @@ def ensure_images(conn, log=print):
     out = {}
     for spec in WORKLOADS:
         name = disk.image_name(spec)
-        found = conn.image.find_image(name)
+        found = seed.find(conn.image.find_image, name)
         if found is None or found.status != 'active':
             with open(disk.build_disk(spec, log=log), 'rb') as f:
                 found = seed.upload_image(

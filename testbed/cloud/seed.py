@@ -36,20 +36,34 @@ SUBNET_CIDR = '192.0.2.0/24'
 DOMAIN = 'default'
 
 
+def find(finder, name, **query):
+    """What an openstacksdk ``find_*`` proxy method finds, or None (its
+    ``ignore_missing=True`` is deprecated).
+
+        find(conn.network.find_network, 'private')
+    """
+    try:
+        return finder(name, ignore_missing=False, **query)
+    except sdk_exceptions.NotFoundException:
+        return None
+
+
 def keystone_objects(conn, layout):
     """Service project, service users with admin+service roles, and every
     endpoint of ``layout``.
     """
     ident = conn.identity
-    project = ident.find_project(
-        'service', domain_id=DOMAIN
+    project = find(
+        ident.find_project, 'service', domain_id=DOMAIN
     ) or ident.create_project(name='service', domain_id=DOMAIN)
     roles = [
-        ident.find_role(role) or ident.create_role(name=role)
+        find(ident.find_role, role) or ident.create_role(name=role)
         for role in ('admin', 'service')
     ]
     for name in lay.SERVICE_USERS:
-        user = ident.find_user(name, domain_id=DOMAIN) or ident.create_user(
+        user = find(
+            ident.find_user, name, domain_id=DOMAIN
+        ) or ident.create_user(
             name=name,
             domain_id=DOMAIN,
             password=lay.service_password(name),
@@ -107,7 +121,7 @@ def upload_image(conn, name, data, found=None, **properties):
 
 def image(conn, glance_log, timeout=60):
     """The public raw image :data:`IMAGE`, uploaded and active."""
-    found = conn.image.find_image(IMAGE)
+    found = find(conn.image.find_image, IMAGE)
     if found is not None and found.status == 'active':
         return
     found = upload_image(conn, IMAGE, b'\0' * IMAGE_BYTES, found)
@@ -125,7 +139,8 @@ def network(conn):
     """The shared flat network :data:`NETWORK` with one subnet (no DHCP:
     neutron runs its API only).
     """
-    net = conn.network.find_network(NETWORK) or conn.network.create_network(
+    net = find(conn.network.find_network, NETWORK)
+    net = net or conn.network.create_network(
         name=NETWORK,
         is_shared=True,
         provider_network_type='flat',

@@ -16,6 +16,8 @@ the cloud here; the real one is seeded in tests/functional/cloud.
 
 import types
 
+from openstack import exceptions as sdk_exceptions
+
 from testbed.cloud import layout as lay
 from testbed.cloud import seed
 
@@ -36,7 +38,11 @@ class _Proxy:
                 made = {'id': '%s-id' % kwargs.get('name', name)}
                 made.update(subnet_ids=[], **kwargs)
                 return types.SimpleNamespace(**made)
-            return self._have.get(name, lambda *a, **k: None)(*args, **kwargs)
+            if name.startswith('find_'):
+                assert kwargs.pop('ignore_missing') is False
+                if name not in self._have:
+                    raise sdk_exceptions.NotFoundException(name)
+            return self._have[name](*args, **kwargs)
 
         return call
 
