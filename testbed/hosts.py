@@ -16,12 +16,11 @@ private mount and UTS namespaces running its own libvirtd with a distinct
 host UUID, reachable from the other host over qemu+tcp.  The test process
 stays in the root namespace and reaches each libvirtd over a unix socket.
 
-Run ``python3 -m testbed.hosts --help`` for the command line.
+Run ``python3 -m testbed.hosts --help`` for the command line (in
+``testbed.hosts_cli``).
 """
 
-import argparse
 import fcntl
-import json
 import os
 import shutil
 import signal
@@ -30,10 +29,8 @@ import sys
 import time
 import uuid
 
-from testbed.guest import build as guest_build
 from testbed.guest import spec as guest_spec
 from testbed import guests
-from testbed import hostpkgs
 from testbed import libvirtd
 from testbed import network
 
@@ -371,91 +368,7 @@ class HostPair(guests.GuestsMixin):
         self.down()
 
 
-def _status(pair):
-    """Print what is running; returns 0 when both hosts answer."""
-    healthy = True
-    for host in pair.HOSTS:
-        line = '%s: netns %s %s, anchor %s, libvirtd %s, %s' % (
-            host,
-            pair.netns(host),
-            'present' if network.netns_exists(pair.netns(host)) else 'absent',
-            pair.anchor_pid(host),
-            pair.libvirtd_pid(host),
-            pair.uri(host),
-        )
-        try:
-            doms = pair.connect(host).listAllDomains()
-            line += ', domains %s' % [
-                (d.name(), 'running' if d.isActive() else 'defined')
-                for d in doms
-            ]
-        except Exception as exc:  # libvirtError or a missing libvirt-python
-            line += ', unreachable (%s)' % str(exc).splitlines()[0]
-            healthy = False
-        print(line)
-    print('present: %s' % (', '.join(pair.leftovers()) or 'nothing'))
-    return 0 if healthy else 1
-
-
-def main(argv=None):
-    """Command line: install, up, down, status."""
-    parser = argparse.ArgumentParser(
-        prog='python3 -m testbed.hosts',
-        description='Two namespaced libvirt/QEMU hosts for real live '
-        'migration tests (run as root).',
-    )
-    parser.add_argument(
-        '--workdir', help='default $%s or %s' % (WORKDIR_ENV, DEFAULT_WORKDIR)
-    )
-    parser.add_argument(
-        '--prefix',
-        help='namespace prefix (default '
-        '$OSC_LM_PREFIX or "lm": netns lmA, lmB)',
-    )
-    parser.add_argument(
-        '--subnet',
-        help='first three octets used inside '
-        'the namespaces (default $OSC_LM_SUBNET or 10.77.0)',
-    )
-    sub = parser.add_subparsers(dest='command', required=True)
-    sub.add_parser(
-        'install',
-        help='install Debian packages and build the guest (idempotent)',
-    )
-    sub.add_parser('up', help='(re)create both hosts, removing leftovers')
-    sub.add_parser(
-        'down', help='remove domains, daemons, bridge, veths and namespaces'
-    )
-    sub.add_parser('status', help='show hosts, domains and leftovers')
-    args = parser.parse_args(argv)
-    pair = HostPair(args.workdir, args.prefix, args.subnet)
-    log = lambda line: print(line, file=sys.stderr)  # noqa: E731
-    started = time.monotonic()
-    if args.command == 'install':
-        hostpkgs.install(log=log)
-        image = guest_build.build(log=log)
-        print(json.dumps({'kernel': image.kernel, 'initrd': image.initrd}))
-    elif args.command == 'up':
-        pair.up()
-        for host in pair.HOSTS:
-            print(
-                '%s: %s (from here: %s)'
-                % (host, pair.uri(host), pair.local_uri(host))
-            )
-    elif args.command == 'down':
-        left = pair.down()
-        if left:
-            print('could not remove: %s' % ', '.join(left))
-            return 1
-    else:
-        try:
-            return _status(pair)
-        finally:
-            pair.close()
-    pair.close()
-    log('%s took %.1fs' % (args.command, time.monotonic() - started))
-    return 0
-
-
 if __name__ == '__main__':
-    sys.exit(main())
+    from testbed import hosts_cli
+
+    sys.exit(hosts_cli.main())

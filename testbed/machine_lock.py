@@ -16,7 +16,8 @@ databases and guests. Two at once spoil each other's results (a drain test
 once found the other run's guest on its host and failed), so the second
 waits for the first and says so. The lock is an ``flock`` on a file in the
 work folder: the kernel drops it when its holder dies, so a killed run never
-leaves it stuck.
+leaves it stuck. :func:`held` is the one lock helper of the testbed: the
+mini-cloud serialises its commands on one work folder with it too.
 """
 
 import contextlib
@@ -37,11 +38,14 @@ def lock_path():
 
 
 @contextlib.contextmanager
-def exclusive(purpose, say=print):
-    """Hold the machine's testbed for ``purpose`` (written into the lock
-    file, so a waiter can name who holds it).
+def held(path, purpose, say=print, what='the testbed'):
+    """Hold an ``flock`` on ``path`` for ``purpose``, waiting for the
+    holder if there is one. The purpose is written into the file, so a
+    waiter can name who holds it: ``waiting for the testbed: held by pid
+    4242: pytest tests/e2e (/srv/osc-livemigrate/.testbed.lock)``.
+
+    :param what: what the lock guards, for the two lines said on a wait.
     """
-    path = lock_path()
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, 'a+') as f:
         try:
@@ -49,10 +53,10 @@ def exclusive(purpose, say=print):
         except BlockingIOError:
             f.seek(0)
             holder = f.read().strip() or 'another process'
-            say('waiting for the testbed: held by %s (%s)' % (holder, path))
+            say('waiting for %s: held by %s (%s)' % (what, holder, path))
             t0 = time.monotonic()
             fcntl.flock(f, fcntl.LOCK_EX)
-            say('got the testbed after %.0f s' % (time.monotonic() - t0))
+            say('got %s after %.0f s' % (what, time.monotonic() - t0))
         f.seek(0)
         f.truncate()
         f.write('pid %d: %s\n' % (os.getpid(), purpose))
@@ -64,3 +68,8 @@ def exclusive(purpose, say=print):
             f.truncate()
             f.flush()
             fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def exclusive(purpose, say=print):
+    """Hold the machine's testbed for ``purpose`` (see :func:`held`)."""
+    return held(lock_path(), purpose, say=say)

@@ -19,8 +19,21 @@ tests.
     cloud.down()
 
 Command line: python3 -m testbed.cloud {up,down,status,reset,env} [--mode
-fake].
+fake]. The rooms of the package are listed in its README.md.
 """
 
-from testbed.cloud.cloud import Cloud  # noqa: F401
-from testbed.cloud.procs import CloudError  # noqa: F401
+
+def __getattr__(name):
+    """``Cloud`` and ``CloudError``, imported on first use: the command
+    line names what is missing (psutil, openstacksdk) in one line when a
+    bare interpreter runs it.
+    """
+    if name == 'Cloud':
+        from testbed.cloud.cloud import Cloud
+
+        return Cloud
+    if name == 'CloudError':
+        from testbed.cloud.procs import CloudError
+
+        return CloudError
+    raise AttributeError(name)

@@ -50,8 +50,17 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    from testbed.cloud.cloud import Cloud
-    from testbed.cloud.procs import CloudError
+    try:
+        from testbed.cloud.cloud import Cloud
+        from testbed.cloud.procs import CloudError
+    except ImportError as e:  # run with a bare interpreter
+        print(
+            'testbed.cloud: ERROR: %s; run the tool with the test '
+            "environment's Python (.tox/py3/bin/python), or pip install -r "
+            'requirements.txt -r test-requirements.txt' % e,
+            file=sys.stderr,
+        )
+        return 2
 
     try:
         cloud = Cloud(mode=args.mode)

@@ -28,8 +28,10 @@ import os
 import subprocess
 
 from testbed.cloud import install
+from testbed.cloud import procs
 from testbed.cloud.procs import CloudError
 from testbed.cloud import render
+from testbed.cloud import seed
 from testbed.guest import disk
 from testbed.guest import spec as guest_spec
 from testbed import hostpkgs
@@ -84,25 +86,14 @@ def pair_command(lo, pair, command, log):
         pair.subnet,
         command,
     ]
-    os.makedirs(os.path.dirname(log), exist_ok=True)
-    with open(log, 'ab') as out:
-        out.write(('\n$ %s\n' % ' '.join(argv)).encode())
-        out.flush()
-        r = subprocess.run(
-            argv,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            cwd=REPO,
-            env=dict(os.environ, PYTHONPATH=REPO),
-        )
-    if r.returncode != 0:
-        raise CloudError(
-            'libvirt-hosts',
-            'python -m testbed.hosts %s failed (exit %d)'
-            % (command, r.returncode),
-            log,
-        )
+    procs.run_logged(
+        argv,
+        log,
+        'libvirt-hosts',
+        'python -m testbed.hosts %s failed' % command,
+        cwd=REPO,
+        env=dict(os.environ, PYTHONPATH=REPO),
+    )
 
 
 def pair_running(pair):
@@ -232,21 +223,13 @@ def _python_ok(python, code):
 
 
 def _pip(python, args, log, what):
-    with open(log, 'ab') as out:
-        r = subprocess.run(
-            [python, '-m', 'pip', 'install', '--disable-pip-version-check']
-            + args,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env=dict(os.environ, PIP_NO_BINARY='libvirt-python'),
-        )
-    if r.returncode != 0:
-        raise CloudError(
-            'install',
-            'pip install of %s failed (exit %d)' % (what, r.returncode),
-            log,
-        )
+    procs.run_logged(
+        [python, '-m', 'pip', 'install', '--disable-pip-version-check'] + args,
+        log,
+        'install',
+        'pip install of %s failed' % what,
+        env=dict(os.environ, PIP_NO_BINARY='libvirt-python'),
+    )
 
 
 def ensure_extras(lo, log, say=print):
@@ -301,36 +284,24 @@ def ensure_extras(lo, log, say=print):
 
 
 # ------------------------------------------------------------ images
-def ensure_images(session, log=print):
-    """Build and register every workload's disk; return {name: image id}."""
+def ensure_images(conn, log=print):
+    """Build and register every workload's disk; return {name: image id}.
+
+    :param conn: an admin openstacksdk connection.
+    """
     out = {}
     for spec in WORKLOADS:
         name = disk.image_name(spec)
-        found = session.get('image', '/v2/images?name=%s' % name)['images']
-        if found and found[0]['status'] == 'active':
-            out[name] = found[0]['id']
-            continue
-        path = disk.build_disk(spec, log=log)
-        image = (
-            found[0]
-            if found
-            else session.post(
-                'image',
-                '/v2/images',
-                {
-                    'name': name,
-                    'disk_format': 'raw',
-                    'container_format': 'bare',
-                    'visibility': 'public',
-                    'min_ram': spec.mem_mib,
-                    'livemigrate_workload': guest_spec.kernel_cmdline(spec),
-                },
-            )
-        )
-        if image['status'] == 'queued':
-            with open(path, 'rb') as f:
-                session.put(
-                    'image', '/v2/images/%s/file' % image['id'], raw=f.read()
+        found = seed.find(conn.image.find_image, name)
+        if found is None or found.status != 'active':
+            with open(disk.build_disk(spec, log=log), 'rb') as f:
+                found = seed.upload_image(
+                    conn,
+                    name,
+                    f.read(),
+                    found,
+                    min_ram=spec.mem_mib,
+                    livemigrate_workload=guest_spec.kernel_cmdline(spec),
                 )
-        out[name] = image['id']
+        out[name] = found.id
     return out

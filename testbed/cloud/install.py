@@ -24,6 +24,7 @@ import shutil
 import subprocess
 import sys
 
+from testbed.cloud import procs
 from testbed.cloud.procs import CloudError
 
 APT_PACKAGES = ('mariadb-server', 'rabbitmq-server')
@@ -66,28 +67,20 @@ def ensure_apt(log, packages=APT_PACKAGES, say=print):
     say('installing Debian packages: %s' % ' '.join(missing))
     env = dict(os.environ, DEBIAN_FRONTEND='noninteractive')
     lock = ['-o', 'DPkg::Lock::Timeout=900']
-    with open(log, 'ab') as out:
-        for argv in (
-            ['apt-get'] + lock + ['update'],
-            ['apt-get']
-            + lock
-            + ['install', '-y', '--no-install-recommends']
-            + missing,
-        ):
-            r = subprocess.run(
-                argv,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                env=env,
-                stdin=subprocess.DEVNULL,
-            )
-            if r.returncode != 0:
-                raise CloudError(
-                    'install',
-                    '%s failed (exit %d)'
-                    % (' '.join(argv[:1] + argv[3:4]), r.returncode),
-                    log,
-                )
+    for argv in (
+        ['apt-get'] + lock + ['update'],
+        ['apt-get']
+        + lock
+        + ['install', '-y', '--no-install-recommends']
+        + missing,
+    ):
+        procs.run_logged(
+            argv,
+            log,
+            'install',
+            '%s failed' % ' '.join(argv[:1] + argv[3:4]),
+            env=env,
+        )
     still = missing_apt_packages(packages)
     if still:
         raise CloudError(
@@ -128,42 +121,29 @@ def ensure_venv(venv_dir, venv, log, say=print):
         'building venv %s (pip install -r %s)'
         % (venv_dir, os.path.basename(requirements_file(venv)))
     )
-    with open(log, 'ab') as out:
-        py = os.path.join(venv_dir, 'bin', 'python')
-        if not os.path.exists(py):
-            r = subprocess.run(
-                [base_python(), '-m', 'venv', venv_dir],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-            if r.returncode != 0:
-                raise CloudError(
-                    'install',
-                    'python -m venv %s failed (exit %d; on Debian '
-                    'apt-get install python3-venv)' % (venv_dir, r.returncode),
-                    log,
-                )
-        r = subprocess.run(
-            [
-                py,
-                '-m',
-                'pip',
-                'install',
-                '--disable-pip-version-check',
-                '-r',
-                requirements_file(venv),
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
+    py = os.path.join(venv_dir, 'bin', 'python')
+    if not os.path.exists(py):
+        procs.run_logged(
+            [base_python(), '-m', 'venv', venv_dir],
+            log,
+            'install',
+            'python -m venv %s failed (on Debian: apt-get install '
+            'python3-venv)' % venv_dir,
         )
-        if r.returncode != 0:
-            raise CloudError(
-                'install',
-                'pip install into venv %s failed (exit %d)'
-                % (venv, r.returncode),
-                log,
-            )
+    procs.run_logged(
+        [
+            py,
+            '-m',
+            'pip',
+            'install',
+            '--disable-pip-version-check',
+            '-r',
+            requirements_file(venv),
+        ],
+        log,
+        'install',
+        'pip install into venv %s failed' % venv,
+    )
     with open(os.path.join(venv_dir, STAMP), 'w') as f:
         f.write(_hash(requirements_file(venv)) + '\n')
     return True

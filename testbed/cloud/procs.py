@@ -9,26 +9,30 @@
 # WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
 # License for the specific language governing permissions and limitations
 # under the License.
-"""Start, watch and stop the mini-cloud's processes, and probe whether they
-answer.
+"""Start, find and stop the mini-cloud's processes; run its one-off steps.
 
 Every process is started in its own session (so its children share its process
-group) and recorded in ``run/processes.json`` with its pid and its kernel start
-time, so a recycled pid is never mistaken for ours. Every process also carries
+group) and recorded in ``run/processes.json`` with its pid and its start time,
+so a recycled pid is never mistaken for ours. Every process also carries
 ``LIVEMIGRATE_CLOUD_OWNER=<work folder>`` in its environment: daemons that
 detach (epmd, if RabbitMQ starts one) are found by that marker and stopped too.
+The process list comes from psutil.
 """
 
 import json
 import os
 import signal
-import socket
 import subprocess
 import time
-import urllib.error
-import urllib.request
+
+import psutil
 
 MARKER_ENV = 'LIVEMIGRATE_CLOUD_OWNER'
+#: Seconds two start times of one pid may differ and still be one process:
+#: psutil gives the start time on the wall clock (boot time + ticks), and the
+#: kernel's boot time moves by a second when the clock is adjusted. Linux
+#: does not hand a pid out again within a second.
+SAME_START = 1.0
 
 
 class CloudError(Exception):
@@ -46,25 +50,84 @@ class CloudError(Exception):
         super().__init__(msg)
 
 
-def start_time(pid):
-    """Kernel start time (clock ticks since boot) of a pid, or None if it is
-    gone.
+def run_logged(
+    argv,
+    log,
+    service,
+    failed,
+    env=None,
+    cwd=None,
+    input_text=None,
+    ok=(0,),
+    capture=False,
+):
+    """Run one command to its end, its output appended to ``log`` after a
+    ``$ argv`` line; return the CompletedProcess.
+
+    :param service: the name a failure is reported under.
+    :param failed: what failed, for the message: ``pip install of x failed``
+        becomes ``x: pip install of x failed (exit 1); see LOG``.
+    :param ok: exit codes that count as success.
+    :param capture: keep stdout (text) in the result as well.
+    :raises CloudError: if the exit code is not in ``ok``.
     """
+    os.makedirs(os.path.dirname(log), exist_ok=True)
+    with open(log, 'ab') as out:
+        out.write(('\n$ %s\n' % ' '.join(argv)).encode())
+        out.flush()
+        r = subprocess.run(
+            argv,
+            stdout=subprocess.PIPE if capture else out,
+            stderr=out,
+            env=env,
+            cwd=cwd,
+            input=input_text.encode() if input_text else None,
+            stdin=None if input_text else subprocess.DEVNULL,
+        )
+        if capture:
+            out.write(r.stdout)
+            r.stdout = r.stdout.decode(errors='replace')
+    if r.returncode not in ok:
+        raise CloudError(service, '%s (exit %d)' % (failed, r.returncode), log)
+    return r
+
+
+def _process(pid):
+    """psutil's Process of a live, not zombie, pid; else None."""
     try:
-        with open('/proc/%d/stat' % pid) as f:
-            data = f.read()
-    except OSError:
+        p = psutil.Process(pid)
+        if p.status() != psutil.STATUS_ZOMBIE:
+            return p
+    except psutil.Error:
+        pass
+    return None
+
+
+def start_time(pid):
+    """Start time (seconds since the epoch) of a live pid, or None if it is
+    gone (a zombie is as good as gone).
+    """
+    p = _process(pid)
+    try:
+        return p.create_time() if p else None
+    except psutil.Error:
         return None
-    # the command name (field 2) may contain spaces: split after its ')'
-    fields = data[data.rindex(')') + 2 :].split()
-    if fields[0] == 'Z':
-        return None  # a zombie is as good as gone
-    return int(fields[19])
+
+
+def _as_epoch(started):
+    """A recorded start time in seconds since the epoch; tables written
+    before psutil hold the kernel's clock ticks since boot (an int).
+    """
+    if isinstance(started, int):
+        return started / os.sysconf('SC_CLK_TCK') + psutil.boot_time()
+    return started
 
 
 def pid_alive(pid, started=None):
     st = start_time(pid)
-    return st is not None and (started is None or st == started)
+    if st is None:
+        return False
+    return started is None or abs(st - _as_epoch(started)) < SAME_START
 
 
 class ProcessTable:
@@ -183,34 +246,32 @@ class ProcessTable:
         environment or work in one of our cwd_roots (never this process or
         its ancestors).
         """
-        want = ('%s=%s' % (MARKER_ENV, self.marker)).encode()
+        me = psutil.Process()
+        mine = {me.pid} | {p.pid for p in me.parents()}
         found = []
-        mine = _ancestors(os.getpid())
-        for d in os.listdir('/proc'):
-            if not d.isdigit() or int(d) in mine:
+        for p in psutil.process_iter():
+            if p.pid in mine:
                 continue
-            if self._works_here(d) or self._has_marker(d, want):
-                if pid_alive(int(d)):
-                    found.append(int(d))
+            if self._works_here(p) or self._has_marker(p):
+                if _process(p.pid) is not None:
+                    found.append(p.pid)
         return sorted(found)
 
-    def _works_here(self, pid):
+    def _works_here(self, p):
         if not self.cwd_roots:
             return False
         try:
-            cwd = os.readlink('/proc/%s/cwd' % pid)
-        except OSError:
+            cwd = p.cwd()
+        except psutil.Error:
             return False
         if cwd.endswith(' (deleted)'):
             cwd = cwd[: -len(' (deleted)')]
         return any(cwd == r or cwd.startswith(r + '/') for r in self.cwd_roots)
 
-    @staticmethod
-    def _has_marker(pid, want):
+    def _has_marker(self, p):
         try:
-            with open('/proc/%s/environ' % pid, 'rb') as f:
-                return want in f.read().split(b'\0')
-        except OSError:
+            return p.environ().get(MARKER_ENV) == self.marker
+        except psutil.Error:
             return False
 
     def our_pids(self):
@@ -224,19 +285,17 @@ class ProcessTable:
             for e in self.load().values()
             if pid_alive(e['pid'], e.get('started'))
         }
-        parent, group = {}, {}
-        for pid, ppid, pgid in _live_processes():
-            parent[pid], group[pid] = ppid, pgid
         mine = set(self.marked_pids()) | roots
-        mine |= {p for p, g in group.items() if g in roots}
-        changed = True
-        while changed:
-            more = {
-                p for p, pp in parent.items() if pp in mine and p not in mine
-            }
-            mine |= more
-            changed = bool(more)
-        return sorted(p for p in mine if p in parent)
+        for pid, pgid in _live_groups():
+            if pgid in roots:
+                mine.add(pid)
+        for pid in list(mine):
+            p = _process(pid)
+            try:
+                mine.update(c.pid for c in p.children(recursive=True))
+            except (AttributeError, psutil.Error):
+                pass  # gone meanwhile
+        return sorted(p for p in mine if _process(p) is not None)
 
     def kill_marked(self, timeout=10.0):
         """Stop every straggler carrying our marker; return the pids that were
@@ -252,20 +311,6 @@ class ProcessTable:
             if pid_alive(pid):
                 _signal(pid, signal.SIGKILL)
         return pids
-
-
-def _ancestors(pid):
-    """pid and every ancestor of it."""
-    out = set()
-    while pid > 1 and pid not in out:
-        out.add(pid)
-        try:
-            with open('/proc/%d/stat' % pid) as f:
-                data = f.read()
-        except OSError:
-            break
-        pid = int(data[data.rindex(')') + 2 :].split()[1])
-    return out
 
 
 def _signal(pid, sig):
@@ -286,27 +331,20 @@ def _signal_group(pid, sig):
     _signal(pid, sig)
 
 
-def _live_processes():
-    """(pid, parent pid, process group) of every live, not zombie,
-    process.
-    """
-    for d in os.listdir('/proc'):
-        if not d.isdigit():
+def _live_groups():
+    """(pid, process group) of every live, not zombie, process."""
+    for p in psutil.process_iter(['status']):
+        if p.info['status'] == psutil.STATUS_ZOMBIE:
             continue
         try:
-            with open('/proc/%s/stat' % d) as f:
-                data = f.read()
-        except OSError:
+            yield p.pid, os.getpgid(p.pid)
+        except ProcessLookupError:
             continue
-        # the command name (field 2) may contain spaces: split after its ')'
-        fields = data[data.rindex(')') + 2 :].split()
-        if fields[0] != 'Z':
-            yield int(d), int(fields[1]), int(fields[2])
 
 
 def _group_members(pgid):
     """Live (not zombie) pids whose process group is pgid."""
-    return [pid for pid, _, group in _live_processes() if group == pgid]
+    return [pid for pid, group in _live_groups() if group == pgid]
 
 
 def _group_alive(pid):
@@ -330,128 +368,38 @@ def _wait_gone(pid, timeout):
     return not _group_alive(pid)
 
 
-def _socket_inodes(pid):
-    inodes = set()
-    try:
-        fds = os.listdir('/proc/%d/fd' % pid)
-    except OSError:
-        return inodes
-    for fd in fds:
-        try:
-            target = os.readlink('/proc/%d/fd/%s' % (pid, fd))
-        except OSError:
-            continue
-        if target.startswith('socket:['):
-            inodes.add(target[8:-1])
-    return inodes
-
-
-def _hex_addr(text):
-    """'0100007F:1F90' (or the 32-hex-digit IPv6 form) -> ('127.0.0.1',
-    8080).
-    """
-    addr, port = text.split(':')
-    raw = bytes.fromhex(addr)
-    # /proc/net/tcp* prints each 32-bit word in host (little-endian) order
-    raw = b''.join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
-    return socket.inet_ntop(
-        socket.AF_INET if len(raw) == 4 else socket.AF_INET6, raw
-    ), int(port, 16)
-
-
 def listening_sockets(pids):
     """[(pid, address, port)] of the TCP sockets the given processes listen
     on.
     """
-    by_inode = {}
-    for table in ('/proc/net/tcp', '/proc/net/tcp6'):
-        try:
-            with open(table) as f:
-                next(f)
-                for line in f:
-                    cols = line.split()
-                    if cols[3] == '0A':  # LISTEN
-                        by_inode[cols[9]] = _hex_addr(cols[1])
-        except OSError:
-            continue
-    out = []
+    pids = set(pids)
+    return sorted(
+        {
+            (c.pid, c.laddr.ip, c.laddr.port)
+            for c in psutil.net_connections(kind='tcp')
+            if c.status == psutil.CONN_LISTEN and c.pid in pids
+        }
+    )
+
+
+def rss_bytes(pids):
+    """Summed resident memory of the live pids (shared pages count twice)."""
+    total = 0
     for pid in pids:
-        for inode in _socket_inodes(pid):
-            if inode in by_inode:
-                out.append((pid,) + by_inode[inode])
-    return sorted(set(out))
-
-
-# ---------------------------------------------------------------- probes
-# Each probe returns None when the service answers, else a short reason.
-
-
-def probe_tcp(host, port, timeout=2.0):
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return None
-    except OSError as e:
-        return 'nothing answers on %s:%d (%s)' % (host, port, e.strerror or e)
-
-
-def probe_mysql(host, port, timeout=2.0):
-    """A MySQL/MariaDB server greets first: protocol version 10 in its first
-    packet.
-    """
-    try:
-        with socket.create_connection((host, port), timeout=timeout) as s:
-            data = s.recv(64)
-    except OSError as e:
-        return 'nothing answers on %s:%d (%s)' % (host, port, e.strerror or e)
-    # 10: a handshake; 0xff: an error packet, e.g. "Host is not allowed"
-    # before the database user exists, which still proves the server answers.
-    if len(data) > 4 and data[4] in (10, 0xFF):
-        return None
-    return 'no MySQL greeting on %s:%d' % (host, port)
-
-
-def probe_amqp(host, port, timeout=3.0):
-    """Send the AMQP 0-9-1 header; a broker answers with a Connection.Start
-    frame.
-    """
-    try:
-        with socket.create_connection((host, port), timeout=timeout) as s:
-            s.sendall(b'AMQP\x00\x00\x09\x01')
-            data = s.recv(16)
-    except OSError as e:
-        return 'nothing answers on %s:%d (%s)' % (host, port, e.strerror or e)
-    if data[:1] == b'\x01':
-        return None
-    return 'no AMQP answer on %s:%d' % (host, port)
-
-
-def probe_http(url, timeout=5.0):
-    """Any HTTP answer below 500 counts (APIs answer / with 300 or 401)."""
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as r:
-            status = r.status
-    except urllib.error.HTTPError as e:
-        status = e.code
-    except (OSError, ValueError) as e:
-        reason = getattr(e, 'reason', e)
-        return 'no HTTP answer from %s (%s)' % (url, reason)
-    if status >= 500:
-        return 'HTTP %d from %s' % (status, url)
-    return None
-
-
-def port_owner_free(host, port):
-    """True if nothing listens on host:port."""
-    return probe_tcp(host, port, timeout=0.5) is not None
+        try:
+            total += psutil.Process(pid).memory_info().rss
+        except psutil.Error:
+            pass
+    return total
 
 
 def wait_until(name, probe, log, timeout, proc=None, pid=None, interval=0.2):
     """Poll probe() until it returns None.
 
-    :param proc: a Popen (or pid) that must stay alive while we wait; if it
-    exits
+    :param proc: a Popen that must stay alive while we wait; if it exits
         first, fail at once with its exit code instead of waiting out the
         timeout.
+    :param pid: the same for a process started earlier (by pid).
     :raises CloudError: naming the service and pointing at its log.
     """
     deadline = time.monotonic() + timeout

@@ -207,7 +207,13 @@ def nova_files(lo, compute_driver=None):
                     'state_path': state,
                     'osapi_compute_listen': lay.HOST,
                     'metadata_listen': lay.HOST,
-                    # fake guests: no reason to wait a minute on shutdown
+                    # 5 s, not oslo.service's 60: on SIGTERM a service
+                    # only waits this long for its in-flight RPC calls,
+                    # and no guest depends on that wait: the fake
+                    # driver's guests live in nova-compute's memory,
+                    # libvirt mode's QEMUs belong to the HostPair's
+                    # libvirtds and keep running without nova-compute.
+                    # down kills the nova stage after 10 s anyway.
                     'graceful_shutdown_timeout': 5,
                     'max_concurrent_live_migrations': (
                         MAX_CONCURRENT_LIVE_MIGRATIONS

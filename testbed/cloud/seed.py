@@ -12,13 +12,13 @@
 """What a fresh mini-cloud holds: service users and endpoints, flavors, an
 image and a network.
 
-Each function takes an admin :class:`testbed.cloud.rest.Session`, creates
-only what is missing (a rerun after an interrupted ``up`` is harmless) and
-talks REST only; :class:`testbed.cloud.cloud.Cloud` decides when to call
-them.
+Each function takes an admin openstacksdk connection (see
+:mod:`testbed.cloud.api`) and creates only what is missing, so a rerun
+after an interrupted ``up`` is harmless; :mod:`testbed.cloud.bootstrap`
+decides when to call them.
 """
 
-import time
+from openstack import exceptions as sdk_exceptions
 
 from testbed.cloud import layout as lay
 from testbed.cloud.procs import CloudError
@@ -33,168 +33,124 @@ IMAGE_BYTES = 1024 * 1024
 NETWORK = 'private'
 #: a documentation range: only a database record here
 SUBNET_CIDR = '192.0.2.0/24'
+DOMAIN = 'default'
 
 
-def keystone_objects(s, layout):
+def find(finder, name, **query):
+    """What an openstacksdk ``find_*`` proxy method finds, or None (its
+    ``ignore_missing=True`` is deprecated).
+
+        find(conn.network.find_network, 'private')
+    """
+    try:
+        return finder(name, ignore_missing=False, **query)
+    except sdk_exceptions.NotFoundException:
+        return None
+
+
+def keystone_objects(conn, layout):
     """Service project, service users with admin+service roles, and every
     endpoint of ``layout``.
     """
-    project = _find_or_create(
-        s, 'projects', 'project', 'service', {'domain_id': 'default'}
-    )
-    roles = {r['name']: r['id'] for r in s.get('identity', '/roles')['roles']}
-    for role in ('admin', 'service'):
-        if role not in roles:
-            roles[role] = s.post(
-                'identity', '/roles', {'role': {'name': role}}
-            )['role']['id']
-    for user in lay.SERVICE_USERS:
-        uid = _find_or_create(
-            s,
-            'users',
-            'user',
-            user,
-            {'domain_id': 'default', 'password': lay.service_password(user)},
+    ident = conn.identity
+    project = find(
+        ident.find_project, 'service', domain_id=DOMAIN
+    ) or ident.create_project(name='service', domain_id=DOMAIN)
+    roles = [
+        find(ident.find_role, role) or ident.create_role(name=role)
+        for role in ('admin', 'service')
+    ]
+    for name in lay.SERVICE_USERS:
+        user = find(
+            ident.find_user, name, domain_id=DOMAIN
+        ) or ident.create_user(
+            name=name,
+            domain_id=DOMAIN,
+            password=lay.service_password(name),
         )
-        for role in ('admin', 'service'):
-            s.put(
-                'identity',
-                '/projects/%s/users/%s/roles/%s' % (project, uid, roles[role]),
-            )
+        for role in roles:
+            ident.assign_project_role_to_user(project, user, role)
     for name, stype, url in layout.endpoints():
-        found = s.get('identity', '/services?type=%s' % stype)['services']
-        sid = (
-            found[0]['id']
-            if found
-            else s.post(
-                'identity',
-                '/services',
-                {'service': {'name': name, 'type': stype}},
-            )['service']['id']
+        found = list(ident.services(type=stype))
+        service = (
+            found[0] if found else ident.create_service(name=name, type=stype)
         )
-        have = {
-            e['interface']
-            for e in s.get('identity', '/endpoints?service_id=%s' % sid)[
-                'endpoints'
-            ]
-        }
+        have = {e.interface for e in ident.endpoints(service_id=service.id)}
         for interface in ('public', 'internal', 'admin'):
             if interface not in have:
-                s.post(
-                    'identity',
-                    '/endpoints',
-                    {
-                        'endpoint': {
-                            'service_id': sid,
-                            'interface': interface,
-                            'url': url,
-                            'region_id': lay.REGION,
-                        }
-                    },
+                ident.create_endpoint(
+                    service_id=service.id,
+                    interface=interface,
+                    url=url,
+                    region_id=lay.REGION,
                 )
 
 
-def flavor_names(s):
-    return {f['name'] for f in s.get('compute', '/flavors')['flavors']}
+def flavor_names(conn):
+    return {f.name for f in conn.compute.flavors()}
 
 
-def ensure_flavor(s, flavor, existing):
+def ensure_flavor(conn, flavor, existing):
     """Create ``(name, vcpus, ram, disk)`` unless ``existing`` has it."""
     name, vcpus, ram, disk = flavor
     if name not in existing:
-        s.post(
-            'compute',
-            '/flavors',
-            {
-                'flavor': {
-                    'name': name,
-                    'id': name,
-                    'vcpus': vcpus,
-                    'ram': ram,
-                    'disk': disk,
-                }
-            },
+        conn.compute.create_flavor(
+            name=name, id=name, vcpus=vcpus, ram=ram, disk=disk
         )
 
 
-def image(s, glance_log, timeout=60):
+def upload_image(conn, name, data, found=None, **properties):
+    """A public raw image ``name`` holding ``data``: created, or, if
+    ``found`` (an earlier, interrupted ``up`` made it) is still queued,
+    uploaded into.
+    """
+    if found is None:
+        return conn.image.create_image(
+            name,
+            data=data,
+            disk_format='raw',
+            container_format='bare',
+            visibility='public',
+            allow_duplicates=True,
+            **properties,
+        )
+    if found.status == 'queued':
+        sdk_exceptions.raise_from_response(found.upload(conn.image, data=data))
+    return found
+
+
+def image(conn, glance_log, timeout=60):
     """The public raw image :data:`IMAGE`, uploaded and active."""
-    images = s.get('image', '/v2/images?name=%s' % IMAGE)['images']
-    if images and images[0]['status'] == 'active':
+    found = find(conn.image.find_image, IMAGE)
+    if found is not None and found.status == 'active':
         return
-    found = (
-        images[0]
-        if images
-        else s.post(
-            'image',
-            '/v2/images',
-            {
-                'name': IMAGE,
-                'disk_format': 'raw',
-                'container_format': 'bare',
-                'visibility': 'public',
-            },
+    found = upload_image(conn, IMAGE, b'\0' * IMAGE_BYTES, found)
+    try:
+        conn.image.wait_for_status(found, 'active', interval=0.5, wait=timeout)
+    except sdk_exceptions.ResourceTimeout as e:
+        raise CloudError(
+            'glance',
+            'image %s not active after upload (%s)' % (IMAGE, e),
+            glance_log,
         )
-    )
-    if found['status'] == 'queued':
-        s.put(
-            'image',
-            '/v2/images/%s/file' % found['id'],
-            raw=b'\0' * IMAGE_BYTES,
-        )
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        status = s.get('image', '/v2/images/%s' % found['id'])['status']
-        if status == 'active':
-            return
-        time.sleep(0.5)
-    raise CloudError(
-        'glance',
-        'image %s not active after upload (%s)' % (IMAGE, status),
-        glance_log,
-    )
 
 
-def network(s):
+def network(conn):
     """The shared flat network :data:`NETWORK` with one subnet (no DHCP:
     neutron runs its API only).
     """
-    nets = s.get('network', '/v2.0/networks?name=%s' % NETWORK)['networks']
-    net = (
-        nets[0]
-        if nets
-        else s.post(
-            'network',
-            '/v2.0/networks',
-            {
-                'network': {
-                    'name': NETWORK,
-                    'shared': True,
-                    'provider:network_type': 'flat',
-                    'provider:physical_network': 'physnet1',
-                }
-            },
-        )['network']
+    net = find(conn.network.find_network, NETWORK)
+    net = net or conn.network.create_network(
+        name=NETWORK,
+        is_shared=True,
+        provider_network_type='flat',
+        provider_physical_network='physnet1',
     )
-    if not net.get('subnets'):
-        s.post(
-            'network',
-            '/v2.0/subnets',
-            {
-                'subnet': {
-                    'network_id': net['id'],
-                    'name': NETWORK + '-subnet',
-                    'ip_version': 4,
-                    'cidr': SUBNET_CIDR,
-                    'enable_dhcp': False,
-                }
-            },
+    if not net.subnet_ids:
+        conn.network.create_subnet(
+            network_id=net.id,
+            name=NETWORK + '-subnet',
+            ip_version=4,
+            cidr=SUBNET_CIDR,
+            is_dhcp_enabled=False,
         )
-
-
-def _find_or_create(s, collection, kind, name, extra):
-    found = s.get('identity', '/%s?name=%s' % (collection, name))[collection]
-    if found:
-        return found[0]['id']
-    body = {kind: dict(extra, name=name)}
-    return s.post('identity', '/' + collection, body)[kind]['id']

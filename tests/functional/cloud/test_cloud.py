@@ -25,8 +25,10 @@ import time
 
 from testbed.cloud import cloud as cloudmod
 from testbed.cloud import layout
+from testbed.cloud import probes
 from testbed.cloud import procs
 from testbed.cloud import seed
+from testbed.cloud import services
 
 ROOT = os.path.dirname(
     os.path.dirname(
@@ -51,7 +53,7 @@ def _tool(*args, env=None, timeout=900):
 
 def test_every_service_answers(cloud):
     rows = cloud.status()
-    assert [r[0] for r in rows] == ['epmd'] + cloudmod.service_names()
+    assert [r[0] for r in rows] == services.names(cloud.layout)
     down = [
         '%s: %s' % (name, detail) for name, _, ok, detail in rows if not ok
     ]
@@ -61,16 +63,10 @@ def test_every_service_answers(cloud):
 def test_every_server_listens_on_loopback_only(cloud):
     sockets = procs.listening_sockets(cloud.table.our_pids())
     ports = {port for _, _, port in sockets}
-    for name in (
-        'mariadb',
-        'rabbitmq',
-        'keystone',
-        'placement',
-        'glance',
-        'neutron',
-        'nova-api',
-    ):
-        assert cloud.layout.ports[name] in ports, name
+    listeners = [s for s in services.table(cloud.layout) if s.port]
+    assert len(listeners) == 8, listeners
+    for s in listeners:
+        assert cloud.layout.ports[s.port] in ports, s.name
     exposed = [s for s in sockets if s[1] not in ('127.0.0.1', '::1')]
     assert not exposed, exposed
 
@@ -79,7 +75,7 @@ def test_status_command_lists_every_service_up(cloud):
     r = _tool('status')
     assert r.returncode == 0, r.stdout + r.stderr
     lines = r.stdout.splitlines()
-    for name in cloudmod.service_names():
+    for name in services.names(cloud.layout):
         line = [ln for ln in lines if ln.split()[0] == name]
         assert line and ' up ' in line[0], (name, r.stdout)
 
@@ -152,14 +148,15 @@ def test_server_boots_on_compute1_and_live_migrates_to_compute2(cloud):
 
 
 def test_up_again_is_a_quick_no_op(cloud):
-    before = {n: cloud.table.pid(n) for n in cloudmod.service_names()}
+    before = {n: cloud.table.pid(n) for n in services.names(cloud.layout)}
     t0 = time.monotonic()
     r = _tool('up')
     took = time.monotonic() - t0
     assert r.returncode == 0, r.stderr
     assert 'already up' in r.stderr
     assert took < 60, took
-    assert {n: cloud.table.pid(n) for n in cloudmod.service_names()} == before
+    after = {n: cloud.table.pid(n) for n in services.names(cloud.layout)}
+    assert after == before
 
 
 def test_service_that_cannot_start_is_one_line_naming_it(cloud, tmp_path):
@@ -195,7 +192,7 @@ def test_service_that_cannot_start_is_one_line_naming_it(cloud, tmp_path):
     assert 'epmd' in r.stderr
     # the failed attempt left nothing running, and the real cloud is unharmed
     assert other.table.our_pids() == []
-    assert procs.port_owner_free(layout.HOST, epmd_port)
+    assert probes.port_free(layout.HOST, epmd_port)
     assert all(ok for _, _, ok, _ in cloud.status())
 
 
@@ -226,7 +223,7 @@ def test_down_leaves_nothing_running_and_up_restores(cloud):
     busy = [
         name
         for name, port in cloud.layout.ports.items()
-        if not procs.port_owner_free(layout.HOST, port)
+        if not probes.port_free(layout.HOST, port)
     ]
     assert not busy, busy
     assert _tool('status').returncode == 1

@@ -90,7 +90,7 @@ def _start_bad_compute(c, tmp_path, text):
         text=True,
         timeout=180,
         stdin=subprocess.DEVNULL,
-        env=c._env(),
+        env=c.supervisor.env(),
     )
     with open(log) as f:
         return r, f.read()

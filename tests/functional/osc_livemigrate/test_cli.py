@@ -264,8 +264,12 @@ def _running_migration(cloud, name):
     cloud.openstack('server', 'migrate', '--live-migration', name)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        found = cloud.session().get(
-            'compute', '/os-migrations?instance_uuid=%s' % sid
+        found = (
+            cloud.connection()
+            .compute.get(
+                '/os-migrations?instance_uuid=%s' % sid, microversion='2.95'
+            )
+            .json()
         )
         running = [
             m

@@ -33,7 +33,7 @@ def _cloud(tmp_path, stdout, rc):
     c = Cloud(base=str(tmp_path), say=lambda m: None)
     script = tmp_path / 'audit.sh'
     script.write_text('cat <<"EOF"\n%sEOF\nexit %d\n' % (stdout, rc))
-    c._nova_manage = lambda: ['sh', str(script)]
+    c.bootstrap.nova_manage = lambda: ['sh', str(script)]
     return c
 
 
@@ -65,5 +65,5 @@ def test_a_failed_audit_is_one_line_naming_the_log(tmp_path):
     c = _cloud(tmp_path, 'An error has occurred\n', 1)
     with pytest.raises(CloudError) as err:
         c.release_orphaned_allocations()
-    assert 'placement audit --delete exited 1' in str(err.value)
+    assert 'placement audit --delete failed (exit 1)' in str(err.value)
     assert str(err.value).endswith(c.layout.log('placement-audit'))

@@ -27,19 +27,26 @@ class _Recorder(Cloud):
         self.table.stop_many = lambda names, timeout=0: (
             self.stopped.extend(names) or names
         )
+        self.supervisor.run = lambda services: self.started.extend(
+            (s.name, s.launch(self.layout, self.pair)) for s in services
+        )
 
-    def _daemons(self, specs):
-        self.started += specs
+    def launch(self, name):
+        """How the service table would start ``name`` now."""
+        (row,) = [s for s in self.services if s.name == name]
+        return row.launch(self.layout, self.pair)
 
 
 def test_overrides_reach_argv_and_env_and_only_changed_services_restart(
     tmp_path,
 ):
     c = _Recorder(str(tmp_path))
-    assert 'env' not in c._api_spec('keystone')
+    assert c.launch('keystone').env is None
     restarted = c.reconfigure(keystone={'token': {'expiration': 130}})
     assert restarted == ['keystone']
-    env = c.started[0]['env']['OS_KEYSTONE_CONFIG_FILES'].split(';')
+    assert c.stopped == ['keystone']
+    assert [name for name, _ in c.started] == ['keystone']
+    env = c.started[0][1].env['OS_KEYSTONE_CONFIG_FILES'].split(';')
     assert env[-1].endswith('etc/keystone/override.conf')
     assert c.overrides() == {
         'keystone': render.ini({'token': {'expiration': 130}})
@@ -52,9 +59,10 @@ def test_overrides_reach_argv_and_env_and_only_changed_services_restart(
         keystone={'token': {'expiration': 130}}, compute=compute
     )
     assert restarted == ['nova-compute-%s' % h for h in c.hosts]
-    for spec in c.started:
-        i = spec['argv'].index('--log-file')
-        assert spec['argv'][i - 2 : i] == [
+    assert [name for name, _ in c.started] == restarted
+    for _, launch in c.started:
+        i = launch.argv.index('--log-file')
+        assert launch.argv[i - 2 : i] == [
             '--config-file',
             str(tmp_path / 'etc/nova/compute-override.conf'),
         ]
@@ -68,4 +76,8 @@ def test_overrides_reach_argv_and_env_and_only_changed_services_restart(
         'nova-compute-%s' % h for h in c.hosts
     ]
     assert c.overrides() == {}
-    assert 'env' not in c._api_spec('keystone')
+    assert c.launch('keystone').env is None
+    assert '--log-file' == c.launch('nova-compute-compute1').argv[-2]
+    assert 'compute-override.conf' not in ' '.join(
+        c.launch('nova-compute-compute1').argv
+    )

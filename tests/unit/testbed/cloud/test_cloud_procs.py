@@ -9,107 +9,23 @@
 # WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
 # License for the specific language governing permissions and limitations
 # under the License.
-"""Process table, probes and the one-line failure of the mini-cloud tool.
+"""Process table, one-off steps and the one-line failure of the mini-cloud
+tool.
 
 These start real (tiny) processes and sockets on loopback; no OpenStack needed.
 """
 
-import http.server
-import socket
+import os
+import subprocess
 import sys
-import threading
 import time
 
+import psutil
 import pytest
 
+from testbed.cloud import probes
 from testbed.cloud import procs
-
-
-def _serve_once(payload=None):
-    """A loopback TCP server; sends payload to each client if given. Returns
-    port.
-    """
-    srv = socket.socket()
-    srv.bind(('127.0.0.1', 0))
-    srv.listen(4)
-
-    def loop():
-        while True:
-            try:
-                conn, _ = srv.accept()
-            except OSError:
-                return
-            with conn:
-                if payload is not None:
-                    try:
-                        conn.recv(16) if payload.startswith(b'\x01') else None
-                        conn.sendall(payload)
-                    except OSError:
-                        pass
-
-    threading.Thread(target=loop, daemon=True).start()
-    return srv, srv.getsockname()[1]
-
-
-def _free_port():
-    s = socket.socket()
-    s.bind(('127.0.0.1', 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def test_probe_mysql_accepts_greeting_and_host_refusal():
-    greeting = b'\x4a\x00\x00\x00\x0a' + b'10.11.0-MariaDB\x00'
-    refusal = (
-        b'\x2f\x00\x00\x00\xff\x6a\x04' + b"Host '127.0.0.1' is not allowed"
-    )
-    for payload in (greeting, refusal):
-        srv, port = _serve_once(payload)
-        try:
-            assert procs.probe_mysql('127.0.0.1', port) is None
-        finally:
-            srv.close()
-    srv, port = _serve_once(b'HTTP/1.0 200 OK\r\n\r\n')
-    try:
-        assert 'no MySQL greeting' in procs.probe_mysql('127.0.0.1', port)
-    finally:
-        srv.close()
-    assert 'nothing answers' in procs.probe_mysql('127.0.0.1', _free_port())
-
-
-def test_probe_amqp():
-    srv, port = _serve_once(b'\x01\x00\x00\x00\x00\x01\x00\x00\x0a')
-    try:
-        assert procs.probe_amqp('127.0.0.1', port) is None
-    finally:
-        srv.close()
-    assert 'nothing answers' in procs.probe_amqp('127.0.0.1', _free_port())
-
-
-def test_probe_http_counts_any_answer_below_500():
-    codes = iter([300, 401, 503])
-
-    class H(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            self.send_response(next(codes))
-            self.end_headers()
-
-        def log_message(self, *a):
-            pass
-
-    srv = http.server.HTTPServer(('127.0.0.1', 0), H)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    url = 'http://127.0.0.1:%d/' % srv.server_address[1]
-    try:
-        assert procs.probe_http(url) is None
-        assert procs.probe_http(url) is None
-        assert procs.probe_http(url) == 'HTTP 503 from %s' % url
-    finally:
-        srv.shutdown()
-    assert 'no HTTP answer' in procs.probe_http(
-        'http://127.0.0.1:%d/' % _free_port()
-    )
+from tests.unit.testbed.cloud import loopback
 
 
 def test_service_that_dies_while_starting_is_named_with_its_log(tmp_path):
@@ -130,7 +46,7 @@ def test_service_that_dies_while_starting_is_named_with_its_log(tmp_path):
     with pytest.raises(procs.CloudError) as err:
         procs.wait_until(
             'bogus-api',
-            lambda: procs.probe_tcp('127.0.0.1', _free_port()),
+            lambda: probes.probe_tcp('127.0.0.1', loopback.free_port()),
             log,
             timeout=60,
             proc=proc,
@@ -147,11 +63,11 @@ def test_service_that_dies_while_starting_is_named_with_its_log(tmp_path):
 
 
 def test_service_that_never_answers_times_out_with_reason(tmp_path):
-    port = _free_port()
+    port = loopback.free_port()
     with pytest.raises(procs.CloudError) as err:
         procs.wait_until(
             'placement',
-            lambda: procs.probe_tcp('127.0.0.1', port),
+            lambda: probes.probe_tcp('127.0.0.1', port),
             '/x/logs/placement.log',
             timeout=0.5,
         )
@@ -184,22 +100,41 @@ def test_start_records_and_stop_ends_the_whole_group(tmp_path):
 
 def test_recycled_pid_is_not_ours(tmp_path):
     table = procs.ProcessTable(str(tmp_path / 'p.json'), marker=str(tmp_path))
-    import os
-
     table.record('me', os.getpid(), ['x'], 'log')
     assert table.pid('me') == os.getpid()
     entry = table.load()
-    entry['me']['started'] += (
-        1  # as if the pid now belonged to another process
-    )
+    # as if the pid now belonged to a process started a second later
+    entry['me']['started'] += procs.SAME_START
     table._save(entry)
     assert table.pid('me') is None
 
 
-def test_listening_sockets_reports_loopback_listener():
-    import os
+def test_a_table_written_before_psutil_still_knows_its_processes(tmp_path):
+    """Tables written before psutil hold the kernel's start time in clock
+    ticks since boot: a cloud left running across the upgrade is still
+    recognised, and a wrong tick count is still a stranger.
+    """
+    with open('/proc/self/stat') as f:
+        data = f.read()
+    ticks = int(data[data.rindex(')') + 2 :].split()[19])
+    table = procs.ProcessTable(str(tmp_path / 'p.json'), marker=str(tmp_path))
+    table._save({'me': {'pid': os.getpid(), 'started': ticks}})
+    assert table.pid('me') == os.getpid()
+    tck = os.sysconf('SC_CLK_TCK')
+    table._save({'me': {'pid': os.getpid(), 'started': ticks + 2 * tck}})
+    assert table.pid('me') is None
 
-    srv, port = _serve_once()
+
+def test_start_time_is_psutils_create_time():
+    me = psutil.Process()
+    assert procs.start_time(me.pid) == me.create_time()
+    child = subprocess.Popen(['true'])
+    child.wait()
+    assert procs.start_time(child.pid) is None
+
+
+def test_listening_sockets_reports_loopback_listener():
+    srv, port = loopback.serve_once()
     try:
         found = procs.listening_sockets([os.getpid()])
         assert (os.getpid(), '127.0.0.1', port) in found
@@ -214,9 +149,6 @@ def test_processes_working_in_our_folders_are_found_without_the_table(
     marker, a process working in run/ or state/ is still recognised as ours;
     the caller itself is never counted, even when it works there.
     """
-    import os
-    import subprocess
-
     run = tmp_path / 'run'
     run.mkdir()
     table = procs.ProcessTable(
@@ -235,3 +167,48 @@ def test_processes_working_in_our_folders_are_found_without_the_table(
         stranger.wait(5)
     finally:
         stranger.kill()
+
+
+def test_run_logged_appends_command_and_output_to_the_log(tmp_path):
+    log = str(tmp_path / 'logs' / 'setup-x.log')
+    r = procs.run_logged(
+        ['sh', '-c', 'echo out; echo err >&2'], log, 'x', 'step failed'
+    )
+    assert r.returncode == 0
+    procs.run_logged(
+        ['sh', '-c', 'cat; exit 2'],
+        log,
+        'x',
+        'step failed',
+        input_text='from stdin\n',
+        ok=(0, 2),
+    )
+    with open(log) as f:
+        assert f.read() == (
+            '\n$ sh -c echo out; echo err >&2\nout\nerr\n'
+            '\n$ sh -c cat; exit 2\nfrom stdin\n'
+        )
+
+
+def test_run_logged_failure_is_one_line_naming_service_exit_and_log(
+    tmp_path,
+):
+    log = str(tmp_path / 'setup-nova.log')
+    with pytest.raises(procs.CloudError) as err:
+        procs.run_logged(['sh', '-c', 'exit 3'], log, 'nova', 'db sync failed')
+    assert str(err.value) == 'nova: db sync failed (exit 3); see %s' % log
+
+
+def test_run_logged_capture_returns_stdout_and_still_logs_it(tmp_path):
+    log = str(tmp_path / 'audit.log')
+    r = procs.run_logged(
+        ['sh', '-c', 'echo found; echo warn >&2'],
+        log,
+        'nova-manage',
+        'audit failed',
+        capture=True,
+    )
+    assert r.stdout == 'found\n'
+    with open(log) as f:
+        text = f.read()
+    assert 'found\n' in text and 'warn\n' in text

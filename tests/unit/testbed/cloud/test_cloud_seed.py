@@ -1,0 +1,136 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+"""Seeding creates only what is missing, so a rerun after an interrupted
+``up`` is harmless. A recording stand-in for openstacksdk's proxies plays
+the cloud here; the real one is seeded in tests/functional/cloud.
+"""
+
+import types
+
+from openstack import exceptions as sdk_exceptions
+
+from testbed.cloud import layout as lay
+from testbed.cloud import seed
+
+
+class _Proxy:
+    """Records create_*/assign_* calls; find_*/list calls answer from
+    ``have``.
+    """
+
+    def __init__(self, calls, have):
+        self._calls, self._have = calls, have
+
+    def __getattr__(self, name):
+        def call(*args, **kwargs):
+            if name.startswith(('create_', 'assign_')):
+                self._calls.append((name, args, kwargs))
+                # what the cloud answers: a new network has no subnet
+                made = {'id': '%s-id' % kwargs.get('name', name)}
+                made.update(subnet_ids=[], **kwargs)
+                return types.SimpleNamespace(**made)
+            if name.startswith('find_'):
+                assert kwargs.pop('ignore_missing') is False
+                if name not in self._have:
+                    raise sdk_exceptions.NotFoundException(name)
+            return self._have[name](*args, **kwargs)
+
+        return call
+
+
+def _conn(**have):
+    calls = []
+    conn = types.SimpleNamespace(
+        identity=_Proxy(calls, have),
+        compute=_Proxy(calls, have),
+        network=_Proxy(calls, have),
+        image=_Proxy(calls, have),
+    )
+    return conn, calls
+
+
+def test_keystone_objects_of_an_empty_keystone(tmp_path):
+    conn, calls = _conn(services=lambda **q: [], endpoints=lambda **q: [])
+    seed.keystone_objects(conn, lay.Layout(str(tmp_path)))
+    made = [name for name, _, _ in calls]
+    assert made.count('create_project') == 1
+    assert made.count('create_role') == 2
+    assert made.count('create_user') == len(lay.SERVICE_USERS)
+    assert made.count('assign_project_role_to_user') == 2 * len(
+        lay.SERVICE_USERS
+    )
+    assert made.count('create_service') == 4
+    endpoints = [kw for name, _, kw in calls if name == 'create_endpoint']
+    assert len(endpoints) == 4 * 3
+    assert {e['region_id'] for e in endpoints} == {lay.REGION}
+
+
+def test_keystone_objects_that_exist_are_not_created_again(tmp_path):
+    found = types.SimpleNamespace(id='x')
+    conn, calls = _conn(
+        find_project=lambda *a, **k: found,
+        find_role=lambda *a, **k: found,
+        find_user=lambda *a, **k: found,
+        services=lambda **q: [found],
+        endpoints=lambda **q: [
+            types.SimpleNamespace(interface=i)
+            for i in ('public', 'internal', 'admin')
+        ],
+    )
+    seed.keystone_objects(conn, lay.Layout(str(tmp_path)))
+    # role assignments are idempotent in keystone: made every time
+    assert {name for name, _, _ in calls} == {'assign_project_role_to_user'}
+
+
+def test_only_missing_flavors_are_created():
+    conn, calls = _conn()
+    for flavor in seed.FLAVORS:
+        seed.ensure_flavor(conn, flavor, {'m1.tiny'})
+    assert calls == [
+        (
+            'create_flavor',
+            (),
+            {'name': 'm1.small', 'id': 'm1.small', 'vcpus': 1, 'ram': 256}
+            | {'disk': 1},
+        )
+    ]
+
+
+def test_network_gets_its_subnet_once():
+    conn, calls = _conn()
+    seed.network(conn)
+    assert [name for name, _, _ in calls] == [
+        'create_network',
+        'create_subnet',
+    ]
+    net = types.SimpleNamespace(id='n', subnet_ids=['s'])
+    conn, calls = _conn(find_network=lambda name: net)
+    seed.network(conn)
+    assert calls == []
+
+
+def test_a_queued_image_is_uploaded_into_not_created_again():
+    uploads = []
+    queued = types.SimpleNamespace(
+        status='queued',
+        upload=lambda proxy, data: (
+            uploads.append(data)
+            or types.SimpleNamespace(status_code=204, headers={})
+        ),
+    )
+    conn, calls = _conn()
+    assert seed.upload_image(conn, 'tiny', b'0', queued) is queued
+    assert uploads == [b'0'] and calls == []
+    seed.upload_image(conn, 'tiny', b'0', None, min_ram=512)
+    ((name, args, kwargs),) = calls
+    assert (name, args) == ('create_image', ('tiny',))
+    assert kwargs['visibility'] == 'public' and kwargs['min_ram'] == 512
