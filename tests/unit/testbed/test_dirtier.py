@@ -94,7 +94,7 @@ class TestDirtier(unittest.TestCase):
         spec = guest_spec.GuestSpec(
             mem_mib=256, fill_mib=2, dirty_mib=2, dirty_rate_mib_s=6
         )
-        report = self._run(spec, 3.4)
+        report = self._run(spec, 2.4)
         self.assertEqual(
             report.start,
             dict(
@@ -107,9 +107,9 @@ class TestDirtier(unittest.TestCase):
         )
         self.assertTrue(report.healthy, report)
         beats = report.heartbeats
-        self.assertEqual([b.t_s for b in beats], [1, 2, 3])
+        self.assertEqual([b.t_s for b in beats], [1, 2])
         self.assertTrue(all(b.stage is None for b in beats))
-        self.assertLessEqual(abs(beats[-1].dirtied_mib - 18), 1)
+        self.assertLessEqual(abs(beats[-1].dirtied_mib - 12), 1)
         self.assertTrue(all(v.pages == 4 * 256 for v in report.verifies))
 
     def test_schedule_dirties_each_set_at_its_phase_rate(self):
@@ -132,6 +132,22 @@ class TestDirtier(unittest.TestCase):
         for got, want in zip(deltas, expected):
             self.assertLessEqual(abs(got - want), 1, deltas)
         self.assertTrue(all(v.pages == 4 * 256 for v in report.verifies))
+
+    def test_step_schedule_stays_in_its_last_stage(self):
+        spec = guest_spec.GuestSpec(
+            mem_mib=256,
+            **guest_spec.schedule_fields(
+                (4,), [(1, (2,)), (float('inf'), (6,))], repeat=False
+            ),
+        )
+        report = self._run(spec, 2.4)
+        self.assertTrue(report.healthy, report)
+        self.assertEqual(report.start['repeat'], 0)
+        beats = report.heartbeats
+        self.assertEqual([b.stage for b in beats], [1, 1])
+        totals = [b.dirtied_mib for b in beats]
+        self.assertLessEqual(abs(totals[0] - 2), 1, totals)
+        self.assertLessEqual(abs(totals[1] - totals[0] - 6), 1, totals)
 
     def test_checker_finds_damage_in_idle_and_busy_sets(self):
         # The warm set is never rewritten: only the sweep can find damage
