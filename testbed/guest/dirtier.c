@@ -18,10 +18,10 @@
  * still prints heartbeats, so "it is alive" proves little.  This program
  * writes whole 4 KiB pages with a pattern derived from (region, page,
  * generation) and checks pages against that pattern:
- *   - the working set (dirty_mb) is rewritten cyclically at dirty_rate MiB/s,
- *     one generation per pass; each page is checked just before it is
+ *   - each working set is rewritten cyclically at its own rate, one
+ *     generation per pass; each page is checked just before it is
  *     overwritten, so every pass verifies the previous one;
- *   - a sweep re-reads every written page (fill region and working set) at
+ *   - a sweep re-reads every written page (fill region and working sets) at
  *     verify_rate MiB/s and prints one VERIFY line per complete sweep.
  * The guest cannot tell reliably that it was migrated (TCG clocks stop with
  * the vCPU), so it never has to: a test waits for two VERIFY lines after the
@@ -30,12 +30,25 @@
  * Kernel command line (all optional, MiB and MiB/s):
  *   dirtier.fill_mb=N dirtier.dirty_mb=N dirtier.dirty_rate=N
  *   dirtier.verify_rate=N dirtier.inject_corrupt=N
+ * or, for a workload with phases, instead of dirty_mb and dirty_rate:
+ *   dirtier.sets=H[,W[,C]] dirtier.stages=D:R[/R[/R]][,D:R...]
+ *   dirtier.repeat=0|1
+ * sets are up to three working sets (hot, warm, cold) in MiB; each stage
+ * lasts D seconds (decimal, "inf" allowed for the last stage of a schedule
+ * that does not repeat) and writes set i at the i-th R MiB/s.  With
+ * repeat=1 the schedule starts over after its last stage, else the last
+ * stage lasts for ever.  Example, 32 MiB written at 40 MiB/s for 3 s and
+ * left alone for 3 s, for ever:
+ *   dirtier.sets=32 dirtier.stages=3:40,3:0 dirtier.repeat=1
  * inject_corrupt damages N written pages once after READY, so a test can
  * prove the checker finds what it should (expect corrupt=N).
  * Console lines (ttyS0):
- *   START ... / READY ... / HEARTBEAT t=S dirtied_mib=N pass=G cycles=C corrupt=K
- *   VERIFY cycle=C pages=P corrupt=K t=S / CORRUPT region=R page=N / ERROR ...
- * corrupt is the number of distinct pages found corrupt since boot.
+ *   START ... / READY ... / HEARTBEAT t=S dirtied_mib=N pass=G cycles=C
+ *   corrupt=K [stage=I] / VERIFY cycle=C pages=P corrupt=K t=S /
+ *   CORRUPT region=R page=N / ERROR ...
+ * corrupt is the number of distinct pages found corrupt since boot; stage
+ * (only with a schedule) is the index of the stage in force; pass counts
+ * the generations of the first working set.
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -53,18 +66,106 @@
 #define WORDS (PAGE / 8)
 #define STEP 0x9E3779B97F4A7C15ULL
 #define MAX_REPORTED 16
+#define MAX_SETS 3
+#define MAX_STAGES 32
 
-static uint64_t *fill, *work;
-static long fill_pages, work_pages;
+/* Region 0 is the fill, region i + 1 is working set i. */
+static uint64_t *fill, *sets[MAX_SETS];
+static long fill_pages, set_pages[MAX_SETS], set_base[MAX_SETS];
+static long written_pages;
+static int nsets;
+static const char *set_name[MAX_SETS] = {"work"};
 static unsigned char *seen;          /* bitmap: page already counted corrupt */
 static long corrupt, reported;
 
-static long param(const char *cmdline, const char *key, long def)
+/* The schedule: stage s lasts duration[s] and writes set i at rate[s][i]. */
+static double duration[MAX_STAGES], rate[MAX_STAGES][MAX_SETS], period;
+static int nstages, repeat;
+
+static const char *raw_param(const char *cmdline, const char *key)
 {
     char pat[64];
     snprintf(pat, sizeof pat, " dirtier.%s=", key);
     const char *p = strstr(cmdline, pat);
-    return p ? atol(p + strlen(pat)) : def;
+    return p ? p + strlen(pat) : NULL;
+}
+
+static long param(const char *cmdline, const char *key, long def)
+{
+    const char *p = raw_param(cmdline, key);
+    return p ? atol(p) : def;
+}
+
+static void halt(void)
+{
+    for (;;)
+        pause();   /* PID 1 must not exit: that panics the kernel */
+}
+
+/* Parse "D:R/R,D:R/R" into the schedule; returns an error or NULL. */
+static const char *parse_stages(const char *p)
+{
+    char *end;
+    for (nstages = 0; p && *p && *p != ' ' && *p != '\n'; nstages++) {
+        if (nstages == MAX_STAGES)
+            return "more than 32 stages";
+        duration[nstages] = strtod(p, &end);
+        if (end == p || *end != ':' || !(duration[nstages] > 0))
+            return "a stage needs a positive duration, then ':'";
+        p = end + 1;
+        for (int i = 0; i < nsets; i++) {
+            rate[nstages][i] = strtod(p, &end);
+            if (end == p || !(rate[nstages][i] >= 0)
+                || rate[nstages][i] > 1e6)
+                return "rates must be numbers >= 0";
+            p = end;
+            if (i + 1 < nsets && *p++ != '/')
+                return "a stage needs one rate per working set";
+        }
+        if (*p == ',')
+            p++;
+        else if (*p && *p != ' ' && *p != '\n')
+            return "a stage has more rates than working sets";
+    }
+    if (nstages == 0)
+        return "no stages";
+    period = 0;
+    for (int s = 0; s < nstages; s++) {
+        if (duration[s] > 1e9 && (repeat || s + 1 < nstages))
+            return "only the last stage of a schedule that does not repeat"
+                   " may last for ever";
+        period += duration[s];
+    }
+    return NULL;
+}
+
+/* Parse "H,W,C" MiB into set sizes; returns an error or NULL. */
+static const char *parse_sets(const char *p)
+{
+    char *end;
+    for (nsets = 0; *p && *p != ' ' && *p != '\n'; nsets++) {
+        if (nsets == MAX_SETS)
+            return "more than three working sets";
+        long mib = strtol(p, &end, 10);
+        if (end == p || mib <= 0)
+            return "working sets must be positive MiB";
+        set_pages[nsets] = mib * 256;
+        p = *end == ',' ? end + 1 : end;
+    }
+    return nsets ? NULL : "no working sets";
+}
+
+/* Index of the stage in force ``t`` seconds after the workload started. */
+static int stage_at(double t)
+{
+    if (repeat)
+        t -= (double)(long)(t / period) * period;
+    for (int s = 0; s < nstages; s++) {
+        if (t < duration[s])
+            return s;
+        t -= duration[s];
+    }
+    return nstages - 1;
 }
 
 /* MemAvailable in MiB, so an oversized request fails with a message
@@ -114,20 +215,36 @@ static int page_ok(const uint64_t *p, uint64_t s)
     return 1;
 }
 
-/* Check one page; count it once if it is wrong. region 0 = fill, 1 = work. */
+static uint64_t *page_of(int region, long page)
+{
+    return (region ? sets[region - 1] : fill) + page * WORDS;
+}
+
+/* Check one page; count it once if it is wrong. */
 static void check(int region, long page, uint64_t gen)
 {
-    const uint64_t *p = (region ? work : fill) + page * WORDS;
-    if (page_ok(p, seed(region, page, gen)))
+    if (page_ok(page_of(region, page), seed(region, page, gen)))
         return;
-    long bit = region ? fill_pages + page : page;
+    long bit = region ? set_base[region - 1] + page : page;
     if (seen[bit / 8] & (1 << (bit % 8)))
         return;
     seen[bit / 8] |= 1 << (bit % 8);
     corrupt++;
     if (reported++ < MAX_REPORTED)
-        printf("CORRUPT region=%s page=%ld gen=%llu\n", region ? "work" : "fill",
-               page, (unsigned long long)gen);
+        printf("CORRUPT region=%s page=%ld gen=%llu\n",
+               region ? set_name[region - 1] : "fill", page,
+               (unsigned long long)gen);
+}
+
+/* Map an index over every written page to (region, page). */
+static int locate(long n, long *page)
+{
+    int region = 0;
+    for (int i = 0; i < nsets; i++)
+        if (n >= set_base[i])
+            region = i + 1;
+    *page = region ? n - set_base[region - 1] : n;
+    return region;
 }
 
 static void *must_map(long pages, const char *what)
@@ -139,8 +256,8 @@ static void *must_map(long pages, const char *what)
     if (p != MAP_FAILED)
         return p;
     printf("ERROR cannot map %ld MiB for %s\n", pages * PAGE >> 20, what);
-    for (;;)
-        pause();   /* PID 1 must not exit: that panics the kernel */
+    halt();
+    return NULL;
 }
 
 int main(void)
@@ -164,73 +281,115 @@ int main(void)
         close(cf);
     }
     long fill_mb = param(cmdline, "fill_mb", 0);
-    long dirty_mb = param(cmdline, "dirty_mb", 64);
-    long rate = param(cmdline, "dirty_rate", 100);
     long verify_rate = param(cmdline, "verify_rate", 256);
     long inject = param(cmdline, "inject_corrupt", 0);
     long avail = available_mb();
-    printf("START fill_mib=%ld dirty_mib=%ld dirty_rate=%ld verify_rate=%ld"
-           " available_mib=%ld\n", fill_mb, dirty_mb, rate, verify_rate, avail);
+    const char *sets_text = raw_param(cmdline, "sets");
+    long dirty_mb = 0;
+    if (sets_text) {
+        repeat = param(cmdline, "repeat", 1) != 0;
+        const char *error = parse_sets(sets_text);
+        if (!error)
+            error = parse_stages(raw_param(cmdline, "stages"));
+        if (error) {
+            printf("ERROR bad schedule: %s\n", error);
+            halt();
+        }
+        set_name[0] = "hot";
+        set_name[1] = "warm";
+        set_name[2] = "cold";
+        for (int i = 0; i < nsets; i++)
+            dirty_mb += set_pages[i] / 256;
+        printf("START fill_mib=%ld dirty_mib=%ld sets=%d stages=%d"
+               " repeat=%d period_s=%.3f verify_rate=%ld available_mib=%ld\n",
+               fill_mb, dirty_mb, nsets, nstages, repeat, period, verify_rate,
+               avail);
+    } else {
+        /* The constant workload: one set, one stage that lasts for ever. */
+        dirty_mb = param(cmdline, "dirty_mb", 64);
+        long dirty_rate = param(cmdline, "dirty_rate", 100);
+        nsets = nstages = 1;
+        set_pages[0] = dirty_mb * 256;
+        duration[0] = 1e300;
+        rate[0][0] = dirty_rate;
+        period = duration[0];
+        printf("START fill_mib=%ld dirty_mib=%ld dirty_rate=%ld"
+               " verify_rate=%ld available_mib=%ld\n",
+               fill_mb, dirty_mb, dirty_rate, verify_rate, avail);
+    }
     if (avail >= 0 && fill_mb + dirty_mb > avail - 24) {
         printf("ERROR fill_mib+dirty_mib=%ld does not fit: available_mib=%ld"
                " minus 24 for the kernel\n", fill_mb + dirty_mb, avail);
-        for (;;)
-            pause();
+        halt();
     }
 
     fill_pages = fill_mb * 256;
-    work_pages = dirty_mb * 256;
-    seen = calloc((fill_pages + work_pages) / 8 + 1, 1);
+    written_pages = fill_pages;
+    for (int i = 0; i < nsets; i++) {
+        set_base[i] = written_pages;
+        written_pages += set_pages[i];
+    }
+    seen = calloc(written_pages / 8 + 1, 1);
     fill = must_map(fill_pages, "fill");
-    work = must_map(work_pages, "working set");
+    for (int i = 0; i < nsets; i++)
+        sets[i] = must_map(set_pages[i], "working set");
     double t0 = now();
     for (long i = 0; i < fill_pages; i++)
         write_page(fill + i * WORDS, seed(0, i, 0));
-    for (long i = 0; i < work_pages; i++)
-        write_page(work + i * WORDS, seed(1, i, 0));
-    printf("READY pages=%ld setup_s=%.2f\n", fill_pages + work_pages, now() - t0);
-    /* Damage one word in N pages spread over both regions; a damaged
-     * working-set page is counted by the check before its next rewrite. */
-    for (long i = 0; i < inject && i < fill_pages + work_pages; i++) {
-        long n = (fill_pages + work_pages) / inject * i;
-        uint64_t *p = n < fill_pages ? fill + n * WORDS
-                                     : work + (n - fill_pages) * WORDS;
-        p[WORDS / 2] ^= 1;
+    for (int s = 0; s < nsets; s++)
+        for (long i = 0; i < set_pages[s]; i++)
+            write_page(sets[s] + i * WORDS, seed(s + 1, i, 0));
+    printf("READY pages=%ld setup_s=%.2f\n", written_pages, now() - t0);
+    /* Damage one word in N pages spread over every region; a damaged
+     * working-set page is counted by the check before its next rewrite,
+     * or by the sweep if its set is idle. */
+    for (long i = 0; i < inject && i < written_pages; i++) {
+        long page;
+        int region = locate(written_pages / inject * i, &page);
+        page_of(region, page)[WORDS / 2] ^= 1;
     }
 
     /* Credits are pages owed; catch-up is capped at 10 ms so that a throttled
      * vCPU (auto-converge) really dirties less instead of bursting later. */
-    double dirty_pps = rate * 256.0, verify_pps = verify_rate * 256.0;
-    double dirty_credit = 0, verify_credit = 0;
+    double verify_pps = verify_rate * 256.0;
+    double credit[MAX_SETS] = {0}, verify_credit = 0;
     double start = now(), last = start;
-    long idx = 0, sweep = 0, cycle = 0, cycle_pages = 0, beat = 0, total = 0;
-    uint64_t gen = 1;
+    long idx[MAX_SETS] = {0}, sweep = 0, cycle = 0, cycle_pages = 0;
+    long beat = 0, total = 0;
+    uint64_t gen[MAX_SETS] = {1, 1, 1};
     for (;;) {
         double t = now();
-        dirty_credit += (t - last) * dirty_pps;
+        int stage = stage_at(t - start);
+        for (int i = 0; i < nsets; i++) {
+            double pps = rate[stage][i] * 256.0;
+            credit[i] += (t - last) * pps;
+            if (credit[i] > pps / 100 + 1)
+                credit[i] = pps / 100 + 1;
+        }
         verify_credit += (t - last) * verify_pps;
         last = t;
-        if (dirty_credit > dirty_pps / 100 + 1)
-            dirty_credit = dirty_pps / 100 + 1;
         if (verify_credit > verify_pps / 100 + 1)
             verify_credit = verify_pps / 100 + 1;
-        for (; dirty_credit >= 1 && work_pages; dirty_credit -= 1, total++) {
-            check(1, idx, gen - 1);
-            write_page(work + idx * WORDS, seed(1, idx, gen));
-            if (++idx == work_pages) {
-                idx = 0;
-                gen++;
+        for (int i = 0; i < nsets; i++) {
+            for (; credit[i] >= 1 && set_pages[i]; credit[i] -= 1, total++) {
+                check(i + 1, idx[i], gen[i] - 1);
+                write_page(sets[i] + idx[i] * WORDS, seed(i + 1, idx[i], gen[i]));
+                if (++idx[i] == set_pages[i]) {
+                    idx[i] = 0;
+                    gen[i]++;
+                }
             }
         }
-        for (; verify_credit >= 1 && fill_pages + work_pages; verify_credit -= 1) {
-            if (sweep < fill_pages)
-                check(0, sweep, 0);
-            else {
-                long page = sweep - fill_pages;
-                check(1, page, page < idx ? gen : gen - 1);
-            }
+        for (; verify_credit >= 1 && written_pages; verify_credit -= 1) {
+            long page;
+            int region = locate(sweep, &page);
+            if (region == 0)
+                check(0, page, 0);
+            else
+                check(region, page, page < idx[region - 1]
+                      ? gen[region - 1] : gen[region - 1] - 1);
             cycle_pages++;
-            if (++sweep == fill_pages + work_pages) {
+            if (++sweep == written_pages) {
                 sweep = 0;
                 cycle++;
                 printf("VERIFY cycle=%ld pages=%ld corrupt=%ld t=%.1f\n",
@@ -240,8 +399,12 @@ int main(void)
         }
         if (t - start >= beat + 1) {
             beat = (long)(t - start);
-            printf("HEARTBEAT t=%ld dirtied_mib=%ld pass=%llu cycles=%ld corrupt=%ld\n",
-                   beat, total / 256, (unsigned long long)gen, cycle, corrupt);
+            printf("HEARTBEAT t=%ld dirtied_mib=%ld pass=%llu cycles=%ld"
+                   " corrupt=%ld", beat, total / 256,
+                   (unsigned long long)gen[0], cycle, corrupt);
+            if (sets_text)
+                printf(" stage=%d", stage_at(t - start));
+            printf("\n");
         }
         usleep(2000);
     }

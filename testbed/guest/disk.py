@@ -50,12 +50,18 @@ SLACK_MIB = 2  # free room in the FAT partition beyond kernel + initramfs
 
 
 def image_name(spec):
-    """Return the glance image name of a workload, e.g. ``lm-d64-r100``."""
+    """Return the glance image name of a workload, e.g. ``lm-d64-r100``.
+
+    A phased workload adds ``-p`` and 8 hex digits of its schedule.
+    """
     name = 'lm-d%d-r%d' % (spec.dirty_mib, spec.dirty_rate_mib_s)
     if spec.fill_mib:
         name += '-f%d' % spec.fill_mib
     if spec.inject_corrupt:
         name += '-c%d' % spec.inject_corrupt
+    if spec.schedule is not None:  # r is the mean rate: tell schedules apart
+        text = spec.schedule.cmdline().encode()
+        name += '-p%s' % hashlib.sha256(text).hexdigest()[:8]
     return name
 
 

@@ -28,13 +28,18 @@ _PANIC = re.compile(r'Kernel panic|Oops:|BUG:|general protection fault')
 
 @dataclasses.dataclass(frozen=True)
 class Heartbeat:
-    """One HEARTBEAT line: guest seconds since READY and running totals."""
+    """One HEARTBEAT line: guest seconds since READY and running totals.
+
+    ``stage`` is the schedule's stage in force (None for a constant
+    workload).
+    """
 
     t_s: int
     dirtied_mib: int
     passes: int
     cycles: int
     corrupt: int
+    stage: int = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -127,6 +132,7 @@ def parse_serial(text):
                         fields['pass'],
                         fields['cycles'],
                         fields['corrupt'],
+                        fields.get('stage'),
                     )
                 )
             elif tag == 'VERIFY':

@@ -16,12 +16,113 @@ can describe guests without touching libvirt.
 """
 
 import dataclasses
+import math
 from xml.sax.saxutils import escape
 
 EMULATOR = '/usr/bin/qemu-system-x86_64'
 # MiB a 6.1 cloud kernel keeps for itself in a small TCG guest (443 of 512
 # MiB are available to init), plus the 24 MiB margin dirtier.c demands.
 KERNEL_OVERHEAD_MIB = 96
+# What dirtier.c accepts (MAX_SETS, MAX_STAGES).
+MAX_SETS = 3
+MAX_STAGES = 32
+# x86 COMMAND_LINE_SIZE is 2048 bytes with the terminating NUL.
+CMDLINE_MAX = 2047
+MIB = 1 << 20
+
+
+@dataclasses.dataclass(frozen=True)
+class GuestSchedule:
+    """Working sets and the phases in which the guest dirties them.
+
+    The simulator's schedule in guest units: ``sets_mib`` are up to three
+    working sets (hot, warm, cold) in whole MiB; each stage is
+    ``(duration_s, rates)`` with one rate in MiB/s per set.  With
+    ``repeat`` the schedule starts over after its last stage, else the last
+    stage lasts for ever (its duration may be ``inf``).
+
+    Example, 32 MiB written at 40 MiB/s for 3 s, then left alone for 3 s::
+
+        GuestSchedule(sets_mib=(32,), stages=((3, (40,)), (3, (0,))))
+    """
+
+    sets_mib: tuple
+    stages: tuple
+    repeat: bool = True
+
+    def __post_init__(self):
+        # Tuples all the way down, so that specs stay hashable.
+        object.__setattr__(self, 'sets_mib', tuple(self.sets_mib))
+        object.__setattr__(
+            self,
+            'stages',
+            tuple((float(d), tuple(map(float, r))) for d, r in self.stages),
+        )
+        if not 1 <= len(self.sets_mib) <= MAX_SETS:
+            raise ValueError('a schedule has one to three working sets')
+        if any(int(s) != s or s <= 0 for s in self.sets_mib):
+            raise ValueError('working sets must be positive whole MiB')
+        if not 1 <= len(self.stages) <= MAX_STAGES:
+            raise ValueError('a schedule has 1 to %d stages' % MAX_STAGES)
+        for i, (duration, rates) in enumerate(self.stages):
+            last = i == len(self.stages) - 1
+            if not duration > 0 or (
+                math.isinf(duration) and (self.repeat or not last)
+            ):
+                raise ValueError(
+                    'stage %d: durations are positive and finite (only the '
+                    'last stage of a schedule that does not repeat may be '
+                    'inf)' % i
+                )
+            if len(rates) != len(self.sets_mib):
+                raise ValueError(
+                    'stage %d: one rate per working set (%d sets)'
+                    % (i, len(self.sets_mib))
+                )
+            if any(not 0 <= r < math.inf for r in rates):
+                raise ValueError('stage %d: rates must be >= 0 MiB/s' % i)
+
+    def mean_rate_mib_s(self):
+        """Time-averaged dirty rate over one period.
+
+        A schedule that ends in a stage lasting for ever averages to that
+        stage's rate.
+        """
+        durations = [d for d, _ in self.stages]
+        if math.isinf(durations[-1]):
+            return float(sum(self.stages[-1][1]))
+        total = sum(d * sum(r) for d, r in self.stages)
+        return total / sum(durations)
+
+    def stage_at(self, t_s):
+        """Index of the stage in force ``t_s`` seconds after READY."""
+        period = sum(d for d, _ in self.stages)
+        if self.repeat:
+            t_s -= (t_s // period) * period
+        for i, (duration, _) in enumerate(self.stages):
+            if t_s < duration:
+                return i
+            t_s -= duration
+        return len(self.stages) - 1
+
+    def cmdline(self):
+        """Return the dirtier's parameters for this schedule.
+
+        e.g. ``dirtier.sets=32 dirtier.stages=3:40,3:0 dirtier.repeat=1``.
+        """
+        return 'dirtier.sets=%s dirtier.stages=%s dirtier.repeat=%d' % (
+            ','.join('%d' % s for s in self.sets_mib),
+            ','.join(
+                '%s:%s' % (_number(d), '/'.join(_number(r) for r in rates))
+                for d, rates in self.stages
+            ),
+            self.repeat,
+        )
+
+
+def _number(value):
+    """Shortest decimal that C's strtod reads back to within 1e-6."""
+    return '%.7g' % value
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,6 +133,12 @@ class GuestSpec:
     rewritten cyclically at ``dirty_rate_mib_s``; every written page is
     re-read at ``verify_rate_mib_s``.  ``inject_corrupt`` damages that many
     pages on purpose (to prove the checker works).
+
+    With a ``schedule`` (:class:`GuestSchedule`) the guest runs that
+    instead; ``dirty_mib`` must then be the sum of its working sets and
+    ``dirty_rate_mib_s`` its mean rate, rounded, so that code that reads
+    only those two still sees the right size and load.
+    :func:`schedule_fields` fills in all three.
     """
 
     mem_mib: int = 512
@@ -41,10 +148,11 @@ class GuestSpec:
     verify_rate_mib_s: int = 256
     inject_corrupt: int = 0
     vcpus: int = 1
+    schedule: GuestSchedule = None
 
     def __post_init__(self):
         for field in dataclasses.fields(self):
-            if getattr(self, field.name) < 0:
+            if field.name != 'schedule' and getattr(self, field.name) < 0:
                 raise ValueError('%s must not be negative' % field.name)
         if self.fill_mib + self.dirty_mib > self.mem_mib - KERNEL_OVERHEAD_MIB:
             raise ValueError(
@@ -56,11 +164,77 @@ class GuestSpec:
                     KERNEL_OVERHEAD_MIB,
                 )
             )
+        if self.schedule is not None:
+            expected = (
+                sum(self.schedule.sets_mib),
+                round(self.schedule.mean_rate_mib_s()),
+            )
+            if (self.dirty_mib, self.dirty_rate_mib_s) != expected:
+                raise ValueError(
+                    'with a schedule, dirty_mib and dirty_rate_mib_s must be '
+                    '%d and %d (its sets and mean rate), not %d and %d: use '
+                    'schedule_fields()'
+                    % (expected + (self.dirty_mib, self.dirty_rate_mib_s))
+                )
+        if len(kernel_cmdline(self)) > CMDLINE_MAX:
+            raise ValueError(
+                'the kernel command line would be %d bytes, more than %d'
+                % (len(kernel_cmdline(self)), CMDLINE_MAX)
+            )
 
     @property
     def written_pages(self):
         """Pages the guest writes and verifies (4 KiB each)."""
         return (self.fill_mib + self.dirty_mib) * 256
+
+
+def schedule_fields(sets_mib, stages, repeat=True):
+    """Turn a simulator-style schedule into :class:`GuestSpec` fields.
+
+    :param sets_mib: working-set sizes in MiB, rounded to whole MiB (at
+        least 1) because the guest allocates whole MiB.
+    :param stages: ``(duration_s, rates)`` pairs, rates in MiB/s per set.
+    :param repeat: start over after the last stage, or stay in it.
+    :returns: dict with ``dirty_mib``, ``dirty_rate_mib_s`` and
+        ``schedule``, e.g. ``GuestSpec(mem_mib=256, **schedule_fields(
+        (32,), [(3, (40,)), (3, (0,))]))`` dirties 20 MiB/s on average.
+    """
+    schedule = GuestSchedule(
+        tuple(max(1, round(s)) for s in sets_mib),
+        tuple(
+            (float(d), tuple(float(r) for r in rates)) for d, rates in stages
+        ),
+        bool(repeat),
+    )
+    return {
+        'dirty_mib': sum(schedule.sets_mib),
+        'dirty_rate_mib_s': round(schedule.mean_rate_mib_s()),
+        'schedule': schedule,
+    }
+
+
+def workload_fields(workload):
+    """:func:`schedule_fields` for a simulator ``Workload`` (duck-typed).
+
+    Reads ``sets``/``stages``/``repeat`` in bytes and bytes/s (or
+    ``wws_bytes``/``dirty_rate_bps`` for a constant workload), so testbed
+    needs no import of nova_ext.  A constant workload gives the constant
+    fields (no schedule), rates rounded to whole MiB/s.
+    """
+    if not workload.stages:
+        return {
+            'dirty_mib': round(workload.wws_bytes / MIB),
+            'dirty_rate_mib_s': round(workload.dirty_rate_bps / MIB),
+            'schedule': None,
+        }
+    return schedule_fields(
+        [s / MIB for s in workload.sets],
+        [
+            (stage.duration_s, [r / MIB for r in stage.rates_bps])
+            for stage in workload.stages
+        ],
+        workload.repeat,
+    )
 
 
 def kernel_cmdline(spec):
@@ -69,10 +243,23 @@ def kernel_cmdline(spec):
     :param spec: :class:`GuestSpec`.
     :returns: str, e.g. ``console=ttyS0 panic=-1 loglevel=4
         dirtier.fill_mb=0 dirtier.dirty_mb=64 dirtier.dirty_rate=100
-        dirtier.verify_rate=256 dirtier.inject_corrupt=0``.
+        dirtier.verify_rate=256 dirtier.inject_corrupt=0``; with a schedule
+        ``dirtier.dirty_mb`` and ``dirtier.dirty_rate`` give way to
+        :meth:`GuestSchedule.cmdline`.
     """
     # panic=-1: reboot at once on a panic, and on_reboot=destroy turns that
     # into a dead domain a test notices, instead of a silent hang.
+    if spec.schedule is not None:
+        return (
+            'console=ttyS0 panic=-1 loglevel=4 dirtier.fill_mb=%d %s '
+            'dirtier.verify_rate=%d dirtier.inject_corrupt=%d'
+            % (
+                spec.fill_mib,
+                spec.schedule.cmdline(),
+                spec.verify_rate_mib_s,
+                spec.inject_corrupt,
+            )
+        )
     return (
         'console=ttyS0 panic=-1 loglevel=4 '
         'dirtier.fill_mb=%d dirtier.dirty_mb=%d dirtier.dirty_rate=%d '

@@ -12,10 +12,12 @@
 """Pure parts of the test guest: spec, kernel command line, XML, log, image."""
 
 import gzip
+import types
 import unittest
 from xml.etree import ElementTree
 
 from testbed.guest import build
+from testbed.guest import disk
 from testbed.guest import serial
 from testbed.guest import spec as guest_spec
 
@@ -28,7 +30,8 @@ VERIFY cycle=1 pages=10240 corrupt=0 t=1.2
 [    3.100] crng done HEARTBEAT t=2 dirtied_mib=20 pass=3 cycles=1 corrupt=0
 CORRUPT region=fill page=7 gen=0
 VERIFY cycle=2 pages=10240 corrupt=1 t=2.4
-HEARTBEAT t=3 dirtied_"""
+HEARTBEAT t=3 dirtied_mib=29 pass=4 cycles=2 corrupt=1 stage=1
+HEARTBEAT t=4 dirtied_"""
 
 
 def _cpio_names(archive):
@@ -76,6 +79,140 @@ class TestGuestSpec(unittest.TestCase):
         with self.assertRaisesRegex(ValueError, 'negative'):
             guest_spec.GuestSpec(dirty_rate_mib_s=-1)
 
+    def test_constant_cmdline_is_unchanged(self):
+        # Recorded calibration traces and the mini-cloud's images depend on
+        # this exact text.
+        spec = guest_spec.GuestSpec(mem_mib=512, dirty_mib=64)
+        self.assertEqual(
+            guest_spec.kernel_cmdline(spec),
+            'console=ttyS0 panic=-1 loglevel=4 dirtier.fill_mb=0 '
+            'dirtier.dirty_mb=64 dirtier.dirty_rate=100 '
+            'dirtier.verify_rate=256 dirtier.inject_corrupt=0',
+        )
+        self.assertEqual(disk.image_name(spec), 'lm-d64-r100')
+
+    def test_schedule_goes_on_the_cmdline_instead_of_the_rate(self):
+        spec = guest_spec.GuestSpec(
+            mem_mib=256,
+            fill_mib=32,
+            **guest_spec.schedule_fields(
+                (16.2, 8, 0.3), [(2.5, (40, 0, 1)), (1.0 / 3, (0, 12, 0.5))]
+            ),
+        )
+        self.assertEqual(
+            guest_spec.kernel_cmdline(spec),
+            'console=ttyS0 panic=-1 loglevel=4 dirtier.fill_mb=32 '
+            'dirtier.sets=16,8,1 '
+            'dirtier.stages=2.5:40/0/1,0.3333333:0/12/0.5 '
+            'dirtier.repeat=1 dirtier.verify_rate=256 '
+            'dirtier.inject_corrupt=0',
+        )
+        # sets rounded to whole MiB; the mean over one period, rounded
+        self.assertEqual(spec.dirty_mib, 25)
+        mean = (2.5 * 41 + 12.5 / 3) / (2.5 + 1.0 / 3)
+        self.assertEqual(spec.dirty_rate_mib_s, round(mean))
+        self.assertEqual(spec.written_pages, 57 * 256)
+        name = disk.image_name(spec)
+        self.assertRegex(name, r'^lm-d25-r38-f32-p[0-9a-f]{8}$')
+        other = guest_spec.GuestSpec(
+            mem_mib=256,
+            fill_mib=32,
+            **guest_spec.schedule_fields(
+                (16, 8, 1), [(2.5, (40, 0, 1)), (0.4, (0, 12, 0.5))]
+            ),
+        )
+        self.assertNotEqual(disk.image_name(other), name)
+
+    def test_schedule_stage_at_repeats_or_stays_in_the_last_stage(self):
+        bursts = guest_spec.GuestSchedule((32,), ((3, (40,)), (3, (0,))))
+        self.assertEqual(
+            [bursts.stage_at(t) for t in (0, 2.9, 3, 5.9, 6, 9.5)],
+            [0, 0, 1, 1, 0, 1],
+        )
+        self.assertEqual(bursts.mean_rate_mib_s(), 20)
+        step = guest_spec.GuestSchedule(
+            (32,), ((5, (10,)), (float('inf'), (40,))), repeat=False
+        )
+        self.assertEqual([step.stage_at(t) for t in (4, 5, 1e6)], [0, 1, 1])
+        self.assertEqual(step.mean_rate_mib_s(), 40)
+        self.assertIn('5:10,inf:40 dirtier.repeat=0', step.cmdline())
+
+    def test_schedule_rejects_what_the_dirtier_cannot_run(self):
+        for sets, stages, repeat, words in (
+            ((), ((1, ()),), True, 'one to three'),
+            ((1, 1, 1, 1), ((1, (1, 1, 1, 1)),), True, 'one to three'),
+            ((1.5,), ((1, (1,)),), True, 'whole MiB'),
+            ((4,), ((1, (1, 2)),), True, 'one rate per'),
+            ((4,), ((0, (1,)),), True, 'positive'),
+            ((4,), ((float('inf'), (1,)),), True, 'inf'),
+            ((4,), ((float('inf'), (1,)), (1, (1,))), False, 'inf'),
+            ((4,), ((1, (-1,)),), True, '>= 0'),
+            ((4,), ((1, (1,)),) * 33, True, '1 to 32'),
+        ):
+            with self.assertRaisesRegex(ValueError, words):
+                guest_spec.GuestSchedule(sets, stages, repeat)
+
+    def test_spec_with_schedule_checks_size_rate_and_length(self):
+        fields = guest_spec.schedule_fields((64,), [(1, (10,)), (1, (0,))])
+        with self.assertRaisesRegex(ValueError, 'must be 64 and 5'):
+            guest_spec.GuestSpec(schedule=fields['schedule'])
+        with self.assertRaisesRegex(ValueError, 'does not fit'):
+            guest_spec.GuestSpec(mem_mib=128, **fields)
+        # 32 stages of 3 sets fit the 2048-byte x86 command line ...
+        wide = [(1.234567, (1.234567, 2.345678, 3.456789))] * 32
+        spec = guest_spec.GuestSpec(
+            **guest_spec.schedule_fields((1, 2, 3), wide)
+        )
+        self.assertLessEqual(
+            len(guest_spec.kernel_cmdline(spec)), guest_spec.CMDLINE_MAX
+        )
+        # ... and a spec that would not is refused.
+        old = guest_spec.CMDLINE_MAX
+        guest_spec.CMDLINE_MAX = 200
+        try:
+            with self.assertRaisesRegex(ValueError, 'command line'):
+                guest_spec.GuestSpec(
+                    **guest_spec.schedule_fields((1, 2, 3), wide)
+                )
+        finally:
+            guest_spec.CMDLINE_MAX = old
+
+    def test_workload_fields_reads_a_simulator_workload(self):
+        mib = guest_spec.MIB
+        stage = types.SimpleNamespace
+        phased = types.SimpleNamespace(
+            sets=(32.0 * mib, 0.4 * mib),
+            stages=(
+                stage(duration_s=3.0, rates_bps=(40.0 * mib, 0.0)),
+                stage(duration_s=3.0, rates_bps=(0.0, 2.0 * mib)),
+            ),
+            repeat=True,
+        )
+        fields = guest_spec.workload_fields(phased)
+        self.assertEqual(
+            fields['schedule'],
+            guest_spec.GuestSchedule(
+                (32, 1), ((3, (40, 0)), (3, (0, 2))), True
+            ),
+        )
+        self.assertEqual(
+            (fields['dirty_mib'], fields['dirty_rate_mib_s']), (33, 21)
+        )
+        constant = types.SimpleNamespace(
+            sets=(),
+            stages=(),
+            repeat=True,
+            wws_bytes=64 * mib,
+            dirty_rate_bps=100.4 * mib,
+        )
+        self.assertEqual(
+            guest_spec.workload_fields(constant),
+            {'dirty_mib': 64, 'dirty_rate_mib_s': 100, 'schedule': None},
+        )
+        spec = guest_spec.GuestSpec(**guest_spec.workload_fields(constant))
+        self.assertEqual(spec, guest_spec.GuestSpec())
+        self.assertEqual(hash(spec), hash(guest_spec.GuestSpec()))
+
     def test_domain_xml_is_a_diskless_tcg_guest(self):
         spec = guest_spec.GuestSpec(mem_mib=256, dirty_mib=8)
         xml = guest_spec.domain_xml(
@@ -100,7 +237,8 @@ class TestParseSerial(unittest.TestCase):
         report = serial.parse_serial(LOG)
         self.assertTrue(report.ready)
         self.assertEqual(report.start['available_mib'], 123)
-        self.assertEqual([h.t_s for h in report.heartbeats], [1, 2])
+        self.assertEqual([h.t_s for h in report.heartbeats], [1, 2, 3])
+        self.assertEqual([h.stage for h in report.heartbeats], [None, None, 1])
         self.assertEqual(
             report.verifies[1],
             serial.Verify(cycle=2, pages=10240, corrupt=1, t_s=2.4),
