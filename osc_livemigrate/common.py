@@ -178,7 +178,7 @@ def parse_migration_ref(ref):
         return 'uuid', str(uuidlib.UUID(ref))
     except ValueError:
         raise command_error(
-            '<migration> must be a numeric ID or a UUID, not %r' % ref
+            'The <migration> argument must be an ID or UUID, not %r' % ref
         ) from None
 
 
@@ -215,11 +215,11 @@ def find_migration(compute, server, ref, command):
                 pass
         else:
             for m in compute.server_migrations(server.id):
-                if getattr(m, 'uuid', None) == value:
+                if _same_uuid(getattr(m, 'uuid', None), value):
                     return m
         for m in compute.migrations(instance_uuid=server.id):
             if (kind == 'id' and m.id == value) or (
-                kind == 'uuid' and m.uuid == value
+                kind == 'uuid' and _same_uuid(m.uuid, value)
             ):
                 if m.status in progress.IN_FLIGHT:
                     return m
@@ -232,6 +232,14 @@ def find_migration(compute, server, ref, command):
         'Server %s has no migration %s (see `openstack server migration list '
         '--server %s`)' % (label, ref, label)
     )
+
+
+def _same_uuid(theirs, canonical):
+    """Whether nova's ``uuid`` field names the canonical UUID we parsed."""
+    try:
+        return str(uuidlib.UUID(str(theirs))) == canonical
+    except ValueError:
+        return False
 
 
 def latest_live_migration(compute, server_id, newer_than=None):

@@ -182,7 +182,7 @@ class MigrateServer(command.Command):
                 compute.live_migrate_server(server, **kwargs)
             if args.wait:
                 return self._wait_live(compute, server, source, newest, args)
-            return 0
+            return None
         self._cold_checks(compute, args)
         with common.sdk_errors('migrate server %s' % label):
             compute.migrate_server(
@@ -190,7 +190,7 @@ class MigrateServer(command.Command):
             )
         if args.wait:
             return self._wait_cold(compute, server, source, args)
-        return 0
+        return None
 
     def _live_kwargs(self, compute, args):
         return common.live_migrate_kwargs(

@@ -90,7 +90,7 @@ class TestParseMigrationRef(unittest.TestCase):
         )
         with self.assertRaisesRegex(
             exceptions.CommandError,
-            "<migration> must be a numeric ID or a UUID, not 'x'",
+            "The <migration> argument must be an ID or UUID, not 'x'",
         ):
             common.parse_migration_ref('x')
 
