@@ -164,6 +164,14 @@ class MigrateServer(command.Command):
         server = common.find_server(compute, args.server)
         label = server.name or server.id
         source = getattr(server, 'compute_host', None)
+        if args.host and args.host == source:
+            # NOTE: nova would answer "No valid host was found", which sends
+            # the operator looking for capacity. compute_host is admin-only;
+            # without it nova decides, as before.
+            raise common.command_error(
+                'Server %s is already on host %s: --host must name another '
+                'host' % (label, source)
+            )
         if args.live_migration:
             kwargs = self._live_kwargs(compute, args)
             newest = None

@@ -296,6 +296,11 @@ def migrate_unknown_server():
 
 
 @scenario
+def migrate_host_is_current_host():
+    return _migrate(['vm1', '--live-migration', '--host', 'compute1'])
+
+
+@scenario
 def migrate_bad_policy_name():
     return _migrate(['vm1', '--live-migration', '--policy', '../x y'])
 
