@@ -27,6 +27,7 @@ from osc_livemigrate import contract
 from osc_livemigrate import microversions as mv
 from osc_livemigrate import options
 from osc_livemigrate import output
+from osc_livemigrate import progress
 from osc_livemigrate import waiting
 
 EXIT_DETACHED = 130
@@ -41,7 +42,9 @@ class MigrateServer(command.Command):
     before a live migration; --wait shows live progress (a bar on a TTY, one
     JSON object per update otherwise or with -f json) and exits 0 only when the
     server ends on another host and nova's migration record says completed.
-    Progress bytes need --os-compute-api-version 2.23 or above.
+    Progress bytes need --os-compute-api-version 2.23 or above. The
+    percentage counts memory and disk bytes no longer remaining and never
+    goes backwards within a migration.
     """
 
     # NOTE: class attributes so tests can inject a fake clock and sleep.
@@ -111,9 +114,9 @@ class MigrateServer(command.Command):
         parser.add_argument(
             '--wait',
             action='store_true',
-            help='Wait for the migration to end, showing progress; exit '
-            'non-zero '
-            'unless it completed on another host',
+            help='Wait for the migration to end, showing progress of memory '
+            'and disk; exit non-zero unless it completed on another host. '
+            '%s' % progress.PERCENT_HELP,
         )
         parser.add_argument(
             '--policy',
