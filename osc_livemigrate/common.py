@@ -245,13 +245,18 @@ def _same_uuid(theirs, canonical):
 def latest_live_migration(compute, server_id, newer_than=None):
     """The newest live-migration record of a server from ``/os-migrations``.
 
+    From 2.59 nova sorts the listing newest first and honours ``limit``, so
+    one row answers however many migrations the server had; before 2.59 the
+    server's whole live-migration history is read.
+
     :param newer_than: ignore records whose numeric id is not above this.
     :returns: an SDK Migration, or None.
     """
+    query = {'instance_uuid': server_id, 'migration_type': 'live-migration'}
+    if mv.supports(compute, 'by_uuid'):
+        query.update(limit=1, paginated=False)
     best = None
-    for m in compute.migrations(
-        instance_uuid=server_id, migration_type='live-migration'
-    ):
+    for m in compute.migrations(**query):
         if newer_than is not None and (m.id is None or m.id <= newer_than):
             continue
         if best is None or (m.id or 0) > (best.id or 0):
