@@ -173,8 +173,12 @@ def in_flight_records(compute, host=None):
     for status in sorted(progress.IN_FLIGHT):
         for m in compute.migrations(status=status, **query):
             # NOTE: a record that moves on between two listings may show up
-            # twice; the later listing wins.
-            seen[getattr(m, 'uuid', None) or m.id] = m
+            # twice; the later listing wins (and one that has just ended is
+            # dropped).
+            if m.status in progress.IN_FLIGHT:
+                seen[getattr(m, 'uuid', None) or m.id] = m
+            else:
+                seen.pop(getattr(m, 'uuid', None) or m.id, None)
     return sorted(seen.values(), key=lambda m: m.id or 0)
 
 
