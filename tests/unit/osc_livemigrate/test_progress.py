@@ -55,11 +55,6 @@ class TestFormat(unittest.TestCase):
     def test_human_percent_never_rounds_up_to_100(self):
         self.assertEqual('99%', fmt.human_percent(99.9))
 
-    def test_bytes_column_machine_readable_is_the_integer(self):
-        col = fmt.bytes_column(2048)
-        self.assertEqual('2.00 KiB', col.human_readable())
-        self.assertEqual(2048, col.machine_readable())
-
 
 class TestRateTracker(unittest.TestCase):
     def test_rate_over_window(self):
