@@ -45,6 +45,25 @@ WAITING_PHASES = frozenset((contract.POSTCOPY_FAILED,))
 #: the phase a nova status implies when the driver has not said (stock nova,
 #: or before its first sample): nova marks post-copy in the status itself
 STATUS_PHASES = {'running': 'pre-copy', 'running (post-copy)': 'post-copy'}
+#: driver phases after which a new migration starts afresh
+FINAL_PHASES = frozenset(('completed', 'aborted', 'failed'))
+
+
+def phase_of(keys, metadata, status):
+    """The driver's phase for this migration; else what nova's status says.
+
+    Our driver keeps the status ``running`` in post-copy too, so the status
+    is trusted only when the driver has published no phase, or one of a
+    migration that has ended. A live phase we cannot tie to this migration
+    (no UUID before 2.59) gives None rather than a guess.
+    """
+    if keys.get('phase'):
+        return keys['phase']
+    published = (metadata or {}).get(contract.PREFIX + 'phase')
+    if published and published not in FINAL_PHASES:
+        return None
+    return STATUS_PHASES.get(status)
+
 
 #: what every percentage the plugin prints measures (for --help)
 PERCENT_HELP = (
@@ -241,7 +260,7 @@ def make_update(
         processed_bytes=processed,
         remaining_bytes=remaining,
         rate_bytes_per_s=rate,
-        phase=keys.get('phase') or STATUS_PHASES.get(status),
+        phase=phase_of(keys, metadata, status),
         action=keys.get('action'),
         reason=keys.get('reason'),
         source=getattr(migration, 'source_compute', None),

@@ -182,6 +182,27 @@ class TestUpdate(unittest.TestCase):
         self.assertIn('50%', text.splitlines()[1])
 
 
+class TestPhase(unittest.TestCase):
+    def test_driver_phase_else_nova_status_else_unknown(self):
+        live = {
+            'livemigrate:migration': 'other',
+            'livemigrate:phase': 'paused',
+        }
+        done = dict(live, **{'livemigrate:phase': 'completed'})
+        for keys, metadata, status, want in (
+            ({'phase': 'post-copy'}, {}, 'running', 'post-copy'),
+            ({}, {}, 'running', 'pre-copy'),  # stock nova, or no sample yet
+            ({}, {}, 'running (post-copy)', 'post-copy'),
+            ({}, done, 'running', 'pre-copy'),  # keys of an ended migration
+            ({}, live, 'running', None),  # a live phase we cannot match
+            ({}, {}, 'queued', None),
+        ):
+            with self.subTest(metadata=metadata, status=status):
+                self.assertEqual(
+                    want, progress.phase_of(keys, metadata, status)
+                )
+
+
 class TestMemoryAndDisk(unittest.TestCase):
     def _migration(self, mem_left, disk_left, total=1000):
         return fakes.migration(
