@@ -178,7 +178,7 @@ def parse_migration_ref(ref):
         return 'uuid', str(uuidlib.UUID(ref))
     except ValueError:
         raise command_error(
-            '<migration> must be a numeric ID or a UUID, not %r' % ref
+            'The <migration> argument must be an ID or UUID, not %r' % ref
         ) from None
 
 
@@ -215,11 +215,11 @@ def find_migration(compute, server, ref, command):
                 pass
         else:
             for m in compute.server_migrations(server.id):
-                if getattr(m, 'uuid', None) == value:
+                if _same_uuid(getattr(m, 'uuid', None), value):
                     return m
         for m in compute.migrations(instance_uuid=server.id):
             if (kind == 'id' and m.id == value) or (
-                kind == 'uuid' and m.uuid == value
+                kind == 'uuid' and _same_uuid(m.uuid, value)
             ):
                 if m.status in progress.IN_FLIGHT:
                     return m
@@ -234,16 +234,29 @@ def find_migration(compute, server, ref, command):
     )
 
 
+def _same_uuid(theirs, canonical):
+    """Whether nova's ``uuid`` field names the canonical UUID we parsed."""
+    try:
+        return str(uuidlib.UUID(str(theirs))) == canonical
+    except ValueError:
+        return False
+
+
 def latest_live_migration(compute, server_id, newer_than=None):
     """The newest live-migration record of a server from ``/os-migrations``.
+
+    From 2.59 nova sorts the listing newest first and honours ``limit``, so
+    one row answers however many migrations the server had; before 2.59 the
+    server's whole live-migration history is read.
 
     :param newer_than: ignore records whose numeric id is not above this.
     :returns: an SDK Migration, or None.
     """
+    query = {'instance_uuid': server_id, 'migration_type': 'live-migration'}
+    if mv.supports(compute, 'by_uuid'):
+        query.update(limit=1, paginated=False)
     best = None
-    for m in compute.migrations(
-        instance_uuid=server_id, migration_type='live-migration'
-    ):
+    for m in compute.migrations(**query):
         if newer_than is not None and (m.id is None or m.id <= newer_than):
             continue
         if best is None or (m.id or 0) > (best.id or 0):

@@ -11,8 +11,9 @@
 # under the License.
 """Pure formatting of bytes, rates, percentages and durations for humans.
 
-Machine formats (``-f json``) keep raw numbers; only the table and the TTY
-bar use these. Nothing here talks to an API or reads a clock.
+Only the plugin's own displays (the ``--wait`` bar, the ``watch`` table)
+use these; ``list`` and ``show`` print raw integers as core does. Nothing
+here talks to an API or reads a clock.
 """
 
 _UNITS = ('B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB')
@@ -80,31 +81,3 @@ def percent_done(total, remaining):
     if not total or remaining is None:
         return None
     return max(0.0, min(100.0, 100.0 * (total - remaining) / total))
-
-
-def _bytes_column():
-    # NOTE: cliff.columns is tiny and already imported by openstackclient;
-    # building the class on first use keeps this module free of imports.
-    from cliff import columns
-
-    class BytesColumn(columns.FormattableColumn):
-        """Human units in tables, raw integers for -f json/yaml/value."""
-
-        def human_readable(self):
-            return human_bytes(self._value)
-
-        def machine_readable(self):
-            return self._value
-
-    return BytesColumn
-
-
-_COLUMN_CLASSES = {}
-
-
-def bytes_column(value):
-    """Wrap a byte count: tables show units, machine formats the integer."""
-    cls = _COLUMN_CLASSES.get('bytes')
-    if cls is None:
-        cls = _COLUMN_CLASSES['bytes'] = _bytes_column()
-    return cls(value)

@@ -120,6 +120,12 @@ def check_drain(args):
         ('--poll-interval', args.poll_interval, 0.001),
     )
     _positive_seconds(('--wait-timeout', args.wait_timeout))
+    if args.target_host and args.target_host == args.host:
+        # NOTE: nova would answer "No valid host was found" for each server
+        raise common.command_error(
+            '--target-host %s is the host being drained: name another host'
+            % args.target_host
+        )
     if args.policy is not None:
         check_policy_name('--policy', args.policy)
     try:

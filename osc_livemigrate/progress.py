@@ -42,6 +42,42 @@ SUCCESS = 'completed'
 #: phases in which nothing flows until something outside changes: no ETA
 WAITING_PHASES = frozenset((contract.POSTCOPY_FAILED,))
 
+#: the phase a nova status implies when the driver has not said (stock nova,
+#: or before its first sample): nova marks post-copy in the status itself
+STATUS_PHASES = {'running': 'pre-copy', 'running (post-copy)': 'post-copy'}
+#: driver phases after which a new migration starts afresh
+FINAL_PHASES = frozenset(('completed', 'aborted', 'failed'))
+
+
+def phase_of(keys, metadata, status):
+    """The driver's phase for this migration; else what nova's status says.
+
+    Our driver keeps the status ``running`` in post-copy too, so the status
+    is trusted only when the driver has published no phase, or one of a
+    migration that has ended. A live phase we cannot tie to this migration
+    (no UUID before 2.59) gives None rather than a guess.
+    """
+    if keys.get('phase'):
+        return keys['phase']
+    published = (metadata or {}).get(contract.PREFIX + 'phase')
+    if published and published not in FINAL_PHASES:
+        return None
+    return STATUS_PHASES.get(status)
+
+
+#: what every percentage the plugin prints measures (for --help)
+PERCENT_HELP = (
+    'The percentage is the share of memory and disk bytes no longer '
+    'remaining (100 - remaining / total, as nova computes it); while '
+    'following a migration it never goes below the highest value seen'
+)
+
+BYTE_FIELDS = tuple(
+    '%s_%s_bytes' % (kind, what)
+    for kind in ('memory', 'disk')
+    for what in ('total', 'processed', 'remaining')
+)
+
 
 def driver_keys(metadata, migration_uuid):
     """The driver's live keys for one migration, without the prefix.
@@ -92,6 +128,21 @@ class RateTracker:
     def __init__(self, window_s=30.0):
         self.window_s = window_s
         self._samples = []
+        self.highest_percent = None
+
+    def no_lower(self, pct):
+        """``pct``, or the highest percentage seen before if that is higher.
+
+        Remaining bytes grow again when the guest dirties memory faster than
+        a round copies it, so nova's 100 - remaining % can fall (98.4 then
+        96.8); a progress display that goes backwards reads as a fault.
+        Example: 40, then 35 -> 40, then 60 -> 60.
+        """
+        if pct is None:
+            return self.highest_percent
+        if self.highest_percent is None or pct > self.highest_percent:
+            self.highest_percent = pct
+        return self.highest_percent
 
     def add(self, now_s, processed_bytes):
         """Record a sample; return bytes/s, or None until two samples differ in
@@ -135,10 +186,23 @@ class Update:
     reason: str = None
     source: str = None
     dest: str = None
+    memory_total_bytes: int = None
+    memory_processed_bytes: int = None
+    memory_remaining_bytes: int = None
+    disk_total_bytes: int = None
+    disk_processed_bytes: int = None
+    disk_remaining_bytes: int = None
+    #: the highest percentage seen before for this migration, if any
+    percent_floor: float = None
 
     @property
     def percent(self):
-        return fmt.percent_done(self.total_bytes, self.remaining_bytes)
+        pct = fmt.percent_done(self.total_bytes, self.remaining_bytes)
+        if self.percent_floor is not None and (
+            pct is None or pct < self.percent_floor
+        ):
+            return self.percent_floor
+        return pct
 
     @property
     def eta_s(self):
@@ -152,6 +216,7 @@ class Update:
 
     def as_dict(self):
         d = dataclasses.asdict(self)
+        del d['percent_floor']
         d['percent'] = None if self.percent is None else round(self.percent, 1)
         d['eta_s'] = None if self.eta_s is None else round(self.eta_s, 1)
         d['elapsed_s'] = round(self.elapsed_s, 1)
@@ -182,6 +247,10 @@ def make_update(
         migration_uuid = migration_uuid or getattr(migration, 'uuid', None)
     keys = driver_keys(metadata, migration_uuid)
     rate = rate_tracker.add(elapsed_s, processed) if rate_tracker else None
+    floor = None
+    if rate_tracker is not None:
+        floor = rate_tracker.highest_percent
+        rate_tracker.no_lower(fmt.percent_done(total, remaining))
     return Update(
         server=server,
         migration=migration_uuid,
@@ -191,11 +260,13 @@ def make_update(
         processed_bytes=processed,
         remaining_bytes=remaining,
         rate_bytes_per_s=rate,
-        phase=keys.get('phase'),
+        phase=phase_of(keys, metadata, status),
         action=keys.get('action'),
         reason=keys.get('reason'),
         source=getattr(migration, 'source_compute', None),
         dest=getattr(migration, 'dest_compute', None),
+        percent_floor=floor,
+        **{name: getattr(migration, name, None) for name in BYTE_FIELDS},
     )
 
 
@@ -204,6 +275,8 @@ def render_bar(update, width=100, bar_cells=20):
 
     Example: ``[##########..........]  50% 1.00 GiB done 1.00 GiB left
     10.0 MiB/s ETA 1:42 pre-copy | set-downtime: stalled`` (cut to width).
+    When the migration copies disks too, ``left`` is split: ``1.00 GiB left
+    (memory 512 MiB, disk 512 MiB)``.
     """
     pct = update.percent
     filled = int((pct or 0) * bar_cells / 100)
@@ -211,7 +284,7 @@ def render_bar(update, width=100, bar_cells=20):
         '[%s%s]' % ('#' * filled, '.' * (bar_cells - filled)),
         '%4s' % fmt.human_percent(pct),
         '%s done' % fmt.human_bytes(update.processed_bytes),
-        '%s left' % fmt.human_bytes(update.remaining_bytes),
+        '%s left' % fmt.human_bytes(update.remaining_bytes) + _split(update),
         fmt.human_rate(update.rate_bytes_per_s),
         'ETA %s' % fmt.human_duration(update.eta_s),
         update.phase or update.status or '-',
@@ -224,6 +297,15 @@ def render_bar(update, width=100, bar_cells=20):
     if len(line) > width:
         line = line[: max(width - 1, 0)] + '…'
     return line
+
+
+def _split(update):
+    if not update.disk_total_bytes:
+        return ''
+    return ' (memory %s, disk %s)' % (
+        fmt.human_bytes(update.memory_remaining_bytes),
+        fmt.human_bytes(update.disk_remaining_bytes),
+    )
 
 
 def render_json(kind, **fields):
@@ -313,8 +395,8 @@ TABLE_HEADERS = (
     'Source',
     'Dest',
     'Progress',
-    'Processed',
-    'Remaining',
+    'Memory Left',
+    'Disk Left',
     'Rate',
     'ETA',
 )
@@ -330,8 +412,8 @@ def render_table(updates):
             u.source or '-',
             u.dest or '-',
             fmt.human_percent(u.percent),
-            fmt.human_bytes(u.processed_bytes),
-            fmt.human_bytes(u.remaining_bytes),
+            fmt.human_bytes(u.memory_remaining_bytes),
+            fmt.human_bytes(u.disk_remaining_bytes),
             fmt.human_rate(u.rate_bytes_per_s),
             fmt.human_duration(u.eta_s),
         )

@@ -159,14 +159,40 @@ class Follower:
         return None
 
 
+def in_flight_records(compute, host=None):
+    """The migrations in flight (of one host, or all), one listing per
+    in-flight status.
+
+    nova's /os-migrations filters on one status per request, and without
+    one it returns the whole history (every finished migration since the
+    database was created). A listing per in-flight status costs a fixed
+    number of requests and only in-flight rows, however long the history.
+    """
+    query = {'host': host} if host else {}
+    seen = {}
+    for status in sorted(progress.IN_FLIGHT):
+        for m in compute.migrations(status=status, **query):
+            # NOTE: a record that moves on between two listings may show up
+            # twice; the later listing wins (and one that has just ended is
+            # dropped).
+            if m.status in progress.IN_FLIGHT:
+                seen[getattr(m, 'uuid', None) or m.id] = m
+            else:
+                seen.pop(getattr(m, 'uuid', None) or m.id, None)
+    return sorted(seen.values(), key=lambda m: m.id or 0)
+
+
 class Poller:
     """Fetches one refresh worth of Updates for a scope; no output, no sleep.
 
-    One call per refresh for a server; for a host or the whole cloud one
-    /os-migrations listing plus one call per in-flight live migration.
+    Per refresh, for a server: its in-progress migrations and the server
+    (name, the driver's phase). For a host or the whole cloud:
+    :func:`in_flight_records`, then per in-flight migration the server and,
+    for a live one, its bytes. Requests and rows grow with the migrations in
+    flight, never with the cloud's migration history.
 
     :param compute: openstacksdk compute proxy.
-    :param server_id: watch one server (one call per refresh), or
+    :param server_id: watch one server, or
     :param host: watch migrations from or to one host, or neither for all.
     """
 
@@ -177,19 +203,27 @@ class Poller:
         self.label = label
         self._rates = {}
 
+    def _server(self, server_id):
+        """The server (name, metadata), or None once it is gone."""
+        from openstack import exceptions as sdk_exc
+
+        try:
+            return self.compute.get_server(server_id)
+        except sdk_exc.ResourceNotFound:
+            return None
+
     def poll(self, elapsed_s):
         if self.server_id:
-            pairs = [
-                (m, m)
+            records = [
+                m
                 for m in self.compute.server_migrations(self.server_id)
                 if m.status in progress.IN_FLIGHT
             ]
+            srv = self._server(self.server_id) if records else None
+            triples = [(m, m, srv) for m in records]
         else:
-            query = {'host': self.host} if self.host else {}
-            pairs = []
-            for m in self.compute.migrations(**query):
-                if m.status not in progress.IN_FLIGHT:
-                    continue
+            triples = []
+            for m in in_flight_records(self.compute, self.host):
                 live = None
                 if getattr(m, 'migration_type', None) in (
                     None,
@@ -198,27 +232,27 @@ class Poller:
                     live = common.in_progress_migration(
                         self.compute, m.id, m.server_id
                     )
-                pairs.append((m, live))
-        updates = []
-        for record, live in pairs:
-            key = getattr(record, 'uuid', None) or record.id
-            tracker = self._rates.setdefault(key, progress.RateTracker())
-            server = (
-                self.label
-                or getattr(record, 'server_id', None)
-                or getattr(record, 'server_uuid', None)
-                or self.server_id
-            )
-            updates.append(
-                progress.make_update(
-                    server,
-                    live or record,
-                    None,
-                    elapsed_s,
-                    tracker,
-                    migration_uuid=getattr(record, 'uuid', None)
-                    or str(record.id),
-                    status=record.status,
-                )
-            )
-        return updates
+                triples.append((m, live, self._server(m.server_id)))
+        return [
+            self._update(record, live, srv, elapsed_s)
+            for record, live, srv in triples
+        ]
+
+    def _update(self, record, live, srv, elapsed_s):
+        key = getattr(record, 'uuid', None) or record.id
+        tracker = self._rates.setdefault(key, progress.RateTracker())
+        server_id = (
+            getattr(record, 'server_id', None)
+            or getattr(record, 'server_uuid', None)
+            or self.server_id
+        )
+        name = getattr(srv, 'name', None) or self.label or server_id
+        return progress.make_update(
+            name,
+            live or record,
+            getattr(srv, 'metadata', None),
+            elapsed_s,
+            tracker,
+            migration_uuid=getattr(record, 'uuid', None) or str(record.id),
+            status=record.status,
+        )

@@ -27,6 +27,7 @@ from osc_livemigrate import contract
 from osc_livemigrate import microversions as mv
 from osc_livemigrate import options
 from osc_livemigrate import output
+from osc_livemigrate import progress
 from osc_livemigrate import waiting
 
 EXIT_DETACHED = 130
@@ -41,7 +42,9 @@ class MigrateServer(command.Command):
     before a live migration; --wait shows live progress (a bar on a TTY, one
     JSON object per update otherwise or with -f json) and exits 0 only when the
     server ends on another host and nova's migration record says completed.
-    Progress bytes need --os-compute-api-version 2.23 or above.
+    Progress bytes need --os-compute-api-version 2.23 or above. The
+    percentage counts memory and disk bytes no longer remaining and never
+    goes backwards within a migration.
     """
 
     # NOTE: class attributes so tests can inject a fake clock and sleep.
@@ -111,9 +114,9 @@ class MigrateServer(command.Command):
         parser.add_argument(
             '--wait',
             action='store_true',
-            help='Wait for the migration to end, showing progress; exit '
-            'non-zero '
-            'unless it completed on another host',
+            help='Wait for the migration to end, showing progress of memory '
+            'and disk; exit non-zero unless it completed on another host. '
+            '%s' % progress.PERCENT_HELP,
         )
         parser.add_argument(
             '--policy',
@@ -164,6 +167,14 @@ class MigrateServer(command.Command):
         server = common.find_server(compute, args.server)
         label = server.name or server.id
         source = getattr(server, 'compute_host', None)
+        if args.host and args.host == source:
+            # NOTE: nova would answer "No valid host was found", which sends
+            # the operator looking for capacity. compute_host is admin-only;
+            # without it nova decides, as before.
+            raise common.command_error(
+                'Server %s is already on host %s: --host must name another '
+                'host' % (label, source)
+            )
         if args.live_migration:
             kwargs = self._live_kwargs(compute, args)
             newest = None
@@ -182,7 +193,7 @@ class MigrateServer(command.Command):
                 compute.live_migrate_server(server, **kwargs)
             if args.wait:
                 return self._wait_live(compute, server, source, newest, args)
-            return 0
+            return None
         self._cold_checks(compute, args)
         with common.sdk_errors('migrate server %s' % label):
             compute.migrate_server(
@@ -190,7 +201,7 @@ class MigrateServer(command.Command):
             )
         if args.wait:
             return self._wait_cold(compute, server, source, args)
-        return 0
+        return None
 
     def _live_kwargs(self, compute, args):
         return common.live_migrate_kwargs(

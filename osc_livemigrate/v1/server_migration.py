@@ -27,7 +27,8 @@ from osc_livemigrate import progress
 
 TYPES = ['evacuation', 'live-migration', 'cold-migration', 'resize']
 
-# (header, attribute, feature needed or None); core's order first, ours last.
+# (header, attribute, feature needed or None): core's columns, order and raw
+# values (openstackclient 10.5 at each microversion).
 LIST_COLUMNS = (
     ('Id', 'id', 'migration_type'),
     ('UUID', 'uuid', 'by_uuid'),
@@ -45,9 +46,16 @@ LIST_COLUMNS = (
     ('User', 'user_id', 'user_project'),
     ('Created At', 'created_at', None),
     ('Updated At', 'updated_at', None),
-    ('Progress', 'percent', 'server_migrations'),
-    ('Processed', 'processed_bytes', 'server_migrations'),
-    ('Remaining', 'remaining_bytes', 'server_migrations'),
+)
+
+#: ours, with ``--long`` only, after core's; raw integers like core's bytes
+PROGRESS_BYTES = tuple(
+    ('%s %s Bytes' % (a.title(), b.title()), '%s_%s_bytes' % (a, b))
+    for a in ('memory', 'disk')
+    for b in ('total', 'processed', 'remaining')
+)
+LONG_COLUMNS = (('Progress', 'percent', 'server_migrations'),) + tuple(
+    (h, a, 'server_migrations') for h, a in PROGRESS_BYTES
 )
 
 SHOW_COLUMNS = (
@@ -70,13 +78,13 @@ SHOW_COLUMNS = (
     ('UUID', 'uuid', 'by_uuid'),
     ('User ID', 'user_id', 'user_project'),
     ('Project ID', 'project_id', 'user_project'),
+    # ours, after core's fields
     ('Progress', 'percent', None),
 )
 
-BYTE_ATTRS = frozenset(('processed_bytes', 'remaining_bytes')) | frozenset(
-    '%s_%s_bytes' % (a, b)
-    for a in ('memory', 'disk')
-    for b in ('total', 'processed', 'remaining')
+PROGRESS_HELP = (
+    'Progress is the share of memory and disk bytes no longer remaining '
+    '(100 - remaining / total, as nova computes it), in percent'
 )
 
 
@@ -89,39 +97,46 @@ def _columns(compute, table, skip=()):
 
 
 def _cell(obj, attr, extra):
+    """The raw value, as core prints it: integers stay integers (a table
+    shows ``8589934592``, not ``8.00 GiB``) and unknown stays None, so
+    ``--sort-column`` works on every column.
+    """
     value = extra[attr] if attr in extra else getattr(obj, attr, None)
-    if attr in BYTE_ATTRS:
-        return fmt.bytes_column(value)
     if attr == 'percent' and value is not None:
         return round(value, 1)
     return value
 
 
 def _progress_fields(live):
-    """percent/processed/remaining of a server migration (None if unknown)."""
-    if live is None:
-        return {
-            'percent': None,
-            'processed_bytes': None,
-            'remaining_bytes': None,
-        }
-    total, processed, remaining = progress.byte_counts(live)
-    return {
-        'percent': fmt.percent_done(total, remaining),
-        'processed_bytes': processed,
-        'remaining_bytes': remaining,
-    }
+    """Progress and the six byte counters of a server migration (None if
+    unknown: not in flight, not live, or nova no longer lists it).
+    """
+    fields = {a: getattr(live, a, None) for _, a in PROGRESS_BYTES}
+    total, _, remaining = progress.byte_counts(live)
+    fields['percent'] = fmt.percent_done(total, remaining)
+    return fields
 
 
 class ListMigration(command.Lister):
-    """List server migrations, with progress of in-flight live migrations.
+    """List server migrations; with --long, progress of live ones in flight.
 
-    Progress columns need --os-compute-api-version 2.23 or above and cost one
+    The default columns are core's. --long adds Progress and the memory and
+    disk byte counters (raw integers, like core's) of in-flight live
+    migrations; they need --os-compute-api-version 2.23 or above and cost one
     call per in-flight live migration.
     """
 
     def get_parser(self, prog_name):
         parser = super().get_parser(prog_name)
+        parser.add_argument(
+            '--long',
+            action='store_true',
+            default=False,
+            help='Also list Progress and Memory/Disk Total/Processed/'
+            'Remaining Bytes of in-flight live migrations (--os-compute-'
+            'api-version %s or above; one call per such migration). %s'
+            % (mv.version('server_migrations'), PROGRESS_HELP),
+        )
         parser.add_argument(
             '--server',
             metavar='<server>',
@@ -268,8 +283,11 @@ class ListMigration(command.Lister):
             skip.add('project_id')
         if not parsed_args.user:
             skip.add('user_id')
-        columns = _columns(compute, LIST_COLUMNS, skip)
-        want_bytes = mv.supports(compute, 'server_migrations')
+        table = LIST_COLUMNS + (LONG_COLUMNS if parsed_args.long else ())
+        columns = _columns(compute, table, skip)
+        want_bytes = parsed_args.long and mv.supports(
+            compute, 'server_migrations'
+        )
         rows = []
         for m in migrations:
             live = None
@@ -286,7 +304,7 @@ class ListMigration(command.Lister):
                     live = common.in_progress_migration(
                         compute, m.id, m.server_id
                     )
-            extra = _progress_fields(live)
+            extra = _progress_fields(live) if want_bytes else {}
             rows.append(tuple(_cell(m, a, extra) for _, a in columns))
         return [h for h, _ in columns], rows
 
@@ -294,7 +312,9 @@ class ListMigration(command.Lister):
 class ShowMigration(command.ShowOne):
     """Show an in-progress migration of a server, with bytes and progress.
 
-    Needs --os-compute-api-version 2.23 or above (by UUID: 2.59). Finished
+    Core's fields first (raw integers), then Progress: the share of memory
+    and disk bytes no longer remaining (100 - remaining / total). Needs
+    --os-compute-api-version 2.23 or above (by UUID: 2.59). Finished
     migrations are in `openstack server migration list --server <server>`.
     """
 
@@ -309,17 +329,13 @@ class ShowMigration(command.ShowOne):
         m = common.find_migration(
             compute, server, parsed_args.migration, 'server migration show'
         )
-        extra = _progress_fields(m)
-        extra.setdefault(
-            'server_id', getattr(m, 'server_id', None) or server.id
-        )
+        extra = {'percent': _progress_fields(m)['percent']}
+        if getattr(m, 'server_id', None) is None:
+            extra['server_id'] = server.id
         columns = _columns(compute, SHOW_COLUMNS)
         return (
             [h for h, _ in columns],
-            tuple(
-                _cell(m, a, extra if a in ('percent',) else {})
-                for _, a in columns
-            ),
+            tuple(_cell(m, a, extra) for _, a in columns),
         )
 
 
@@ -346,6 +362,8 @@ class _ActOnMigration(command.Command):
             value = common.find_migration(
                 compute, server, parsed_args.migration, self.command_words
             ).id
+        else:
+            value = parsed_args.migration  # as core sends it
         what = '%s migration %s of server %s' % (
             self.verb,
             parsed_args.migration,
@@ -377,7 +395,6 @@ class _ActOnMigration(command.Command):
                     'there)' % (self.command_words, value, label)
                 ) from None
             raise common.translate_error(e, what, self.hint(compute)) from None
-        return 0
 
     def hint(self, compute):
         return None

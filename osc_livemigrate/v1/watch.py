@@ -35,8 +35,12 @@ class WatchMigration(command.Command):
 
     Scope: --server (one server), --host (migrations from or to a host) or
     neither (every migration in the cloud). On a TTY the table is redrawn;
-    otherwise, or with -f json, one JSON object per refresh. Needs
-    --os-compute-api-version 2.23 or above.
+    otherwise, or with -f json, one JSON object per refresh, with each
+    server's name, the driver's phase, and memory and disk bytes. The
+    percentage counts memory and disk bytes no longer remaining and never
+    goes backwards within a migration. Each refresh costs requests in
+    proportion to the migrations in flight, not to the cloud's history.
+    Needs --os-compute-api-version 2.23 or above.
     """
 
     _clock = staticmethod(time.monotonic)

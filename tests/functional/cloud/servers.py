@@ -80,7 +80,9 @@ def where(c, sid):
 
 
 def migrations(c, sid):
-    return c.openstack_json('server', 'migration', 'list', '--server', sid)
+    return c.openstack_json(
+        'server', 'migration', 'list', '--server', sid, '--long'
+    )
 
 
 def latest(c, sid):
@@ -188,7 +190,7 @@ def running_with_bytes(c, sid, timeout=180):
         if (
             m
             and m['Status'] == 'running'
-            and m.get('Processed') not in (None, '-', 0, '0')
+            and m.get('Memory Processed Bytes') not in (None, 0)
         ):
             return m
         return None

@@ -158,13 +158,31 @@ def test_migrate_wait_reports_rollback_after_ctrl_c_abort(cloud, server):
     assert _host(cloud, server) == 'compute1'
 
 
-def test_migrate_to_a_host_that_refuses(cloud, server):
+def test_migrate_to_its_own_host_is_refused_before_nova(cloud, server):
     r = cloud.openstack(
         'server',
         'migrate',
         '--live-migration',
         '--host',
         'compute1',
+        '--wait',
+        server,
+        check=False,
+    )
+    assert r.returncode == 1
+    assert r.stderr.strip().splitlines() == [
+        'Server %s is already on host compute1: --host must name another '
+        'host' % server
+    ], r.stderr
+
+
+def test_migrate_to_a_host_that_refuses(cloud, server):
+    r = cloud.openstack(
+        'server',
+        'migrate',
+        '--live-migration',
+        '--host',
+        'no-such-host',
         '--wait',
         server,
         check=False,
@@ -306,14 +324,27 @@ def test_list_and_show_while_running_then_force_complete(cloud, server):
     m = _running_migration(cloud, server)
     (rc1, listed, err1), (rc2, shown, err2) = _run_all(
         cloud,
-        ('server', 'migration', 'list', '--server', server, '-f', 'json'),
+        (
+            'server',
+            'migration',
+            'list',
+            '--server',
+            server,
+            '--long',
+            '-f',
+            'json',
+        ),
         ('server', 'migration', 'show', server, str(m['id']), '-f', 'json'),
     )
     assert rc1 == 0, err1
     rows = json.loads(listed)
-    assert {'Progress', 'Processed', 'Remaining', 'UUID', 'Type'} <= set(
-        rows[0]
-    )
+    assert {
+        'Progress',
+        'Memory Remaining Bytes',
+        'Disk Remaining Bytes',
+        'UUID',
+        'Type',
+    } <= set(rows[0])
     assert rows[0]['UUID'] == m['uuid']
     if rc2 == 0:
         shown = json.loads(shown)

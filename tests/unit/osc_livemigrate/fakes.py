@@ -112,6 +112,7 @@ class FakeCompute:
         self.services_list = []
         self.actions = {}  # server_id -> [action objects with events]
         self.calls = []
+        self.rows = 0  # migration records nova sent back in listings
         self.tick = None
         self.on_live_migrate = (
             None  # callable(server_id): nova creates the record
@@ -196,7 +197,13 @@ class FakeCompute:
                 and m.migration_type != query['migration_type']
             ):
                 continue
+            if 'status' in query and m.status != query['status']:
+                continue
             out.append(m)
+        if 'limit' in query:  # nova from 2.59: newest first, then the limit
+            out = sorted(out, key=lambda m: m.id, reverse=True)
+            out = out[: query['limit']]
+        self.rows += len(out)
         return iter(out)
 
     def server_migrations(self, server_id):

@@ -296,6 +296,11 @@ def migrate_unknown_server():
 
 
 @scenario
+def migrate_host_is_current_host():
+    return _migrate(['vm1', '--live-migration', '--host', 'compute1'])
+
+
+@scenario
 def migrate_bad_policy_name():
     return _migrate(['vm1', '--live-migration', '--policy', '../x y'])
 
@@ -396,6 +401,62 @@ def watch_bad_interval():
 @scenario
 def list_in_flight():
     return run('server migration list', [], _busy_cloud())
+
+
+def _block_migrating_cloud():
+    """_busy_cloud, with u1 also copying a 2 GiB disk (a block migration)."""
+    compute = _busy_cloud()
+    u1 = compute.records[0]
+    u1.disk_total_bytes = 2 * 2**30
+    u1.disk_processed_bytes = 2**29
+    u1.disk_remaining_bytes = 3 * 2**29
+    return compute
+
+
+@scenario
+def list_long_block_migration():
+    return run('server migration list', ['--long'], _block_migrating_cloud())
+
+
+@scenario
+def list_long_sorted_by_an_added_column():
+    return run(
+        'server migration list',
+        [
+            '--long',
+            '-c',
+            'Id',
+            '-c',
+            'Disk Remaining Bytes',
+            '--sort-column',
+            'Disk Remaining Bytes',
+            '--sort-ascending',
+        ],
+        _block_migrating_cloud(),
+    )
+
+
+@scenario
+def show_block_migration():
+    return run('server migration show', ['vm1', '1'], _block_migrating_cloud())
+
+
+@scenario
+def watch_host_with_history_json():
+    """1,000 finished migrations on the host: the same calls as without."""
+    compute = _block_migrating_cloud()
+    for i in range(1000):
+        compute.records.append(
+            fakes.migration(mid=100 + i, uuid='h%d' % i, status='completed')
+        )
+    compute.servers_by_id['s-1'].metadata.update(
+        {'livemigrate:migration': 'u1', 'livemigrate:phase': 'paused'}
+    )
+    return run(
+        'server migration watch',
+        ['--host', 'compute1', '--count', '1', '-f', 'json'],
+        compute,
+    )
 
 
 @scenario

@@ -90,7 +90,7 @@ class TestParseMigrationRef(unittest.TestCase):
         )
         with self.assertRaisesRegex(
             exceptions.CommandError,
-            "<migration> must be a numeric ID or a UUID, not 'x'",
+            "The <migration> argument must be an ID or UUID, not 'x'",
         ):
             common.parse_migration_ref('x')
 
@@ -207,3 +207,27 @@ class TestFailedEvents(unittest.TestCase):
             [('compute_live_migration', 'MigrationError: no')],
             common.failed_events(compute, 's-1'),
         )
+
+
+class TestLatestLiveMigration(unittest.TestCase):
+    def _compute(self, version):
+        compute = fakes.FakeCompute(version)
+        for i in range(1, 1001):  # the server's history, oldest first
+            compute.records.append(
+                fakes.migration(mid=i, uuid='h%d' % i, status='completed')
+            )
+        compute.records.append(fakes.migration(mid=2000, uuid='new'))
+        return compute
+
+    def test_one_row_from_259_however_long_the_history(self):
+        compute = self._compute('2.59')
+        self.assertEqual(2000, common.latest_live_migration(compute, 's-1').id)
+        self.assertEqual(1, compute.rows)
+        self.assertIsNone(
+            common.latest_live_migration(compute, 's-1', newer_than=2000)
+        )
+
+    def test_whole_history_before_259(self):
+        compute = self._compute('2.58')
+        self.assertEqual(2000, common.latest_live_migration(compute, 's-1').id)
+        self.assertEqual(1001, compute.rows)

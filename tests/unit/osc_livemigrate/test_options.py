@@ -130,6 +130,14 @@ class TestCheckDrain(unittest.TestCase):
                 with self.assertRaisesRegex(exceptions.CommandError, message):
                     self.check(*argv)
 
+    def test_target_host_must_not_be_the_drained_host(self):
+        with self.assertRaisesRegex(
+            exceptions.CommandError,
+            '^--target-host c1 is the host being drained: name another host$',
+        ):
+            self.check('--target-host', 'c1')
+        self.check('--target-host', 'c2')
+
     def test_wait_timeout_must_be_positive(self):
         for value in ('0', '-5'):
             with self.subTest(value=value):

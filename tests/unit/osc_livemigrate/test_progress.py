@@ -55,11 +55,6 @@ class TestFormat(unittest.TestCase):
     def test_human_percent_never_rounds_up_to_100(self):
         self.assertEqual('99%', fmt.human_percent(99.9))
 
-    def test_bytes_column_machine_readable_is_the_integer(self):
-        col = fmt.bytes_column(2048)
-        self.assertEqual('2.00 KiB', col.human_readable())
-        self.assertEqual(2048, col.machine_readable())
-
 
 class TestRateTracker(unittest.TestCase):
     def test_rate_over_window(self):
@@ -185,6 +180,87 @@ class TestUpdate(unittest.TestCase):
         text = progress.render_table([self._update()])
         self.assertIn('Server', text.splitlines()[0])
         self.assertIn('50%', text.splitlines()[1])
+
+
+class TestPhase(unittest.TestCase):
+    def test_driver_phase_else_nova_status_else_unknown(self):
+        live = {
+            'livemigrate:migration': 'other',
+            'livemigrate:phase': 'paused',
+        }
+        done = dict(live, **{'livemigrate:phase': 'completed'})
+        for keys, metadata, status, want in (
+            ({'phase': 'post-copy'}, {}, 'running', 'post-copy'),
+            ({}, {}, 'running', 'pre-copy'),  # stock nova, or no sample yet
+            ({}, {}, 'running (post-copy)', 'post-copy'),
+            ({}, done, 'running', 'pre-copy'),  # keys of an ended migration
+            ({}, live, 'running', None),  # a live phase we cannot match
+            ({}, {}, 'queued', None),
+        ):
+            with self.subTest(metadata=metadata, status=status):
+                self.assertEqual(
+                    want, progress.phase_of(keys, metadata, status)
+                )
+
+
+class TestMemoryAndDisk(unittest.TestCase):
+    def _migration(self, mem_left, disk_left, total=1000):
+        return fakes.migration(
+            memory_total_bytes=total,
+            memory_processed_bytes=total - mem_left,
+            memory_remaining_bytes=mem_left,
+            disk_total_bytes=total,
+            disk_processed_bytes=total - disk_left,
+            disk_remaining_bytes=disk_left,
+        )
+
+    def test_percent_and_eta_cover_memory_and_disk(self):
+        tracker = progress.RateTracker()
+        progress.make_update(
+            'vm1', self._migration(1000, 1000), {}, 0, tracker
+        )
+        u = progress.make_update(
+            'vm1', self._migration(500, 900), {}, 10.0, tracker
+        )
+        # (2000 - 1400) / 2000; 600 B in 10 s; 1400 B left at 60 B/s
+        self.assertEqual(30.0, u.percent)
+        self.assertEqual(60.0, u.rate_bytes_per_s)
+        self.assertAlmostEqual(1400 / 60.0, u.eta_s)
+        data = u.as_dict()
+        self.assertEqual(
+            (500, 900),
+            (data['memory_remaining_bytes'], data['disk_remaining_bytes']),
+        )
+        self.assertNotIn('percent_floor', data)
+
+    def test_bar_and_table_split_memory_and_disk(self):
+        u = progress.make_update(
+            'vm1', self._migration(512, 256, total=2048), {}, 0, None
+        )
+        self.assertIn(
+            '768 B left (memory 512 B, disk 256 B)', progress.render_bar(u)
+        )
+        header, row = progress.render_table([u]).splitlines()
+        self.assertIn('Memory Left  Disk Left', header)
+        self.assertIn('512 B        256 B', row)
+
+    def test_percent_never_goes_backwards_within_a_migration(self):
+        tracker = progress.RateTracker()
+        seen = []
+        # the guest dirties memory: remaining grows again (98.4 % -> 96.8 %)
+        for mem_left in (500, 16, 32, 10):
+            u = progress.make_update(
+                'vm1', self._migration(mem_left, 0), {}, 0, tracker
+            )
+            seen.append(u.percent)
+            self.assertIsNotNone(u.as_dict()['percent'])
+        self.assertEqual([75.0, 99.2, 99.2, 99.5], seen)
+
+    def test_a_new_tracker_starts_from_nothing(self):
+        u = progress.make_update(
+            'vm1', self._migration(500, 500), {}, 0, progress.RateTracker()
+        )
+        self.assertEqual(50.0, u.percent)
 
 
 class TestDecideOutcome(unittest.TestCase):

@@ -184,8 +184,41 @@ class _Base(unittest.TestCase):
 
 
 class TestMigrateServer(_Base):
+    def test_host_naming_the_current_host_is_refused_before_nova(self):
+        for argv in (
+            ['vm1', '--live-migration', '--host', 'compute1'],
+            ['vm1', '--live-migration', '--host', 'compute1', '--wait'],
+            [
+                'vm1',
+                '--host',
+                'compute1',
+                '--policy',
+                'nova',
+                '--live-migration',
+            ],
+            ['vm1', '--host', 'compute1'],
+        ):
+            with self.subTest(argv=argv):
+                self.compute.calls.clear()
+                with self.assertRaisesRegex(
+                    exceptions.CommandError,
+                    '^Server vm1 is already on host compute1: --host must '
+                    'name another host$',
+                ):
+                    self.run_cmd(*argv)
+                # only the lookup: nothing asked of nova, no metadata set
+                self.assertEqual(
+                    ['find_server'], [c[0] for c in self.compute.calls]
+                )
+
+    def test_host_check_skipped_when_the_host_is_not_visible(self):
+        self.server.compute_host = None  # non-admin: nova hides the host
+        self.run_cmd('vm1', '--live-migration', '--host', 'compute1')
+        self.assertEqual(1, self.compute.count('live_migrate_server'))
+
     def test_live_migration_without_wait(self):
-        self.assertEqual(0, self.run_cmd('vm1', '--live-migration'))
+        # None, as core returns (cliff exits 0)
+        self.assertIsNone(self.run_cmd('vm1', '--live-migration'))
         self.assertIn(
             (
                 'live_migrate_server',

@@ -23,6 +23,23 @@ from tests.unit.osc_livemigrate import fakes
 from tests.unit.osc_livemigrate.v1.test_server_migrate import _actions
 
 UUID = '11111111-1111-1111-1111-111111111111'
+#: openstackclient 10.5's list columns at 2.59 to 2.79
+CORE_LIST_HEADERS = [
+    'Id',
+    'UUID',
+    'Source Node',
+    'Dest Node',
+    'Source Compute',
+    'Dest Compute',
+    'Dest Host',
+    'Status',
+    'Server UUID',
+    'Old Flavor',
+    'New Flavor',
+    'Type',
+    'Created At',
+    'Updated At',
+]
 
 
 class _Base(unittest.TestCase):
@@ -90,43 +107,65 @@ class TestListMigration(_Base):
             memory_total_bytes=100,
             memory_processed_bytes=60,
             memory_remaining_bytes=40,
+            disk_total_bytes=100,
+            disk_processed_bytes=20,
+            disk_remaining_bytes=80,
         )
 
-    def test_progress_of_in_flight_only(self):
-        headers, rows = self.run_cmd()
+    def test_long_adds_progress_of_memory_and_disk_in_flight_only(self):
+        headers, rows = self.run_cmd('--long')
         rows = [dict(zip(headers, r)) for r in rows]
-        self.assertEqual(60.0, rows[0]['Progress'])
-        self.assertEqual(40, rows[0]['Remaining'].machine_readable())
+        # (200 - 120) / 200: memory and disk together
+        self.assertEqual(40.0, rows[0]['Progress'])
+        self.assertEqual(40, rows[0]['Memory Remaining Bytes'])
+        self.assertEqual(80, rows[0]['Disk Remaining Bytes'])
+        self.assertEqual(100, rows[0]['Disk Total Bytes'])
         self.assertEqual('running (post-copy)', rows[1]['Status'])
         self.assertIsNone(rows[1]['Progress'])
-        self.assertIsNone(rows[2]['Progress'])
+        self.assertIsNone(rows[2]['Memory Processed Bytes'])
         # one listing plus one call per in-flight live migration
         self.assertEqual(1, self.compute.count('migrations'))
         self.assertEqual(2, self.compute.count('get_server_migration'))
 
-    def test_core_columns_first_in_core_order(self):
-        headers, _ = self.run_cmd()
-        self.assertEqual(
+    def test_default_is_core_columns_in_core_order_no_extra_calls(self):
+        headers, rows = self.run_cmd()
+        self.assertEqual(CORE_LIST_HEADERS, headers)
+        self.assertEqual(0, self.compute.count('get_server_migration'))
+        self.assertEqual(len(CORE_LIST_HEADERS), len(rows[0]))
+
+    def test_long_appends_ours_after_core_and_byte_names_end_in_bytes(self):
+        headers, _ = self.run_cmd('--long')
+        self.assertEqual(CORE_LIST_HEADERS, headers[: len(CORE_LIST_HEADERS)])
+        added = headers[len(CORE_LIST_HEADERS) :]
+        self.assertEqual('Progress', added[0])
+        self.assertEqual(6, len(added[1:]))
+        for header in added[1:]:
+            self.assertTrue(header.endswith(' Bytes'), header)
+
+    def test_sort_on_an_added_column_with_missing_values(self):
+        self.compute.records.append(
+            fakes.migration(mid=4, uuid='u4', status='running')
+        )
+        self.compute.live[('s-1', 4)] = fakes.migration(
+            mid=4, memory_total_bytes=100, memory_remaining_bytes=10
+        )
+        parser = self.cmd.get_parser(self.PROG)
+        args = parser.parse_args(
             [
+                '--long',
+                '-f',
+                'value',
+                '-c',
                 'Id',
-                'UUID',
-                'Source Node',
-                'Dest Node',
-                'Source Compute',
-                'Dest Compute',
-                'Dest Host',
-                'Status',
-                'Server UUID',
-                'Old Flavor',
-                'New Flavor',
-                'Type',
-                'Created At',
-                'Updated At',
-                'Progress',
-                'Processed',
-                'Remaining',
-            ],
-            headers,
+                '--sort-column',
+                'Memory Remaining Bytes',
+            ]
+        )
+        self.assertEqual(0, self.cmd.run(args))
+        # known values ascending, unknown (None) last, as cliff sorts them
+        self.assertEqual(['4', '2'], self.app.stdout.getvalue().split()[:2])
+        self.assertEqual(
+            {'1', '3'}, set(self.app.stdout.getvalue().split()[2:])
         )
 
     def test_filters(self):
@@ -199,9 +238,8 @@ class TestShowMigration(_Base):
         data = dict(zip(headers, values))
         self.assertEqual(25.0, data['Progress'])
         self.assertEqual(UUID, data['UUID'])
-        self.assertEqual(
-            150, data['Memory Remaining Bytes'].machine_readable()
-        )
+        self.assertEqual(150, data['Memory Remaining Bytes'])
+        self.assertEqual('Progress', headers[-1])  # ours after core's
 
     def test_show_by_uuid(self):
         self.compute.live[('s-1', 1)] = fakes.migration()
@@ -253,7 +291,10 @@ class TestAbortMigration(_Base):
     def test_abort_by_id_is_one_call_after_lookup(self):
         self.compute.live[('s-1', 1)] = fakes.migration()
         self.run_cmd('vm1', '1')
-        self.assertIn(('abort_server_migration', 1, 's-1'), self.compute.calls)
+        # the user's ID as typed, as core sends it
+        self.assertIn(
+            ('abort_server_migration', '1', 's-1'), self.compute.calls
+        )
 
     def test_abort_by_uuid(self):
         self.compute.live[('s-1', 1)] = fakes.migration()
@@ -279,7 +320,7 @@ class TestAbortMigration(_Base):
 
     def test_bad_ref(self):
         with self.assertRaisesRegex(
-            exceptions.CommandError, 'numeric ID or a UUID'
+            exceptions.CommandError, 'must be an ID or UUID'
         ):
             self.run_cmd('vm1', 'abc')
 

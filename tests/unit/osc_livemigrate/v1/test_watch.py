@@ -18,6 +18,7 @@ import unittest
 
 from osc_lib import exceptions
 
+from osc_livemigrate import progress
 from osc_livemigrate.v1 import watch
 from tests.unit.osc_livemigrate import fakes
 
@@ -31,6 +32,7 @@ class _Base(unittest.TestCase):
     def setUp(self):
         self.compute = fakes.FakeCompute(self.VERSION)
         self.compute.add_server(fakes.server())
+        self.compute.add_server(fakes.server('s-2', 'vm2'))
         self.app = fakes.FakeApp(self.compute, tty=self.TTY)
         self.cmd = watch.WatchMigration(self.app, None)
         self.clock = fakes.FakeClock()
@@ -78,26 +80,77 @@ class _Base(unittest.TestCase):
 
 
 class TestWatchMigration(_Base):
-    def test_one_server_one_call_per_refresh(self):
+    def test_one_server_two_calls_per_refresh_one_when_none(self):
         self.run_cmd('--server', 'vm1')
         lines = self.refresh_objects()
         self.assertEqual(4, len(lines))
         self.assertEqual([], lines[-1]['migrations'])
         self.assertEqual(4, self.compute.count('server_migrations'))
-        self.assertEqual(4, len(self.compute.calls) - 1)  # minus find_server
+        # the server (name, phase) only while something is in flight
+        self.assertEqual(3, self.compute.count('get_server'))
+        self.assertEqual(7, len(self.compute.calls) - 1)  # minus find_server
 
-    def test_host_one_listing_plus_one_per_in_flight(self):
+    def test_host_listings_per_status_plus_two_per_in_flight(self):
         self.run_cmd('--host', 'compute1', '--interval', '1')
         lines = self.refresh_objects()
         self.assertEqual(2, len(lines[0]['migrations']))
-        self.assertEqual(4, self.compute.count('migrations'))
+        statuses = len(progress.IN_FLIGHT)
+        self.assertEqual(4 * statuses, self.compute.count('migrations'))
+        queries = [c[1] for c in self.compute.calls if c[0] == 'migrations']
+        self.assertEqual(
+            sorted(progress.IN_FLIGHT),
+            [q['status'] for q in queries[:statuses]],
+        )
+        self.assertTrue(all(q['host'] == 'compute1' for q in queries))
         self.assertEqual(2 * 3, self.compute.count('get_server_migration'))
+        self.assertEqual(2 * 3, self.compute.count('get_server'))
         self.assertEqual([1.0, 1.0, 1.0], self.clock.sleeps)
 
     def test_all(self):
         self.run_cmd('--count', '1')
         self.assertEqual(3, len(self.refresh_objects()[0]['migrations']))
-        self.assertEqual(1, self.compute.count('migrations'))
+        self.assertEqual(
+            len(progress.IN_FLIGHT), self.compute.count('migrations')
+        )
+
+    def test_history_costs_no_request_and_no_row(self):
+        def one_refresh():
+            self.compute.calls.clear()
+            self.compute.rows = 0
+            self.app.stdout.seek(0)
+            self.app.stdout.truncate()
+            self.run_cmd('--host', 'compute1', '--count', '1')
+            return (
+                list(self.compute.calls),
+                self.compute.rows,
+                self.refresh_objects(),
+            )
+
+        before = one_refresh()
+        self.assertEqual(2, before[1])  # rows: the two in flight
+        for i in range(1000):
+            self.compute.records.append(
+                fakes.migration(
+                    mid=100 + i, uuid='h%d' % i, status='completed'
+                )
+            )
+        self.assertEqual(before, one_refresh())
+
+    def test_server_name_and_phase_as_wait_shows_them(self):
+        srv = self.compute.servers_by_id['s-1']
+        srv.metadata.update(
+            {'livemigrate:migration': 'u1', 'livemigrate:phase': 'paused'}
+        )
+        self.run_cmd('--host', 'compute1', '--count', '1')
+        got = {
+            m['migration']: (m['server'], m['phase'])
+            for m in self.refresh_objects()[0]['migrations']
+        }
+        # the driver's phase when it published one; nova's status says
+        # pre-copy otherwise (never null while it runs)
+        self.assertEqual(
+            {'u1': ('vm1', 'paused'), 'u2': ('vm2', 'pre-copy')}, got
+        )
 
     def test_nothing_in_flight_ends_at_once(self):
         self.compute.live.clear()
