@@ -23,6 +23,17 @@ from tests.unit.osc_livemigrate import fakes
 
 PROG = 'openstack server migration watch'
 
+REFUSAL = {
+    'livemigrate:migration': 'u1',
+    'livemigrate:policy_refused': json.dumps(
+        {
+            'asked': 'turbo',
+            'used': 'nova',
+            'reason': "server metadata asks for policy 'turbo'",
+        }
+    ),
+}
+
 
 class _Base(unittest.TestCase):
     VERSION = '2.95'
@@ -79,12 +90,47 @@ class _Base(unittest.TestCase):
 
 class TestWatchMigration(_Base):
     def test_one_server_one_call_per_refresh(self):
+        """Plus one server read, for a refusal, until bytes flow."""
         self.run_cmd('--server', 'vm1')
         lines = self.refresh_objects()
         self.assertEqual(4, len(lines))
         self.assertEqual([], lines[-1]['migrations'])
         self.assertEqual(4, self.compute.count('server_migrations'))
-        self.assertEqual(4, len(self.compute.calls) - 1)  # minus find_server
+        self.assertEqual(1, self.compute.count('get_server'))
+        self.assertEqual(5, len(self.compute.calls) - 1)  # minus find_server
+
+    def test_refusal_is_one_json_object_as_soon_as_it_shows(self):
+        self.compute.servers_by_id['s-1'].metadata.update(REFUSAL)
+        self.run_cmd('--host', 'compute1', '--interval', '1')
+        lines = self.refresh_objects()
+        kinds = [line['type'] for line in lines]
+        self.assertEqual(
+            ['refresh', 'policy_refused', 'refresh', 'refresh', 'refresh'],
+            kinds,
+        )
+        self.assertEqual(
+            {
+                'type': 'policy_refused',
+                'server': 's-1',
+                'migration': 'u1',
+                'asked': 'turbo',
+                'used': 'nova',
+                'reason': "server metadata asks for policy 'turbo'",
+                'message': 'Warning: the driver refused policy turbo for '
+                'server s-1 and runs policy nova: server metadata asks '
+                "for policy 'turbo'",
+            },
+            lines[1],
+        )
+
+    def test_a_settled_migration_costs_no_more_server_reads(self):
+        self.compute.servers_by_id['s-1'].metadata.update(
+            {'livemigrate:migration': 'u1'}
+        )
+        for rec in self.compute.live.values():
+            rec.memory_processed_bytes = 0  # nothing flows yet
+        self.run_cmd('--server', 'vm1')
+        self.assertEqual(1, self.compute.count('get_server'))
 
     def test_host_one_listing_plus_one_per_in_flight(self):
         self.run_cmd('--host', 'compute1', '--interval', '1')
@@ -160,6 +206,17 @@ class TestWatchMigrationTTY(_Base):
         self.assertEqual(3, out.count(watch.CLEAR))
         self.assertIn('No migration in progress on host compute1.', out)
         self.assertIn('20%', out)
+
+    def test_refusal_line_stays_under_every_redraw(self):
+        self.compute.servers_by_id['s-1'].metadata.update(REFUSAL)
+        self.run_cmd('--host', 'compute1')
+        out = self.app.stdout.getvalue()
+        warning = (
+            'Warning: the driver refused policy turbo for server s-1 and '
+            "runs policy nova: server metadata asks for policy 'turbo'\n"
+        )
+        for screen in out.split(watch.CLEAR)[1:]:
+            self.assertEqual(1, screen.count(warning), screen)
 
 
 class TestWatchMigrationV222(_Base):
