@@ -70,13 +70,13 @@ def member_env(libvirt_cloud):
             'role', 'assignment', 'list', '--user', MEMBER, '--names'
         )
         assert [r['Role'] for r in roles] == ['member'], roles
-        yield dict(
-            os.environ,
-            **c.env(),
+        env = dict(os.environ, **c.env())
+        env.update(
             OS_USERNAME=MEMBER,
             OS_PASSWORD=MEMBER_PASSWORD,
             PYTHONWARNINGS='ignore',
         )
+        yield env
     finally:
         c.openstack('user', 'delete', MEMBER, check=False)
 
@@ -101,7 +101,7 @@ def follow(c, argv, on_line, timeout=600):
     """
     proc = subprocess.Popen(
         [c.openstack_bin] + argv,
-        env=dict(os.environ, **c.env(), PYTHONWARNINGS='ignore'),
+        env=dict(os.environ, **dict(c.env(), PYTHONWARNINGS='ignore')),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
