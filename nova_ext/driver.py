@@ -314,12 +314,16 @@ class LibvirtDriver(volumes.ForcedDisconnects, libvirt_driver.LibvirtDriver):
     @staticmethod
     def _log_outcome(outcome, publisher, guest, instance):
         """nova's line for the job's end; only a completed job (``guest``
-        given) can have a measured downtime.
+        given) can have a measured downtime. An API abort is nova's own
+        call, never published as an action: the line names it.
         """
+        last = publisher.last
+        if outcome.aborted_by == 'api':
+            last = ('abort', outcome.reason)
         lm_outcome.log_outcome(
             outcome.job_type,
             publisher.policy_name,
-            publisher.last,
+            last,
             outcome.bytes_moved,
             lm_outcome.measured_downtime_ms(guest) if guest else None,
             instance=instance,

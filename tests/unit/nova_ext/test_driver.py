@@ -207,6 +207,31 @@ class TestDriverMonitor(unittest.TestCase):
         )
         self.assertIn('measured downtime none', aborted.getMessage())
 
+    def test_an_api_abort_is_the_last_action_of_the_cancelled_line(self):
+        """Seen on the mini-cloud: the line said "last action set-downtime
+        (abort requested through the API)".
+        """
+        ended = monitor.Outcome(
+            job='cancelled',
+            job_type=CANCELLED,
+            bytes_moved=7,
+            aborted_by='api',
+            reason='abort requested through the API',
+        )
+        pub = types.SimpleNamespace(
+            policy_name='nova', last=('set-downtime', 'step after 300 s')
+        )
+        with self.assertLogs('nova.virt.libvirt.driver', 'INFO') as logs:
+            driver.LibvirtDriver._log_outcome(ended, pub, None, None)
+        (record,) = logs.records
+        self.assertEqual(logging.WARNING, record.levelno)
+        self.assertEqual(
+            'Migration operation was cancelled: policy nova, last action '
+            'abort (abort requested through the API), 7 bytes moved, '
+            'measured downtime none',
+            record.getMessage(),
+        )
+
     def test_allowed_user_policy_is_used(self):
         drv = _driver()
         self.flags(user_selectable_policies=['kubevirt'])
