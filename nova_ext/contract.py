@@ -46,6 +46,9 @@ ACTION_KEY = PREFIX + 'action'
 REASON_KEY = PREFIX + 'reason'
 DOWNTIME_KEY = PREFIX + 'downtime_ms'
 DOWNTIME_MEASURED_KEY = PREFIX + 'downtime_measured'
+#: why the requested policy was refused, for the whole migration: a JSON
+#: object ``{"asked", "used", "reason"}`` of at most 255 characters, or ''
+REFUSAL_KEY = PREFIX + 'policy_refused'
 
 #: every server metadata key the driver writes or reads
 KEYS = frozenset(
@@ -58,6 +61,7 @@ KEYS = frozenset(
         REASON_KEY,
         DOWNTIME_KEY,
         DOWNTIME_MEASURED_KEY,
+        REFUSAL_KEY,
     )
 )
 

@@ -45,6 +45,7 @@ from nova_ext import contract
 from nova_ext import loader
 from nova_ext import monitor
 from nova_ext import observation
+from nova_ext import outcome as lm_outcome
 from nova_ext.policies import base
 from nova_ext import publisher as lm_publisher
 from nova_ext import selection
@@ -194,7 +195,10 @@ class LibvirtDriver(volumes.ForcedDisconnects, libvirt_driver.LibvirtDriver):
             default = CONF.livemigrate.default_policy
             refusal = '%s; using the default %s' % (exc, default)
             chosen = selection.Selection(
-                default, 'default', chosen.refusals + (refusal,)
+                default,
+                'default',
+                chosen.refusals + (refusal,),
+                chosen.asked or chosen.name,
             )
             policy = loader.build_policy(
                 default, context_, self._params_for(default)
@@ -237,7 +241,7 @@ class LibvirtDriver(volumes.ForcedDisconnects, libvirt_driver.LibvirtDriver):
             chosen.name,
             CONF.livemigrate.publish_status,
         )
-        publisher.started(chosen.refusals)
+        publisher.started(chosen.refusals, chosen.asked)
         # NOTE: nova's own per-instance task deque is the control channel,
         # so force-complete requests keep arriving exactly as nova queues them
         controls = self.active_migrations.setdefault(
@@ -277,6 +281,7 @@ class LibvirtDriver(volumes.ForcedDisconnects, libvirt_driver.LibvirtDriver):
             self._clear_empty_migration(instance)
         if outcome.job == 'completed':
             publisher.finished(contract.PHASE_COMPLETED)
+            self._log_outcome(outcome, publisher, guest, instance)
             post_method(context, instance, dest, block_migration, migrate_data)
             self._lm_moved.add(_uuid(instance))
             return
@@ -288,6 +293,7 @@ class LibvirtDriver(volumes.ForcedDisconnects, libvirt_driver.LibvirtDriver):
             else contract.PHASE_FAILED,
             outcome.reason or None,
         )
+        self._log_outcome(outcome, publisher, None, instance)
         libvirt_migrate.run_recover_tasks(
             self._host,
             guest,
@@ -304,6 +310,24 @@ class LibvirtDriver(volumes.ForcedDisconnects, libvirt_driver.LibvirtDriver):
             )
         else:  # the manager's default status is 'error'
             recover_method(context, instance, dest, migrate_data)
+
+    @staticmethod
+    def _log_outcome(outcome, publisher, guest, instance):
+        """nova's line for the job's end; only a completed job (``guest``
+        given) can have a measured downtime. An API abort is nova's own
+        call, never published as an action: the line names it.
+        """
+        last = publisher.last
+        if outcome.aborted_by == 'api':
+            last = ('abort', outcome.reason)
+        lm_outcome.log_outcome(
+            outcome.job_type,
+            publisher.policy_name,
+            last,
+            outcome.bytes_moved,
+            lm_outcome.measured_downtime_ms(guest) if guest else None,
+            instance=instance,
+        )
 
     def post_live_migration_at_destination(
         self,

@@ -60,6 +60,10 @@ class Outcome:
     """How the job ended and who ended it."""
 
     job: str = 'running'
+    #: libvirt's VIR_DOMAIN_JOB_* the job ended with (nova logs by it)
+    job_type: int | None = None
+    #: bytes libvirt had sent (memory and disks) at the last read
+    bytes_moved: int = 0
     aborted_by: str | None = None
     reason: str = ''
     recover_tasks: list = dataclasses.field(default_factory=list)
@@ -186,9 +190,11 @@ class Monitor:
             if job == JOB_UNBOUNDED:
                 self._step(stats, self.config.clock() - start)
             elif job == JOB_COMPLETED:
+                self.outcome.job_type = job
                 self.outcome.job = 'completed'
                 return self.outcome
             elif job in (JOB_FAILED, JOB_CANCELLED):
+                self.outcome.job_type = job
                 # NOTE: like nova, a cancelled job is 'cancelled' unless our
                 # policy aborted it: then the migration is an 'error'.
                 by = self.outcome.aborted_by
@@ -211,6 +217,10 @@ class Monitor:
     def _step(self, stats, elapsed_s):
         obs = observation.from_job_info(
             stats, elapsed_s, self.outcome.phase, self.downtime_ms
+        )
+        self.outcome.bytes_moved = max(
+            self.outcome.bytes_moved,
+            int(stats.get('data_processed') or obs.memory_processed_bytes),
         )
         while self.controls:
             self._operator(self.controls.popleft(), obs)

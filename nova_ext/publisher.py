@@ -22,6 +22,8 @@ driver passes (:class:`nova_ext.store.NovaStore`) is what touches nova's
 objects.
 """
 
+import json
+
 from oslo_log import log as logging
 
 from nova_ext import contract
@@ -46,6 +48,32 @@ def metadata_keys(
     if downtime_ms is not None:
         keys[contract.DOWNTIME_KEY] = str(int(downtime_ms))
     return keys
+
+
+#: nova keeps metadata values of at most this many characters
+MAX_VALUE = 255
+
+
+def refusal_value(asked, used, refusals):
+    """The value of ``livemigrate:policy_refused``: JSON that fits nova.
+
+    The reasons are cut (never the JSON) so the value stays parseable.
+    Example: ``refusal_value('turbo', 'nova', ["server metadata asks for
+    policy 'turbo', which is not installed (installed: nova)"])`` gives
+    ``{"asked": "turbo", "used": "nova", "reason": "server metadata asks
+    ..."}``; no refusal gives ``''``, which clears an earlier migration's.
+    """
+    if not refusals:
+        return ''
+    reason = '; '.join(refusals)
+    fields = {'asked': (asked or '?')[:64], 'used': used, 'reason': reason}
+    value = json.dumps(fields, ensure_ascii=False)
+    keep = min(len(reason), MAX_VALUE)
+    while len(value) > MAX_VALUE:  # at most MAX_VALUE short dumps
+        keep -= 1
+        fields['reason'] = reason[:keep] + '...'
+        value = json.dumps(fields, ensure_ascii=False)
+    return value
 
 
 def progress_percent(memory_total, memory_remaining, previous):
@@ -76,25 +104,39 @@ class Publisher:
         self.progress = 0
         self.last = (None, None)
 
-    def _write(self, **kw):
+    def _write(self, extra=None, **kw):
         if not self.enabled:
             return
+        keys = metadata_keys(
+            self.migration_uuid, self.policy_name, self.phase, **kw
+        )
+        keys.update(extra or {})
         try:
-            self.store.metadata(
-                metadata_keys(
-                    self.migration_uuid, self.policy_name, self.phase, **kw
-                )
-            )
+            self.store.metadata(keys)
         except Exception as exc:  # status must never break a migration
             LOG.warning('Could not publish migration status: %s', exc)
 
-    def started(self, refusals=()):
-        """Announce the policy in charge, and any refused request."""
+    def started(self, refusals=(), asked=None):
+        """Announce the policy in charge, and any refused request.
+
+        The refusal also goes under its own key, written with the first
+        status of the migration and never again, so it stays while later
+        actions overwrite ``livemigrate:reason``; an empty value clears
+        the refusal of an earlier migration.
+        """
         for refusal in refusals:
             LOG.warning('Live migration policy request refused: %s', refusal)
             self._event(contract.ACTION_POLICY_REFUSED, refusal)
             self.last = (contract.ACTION_POLICY_REFUSED, refusal)
-        self._write(action=self.last[0], reason=self.last[1])
+        self._write(
+            extra={
+                contract.REFUSAL_KEY: refusal_value(
+                    asked, self.policy_name, refusals
+                )
+            },
+            action=self.last[0],
+            reason=self.last[1],
+        )
 
     def decision(self, decision, obs):
         """One action was taken: audit it and publish it."""

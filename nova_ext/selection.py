@@ -30,6 +30,8 @@ class Selection:
     name: str
     source: str
     refusals: tuple = ()
+    #: the policy of the first refused request (the most specific source)
+    asked: str | None = None
 
 
 def select_policy(
@@ -47,6 +49,7 @@ def select_policy(
         that was not honoured, for the log and the published status
     """
     refusals = []
+    asked = None
     for source, value, user_set in (
         ('server metadata', server, True),
         ('image property', image, True),
@@ -55,18 +58,19 @@ def select_policy(
         if not value:
             continue
         value = value.strip()
+        if value in installed and (not user_set or value in user_selectable):
+            return Selection(value, source, tuple(refusals), asked)
+        asked = asked or value
         if value not in installed:
             refusals.append(
                 '%s asks for policy %r, which is not installed '
                 '(installed: %s)'
                 % (source, value, ', '.join(sorted(installed)))
             )
-        elif user_set and value not in user_selectable:
+        else:
             refusals.append(
                 '%s asks for policy %r, which the operator does '
                 'not let users choose (allowed: %s)'
                 % (source, value, ', '.join(user_selectable) or 'none')
             )
-        else:
-            return Selection(value, source, tuple(refusals))
-    return Selection(default, 'default', tuple(refusals))
+    return Selection(default, 'default', tuple(refusals), asked)

@@ -30,9 +30,13 @@ MIGRATION_KEY = PREFIX + 'migration'
 #: the driver's status keys the CLI reads, without the prefix, in the order
 #: the CLI shows them
 STATUS_FIELDS = ('policy_used', 'phase', 'action', 'reason', 'downtime_ms')
+#: why the driver refused the requested policy, kept for the migration: a
+#: JSON object ``{"asked": ..., "used": ..., "reason": ...}``, or ''
+REFUSAL_KEY = PREFIX + 'policy_refused'
 #: every metadata key the CLI reads or writes
 KEYS = frozenset(
-    (POLICY_KEY, MIGRATION_KEY) + tuple(PREFIX + f for f in STATUS_FIELDS)
+    (POLICY_KEY, MIGRATION_KEY, REFUSAL_KEY)
+    + tuple(PREFIX + f for f in STATUS_FIELDS)
 )
 
 #: the phase of a post-copy whose connection to the destination broke:

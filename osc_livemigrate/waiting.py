@@ -18,6 +18,8 @@ drain`` many servers; all three ask :func:`finished` when to stop and
 everywhere. Nothing here sleeps, prints or reads a clock: the commands do.
 """
 
+import json
+
 from osc_livemigrate import common
 from osc_livemigrate import contract
 from osc_livemigrate import progress
@@ -66,6 +68,81 @@ def verdict(source, srv, record, requested=None, refused=None, events=()):
     return progress.decide_outcome(source, host, status, keys, events, refused)
 
 
+def published_refusal(metadata, migration_uuid):
+    """The driver's refusal of the requested policy for this migration.
+
+    :returns: ``{'asked', 'used', 'reason'}`` (strings) from
+        ``livemigrate:policy_refused``, or None: no refusal, or keys of
+        another migration. A value that is not the driver's JSON is shown
+        as the reason rather than dropped.
+    """
+    metadata = metadata or {}
+    raw = metadata.get(contract.REFUSAL_KEY)
+    if (
+        not raw
+        or not migration_uuid
+        or metadata.get(contract.MIGRATION_KEY) != migration_uuid
+    ):
+        return None
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = None
+    if not isinstance(value, dict):
+        value = {'reason': raw}
+    used = value.get('used') or metadata.get(contract.PREFIX + 'policy_used')
+    return {
+        'asked': str(value.get('asked') or '?'),
+        'used': str(used or '?'),
+        'reason': str(value.get('reason') or raw),
+    }
+
+
+def refusal_line(server, refusal):
+    """The one warning line for a refusal. Example: ``Warning: the driver
+    refused policy turbo for server vm1 and runs policy nova: server
+    metadata asks for policy 'turbo', which is not installed (...)``.
+    """
+    return (
+        'Warning: the driver refused policy %(asked)s for server %(server)s '
+        'and runs policy %(used)s: %(reason)s' % dict(refusal, server=server)
+    )
+
+
+def refusal_verdict(refusal):
+    """What the final verdict says of a refusal (after "refused by the
+    driver: ").
+    """
+    return 'policy %(asked)s refused, policy %(used)s ran: %(reason)s' % (
+        refusal
+    )
+
+
+class RefusalNotices:
+    """Tells each migration's published refusal once, as soon as it shows.
+
+    The driver writes the refusal key with a migration's first status, so
+    a migration is settled once its server's metadata names it; one whose
+    bytes already flow without that (another driver, publishing off) is
+    settled too, so ``watch`` stops reading its server.
+    """
+
+    def __init__(self):
+        self._settled = set()
+
+    def pending(self, migration_uuid):
+        return bool(migration_uuid) and migration_uuid not in self._settled
+
+    def new(self, migration_uuid, metadata, flowing=False):
+        """:returns: the refusal the first time it is seen, else None."""
+        if not self.pending(migration_uuid):
+            return None
+        metadata = metadata or {}
+        if metadata.get(contract.MIGRATION_KEY) == migration_uuid or flowing:
+            self._settled.add(migration_uuid)
+        return published_refusal(metadata, migration_uuid)
+
+
 def judge(
     compute, server_id, source, srv, record, requested=None, refused=None
 ):
@@ -101,6 +178,9 @@ class Follower:
         self.label = server.name or server.id
         self.record = None
         self.tracker = progress.RateTracker()
+        self._notices = RefusalNotices()
+        #: the refusal this refresh revealed for the first time, or None
+        self.new_refusal = None
 
     def refresh(self):
         """:returns: ``(server, progress.Update)``; ``self.record`` is the
@@ -148,6 +228,9 @@ class Follower:
             self.tracker,
             migration_uuid=getattr(record, 'uuid', None),
             status=getattr(record, 'status', None),
+        )
+        self.new_refusal = self._notices.new(
+            upd.migration, getattr(srv, 'metadata', None)
         )
         return srv, upd
 
@@ -202,6 +285,9 @@ class Poller:
         self.host = host
         self.label = label
         self._rates = {}
+        self._notices = RefusalNotices()
+        #: ``(server, migration, refusal)`` first seen by the last poll
+        self.new_refusals = []
 
     def _server(self, server_id):
         """The server (name, metadata), or None once it is gone."""
@@ -233,10 +319,30 @@ class Poller:
                         self.compute, m.id, m.server_id
                     )
                 triples.append((m, live, self._server(m.server_id)))
-        return [
-            self._update(record, live, srv, elapsed_s)
-            for record, live, srv in triples
-        ]
+        self.new_refusals = []
+        updates = []
+        for record, live, srv in triples:
+            upd = self._update(record, live, srv, elapsed_s)
+            updates.append(upd)
+            self._look_for_refusal(record, srv, upd)
+        return updates
+
+    def _look_for_refusal(self, record, srv, upd):
+        """Note, once, a refusal the driver published for this migration.
+
+        The server was read for this refresh anyway (its name and phase),
+        so looking costs no request.
+        """
+        uuid = getattr(record, 'uuid', None)
+        if not self._notices.pending(uuid):
+            return
+        refusal = self._notices.new(
+            uuid,
+            getattr(srv, 'metadata', None),
+            flowing=bool(upd.processed_bytes),
+        )
+        if refusal is not None:
+            self.new_refusals.append((upd.server, uuid, refusal))
 
     def _update(self, record, live, srv, elapsed_s):
         key = getattr(record, 'uuid', None) or record.id

@@ -249,7 +249,9 @@ class MigrateServer(command.Command):
                 out.update(upd)
                 refusal = follower.refused(upd)
                 if refusal is not None:
-                    refused = refusal
+                    refused = refused or refusal
+                if follower.new_refusal is not None:
+                    refused = self._warn_refused(out, label, follower)
                 if waiting.finished(srv, follower.record):
                     break
                 elapsed = self._clock() - t0
@@ -297,6 +299,21 @@ class MigrateServer(command.Command):
             t0,
             args.policy,
         )
+
+    @staticmethod
+    def _warn_refused(out, label, follower):
+        """One warning line as soon as the driver published a refusal;
+        progress goes on. :returns: what the verdict will say of it.
+        """
+        refusal = follower.new_refusal
+        out.line(
+            waiting.refusal_line(label, refusal),
+            kind='policy_refused',
+            server=label,
+            migration=_ref(follower.record),
+            **refusal,
+        )
+        return waiting.refusal_verdict(refusal)
 
     def _interrupt_choice(self, args, out):
         choice = args.on_interrupt

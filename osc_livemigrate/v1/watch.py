@@ -99,6 +99,7 @@ class WatchMigration(command.Command):
         out = output.Output(self.app.stdout, args.watch_format)
         t0 = self._clock()
         refreshes = 0
+        warnings = []
 
         def refresh():
             elapsed = self._clock() - t0
@@ -115,6 +116,7 @@ class WatchMigration(command.Command):
                 )
                 refreshes += 1
                 self._show(out, updates, elapsed, args)
+                self._warn_refused(out, poller, warnings, updates)
                 if not updates or (args.count and refreshes >= args.count):
                     break
                 self._sleep(args.interval)
@@ -138,6 +140,27 @@ class WatchMigration(command.Command):
             )
         else:
             out.text('No migration in progress%s.\n' % _scope(args))
+
+    @staticmethod
+    def _warn_refused(out, poller, warnings, updates):
+        """A refusal as soon as the driver published it: one JSON object,
+        or one line kept under each redrawn table (not repeated under the
+        final "No migration in progress").
+        """
+        for server, migration, refusal in poller.new_refusals:
+            line = waiting.refusal_line(server, refusal)
+            if out.json:
+                out.line(
+                    line,
+                    kind='policy_refused',
+                    server=server,
+                    migration=migration,
+                    **refusal,
+                )
+            else:
+                warnings.append(line)
+        if warnings and updates and not out.json:
+            out.text('\n'.join(warnings) + '\n')
 
 
 def _scope(args):

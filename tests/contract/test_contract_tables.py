@@ -36,7 +36,8 @@ DRIVER_ONLY_KEYS = {
 
 
 @pytest.mark.parametrize(
-    'name', ['PREFIX', 'POLICY_KEY', 'MIGRATION_KEY', 'EVENT_PREFIX']
+    'name',
+    ['PREFIX', 'POLICY_KEY', 'MIGRATION_KEY', 'REFUSAL_KEY', 'EVENT_PREFIX'],
 )
 def test_both_halves_spell_the_same_name(name):
     assert getattr(cli, name) == getattr(driver, name)

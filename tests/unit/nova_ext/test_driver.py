@@ -18,6 +18,8 @@ guests in tests/e2e.
 """
 
 import collections
+import json
+import logging
 import types
 import unittest
 from unittest import mock
@@ -163,6 +165,71 @@ class TestDriverMonitor(unittest.TestCase):
         self.assertEqual('nova', store.keys[0]['livemigrate:policy_used'])
         self.assertIn(
             'does not let users choose', store.keys[0]['livemigrate:reason']
+        )
+
+    def test_refusal_key_names_asked_used_and_reason(self):
+        drv = _driver()
+        instance = _instance(metadata={'livemigrate:policy': 'turbo'})
+        _, store, _, _ = self._monitor(
+            drv, _stalled_script()[:2] + [COMPLETED], instance, policy='nova'
+        )
+        refusal = json.loads(store.keys[0]['livemigrate:policy_refused'])
+        self.assertEqual(
+            ('turbo', 'nova'), (refusal['asked'], refusal['used'])
+        )
+        self.assertIn("'turbo', which is not installed", refusal['reason'])
+
+    def test_outcome_lines_are_novas_with_our_figures(self):
+        drv = _driver()
+        self.flags(permit_pause=False)
+        with self.assertLogs('nova.virt.libvirt.driver', 'INFO') as logs:
+            self._monitor(
+                drv, _stalled_script()[:3] + [COMPLETED], _instance()
+            )
+        (done,) = [r for r in logs.records if 'Migration operation' in r.msg]
+        self.assertEqual(logging.INFO, done.levelno)
+        self.assertRegex(
+            done.getMessage(),
+            r'^Migration operation has completed: policy adaptive, '
+            r'last action .*, [1-9][0-9]* bytes moved, measured downtime ',
+        )
+        drv = _driver()
+        with self.assertLogs('nova.virt.libvirt.driver', 'INFO') as logs:
+            self._monitor(drv, _stalled_script() + [FAILED], _instance())
+        (aborted,) = [
+            r for r in logs.records if 'Migration operation' in r.msg
+        ]
+        self.assertEqual(logging.ERROR, aborted.levelno)
+        self.assertIn(
+            'Migration operation has aborted: policy adaptive, last action '
+            'abort (',
+            aborted.getMessage(),
+        )
+        self.assertIn('measured downtime none', aborted.getMessage())
+
+    def test_an_api_abort_is_the_last_action_of_the_cancelled_line(self):
+        """Seen on the mini-cloud: the line said "last action set-downtime
+        (abort requested through the API)".
+        """
+        ended = monitor.Outcome(
+            job='cancelled',
+            job_type=CANCELLED,
+            bytes_moved=7,
+            aborted_by='api',
+            reason='abort requested through the API',
+        )
+        pub = types.SimpleNamespace(
+            policy_name='nova', last=('set-downtime', 'step after 300 s')
+        )
+        with self.assertLogs('nova.virt.libvirt.driver', 'INFO') as logs:
+            driver.LibvirtDriver._log_outcome(ended, pub, None, None)
+        (record,) = logs.records
+        self.assertEqual(logging.WARNING, record.levelno)
+        self.assertEqual(
+            'Migration operation was cancelled: policy nova, last action '
+            'abort (abort requested through the API), 7 bytes moved, '
+            'measured downtime none',
+            record.getMessage(),
         )
 
     def test_allowed_user_policy_is_used(self):

@@ -12,6 +12,7 @@
 """Tests for what the driver publishes to the CLI (contract keys)."""
 
 import collections
+import json
 import unittest
 
 from nova_ext.observation import Action
@@ -115,6 +116,51 @@ class TestPublisher(unittest.TestCase):
         self.assertEqual(
             'policy-refused', store.keys[-1]['livemigrate:action']
         )
+
+    def test_refusal_stays_under_its_own_key(self):
+        store = Recorder()
+        pub = publisher.Publisher(store, 'm-1', 'nova')
+        pub.started(
+            [
+                "server metadata asks for policy 'turbo', which is not "
+                'installed'
+            ],
+            asked='turbo',
+        )
+        refusal = json.loads(store.keys[0]['livemigrate:policy_refused'])
+        self.assertEqual(
+            {
+                'asked': 'turbo',
+                'used': 'nova',
+                'reason': "server metadata asks for policy 'turbo', which "
+                'is not installed',
+            },
+            refusal,
+        )
+        pub.decision(
+            Decision(Action.SET_DOWNTIME, 'stalled', 300),
+            fakes.observation(3),
+        )
+        pub.stats(fakes.observation(4))
+        pub.finished('completed')
+        # the next writes overwrite the reason, never the refusal
+        self.assertEqual('stalled', store.keys[-1]['livemigrate:reason'])
+        for keys in store.keys[1:]:
+            self.assertNotIn('livemigrate:policy_refused', keys)
+
+    def test_no_refusal_clears_an_earlier_migrations(self):
+        store = Recorder()
+        publisher.Publisher(store, 'm-2', 'nova').started()
+        self.assertEqual('', store.keys[0]['livemigrate:policy_refused'])
+
+    def test_refusal_fits_nova_and_stays_json(self):
+        long = ['why ' * 100, 'and "quoted" é ' * 20]
+        value = publisher.refusal_value('x' * 300, 'nova', long)
+        self.assertLessEqual(len(value), 255)
+        self.assertGreater(len(value), 250)
+        parsed = json.loads(value)
+        self.assertEqual('x' * 64, parsed['asked'])
+        self.assertTrue(parsed['reason'].endswith('...'))
 
     def test_progress_never_goes_backwards(self):
         self.assertEqual(75, publisher.progress_percent(100, 25, 10))

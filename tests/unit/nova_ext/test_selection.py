@@ -25,7 +25,7 @@ def _select(allowed=(), **sources):
 class TestSelectPolicy(unittest.TestCase):
     def test_default_when_nothing_asked(self):
         self.assertEqual(
-            ('nova', 'default', ()), tuple(vars(_select()).values())
+            ('nova', 'default', (), None), tuple(vars(_select()).values())
         )
 
     def test_flavor_is_admin_controlled_and_always_counts(self):
@@ -64,3 +64,10 @@ class TestSelectPolicy(unittest.TestCase):
         chosen = _select(allowed=['turbo'], server='turbo')
         self.assertEqual('nova', chosen.name)
         self.assertIn("'turbo', which is not installed", chosen.refusals[0])
+
+    def test_the_first_refused_request_is_the_one_asked_for(self):
+        chosen = _select(server='turbo', image='kubevirt')
+        self.assertEqual(('nova', 'turbo'), (chosen.name, chosen.asked))
+        self.assertEqual(2, len(chosen.refusals))
+        chosen = _select(allowed=['kubevirt'], server='kubevirt')
+        self.assertIsNone(chosen.asked)

@@ -238,6 +238,63 @@ def migrate_wait_policy_used_differs():
     )
 
 
+#: what the driver publishes with the first status of a refused request
+EARLY_REFUSAL = {
+    'livemigrate:migration': UUID,
+    'livemigrate:policy_used': 'nova',
+    'livemigrate:phase': 'pre-copy',
+    'livemigrate:action': 'policy-refused',
+    'livemigrate:reason': "server metadata asks for policy 'turbo', which "
+    'is not installed (installed: adaptive, nova)',
+    'livemigrate:policy_refused': json.dumps(
+        {
+            'asked': 'turbo',
+            'used': 'nova',
+            'reason': "server metadata asks for policy 'turbo', which is "
+            'not installed (installed: adaptive, nova)',
+        }
+    ),
+}
+
+
+def _refused_early(tty):
+    """The refusal shows on the second refresh, the first action of the
+    fallback policy on the third (overwriting the reason, not the
+    refusal); the migration completes after five.
+    """
+    compute = _migrating_cloud(steps=5)
+    tick, srv = compute.tick, compute.servers_by_id['s-1']
+    n = {'ticks': 0}
+
+    def later(c):
+        n['ticks'] += 1
+        if n['ticks'] == 2:
+            srv.metadata.update(EARLY_REFUSAL)
+        if n['ticks'] == 3:
+            srv.metadata.update(
+                {
+                    'livemigrate:action': 'set-downtime',
+                    'livemigrate:reason': 'step 1 of 10: 50 ms',
+                }
+            )
+        tick(c)
+
+    compute.tick = later
+    return run(
+        'server migrate', LIVE_WAIT + ['--policy', 'turbo'], compute, tty=tty
+    )
+
+
+@scenario
+def migrate_wait_refused_early_json():
+    return _refused_early(tty=False)
+
+
+@scenario
+def migrate_wait_refused_early_tty():
+    return _refused_early(tty=True)
+
+
 @scenario
 def migrate_wait_detach():
     return _migrate(

@@ -41,6 +41,7 @@ class TestContractTable(unittest.TestCase):
                 'livemigrate:action',
                 'livemigrate:reason',
                 'livemigrate:downtime_ms',
+                'livemigrate:policy_refused',
             },
             contract.KEYS,
         )

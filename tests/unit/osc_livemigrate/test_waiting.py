@@ -124,3 +124,45 @@ class TestOutput(unittest.TestCase):
             '{"message": "gone", "server": "vm1", "type": "detached"}\n',
             out.stream.getvalue(),
         )
+
+
+class TestPublishedRefusal(unittest.TestCase):
+    KEY = 'livemigrate:policy_refused'
+
+    def md(self, value, migration=UUID, **more):
+        return dict(
+            {'livemigrate:migration': migration, self.KEY: value}, **more
+        )
+
+    def test_the_drivers_json(self):
+        value = '{"asked": "turbo", "used": "nova", "reason": "not installed"}'
+        self.assertEqual(
+            {'asked': 'turbo', 'used': 'nova', 'reason': 'not installed'},
+            waiting.published_refusal(self.md(value), UUID),
+        )
+
+    def test_none_empty_or_another_migrations(self):
+        for md in ({}, self.md(''), self.md('{"asked": "x"}', 'older')):
+            self.assertIsNone(waiting.published_refusal(md, UUID), md)
+        self.assertIsNone(waiting.published_refusal(self.md('x'), None))
+
+    def test_a_value_that_is_not_json_is_still_told(self):
+        md = self.md('turbo refused', **{'livemigrate:policy_used': 'nova'})
+        self.assertEqual(
+            {'asked': '?', 'used': 'nova', 'reason': 'turbo refused'},
+            waiting.published_refusal(md, UUID),
+        )
+
+    def test_told_once_and_settled_once_the_driver_named_the_migration(self):
+        notices = waiting.RefusalNotices()
+        self.assertIsNone(notices.new(UUID, {}))
+        self.assertTrue(notices.pending(UUID))
+        value = '{"asked": "turbo", "used": "nova", "reason": "why"}'
+        self.assertEqual('turbo', notices.new(UUID, self.md(value))['asked'])
+        self.assertFalse(notices.pending(UUID))
+        self.assertIsNone(notices.new(UUID, self.md(value)))
+
+    def test_settled_when_bytes_flow_without_the_driver(self):
+        notices = waiting.RefusalNotices()
+        self.assertIsNone(notices.new(UUID, {}, flowing=True))
+        self.assertFalse(notices.pending(UUID))

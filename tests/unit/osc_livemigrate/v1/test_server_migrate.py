@@ -330,6 +330,43 @@ class TestMigrateServer(_Base):
                 'vm1', '--live-migration', '--wait', '--policy', 'adaptive'
             )
 
+    def test_wait_refusal_is_a_json_object_of_its_own(self):
+        _refused_at_tick(self, 3)
+        with self.assertRaises(exceptions.CommandError) as ctx:
+            self.run_cmd(
+                'vm1', '--live-migration', '--wait', '--policy', 'turbo'
+            )
+        lines = self.json_lines()
+        kinds = [line['type'] for line in lines]
+        self.assertEqual(1, kinds.count('policy_refused'), kinds)
+        at = kinds.index('policy_refused')
+        self.assertIn('progress', kinds[:at])
+        self.assertIn('progress', kinds[at + 1 :])
+        refusal = lines[at]
+        self.assertEqual(
+            ('turbo', 'nova', 'vm1', UUID),
+            (
+                refusal['asked'],
+                refusal['used'],
+                refusal['server'],
+                refusal['migration'],
+            ),
+        )
+        self.assertIn("'turbo', which is not installed", refusal['reason'])
+        self.assertIn('policy turbo refused', str(ctx.exception))
+
+    def test_refusal_of_an_earlier_migration_is_not_told(self):
+        md = dict(REFUSAL, **{'livemigrate:migration': 'older'})
+        self.script(metadata=md)
+        self.assertEqual(
+            0,
+            self.run_cmd(
+                'vm1', '--live-migration', '--wait', '--policy', 'turbo'
+            ),
+        )
+        kinds = [line['type'] for line in self.json_lines()]
+        self.assertNotIn('policy_refused', kinds)
+
     def test_wait_refusal_seen_only_in_policy_used_still_fails(self):
         """The refusal key is soon overwritten; policy_used is not."""
         md = {
@@ -507,6 +544,37 @@ class TestMigrateServer(_Base):
         )
 
 
+REFUSAL = {
+    'livemigrate:migration': UUID,
+    'livemigrate:policy_used': 'nova',
+    'livemigrate:action': 'set-downtime',
+    'livemigrate:reason': 'first step',
+    'livemigrate:policy_refused': json.dumps(
+        {
+            'asked': 'turbo',
+            'used': 'nova',
+            'reason': "server metadata asks for policy 'turbo', which is "
+            'not installed (installed: nova)',
+        }
+    ),
+}
+
+
+def _refused_at_tick(test, n, steps=6):
+    """The driver publishes its refusal on the ``n``-th refresh only."""
+    test.script(steps=steps)
+    tick = test.compute.tick
+    seen = {'n': 0}
+
+    def later(compute):
+        seen['n'] += 1
+        if seen['n'] == n:
+            test.server.metadata.update(REFUSAL)
+        tick(compute)
+
+    test.compute.tick = later
+
+
 class TestMigrateServerTTY(_Base):
     TTY = True
 
@@ -526,6 +594,28 @@ class TestMigrateServerTTY(_Base):
                 line.startswith('{')
                 for line in self.app.stdout.getvalue().splitlines()
             )
+        )
+
+    def test_refusal_warned_once_as_it_appears_then_progress_goes_on(self):
+        _refused_at_tick(self, 2)
+        with self.assertRaises(exceptions.CommandError):
+            self.run_cmd(
+                'vm1', '--live-migration', '--wait', '--policy', 'turbo'
+            )
+        out = self.app.stdout.getvalue()
+        warning = (
+            'Warning: the driver refused policy turbo for server vm1 and '
+            "runs policy nova: server metadata asks for policy 'turbo', "
+            'which is not installed (installed: nova)\n'
+        )
+        self.assertEqual(1, out.count(warning), out)
+        before, after = out.split(warning)
+        self.assertEqual(2, before.count('\r['), before)  # two bars first
+        self.assertIn('\r[', after)  # then progress goes on
+        self.assertIn(
+            'requested policy refused by the driver: policy turbo refused, '
+            'policy nova ran: server metadata asks',
+            after,
         )
 
     def test_interrupt_ask_on_tty_reads_answer(self):

@@ -24,6 +24,17 @@ from tests.unit.osc_livemigrate import fakes
 
 PROG = 'openstack server migration watch'
 
+REFUSAL = {
+    'livemigrate:migration': 'u1',
+    'livemigrate:policy_refused': json.dumps(
+        {
+            'asked': 'turbo',
+            'used': 'nova',
+            'reason': "server metadata asks for policy 'turbo'",
+        }
+    ),
+}
+
 
 class _Base(unittest.TestCase):
     VERSION = '2.95'
@@ -89,6 +100,30 @@ class TestWatchMigration(_Base):
         # the server (name, phase) only while something is in flight
         self.assertEqual(3, self.compute.count('get_server'))
         self.assertEqual(7, len(self.compute.calls) - 1)  # minus find_server
+
+    def test_refusal_is_one_json_object_as_soon_as_it_shows(self):
+        self.compute.servers_by_id['s-1'].metadata.update(REFUSAL)
+        self.run_cmd('--host', 'compute1', '--interval', '1')
+        lines = self.refresh_objects()
+        kinds = [line['type'] for line in lines]
+        self.assertEqual(
+            ['refresh', 'policy_refused', 'refresh', 'refresh', 'refresh'],
+            kinds,
+        )
+        self.assertEqual(
+            {
+                'type': 'policy_refused',
+                'server': 'vm1',
+                'migration': 'u1',
+                'asked': 'turbo',
+                'used': 'nova',
+                'reason': "server metadata asks for policy 'turbo'",
+                'message': 'Warning: the driver refused policy turbo for '
+                'server vm1 and runs policy nova: server metadata asks '
+                "for policy 'turbo'",
+            },
+            lines[1],
+        )
 
     def test_host_listings_per_status_plus_two_per_in_flight(self):
         self.run_cmd('--host', 'compute1', '--interval', '1')
@@ -213,6 +248,17 @@ class TestWatchMigrationTTY(_Base):
         self.assertEqual(3, out.count(watch.CLEAR))
         self.assertIn('No migration in progress on host compute1.', out)
         self.assertIn('20%', out)
+
+    def test_refusal_line_stays_under_every_redraw(self):
+        self.compute.servers_by_id['s-1'].metadata.update(REFUSAL)
+        self.run_cmd('--host', 'compute1')
+        out = self.app.stdout.getvalue()
+        warning = (
+            'Warning: the driver refused policy turbo for server vm1 and '
+            "runs policy nova: server metadata asks for policy 'turbo'\n"
+        )
+        for screen in out.split(watch.CLEAR)[1:]:
+            self.assertEqual(1, screen.count(warning), screen)
 
 
 class TestWatchMigrationV222(_Base):

@@ -1,0 +1,107 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+"""nova's outcome lines, read from the installed nova, are the ones we log.
+
+Operators alert on these lines: the words and the level are checked
+against nova's own ``_live_migration_monitor``, not against a copy.
+"""
+
+import inspect
+import logging
+import re
+import types
+import unittest
+
+from nova.virt.libvirt import driver as nova_driver
+
+from nova_ext import monitor
+from nova_ext import outcome
+
+#: the libvirt job type each branch of nova's monitor handles
+NOVA_BRANCH = re.compile(
+    r'info\.type == libvirt\.(VIR_DOMAIN_JOB_\w+):(?:(?!info\.type).)*?'
+    r'LOG\.(\w+)\(\s*"(Migration operation [^"]+)"',
+    re.S,
+)
+JOB = {
+    'VIR_DOMAIN_JOB_COMPLETED': monitor.JOB_COMPLETED,
+    'VIR_DOMAIN_JOB_FAILED': monitor.JOB_FAILED,
+    'VIR_DOMAIN_JOB_CANCELLED': monitor.JOB_CANCELLED,
+}
+
+
+def novas_lines():
+    """{job type: (level, words)} as nova's monitor logs them."""
+    source = inspect.getsource(
+        nova_driver.LibvirtDriver._live_migration_monitor
+    )
+    return {
+        JOB[job]: (logging.getLevelName(method.upper()), words)
+        for job, method, words in NOVA_BRANCH.findall(source)
+    }
+
+
+class TestNovasWords(unittest.TestCase):
+    def test_every_outcome_has_novas_words_and_level(self):
+        nova = novas_lines()
+        self.assertEqual(3, len(nova), nova)
+        self.assertEqual(nova, outcome.NOVA_LINES)
+
+    def test_the_line_goes_through_novas_logger(self):
+        with self.assertLogs('nova.virt.libvirt.driver', 'INFO') as logs:
+            outcome.log_outcome(
+                monitor.JOB_CANCELLED,
+                'nova',
+                ('abort', 'abort requested through the API'),
+                734003200,
+                None,
+                instance=None,
+            )
+        (record,) = logs.records
+        self.assertEqual(logging.WARNING, record.levelno)
+        self.assertEqual(
+            'Migration operation was cancelled: policy nova, last action '
+            'abort (abort requested through the API), 734003200 bytes '
+            'moved, measured downtime none',
+            record.getMessage(),
+        )
+
+    def test_completed_with_measured_downtime(self):
+        with self.assertLogs('nova.virt.libvirt.driver', 'INFO') as logs:
+            outcome.log_outcome(
+                monitor.JOB_COMPLETED, 'adaptive', (None, None), 5, 42
+            )
+        (record,) = logs.records
+        self.assertEqual(logging.INFO, record.levelno)
+        self.assertTrue(
+            record.getMessage().startswith(
+                'Migration operation has completed: policy adaptive, last '
+                'action none, 5 bytes moved, measured downtime 42 ms'
+            ),
+            record.getMessage(),
+        )
+
+    def test_measured_downtime_only_when_libvirt_kept_it(self):
+        def guest(stats):
+            return types.SimpleNamespace(
+                _domain=types.SimpleNamespace(jobStats=stats)
+            )
+
+        self.assertEqual(
+            35, outcome.measured_downtime_ms(guest(lambda f: {'downtime': 35}))
+        )
+        self.assertIsNone(outcome.measured_downtime_ms(guest(lambda f: {})))
+
+        def gone(flags):
+            raise RuntimeError('Domain not found')
+
+        self.assertIsNone(outcome.measured_downtime_ms(guest(gone)))
