@@ -120,7 +120,7 @@ class Migration:
         return self.link.bandwidth_bps * self.bw_factor
 
     def rate_factor(self):
-        """What scales the scheduled dirty rates now: pause, throttle, noise."""
+        """What scales the scheduled rates now: pause, throttle, noise."""
         if self.phase is not Phase.PRECOPY:
             return 0.0
         room = (1 - self.throttle_pct / 100.0) / self.w.cpu_need
