@@ -56,60 +56,12 @@ from nova_ext.observation import NOTHING
 from nova_ext.observation import Phase
 from nova_ext.policies import base
 from nova_ext.policies import nova
+from nova_ext.policies import projection
 from nova_ext.policies import signals
 
 #: what the predicted pause adds: bandwidth swings, QEMU's switch-over
 PAUSE_MARGIN = 1.2
 SWITCHOVER_S = 0.3
-
-
-def precopy_time_left(
-    size_bytes, rho, bandwidth_bps, downtime_ms, max_rounds=100000
-):
-    """Seconds of pre-copy left if rounds keep shrinking by ``rho``.
-
-    The next rounds hold ``size * rho**k`` bytes; pre-copy ends at the
-    first round that fits ``bandwidth * downtime``.
-
-    :returns: float seconds, or ``math.inf`` if it never fits
-
-    Example: 2 GiB, rho 0.5, 1 GiB/s, 300 ms -> rounds of 1 and 0.5 GiB
-    are sent (1.5 s), then 0.25 GiB fits 0.3 GiB and pre-copy ends.
-    """
-    threshold = bandwidth_bps * downtime_ms / 1000.0
-    if size_bytes * rho <= threshold:
-        return 0.0
-    if rho >= 1:
-        return math.inf
-    rounds = math.ceil(math.log(threshold / (size_bytes * rho), rho))
-    if rounds > max_rounds:
-        return math.inf
-    sent = size_bytes * rho * (1 - rho**rounds) / (1 - rho)
-    return sent / bandwidth_bps
-
-
-def fitted_rho(rounds):
-    """Per-round shrink factor from a least-squares fit of log(size).
-
-    :param rounds: :class:`signals.Round` objects, oldest first
-    :returns: float, or None with fewer than two rounds
-
-    Example: sizes 4, 2, 1 GiB at iterations 2, 3, 4 -> 0.5.
-    """
-    points = [
-        (r.iteration, math.log(r.size_bytes))
-        for r in rounds
-        if r.size_bytes > 0
-    ]
-    if len(points) < 2:
-        return None
-    mean_x = sum(x for x, _ in points) / len(points)
-    mean_y = sum(y for _, y in points) / len(points)
-    var = sum((x - mean_x) ** 2 for x, _ in points)
-    if not var:
-        return None
-    cov = sum((x - mean_x) * (y - mean_y) for x, y in points)
-    return math.exp(cov / var)
 
 
 class AdaptivePolicy(base.ConvergencePolicy):
@@ -155,6 +107,14 @@ class AdaptivePolicy(base.ConvergencePolicy):
             minimum=1,
         ),
         base.Param(
+            'doubt',
+            float,
+            1.0,
+            'at T_obs, pre-copy goes on only if it ends within the budget '
+            'with the shrink rate this many standard errors worse',
+            minimum=0,
+        ),
+        base.Param(
             'max_pause_ms',
             int,
             5000,
@@ -165,9 +125,9 @@ class AdaptivePolicy(base.ConvergencePolicy):
         base.Param(
             'postcopy_observe_s',
             float,
-            30.0,
-            'with post-copy permitted and the guest throttled by '
-            'auto-converge, judge after this plus RAM/bandwidth',
+            10.0,
+            'with post-copy permitted, judge after this plus '
+            'RAM/bandwidth: post-copy always completes',
             minimum=0,
         ),
         base.Param(
@@ -228,18 +188,19 @@ class AdaptivePolicy(base.ConvergencePolicy):
         return self._judge(obs)
 
     _next_look_s = 0.0
+    _judged = False
 
     def ram_s(self):
         """RAM / measured bandwidth: the time one full copy takes."""
         return self.context.ram_bytes / self.mean_bps
 
-    def horizon_s(self, obs):
-        """T_obs, or the shorter post-copy horizon while throttled."""
+    def horizon_s(self):
+        """T_obs, or the shorter post-copy horizon where it is permitted."""
         t_obs = (
             self.params['observe_s']
             + self.params['observe_ram_times'] * self.ram_s()
         )
-        if self.context.permits.postcopy and obs.throttle_pct > 0:
+        if self.context.permits.postcopy:
             return min(t_obs, self.params['postcopy_observe_s'] + self.ram_s())
         return t_obs
 
@@ -251,56 +212,71 @@ class AdaptivePolicy(base.ConvergencePolicy):
             budget = min(budget, per_gib * self.data_gib)
         return budget
 
-    def evidence(self, obs):
-        """Rounds to judge on: those of the last half of the elapsed time.
+    def project(self, obs, doubt=0.0):
+        """Seconds of pre-copy left, judged on every round but the first.
 
-        At least ``min_rounds``, never round 1 (it is the whole RAM).
+        :param doubt: standard errors added to the fitted ``log rho``
+            (0: the best estimate; 1: a pessimistic one, about 84 %)
+        :returns: (seconds, rho per round or None, last round bytes)
         """
-        later = [r for r in self.rounds.rounds if r.iteration >= 2]
-        recent = [r for r in later if r.start_s >= obs.elapsed_s / 2]
-        return recent if len(recent) >= 3 else later[-3:]
+        rounds = [r for r in self.rounds.rounds[-200:] if r.iteration >= 2]
+        fitted = projection.trend(rounds)
+        if fitted is None:
+            size = rounds[-1].size_bytes if rounds else obs.memory_total_bytes
+            return math.inf, None, size
+        log_rho, error, size = fitted
+        rho = math.exp(log_rho + doubt * error)
+        limit = self.context.permits.max_downtime_ms
+        left = projection.precopy_time_left(size, rho, self.mean_bps, limit)
+        if self.context.permits.auto_converge:
+            left = min(
+                left,
+                projection.throttled_time_left(
+                    size, obs.throttle_pct, self.mean_bps, limit
+                ),
+            )
+        return left, rho, size
 
     def _judge(self, obs):
-        horizon = self.horizon_s(obs)
+        now = obs.elapsed_s
+        horizon = self.horizon_s()
         started = self.rounds.rounds[-1].iteration if self.rounds.rounds else 0
-        if obs.elapsed_s < horizon or started < self.params['min_rounds']:
+        if now < horizon or started < self.params['min_rounds']:
             return NOTHING
-        rounds = self.evidence(obs)
-        limit = self.context.permits.max_downtime_ms
-        rho = fitted_rho(rounds)
-        last = rounds[-1].size_bytes
-        left = (
-            math.inf
-            if rho is None
-            else precopy_time_left(last, rho, self.mean_bps, limit)
-        )
-        end = obs.elapsed_s + left
         budget = self.budget_s()
-        throttled = self.context.permits.postcopy and obs.throttle_pct > 0
-        if end <= budget and not (throttled and end > obs.elapsed_s + horizon):
-            self._next_look_s = obs.elapsed_s + self.ram_s()
-            return Decision(
-                Action.NOTHING,
-                'rounds shrink x%.3f over %d rounds; pre-copy projected to '
-                'end at %d s, within %d s' % (rho, len(rounds), end, budget),
-            )
-        trend = 'rounds x%.3f over %d rounds, projected end %s' % (
+        postcopy = self.context.permits.postcopy
+        doubt = 0.0 if postcopy or self._judged else self.params['doubt']
+        left, rho, size = self.project(obs, doubt)
+        end = now + left
+        trend = 'rounds x%.3f%s over rounds 2-%d: pre-copy ends %s' % (
             rho or 0,
-            len(rounds),
-            'never' if math.isinf(end) else '%d s' % end,
+            ' (pessimistic)' if doubt else '',
+            started,
+            'never' if math.isinf(end) else 'at %d s' % end,
         )
-        if throttled and end <= budget:
-            reason = '%s; the guest is throttled %d %% meanwhile' % (
+        if postcopy:
+            give_up = left > self.ram_s()
+            why = '%s; post-copy ends within one more copy (%d s)' % (
                 trend,
-                obs.throttle_pct,
+                self.ram_s(),
             )
-        else:
-            reason = 'after %d s (T_obs) %s > %d s budget' % (
+        elif not self._judged:
+            give_up = end > budget
+            why = 'after %d s (T_obs) %s > %d s budget' % (
                 horizon,
                 trend,
                 budget,
             )
-        return self._escalate(obs, reason, last)
+        else:
+            give_up = end > 1.5 * budget or now > budget
+            why = '%s; budget %d s' % (trend, budget)
+        self._judged = True
+        if not give_up:
+            self._next_look_s = now + self.ram_s()
+            return Decision(
+                Action.NOTHING, '%s; within %d s budget' % (trend, budget)
+            )
+        return self._escalate(obs, why, size)
 
     def predicted_pause_ms(self, size_bytes):
         """A pause now sends about one round at the measured bandwidth."""

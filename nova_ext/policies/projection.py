@@ -1,0 +1,125 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+"""When would pre-copy end? Projections from the rounds seen so far.
+
+Pure arithmetic for the adaptive policy: a trend fitted to the round
+sizes, the geometric series it implies, and what auto-converge's
+throttle can still do to a guest whose rounds no longer shrink.
+"""
+
+import math
+
+#: spread of one round's log size step assumed before two steps are seen
+DEFAULT_STEP_SIGMA = 0.1
+
+
+def precopy_time_left(
+    size_bytes, rho, bandwidth_bps, downtime_ms, max_rounds=100000
+):
+    """Seconds of pre-copy left if rounds keep shrinking by ``rho``.
+
+    The next rounds hold ``size * rho**k`` bytes; pre-copy ends at the
+    first round that fits ``bandwidth * downtime``.
+
+    :returns: float seconds, or ``math.inf`` if it never fits
+
+    Example: 2 GiB, rho 0.5, 1 GiB/s, 300 ms -> rounds of 1 and 0.5 GiB
+    are sent (1.5 s), then 0.25 GiB fits 0.3 GiB and pre-copy ends.
+    """
+    threshold = bandwidth_bps * downtime_ms / 1000.0
+    if size_bytes * rho <= threshold:
+        return 0.0
+    if rho >= 1:
+        return math.inf
+    rounds = math.ceil(math.log(threshold / (size_bytes * rho), rho))
+    if rounds > max_rounds:
+        return math.inf
+    sent = size_bytes * rho * (1 - rho**rounds) / (1 - rho)
+    return sent / bandwidth_bps
+
+
+def trend(rounds):
+    """Per-round shrink factor of the round sizes, with its uncertainty.
+
+    Noise in bandwidth and dirtying makes round sizes a random walk in
+    log space: each round is the last times ``rho`` times noise. The
+    best estimate of ``log rho`` is then the mean step from the first to
+    the last round, and the spread of the single steps gives its standard
+    error. Rounds that several iterations apart (sparse samples) count as
+    that many steps.
+
+    :param rounds: :class:`~nova_ext.policies.signals.Round`, oldest first
+    :returns: (log rho per round, its standard error, last round bytes),
+        or None with fewer than two usable rounds
+
+    Example: sizes 4, 2, 1 GiB at iterations 2, 3, 4 -> (log 0.5, 0.0,
+    1 GiB).
+    """
+    points = [
+        (r.iteration, math.log(r.size_bytes))
+        for r in rounds
+        if r.size_bytes > 0
+    ]
+    if len(points) < 2 or points[-1][0] <= points[0][0]:
+        return None
+    span = points[-1][0] - points[0][0]
+    slope = (points[-1][1] - points[0][1]) / span
+    steps = [
+        (y2 - y1, x2 - x1)
+        for (x1, y1), (x2, y2) in zip(points, points[1:])
+        if x2 > x1
+    ]
+    if len(steps) >= 2:
+        var = sum((dy - slope * dx) ** 2 / dx for dy, dx in steps)
+        var /= len(steps) - 1
+    else:
+        var = DEFAULT_STEP_SIGMA**2
+    return slope, math.sqrt(var / span), rounds[-1].size_bytes
+
+
+def throttled_time_left(
+    size_bytes,
+    throttle_pct,
+    bandwidth_bps,
+    downtime_ms,
+    step_pct=10,
+    max_pct=99,
+    syncs_per_step=2,
+):
+    """Least time pre-copy needs while auto-converge keeps throttling.
+
+    Rounds that stay at ``size`` under a throttle ``t`` mean the guest
+    dirties at least ``bandwidth / (1 - t)``; the optimistic case is
+    exactly that. QEMU raises the throttle by ``step_pct`` every
+    ``syncs_per_step`` syncs, so rounds shrink by ``(1 - t') / (1 - t)``
+    once it has. Used to tell "still being tamed" from "hopeless": a
+    guest this cannot finish within a budget cannot finish at all.
+
+    :returns: float seconds (``math.inf`` if even 99 % does not do it)
+
+    Example: 1 GiB rounds at 1 GiB/s, throttle 40 %, 500 ms: 50 % gives
+    rounds x0.83, 60 % x0.67, ...; about 8 s.
+    """
+    threshold = bandwidth_bps * downtime_ms / 1000.0
+    start = 1.0 - throttle_pct / 100.0
+    pct, size, total, syncs = throttle_pct, float(size_bytes), 0.0, 0
+    for _ in range(10000):
+        if size <= threshold:
+            return total
+        total += size / bandwidth_bps
+        syncs += 1
+        if syncs % syncs_per_step == 0 and pct < max_pct:
+            pct = min(max_pct, pct + step_pct)
+        size = min(float(size_bytes), size * (1.0 - pct / 100.0) / start)
+        if pct >= max_pct and size >= size_bytes:
+            return math.inf
+    return math.inf
