@@ -34,8 +34,9 @@ The matrix (issue 9; decided before any result was seen):
   three-set family from periods 20-120 s and duties 0.2-0.8; only
   adaptive, oracle-precopy and nova run there (C1-C4 need no more).
 
-Polls come every ``max(0.5 s, 1 % of elapsed)`` (see
-:func:`nova_ext.sim.runner.simulate`); runs stop 3 x RAM/bandwidth + 120 s
+Polls come every ``max(0.5 s, min(1 % of elapsed, RAM/bandwidth / 16))``
+(see :func:`nova_ext.sim.runner.simulate`), and so do the noise draws;
+runs stop 3 x RAM/bandwidth + 120 s
 after nova's budget (800 s per GiB), ``oracle-precopy`` at the budget.
 
 Run: ``python -m benchmarks.policies [--out PATH] [--workers N]``. It
@@ -257,6 +258,7 @@ def run_cell(cell):
             max_s=max_s,
             noise=noise,
             poll_growth=POLL_GROWTH,
+            max_poll_s=sc['ram_s'] / 16.0,
         )
         row = dict(base)
         row.update(

@@ -48,6 +48,7 @@ end nearly empty and pre-copy completes. The same guest writing for ever
 is aborted at T_obs: rounds stay at 1 GiB, the projection never ends.
 """
 
+import dataclasses
 import math
 
 from nova_ext.observation import Action
@@ -62,6 +63,18 @@ from nova_ext.policies import signals
 #: what the predicted pause adds: bandwidth swings, QEMU's switch-over
 PAUSE_MARGIN = 1.2
 SWITCHOVER_S = 0.3
+
+
+@dataclasses.dataclass(frozen=True)
+class Projection:
+    """Seconds of pre-copy left, three ways, and what they rest on."""
+
+    best: float
+    pessimistic: float
+    optimistic: float
+    rho: float | None
+    size: int
+    steps: int
 
 
 class AdaptivePolicy(base.ConvergencePolicy):
@@ -110,8 +123,8 @@ class AdaptivePolicy(base.ConvergencePolicy):
             'doubt',
             float,
             1.0,
-            'at T_obs, pre-copy goes on only if it ends within the budget '
-            'with the shrink rate this many standard errors worse',
+            'standard errors of the fitted trend between "surely" and '
+            '"at best"',
             minimum=0,
         ),
         base.Param(
@@ -212,30 +225,45 @@ class AdaptivePolicy(base.ConvergencePolicy):
             budget = min(budget, per_gib * self.data_gib)
         return budget
 
-    def project(self, obs, doubt=0.0):
+    def project(self, obs):
         """Seconds of pre-copy left, judged on every round but the first.
 
-        :param doubt: standard errors added to the fitted ``log rho``
-            (0: the best estimate; 1: a pessimistic one, about 84 %)
-        :returns: (seconds, rho per round or None, last round bytes)
+        :returns: a :class:`Projection`: the best estimate, a pessimistic
+            and an optimistic one (``doubt`` standard errors of the fitted
+            ``log rho`` either way), the rho and the last round's bytes
         """
         rounds = [r for r in self.rounds.rounds[-200:] if r.iteration >= 2]
         fitted = projection.trend(rounds)
         if fitted is None:
             size = rounds[-1].size_bytes if rounds else obs.memory_total_bytes
-            return math.inf, None, size
-        log_rho, error, size = fitted
-        rho = math.exp(log_rho + doubt * error)
+            return Projection(math.inf, math.inf, math.inf, None, size, 0)
+        log_rho, error, size, steps = fitted
         limit = self.context.permits.max_downtime_ms
-        left = projection.precopy_time_left(size, rho, self.mean_bps, limit)
-        if self.context.permits.auto_converge:
-            left = min(
-                left,
-                projection.throttled_time_left(
-                    size, obs.throttle_pct, self.mean_bps, limit
-                ),
+        doubt = self.params['doubt'] * error
+
+        def left(log_r):
+            return projection.precopy_time_left(
+                size, math.exp(log_r), self.mean_bps, limit
             )
-        return left, rho, size
+
+        best, optimistic = left(log_rho), left(log_rho - doubt)
+        # the time left goes as 1 / -log(rho): widen it by the relative
+        # error of that (a worse rho would make 0.99 +- 0.01 "never")
+        pessimistic = (
+            best * (1 + doubt / -log_rho) if log_rho < 0 else math.inf
+        )
+        if self.context.permits.auto_converge:
+            tamed = projection.throttled_time_left(
+                size, obs.throttle_pct, self.mean_bps, limit
+            )
+            best, pessimistic, optimistic = (
+                min(best, tamed),
+                min(pessimistic, tamed),
+                min(optimistic, tamed),
+            )
+        return Projection(
+            best, pessimistic, optimistic, math.exp(log_rho), size, steps
+        )
 
     def _judge(self, obs):
         now = obs.elapsed_s
@@ -244,39 +272,36 @@ class AdaptivePolicy(base.ConvergencePolicy):
         if now < horizon or started < self.params['min_rounds']:
             return NOTHING
         budget = self.budget_s()
-        postcopy = self.context.permits.postcopy
-        doubt = 0.0 if postcopy or self._judged else self.params['doubt']
-        left, rho, size = self.project(obs, doubt)
-        end = now + left
-        trend = 'rounds x%.3f%s over rounds 2-%d: pre-copy ends %s' % (
-            rho or 0,
-            ' (pessimistic)' if doubt else '',
+        p = self.project(obs)
+        trend = 'rounds x%.3f over rounds 2-%d: pre-copy ends %s' % (
+            p.rho or 0,
             started,
-            'never' if math.isinf(end) else 'at %d s' % end,
+            'never' if math.isinf(p.best) else 'at %d s' % (now + p.best),
         )
-        if postcopy:
-            give_up = left > self.ram_s()
+        in_window = now <= horizon + self.ram_s()
+        if self.context.permits.postcopy:
+            give_up = p.best > self.ram_s()
             why = '%s; post-copy ends within one more copy (%d s)' % (
                 trend,
                 self.ram_s(),
             )
-        elif not self._judged:
-            give_up = end > budget
-            why = 'after %d s (T_obs) %s > %d s budget' % (
-                horizon,
-                trend,
-                budget,
-            )
+        elif in_window:
+            # within the observation window (T_obs and one more copy), go
+            # on only if pre-copy surely ends within the budget
+            give_up = now + p.pessimistic > budget
+            why = trend + ('' if give_up else ', surely')
         else:
-            give_up = end > 1.5 * budget or now > budget
-            why = '%s; budget %d s' % (trend, budget)
-        self._judged = True
+            # judged promising before: give up only on clear evidence
+            give_up = now > budget or now + p.best > 1.5 * budget
+            why = trend
         if not give_up:
             self._next_look_s = now + self.ram_s()
             return Decision(
-                Action.NOTHING, '%s; within %d s budget' % (trend, budget)
+                Action.NOTHING, '%s; within %d s budget' % (why, budget)
             )
-        return self._escalate(obs, why, size)
+        return self._escalate(
+            obs, 'after %d s: %s; budget %d s' % (now, why, budget), p.size
+        )
 
     def predicted_pause_ms(self, size_bytes):
         """A pause now sends about one round at the measured bandwidth."""

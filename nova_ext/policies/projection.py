@@ -47,43 +47,53 @@ def precopy_time_left(
     return sent / bandwidth_bps
 
 
-def trend(rounds):
+def trend(rounds, memory=1 / 3.0):
     """Per-round shrink factor of the round sizes, with its uncertainty.
 
     Noise in bandwidth and dirtying makes round sizes a random walk in
-    log space: each round is the last times ``rho`` times noise. The
-    best estimate of ``log rho`` is then the mean step from the first to
-    the last round, and the spread of the single steps gives its standard
-    error. Rounds that several iterations apart (sparse samples) count as
-    that many steps.
+    log space: each round is the last times ``rho`` times noise, so the
+    estimate of ``log rho`` is the mean of the steps between rounds, and
+    their spread gives its standard error. Recent steps weigh more (a
+    weight halves every ``memory`` x the number of steps, at least 3):
+    several working sets make the shrinking slow down as the small ones
+    fill up (1467, 1109, 915, 749, 679, 636 MiB...), and the old fast
+    steps would promise an end that never comes. Rounds several
+    iterations apart (sparse samples) count as that many steps.
 
     :param rounds: :class:`~nova_ext.policies.signals.Round`, oldest first
-    :returns: (log rho per round, its standard error, last round bytes),
-        or None with fewer than two usable rounds
+    :returns: (log rho per round, its standard error, last round bytes,
+        number of steps), or None with fewer than two usable rounds
 
     Example: sizes 4, 2, 1 GiB at iterations 2, 3, 4 -> (log 0.5, 0.0,
-    1 GiB).
+    1 GiB, 2).
     """
     points = [
         (r.iteration, math.log(r.size_bytes))
         for r in rounds
         if r.size_bytes > 0
     ]
-    if len(points) < 2 or points[-1][0] <= points[0][0]:
-        return None
-    span = points[-1][0] - points[0][0]
-    slope = (points[-1][1] - points[0][1]) / span
     steps = [
-        (y2 - y1, x2 - x1)
+        ((y2 - y1) / (x2 - x1), x2 - x1)
         for (x1, y1), (x2, y2) in zip(points, points[1:])
         if x2 > x1
     ]
+    if not steps:
+        return None
+    half_life = max(3.0, memory * len(steps))
+    weights = [
+        dx * 0.5 ** ((len(steps) - 1 - i) / half_life)
+        for i, (_, dx) in enumerate(steps)
+    ]
+    total = sum(weights)
+    slope = sum(w * s for w, (s, _) in zip(weights, steps)) / total
+    effective = total**2 / sum(w * w for w in weights)
     if len(steps) >= 2:
-        var = sum((dy - slope * dx) ** 2 / dx for dy, dx in steps)
-        var /= len(steps) - 1
+        var = sum(w * (s - slope) ** 2 for w, (s, _) in zip(weights, steps))
+        var /= total * (1 - 1 / effective) if effective > 1 else total
     else:
         var = DEFAULT_STEP_SIGMA**2
-    return slope, math.sqrt(var / span), rounds[-1].size_bytes
+    error = math.sqrt(var / effective)
+    return slope, error, rounds[-1].size_bytes, len(steps)
 
 
 def throttled_time_left(

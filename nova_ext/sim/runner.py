@@ -79,6 +79,7 @@ def simulate(
     max_s=200000.0,
     noise=None,
     poll_growth=0.0,
+    max_poll_s=None,
 ):
     """Run one migration to its end.
 
@@ -92,6 +93,9 @@ def simulate(
     :param poll_growth: polls come every ``max(poll_s, poll_growth * t)``;
         0.01 keeps every time within 1 % and makes a day-long simulated
         migration cost about a thousand polls instead of 170,000
+    :param max_poll_s: but never longer than this: one noise draw holds
+        for a poll, and a lucky draw held for minutes would finish
+        migrations that real, quickly varying noise never lets finish
     :returns: a :class:`Result`
     """
     mig = model.Migration(workload, link)
@@ -101,7 +105,10 @@ def simulate(
     while not mig.done and mig.t < max_s:
         if noise is not None:
             mig.bw_factor, mig.dirty_factor = noise.draw()
-        mig.advance(max(poll_s, poll_growth * mig.t))
+        step = poll_growth * mig.t
+        if max_poll_s is not None:
+            step = min(step, max_poll_s)
+        mig.advance(max(poll_s, step))
         max_throttle = max(max_throttle, mig.throttle_pct)
         if mig.done:
             break
