@@ -138,7 +138,7 @@ class AdaptivePolicy(base.ConvergencePolicy):
         base.Param(
             'postcopy_observe_s',
             float,
-            10.0,
+            5.0,
             'with post-copy permitted, judge after this plus '
             'RAM/bandwidth: post-copy always completes',
             minimum=0,
@@ -334,29 +334,47 @@ class AdaptivePolicy(base.ConvergencePolicy):
                 Action.NOTHING,
                 reason + '; nothing permitted, continuing pre-copy',
             )
+        where = (
+            'the end of a round'
+            if action is Action.PAUSE
+            else 'the start of a round'
+        )
         self.pending = Decision(
-            action, reason + '; %s at the start of a round' % action.value
+            action, reason + '; %s at %s' % (action.value, where)
         )
-        self.pending_since_s = obs.elapsed_s
-        self.pending_wait_s = last_round / self.mean_bps
-        return Decision(
-            Action.NOTHING,
-            reason + '; waiting for a round start before %s' % action.value,
+        self.pending_round = last_round
+        # never past the observation window plus one more copy
+        self.pending_until_s = max(
+            obs.elapsed_s, self.horizon_s() + 1.2 * self.ram_s()
         )
+        if action is Action.POSTCOPY:
+            self.pending_until_s = min(
+                self.pending_until_s,
+                obs.elapsed_s + last_round / self.mean_bps,
+            )
+        return self._pending_switch(obs, None, False)
 
     def _pending_switch(self, obs, new_round, at_minimum):
-        waited = obs.elapsed_s - self.pending_since_s
-        if (
-            at_minimum
-            or new_round is not None
-            or waited >= self.pending_wait_s
-        ):
+        """Switch at the cheapest moment seen, within the deadline.
+
+        A pause sends what is left of the round plus all the guest
+        dirtied in it: near either end of a round that is about one
+        round (at its start little is dirty yet, at its end little is
+        left), mid-round up to twice that. Post-copy is taken at a round
+        start or a local minimum.
+        """
+        if self.pending.action is Action.PAUSE:
+            share = obs.memory_remaining_bytes / max(1, self.pending_round)
+            ready = share <= 0.05 or share >= 0.95
+        else:
+            ready = at_minimum or new_round is not None
+        if ready or obs.elapsed_s >= self.pending_until_s:
             decision, self.pending = self.pending, None
             return decision
         return Decision(
             Action.NOTHING,
-            'waiting for a round start before '
-            '%s (%.1f s so far)' % (self.pending.action.value, waited),
+            'waiting for the cheapest moment to %s (until %d s)'
+            % (self.pending.action.value, self.pending_until_s),
         )
 
     def _while_paused(self, obs):
