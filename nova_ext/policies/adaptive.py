@@ -25,19 +25,23 @@ idle phase. So this policy:
    RAM / bandwidth`` (120 s + 3 x RAM/bandwidth) and ``min_rounds``
    rounds; the bandwidth is the mean measured since the start;
 3. then projects the end of pre-copy from the trend of the round sizes
-   (a log-linear fit over the recent rounds: rounds shrinking by ``rho``
-   end when one fits the downtime) and lets it run on while that end
-   comes within the completion budget: ``completion_timeout_s_per_gib``
-   (nova's 800 s per GiB) but at most ``horizon_ram_times`` x
-   RAM/bandwidth;
+   (:mod:`.projection`: the mean step of log(size), recent rounds
+   weighing more, and its standard error; with auto-converge, what the
+   throttle can still do) and, until T_obs plus one more copy, lets it run
+   on only while that end *surely* (``doubt`` standard errors later) comes
+   within the budget: ``completion_timeout_s_per_gib`` (nova's 800 s per
+   GiB) but at most ``horizon_ram_times`` x RAM/bandwidth; a trend judged
+   promising then is given up later only when the budget is spent or the
+   best estimate passes 1.5 times it;
 4. otherwise escalates, in the order the deployment permits: post-copy;
    a pause, only if the predicted pause (the last round at the measured
    bandwidth, +20 % and 300 ms switch-over) fits ``max_pause_ms``; abort.
-   Post-copy and pause wait for the next round start (the smallest dirty
-   set) at most one round; abort does not wait;
-5. with post-copy permitted and auto-converge throttling the guest, it
-   judges already after ``postcopy_observe_s + RAM/bandwidth``: the
-   throttle costs the guest CPU now, post-copy loses nothing;
+   A pause waits for a sample near either end of a round (the smallest
+   pause) until T_obs plus 1.2 copies; post-copy and abort do not wait;
+5. with post-copy permitted it judges already after
+   ``postcopy_observe_s + RAM/bandwidth`` and switches when pre-copy needs
+   more than one more copy: post-copy always completes, and meanwhile an
+   auto-converge throttle costs the guest CPU;
 6. aborts a paused migration that makes no progress for ``pause_stall_s``
    (the guest resumes on the source); never acts during post-copy.
 
@@ -138,7 +142,7 @@ class AdaptivePolicy(base.ConvergencePolicy):
         base.Param(
             'postcopy_observe_s',
             float,
-            5.0,
+            2.0,
             'with post-copy permitted, judge after this plus '
             'RAM/bandwidth: post-copy always completes',
             minimum=0,
@@ -334,11 +338,12 @@ class AdaptivePolicy(base.ConvergencePolicy):
                 Action.NOTHING,
                 reason + '; nothing permitted, continuing pre-copy',
             )
-        where = (
-            'the end of a round'
-            if action is Action.PAUSE
-            else 'the start of a round'
-        )
+        if action is Action.POSTCOPY:
+            # the guest moves at once and its pages follow at link speed:
+            # waiting for a cheaper moment would cost more than it saves
+            return Decision(action, reason + '; post-copy now')
+        where = 'either end of a round'
+
         self.pending = Decision(
             action, reason + '; %s at %s' % (action.value, where)
         )
@@ -347,11 +352,6 @@ class AdaptivePolicy(base.ConvergencePolicy):
         self.pending_until_s = max(
             obs.elapsed_s, self.horizon_s() + 1.2 * self.ram_s()
         )
-        if action is Action.POSTCOPY:
-            self.pending_until_s = min(
-                self.pending_until_s,
-                obs.elapsed_s + last_round / self.mean_bps,
-            )
         return self._pending_switch(obs, None, False)
 
     def _pending_switch(self, obs, new_round, at_minimum):

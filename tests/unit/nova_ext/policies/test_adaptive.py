@@ -193,7 +193,7 @@ class TestIssueExamples(unittest.TestCase):
             load, GIB, Permits.named('postcopy'), auto_converge=True
         )
         self.assertEqual(('postcopy',), result.actions)
-        self.assertLess(result.escalation_s, 5 + 8 + 2 * 4 + 1)
+        self.assertLess(result.escalation_s, 2 + 8 + 2 * 4 + 1)
         self.assertLess(result.max_throttle_pct, 99)
 
 

@@ -90,8 +90,8 @@ class TestRealTraces(unittest.TestCase):
         # NOTE: expectation changed with issue 9. Recorded with the old
         # adaptive, which switched to post-copy at 22.3 s after two flat
         # rounds; the recording ends there. The new policy judges a
-        # post-copy switch only after 5 s + RAM/bandwidth (512 MiB at
-        # about 20 MiB/s: about 31 s), so within these samples it only
+        # post-copy switch only after 2 s + RAM/bandwidth (512 MiB at
+        # about 20 MiB/s: about 28 s), so within these samples it only
         # sets the downtime. What it does later needs a new recording on
         # the real hosts (the real-guest half of issue 9); the trace
         # stays as recorded.
@@ -108,7 +108,7 @@ class TestRealTraces(unittest.TestCase):
 
         The old policy escalated at 12-25 s in the hot and warm traces;
         the new one waits for T_obs (120 s + 3 x RAM/bandwidth, about
-        197 s here) or, with post-copy, 5 s + RAM/bandwidth.
+        197 s here) or, with post-copy, 2 s + RAM/bandwidth.
         """
         for name in ALL:
             with self.subTest(trace=name):
