@@ -400,15 +400,69 @@ def tables(rows, policies):
     return lines
 
 
+CELL_COLUMNS = (
+    'family',
+    'variant',
+    'seed',
+    'wws',
+    'link_mib_s',
+    'ram_gib',
+    'rho',
+    'permits',
+    'auto_converge',
+    'ram_s',
+    't_obs_s',
+    'nova_budget_s',
+)
+RUN_COLUMNS = (
+    'policy',
+    'outcome',
+    'total_s',
+    'downtime_ms',
+    'decision_s',
+    'cpu_lost_s',
+    'postcopy_s',
+    'paused_s',
+    'actions',
+    'reason',
+)
+
+
+def _cells_table(rows):
+    out = []
+    for runs in by_cell(rows).values():
+        first = next(iter(runs.values()))
+        out.append(
+            [
+                [first[c] for c in CELL_COLUMNS],
+                [[r.get(c) for c in RUN_COLUMNS] for r in runs.values()],
+            ]
+        )
+    return out
+
+
+def rows_from(table):
+    """The rows back from :func:`document`'s compact cell table."""
+    rows = []
+    for cell, runs in table:
+        base = dict(zip(CELL_COLUMNS, cell))
+        for run in runs:
+            rows.append(dict(base, **dict(zip(RUN_COLUMNS, run))))
+    return rows
+
+
 def document(claims, main_rows, general_rows, elapsed_s):
-    """The JSON written to results: claims first, rows as columns."""
-    columns = sorted(main_rows[0]) if main_rows else []
+    """The JSON written to results: claims, then one entry per cell.
+
+    Each cell is ``[cell values, [run values per policy]]`` in the order
+    of ``cell_columns`` and ``run_columns`` (the reason is adaptive's
+    last one); :func:`rows_from` turns it back into rows.
+    """
     return {
         'claims': claims,
         'elapsed_s': round(elapsed_s, 1),
-        'columns': columns,
-        'rows': [[r.get(c) for c in columns] for r in main_rows],
-        'generalisation_rows': [
-            [r.get(c) for c in columns] for r in general_rows
-        ],
+        'cell_columns': list(CELL_COLUMNS),
+        'run_columns': list(RUN_COLUMNS),
+        'cells': _cells_table(main_rows),
+        'generalisation_cells': _cells_table(general_rows),
     }
