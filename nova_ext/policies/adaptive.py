@@ -31,8 +31,8 @@ idle phase. So this policy:
    on only while that end *surely* (``doubt`` standard errors later) comes
    within the budget: ``completion_timeout_s_per_gib`` (nova's 800 s per
    GiB) but at most ``horizon_ram_times`` x RAM/bandwidth; a trend judged
-   promising then is given up later only when the budget is spent or the
-   best estimate passes 1.5 times it;
+   promising then is given up later only when the budget is spent or
+   even the optimistic estimate passes it;
 4. otherwise escalates, in the order the deployment permits: post-copy;
    a pause, only if the predicted pause (the last round at the measured
    bandwidth, +20 % and 300 ms switch-over) fits ``max_pause_ms``; abort.
@@ -282,7 +282,7 @@ class AdaptivePolicy(base.ConvergencePolicy):
             started,
             'never' if math.isinf(p.best) else 'at %d s' % (now + p.best),
         )
-        in_window = now <= horizon + self.ram_s()
+        in_window = now <= horizon + 1.2 * self.ram_s()
         if self.context.permits.postcopy:
             give_up = p.best > self.ram_s()
             why = '%s; post-copy ends within one more copy (%d s)' % (
@@ -296,7 +296,7 @@ class AdaptivePolicy(base.ConvergencePolicy):
             why = trend + ('' if give_up else ', surely')
         else:
             # judged promising before: give up only on clear evidence
-            give_up = now > budget or now + p.best > 1.5 * budget
+            give_up = now > budget or now + p.optimistic > budget
             why = trend
         if not give_up:
             self._next_look_s = now + self.ram_s()

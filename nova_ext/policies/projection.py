@@ -79,6 +79,7 @@ def trend(rounds, memory=1 / 3.0):
     ]
     if not steps:
         return None
+    steps = _since_slowdown(steps)
     half_life = max(3.0, memory * len(steps))
     weights = [
         dx * 0.5 ** ((len(steps) - 1 - i) / half_life)
@@ -94,6 +95,31 @@ def trend(rounds, memory=1 / 3.0):
         var = DEFAULT_STEP_SIGMA**2
     error = math.sqrt(var / effective)
     return slope, error, rounds[-1].size_bytes, len(steps)
+
+
+def _since_slowdown(steps):
+    """The newer half of the steps if they shrink clearly slower.
+
+    Working sets that fill up one after the other make the rounds
+    approach a floor: the steps flatten (-0.28, -0.19, -0.20, -0.10,
+    -0.07) and any average over the old ones promises too much. "Clearly"
+    is more than 2.5 standard errors of the difference of the halves.
+    """
+    if len(steps) < 4:
+        return steps
+    half = len(steps) // 2
+    older, newer = steps[:half], steps[half:]
+
+    def mean_var(part):
+        total = sum(dx for _, dx in part)
+        mean = sum(s * dx for s, dx in part) / total
+        var = sum(dx * (s - mean) ** 2 for s, dx in part) / total
+        return mean, var / max(1, len(part) - 1)
+
+    (m_old, v_old), (m_new, v_new) = mean_var(older), mean_var(newer)
+    if m_new - m_old > 2.5 * math.sqrt(v_old + v_new):
+        return newer
+    return steps
 
 
 def throttled_time_left(
