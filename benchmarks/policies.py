@@ -287,7 +287,7 @@ def run_cell(cell):
             actions='+'.join(res.actions) or '-',
             reason=(
                 res.events[-1].reason
-                if res.events and policy == 'adaptive'
+                if policy == 'adaptive' and res.actions
                 else None
             ),
         )

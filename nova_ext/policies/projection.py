@@ -103,7 +103,7 @@ def _since_slowdown(steps):
     Working sets that fill up one after the other make the rounds
     approach a floor: the steps flatten (-0.28, -0.19, -0.20, -0.10,
     -0.07) and any average over the old ones promises too much. "Clearly"
-    is more than 2.5 standard errors of the difference of the halves.
+    is more than 3 standard errors of the difference of the halves.
     """
     if len(steps) < 4:
         return steps
@@ -117,7 +117,7 @@ def _since_slowdown(steps):
         return mean, var / max(1, len(part) - 1)
 
     (m_old, v_old), (m_new, v_new) = mean_var(older), mean_var(newer)
-    if m_new - m_old > 2.5 * math.sqrt(v_old + v_new):
+    if m_new - m_old > 3 * math.sqrt(v_old + v_new):
         return newer
     return steps
 
