@@ -35,7 +35,9 @@ The matrix (issue 9; decided before any result was seen):
   adaptive, oracle-precopy and nova run there (C1-C4 need no more).
 
 Polls come every ``max(0.5 s, min(1 % of elapsed, RAM/bandwidth / 16))``
-(see :func:`nova_ext.sim.runner.simulate`), and so do the noise draws;
+(see :func:`nova_ext.sim.runner.simulate`); a poll of k x 0.5 s draws the
+mean of k per-0.5 s noise factors, from a stream keyed by the workload and
+link (not the policy or permits);
 runs stop 3 x RAM/bandwidth + 120 s
 after nova's budget (800 s per GiB), ``oracle-precopy`` at the budget.
 
@@ -257,8 +259,10 @@ def run_cell(cell):
                 policy, context, policy_params(policy, cell['permits'])
             )
             max_s = sc['nova_budget_s'] + sc['t_obs_s']
+        # the same workload sees the same noise whatever the policy and
+        # permits: the key names the workload and link, not the permits
         key = '%(family)s/%(variant)s/%(wws)s/%(link_mib_s)s/%(ram_gib)s/'
-        key += '%(rho)s/%(permits)s'
+        key += '%(rho)s'
         noise = (
             noises.Noise(cell['seed'], key=key % cell)
             if cell['seed'] is not None

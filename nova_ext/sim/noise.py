@@ -56,10 +56,24 @@ class Noise:
         self._spare = r * math.sin(theta)
         return r * math.cos(theta)
 
-    def factor(self):
-        """:returns: one multiplicative factor around 1."""
-        return min(1.5, max(0.5, 1.0 + self.sigma * self.gauss()))
+    def factor(self, polls=1.0):
+        """:returns: one multiplicative factor around 1.
 
-    def draw(self):
-        """:returns: (bandwidth factor, dirty-rate factor) for one poll."""
-        return self.factor(), self.factor()
+        ``polls`` > 1: the mean of that many independent per-poll factors
+        (sigma / sqrt(polls)), for a step that stands for several polls.
+        """
+        sigma = self.sigma / max(1.0, polls) ** 0.5
+        return min(1.5, max(0.5, 1.0 + sigma * self.gauss()))
+
+    def draw(self, polls=1.0):
+        """:returns: (bandwidth factor, dirty-rate factor) for one step.
+
+        A simulator step of ``polls`` x the monitor's poll interval gets
+        the mean of the factors the real polls would have drawn: holding
+        one per-poll draw for the whole step would make a 10 s step as
+        noisy as a 0.5 s poll, and rounds of minutes (slow links) far
+        noisier than the real monitor ever sees them.
+
+        Example: sigma 10 %, a 12.5 s step at 0.5 s polls: sigma 2 %.
+        """
+        return self.factor(polls), self.factor(polls)

@@ -88,14 +88,14 @@ def simulate(
     :param link: a :class:`model.Link`
     :param poll_s: the monitor's sampling interval (nova: 0.5 s)
     :param max_s: give up and report ``unfinished`` after this long
-    :param noise: a :class:`nova_ext.sim.noise.Noise`, drawn once per poll
-        for the bandwidth and the dirty rate; None for none
+    :param noise: a :class:`nova_ext.sim.noise.Noise`, drawn once per step
+        for the bandwidth and the dirty rate (a step of k polls draws the
+        mean of k per-poll factors); None for none
     :param poll_growth: polls come every ``max(poll_s, poll_growth * t)``;
         0.01 keeps every time within 1 % and makes a day-long simulated
         migration cost about a thousand polls instead of 170,000
-    :param max_poll_s: but never longer than this: one noise draw holds
-        for a poll, and a lucky draw held for minutes would finish
-        migrations that real, quickly varying noise never lets finish
+    :param max_poll_s: but never longer than this: a policy should see
+        several samples per round, as it does from the real monitor
     :returns: a :class:`Result`
     """
     mig = model.Migration(workload, link)
@@ -103,12 +103,13 @@ def simulate(
     postcopy_s = paused_s = escalation_s = None
     max_throttle = 0
     while not mig.done and mig.t < max_s:
-        if noise is not None:
-            mig.bw_factor, mig.dirty_factor = noise.draw()
         step = poll_growth * mig.t
         if max_poll_s is not None:
             step = min(step, max_poll_s)
-        mig.advance(max(poll_s, step))
+        step = max(poll_s, step)
+        if noise is not None:
+            mig.bw_factor, mig.dirty_factor = noise.draw(step / poll_s)
+        mig.advance(step)
         max_throttle = max(max_throttle, mig.throttle_pct)
         if mig.done:
             break
