@@ -79,6 +79,7 @@ class Projection:
     rho: float | None
     size: int
     steps: int
+    floor: float | None = None
 
 
 class AdaptivePolicy(base.ConvergencePolicy):
@@ -256,6 +257,12 @@ class AdaptivePolicy(base.ConvergencePolicy):
         pessimistic = (
             best * (1 + doubt / -log_rho) if log_rho < 0 else math.inf
         )
+        level = projection.floor(rounds[-12:])
+        if level is not None and level <= self.mean_bps * limit / 1000.0:
+            level = None
+        if level is not None:
+            # the rounds level off above what the downtime can send
+            pessimistic = math.inf
         if self.context.permits.auto_converge:
             tamed = projection.throttled_time_left(
                 size, obs.throttle_pct, self.mean_bps, limit
@@ -266,7 +273,13 @@ class AdaptivePolicy(base.ConvergencePolicy):
                 min(optimistic, tamed),
             )
         return Projection(
-            best, pessimistic, optimistic, math.exp(log_rho), size, steps
+            best,
+            pessimistic,
+            optimistic,
+            math.exp(log_rho),
+            size,
+            steps,
+            level,
         )
 
     def _judge(self, obs):
@@ -282,6 +295,8 @@ class AdaptivePolicy(base.ConvergencePolicy):
             started,
             'never' if math.isinf(p.best) else 'at %d s' % (now + p.best),
         )
+        if p.floor is not None:
+            trend += ', but rounds level off at %d MiB' % (p.floor / 2**20)
         in_window = now <= horizon + 1.2 * self.ram_s()
         if self.context.permits.postcopy:
             give_up = p.best > self.ram_s()

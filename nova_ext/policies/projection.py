@@ -159,3 +159,48 @@ def throttled_time_left(
         if pct >= max_pct and size >= size_bytes:
             return math.inf
     return math.inf
+
+
+def floor(rounds, min_pairs=4, significance=20.0):
+    """The size the rounds level off at, if they clearly do.
+
+    Several working sets that fill one after the other (or one set
+    dirtied faster than it can be sent once small) make each round the
+    last times ``b`` plus a constant ``a``: the rounds approach
+    ``a / (1 - b)``, not zero, and a geometric trend fitted to the early,
+    steep steps promises an end that never comes. The affine fit of each
+    round on the one before is kept only if it explains the sizes
+    clearly better than a pure ratio (an F statistic above
+    ``significance``): on a steady guest the two fit alike.
+
+    :param rounds: rounds with ``size_bytes``, oldest first, consecutive
+    :returns: the floor in bytes, or None
+
+    Example: 5863, 4420, 3509, 3008, 2704, 2505 MiB (a 40 MiB/s link,
+    three working sets): each round is about 0.61 x the last + 866 MiB,
+    the floor about 2.2 GiB, far above what 500 ms can send.
+    """
+    pairs = [
+        (float(a.size_bytes), float(b.size_bytes))
+        for a, b in zip(rounds, rounds[1:])
+        if b.iteration == a.iteration + 1 and a.size_bytes > 0
+    ]
+    n = len(pairs)
+    if n < min_pairs:
+        return None
+    mx = sum(x for x, _ in pairs) / n
+    my = sum(y for _, y in pairs) / n
+    sxx = sum((x - mx) ** 2 for x, _ in pairs)
+    if sxx <= 0:
+        return None
+    b = sum((x - mx) * (y - my) for x, y in pairs) / sxx
+    a = my - b * mx
+    if a <= 0 or not 0 <= b < 1:
+        return None
+    sse_affine = sum((y - a - b * x) ** 2 for x, y in pairs)
+    ratio = sum(x * y for x, y in pairs) / sum(x * x for x, _ in pairs)
+    sse_ratio = sum((y - ratio * x) ** 2 for x, y in pairs)
+    scale = max(sse_affine / (n - 2), 1e-12 * my * my)
+    if (sse_ratio - sse_affine) / scale < significance:
+        return None
+    return a / (1 - b)

@@ -28,6 +28,7 @@ from nova_ext.policies import adaptive
 from nova_ext.policies import projection
 from nova_ext.policies import signals
 from nova_ext.sim import model
+from nova_ext.sim import noise
 from nova_ext.sim import runner
 from nova_ext.sim import workload as workloads
 from tests import fakes
@@ -92,6 +93,26 @@ class TestProjection(unittest.TestCase):
         log_rho = projection.trend(rounds)[0]
         overall = math.log(614 / 1467) / 7
         self.assertGreater(log_rho, overall)
+
+    def test_floor_of_rounds_that_level_off(self):
+        """Three sets on 40 MiB/s: the rounds approach 2.2 GiB, not 0."""
+        sizes = (5863, 4420, 3509, 3008, 2704, 2505)
+        rounds = [
+            signals.Round(i + 2, 0.0, s * MIB) for i, s in enumerate(sizes)
+        ]
+        level = projection.floor(rounds)
+        self.assertGreater(level, 2000 * MIB)
+        self.assertLess(level, 2400 * MIB)
+
+    def test_no_floor_for_a_steady_ratio(self):
+        """Rounds x0.99 with 5 % noise: no floor, however long."""
+        gen = noise.Noise(3, sigma=0.035)
+        size, rounds = 4.0 * GIB, []
+        for i in range(60):
+            rounds.append(signals.Round(i + 2, 0.0, int(size)))
+            size *= 0.99 * gen.factor() / gen.factor()
+        for end in range(5, 61):
+            self.assertIsNone(projection.floor(rounds[max(0, end - 12) : end]))
 
     def test_throttle_can_still_tame_a_flat_guest(self):
         left = projection.throttled_time_left(GIB, 40, GIB, 500)
