@@ -25,8 +25,9 @@ idle phase. So this policy:
    RAM / bandwidth`` (120 s + 3 x RAM/bandwidth) and ``min_rounds``
    rounds; the bandwidth is the mean measured since the start;
 3. then projects the end of pre-copy from the trend of the round sizes
-   (:mod:`.projection`: the mean step of log(size), recent rounds
-   weighing more, and its standard error; with auto-converge, what the
+   (:mod:`.projection`: the mean step of log(size) over every round,
+   recent ones weighing a little more, and its standard error; a floor
+   the rounds level off at; with auto-converge, what the
    throttle can still do) and, until T_obs plus one more copy, lets it run
    on only while that end *surely* (``doubt`` standard errors later) comes
    within the budget: ``completion_timeout_s_per_gib`` (nova's 800 s per
@@ -251,12 +252,9 @@ class AdaptivePolicy(base.ConvergencePolicy):
                 size, math.exp(log_r), self.mean_bps, limit
             )
 
+        # doubt standard errors either way: 0.99 +- 0.01 may be "never"
         best, optimistic = left(log_rho), left(log_rho - doubt)
-        # the time left goes as 1 / -log(rho): widen it by the relative
-        # error of that (a worse rho would make 0.99 +- 0.01 "never")
-        pessimistic = (
-            best * (1 + doubt / -log_rho) if log_rho < 0 else math.inf
-        )
+        pessimistic = left(log_rho + doubt)
         level = projection.floor(rounds[-12:])
         if level is not None and level <= self.mean_bps * limit / 1000.0:
             level = None

@@ -47,17 +47,21 @@ def precopy_time_left(
     return sent / bandwidth_bps
 
 
-def trend(rounds, memory=1 / 3.0):
+def trend(rounds, memory=1.0):
     """Per-round shrink factor of the round sizes, with its uncertainty.
 
     Noise in bandwidth and dirtying makes round sizes a random walk in
     log space: each round is the last times ``rho`` times noise, so the
     estimate of ``log rho`` is the mean of the steps between rounds, and
-    their spread gives its standard error. Recent steps weigh more (a
-    weight halves every ``memory`` x the number of steps, at least 3):
-    several working sets make the shrinking slow down as the small ones
-    fill up (1467, 1109, 915, 749, 679, 636 MiB...), and the old fast
-    steps would promise an end that never comes. Rounds several
+    their spread gives its standard error, which shrinks as 1/sqrt(n):
+    every step counts. Recent steps weigh a little more (a weight halves
+    every ``memory`` x the number of steps, at least 3): several working
+    sets make the shrinking slow down as the small ones fill up (1467,
+    1109, 915, 749, 679, 636 MiB...); sharper slowdowns are
+    :func:`_since_slowdown`'s and :func:`floor`'s. Weighing only the last
+    third (``memory`` 1/3) left 1 GiB/s rounds that shrink 1 % with an
+    error as large as the trend: a guest pre-copy completes looked
+    possibly stalled at T_obs and was aborted. Rounds several
     iterations apart (sparse samples) count as that many steps.
 
     :param rounds: :class:`~nova_ext.policies.signals.Round`, oldest first

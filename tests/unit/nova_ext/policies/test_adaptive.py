@@ -104,6 +104,26 @@ class TestProjection(unittest.TestCase):
         self.assertGreater(level, 2000 * MIB)
         self.assertLess(level, 2400 * MIB)
 
+    def test_steady_trend_error_shrinks_with_sqrt_n(self):
+        """Rounds x0.98, 7 % noise a step, 72 steps: se near 0.07/sqrt(72).
+
+        Weighing only the last third would leave an error as large as
+        the trend and make a shrinking guest look possibly stalled.
+        """
+        gen = noise.Noise(5, sigma=0.05)
+        size, rounds = 4.0 * GIB, []
+        for i in range(73):
+            rounds.append(signals.Round(i + 2, 0.0, int(size)))
+            size *= 0.98 * gen.factor() / gen.factor()
+        steps = [
+            math.log(b.size_bytes / a.size_bytes)
+            for a, b in zip(rounds, rounds[1:])
+        ]
+        mean = sum(steps) / len(steps)
+        sd = math.sqrt(sum((s - mean) ** 2 for s in steps) / (len(steps) - 1))
+        error = projection.trend(rounds)[1]
+        self.assertLess(error, 1.1 * sd / math.sqrt(len(steps)))
+
     def test_no_floor_for_a_steady_ratio(self):
         """Rounds x0.99 with 5 % noise: no floor, however long."""
         gen = noise.Noise(3, sigma=0.035)
