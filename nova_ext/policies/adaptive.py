@@ -302,6 +302,12 @@ class AdaptivePolicy(base.ConvergencePolicy):
                 trend,
                 self.ram_s(),
             )
+        elif in_window and self._pause_fits(p.size):
+            # a pause breaks the permitted downtime the guest would have
+            # kept had pre-copy gone on (an abort costs the guest
+            # nothing): pause only if pre-copy probably does not end
+            give_up = now + p.best > budget
+            why = trend
         elif in_window:
             # within the observation window (T_obs and one more copy), go
             # on only if pre-copy surely ends within the budget
@@ -324,6 +330,14 @@ class AdaptivePolicy(base.ConvergencePolicy):
         """A pause now sends about one round at the measured bandwidth."""
         seconds = size_bytes / self.mean_bps * PAUSE_MARGIN + SWITCHOVER_S
         return seconds * 1000.0
+
+    def _pause_fits(self, size_bytes):
+        """Whether escalating now would pause (not abort)."""
+        return (
+            self.context.permits.pause
+            and self.predicted_pause_ms(size_bytes)
+            <= self.params['max_pause_ms']
+        )
 
     def _escalate(self, obs, reason, last_round):
         permits = self.context.permits
@@ -377,7 +391,11 @@ class AdaptivePolicy(base.ConvergencePolicy):
         start or a local minimum.
         """
         if self.pending.action is Action.PAUSE:
-            share = obs.memory_remaining_bytes / max(1, self.pending_round)
+            # share of the round in progress still unsent (not of the
+            # round judged: a saw-tooth's next round may be 3x that one,
+            # and its middle would look like "near the start")
+            current = self.rounds.rounds[-1].size_bytes
+            share = obs.memory_remaining_bytes / max(1, current)
             ready = share <= 0.05 or share >= 0.95
         else:
             ready = at_minimum or new_round is not None
