@@ -37,8 +37,9 @@ idle phase. So this policy:
 4. otherwise escalates, in the order the deployment permits: post-copy;
    a pause, only if the predicted pause (the last round at the measured
    bandwidth, +20 % and 300 ms switch-over) fits ``max_pause_ms``; abort.
-   A pause waits for a sample near either end of a round (the smallest
-   pause) until T_obs plus 1.2 copies; post-copy and abort do not wait;
+   A pause waits for the last part of the window (T_obs plus 0.8 copies)
+   and then a sample near either end of a round (the smallest pause),
+   until T_obs plus 1.2 copies; post-copy and abort do not wait;
 5. with post-copy permitted it judges already after
    ``postcopy_observe_s + RAM/bandwidth`` and switches when pre-copy needs
    more than one more copy: post-copy always completes, and meanwhile an
@@ -374,8 +375,11 @@ class AdaptivePolicy(base.ConvergencePolicy):
         self.pending = Decision(
             action, reason + '; %s at %s' % (action.value, where)
         )
-        self.pending_round = last_round
-        # never past the observation window plus one more copy
+        # not before the last part of the window: a phase that ends
+        # pre-copy within it spares the guest the pause (a saw-tooth at
+        # 10 MiB/s: judged at T_obs = 734 s, done at 846 s); never past
+        # the observation window plus one more copy
+        self.pending_from_s = self.horizon_s() + 0.8 * self.ram_s()
         self.pending_until_s = max(
             obs.elapsed_s, self.horizon_s() + 1.2 * self.ram_s()
         )
@@ -396,7 +400,9 @@ class AdaptivePolicy(base.ConvergencePolicy):
             # and its middle would look like "near the start")
             current = self.rounds.rounds[-1].size_bytes
             share = obs.memory_remaining_bytes / max(1, current)
-            ready = share <= 0.05 or share >= 0.95
+            ready = (share <= 0.05 or share >= 0.95) and (
+                obs.elapsed_s >= self.pending_from_s
+            )
         else:
             ready = at_minimum or new_round is not None
         if ready or obs.elapsed_s >= self.pending_until_s:
