@@ -34,7 +34,8 @@ The matrix (issue 9; decided before any result was seen):
   three-set family from periods 20-120 s and duties 0.2-0.8; only
   adaptive, oracle-precopy and nova run there (C1-C4 need no more).
 
-Polls come every ``max(0.5 s, min(1 % of elapsed, RAM/bandwidth / 16))``
+Polls come every ``max(0.5 s, min(1 % of elapsed, RAM/bandwidth / 16,
+round / 4))``
 (see :func:`nova_ext.sim.runner.simulate`); a poll of k x 0.5 s draws the
 mean of k per-0.5 s noise factors, from a stream keyed by the workload and
 link (not the policy or permits);
@@ -77,6 +78,7 @@ OVERHEAD_MS = 270.0
 PAUSE_BUDGET_MS = 5000
 POLL_S = 0.5
 POLL_GROWTH = 0.01
+POLLS_PER_ROUND = 4
 DEFAULT_OUT = os.path.join(
     os.path.dirname(__file__), 'results', 'policies.json'
 )
@@ -277,6 +279,7 @@ def run_cell(cell):
             noise=noise,
             poll_growth=POLL_GROWTH,
             max_poll_s=sc['ram_s'] / 16.0,
+            polls_per_round=POLLS_PER_ROUND,
         )
         row = dict(base)
         row.update(

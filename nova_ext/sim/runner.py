@@ -80,6 +80,7 @@ def simulate(
     noise=None,
     poll_growth=0.0,
     max_poll_s=None,
+    polls_per_round=None,
 ):
     """Run one migration to its end.
 
@@ -96,6 +97,9 @@ def simulate(
         migration cost about a thousand polls instead of 170,000
     :param max_poll_s: but never longer than this: a policy should see
         several samples per round, as it does from the real monitor
+    :param polls_per_round: and no longer than the round in progress
+        divided by this (down to ``poll_s``): a pause timed for the end
+        of 1 s rounds needs the real monitor's 0.5 s polls, not 3 s ones
     :returns: a :class:`Result`
     """
     mig = model.Migration(workload, link)
@@ -106,6 +110,11 @@ def simulate(
         step = poll_growth * mig.t
         if max_poll_s is not None:
             step = min(step, max_poll_s)
+        if polls_per_round:
+            step = min(
+                step,
+                mig.round_bytes / mig.link.bandwidth_bps / polls_per_round,
+            )
         step = max(poll_s, step)
         if noise is not None:
             mig.bw_factor, mig.dirty_factor = noise.draw(step / poll_s)

@@ -76,6 +76,12 @@ class TestNoise(unittest.TestCase):
         self.assertAlmostEqual(0.1, statistics.stdev(values), delta=0.01)
         self.assertTrue(all(0.5 <= v <= 1.5 for v in values))
 
+    def test_a_step_of_25_polls_draws_their_mean(self):
+        """sigma / sqrt(25): a 12.5 s step is as noisy as 25 real polls."""
+        gen = noise.Noise(1)
+        values = [gen.factor(polls=25) for _ in range(4000)]
+        self.assertAlmostEqual(0.02, statistics.stdev(values), delta=0.003)
+
 
 class TestModelWithSets(unittest.TestCase):
     def test_round_is_the_sum_of_what_each_set_got(self):
@@ -145,3 +151,26 @@ class TestRunner(unittest.TestCase):
         self.assertEqual(('abort',), result.actions)
         self.assertAlmostEqual(1000, result.escalation_s, delta=10.5)
         self.assertLess(len(seen), 600)
+
+    def test_polls_follow_short_rounds(self):
+        """1 s rounds: 0.5 s polls even late, where 1 % would be 10 s."""
+        # 8 GiB at 1 GiB/s, a 0.8 GiB set at 3 GiB/s: rounds of 0.8 s
+        load = workloads.constant(8 * GIB, 3 * GIB, GIB * 4 // 5)
+        seen = []
+
+        class Watch(oracle.OraclePrecopy):
+            def _decide(self, obs):
+                seen.append(obs.elapsed_s)
+                return super()._decide(obs)
+
+        policy = Watch(MigrationContext(8 * GIB, Permits()))
+        runner.simulate(
+            policy,
+            load,
+            model.Link(GIB),
+            poll_growth=0.01,
+            max_s=1000,
+            polls_per_round=4,
+        )
+        late = [b - a for a, b in zip(seen, seen[1:]) if a > 500]
+        self.assertAlmostEqual(0.5, max(late), delta=1e-6)
