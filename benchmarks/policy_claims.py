@@ -194,7 +194,15 @@ def check(rows, label, cost=True):
         )
     )
 
-    # C3 pause: (a) no needless pause, (b) a pause no worse than nova's
+    # C3 pause: (a) no needless pause, (b) a pause no worse than nova's.
+    # (b) as written: nova's downtime in the same case, wherever nova
+    # completes. Where pre-copy ends within nova's budget nova keeps the
+    # limit and any pause loses; adaptive can tell that only from the
+    # evidence by T_obs + one round (C2 wants hopeless cases escalated
+    # by then), so a case that ends on a noise excursion hours later
+    # (1 GiB/s, rho 3, a 2 % set: nova done at 22,331 s) or a pause
+    # landing 0.1 s later in a 1.6 s round than nova's (10 GiB/s, no
+    # noise, polls every 0.5 s) counts against it. Kept as written.
     cases = [c for c in cells.values() if c['adaptive']['permits'] == 'pause']
     early = [
         c
@@ -239,7 +247,10 @@ def check(rows, label, cost=True):
         )
     )
 
-    # C4 completion
+    # C4 completion. "Aborts the rest by T_obs" is checked as by T_obs
+    # plus one round, as in C2: C1a forbids aborting what pre-copy
+    # completes within T_obs, so the decision cannot come before T_obs,
+    # and it comes at the first sample after it, not at T_obs itself.
     post = [
         c['adaptive']
         for c in cells.values()
@@ -277,7 +288,14 @@ def check(rows, label, cost=True):
 
 
 def _cost_claim(rows):
-    """C5: median total/(RAM/bandwidth) and CPU lost, per family."""
+    """C5: median total/(RAM/bandwidth) and CPU lost, per family.
+
+    As written: all permit sets of a family pooled, rows both policies
+    complete. Total time only: ``schedule`` pauses after three rounds
+    without a new minimum (downtimes of 0.9 s to 444 s on ``constant``)
+    and finishes sooner where adaptive keeps the 500 ms limit, which C3a
+    makes it keep wherever pre-copy ends within T_obs.
+    """
     cells = by_cell(rows)
     bad, detail = [], []
     for family in sorted({r['family'] for r in rows}):
