@@ -104,6 +104,21 @@ class TestProjection(unittest.TestCase):
         self.assertGreater(level, 2000 * MIB)
         self.assertLess(level, 2400 * MIB)
 
+    def test_no_floor_in_a_long_noisy_walk(self):
+        """300 rounds x0.99, 9 % a step (1.3 s rounds, 0.5 s polls).
+
+        Each new round tests a new window: a loose test finds a level
+        somewhere (seed 4 at F > 20), and aborted a guest pre-copy
+        completed 160 s later.
+        """
+        gen = noise.Noise(4, sigma=0.064)
+        size, rounds = 164.0 * MIB, []
+        for i in range(300):
+            rounds.append(signals.Round(i + 2, 0.0, int(size)))
+            size *= 0.99 * gen.factor() / gen.factor()
+        for end in range(5, 301):
+            self.assertIsNone(projection.floor(rounds[max(0, end - 12) : end]))
+
     def test_steady_trend_error_shrinks_with_sqrt_n(self):
         """Rounds x0.98, 7 % noise a step, 72 steps: se near 0.07/sqrt(72).
 
