@@ -81,6 +81,20 @@ OPTS = [
         help='Largest max-downtime a policy may set, in ms. 0 uses '
         '[libvirt] live_migration_downtime.',
     ),
+    cfg.IntOpt(
+        'max_pause_ms',
+        default=5000,
+        min=0,
+        help='Longest pause of the guest, in ms, that the adaptive '
+        'policy may cause to finish a migration that pre-copy cannot '
+        'finish (only where permit_pause is true and post-copy is not '
+        'permitted). The policy predicts the pause from the rounds it '
+        'measured; if the prediction exceeds this, it aborts the '
+        'migration instead (the guest keeps running on the source) when '
+        'permit_abort is true, and otherwise lets pre-copy continue. '
+        '0: never pause. A value in [livemigrate] policy_params '
+        '("adaptive:max_pause_ms=...") wins.',
+    ),
     cfg.BoolOpt(
         'publish_status',
         default=True,

@@ -22,10 +22,13 @@ nova re-pauses a paused guest on every poll, we do not.
 
 import abc
 import dataclasses
+import logging
 
 from nova_ext.observation import Action
 from nova_ext.observation import Decision
 from nova_ext.observation import Phase
+
+LOG = logging.getLogger(__name__)
 
 
 class PolicyError(ValueError):
@@ -114,6 +117,10 @@ class ConvergencePolicy(metaclass=abc.ABCMeta):
     name = None
     #: declared parameters, validated before the first decision
     PARAMS = ()
+    #: parameters a release renamed or removed: name -> what replaced it.
+    #: They are still accepted (a deployment that set them in
+    #: ``policy_params`` must keep starting) and ignored with a warning.
+    DEPRECATED_PARAMS = {}
 
     def __init__(self, context, params=None):
         """:param context: the MigrationContext of this migration
@@ -133,6 +140,15 @@ class ConvergencePolicy(metaclass=abc.ABCMeta):
         :raises PolicyError: for an unknown or invalid parameter
         """
         known = {p.name: p for p in cls.PARAMS}
+        raw = dict(raw)
+        for name in sorted(set(raw) & set(cls.DEPRECATED_PARAMS)):
+            LOG.warning(
+                'policy %s: parameter %s is deprecated and ignored: %s',
+                cls.name,
+                name,
+                cls.DEPRECATED_PARAMS[name],
+            )
+            del raw[name]
         unknown = sorted(set(raw) - set(known))
         if unknown:
             raise PolicyError(

@@ -40,6 +40,9 @@ class RoundTracker:
     already sent of it by then: ``processed`` grew by the previous round's
     unsent tail and then by the new round's head, so
     ``size = remaining + (processed - processed_before) - tail_before``.
+    If the iteration jumped by k, that sum spans k rounds: each is taken
+    as a k-th of it (1 GiB/s, 0.3 GiB rounds, 2 s between samples: the
+    sum is about 2 GiB over 6 rounds, not one 2 GiB round).
     """
 
     def __init__(self, window=8):
@@ -66,8 +69,13 @@ class RoundTracker:
             self._rates.append(sent / dt)
         if obs.iteration <= prev.iteration:
             return None
+        # several rounds may have ended between two samples (short rounds,
+        # sparse polls): what was sent after the old round's tail, plus
+        # what is left, covers ``jumped`` rounds; take them as equal
+        jumped = obs.iteration - prev.iteration
         head = max(0, sent - prev.memory_remaining_bytes)
-        size = obs.memory_remaining_bytes + head
+        size = (obs.memory_remaining_bytes + head) // jumped
+        head = max(0, head - size * (jumped - 1))
         start = obs.elapsed_s - (
             head / self.bandwidth_bps if self.bandwidth_bps else 0.0
         )

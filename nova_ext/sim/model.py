@@ -37,6 +37,14 @@ d max downtime; all bytes and seconds):
   rest plus the dirty set are pulled at B: total ``t_switch + R / B``.
 - Pause: the guest stops dirtying; pre-copy finishes at B. The guest's
   downtime runs from the pause to the end, plus the switch-over overhead.
+- Workloads are data (:mod:`.workload`): up to three working sets, each
+  swept at the rate its schedule gives for the moment, so ``S`` is the
+  sum of ``min(W_i, integral of D_i)``. Bandwidth and dirty rates may be
+  scaled per poll by seeded noise (:mod:`.noise`): ``bw_factor`` and
+  ``dirty_factor`` are set by the runner before each poll.
+- Which phase follows an action is :mod:`nova_ext.phases`' table.
+- The time advances from event to event (round end, working set full,
+  schedule change, poll), never in fixed small steps.
 - Abort: the job ends at once; the guest keeps running on the source.
 """
 
@@ -45,19 +53,14 @@ import dataclasses
 from nova_ext.observation import Action
 from nova_ext.observation import Observation
 from nova_ext.observation import Phase
+from nova_ext import phases
+from nova_ext.sim import workload as workloads
 
 #: QEMU's default max downtime, in force until a policy sets one
 QEMU_DEFAULT_DOWNTIME_MS = 300
 
-
-@dataclasses.dataclass(frozen=True)
-class Workload:
-    """What the guest does: RAM, how fast and how widely it dirties."""
-
-    ram_bytes: int
-    dirty_rate_bps: float
-    wws_bytes: int
-    cpu_need: float = 1.0
+#: a workload: kept here so ``model.Workload(ram, rate, wws)`` still works
+Workload = workloads.Workload
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,13 +83,15 @@ class Migration:
     def __init__(self, workload, link):
         self.w = workload
         self.link = link
+        self.schedule = workload.schedule()
+        self.sizes = workload.set_sizes()
         self.t = 0.0
         self.phase = Phase.PRECOPY
         self.iteration = 1
         self.round_bytes = float(workload.ram_bytes)
         self.round_sent = 0.0
         self.round_start = 0.0
-        self.dirty = 0.0
+        self.dirty_sets = [0.0] * len(self.sizes)
         self.sent_total = 0.0
         self.downtime_ms = QEMU_DEFAULT_DOWNTIME_MS
         self.throttle_pct = 0
@@ -96,20 +101,38 @@ class Migration:
         self.postcopy_bytes = 0.0
         self.outcome = None
         self.final_downtime_ms = None
+        self.bw_factor = 1.0
+        self.dirty_factor = 1.0
+        self.cpu_lost_s = 0.0
 
     @property
     def done(self):
         return self.outcome is not None
 
-    def dirty_rate_now(self):
-        """Effective dirty rate after pause and auto-converge throttling."""
+    @property
+    def dirty(self):
+        """Bytes dirtied since the last sync, over all working sets."""
+        return min(sum(self.dirty_sets), float(self.w.ram_bytes))
+
+    @property
+    def bandwidth_bps(self):
+        """The link's bandwidth during the current poll (noise applied)."""
+        return self.link.bandwidth_bps * self.bw_factor
+
+    def rate_factor(self):
+        """What scales the scheduled rates now: pause, throttle, noise."""
         if self.phase is not Phase.PRECOPY:
             return 0.0
         room = (1 - self.throttle_pct / 100.0) / self.w.cpu_need
-        return self.w.dirty_rate_bps * min(1.0, room)
+        return min(1.0, room) * self.dirty_factor
+
+    def dirty_rate_now(self):
+        """Effective dirty rate after pause and auto-converge throttling."""
+        rates, _ = self.schedule.at(self.t)
+        return sum(rates) * self.rate_factor()
 
     def _threshold(self):
-        return self.link.bandwidth_bps * self.downtime_ms / 1000.0
+        return self.bandwidth_bps * self.downtime_ms / 1000.0
 
     def _finish(self, at_s, downtime_ms):
         self.t = at_s
@@ -118,7 +141,7 @@ class Migration:
 
     def _switch_over(self, pending):
         """Stop the guest and send ``pending`` bytes: migration complete."""
-        bandwidth = self.link.bandwidth_bps
+        bandwidth = self.bandwidth_bps
         self.sent_total += pending
         end = self.t + pending / bandwidth
         if self.paused_at is not None:
@@ -129,7 +152,7 @@ class Migration:
 
     def _sync(self):
         """Round end: bitmap sync, switch-over check, auto-converge."""
-        pending = min(self.dirty, float(self.w.ram_bytes))
+        pending = self.dirty
         period = self.t - self.round_start
         if period > 0:
             self.dirty_rate_seen = pending / period
@@ -137,7 +160,7 @@ class Migration:
             self._switch_over(pending)
             return
         if self.link.auto_converge and self.phase is Phase.PRECOPY:
-            sent = self.link.bandwidth_bps * period
+            sent = self.bandwidth_bps * period
             if pending > sent * self.link.throttle_trigger_pct / 100.0:
                 self.high_dirty_syncs += 1
                 if self.high_dirty_syncs >= 2:
@@ -152,40 +175,56 @@ class Migration:
         self.round_bytes = pending
         self.round_sent = 0.0
         self.round_start = self.t
-        self.dirty = 0.0
+        self.dirty_sets = [0.0] * len(self.sizes)
+
+    def _advance_postcopy(self, left):
+        bandwidth = self.bandwidth_bps
+        need = self.postcopy_bytes / bandwidth
+        if need <= left:
+            self.sent_total += self.postcopy_bytes
+            self.t += need
+            self.postcopy_bytes = 0.0
+            self.outcome = 'completed'
+            return
+        self.postcopy_bytes -= bandwidth * left
+        self.sent_total += bandwidth * left
+        self.t += left
 
     def advance(self, dt):
-        """Run the migration for ``dt`` seconds (or until it ends)."""
-        bandwidth = self.link.bandwidth_bps
+        """Run the migration for ``dt`` seconds (or until it ends).
+
+        Steps from event to event: the end of the round, a working set
+        filling up, the schedule changing, or the end of ``dt``.
+        """
+        if self.phase is Phase.POSTCOPY:
+            self._advance_postcopy(dt)
+            return
+        bandwidth = self.bandwidth_bps
+        sizes, dirty = self.sizes, self.dirty_sets
         left = dt
         while left > 1e-12 and not self.done:
-            if self.phase is Phase.POSTCOPY:
-                need = self.postcopy_bytes / bandwidth
-                if need <= left:
-                    self.sent_total += self.postcopy_bytes
-                    self.t += need
-                    self.postcopy_bytes = 0.0
-                    self.outcome = 'completed'
-                    return
-                self.postcopy_bytes -= bandwidth * left
-                self.sent_total += bandwidth * left
-                self.t += left
-                return
-            rate = self.dirty_rate_now()
+            rates, change_in = self.schedule.at(self.t)
+            factor = self.rate_factor()
             unsent = self.round_bytes - self.round_sent
-            step = min(left, unsent / bandwidth)
-            if rate > 0 and self.dirty < self.w.wws_bytes:
-                step = min(step, (self.w.wws_bytes - self.dirty) / rate)
+            step = min(left, unsent / bandwidth, change_in)
+            for i, rate in enumerate(rates):
+                rate *= factor
+                if rate > 0 and dirty[i] < sizes[i]:
+                    step = min(step, (sizes[i] - dirty[i]) / rate)
             step = max(step, 0.0)
+            for i, rate in enumerate(rates):
+                dirty[i] = min(sizes[i], dirty[i] + rate * factor * step)
             self.round_sent += bandwidth * step
             self.sent_total += bandwidth * step
-            self.dirty = min(float(self.w.wws_bytes), self.dirty + rate * step)
+            if self.phase is Phase.PRECOPY:
+                self.cpu_lost_s += self.throttle_pct / 100.0 * step
             self.t += step
             left -= step
             if self.round_bytes - self.round_sent <= 1e-6:
                 self.round_sent = self.round_bytes
                 self._sync()
-        if not self.done and self.phase is not Phase.POSTCOPY:
+                dirty = self.dirty_sets
+        if not self.done:
             rest = self.round_bytes - self.round_sent
             if rest + self.dirty <= self._threshold():
                 self.round_sent = self.round_bytes
@@ -204,7 +243,7 @@ class Migration:
             memory_remaining_bytes=int(remaining),
             data_remaining_bytes=int(remaining),
             dirty_rate_bps=self.dirty_rate_seen,
-            bandwidth_bps=self.link.bandwidth_bps,
+            bandwidth_bps=self.bandwidth_bps,
             iteration=self.iteration,
             throttle_pct=self.throttle_pct,
             phase=self.phase,
@@ -214,9 +253,13 @@ class Migration:
     def apply(self, decision):
         """Carry out a policy decision, as the monitor would through libvirt.
 
+        The phase that follows comes from :func:`nova_ext.phases.phase_after`.
+
         :raises ValueError: for an action this model does not know
         """
         action = decision.action
+        if not isinstance(action, Action):
+            raise ValueError('unknown action %r' % (action,))
         if action is Action.NOTHING:
             return
         if action is Action.SET_DOWNTIME:
@@ -225,12 +268,9 @@ class Migration:
             self.postcopy_bytes = (
                 self.round_bytes - self.round_sent + self.dirty
             )
-            self.phase = Phase.POSTCOPY
             self.final_downtime_ms = self.link.postcopy_overhead_ms
         elif action is Action.PAUSE:
-            self.phase = Phase.PAUSED
             self.paused_at = self.t
         elif action is Action.ABORT:
             self.outcome = 'aborted'
-        else:
-            raise ValueError('unknown action %r' % (action,))
+        self.phase = phases.phase_after(self.phase, action)

@@ -32,9 +32,16 @@ class Event:
     downtime_ms: int | None = None
 
 
+ESCALATIONS = frozenset((Action.POSTCOPY, Action.PAUSE, Action.ABORT))
+
+
 @dataclasses.dataclass(frozen=True)
 class Result:
-    """How one simulated migration ended."""
+    """How one simulated migration ended.
+
+    ``decision_s`` is the last action other than "nothing" (downtime steps
+    included); ``escalation_s`` the first abort, post-copy or pause.
+    """
 
     outcome: str
     total_s: float
@@ -46,9 +53,35 @@ class Result:
     iterations: int
     max_throttle_pct: int
     events: tuple
+    escalation_s: float | None = None
+    cpu_lost_s: float = 0.0
+
+    @property
+    def in_postcopy_s(self):
+        """Seconds the guest ran on the destination while pages followed."""
+        if self.postcopy_s is None:
+            return 0.0
+        return round(self.total_s - self.postcopy_s, 3)
+
+    @property
+    def actions(self):
+        """The escalations taken, in order (e.g. ``('pause',)``)."""
+        return tuple(
+            e.action for e in self.events if e.action != 'set-downtime'
+        )
 
 
-def simulate(policy, workload, link, poll_s=0.5, max_s=200000.0):
+def simulate(
+    policy,
+    workload,
+    link,
+    poll_s=0.5,
+    max_s=200000.0,
+    noise=None,
+    poll_growth=0.0,
+    max_poll_s=None,
+    polls_per_round=None,
+):
     """Run one migration to its end.
 
     :param policy: a fresh ConvergencePolicy object
@@ -56,15 +89,36 @@ def simulate(policy, workload, link, poll_s=0.5, max_s=200000.0):
     :param link: a :class:`model.Link`
     :param poll_s: the monitor's sampling interval (nova: 0.5 s)
     :param max_s: give up and report ``unfinished`` after this long
-    :returns: a :class:`Result`; ``decision_s`` is when the last action
-        other than "nothing" was taken
+    :param noise: a :class:`nova_ext.sim.noise.Noise`, drawn once per step
+        for the bandwidth and the dirty rate (a step of k polls draws the
+        mean of k per-poll factors); None for none
+    :param poll_growth: polls come every ``max(poll_s, poll_growth * t)``;
+        0.01 keeps every time within 1 % and makes a day-long simulated
+        migration cost about a thousand polls instead of 170,000
+    :param max_poll_s: but never longer than this: a policy should see
+        several samples per round, as it does from the real monitor
+    :param polls_per_round: and no longer than the round in progress
+        divided by this (down to ``poll_s``): a pause timed for the end
+        of 1 s rounds needs the real monitor's 0.5 s polls, not 3 s ones
+    :returns: a :class:`Result`
     """
     mig = model.Migration(workload, link)
     events = []
-    postcopy_s = paused_s = None
+    postcopy_s = paused_s = escalation_s = None
     max_throttle = 0
     while not mig.done and mig.t < max_s:
-        mig.advance(poll_s)
+        step = poll_growth * mig.t
+        if max_poll_s is not None:
+            step = min(step, max_poll_s)
+        if polls_per_round:
+            step = min(
+                step,
+                mig.round_bytes / mig.link.bandwidth_bps / polls_per_round,
+            )
+        step = max(poll_s, step)
+        if noise is not None:
+            mig.bw_factor, mig.dirty_factor = noise.draw(step / poll_s)
+        mig.advance(step)
         max_throttle = max(max_throttle, mig.throttle_pct)
         if mig.done:
             break
@@ -79,6 +133,8 @@ def simulate(policy, workload, link, poll_s=0.5, max_s=200000.0):
                 decision.downtime_ms,
             )
         )
+        if decision.action in ESCALATIONS and escalation_s is None:
+            escalation_s = round(mig.t, 3)
         if decision.action is Action.POSTCOPY:
             postcopy_s = mig.t
         elif decision.action is Action.PAUSE:
@@ -99,4 +155,6 @@ def simulate(policy, workload, link, poll_s=0.5, max_s=200000.0):
         iterations=mig.iteration,
         max_throttle_pct=max_throttle,
         events=tuple(events),
+        escalation_s=escalation_s,
+        cpu_lost_s=round(mig.cpu_lost_s, 3),
     )

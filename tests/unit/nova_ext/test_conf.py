@@ -63,8 +63,8 @@ class TestConf(unittest.TestCase):
                 "unknown migration policy 'nope'",
             ),
             (
-                {'policy_params': ['adaptive:stall_rounds=zero']},
-                'parameter stall_rounds must be int',
+                {'policy_params': ['adaptive:min_rounds=zero']},
+                'parameter min_rounds must be int',
             ),
             ({'policy_params': ['adaptive']}, 'expected "POLICY:key=value'),
             (

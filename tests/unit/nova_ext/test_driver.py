@@ -77,7 +77,8 @@ def _driver(flags=0):
 
 
 def _stalled_script():
-    samples = fakes.sawtooth([4 * GIB] + [2 * GIB] * 6)
+    # adaptive judges at T_obs = 120 s + 3 x RAM/bandwidth (132 s here)
+    samples = fakes.sawtooth([4 * GIB] + [2 * GIB] * 70)
     return fakes.job_stats(samples)
 
 

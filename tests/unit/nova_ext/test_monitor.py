@@ -70,7 +70,8 @@ def _run(policy, script, fail=(), requests=(), stats_interval_s=5.0, **kw):
 
 
 def _stalled(permits):
-    samples = fakes.sawtooth([4 * GIB] + [2 * GIB] * 6)
+    # adaptive judges at T_obs = 120 s + 3 x RAM/bandwidth (132 s here)
+    samples = fakes.sawtooth([4 * GIB] + [2 * GIB] * 70)
     return adaptive.AdaptivePolicy(
         MigrationContext(4 * GIB, permits)
     ), fakes.job_stats(samples)
@@ -81,7 +82,7 @@ class TestMonitor(unittest.TestCase):
         policy, script = _stalled(Permits.named('none'))
         outcome, guest, _, _ = _run(policy, script[:3] + [COMPLETED])
         self.assertEqual('completed', outcome.job)
-        self.assertEqual([('downtime', 300)], guest.calls)
+        self.assertEqual([('downtime', 500)], guest.calls)
 
     def test_policy_abort_is_applied_and_reported_as_failure(self):
         policy, script = _stalled(Permits.named('none'))
@@ -90,7 +91,7 @@ class TestMonitor(unittest.TestCase):
             ('failed', 'policy'), (outcome.job, outcome.aborted_by)
         )
         self.assertEqual(('abort',), guest.calls[-1])
-        self.assertIn('stalled', outcome.reason)
+        self.assertIn('pre-copy ends never', outcome.reason)
         self.assertIs(Action.ABORT, decisions[-1].action)
 
     def test_postcopy_changes_phase_and_is_not_repeated(self):

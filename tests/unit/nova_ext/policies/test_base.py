@@ -58,13 +58,13 @@ class TestParams(unittest.TestCase):
         cases = [
             (
                 adaptive.AdaptivePolicy,
-                {'stall_rounds': 'two'},
-                'stall_rounds must be int',
+                {'min_rounds': 'two'},
+                'min_rounds must be int',
             ),
             (
                 adaptive.AdaptivePolicy,
-                {'stall_rounds': '0'},
-                'stall_rounds must be >= 1',
+                {'min_rounds': '1'},
+                'min_rounds must be >= 2',
             ),
             (
                 nova.NovaPolicy,
@@ -97,10 +97,25 @@ class TestParams(unittest.TestCase):
     def test_string_values_are_typed(self):
         policy = adaptive.AdaptivePolicy(
             MigrationContext(GIB),
-            {'stall_rounds': '3', 'min_progress_pct': '5.5'},
+            {'min_rounds': '3', 'observe_s': '90.5'},
         )
-        self.assertEqual(3, policy.params['stall_rounds'])
-        self.assertEqual(5.5, policy.params['min_progress_pct'])
+        self.assertEqual(3, policy.params['min_rounds'])
+        self.assertEqual(90.5, policy.params['observe_s'])
+
+    def test_deprecated_parameters_are_accepted_with_a_warning(self):
+        """A deployment that set a removed parameter keeps starting."""
+        with self.assertLogs('nova_ext.policies.base', 'WARNING') as logs:
+            policy = adaptive.AdaptivePolicy(
+                MigrationContext(GIB),
+                {'stall_rounds': 'zero', 'backstop_s_per_gib': '150'},
+            )
+        self.assertNotIn('stall_rounds', policy.params)
+        self.assertEqual(2, len(logs.records))
+        self.assertIn(
+            'parameter backstop_s_per_gib is deprecated and ignored: '
+            'replaced by completion_timeout_s_per_gib',
+            logs.output[0],
+        )
 
     def test_parse_param_string(self):
         self.assertEqual(

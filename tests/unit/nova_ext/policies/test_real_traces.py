@@ -40,10 +40,10 @@ def load(name):
         return json.load(fh)
 
 
-def replay(trace):
+def replay(trace, policy=None):
     """:returns: [(elapsed_s, action, reason, downtime_ms)] of every action."""
     permits = Permits.named(trace['permits'])
-    policy = adaptive.AdaptivePolicy(
+    policy = policy or adaptive.AdaptivePolicy(
         MigrationContext(trace['ram_bytes'], permits), {}
     )
     phase, downtime, out = Phase.PRECOPY, None, []
@@ -66,37 +66,61 @@ def replay(trace):
     return out
 
 
+ALL = (
+    'real-adaptive-calm-none.json',
+    'real-adaptive-calm-pause.json',
+    'real-adaptive-calm-postcopy.json',
+    'real-adaptive-hot-none.json',
+    'real-adaptive-hot-pause.json',
+    'real-adaptive-hot-postcopy.json',
+    'real-adaptive-warm-none.json',
+    'real-adaptive-warm-pause.json',
+    'real-adaptive-warm-postcopy.json',
+)
+
+
 class TestRealTraces(unittest.TestCase):
     def check(self, name, expected):
-        trace = load(name)
-        got = replay(trace)
+        got = replay(load(name))
         self.assertEqual(expected, [(d[0], d[1], d[3]) for d in got])
 
-        # NOTE: the escalations match what the monitor did on the real
-        # hosts; downtime steps may not, because a sample's time is taken
-        # just after jobStats returned and the monitor's just before, and
-        # "does more downtime pay" is sensitive to a few ms near rho 1.
-        def escalations(decisions):
-            return [
-                (round(d[0]), d[1])
-                for d in decisions
-                if d[1] != 'set-downtime'
-            ]
-
-        self.assertEqual(escalations(trace['decisions']), escalations(got))
-
-    def test_hot_postcopy_switches_once_the_stall_is_certain(self):
+    def test_hot_postcopy_is_not_judged_within_the_recording(self):
+        # NOTE: expectation changed with issue 9. Recorded with the old
+        # adaptive, which switched to post-copy at 22.3 s after two flat
+        # rounds; the recording ends there. The new policy judges a
+        # post-copy switch only after 2 s + RAM/bandwidth (512 MiB at
+        # about 20 MiB/s: about 28 s), so within these samples it only
+        # sets the downtime. What it does later needs a new recording on
+        # the real hosts (the real-guest half of issue 9); the trace
+        # stays as recorded.
         self.check('real-adaptive-hot-postcopy.json', EXPECTED_HOT_POSTCOPY)
 
-    def test_calm_none_only_sets_a_small_downtime(self):
+    def test_calm_none_sets_the_permitted_downtime(self):
+        # NOTE: expectation changed with issue 9: the permitted maximum
+        # (500 ms) at once instead of 300 ms; the calm guest completed
+        # at 6.5 s either way.
         self.check('real-adaptive-calm-none.json', EXPECTED_CALM_NONE)
+
+    def test_every_recording_ends_before_the_new_horizon(self):
+        """Why no replay escalates: each trace ends before it is judged.
+
+        The old policy escalated at 12-25 s in the hot and warm traces;
+        the new one waits for T_obs (120 s + 3 x RAM/bandwidth, about
+        197 s here) or, with post-copy, 2 s + RAM/bandwidth.
+        """
+        for name in ALL:
+            with self.subTest(trace=name):
+                trace = load(name)
+                permits = Permits.named(trace['permits'])
+                policy = adaptive.AdaptivePolicy(
+                    MigrationContext(trace['ram_bytes'], permits), {}
+                )
+                got = replay(trace, policy)
+                self.assertEqual(['set-downtime'], [d[1] for d in got], got)
+                self.assertLess(trace['samples'][-1][0], policy.horizon_s())
 
 
 # NOTE: pinned from the replay of the stored traces: (elapsed_s, action,
 # downtime_ms).
-EXPECTED_HOT_POSTCOPY = [
-    (0.5, 'set-downtime', 300),
-    (11.2, 'set-downtime', 500),
-    (22.3, 'postcopy', None),
-]
-EXPECTED_CALM_NONE = [(0.5, 'set-downtime', 300)]
+EXPECTED_HOT_POSTCOPY = [(0.5, 'set-downtime', 500)]
+EXPECTED_CALM_NONE = [(0.5, 'set-downtime', 500)]
