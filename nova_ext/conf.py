@@ -46,7 +46,7 @@ OPTS = [
         help='Parameters of one policy, as '
         '"POLICY:key=value;key=value". Repeat the option for '
         'several policies. Example: '
-        '"adaptive:stall_rounds=3;margin_pct=5". The nova '
+        '"adaptive:min_rounds=4;max_pause_ms=3000". The nova '
         'policy takes its defaults from [libvirt] '
         'live_migration_downtime, _downtime_steps, '
         '_downtime_delay, _completion_timeout and '

@@ -141,6 +141,8 @@ class LibvirtDriver(volumes.ForcedDisconnects, libvirt_driver.LibvirtDriver):
 
     def _params_for(self, name):
         params = dict(nova_policy_params()) if name == 'nova' else {}
+        if name == 'adaptive':
+            params['max_pause_ms'] = CONF.livemigrate.max_pause_ms
         params.update(self._lm_params.get(name, {}))
         return params
 

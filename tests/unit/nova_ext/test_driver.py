@@ -411,3 +411,21 @@ class TestPermits(unittest.TestCase):
 
         permits = self._permits(power_state.PAUSED, 32768)
         self.assertFalse(permits.postcopy)
+
+
+class TestPolicyParams(unittest.TestCase):
+    """[livemigrate] max_pause_ms reaches the adaptive policy, and a value
+    in policy_params still wins over it.
+    """
+
+    def test_max_pause_ms_option_reaches_adaptive(self):
+        drv = _driver()
+        with mock.patch.object(driver.CONF.livemigrate, 'max_pause_ms', 1234):
+            self.assertEqual(1234, drv._params_for('adaptive')['max_pause_ms'])
+            self.assertNotIn('max_pause_ms', drv._params_for('kubevirt'))
+
+    def test_policy_params_win_over_the_option(self):
+        drv = _driver()
+        drv._lm_params = {'adaptive': {'max_pause_ms': '99'}}
+        with mock.patch.object(driver.CONF.livemigrate, 'max_pause_ms', 1234):
+            self.assertEqual('99', drv._params_for('adaptive')['max_pause_ms'])
