@@ -9,12 +9,13 @@
 # WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
 # License for the specific language governing permissions and limitations
 # under the License.
-"""``.. policy-benchmark-table::``: the benchmark's summary, from its file.
+"""``.. policy-benchmark-table::``: the benchmark's tables, from its file.
 
-The table is what ``python -m benchmarks.policies`` prints, rendered by the
-benchmark's own ``summary()`` from the committed
-``benchmarks/results/policies.json``, so the page always shows the rows the
-last benchmark run wrote, never a copy typed by hand.
+The tables and claim lines are what ``python -m benchmarks.policies``
+prints, rendered by the benchmark's own ``policy_claims.tables()`` and
+``claim_line()`` from the committed ``benchmarks/results/policies.json``,
+so the page always shows what the last benchmark run wrote, never a copy
+typed by hand.
 """
 
 import json
@@ -33,13 +34,18 @@ class PolicyBenchmarkTable(SphinxDirective):
 
     def run(self):
         from benchmarks import policies
+        from benchmarks import policy_claims
 
         root = os.path.abspath(os.path.join(self.env.srcdir, '..', '..'))
         path = os.path.join(root, RESULTS)
         self.env.note_dependency(path)
         with open(path) as f:
-            rows = json.load(f)
-        text = '\n'.join(policies.summary(rows))
+            document = json.load(f)
+        rows = policy_claims.rows_from(document['cells'])
+        lines = policy_claims.tables(rows, policies.POLICIES)
+        lines.append('')
+        lines += [policy_claims.claim_line(c) for c in document['claims']]
+        text = '\n'.join(lines)
         block = nodes.literal_block(text, text)
         block['language'] = 'text'
         return [block]
