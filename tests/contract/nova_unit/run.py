@@ -30,6 +30,8 @@ import pathlib
 import sys
 import unittest
 
+from tests.contract.exceptions_file import read_exceptions
+
 os.environ.setdefault('OS_NOVA_DISABLE_EVENTLET_PATCHING', 'True')
 
 EXCEPTIONS = pathlib.Path(__file__).with_name('exceptions.txt')
@@ -37,20 +39,6 @@ SUITES = [
     ('nova.tests.unit.virt.libvirt.test_migration', None),
     ('nova.tests.unit.virt.libvirt.test_driver', 'test_live_migration'),
 ]
-
-
-def read_exceptions(path=EXCEPTIONS):
-    """:returns: {test id: reason} from ``id  # reason`` lines."""
-    listed = {}
-    for line in path.read_text().splitlines():
-        line = line.strip()
-        if not line or line.startswith('#'):
-            continue
-        test_id, _, reason = line.partition('#')
-        if not reason.strip():
-            raise SystemExit('%s: %s has no reason' % (path, test_id.strip()))
-        listed[test_id.strip()] = reason.strip()
-    return listed
 
 
 def substitute():
@@ -90,7 +78,7 @@ def main():
     suite = load()
     result = unittest.TextTestRunner(verbosity=1).run(suite)
     failed = {t.id() for t, _ in result.failures + result.errors}
-    listed = read_exceptions()
+    listed = read_exceptions(EXCEPTIONS)
     unexpected = sorted(failed - set(listed))
     stale = sorted(set(listed) - failed)
     report = {

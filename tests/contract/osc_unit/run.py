@@ -29,6 +29,8 @@ import pathlib
 import sys
 import unittest
 
+from tests.contract.exceptions_file import read_exceptions
+
 EXCEPTIONS = pathlib.Path(__file__).with_name('exceptions.txt')
 SUITES = [
     ('openstackclient.tests.unit.compute.v2.test_server_migration', None),
@@ -47,20 +49,6 @@ REPLACED = [
     ),
     ('server', 'MigrateServer', 'server_migrate', None),
 ]
-
-
-def read_exceptions(path=EXCEPTIONS):
-    """:returns: {test id: reason} from ``id  # reason`` lines."""
-    listed = {}
-    for line in path.read_text().splitlines():
-        line = line.strip()
-        if not line or line.startswith('#'):
-            continue
-        test_id, _, reason = line.partition('#')
-        if not reason.strip():
-            raise SystemExit('%s: %s has no reason' % (path, test_id.strip()))
-        listed[test_id.strip()] = reason.strip()
-    return listed
 
 
 def substitute():
@@ -135,7 +123,7 @@ def run(stream=None, substituted=True):
     suite = load()
     result = unittest.TextTestRunner(stream=stream, verbosity=1).run(suite)
     failed = {t.id() for t, _ in result.failures + result.errors}
-    listed = read_exceptions() if substituted else {}
+    listed = read_exceptions(EXCEPTIONS) if substituted else {}
     unexpected = sorted(failed - set(listed))
     stale = sorted(set(listed) - failed)
     return {
