@@ -122,7 +122,31 @@ class FakeDomain:
         return list(self._guest.current_state())
 
 
-class FakeGuest:
+class RecordedWrites:
+    """The libvirt writes of a fake guest: each is recorded in ``calls``
+    and raises when ``fail`` names it (``downtime``, ``postcopy``,
+    ``pause``, ``abort``).
+    """
+
+    def _call(self, name, *args):
+        self.calls.append((name,) + args)
+        if name in self.fail:
+            raise RuntimeError('%s failed' % name)
+
+    def migrate_configure_max_downtime(self, ms):
+        self._call('downtime', ms)
+
+    def migrate_start_postcopy(self):
+        self._call('postcopy')
+
+    def pause(self):
+        self._call('pause')
+
+    def abort_job(self):
+        self._call('abort')
+
+
+class FakeGuest(RecordedWrites):
     """A guest whose job follows a script of libvirt job-stat dicts.
 
     Each read of the job stats (``_domain.jobStats()``, also through
@@ -157,23 +181,6 @@ class FakeGuest:
 
     def current_state(self):
         return self._state
-
-    def _call(self, name, *args):
-        self.calls.append((name,) + args)
-        if name in self.fail:
-            raise RuntimeError('%s failed' % name)
-
-    def migrate_configure_max_downtime(self, ms):
-        self._call('downtime', ms)
-
-    def migrate_start_postcopy(self):
-        self._call('postcopy')
-
-    def pause(self):
-        self._call('pause')
-
-    def abort_job(self):
-        self._call('abort')
 
 
 def job_stats(samples):

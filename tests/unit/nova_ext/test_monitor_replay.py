@@ -47,7 +47,7 @@ POLL_S = 0.5
 NONE, RUNNING, COMPLETED, FAILED, CANCELLED = 0, 2, 3, 4, 5
 
 
-class ReplayGuest:
+class ReplayGuest(fakes.RecordedWrites):
     """A guest whose job follows a script indexed by the poll number.
 
     The entry of a poll is found from the clock, so it does not matter how
@@ -87,23 +87,6 @@ class ReplayGuest:
         poll = int(round(self.clock() / POLL_S))
         entry = self.script[poll] if poll < len(self.script) else COMPLETED
         return list(entry[1] if isinstance(entry, tuple) else fakes.RUNNING)
-
-    def _call(self, name, *args):
-        self.calls.append((name,) + args)
-        if name in self.fail:
-            raise RuntimeError('%s failed' % name)
-
-    def migrate_configure_max_downtime(self, ms):
-        self._call('downtime', ms)
-
-    def migrate_start_postcopy(self):
-        self._call('postcopy')
-
-    def pause(self):
-        self._call('pause')
-
-    def abort_job(self):
-        self._call('abort')
 
 
 class Store:
