@@ -47,6 +47,34 @@ def precopy_time_left(
     return sent / bandwidth_bps
 
 
+def lucky_sync_s(size_bytes, bandwidth_bps, downtime_ms, sigma, round_s):
+    """Mean seconds until a bitmap sync fits on a fast moment of the link.
+
+    Rounds that stay at ``size`` a little above ``bandwidth x downtime``
+    never get there by the trend, but the bandwidth QEMU measures at each
+    sync varies (log-normal, ``sigma`` from the samples): a sync fits
+    with chance ``p = P(log factor > log(size / threshold))``, and the
+    wait for the first that does is geometric, ``round_s / p`` on average
+    and three times that at the 95th percentile.
+
+    :returns: float seconds, ``math.inf`` if the chance is nil
+
+    Example: 655 MiB rounds at 1 GiB/s, 500 ms (512 MiB), sigma 0.1:
+    margin log(1.28) = 2.5 sigma, p = 0.6 %, rounds of 0.64 s: about
+    100 s; with sigma 0.05, p = 3e-7: never.
+    """
+    threshold = bandwidth_bps * downtime_ms / 1000.0
+    if size_bytes <= threshold:
+        return 0.0
+    if sigma <= 0 or threshold <= 0:
+        return math.inf
+    margin = math.log(size_bytes / threshold)
+    chance = 0.5 * math.erfc(margin / (sigma * math.sqrt(2.0)))
+    if chance < 1e-9:
+        return math.inf
+    return round_s / chance
+
+
 def trend(rounds, memory=1.0):
     """Per-round shrink factor of the round sizes, with its uncertainty.
 

@@ -21,6 +21,7 @@ set QEMU found at the sync. This module reconstructs rounds from samples.
 
 import collections
 import dataclasses
+import math
 import statistics
 
 
@@ -135,3 +136,30 @@ class LocalMinimum:
         if remaining_bytes > last:
             self._falling = False
         return at_bottom
+
+
+class Spread:
+    """Spread of the link's speed: the standard deviation of log(bandwidth).
+
+    Pre-copy switches over at the first bitmap sync whose dirty set fits
+    ``bandwidth x downtime``; on a noisy link a flat round a little above
+    that fits on a fast moment (see
+    :func:`nova_ext.policies.projection.lucky_sync_s`). Kept over the
+    last ``window`` samples, so an old regime of the link ages out.
+    """
+
+    def __init__(self, window=64):
+        self._logs = collections.deque(maxlen=window)
+
+    def update(self, bandwidth_bps):
+        if bandwidth_bps > 0:
+            self._logs.append(math.log(bandwidth_bps))
+
+    @property
+    def sigma(self):
+        """:returns: the standard deviation, 0.0 before 8 samples."""
+        n = len(self._logs)
+        if n < 8:
+            return 0.0
+        mean = sum(self._logs) / n
+        return math.sqrt(sum((x - mean) ** 2 for x in self._logs) / (n - 1))
