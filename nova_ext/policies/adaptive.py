@@ -27,23 +27,28 @@ idle phase. So this policy:
 3. then projects the end of pre-copy from the trend of the round sizes
    (:mod:`.projection`: the mean step of log(size) over every round,
    recent ones weighing a little more, and its standard error; a floor
-   the rounds level off at; with auto-converge, what the
-   throttle can still do) and, until T_obs plus one more copy, lets it run
-   on only while that end *surely* (``doubt`` standard errors later) comes
-   within the budget: ``completion_timeout_s_per_gib`` (nova's 800 s per
-   GiB) but at most ``horizon_ram_times`` x RAM/bandwidth; a trend judged
-   promising then is given up later only when the budget is spent or
-   even the optimistic estimate passes it;
+   the rounds level off at; with auto-converge, what the throttle can
+   still do; on a noisy link, the wait for a sync that happens to fit)
+   and lets it run on while that end *surely* (``doubt`` standard errors
+   later) comes within the budget: ``completion_timeout_s_per_gib``
+   (nova's 800 s per GiB) but at most ``horizon_ram_times`` x
+   RAM/bandwidth. An end that is promising but not sure (rounds x0.998
+   +- 0.006) gets one more copy, judged once at its end; a trend judged
+   promising after the window is given up only when the budget is spent
+   or even the optimistic estimate passes it;
 4. otherwise escalates, in the order the deployment permits: post-copy;
    a pause, only if the predicted pause (the last round at the measured
    bandwidth, +20 % and 300 ms switch-over) fits ``max_pause_ms``; abort.
-   A pause waits for the last part of the window (T_obs plus 0.8 copies)
-   and then a sample near either end of a round (the smallest pause),
-   until T_obs plus 1.2 copies; post-copy and abort do not wait;
+   A pause waits for the last part of the window (T_obs plus 0.8 copies,
+   or 8 samples if that is longer) and then a sample near either end of
+   a round (the smallest pause), until T_obs plus 1.2 copies; post-copy
+   and abort do not wait;
 5. with post-copy permitted it judges already after
-   ``postcopy_observe_s + RAM/bandwidth`` and switches when pre-copy needs
-   more than one more copy: post-copy always completes, and meanwhile an
-   auto-converge throttle costs the guest CPU;
+   ``postcopy_observe_s + RAM/bandwidth`` and switches unless pre-copy
+   surely ends within ``postcopy_rounds`` rounds (and one copy), or at
+   once if auto-converge already throttles the guest: post-copy pulls
+   about one round and always completes; a throttle costs the guest CPU
+   for as long as pre-copy goes on;
 6. aborts a paused migration that makes no progress for ``pause_stall_s``
    (the guest resumes on the source); never acts during post-copy.
 
@@ -54,7 +59,6 @@ end nearly empty and pre-copy completes. The same guest writing for ever
 is aborted at T_obs: rounds stay at 1 GiB, the projection never ends.
 """
 
-import dataclasses
 import math
 
 from nova_ext.observation import Action
@@ -69,19 +73,6 @@ from nova_ext.policies import signals
 #: what the predicted pause adds: bandwidth swings, QEMU's switch-over
 PAUSE_MARGIN = 1.2
 SWITCHOVER_S = 0.3
-
-
-@dataclasses.dataclass(frozen=True)
-class Projection:
-    """Seconds of pre-copy left, three ways, and what they rest on."""
-
-    best: float
-    pessimistic: float
-    optimistic: float
-    rho: float | None
-    size: int
-    steps: int
-    floor: float | None = None
 
 
 class AdaptivePolicy(base.ConvergencePolicy):
@@ -149,6 +140,14 @@ class AdaptivePolicy(base.ConvergencePolicy):
             'with post-copy permitted, judge after this plus '
             'RAM/bandwidth: post-copy always completes',
             minimum=0,
+        ),
+        base.Param(
+            'postcopy_rounds',
+            float,
+            4.0,
+            'with post-copy permitted, pre-copy goes on only while it '
+            'surely ends within this many rounds of the last size',
+            minimum=1,
         ),
         base.Param(
             'pause_stall_s',
@@ -242,59 +241,20 @@ class AdaptivePolicy(base.ConvergencePolicy):
         return budget
 
     def project(self, obs):
-        """Seconds of pre-copy left, judged on every round but the first.
-
-        :returns: a :class:`Projection`: the best estimate, a pessimistic
-            and an optimistic one (``doubt`` standard errors of the fitted
-            ``log rho`` either way), the rho and the last round's bytes
-        """
+        """Seconds of pre-copy left (:func:`.projection.project`)."""
         rounds = [r for r in self.rounds.rounds[-200:] if r.iteration >= 2]
-        fitted = projection.trend(rounds)
-        if fitted is None:
-            size = rounds[-1].size_bytes if rounds else obs.memory_total_bytes
-            return Projection(math.inf, math.inf, math.inf, None, size, 0)
-        log_rho, error, size, steps = fitted
-        limit = self.context.permits.max_downtime_ms
-        doubt = self.params['doubt'] * error
-
-        def left(log_r):
-            return projection.precopy_time_left(
-                size, math.exp(log_r), self.mean_bps, limit
-            )
-
-        # doubt standard errors either way: 0.99 +- 0.01 may be "never"
-        best, optimistic = left(log_rho), left(log_rho - doubt)
-        pessimistic = left(log_rho + doubt)
-        level = projection.floor(rounds[-12:])
-        if level is not None and level <= self.mean_bps * limit / 1000.0:
-            level = None
-        if level is not None:
-            # the rounds level off above what the downtime can send
-            pessimistic = math.inf
-        if self.context.permits.auto_converge:
-            tamed = projection.throttled_time_left(
-                size, obs.throttle_pct, self.mean_bps, limit
-            )
-            best, pessimistic, optimistic = (
-                min(best, tamed),
-                min(pessimistic, tamed),
-                min(optimistic, tamed),
-            )
-        # a flat round a little above the threshold may fit on a fast
-        # moment of the link: the mean wait, and three times it (95 %)
-        lucky = projection.lucky_sync_s(
-            size, self.mean_bps, limit, self.spread.sigma, size / self.mean_bps
-        )
-        best, optimistic = min(best, lucky), min(optimistic, lucky)
-        pessimistic = min(pessimistic, 3.0 * lucky)
-        return Projection(
-            best,
-            pessimistic,
-            optimistic,
-            math.exp(log_rho),
-            size,
-            steps,
-            level,
+        return projection.project(
+            rounds,
+            self.mean_bps,
+            self.context.permits.max_downtime_ms,
+            doubt=self.params['doubt'],
+            throttle_pct=(
+                obs.throttle_pct
+                if self.context.permits.auto_converge
+                else None
+            ),
+            link_sigma=self.spread.sigma,
+            ram_bytes=obs.memory_total_bytes,
         )
 
     def _judge(self, obs):
@@ -317,13 +277,16 @@ class AdaptivePolicy(base.ConvergencePolicy):
             # a throttled guest pays in CPU for every second pre-copy goes
             # on; post-copy ends within one more copy and costs it none
             throttled = obs.throttle_pct > 0
-            give_up = p.pessimistic > self.ram_s() or throttled
-            why = '%s%s; post-copy ends within one more copy (%d s)' % (
+            # post-copy pulls about one round; pre-copy goes on only while
+            # it surely ends within a few (and within one more copy)
+            rounds_s = self.params['postcopy_rounds'] * p.size / self.mean_bps
+            give_up = throttled or p.pessimistic > min(self.ram_s(), rounds_s)
+            why = '%s%s; post-copy ends within one round (%d s)' % (
                 trend,
                 ', the guest throttled to %d %%' % obs.throttle_pct
                 if throttled
                 else '',
-                self.ram_s(),
+                p.size / self.mean_bps,
             )
         elif in_window and self._pause_fits(p.size):
             # a pause breaks the permitted downtime the guest would have
@@ -441,6 +404,9 @@ class AdaptivePolicy(base.ConvergencePolicy):
             # and its middle would look like "near the start")
             current = self.rounds.rounds[-1].size_bytes
             share = obs.memory_remaining_bytes / max(1, current)
+            # at the end: the tail plus one round's dirt (<= 1.15
+            # rounds); at the start only if really there, as a fast
+            # guest dirties it again within the round
             ready = (share <= 0.15 or share >= 0.95) and (
                 obs.elapsed_s >= self.pending_from_s
             )

@@ -16,10 +16,79 @@ sizes, the geometric series it implies, and what auto-converge's
 throttle can still do to a guest whose rounds no longer shrink.
 """
 
+import dataclasses
 import math
 
 #: spread of one round's log size step assumed before two steps are seen
 DEFAULT_STEP_SIGMA = 0.1
+
+
+@dataclasses.dataclass(frozen=True)
+class Projection:
+    """Seconds of pre-copy left, three ways, and what they rest on."""
+
+    best: float
+    pessimistic: float
+    optimistic: float
+    rho: float | None
+    size: int
+    steps: int
+    floor: float | None = None
+
+
+def project(
+    rounds,
+    bandwidth_bps,
+    downtime_ms,
+    doubt=1.0,
+    throttle_pct=None,
+    link_sigma=0.0,
+    ram_bytes=0,
+):
+    """Seconds of pre-copy left, judged on the rounds given (not the first).
+
+    Four estimates, the least of each kind taken: the fitted trend of the
+    rounds, ``doubt`` standard errors of its ``log rho`` either way (0.99
+    +- 0.01 may be "never"); a floor the rounds level off at above what
+    the downtime can send (then the pessimistic one is "never"); with
+    auto-converge (``throttle_pct`` not None), what the throttle can
+    still do; and on a noisy link (``link_sigma``) a sync that happens to
+    fit (:func:`lucky_sync_s`; its mean, three times it at 95 %).
+
+    :returns: a :class:`Projection`
+    """
+    fitted = trend(rounds)
+    if fitted is None:
+        size = rounds[-1].size_bytes if rounds else ram_bytes
+        return Projection(math.inf, math.inf, math.inf, None, size, 0)
+    log_rho, error, size, steps = fitted
+    spread = doubt * error
+
+    def left(log_r):
+        return precopy_time_left(
+            size, math.exp(log_r), bandwidth_bps, downtime_ms
+        )
+
+    best, optimistic = left(log_rho), left(log_rho - spread)
+    pessimistic = left(log_rho + spread)
+    level = floor(rounds[-12:])
+    if level is not None and level <= bandwidth_bps * downtime_ms / 1000.0:
+        level = None
+    if level is not None:
+        pessimistic = math.inf
+    lucky = lucky_sync_s(
+        size, bandwidth_bps, downtime_ms, link_sigma, size / bandwidth_bps
+    )
+    ends = [(best, pessimistic, optimistic), (lucky, 3.0 * lucky, lucky)]
+    if throttle_pct is not None:
+        tamed = throttled_time_left(
+            size, throttle_pct, bandwidth_bps, downtime_ms
+        )
+        ends.append((tamed, tamed, tamed))
+    best, pessimistic, optimistic = (min(kind) for kind in zip(*ends))
+    return Projection(
+        best, pessimistic, optimistic, math.exp(log_rho), size, steps, level
+    )
 
 
 def precopy_time_left(
@@ -60,8 +129,8 @@ def lucky_sync_s(size_bytes, bandwidth_bps, downtime_ms, sigma, round_s):
     :returns: float seconds, ``math.inf`` if the chance is nil
 
     Example: 655 MiB rounds at 1 GiB/s, 500 ms (512 MiB), sigma 0.1:
-    margin log(1.28) = 2.5 sigma, p = 0.6 %, rounds of 0.64 s: about
-    100 s; with sigma 0.05, p = 3e-7: never.
+    margin log(1.28) = 2.5 sigma, p = 0.7 %, rounds of 0.64 s: about
+    90 s; with sigma 0.05, p = 5e-7: about 18 days.
     """
     threshold = bandwidth_bps * downtime_ms / 1000.0
     if size_bytes <= threshold:

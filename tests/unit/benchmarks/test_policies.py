@@ -118,3 +118,52 @@ class TestPolicyBenchmark(unittest.TestCase):
             [c['passed'] for c in doc['claims']],
             [c['passed'] for c in policy_claims.check(rows, 'main')],
         )
+
+
+def _cell(family, wws, link, ram, rho, permits):
+    """One cell of the main matrix, every policy."""
+    for cell in bench.cells(bench.families(), links=(link,), rams=(ram,)):
+        if (cell['family'], cell['wws'], cell['rho'], cell['permits']) == (
+            family,
+            wws,
+            rho,
+            permits,
+        ):
+            return {row['policy']: row for row in bench.run_cell(cell)}
+    raise AssertionError('no such cell')
+
+
+class TestClaimCases(unittest.TestCase):
+    """Cells that failed a claim before the policy learnt what they show."""
+
+    def test_promising_trend_gets_one_more_copy(self):
+        # C1b: rounds x0.998 +- 0.006 at T_obs (734 s); was aborted at 737 s
+        rows = _cell('constant', 0.02, 40, 8, 0.99, 'none')
+        self.assertEqual('completed', rows['oracle-precopy']['outcome'])
+        self.assertEqual('completed', rows['adaptive']['outcome'])
+        self.assertEqual('-', rows['adaptive']['actions'])
+
+    def test_noisy_link_lets_flat_rounds_fit(self):
+        # C3b: paused at 244 s for 1,028 ms; nova's pre-copy: 722 ms
+        rows = _cell('step', 0.02, 1024, 32, 3, 'pause')
+        self.assertEqual('completed', rows['adaptive']['outcome'])
+        self.assertEqual('-', rows['adaptive']['actions'])
+        self.assertLessEqual(rows['adaptive']['downtime_ms'], 500 + 270)
+
+    def test_pause_lands_at_a_rounds_end(self):
+        # C3b: 1.6 s rounds, 0.5 s polls: paused mid-round for 2,220 ms,
+        # nova 2,120 ms
+        rows = _cell('constant-quiet', 0.5, 10240, 32, 1.5, 'pause')
+        self.assertEqual('pause', rows['adaptive']['actions'])
+        self.assertLessEqual(
+            rows['adaptive']['downtime_ms'], rows['nova']['downtime_ms']
+        )
+
+    def test_post_copy_when_pre_copy_is_not_surely_near(self):
+        # C5: post-copy permitted, rounds of 41 MiB shrinking 5 % at
+        # 10 MiB/s: pre-copy went on to 257 s; post-copy needs one round
+        rows = _cell('constant', 0.02, 10, 2, 0.95, 'postcopy')
+        self.assertEqual('postcopy', rows['adaptive']['actions'])
+        self.assertLess(
+            rows['adaptive']['total_s'], rows['oracle-precopy']['total_s']
+        )

@@ -74,6 +74,26 @@ class TestProjection(unittest.TestCase):
             math.inf, projection.precopy_time_left(GIB, 1.0, GIB, 300)
         )
 
+    def test_lucky_sync_docstring_example(self):
+        got = projection.lucky_sync_s(655 * MIB, GIB, 500, 0.1, 0.64)
+        self.assertAlmostEqual(90.0, got, delta=5.0)
+        days = projection.lucky_sync_s(655 * MIB, GIB, 500, 0.05, 0.64)
+        self.assertAlmostEqual(18.0, days / 86400, delta=1.0)
+        self.assertEqual(
+            math.inf, projection.lucky_sync_s(655 * MIB, GIB, 500, 0.0, 0.64)
+        )
+        self.assertEqual(
+            0.0, projection.lucky_sync_s(400 * MIB, GIB, 500, 0.0, 0.4)
+        )
+
+    def test_spread_of_the_link(self):
+        spread = signals.Spread()
+        for bps in (1.0, 1.2, 0.8, 1.1, 0.9, 1.0, 1.05):
+            spread.update(bps * GIB)
+        self.assertEqual(0.0, spread.sigma)
+        spread.update(0.95 * GIB)
+        self.assertAlmostEqual(0.12, spread.sigma, delta=0.03)
+
     def test_trend_of_halving_rounds(self):
         rounds = [
             signals.Round(i + 2, 0.0, int(size * GIB))
