@@ -76,14 +76,17 @@ def refusal_value(asked, used, refusals):
     return value
 
 
-def progress_percent(memory_total, memory_remaining, previous):
+def progress_percent(total, remaining, previous):
     """Progress that never goes backwards through the saw-tooth.
+
+    The publisher passes memory and disk bytes together, so a block
+    migration's percentage counts its disks as nova's ``data_gb`` does.
 
     :returns: int 0-100, at least ``previous``
     """
-    if not memory_total:
+    if not total:
         return previous or 0
-    now = 100 - round(memory_remaining * 100 / memory_total)
+    now = 100 - round(remaining * 100 / total)
     return max(previous or 0, min(100, max(0, now)))
 
 
@@ -177,7 +180,9 @@ class Publisher:
     def stats(self, obs):
         """Every monitor interval: bytes, progress, phase."""
         self.progress = progress_percent(
-            obs.memory_total_bytes, obs.memory_remaining_bytes, self.progress
+            obs.memory_total_bytes + obs.disk_total_bytes,
+            obs.memory_remaining_bytes + obs.disk_remaining_bytes,
+            self.progress,
         )
         try:
             self.store.stats(obs, self.progress)

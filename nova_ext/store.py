@@ -72,6 +72,10 @@ class NovaStore:
         mig.memory_total = obs.memory_total_bytes
         mig.memory_processed = obs.memory_processed_bytes
         mig.memory_remaining = obs.memory_remaining_bytes
+        # NOTE: as nova's save_stats: a block migration's disk copy
+        mig.disk_total = obs.disk_total_bytes
+        mig.disk_processed = obs.disk_processed_bytes
+        mig.disk_remaining = obs.disk_remaining_bytes
         mig.save()
         self.instance.progress = progress
         self.instance.save()

@@ -17,6 +17,7 @@ import unittest
 
 from nova_ext.observation import Action
 from nova_ext.observation import Decision
+from nova_ext.observation import Observation
 from nova_ext import publisher
 from tests import fakes
 
@@ -166,6 +167,23 @@ class TestPublisher(unittest.TestCase):
         self.assertEqual(75, publisher.progress_percent(100, 25, 10))
         self.assertEqual(75, publisher.progress_percent(100, 60, 75))
         self.assertEqual(3, publisher.progress_percent(0, 0, 3))
+
+    def test_progress_counts_the_disks_of_a_block_migration(self):
+        store = Recorder()
+        pub = publisher.Publisher(store, 'm-1', 'nova')
+        # memory all sent, disk a quarter sent: 1 + 1 of 1 + 4 units
+        pub.stats(
+            Observation(
+                elapsed_s=1,
+                memory_total_bytes=100,
+                memory_processed_bytes=100,
+                memory_remaining_bytes=0,
+                disk_total_bytes=400,
+                disk_processed_bytes=100,
+                disk_remaining_bytes=300,
+            )
+        )
+        self.assertEqual([40], store.progress)
 
     def _publish_everything(self, store):
         """Every publisher call a migration makes, in order."""
