@@ -64,6 +64,12 @@ class Outcome:
     job_type: int | None = None
     #: bytes libvirt had sent (memory and disks) at the last read
     bytes_moved: int = 0
+    #: of which memory, and local disks (block migration)
+    memory_bytes: int = 0
+    disk_bytes: int = 0
+    #: seconds from the monitor's start to the job's end (so far, while
+    #: it runs)
+    elapsed_s: float = 0.0
     aborted_by: str | None = None
     reason: str = ''
     recover_tasks: list = dataclasses.field(default_factory=list)
@@ -190,10 +196,12 @@ class Monitor:
             if job == JOB_UNBOUNDED:
                 self._step(stats, self.config.clock() - start)
             elif job == JOB_COMPLETED:
+                self.outcome.elapsed_s = self.config.clock() - start
                 self.outcome.job_type = job
                 self.outcome.job = 'completed'
                 return self.outcome
             elif job in (JOB_FAILED, JOB_CANCELLED):
+                self.outcome.elapsed_s = self.config.clock() - start
                 self.outcome.job_type = job
                 # NOTE: like nova, a cancelled job is 'cancelled' unless our
                 # policy aborted it: then the migration is an 'error'.
@@ -222,6 +230,13 @@ class Monitor:
             self.outcome.bytes_moved,
             int(stats.get('data_processed') or obs.memory_processed_bytes),
         )
+        self.outcome.memory_bytes = max(
+            self.outcome.memory_bytes, obs.memory_processed_bytes
+        )
+        self.outcome.disk_bytes = max(
+            self.outcome.disk_bytes, obs.disk_processed_bytes
+        )
+        self.outcome.elapsed_s = elapsed_s
         while self.controls:
             self._operator(self.controls.popleft(), obs)
         if self.outcome.aborted_by:

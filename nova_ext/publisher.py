@@ -194,12 +194,17 @@ class Publisher:
             downtime_ms=obs.downtime_ms,
         )
 
-    def finished(self, phase, reason=None):
-        """The job ended: completed, aborted or failed."""
+    def finished(self, phase, reason=None, figures=None):
+        """The job ended: completed, aborted or failed.
+
+        :param figures: ``f(last)`` giving more keys to write with the end
+            phase (the final figures), from the last ``(action, reason)``
+        """
         self.phase = phase
         if reason:
             self.last = (self.last[0] or phase, reason)
-        self._write(action=self.last[0], reason=self.last[1])
+        extra = figures(self.last) if figures and self.enabled else None
+        self._write(extra=extra, action=self.last[0], reason=self.last[1])
 
     def _event(self, action, failure_reason):
         if not self.enabled:

@@ -35,12 +35,15 @@ class NovaStore:
         self.migration = migration
 
     def metadata(self, keys):
+        """Merge ``keys`` into the server's metadata; ``keys`` may be a
+        function of the metadata now, giving the keys to merge.
+        """
         # NOTE: a fresh object, so that keys users set meanwhile survive
         fresh = objects.Instance.get_by_uuid(
             self.context, self.instance.uuid, expected_attrs=['metadata']
         )
         merged = dict(fresh.metadata)
-        merged.update(keys)
+        merged.update(keys(dict(fresh.metadata)) if callable(keys) else keys)
         if merged != fresh.metadata:
             fresh.metadata = merged
             fresh.save()

@@ -21,6 +21,7 @@ from osc_lib.cli import parseractions
 from osc_lib.command import command
 
 from osc_livemigrate import common
+from osc_livemigrate import final
 from osc_livemigrate import format as fmt
 from osc_livemigrate import microversions as mv
 from osc_livemigrate import progress
@@ -54,8 +55,10 @@ PROGRESS_BYTES = tuple(
     for a in ('memory', 'disk')
     for b in ('total', 'processed', 'remaining')
 )
-LONG_COLUMNS = (('Progress', 'percent', 'server_migrations'),) + tuple(
-    (h, a, 'server_migrations') for h, a in PROGRESS_BYTES
+LONG_COLUMNS = (
+    (('Progress', 'percent', 'server_migrations'),)
+    + tuple((h, a, 'server_migrations') for h, a in PROGRESS_BYTES)
+    + tuple((h, a, 'by_uuid') for h, a in final.ROWS)
 )
 
 SHOW_COLUMNS = (
@@ -289,6 +292,7 @@ class ListMigration(command.Lister):
             compute, 'server_migrations'
         )
         rows = []
+        ended = final.EndedFigures(compute)
         for m in migrations:
             live = None
             if (
@@ -305,6 +309,8 @@ class ListMigration(command.Lister):
                         compute, m.id, m.server_id
                     )
             extra = _progress_fields(live) if want_bytes else {}
+            if parsed_args.long:
+                extra.update(final.cells(ended(m)))
             rows.append(tuple(_cell(m, a, extra) for _, a in columns))
         return [h for h, _ in columns], rows
 
@@ -326,16 +332,28 @@ class ShowMigration(command.ShowOne):
         compute = self.app.client_manager.compute
         mv.require(compute, 'server_migrations', 'server migration show')
         server = common.find_server(compute, parsed_args.server)
+        metadata = getattr(server, 'metadata', None) or {}
         m = common.find_migration(
-            compute, server, parsed_args.migration, 'server migration show'
+            compute,
+            server,
+            parsed_args.migration,
+            'server migration show',
+            ended=lambda m: final.figures(metadata, getattr(m, 'uuid', None)),
         )
         extra = {'percent': _progress_fields(m)['percent']}
         if getattr(m, 'server_id', None) is None:
             extra['server_id'] = server.id
         columns = _columns(compute, SHOW_COLUMNS)
+        ours = final.show_rows(
+            metadata,
+            getattr(m, 'uuid', None),
+            m.status in progress.IN_FLIGHT,
+            lambda: common.event_names(compute, server.id),
+        )
         return (
-            [h for h, _ in columns],
-            tuple(_cell(m, a, extra) for _, a in columns),
+            [h for h, _ in columns] + [h for h, _ in ours],
+            tuple(_cell(m, a, extra) for _, a in columns)
+            + tuple(v for _, v in ours),
         )
 
 
