@@ -70,7 +70,8 @@ def measured_downtime_ms(guest):
     return None if downtime is None else int(downtime)
 
 
-#: the migration status nova gives each end of the monitor's job
+#: the outcome published for each end of the monitor's job; anything
+#: else (a policy or timeout abort, a failed job) is 'error'
 STATUS = {'completed': 'completed', 'cancelled': 'cancelled'}
 #: longest policy name kept in the figures, so the value always fits
 MAX_POLICY = 40
@@ -97,7 +98,7 @@ def final_value(migration_uuid, outcome, policy, action, downtime_ms):
     :param downtime_ms: the measured downtime, or None
     """
     fields = {
-        'migration': migration_uuid or '',
+        'migration': str(migration_uuid or ''),
         'outcome': STATUS.get(outcome.job, 'error'),
         'policy': (policy or '')[:MAX_POLICY],
         'action': action,

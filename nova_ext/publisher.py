@@ -203,7 +203,12 @@ class Publisher:
         self.phase = phase
         if reason:
             self.last = (self.last[0] or phase, reason)
-        extra = figures(self.last) if figures and self.enabled else None
+        extra = None
+        if figures and self.enabled:
+            try:
+                extra = figures(self.last)
+            except Exception as exc:  # figures must never break a migration
+                LOG.warning('Could not compute the final figures: %s', exc)
         self._write(extra=extra, action=self.last[0], reason=self.last[1])
 
     def _event(self, action, failure_reason):

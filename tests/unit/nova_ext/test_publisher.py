@@ -224,6 +224,18 @@ class TestPublisher(unittest.TestCase):
                 if method != 'stats':
                     self.assertEqual([100], store.progress)
 
+    def test_figures_that_fail_still_publish_the_end(self):
+        # NOTE: seen in nova's own tests, whose migration is a mock
+        store = Recorder()
+        pub = publisher.Publisher(store, 'm-1', 'nova')
+
+        def figures(last):
+            raise TypeError('not JSON serializable')
+
+        with self.assertLogs('nova_ext.publisher', 'WARNING'):
+            pub.finished('completed', None, figures)
+        self.assertEqual('completed', store.keys[-1]['livemigrate:phase'])
+
     def test_disabled_publishes_nothing(self):
         store = Recorder()
         pub = publisher.Publisher(store, 'm-1', 'nova', enabled=False)
