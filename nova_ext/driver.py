@@ -49,6 +49,7 @@ from nova_ext import outcome as lm_outcome
 from nova_ext.policies import base
 from nova_ext import publisher as lm_publisher
 from nova_ext import selection
+from nova_ext import shadows as lm_shadows
 from nova_ext import store
 from nova_ext import volumes
 
@@ -243,7 +244,14 @@ class LibvirtDriver(volumes.ForcedDisconnects, libvirt_driver.LibvirtDriver):
             chosen.name,
             CONF.livemigrate.publish_status,
         )
-        publisher.started(chosen.refusals, chosen.asked)
+        shadow_policies = lm_shadows.build(
+            CONF.livemigrate.shadow_policies,
+            context_,
+            self._params_for,
+            loader.build_policy,
+            instance,
+        )
+        publisher.started(chosen.refusals, chosen.asked, shadow_policies)
         # NOTE: nova's own per-instance task deque is the control channel,
         # so force-complete requests keep arriving exactly as nova queues them
         controls = self.active_migrations.setdefault(
@@ -274,6 +282,12 @@ class LibvirtDriver(volumes.ForcedDisconnects, libvirt_driver.LibvirtDriver):
             ),
             postcopy_enabled=permits.postcopy,
             job_end=job_end,
+            shadows=lm_shadows.Shadows(
+                shadow_policies,
+                self._lm_monitor_config.stats_interval_s,
+                publisher.shadow,
+                instance,
+            ),
         )
         self._lm_monitors[instance.uuid] = mon
         try:

@@ -152,6 +152,8 @@ class Monitor:
     :param job_end: ``f()`` asked when the job vanished: ``None`` while
         nova's migration thread still runs, else the job type it stands
         for (nova's ``find_job_type``)
+    :param shadows: a :class:`nova_ext.shadows.Shadows` (or anything with
+        ``observe(obs)``) given every observation the policy decides on
     """
 
     def __init__(
@@ -165,8 +167,10 @@ class Monitor:
         phase=Phase.PRECOPY,
         postcopy_enabled=False,
         job_end=lambda: None,
+        shadows=None,
     ):
         self.guest = guest
+        self.shadows = shadows
         # NOTE: a shallow copy: nova's migration thread keeps its guest
         self._tap = _StatsTap(guest._domain)
         self._reader = copy.copy(guest)
@@ -246,6 +250,8 @@ class Monitor:
             decision = self.policy.decide(obs)
             if decision.action is not Action.NOTHING:
                 self._apply(decision, obs, by='policy')
+            if self.shadows is not None:
+                self.shadows.observe(obs)
         interval_s = max(self.config.stats_interval_s, 0.0)
         if (
             self._last_stats_s is None

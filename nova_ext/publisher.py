@@ -119,13 +119,14 @@ class Publisher:
         except Exception as exc:  # status must never break a migration
             LOG.warning('Could not publish migration status: %s', exc)
 
-    def started(self, refusals=(), asked=None):
+    def started(self, refusals=(), asked=None, shadows=()):
         """Announce the policy in charge, and any refused request.
 
         The refusal also goes under its own key, written with the first
         status of the migration and never again, so it stays while later
         actions overwrite ``livemigrate:reason``; an empty value clears
-        the refusal of an earlier migration.
+        the refusal of an earlier migration. ``shadows`` names the shadow
+        policies running beside the active one.
         """
         for refusal in refusals:
             LOG.warning('Live migration policy request refused: %s', refusal)
@@ -135,7 +136,8 @@ class Publisher:
             extra={
                 contract.REFUSAL_KEY: refusal_value(
                     asked, self.policy_name, refusals
-                )
+                ),
+                contract.SHADOWS_KEY: ','.join(shadows)[:MAX_VALUE],
             },
             action=self.last[0],
             reason=self.last[1],
@@ -153,6 +155,16 @@ class Publisher:
             action=self.last[0],
             reason=self.last[1],
             downtime_ms=decision.downtime_ms or obs.downtime_ms,
+        )
+
+    def shadow(self, name, decision):
+        """A shadow policy would have acted: its event, nothing else."""
+        if not self.enabled:
+            return
+        self.store.event(
+            '%s%s:%s'
+            % (contract.SHADOW_EVENT_PREFIX, name, decision.action.value),
+            None,
         )
 
     def postcopy_link(self, broken, obs):

@@ -267,6 +267,20 @@ class TestDriverMonitor(unittest.TestCase):
             ('cancelled', 'abort'), (last['outcome'], last['action'])
         )
 
+    def test_a_shadow_policy_is_recorded_and_never_acts(self):
+        drv = _driver()
+        self.flags(permit_pause=False, shadow_policies=['adaptive'])
+        guest, store, post, _ = self._monitor(
+            drv, _stalled_script() + [COMPLETED], _instance(), policy='nova'
+        )
+        # adaptive alone aborts this migration (see the policy abort test)
+        self.assertIn('livemigrate_shadow:adaptive:abort', store.events)
+        self.assertNotIn(('abort',), guest.calls)
+        self.assertEqual({'downtime'}, {c[0] for c in guest.calls})
+        self.assertEqual('adaptive', store.keys[0]['livemigrate:shadows'])
+        self.assertEqual('nova', store.keys[0]['livemigrate:policy_used'])
+        post.assert_called_once()
+
     def test_an_api_abort_is_the_last_action_of_the_cancelled_line(self):
         """Seen on the mini-cloud: the line said "last action set-downtime
         (abort requested through the API)".
