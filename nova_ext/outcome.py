@@ -56,17 +56,27 @@ NOVA_LINES = {
 JOB_STATS_COMPLETED = 1
 
 
-def measured_downtime_ms(guest):
-    """The downtime libvirt measured for the ended job, or None.
+def completed_stats(guest):
+    """libvirt's stats of the ended job on this host, or ``{}``.
 
     The source often no longer has the domain once the job completed (nova
-    undefines it), and a post-copy or an aborted job measures none.
+    undefines it); then there are none.
     """
     try:
-        stats = guest._domain.jobStats(JOB_STATS_COMPLETED)
+        return guest._domain.jobStats(JOB_STATS_COMPLETED) or {}
     except Exception:
-        return None
-    downtime = (stats or {}).get('downtime')
+        return {}
+
+
+def measured_downtime_ms(guest, stats=None):
+    """The downtime libvirt measured for the ended job, or None.
+
+    A post-copy or an aborted job measures none.
+
+    :param stats: the ended job's stats, if already read
+    """
+    stats = completed_stats(guest) if stats is None else stats
+    downtime = stats.get('downtime')
     return None if downtime is None else int(downtime)
 
 
@@ -173,7 +183,16 @@ def report(outcome, publisher, phase, guest=None, instance=None):
     :param publisher: the migration's :class:`nova_ext.publisher.Publisher`
     :param phase: the end phase to publish (completed, aborted, failed)
     """
-    downtime = measured_downtime_ms(guest) if guest is not None else None
+    stats = completed_stats(guest) if guest is not None else {}
+    downtime = measured_downtime_ms(guest, stats)
+    # NOTE: the ended job's own totals, when libvirt kept them, count the
+    # bytes sent after the monitor's last poll too
+    outcome.memory_bytes = max(
+        outcome.memory_bytes, int(stats.get('memory_processed') or 0)
+    )
+    outcome.disk_bytes = max(
+        outcome.disk_bytes, int(stats.get('disk_processed') or 0)
+    )
 
     def figures(last):
         return {

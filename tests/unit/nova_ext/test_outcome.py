@@ -131,3 +131,40 @@ class TestFinalFigures(unittest.TestCase):
             ('error', 99999.9, 10**13),
             (fields['outcome'], fields['duration_s'], fields['disk_bytes']),
         )
+
+
+class TestReport(unittest.TestCase):
+    def test_the_ended_jobs_totals_count_the_last_bytes(self):
+        from nova_ext import publisher
+
+        class Store:
+            keys = []
+
+            def metadata(self, keys):
+                self.keys.append(keys)
+
+        ended = monitor.Outcome(
+            job='completed', job_type=monitor.JOB_COMPLETED, memory_bytes=90
+        )
+        guest = types.SimpleNamespace(
+            _domain=types.SimpleNamespace(
+                jobStats=lambda flags: {
+                    'memory_processed': 100,
+                    'disk_processed': 7,
+                    'downtime': 12,
+                }
+            )
+        )
+        store = Store()
+        pub = publisher.Publisher(store, 'm-1', 'nova')
+        with self.assertLogs('nova.virt.libvirt.driver', 'INFO'):
+            outcome.report(ended, pub, 'completed', guest)
+        fields = json.loads(store.keys[-1][contract.LAST_KEY])
+        self.assertEqual(
+            (100, 7, 12),
+            (
+                fields['memory_bytes'],
+                fields['disk_bytes'],
+                fields['downtime_ms'],
+            ),
+        )
