@@ -14,15 +14,18 @@
 An operator trying a policy names it in ``[livemigrate] shadow_policies``;
 the monitor hands each shadow the observation the active policy just saw,
 and what a shadow would have done is only logged and recorded (through
-``record``, the publisher's instance action event), at most once per
-shadow per monitor interval. A shadow gets observations, never the guest,
-so it cannot reach libvirt; one that raises is dropped for the rest of the
-migration with a warning, and the migration goes on.
+``record``, the publisher's instance action event): at INFO and as an
+event at most once per shadow per monitor interval, at DEBUG between. A
+shadow gets observations, never the guest, so it cannot reach libvirt;
+one that raises is dropped for the rest of the migration with a warning,
+and the migration goes on.
 
 The observations reflect what the *active* policy did (its phase, its
 downtime), so a shadow sees the migration it would not have steered:
 compare its decisions with the active one's, not its outcome.
 """
+
+import logging as std_logging
 
 from oslo_log import log as logging
 
@@ -95,7 +98,12 @@ class Shadows:
                 continue
             if decision.action is Action.NOTHING:
                 continue
-            LOG.info(
+            last = self._recorded_at.get(name)
+            due = last is None or obs.elapsed_s - last >= self.interval_s
+            # NOTE: a shadow repeats what libvirt never got (a post-copy
+            # switch, say) every poll: INFO once per interval, DEBUG between
+            LOG.log(
+                std_logging.INFO if due else std_logging.DEBUG,
                 'Live migration shadow policy %(name)s would %(action)s '
                 'at %(t).1f s: %(reason)s',
                 {
@@ -106,8 +114,7 @@ class Shadows:
                 },
                 instance=self.instance,
             )
-            last = self._recorded_at.get(name)
-            if last is not None and obs.elapsed_s - last < self.interval_s:
+            if not due:
                 continue
             self._recorded_at[name] = obs.elapsed_s
             try:

@@ -82,15 +82,20 @@ class TestShadows(unittest.TestCase):
     def test_a_shadow_sees_every_sample_and_libvirt_only_the_active(self):
         shadow = Always(Decision(Action.ABORT, 'I would give up'))
         _, alone, _, _ = _run({})
-        with self.assertLogs('nova_ext.shadows', 'INFO') as logs:
+        with self.assertLogs('nova_ext.shadows', 'DEBUG') as logs:
             outcome, guest, decisions, recorded = _run({'quitter': shadow})
         self.assertEqual('completed', outcome.job)
         # the libvirt writes are the active policy's, as without a shadow
         self.assertEqual(alone.calls, guest.calls)
         self.assertNotIn(('abort',), guest.calls)
         self.assertEqual(10, len(shadow.seen))
-        # every decision logged; recorded once per 2 s interval (0.5 s polls)
+        # every decision logged, at INFO and recorded once per 2 s interval
+        # (0.5 s polls), at DEBUG between
         self.assertEqual(10, len(logs.records))
+        self.assertEqual(
+            ['INFO', 'DEBUG', 'DEBUG', 'DEBUG'] * 2 + ['INFO', 'DEBUG'],
+            [r.levelname for r in logs.records],
+        )
         self.assertIn(
             'shadow policy quitter would abort at 0.0 s: I would give up',
             logs.records[0].getMessage(),
