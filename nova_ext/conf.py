@@ -14,8 +14,8 @@
 Post-copy and auto-converge stay where operators already set them: nova's
 ``[libvirt] live_migration_permit_post_copy`` and
 ``live_migration_permit_auto_converge``. This group adds only what nova
-lacks: which policy runs, its parameters, whether pausing or aborting is
-allowed, and which policies users may request.
+lacks: which policy runs (and which shadow it), its parameters, whether
+pausing or aborting is allowed, and which policies users may request.
 """
 
 from oslo_config import cfg
@@ -95,6 +95,20 @@ OPTS = [
         '0: never pause. A value in [livemigrate] policy_params '
         '("adaptive:max_pause_ms=...") wins.',
     ),
+    cfg.ListOpt(
+        'shadow_policies',
+        default=[],
+        help='Policies that run beside the active one on every migration, '
+        'on the same samples, without acting: what each would do is '
+        'logged and recorded as the instance action event '
+        '"livemigrate_shadow:POLICY:ACTION" (at most once per shadow per '
+        '[libvirt] live_migration_monitor_interval), and "openstack '
+        'server migration show" sums them up. Use it to try a policy on '
+        'real migrations before making it the default. A shadow never '
+        'touches the guest; one that fails is dropped for that migration '
+        'with a warning. Parameters come from policy_params as for the '
+        'active policy. Empty: no shadows.',
+    ),
     cfg.BoolOpt(
         'publish_status',
         default=True,
@@ -165,6 +179,7 @@ def validate(conf, context_factory):
     named += [
         ('user_selectable_policies', n) for n in group.user_selectable_policies
     ]
+    named += [('shadow_policies', n) for n in group.shadow_policies]
     named += [('policy_params', n) for n in sorted(params)]
     for option, name in named:
         try:

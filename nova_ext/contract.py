@@ -49,6 +49,28 @@ DOWNTIME_MEASURED_KEY = PREFIX + 'downtime_measured'
 #: why the requested policy was refused, for the whole migration: a JSON
 #: object ``{"asked", "used", "reason"}`` of at most 255 characters, or ''
 REFUSAL_KEY = PREFIX + 'policy_refused'
+#: the shadow policies that ran beside the active one, comma-separated
+#: (written with the first status of a migration; '' when none)
+SHADOWS_KEY = PREFIX + 'shadows'
+#: a shadow's decision is the event ``livemigrate_shadow:<policy>:<action>``
+SHADOW_EVENT_PREFIX = 'livemigrate_shadow:'
+#: the final figures of the server's last live migration that ended, kept
+#: after nova stops serving its record: a JSON object of at most 255
+#: characters with the fields below (``downtime_ms`` and ``action`` may be
+#: null)
+LAST_KEY = PREFIX + 'last_migration'
+LAST_FIELDS = (
+    'migration',
+    'outcome',
+    'policy',
+    'action',
+    'memory_bytes',
+    'disk_bytes',
+    'duration_s',
+    'downtime_ms',
+)
+#: the outcome of an ended migration: nova's final migration status
+LAST_OUTCOMES = frozenset(('completed', 'cancelled', 'error'))
 
 #: every server metadata key the driver writes or reads
 KEYS = frozenset(
@@ -62,6 +84,8 @@ KEYS = frozenset(
         DOWNTIME_KEY,
         DOWNTIME_MEASURED_KEY,
         REFUSAL_KEY,
+        LAST_KEY,
+        SHADOWS_KEY,
     )
 )
 

@@ -49,6 +49,7 @@ from nova_ext import outcome as lm_outcome
 from nova_ext.policies import base
 from nova_ext import publisher as lm_publisher
 from nova_ext import selection
+from nova_ext import shadows as lm_shadows
 from nova_ext import store
 from nova_ext import volumes
 
@@ -243,7 +244,14 @@ class LibvirtDriver(volumes.ForcedDisconnects, libvirt_driver.LibvirtDriver):
             chosen.name,
             CONF.livemigrate.publish_status,
         )
-        publisher.started(chosen.refusals, chosen.asked)
+        shadow_policies = lm_shadows.build(
+            CONF.livemigrate.shadow_policies,
+            context_,
+            self._params_for,
+            loader.build_policy,
+            instance,
+        )
+        publisher.started(chosen.refusals, chosen.asked, shadow_policies)
         # NOTE: nova's own per-instance task deque is the control channel,
         # so force-complete requests keep arriving exactly as nova queues them
         controls = self.active_migrations.setdefault(
@@ -274,6 +282,12 @@ class LibvirtDriver(volumes.ForcedDisconnects, libvirt_driver.LibvirtDriver):
             ),
             postcopy_enabled=permits.postcopy,
             job_end=job_end,
+            shadows=lm_shadows.Shadows(
+                shadow_policies,
+                self._lm_monitor_config.stats_interval_s,
+                publisher.shadow,
+                instance,
+            ),
         )
         self._lm_monitors[instance.uuid] = mon
         try:
@@ -282,20 +296,22 @@ class LibvirtDriver(volumes.ForcedDisconnects, libvirt_driver.LibvirtDriver):
             self._lm_monitors.pop(instance.uuid, None)
             self._clear_empty_migration(instance)
         if outcome.job == 'completed':
-            publisher.finished(contract.PHASE_COMPLETED)
-            self._log_outcome(outcome, publisher, guest, instance)
+            lm_outcome.report(
+                outcome, publisher, contract.PHASE_COMPLETED, guest, instance
+            )
             post_method(context, instance, dest, block_migration, migrate_data)
             self._lm_moved.add(_uuid(instance))
             return
         if outcome.aborted_by:
             self._lm_deliberate_abort.add(instance.uuid)
-        publisher.finished(
+        lm_outcome.report(
+            outcome,
+            publisher,
             contract.PHASE_ABORTED
             if outcome.aborted_by
             else contract.PHASE_FAILED,
-            outcome.reason or None,
+            instance=instance,
         )
-        self._log_outcome(outcome, publisher, None, instance)
         libvirt_migrate.run_recover_tasks(
             self._host,
             guest,
@@ -312,24 +328,6 @@ class LibvirtDriver(volumes.ForcedDisconnects, libvirt_driver.LibvirtDriver):
             )
         else:  # the manager's default status is 'error'
             recover_method(context, instance, dest, migrate_data)
-
-    @staticmethod
-    def _log_outcome(outcome, publisher, guest, instance):
-        """nova's line for the job's end; only a completed job (``guest``
-        given) can have a measured downtime. An API abort is nova's own
-        call, never published as an action: the line names it.
-        """
-        last = publisher.last
-        if outcome.aborted_by == 'api':
-            last = ('abort', outcome.reason)
-        lm_outcome.log_outcome(
-            outcome.job_type,
-            publisher.policy_name,
-            last,
-            outcome.bytes_moved,
-            lm_outcome.measured_downtime_ms(guest) if guest else None,
-            instance=instance,
-        )
 
     def post_live_migration_at_destination(
         self,
@@ -349,35 +347,19 @@ class LibvirtDriver(volumes.ForcedDisconnects, libvirt_driver.LibvirtDriver):
         self._publish_measured_downtime(context, instance)
 
     def _publish_measured_downtime(self, context, instance):
-        """The destination keeps the finished job's stats: publish downtime.
-
-        libvirt reports the measured downtime of a pre-copy switch-over
-        here; after post-copy it reports none, and the expected value
-        stays published.
+        """The destination keeps the finished job's stats: publish downtime
+        (:func:`nova_ext.outcome.publish_measured_downtime`).
         """
         if not CONF.livemigrate.publish_status:
             return
         try:
             guest = self._host.get_guest(instance)
-            stats = guest._domain.jobStats(
-                libvirt_driver.libvirt.VIR_DOMAIN_JOB_STATS_COMPLETED
-            )
         except Exception as exc:
-            LOG.debug('No completed job stats: %s', exc, instance=instance)
+            LOG.debug('No guest: %s', exc, instance=instance)
             return
-        downtime = stats.get('downtime')
-        keys = {contract.PHASE_KEY: contract.PHASE_COMPLETED}
-        if downtime is not None:
-            keys[contract.DOWNTIME_KEY] = str(int(downtime))
-            keys[contract.DOWNTIME_MEASURED_KEY] = 'true'
-        try:
-            store.NovaStore(context, instance, None).metadata(keys)
-        except Exception as exc:
-            LOG.warning(
-                'Could not publish the measured downtime: %s',
-                exc,
-                instance=instance,
-            )
+        lm_outcome.publish_measured_downtime(
+            guest, store.NovaStore(context, instance, None), instance
+        )
 
     def _activate_destination_ports(self, context, instance, migration):
         """What nova's lifecycle handler does for 'running (post-copy)'.

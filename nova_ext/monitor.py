@@ -64,6 +64,12 @@ class Outcome:
     job_type: int | None = None
     #: bytes libvirt had sent (memory and disks) at the last read
     bytes_moved: int = 0
+    #: of which memory, and local disks (block migration)
+    memory_bytes: int = 0
+    disk_bytes: int = 0
+    #: seconds from the monitor's start to the job's end (so far, while
+    #: it runs)
+    elapsed_s: float = 0.0
     aborted_by: str | None = None
     reason: str = ''
     recover_tasks: list = dataclasses.field(default_factory=list)
@@ -146,6 +152,8 @@ class Monitor:
     :param job_end: ``f()`` asked when the job vanished: ``None`` while
         nova's migration thread still runs, else the job type it stands
         for (nova's ``find_job_type``)
+    :param shadows: a :class:`nova_ext.shadows.Shadows` (or anything with
+        ``observe(obs)``) given every observation the policy decides on
     """
 
     def __init__(
@@ -159,8 +167,10 @@ class Monitor:
         phase=Phase.PRECOPY,
         postcopy_enabled=False,
         job_end=lambda: None,
+        shadows=None,
     ):
         self.guest = guest
+        self.shadows = shadows
         # NOTE: a shallow copy: nova's migration thread keeps its guest
         self._tap = _StatsTap(guest._domain)
         self._reader = copy.copy(guest)
@@ -190,10 +200,12 @@ class Monitor:
             if job == JOB_UNBOUNDED:
                 self._step(stats, self.config.clock() - start)
             elif job == JOB_COMPLETED:
+                self.outcome.elapsed_s = self.config.clock() - start
                 self.outcome.job_type = job
                 self.outcome.job = 'completed'
                 return self.outcome
             elif job in (JOB_FAILED, JOB_CANCELLED):
+                self.outcome.elapsed_s = self.config.clock() - start
                 self.outcome.job_type = job
                 # NOTE: like nova, a cancelled job is 'cancelled' unless our
                 # policy aborted it: then the migration is an 'error'.
@@ -222,6 +234,13 @@ class Monitor:
             self.outcome.bytes_moved,
             int(stats.get('data_processed') or obs.memory_processed_bytes),
         )
+        self.outcome.memory_bytes = max(
+            self.outcome.memory_bytes, obs.memory_processed_bytes
+        )
+        self.outcome.disk_bytes = max(
+            self.outcome.disk_bytes, obs.disk_processed_bytes
+        )
+        self.outcome.elapsed_s = elapsed_s
         while self.controls:
             self._operator(self.controls.popleft(), obs)
         if self.outcome.aborted_by:
@@ -231,6 +250,8 @@ class Monitor:
             decision = self.policy.decide(obs)
             if decision.action is not Action.NOTHING:
                 self._apply(decision, obs, by='policy')
+            if self.shadows is not None:
+                self.shadows.observe(obs)
         interval_s = max(self.config.stats_interval_s, 0.0)
         if (
             self._last_stats_s is None

@@ -107,7 +107,10 @@ class Observation:
 
     ``elapsed_s`` is the time since the migration started: it is the only
     notion of time a policy gets, so a sequence of observations can be
-    replayed and always yields the same decisions.
+    replayed and always yields the same decisions. ``disk_*_bytes`` are
+    libvirt's figures for local disks copied with the guest (block
+    migration), zero otherwise; nova's ``save_stats`` stores them in the
+    migration record's ``disk_*`` fields.
     """
 
     elapsed_s: float
@@ -121,6 +124,9 @@ class Observation:
     throttle_pct: int = 0
     phase: Phase = Phase.PRECOPY
     downtime_ms: int | None = None
+    disk_total_bytes: int = 0
+    disk_processed_bytes: int = 0
+    disk_remaining_bytes: int = 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -169,4 +175,7 @@ def from_job_info(stats, elapsed_s, phase=Phase.PRECOPY, downtime_ms=None):
         throttle_pct=int(stats.get('auto_converge_throttle', 0)),
         phase=phase,
         downtime_ms=downtime_ms,
+        disk_total_bytes=int(stats.get('disk_total', 0)),
+        disk_processed_bytes=int(stats.get('disk_processed', 0)),
+        disk_remaining_bytes=int(stats.get('disk_remaining', 0)),
     )

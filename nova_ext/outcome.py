@@ -9,7 +9,8 @@
 # WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
 # License for the specific language governing permissions and limitations
 # under the License.
-"""The line nova-compute logs when a live migration job ends, kept.
+"""What is left of a live migration job once it ended: nova's log line,
+kept, and the final figures published for the CLI.
 
 nova's own monitor (``LibvirtDriver._live_migration_monitor``) logs one
 line per libvirt job outcome, and operators alert on those lines; ours
@@ -20,14 +21,21 @@ reports as cancelled::
     WARNING nova.virt.libvirt.driver [instance: ...] Migration operation
     was cancelled: policy nova, last action abort (abort requested through
     the API), 734003200 bytes moved, measured downtime none
+
+The final figures go under ``livemigrate:last_migration`` (see
+``doc/source/admin/contract.rst``), because nova's per-server migration API
+stops answering once the job ended and ``/os-migrations`` has no bytes.
 """
 
+import json
 import logging as std_logging
 
 from oslo_log import log as logging
 
+from nova_ext import contract
 from nova_ext import monitor
 
+LOG = logging.getLogger(__name__)
 #: nova's logger, so filters on the logger name keep matching too
 NOVA_LOG = logging.getLogger('nova.virt.libvirt.driver')
 
@@ -48,18 +56,92 @@ NOVA_LINES = {
 JOB_STATS_COMPLETED = 1
 
 
-def measured_downtime_ms(guest):
-    """The downtime libvirt measured for the ended job, or None.
+def completed_stats(guest):
+    """libvirt's stats of the ended job on this host, or ``{}``.
 
     The source often no longer has the domain once the job completed (nova
-    undefines it), and a post-copy or an aborted job measures none.
+    undefines it); then there are none.
     """
     try:
-        stats = guest._domain.jobStats(JOB_STATS_COMPLETED)
+        return guest._domain.jobStats(JOB_STATS_COMPLETED) or {}
     except Exception:
-        return None
-    downtime = (stats or {}).get('downtime')
+        return {}
+
+
+def measured_downtime_ms(guest, stats=None):
+    """The downtime libvirt measured for the ended job, or None.
+
+    A post-copy or an aborted job measures none.
+
+    :param stats: the ended job's stats, if already read
+    """
+    stats = completed_stats(guest) if stats is None else stats
+    downtime = stats.get('downtime')
     return None if downtime is None else int(downtime)
+
+
+#: the outcome published for each end of the monitor's job; anything
+#: else (a policy or timeout abort, a failed job) is 'error'
+STATUS = {'completed': 'completed', 'cancelled': 'cancelled'}
+#: longest policy name kept in the figures, so the value always fits
+MAX_POLICY = 40
+
+
+def last_action(outcome, last):
+    """``(action, reason)`` that ended the job as operators know it: an API
+    abort is nova's own call, never published as an action.
+    """
+    if outcome.aborted_by == 'api':
+        return ('abort', outcome.reason)
+    return last
+
+
+def final_value(migration_uuid, outcome, policy, action, downtime_ms):
+    """The value of ``livemigrate:last_migration``: compact JSON <= 255.
+
+    Example: ``{"migration":"c0ffee...","outcome":"completed",
+    "policy":"adaptive","action":"set-downtime","memory_bytes":1103101952,
+    "disk_bytes":2147483648,"duration_s":41.5,"downtime_ms":284}``.
+
+    :param outcome: the monitor's :class:`nova_ext.monitor.Outcome`
+    :param action: the last action's name, or None
+    :param downtime_ms: the measured downtime, or None
+    """
+    fields = {
+        'migration': str(migration_uuid or ''),
+        'outcome': STATUS.get(outcome.job, 'error'),
+        'policy': (policy or '')[:MAX_POLICY],
+        'action': action,
+        'memory_bytes': int(outcome.memory_bytes),
+        'disk_bytes': int(outcome.disk_bytes),
+        'duration_s': round(float(outcome.elapsed_s), 1),
+        'downtime_ms': downtime_ms,
+    }
+    return json.dumps(
+        {f: fields[f] for f in contract.LAST_FIELDS}, separators=(',', ':')
+    )
+
+
+def with_measured_downtime(metadata, downtime_ms):
+    """The destination measured the downtime the source could not.
+
+    :param metadata: the server's metadata now
+    :returns: ``{LAST_KEY: value}`` with the downtime filled in when the
+        figures are those of the migration the status keys describe and
+        they have none yet; else ``{}``
+    """
+    try:
+        fields = json.loads(metadata.get(contract.LAST_KEY) or 'null')
+    except ValueError:
+        return {}
+    if (
+        not isinstance(fields, dict)
+        or fields.get('migration') != metadata.get(contract.MIGRATION_KEY)
+        or fields.get('downtime_ms') is not None
+    ):
+        return {}
+    fields['downtime_ms'] = int(downtime_ms)
+    return {contract.LAST_KEY: json.dumps(fields, separators=(',', ':'))}
 
 
 def log_outcome(
@@ -91,3 +173,83 @@ def log_outcome(
         },
         instance=instance,
     )
+
+
+def report(outcome, publisher, phase, guest=None, instance=None):
+    """The job ended: publish its end phase and final figures, then log
+    nova's line. Only a completed job (``guest`` given) can have a
+    measured downtime.
+
+    :param publisher: the migration's :class:`nova_ext.publisher.Publisher`
+    :param phase: the end phase to publish (completed, aborted, failed)
+    """
+    stats = completed_stats(guest) if guest is not None else {}
+    downtime = measured_downtime_ms(guest, stats)
+    # NOTE: the ended job's own totals, when libvirt kept them, count the
+    # bytes sent after the monitor's last poll too
+    outcome.memory_bytes = max(
+        outcome.memory_bytes, int(stats.get('memory_processed') or 0)
+    )
+    outcome.disk_bytes = max(
+        outcome.disk_bytes, int(stats.get('disk_processed') or 0)
+    )
+
+    def figures(last):
+        return {
+            contract.LAST_KEY: final_value(
+                publisher.migration_uuid,
+                outcome,
+                publisher.policy_name,
+                last_action(outcome, last)[0],
+                downtime,
+            )
+        }
+
+    reason = None if outcome.job == 'completed' else outcome.reason or None
+    publisher.finished(phase, reason, figures)
+    log_outcome(
+        outcome.job_type,
+        publisher.policy_name,
+        last_action(outcome, publisher.last),
+        outcome.bytes_moved,
+        downtime,
+        instance=instance,
+    )
+
+
+def measured_keys(metadata, downtime_ms):
+    """The keys the destination writes once the job completed.
+
+    :param metadata: the server's metadata now
+    :param downtime_ms: what libvirt measured, or None (after post-copy)
+    """
+    keys = {contract.PHASE_KEY: contract.PHASE_COMPLETED}
+    if downtime_ms is not None:
+        keys[contract.DOWNTIME_KEY] = str(int(downtime_ms))
+        keys[contract.DOWNTIME_MEASURED_KEY] = 'true'
+        keys.update(with_measured_downtime(metadata, downtime_ms))
+    return keys
+
+
+def publish_measured_downtime(guest, store, instance=None):
+    """On the destination: publish the downtime libvirt measured there.
+
+    libvirt reports the measured downtime of a pre-copy switch-over in the
+    completed job's stats; after post-copy it reports none, and the
+    expected value stays published. It also completes the final figures,
+    which the source wrote without it.
+    """
+    try:
+        stats = guest._domain.jobStats(JOB_STATS_COMPLETED)
+    except Exception as exc:
+        LOG.debug('No completed job stats: %s', exc, instance=instance)
+        return
+    downtime = (stats or {}).get('downtime')
+    try:
+        store.metadata(lambda current: measured_keys(current, downtime))
+    except Exception as exc:
+        LOG.warning(
+            'Could not publish the measured downtime: %s',
+            exc,
+            instance=instance,
+        )

@@ -76,14 +76,17 @@ def refusal_value(asked, used, refusals):
     return value
 
 
-def progress_percent(memory_total, memory_remaining, previous):
+def progress_percent(total, remaining, previous):
     """Progress that never goes backwards through the saw-tooth.
+
+    The publisher passes memory and disk bytes together, so a block
+    migration's percentage counts its disks as nova's ``data_gb`` does.
 
     :returns: int 0-100, at least ``previous``
     """
-    if not memory_total:
+    if not total:
         return previous or 0
-    now = 100 - round(memory_remaining * 100 / memory_total)
+    now = 100 - round(remaining * 100 / total)
     return max(previous or 0, min(100, max(0, now)))
 
 
@@ -116,13 +119,14 @@ class Publisher:
         except Exception as exc:  # status must never break a migration
             LOG.warning('Could not publish migration status: %s', exc)
 
-    def started(self, refusals=(), asked=None):
+    def started(self, refusals=(), asked=None, shadows=()):
         """Announce the policy in charge, and any refused request.
 
         The refusal also goes under its own key, written with the first
         status of the migration and never again, so it stays while later
         actions overwrite ``livemigrate:reason``; an empty value clears
-        the refusal of an earlier migration.
+        the refusal of an earlier migration. ``shadows`` names the shadow
+        policies running beside the active one.
         """
         for refusal in refusals:
             LOG.warning('Live migration policy request refused: %s', refusal)
@@ -132,7 +136,8 @@ class Publisher:
             extra={
                 contract.REFUSAL_KEY: refusal_value(
                     asked, self.policy_name, refusals
-                )
+                ),
+                contract.SHADOWS_KEY: ','.join(shadows)[:MAX_VALUE],
             },
             action=self.last[0],
             reason=self.last[1],
@@ -150,6 +155,16 @@ class Publisher:
             action=self.last[0],
             reason=self.last[1],
             downtime_ms=decision.downtime_ms or obs.downtime_ms,
+        )
+
+    def shadow(self, name, decision):
+        """A shadow policy would have acted: its event, nothing else."""
+        if not self.enabled:
+            return
+        self.store.event(
+            '%s%s:%s'
+            % (contract.SHADOW_EVENT_PREFIX, name, decision.action.value),
+            None,
         )
 
     def postcopy_link(self, broken, obs):
@@ -177,7 +192,9 @@ class Publisher:
     def stats(self, obs):
         """Every monitor interval: bytes, progress, phase."""
         self.progress = progress_percent(
-            obs.memory_total_bytes, obs.memory_remaining_bytes, self.progress
+            obs.memory_total_bytes + obs.disk_total_bytes,
+            obs.memory_remaining_bytes + obs.disk_remaining_bytes,
+            self.progress,
         )
         try:
             self.store.stats(obs, self.progress)
@@ -189,12 +206,22 @@ class Publisher:
             downtime_ms=obs.downtime_ms,
         )
 
-    def finished(self, phase, reason=None):
-        """The job ended: completed, aborted or failed."""
+    def finished(self, phase, reason=None, figures=None):
+        """The job ended: completed, aborted or failed.
+
+        :param figures: ``f(last)`` giving more keys to write with the end
+            phase (the final figures), from the last ``(action, reason)``
+        """
         self.phase = phase
         if reason:
             self.last = (self.last[0] or phase, reason)
-        self._write(action=self.last[0], reason=self.last[1])
+        extra = None
+        if figures and self.enabled:
+            try:
+                extra = figures(self.last)
+            except Exception as exc:  # figures must never break a migration
+                LOG.warning('Could not compute the final figures: %s', exc)
+        self._write(extra=extra, action=self.last[0], reason=self.last[1])
 
     def _event(self, action, failure_reason):
         if not self.enabled:

@@ -35,12 +35,15 @@ class NovaStore:
         self.migration = migration
 
     def metadata(self, keys):
+        """Merge ``keys`` into the server's metadata; ``keys`` may be a
+        function of the metadata now, giving the keys to merge.
+        """
         # NOTE: a fresh object, so that keys users set meanwhile survive
         fresh = objects.Instance.get_by_uuid(
             self.context, self.instance.uuid, expected_attrs=['metadata']
         )
         merged = dict(fresh.metadata)
-        merged.update(keys)
+        merged.update(keys(dict(fresh.metadata)) if callable(keys) else keys)
         if merged != fresh.metadata:
             fresh.metadata = merged
             fresh.save()
@@ -72,6 +75,10 @@ class NovaStore:
         mig.memory_total = obs.memory_total_bytes
         mig.memory_processed = obs.memory_processed_bytes
         mig.memory_remaining = obs.memory_remaining_bytes
+        # NOTE: as nova's save_stats: a block migration's disk copy
+        mig.disk_total = obs.disk_total_bytes
+        mig.disk_processed = obs.disk_processed_bytes
+        mig.disk_remaining = obs.disk_remaining_bytes
         mig.save()
         self.instance.progress = progress
         self.instance.save()

@@ -182,7 +182,7 @@ def parse_migration_ref(ref):
         ) from None
 
 
-def find_migration(compute, server, ref, command):
+def find_migration(compute, server, ref, command, ended=None):
     """Find one migration of a server, preferring the per-server API (bytes).
 
     Falls back to ``/os-migrations`` for migrations nova's per-server API does
@@ -191,6 +191,8 @@ def find_migration(compute, server, ref, command):
     :param server: SDK server (uses ``.id`` and ``.name``).
     :param ref: the user's ``<migration>``: numeric ID or UUID.
     :param command: e.g. ``'server migration abort'``, for error messages.
+    :param ended: ``f(migration)``: whether an ended migration is wanted
+        too (``show`` of one with final figures); by default it is not.
     :returns: an SDK ServerMigration or Migration with nova's field names.
     :raises CommandError: when the UUID form needs a newer microversion, or
         when no such migration is in progress (saying what it is instead).
@@ -221,7 +223,7 @@ def find_migration(compute, server, ref, command):
             if (kind == 'id' and m.id == value) or (
                 kind == 'uuid' and _same_uuid(m.uuid, value)
             ):
-                if m.status in progress.IN_FLIGHT:
+                if m.status in progress.IN_FLIGHT or (ended and ended(m)):
                     return m
                 raise command_error(
                     'Migration %s of server %s is %s, not in progress: %s has '
@@ -264,11 +266,10 @@ def latest_live_migration(compute, server_id, newer_than=None):
     return best
 
 
-def failed_events(compute, server_id, action_name='live-migration'):
-    """``(event, message)`` of failed events in the newest action of a kind.
-
-    Used only once a wait has ended, to say why; errors here never hide the
-    verdict, so they are swallowed.
+def _newest_action_events(compute, server_id, action_name):
+    """Getters of the events of the server's newest action of a kind, as
+    nova lists them; [] when there is none or it cannot be read (best
+    effort).
     """
     try:
         actions = [
@@ -289,6 +290,18 @@ def failed_events(compute, server_id, action_name='live-migration'):
             if isinstance(ev, dict)
             else lambda k, ev=ev: getattr(ev, k, None)
         )
+        out.append(get)
+    return out
+
+
+def failed_events(compute, server_id, action_name='live-migration'):
+    """``(event, message)`` of failed events in the newest action of a kind.
+
+    Used only once a wait has ended, to say why; errors here never hide the
+    verdict, so they are swallowed.
+    """
+    out = []
+    for get in _newest_action_events(compute, server_id, action_name):
         if get('result') and get('result') != 'Success':
             msg = (
                 get('details')
@@ -297,6 +310,15 @@ def failed_events(compute, server_id, action_name='live-migration'):
             )
             out.append((get('event'), msg if isinstance(msg, str) else msg[0]))
     return out
+
+
+def event_names(compute, server_id, action_name='live-migration'):
+    """Event names of the server's newest action of a kind, oldest first."""
+    events = _newest_action_events(compute, server_id, action_name)
+    return [
+        get('event')
+        for get in sorted(events, key=lambda get: get('start_time') or '')
+    ]
 
 
 def live_migrate_kwargs(

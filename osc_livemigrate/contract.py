@@ -33,9 +33,28 @@ STATUS_FIELDS = ('policy_used', 'phase', 'action', 'reason', 'downtime_ms')
 #: why the driver refused the requested policy, kept for the migration: a
 #: JSON object ``{"asked": ..., "used": ..., "reason": ...}``, or ''
 REFUSAL_KEY = PREFIX + 'policy_refused'
+#: the shadow policies that ran beside the active one, comma-separated
+#: (written with the first status of a migration; '' when none)
+SHADOWS_KEY = PREFIX + 'shadows'
+#: a shadow's decision is the event ``livemigrate_shadow:<policy>:<action>``
+SHADOW_EVENT_PREFIX = 'livemigrate_shadow:'
+#: the final figures of the server's last ended live migration: a JSON
+#: object with ``LAST_FIELDS`` (``action`` and ``downtime_ms`` may be null)
+LAST_KEY = PREFIX + 'last_migration'
+LAST_FIELDS = (
+    'migration',
+    'outcome',
+    'policy',
+    'action',
+    'memory_bytes',
+    'disk_bytes',
+    'duration_s',
+    'downtime_ms',
+)
+LAST_OUTCOMES = frozenset(('completed', 'cancelled', 'error'))
 #: every metadata key the CLI reads or writes
 KEYS = frozenset(
-    (POLICY_KEY, MIGRATION_KEY, REFUSAL_KEY)
+    (POLICY_KEY, MIGRATION_KEY, REFUSAL_KEY, LAST_KEY, SHADOWS_KEY)
     + tuple(PREFIX + f for f in STATUS_FIELDS)
 )
 

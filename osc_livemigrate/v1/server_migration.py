@@ -21,100 +21,12 @@ from osc_lib.cli import parseractions
 from osc_lib.command import command
 
 from osc_livemigrate import common
-from osc_livemigrate import format as fmt
+from osc_livemigrate import final
 from osc_livemigrate import microversions as mv
+from osc_livemigrate import migration_columns as cols
 from osc_livemigrate import progress
 
 TYPES = ['evacuation', 'live-migration', 'cold-migration', 'resize']
-
-# (header, attribute, feature needed or None): core's columns, order and raw
-# values (openstackclient 10.5 at each microversion).
-LIST_COLUMNS = (
-    ('Id', 'id', 'migration_type'),
-    ('UUID', 'uuid', 'by_uuid'),
-    ('Source Node', 'source_node', None),
-    ('Dest Node', 'dest_node', None),
-    ('Source Compute', 'source_compute', None),
-    ('Dest Compute', 'dest_compute', None),
-    ('Dest Host', 'dest_host', None),
-    ('Status', 'status', None),
-    ('Server UUID', 'server_id', None),
-    ('Old Flavor', 'old_flavor_id', None),
-    ('New Flavor', 'new_flavor_id', None),
-    ('Type', 'migration_type', 'migration_type'),
-    ('Project', 'project_id', 'user_project'),
-    ('User', 'user_id', 'user_project'),
-    ('Created At', 'created_at', None),
-    ('Updated At', 'updated_at', None),
-)
-
-#: ours, with ``--long`` only, after core's; raw integers like core's bytes
-PROGRESS_BYTES = tuple(
-    ('%s %s Bytes' % (a.title(), b.title()), '%s_%s_bytes' % (a, b))
-    for a in ('memory', 'disk')
-    for b in ('total', 'processed', 'remaining')
-)
-LONG_COLUMNS = (('Progress', 'percent', 'server_migrations'),) + tuple(
-    (h, a, 'server_migrations') for h, a in PROGRESS_BYTES
-)
-
-SHOW_COLUMNS = (
-    ('ID', 'id', None),
-    ('Server UUID', 'server_id', None),
-    ('Status', 'status', None),
-    ('Source Compute', 'source_compute', None),
-    ('Source Node', 'source_node', None),
-    ('Dest Compute', 'dest_compute', None),
-    ('Dest Host', 'dest_host', None),
-    ('Dest Node', 'dest_node', None),
-    ('Memory Total Bytes', 'memory_total_bytes', None),
-    ('Memory Processed Bytes', 'memory_processed_bytes', None),
-    ('Memory Remaining Bytes', 'memory_remaining_bytes', None),
-    ('Disk Total Bytes', 'disk_total_bytes', None),
-    ('Disk Processed Bytes', 'disk_processed_bytes', None),
-    ('Disk Remaining Bytes', 'disk_remaining_bytes', None),
-    ('Created At', 'created_at', None),
-    ('Updated At', 'updated_at', None),
-    ('UUID', 'uuid', 'by_uuid'),
-    ('User ID', 'user_id', 'user_project'),
-    ('Project ID', 'project_id', 'user_project'),
-    # ours, after core's fields
-    ('Progress', 'percent', None),
-)
-
-PROGRESS_HELP = (
-    'Progress is the share of memory and disk bytes no longer remaining '
-    '(100 - remaining / total, as nova computes it), in percent'
-)
-
-
-def _columns(compute, table, skip=()):
-    return [
-        (h, a)
-        for h, a, feature in table
-        if a not in skip and (feature is None or mv.supports(compute, feature))
-    ]
-
-
-def _cell(obj, attr, extra):
-    """The raw value, as core prints it: integers stay integers (a table
-    shows ``8589934592``, not ``8.00 GiB``) and unknown stays None, so
-    ``--sort-column`` works on every column.
-    """
-    value = extra[attr] if attr in extra else getattr(obj, attr, None)
-    if attr == 'percent' and value is not None:
-        return round(value, 1)
-    return value
-
-
-def _progress_fields(live):
-    """Progress and the six byte counters of a server migration (None if
-    unknown: not in flight, not live, or nova no longer lists it).
-    """
-    fields = {a: getattr(live, a, None) for _, a in PROGRESS_BYTES}
-    total, _, remaining = progress.byte_counts(live)
-    fields['percent'] = fmt.percent_done(total, remaining)
-    return fields
 
 
 class ListMigration(command.Lister):
@@ -134,8 +46,16 @@ class ListMigration(command.Lister):
             default=False,
             help='Also list Progress and Memory/Disk Total/Processed/'
             'Remaining Bytes of in-flight live migrations (--os-compute-'
-            'api-version %s or above; one call per such migration). %s'
-            % (mv.version('server_migrations'), PROGRESS_HELP),
+            'api-version %s or above; one call per such migration), and '
+            "the final figures the driver kept of each server's last "
+            'ended live migration (Memory/Disk Moved Bytes, Duration, '
+            'Downtime, Policy, Last Action; %s or above; one call per '
+            'server). %s'
+            % (
+                mv.version('server_migrations'),
+                mv.version('by_uuid'),
+                cols.PROGRESS_HELP,
+            ),
         )
         parser.add_argument(
             '--server',
@@ -283,12 +203,15 @@ class ListMigration(command.Lister):
             skip.add('project_id')
         if not parsed_args.user:
             skip.add('user_id')
-        table = LIST_COLUMNS + (LONG_COLUMNS if parsed_args.long else ())
-        columns = _columns(compute, table, skip)
+        table = cols.LIST_COLUMNS + (
+            cols.LONG_COLUMNS if parsed_args.long else ()
+        )
+        columns = cols.columns(compute, table, skip)
         want_bytes = parsed_args.long and mv.supports(
             compute, 'server_migrations'
         )
         rows = []
+        ended = final.EndedFigures(compute)
         for m in migrations:
             live = None
             if (
@@ -304,18 +227,24 @@ class ListMigration(command.Lister):
                     live = common.in_progress_migration(
                         compute, m.id, m.server_id
                     )
-            extra = _progress_fields(live) if want_bytes else {}
-            rows.append(tuple(_cell(m, a, extra) for _, a in columns))
+            extra = cols.progress_fields(live) if want_bytes else {}
+            if parsed_args.long:
+                extra.update(final.cells(ended(m)))
+            rows.append(tuple(cols.cell(m, a, extra) for _, a in columns))
         return [h for h, _ in columns], rows
 
 
 class ShowMigration(command.ShowOne):
-    """Show an in-progress migration of a server, with bytes and progress.
+    """Show a migration of a server, with bytes and progress.
 
     Core's fields first (raw integers), then Progress: the share of memory
-    and disk bytes no longer remaining (100 - remaining / total). Needs
-    --os-compute-api-version 2.23 or above (by UUID: 2.59). Finished
-    migrations are in `openstack server migration list --server <server>`.
+    and disk bytes no longer remaining (100 - remaining / total). A
+    server's last live migration that ended also shows the final figures
+    the driver kept (bytes moved, duration, downtime, policy, last action),
+    and a migration with shadow policies a summary of their decisions.
+    Needs --os-compute-api-version 2.23 or above (by UUID: 2.59). Other
+    ended migrations are in `openstack server migration list --server
+    <server>`.
     """
 
     def get_parser(self, prog_name):
@@ -326,16 +255,28 @@ class ShowMigration(command.ShowOne):
         compute = self.app.client_manager.compute
         mv.require(compute, 'server_migrations', 'server migration show')
         server = common.find_server(compute, parsed_args.server)
+        metadata = getattr(server, 'metadata', None) or {}
         m = common.find_migration(
-            compute, server, parsed_args.migration, 'server migration show'
+            compute,
+            server,
+            parsed_args.migration,
+            'server migration show',
+            ended=lambda m: final.figures(metadata, getattr(m, 'uuid', None)),
         )
-        extra = {'percent': _progress_fields(m)['percent']}
+        extra = {'percent': cols.progress_fields(m)['percent']}
         if getattr(m, 'server_id', None) is None:
             extra['server_id'] = server.id
-        columns = _columns(compute, SHOW_COLUMNS)
+        columns = cols.columns(compute, cols.SHOW_COLUMNS)
+        ours = final.show_rows(
+            metadata,
+            getattr(m, 'uuid', None),
+            m.status in progress.IN_FLIGHT,
+            lambda: common.event_names(compute, server.id),
+        )
         return (
-            [h for h, _ in columns],
-            tuple(_cell(m, a, extra) for _, a in columns),
+            [h for h, _ in columns] + [h for h, _ in ours],
+            tuple(cols.cell(m, a, extra) for _, a in columns)
+            + tuple(v for _, v in ours),
         )
 
 

@@ -37,7 +37,18 @@ DRIVER_ONLY_KEYS = {
 
 @pytest.mark.parametrize(
     'name',
-    ['PREFIX', 'POLICY_KEY', 'MIGRATION_KEY', 'REFUSAL_KEY', 'EVENT_PREFIX'],
+    [
+        'PREFIX',
+        'POLICY_KEY',
+        'MIGRATION_KEY',
+        'REFUSAL_KEY',
+        'EVENT_PREFIX',
+        'LAST_KEY',
+        'LAST_FIELDS',
+        'LAST_OUTCOMES',
+        'SHADOWS_KEY',
+        'SHADOW_EVENT_PREFIX',
+    ],
 )
 def test_both_halves_spell_the_same_name(name):
     assert getattr(cli, name) == getattr(driver, name)

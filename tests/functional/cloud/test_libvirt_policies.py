@@ -17,6 +17,10 @@ on the source, the wait exits non-zero with the policy's reason) and
 force_complete, which switches to post-copy when permitted and otherwise
 pauses the guest until pre-copy finishes. The schedule and kubevirt
 policies escalate on their own triggers. (adaptive: test_libvirt_cli.)
+Every case checks that the disk figures are saved while it runs and the
+final figures it leaves (``server migration show`` of the ended
+migration); the abort case also runs a shadow policy that would have
+switched to post-copy, and checks it was recorded and never applied.
 
 Each case restarts the computes with its options through
 ``Cloud.reconfigure``, with timeouts scaled down from nova's 800 s/GiB so
@@ -27,10 +31,13 @@ when it ends.
 # NOTE: one guest, moved A -> B -> A ... by the cases in order; each case
 # migrates it to whichever host it is not on.
 
+import json
+
 import pytest
 
 from testbed.cloud import computes
 from tests.functional.cloud import servers
+from tests.functional.cloud.test_libvirt_postcopy_link import _events
 
 BUSY = computes.WORKLOADS[1]
 NOVA_TIMEOUT_S_PER_GIB = 10
@@ -46,9 +53,24 @@ def _nova(action, post_copy=True):
     }
 
 
+#: the shadow beside nova in the abort case: it would switch to post-copy
+#: at 10 s, well before nova's timeout aborts; libvirt must never see it
+SHADOW = {
+    'livemigrate': {
+        'shadow_policies': 'schedule',
+        'policy_params': 'schedule:steps=t5:dt300 t10:postcopy',
+    }
+}
+
 CASES = [
     # id, policy, compute options, ends on the other host, last action
-    ('nova-abort', 'nova', _nova('abort'), False, 'abort'),
+    (
+        'nova-abort-with-a-shadow',
+        'nova',
+        dict(_nova('abort'), **SHADOW),
+        False,
+        'abort',
+    ),
     (
         'nova-force-complete-postcopy',
         'nova',
@@ -120,10 +142,20 @@ def test_timeout_action_through_the_cli(
     progress = [ln for ln in lines if ln['type'] == 'progress']
     assert any((ln.get('processed_bytes') or 0) > 0 for ln in progress), out
     assert action in {ln.get('action') for ln in progress}, out
+    # libvirt's disk figures, saved by the driver with the memory ones (stock
+    # nova's save_stats does; null before): 0 while this cloud's guests
+    # copy no local disk, libvirt's NBD mirror totals in a block migration
+    saved = [ln for ln in progress if ln.get('memory_total_bytes')]
+    assert saved and all(
+        isinstance(ln.get('disk_total_bytes'), int) for ln in saved
+    ), out
     meta = servers.show(c, guest)['properties']
     assert meta['livemigrate:policy_used'] == policy, meta
     assert meta['livemigrate:action'] == action, meta
     status, host, last = servers.settled(c, guest)
+    _final_figures(c, guest, meta, policy, action, moves)
+    if 'shadow_policies' in options.get('livemigrate', {}):
+        _shadow_recorded_never_applied(c, guest, meta)
     if moves:
         assert r.returncode == 0, out
         assert result[0]['ok'] is True and result[0]['host'] == there, out
@@ -153,3 +185,40 @@ def test_timeout_action_through_the_cli(
         every=2,
     )
     assert not after.errors and not after.panics and after.corrupt == 0, after
+
+
+def _final_figures(c, guest, meta, policy, action, moves):
+    """What the ended migration cost, kept on the server and shown."""
+    fresh = servers.show(c, guest)['properties']
+    final = json.loads(fresh['livemigrate:last_migration'])
+    assert final['migration'] == meta['livemigrate:migration'], final
+    assert final['outcome'] == ('completed' if moves else 'error'), final
+    assert (final['policy'], final['action']) == (policy, action), final
+    assert final['memory_bytes'] > 0 and final['disk_bytes'] >= 0, final
+    assert final['duration_s'] > 0, final
+    shown = c.openstack_json(
+        'server', 'migration', 'show', guest, final['migration']
+    )
+    assert shown['Memory Moved Bytes'] == final['memory_bytes'], shown
+    assert shown['Disk Moved Bytes'] == final['disk_bytes'], shown
+    assert shown['Policy'] == policy, shown
+    assert shown['Last Action'] == action, shown
+    print('\nfinal figures of %s: %s' % (final['migration'], final))
+
+
+def _shadow_recorded_never_applied(c, guest, meta):
+    assert meta['livemigrate:shadows'] == 'schedule', meta
+    events = _events(c, guest)
+    assert 'livemigrate_shadow:schedule:postcopy' in events, events
+    # libvirt saw only nova's actions: no post-copy switch, and the abort
+    # worked (a guest in post-copy could not have been aborted)
+    assert 'livemigrate_postcopy' not in events, events
+    assert 'livemigrate_abort' in events, events
+    shown = c.openstack_json(
+        'server', 'migration', 'show', guest, meta['livemigrate:migration']
+    )
+    assert 'schedule: ' in shown['Shadow Decisions'], shown
+    assert 'postcopy' in shown['Shadow Decisions'], shown
+    print(
+        'shadow decisions: %s; events %s' % (shown['Shadow Decisions'], events)
+    )

@@ -66,6 +66,10 @@ class TestConf(unittest.TestCase):
                 {'policy_params': ['adaptive:min_rounds=zero']},
                 'parameter min_rounds must be int',
             ),
+            (
+                {'shadow_policies': ['kubevirt', 'nope']},
+                "shadow_policies: unknown migration policy 'nope'",
+            ),
             ({'policy_params': ['adaptive']}, 'expected "POLICY:key=value'),
             (
                 {'policy_params': ['adaptive:a=1', 'adaptive:b=2']},

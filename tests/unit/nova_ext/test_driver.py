@@ -30,6 +30,8 @@ from nova_ext import driver
 from nova_ext import monitor
 from nova_ext.observation import GIB
 from nova_ext.observation import Permits
+from nova_ext import outcome as lm_outcome
+from nova_ext import publisher
 from nova_ext import store as store_mod
 from tests import fakes
 
@@ -38,10 +40,14 @@ UUID = '11111111-2222-3333-4444-555555555555'
 
 
 class RecordingStore:
-    def __init__(self):
+    def __init__(self, current=None):
         self.keys, self.events = [], []
+        self.current = dict(current or {})
 
     def metadata(self, keys):
+        if callable(keys):
+            keys = keys(dict(self.current))
+        self.current.update(keys)
         self.keys.append(keys)
 
     def event(self, name, failure):
@@ -208,6 +214,73 @@ class TestDriverMonitor(unittest.TestCase):
         )
         self.assertIn('measured downtime none', aborted.getMessage())
 
+    def _last(self, store):
+        """The final figures the driver wrote, parsed."""
+        (value,) = [
+            k['livemigrate:last_migration']
+            for k in store.keys
+            if 'livemigrate:last_migration' in k
+        ]
+        self.assertLessEqual(len(value), 255)
+        return json.loads(value)
+
+    def test_a_completed_migration_leaves_its_final_figures(self):
+        drv = _driver()
+        script = _stalled_script()[:3]
+        script[-1] = dict(script[-1], disk_processed=3 * GIB)
+        _, store, _, _ = self._monitor(drv, script + [COMPLETED], _instance())
+        last = self._last(store)
+        self.assertEqual(
+            ('mig-1', 'completed', 'adaptive', 'set-downtime', 3 * GIB),
+            (
+                last['migration'],
+                last['outcome'],
+                last['policy'],
+                last['action'],
+                last['disk_bytes'],
+            ),
+        )
+        self.assertEqual(script[-1]['memory_processed'], last['memory_bytes'])
+        # three reads of a running job, 0.5 s apart, then the end
+        self.assertEqual(1.5, last['duration_s'])
+        self.assertIsNone(last['downtime_ms'])  # the destination adds it
+        self.assertEqual('completed', store.keys[-1]['livemigrate:phase'])
+
+    def test_a_policy_abort_leaves_figures_with_outcome_error(self):
+        drv = _driver()
+        self.flags(permit_pause=False)
+        _, store, _, _ = self._monitor(
+            drv, _stalled_script() + [FAILED], _instance()
+        )
+        last = self._last(store)
+        self.assertEqual(('error', 'abort'), (last['outcome'], last['action']))
+        self.assertGreater(last['memory_bytes'], 0)
+
+    def test_an_api_abort_leaves_figures_with_outcome_cancelled(self):
+        drv = _driver()
+        drv.active_migrations[UUID] = collections.deque([monitor.API_ABORT])
+        _, store, _, recover = self._monitor(
+            drv, _stalled_script()[:2] + [CANCELLED], _instance()
+        )
+        last = self._last(store)
+        self.assertEqual(
+            ('cancelled', 'abort'), (last['outcome'], last['action'])
+        )
+
+    def test_a_shadow_policy_is_recorded_and_never_acts(self):
+        drv = _driver()
+        self.flags(permit_pause=False, shadow_policies=['adaptive'])
+        guest, store, post, _ = self._monitor(
+            drv, _stalled_script() + [COMPLETED], _instance(), policy='nova'
+        )
+        # adaptive alone aborts this migration (see the policy abort test)
+        self.assertIn('livemigrate_shadow:adaptive:abort', store.events)
+        self.assertNotIn(('abort',), guest.calls)
+        self.assertEqual({'downtime'}, {c[0] for c in guest.calls})
+        self.assertEqual('adaptive', store.keys[0]['livemigrate:shadows'])
+        self.assertEqual('nova', store.keys[0]['livemigrate:policy_used'])
+        post.assert_called_once()
+
     def test_an_api_abort_is_the_last_action_of_the_cancelled_line(self):
         """Seen on the mini-cloud: the line said "last action set-downtime
         (abort requested through the API)".
@@ -219,11 +292,10 @@ class TestDriverMonitor(unittest.TestCase):
             aborted_by='api',
             reason='abort requested through the API',
         )
-        pub = types.SimpleNamespace(
-            policy_name='nova', last=('set-downtime', 'step after 300 s')
-        )
+        pub = publisher.Publisher(RecordingStore(), 'mig-1', 'nova')
+        pub.last = ('set-downtime', 'step after 300 s')
         with self.assertLogs('nova.virt.libvirt.driver', 'INFO') as logs:
-            driver.LibvirtDriver._log_outcome(ended, pub, None, None)
+            lm_outcome.report(ended, pub, 'aborted')
         (record,) = logs.records
         self.assertEqual(logging.WARNING, record.levelno)
         self.assertEqual(
@@ -363,10 +435,10 @@ class TestFlags(unittest.TestCase):
 
 
 class TestMeasuredDowntime(unittest.TestCase):
-    def _publish(self, stats):
+    def _publish(self, stats, metadata=None):
         drv = _driver()
         drv._host.get_guest.return_value._domain.jobStats.return_value = stats
-        store = RecordingStore()
+        store = RecordingStore(metadata)
         libvirt = mock.Mock(VIR_DOMAIN_JOB_STATS_COMPLETED=1)
         with (
             mock.patch.object(store_mod, 'NovaStore', return_value=store),
@@ -385,6 +457,32 @@ class TestMeasuredDowntime(unittest.TestCase):
             },
             keys,
         )
+
+    def test_the_measured_downtime_completes_the_final_figures(self):
+        last = {
+            'migration': 'mig-1',
+            'outcome': 'completed',
+            'downtime_ms': None,
+        }
+        metadata = {
+            'livemigrate:migration': 'mig-1',
+            'livemigrate:last_migration': json.dumps(last),
+        }
+        keys = self._publish({'type': 3, 'downtime': 187}, metadata)
+        self.assertEqual(
+            dict(last, downtime_ms=187),
+            json.loads(keys['livemigrate:last_migration']),
+        )
+
+    def test_figures_of_another_migration_are_left_alone(self):
+        metadata = {
+            'livemigrate:migration': 'mig-2',
+            'livemigrate:last_migration': json.dumps(
+                {'migration': 'mig-1', 'downtime_ms': None}
+            ),
+        }
+        keys = self._publish({'type': 3, 'downtime': 187}, metadata)
+        self.assertNotIn('livemigrate:last_migration', keys)
 
     def test_no_measurement_after_postcopy_keeps_the_expected_value(self):
         keys = self._publish({'type': 0})

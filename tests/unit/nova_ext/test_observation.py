@@ -53,9 +53,23 @@ class TestFromJobInfo(unittest.TestCase):
             (obs.elapsed_s, obs.phase, obs.downtime_ms),
         )
 
+    def test_from_job_info_keeps_the_disk_figures_of_a_block_migration(self):
+        stats = {'disk_total': 2 << 30, 'disk_processed': 3 << 28}
+        stats['disk_remaining'] = stats['disk_total'] - (3 << 28)
+        obs = obs_mod.from_job_info(stats, 1)
+        self.assertEqual(
+            (2 << 30, 3 << 28, (2 << 30) - (3 << 28)),
+            (
+                obs.disk_total_bytes,
+                obs.disk_processed_bytes,
+                obs.disk_remaining_bytes,
+            ),
+        )
+
     def test_from_job_info_missing_keys_default_to_zero(self):
         obs = obs_mod.from_job_info({}, 0)
         self.assertEqual(0, obs.memory_remaining_bytes)
+        self.assertEqual(0, obs.disk_total_bytes)
         self.assertEqual(0.0, obs.dirty_rate_bps)
         self.assertIs(Phase.PRECOPY, obs.phase)
 

@@ -16,6 +16,7 @@ against nova's own ``_live_migration_monitor``, not against a copy.
 """
 
 import inspect
+import json
 import logging
 import re
 import types
@@ -23,6 +24,7 @@ import unittest
 
 from nova.virt.libvirt import driver as nova_driver
 
+from nova_ext import contract
 from nova_ext import monitor
 from nova_ext import outcome
 
@@ -105,3 +107,64 @@ class TestNovasWords(unittest.TestCase):
             raise RuntimeError('Domain not found')
 
         self.assertIsNone(outcome.measured_downtime_ms(guest(gone)))
+
+
+class TestFinalFigures(unittest.TestCase):
+    def test_the_value_fits_novas_metadata_limit_whatever_the_policy(self):
+        ended = monitor.Outcome(
+            job='failed',
+            memory_bytes=10**13,
+            disk_bytes=10**13,
+            elapsed_s=99999.94,
+        )
+        value = outcome.final_value(
+            '11111111-2222-3333-4444-555555555555',
+            ended,
+            'p' * 300,
+            'postcopy-resumed',
+            99999,
+        )
+        self.assertLessEqual(len(value), 255)
+        fields = json.loads(value)
+        self.assertEqual(list(contract.LAST_FIELDS), list(fields))
+        self.assertEqual(
+            ('error', 99999.9, 10**13),
+            (fields['outcome'], fields['duration_s'], fields['disk_bytes']),
+        )
+
+
+class TestReport(unittest.TestCase):
+    def test_the_ended_jobs_totals_count_the_last_bytes(self):
+        from nova_ext import publisher
+
+        class Store:
+            keys = []
+
+            def metadata(self, keys):
+                self.keys.append(keys)
+
+        ended = monitor.Outcome(
+            job='completed', job_type=monitor.JOB_COMPLETED, memory_bytes=90
+        )
+        guest = types.SimpleNamespace(
+            _domain=types.SimpleNamespace(
+                jobStats=lambda flags: {
+                    'memory_processed': 100,
+                    'disk_processed': 7,
+                    'downtime': 12,
+                }
+            )
+        )
+        store = Store()
+        pub = publisher.Publisher(store, 'm-1', 'nova')
+        with self.assertLogs('nova.virt.libvirt.driver', 'INFO'):
+            outcome.report(ended, pub, 'completed', guest)
+        fields = json.loads(store.keys[-1][contract.LAST_KEY])
+        self.assertEqual(
+            (100, 7, 12),
+            (
+                fields['memory_bytes'],
+                fields['disk_bytes'],
+                fields['downtime_ms'],
+            ),
+        )

@@ -17,6 +17,7 @@ import unittest
 
 from nova_ext.observation import Action
 from nova_ext.observation import Decision
+from nova_ext.observation import Observation
 from nova_ext import publisher
 from tests import fakes
 
@@ -167,6 +168,23 @@ class TestPublisher(unittest.TestCase):
         self.assertEqual(75, publisher.progress_percent(100, 60, 75))
         self.assertEqual(3, publisher.progress_percent(0, 0, 3))
 
+    def test_progress_counts_the_disks_of_a_block_migration(self):
+        store = Recorder()
+        pub = publisher.Publisher(store, 'm-1', 'nova')
+        # memory all sent, disk a quarter sent: 1 + 1 of 1 + 4 units
+        pub.stats(
+            Observation(
+                elapsed_s=1,
+                memory_total_bytes=100,
+                memory_processed_bytes=100,
+                memory_remaining_bytes=0,
+                disk_total_bytes=400,
+                disk_processed_bytes=100,
+                disk_remaining_bytes=300,
+            )
+        )
+        self.assertEqual([40], store.progress)
+
     def _publish_everything(self, store):
         """Every publisher call a migration makes, in order."""
         pub = publisher.Publisher(store, 'm-1', 'nova')
@@ -205,6 +223,18 @@ class TestPublisher(unittest.TestCase):
                     self.assertEqual(4, len(store.events))
                 if method != 'stats':
                     self.assertEqual([100], store.progress)
+
+    def test_figures_that_fail_still_publish_the_end(self):
+        # NOTE: seen in nova's own tests, whose migration is a mock
+        store = Recorder()
+        pub = publisher.Publisher(store, 'm-1', 'nova')
+
+        def figures(last):
+            raise TypeError('not JSON serializable')
+
+        with self.assertLogs('nova_ext.publisher', 'WARNING'):
+            pub.finished('completed', None, figures)
+        self.assertEqual('completed', store.keys[-1]['livemigrate:phase'])
 
     def test_disabled_publishes_nothing(self):
         store = Recorder()

@@ -533,6 +533,69 @@ def show_finished():
     return run('server migration show', ['vm1', '9'], compute)
 
 
+#: what the driver leaves on vm1 after its migration 'old' (id 9) ended
+OLD_FIGURES = (
+    '{"migration":"old","outcome":"completed","policy":"adaptive",'
+    '"action":"set-downtime","memory_bytes":3489660928,'
+    '"disk_bytes":2147483648,"duration_s":41.5,"downtime_ms":284}'
+)
+
+
+def _ended_with_figures(shadows=''):
+    """_busy_cloud whose finished migration 9 of vm1 left final figures,
+    with a shadow policy's decisions when ``shadows`` names it.
+    """
+    compute = _busy_cloud()
+    compute.records[-1].server_id = 's-1'
+    compute.servers_by_id['s-1'].metadata.update(
+        {
+            'livemigrate:migration': 'old',
+            'livemigrate:phase': 'completed',
+            'livemigrate:last_migration': OLD_FIGURES,
+            'livemigrate:shadows': shadows,
+        }
+    )
+    names = ['livemigrate_set-downtime'] + [
+        'livemigrate_shadow:kubevirt:' + a
+        for a in ('set-downtime', 'set-downtime', 'postcopy')
+    ]
+    compute.actions['s-1'] = [
+        fakes.Obj(
+            action='live-migration',
+            request_id='req-1',
+            start_time='1',
+            events=[
+                {'event': e, 'result': 'Success', 'start_time': '2%d' % i}
+                for i, e in enumerate(names)
+            ],
+        )
+    ]
+    return compute
+
+
+@scenario
+def show_finished_with_final_figures():
+    return run('server migration show', ['vm1', '9'], _ended_with_figures())
+
+
+@scenario
+def show_finished_with_shadow_decisions():
+    return run(
+        'server migration show',
+        ['vm1', '9', '-f', 'json'],
+        _ended_with_figures(shadows='kubevirt,schedule'),
+    )
+
+
+@scenario
+def list_long_final_figures():
+    return run(
+        'server migration list',
+        ['--long', '-f', 'json', '--server', 'vm1'],
+        _ended_with_figures(),
+    )
+
+
 @scenario
 def show_bad_ref():
     return run('server migration show', ['vm1', 'x1'], _busy_cloud())

@@ -36,6 +36,8 @@ class TestContractTable(unittest.TestCase):
             {
                 'livemigrate:policy',
                 'livemigrate:migration',
+                'livemigrate:last_migration',
+                'livemigrate:shadows',
                 'livemigrate:policy_used',
                 'livemigrate:phase',
                 'livemigrate:action',
@@ -68,6 +70,11 @@ class TestContractTable(unittest.TestCase):
         for name in sorted(contract.KEYS | contract.PHASES | contract.ACTIONS):
             self.assertIn(name, quoted)
         self.assertIn(contract.EVENT_PREFIX + '<action>', quoted)
+        self.assertIn(
+            contract.SHADOW_EVENT_PREFIX + '<policy>:<action>', quoted
+        )
+        for field in contract.LAST_FIELDS:
+            self.assertIn(field, quoted)
 
 
 class TestOneCopy(unittest.TestCase):

@@ -18,6 +18,7 @@ import unittest
 from openstackclient.compute.v2 import server_migration as core
 from osc_lib import exceptions
 
+from osc_livemigrate import final
 from osc_livemigrate.v1 import server_migration
 from tests.unit.osc_livemigrate import fakes
 from tests.unit.osc_livemigrate.v1.test_server_migrate import _actions
@@ -138,9 +139,13 @@ class TestListMigration(_Base):
         self.assertEqual(CORE_LIST_HEADERS, headers[: len(CORE_LIST_HEADERS)])
         added = headers[len(CORE_LIST_HEADERS) :]
         self.assertEqual('Progress', added[0])
-        self.assertEqual(6, len(added[1:]))
-        for header in added[1:]:
+        self.assertEqual(6 + len(final.ROWS), len(added[1:]))
+        for header in added[1:7]:
             self.assertTrue(header.endswith(' Bytes'), header)
+        # then the final figures of ended migrations, bytes first
+        self.assertEqual([h for h, _ in final.ROWS], added[7:])
+        self.assertTrue(added[7].endswith(' Bytes'))
+        self.assertTrue(added[8].endswith(' Bytes'))
 
     def test_sort_on_an_added_column_with_missing_values(self):
         self.compute.records.append(
