@@ -16,6 +16,7 @@ before, adaptive aborted a phased guest at 4 s, a slow-link guest just
 before pre-copy ended, and a rho 0.99 guest at 24 s.
 """
 
+import dataclasses
 import math
 import unittest
 
@@ -226,6 +227,44 @@ class TestDecisions(unittest.TestCase):
         ]
         got = fakes.actions(policy, pre + paused)
         self.assertEqual(['pause', 'abort'], [a[1] for a in got][-2:])
+
+
+class TestBlockMigration(unittest.TestCase):
+    def test_disks_copy_first_then_t_obs(self):
+        """4 GiB RAM, a 64 GiB disk at 1 GiB/s: the disk takes 64 s, in
+        which memory shows nothing; flat 2 GiB rounds then are judged at
+        T_obs = 64 + 120 + 3 x 4 = 196 s (counting the memory alone, the
+        measured bandwidth was a third low and the abort came at 142 s).
+        """
+        disk = 64 * GIB
+        copying = [
+            dataclasses.replace(
+                fakes.observation(
+                    t / 2.0, remaining=4 * GIB, iteration=0, processed=0
+                ),
+                disk_total_bytes=disk,
+                disk_processed_bytes=int(t / 2.0 * GIB),
+                disk_remaining_bytes=disk - int(t / 2.0 * GIB),
+            )
+            for t in range(1, 128)
+        ]
+        rounds = fakes.sawtooth([4 * GIB] + [2 * GIB] * 80, start_s=64.0)
+        memory = [
+            dataclasses.replace(
+                obs, disk_total_bytes=disk, disk_processed_bytes=disk
+            )
+            for obs in rounds
+        ]
+        policy = adaptive.AdaptivePolicy(
+            MigrationContext(
+                4 * GIB, Permits.named('none'), disk_bytes=disk, disk_count=1
+            ),
+            {},
+        )
+        got = fakes.actions(policy, copying + memory)
+        self.assertEqual('abort', got[-1][1])
+        self.assertGreaterEqual(got[-1][0], 196.0)
+        self.assertLess(got[-1][0], 196.0 + 4.0)
 
 
 class TestIssueExamples(unittest.TestCase):
