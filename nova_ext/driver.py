@@ -40,6 +40,7 @@ from nova.virt.libvirt import driver as libvirt_driver
 from nova.virt.libvirt import migration as libvirt_migrate
 from oslo_log import log as logging
 
+from nova_ext import allocations
 from nova_ext import conf as lm_conf
 from nova_ext import contract
 from nova_ext import loader
@@ -84,27 +85,6 @@ def _loaded(obj, name, default=None):
 def _uuid(instance):
     """nova passes Instance objects, some of nova's tests pass dicts."""
     return instance['uuid'] if isinstance(instance, dict) else instance.uuid
-
-
-class _PublishingListener(monitor.Listener):
-    """Publishes what the monitor reports, and moves the ports at the
-    switch to post-copy.
-    """
-
-    def __init__(self, publisher, at_postcopy):
-        self.publisher = publisher
-        self.at_postcopy = at_postcopy
-
-    def decision(self, decision, obs):
-        self.publisher.decision(decision, obs)
-        if decision.action is observation.Action.POSTCOPY:
-            self.at_postcopy()
-
-    def stats(self, obs):
-        self.publisher.stats(obs)
-
-    def postcopy_link(self, broken, obs):
-        self.publisher.postcopy_link(broken, obs)
 
 
 class LibvirtDriver(volumes.ForcedDisconnects, libvirt_driver.LibvirtDriver):
@@ -267,7 +247,7 @@ class LibvirtDriver(volumes.ForcedDisconnects, libvirt_driver.LibvirtDriver):
             guest,
             policy,
             self._lm_monitor_config,
-            _PublishingListener(
+            lm_publisher.Listener(
                 publisher,
                 lambda: self._activate_destination_ports(
                     context, instance, migration
@@ -299,7 +279,15 @@ class LibvirtDriver(volumes.ForcedDisconnects, libvirt_driver.LibvirtDriver):
             lm_outcome.report(
                 outcome, publisher, contract.PHASE_COMPLETED, guest, instance
             )
-            post_method(context, instance, dest, block_migration, migrate_data)
+            try:
+                post_method(
+                    context, instance, dest, block_migration, migrate_data
+                )
+            except Exception:
+                allocations.release_after_failed_post(
+                    context, instance, migration
+                )
+                raise
             self._lm_moved.add(_uuid(instance))
             return
         if outcome.aborted_by:

@@ -27,6 +27,8 @@ import json
 from oslo_log import log as logging
 
 from nova_ext import contract
+from nova_ext import monitor
+from nova_ext.observation import Action
 from nova_ext.observation import Phase
 from nova_ext import phases
 
@@ -230,3 +232,24 @@ class Publisher:
             self.store.event(contract.EVENT_PREFIX + action, failure_reason)
         except Exception as exc:
             LOG.warning('Could not record instance action event: %s', exc)
+
+
+class Listener(monitor.Listener):
+    """Publishes what the monitor reports, and moves the ports at the
+    switch to post-copy.
+    """
+
+    def __init__(self, publisher, at_postcopy):
+        self.publisher = publisher
+        self.at_postcopy = at_postcopy
+
+    def decision(self, decision, obs):
+        self.publisher.decision(decision, obs)
+        if decision.action is Action.POSTCOPY:
+            self.at_postcopy()
+
+    def stats(self, obs):
+        self.publisher.stats(obs)
+
+    def postcopy_link(self, broken, obs):
+        self.publisher.postcopy_link(broken, obs)

@@ -26,6 +26,7 @@ from unittest import mock
 
 from nova.virt.libvirt import driver as libvirt_driver
 
+from nova_ext import allocations
 from nova_ext import driver
 from nova_ext import monitor
 from nova_ext.observation import GIB
@@ -161,6 +162,42 @@ class TestDriverMonitor(unittest.TestCase):
                 post=mock.Mock(side_effect=RuntimeError('401 from neutron')),
             )
         self.assertNotIn(UUID, drv._lm_moved)
+
+    def test_a_move_nova_did_not_finish_releases_the_source_allocation(self):
+        client = mock.Mock()
+        client.delete_allocation_for_instance.return_value = True
+        drv = _driver()
+        with mock.patch.object(
+            allocations.report, 'report_client_singleton', return_value=client
+        ):
+            with self.assertRaisesRegex(RuntimeError, '401'):
+                self._monitor(
+                    drv,
+                    _stalled_script()[:2] + [COMPLETED],
+                    _instance(),
+                    post=mock.Mock(side_effect=RuntimeError('401 neutron')),
+                )
+            self._monitor(
+                drv, _stalled_script()[:2] + [COMPLETED], _instance()
+            )
+        # once, for the failed post: nova's own steps release it otherwise
+        client.delete_allocation_for_instance.assert_called_once_with(
+            'ctx', 'mig-1', consumer_type='migration', force=False
+        )
+
+    def test_a_failed_release_never_hides_novas_error(self):
+        client = mock.Mock()
+        client.delete_allocation_for_instance.side_effect = OSError('503')
+        with mock.patch.object(
+            allocations.report, 'report_client_singleton', return_value=client
+        ):
+            with self.assertRaisesRegex(RuntimeError, '401'):
+                self._monitor(
+                    _driver(),
+                    _stalled_script()[:2] + [COMPLETED],
+                    _instance(),
+                    post=mock.Mock(side_effect=RuntimeError('401 neutron')),
+                )
 
     def test_forbidden_user_policy_is_refused_and_published(self):
         drv = _driver()
