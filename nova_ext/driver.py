@@ -24,7 +24,11 @@ changes only what it must and delegates the rest to nova:
   nova's migration thread re-raises is not turned into ERROR;
 - auto-converge is kept alongside post-copy when both are permitted;
 - volumes are disconnected with ``force`` on every path where this host
-  gives them up (:mod:`nova_ext.volumes`).
+  gives them up (:mod:`nova_ext.volumes`);
+- a post-copy whose connection stays broken past ``[livemigrate]
+  postcopy_recovery_window_s`` ends in ERROR with a fault saying where the
+  guest's memory is; neither nova's rollback nor its post-migration steps
+  run, so both hosts keep their half (:mod:`nova_ext.recovery`).
 
 The status is published by :mod:`nova_ext.publisher` into nova's objects
 (:mod:`nova_ext.store`).
@@ -35,7 +39,9 @@ import os
 import time
 
 from nova.compute import power_state
+from nova.compute import utils as compute_utils
 from nova import conf as nova_conf
+from nova import exception
 from nova.virt.libvirt import driver as libvirt_driver
 from nova.virt.libvirt import migration as libvirt_migrate
 from oslo_log import log as logging
@@ -48,6 +54,7 @@ from nova_ext import observation
 from nova_ext import outcome as lm_outcome
 from nova_ext.policies import base
 from nova_ext import publisher as lm_publisher
+from nova_ext import recovery
 from nova_ext import selection
 from nova_ext import store
 from nova_ext import volumes
@@ -120,6 +127,7 @@ class LibvirtDriver(volumes.ForcedDisconnects, libvirt_driver.LibvirtDriver):
             # NOTE: wall clock and time.sleep, as nova's monitor uses
             clock=time.time,
             sleep=time.sleep,
+            postcopy_window_s=CONF.livemigrate.postcopy_recovery_window_s,
         )
 
     @staticmethod
@@ -287,6 +295,10 @@ class LibvirtDriver(volumes.ForcedDisconnects, libvirt_driver.LibvirtDriver):
             post_method(context, instance, dest, block_migration, migrate_data)
             self._lm_moved.add(_uuid(instance))
             return
+        if outcome.job == monitor.POSTCOPY_LOST:
+            raise self._postcopy_lost(
+                context, instance, dest, publisher, outcome
+            )
         if outcome.aborted_by:
             self._lm_deliberate_abort.add(instance.uuid)
         publisher.finished(
@@ -312,6 +324,31 @@ class LibvirtDriver(volumes.ForcedDisconnects, libvirt_driver.LibvirtDriver):
             )
         else:  # the manager's default status is 'error'
             recover_method(context, instance, dest, migrate_data)
+
+    @staticmethod
+    def _postcopy_lost(context, instance, dest, publisher, outcome):
+        """Publish and record the fault of a post-copy given up on.
+
+        :returns: the exception to raise, so that nova's manager sets the
+            migration to error and the server to ERROR; neither
+            ``recover_method`` (it would destroy the destination's half)
+            nor ``post_method`` (the source's) is called.
+        """
+        message = recovery.lost_message(CONF.host, dest, outcome.broken_s)
+        publisher.finished(contract.PHASE_POSTCOPY_FAILED, message)
+        LOG.error(message, instance=instance)
+        exc = exception.MigrationError(reason=message)
+        try:
+            compute_utils.add_instance_fault_from_exc(
+                context, instance, exc, fault_message=message
+            )
+        except Exception as fault_exc:
+            LOG.warning(
+                'Could not record the instance fault: %s',
+                fault_exc,
+                instance=instance,
+            )
+        return exc
 
     @staticmethod
     def _log_outcome(outcome, publisher, guest, instance):
