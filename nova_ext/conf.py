@@ -109,6 +109,28 @@ OPTS = [
         'with a warning. Parameters come from policy_params as for the '
         'active policy. Empty: no shadows.',
     ),
+    cfg.IntOpt(
+        'postcopy_recovery_window_s',
+        default=1200,
+        min=0,
+        help='How long, in seconds, a post-copy live migration whose '
+        'connection broke may wait for its stream to come back. When the '
+        'window ends the server goes to ERROR with a fault saying where '
+        "the guest's memory is, the migration to error, and both hosts "
+        'keep their half of the guest: nothing is destroyed. The window '
+        'starts when the source reports post-copy failed; in a silent '
+        "outage that is when libvirt's keepalive gives up on the "
+        "destination (about 30 s) or QEMU's socket fails, whichever is "
+        "first. While the kernel keeps the migration's TCP connection "
+        '(net.ipv4.tcp_retries2: about 15 minutes by default) the stream '
+        'resumes by itself when the link returns; once the kernel has '
+        'ended it only VIR_MIGRATE_POSTCOPY_RESUME could, which this '
+        'driver does not call because libvirt 11.3 crashes on it. So a '
+        'window shorter than that TCP timeout gives up on outages the '
+        'guest would have survived, and a much longer one only delays '
+        'the error. 0 waits for ever (the migration stays running, '
+        'phase "post-copy failed").',
+    ),
     cfg.BoolOpt(
         'publish_status',
         default=True,

@@ -24,7 +24,11 @@ changes only what it must and delegates the rest to nova:
   nova's migration thread re-raises is not turned into ERROR;
 - auto-converge is kept alongside post-copy when both are permitted;
 - volumes are disconnected with ``force`` on every path where this host
-  gives them up (:mod:`nova_ext.volumes`).
+  gives them up (:mod:`nova_ext.volumes`);
+- a post-copy whose connection stays broken past ``[livemigrate]
+  postcopy_recovery_window_s`` ends in ERROR with a fault saying where the
+  guest's memory is; neither nova's rollback nor its post-migration steps
+  run, so both hosts keep their half (:mod:`nova_ext.recovery`).
 
 The status is published by :mod:`nova_ext.publisher` into nova's objects
 (:mod:`nova_ext.store`).
@@ -101,6 +105,7 @@ class LibvirtDriver(volumes.ForcedDisconnects, libvirt_driver.LibvirtDriver):
             # NOTE: wall clock and time.sleep, as nova's monitor uses
             clock=time.time,
             sleep=time.sleep,
+            postcopy_window_s=CONF.livemigrate.postcopy_recovery_window_s,
         )
 
     @staticmethod
@@ -290,6 +295,10 @@ class LibvirtDriver(volumes.ForcedDisconnects, libvirt_driver.LibvirtDriver):
                 raise
             self._lm_moved.add(_uuid(instance))
             return
+        if outcome.job == monitor.POSTCOPY_LOST:
+            raise lm_outcome.postcopy_lost(
+                context, instance, CONF.host, dest, publisher, outcome
+            )
         if outcome.aborted_by:
             self._lm_deliberate_abort.add(instance.uuid)
         lm_outcome.report(

@@ -34,6 +34,7 @@ from nova_ext.observation import Action
 from nova_ext.observation import Decision
 from nova_ext.observation import Phase
 from nova_ext import phases
+from nova_ext import recovery
 
 LOG = logging.getLogger(__name__)
 
@@ -50,6 +51,10 @@ LOG = logging.getLogger(__name__)
 #: source's state once the connection broke during post-copy. The job still
 #: reads as running then, so only the domain's state tells.
 POSTCOPY_FAILED_STATE = (3, 13)
+
+#: the job's end when a broken post-copy outlived its recovery window:
+#: neither completed nor failed, the guest lives on both hosts
+POSTCOPY_LOST = 'postcopy-lost'
 
 FORCE_COMPLETE = 'force-complete'
 API_ABORT = 'abort'
@@ -74,6 +79,8 @@ class Outcome:
     reason: str = ''
     recover_tasks: list = dataclasses.field(default_factory=list)
     phase: Phase = Phase.PRECOPY
+    #: how long the post-copy stream was broken when it was given up
+    broken_s: float | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,12 +94,16 @@ class MonitorConfig:
         crashes on 0, we do not
     :param clock: seconds, for the elapsed time a policy sees
     :param sleep: waits ``poll_s``
+    :param postcopy_window_s: how long a broken post-copy may wait for its
+        stream before the monitor ends with :data:`POSTCOPY_LOST`; None
+        waits for ever
     """
 
     poll_s: float = 0.5
     stats_interval_s: float = 5.0
     clock: collections.abc.Callable = time.monotonic
     sleep: collections.abc.Callable = time.sleep
+    postcopy_window_s: float | None = None
 
 
 class Listener:
@@ -188,7 +199,8 @@ class Monitor:
         self._last_stats_s = None
 
     def run(self):
-        """Poll until the job completes, fails or is cancelled.
+        """Poll until the job completes, fails or is cancelled, or a broken
+        post-copy outlives its window.
 
         :returns: the :class:`Outcome`
         """
@@ -197,8 +209,15 @@ class Monitor:
             job, stats = self._read_job()
             if job == JOB_NONE:
                 job = self.job_end() or JOB_NONE
+            elapsed_s = self.config.clock() - start
+            if job in (JOB_FAILED, JOB_CANCELLED) and self._held(elapsed_s):
+                # NOTE: a failed job in a broken post-copy is no failure
+                # to roll back: the destination has the newest pages
+                job = None
+            if self._lost(elapsed_s):
+                return self.outcome
             if job == JOB_UNBOUNDED:
-                self._step(stats, self.config.clock() - start)
+                self._step(stats, elapsed_s)
             elif job == JOB_COMPLETED:
                 self.outcome.elapsed_s = self.config.clock() - start
                 self.outcome.job_type = job
@@ -292,6 +311,32 @@ class Monitor:
             self.postcopy_broken_since = None
             self.listener.postcopy_link(False, obs)
         return broken
+
+    def _held(self, elapsed_s):
+        """Whether an ended job leaves a broken post-copy behind."""
+        obs = observation.from_job_info(
+            {}, elapsed_s, self.outcome.phase, self.downtime_ms
+        )
+        return self._postcopy_broken(obs)
+
+    def _lost(self, elapsed_s):
+        """End a broken post-copy whose window is over; both halves stay."""
+        since = self.postcopy_broken_since
+        window_s = self.config.postcopy_window_s
+        if not recovery.window_over(since, elapsed_s, window_s):
+            return False
+        self.outcome.job = POSTCOPY_LOST
+        self.outcome.broken_s = elapsed_s - since
+        self.outcome.reason = (
+            'the connection stayed broken for %d s, the recovery window'
+            % self.outcome.broken_s
+        )
+        LOG.error(
+            'Live migration post-copy: %s; giving up, both halves kept',
+            self.outcome.reason,
+            instance=self.instance,
+        )
+        return True
 
     def _domain_state(self):
         try:

@@ -30,10 +30,13 @@ stops answering once the job ended and ``/os-migrations`` has no bytes.
 import json
 import logging as std_logging
 
+from nova.compute import utils as compute_utils
+from nova import exception
 from oslo_log import log as logging
 
 from nova_ext import contract
 from nova_ext import monitor
+from nova_ext import recovery
 
 LOG = logging.getLogger(__name__)
 #: nova's logger, so filters on the logger name keep matching too
@@ -253,3 +256,28 @@ def publish_measured_downtime(guest, store, instance=None):
             exc,
             instance=instance,
         )
+
+
+def postcopy_lost(context, instance, source, dest, publisher, outcome):
+    """Publish and record the fault of a post-copy given up on.
+
+    :returns: the exception to raise, so that nova's manager sets the
+        migration to error and the server to ERROR; neither
+        ``recover_method`` (it would destroy the destination's half) nor
+        ``post_method`` (the source's) is called
+    """
+    message = recovery.lost_message(source, dest, outcome.broken_s)
+    publisher.finished(contract.PHASE_POSTCOPY_FAILED, message)
+    LOG.error(message, instance=instance)
+    exc = exception.MigrationError(reason=message)
+    try:
+        compute_utils.add_instance_fault_from_exc(
+            context, instance, exc, fault_message=message
+        )
+    except Exception as fault_exc:
+        LOG.warning(
+            'Could not record the instance fault: %s',
+            fault_exc,
+            instance=instance,
+        )
+    return exc

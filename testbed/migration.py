@@ -30,7 +30,7 @@ from testbed import libvirtd
 class RealRun:
     """What happened, as measured on the hosts."""
 
-    outcome: str  # completed, aborted or failed
+    outcome: str  # completed, aborted, failed or postcopy-lost
     host: str | None  # where the guest runs afterwards
     total_s: float
     downtime_ms: float | None  # libvirt's measured downtime if completed
@@ -149,6 +149,7 @@ def run(
     join_s=600,
     extra_flags=0,
     on_postcopy_link=None,
+    postcopy_window_s=None,
 ):
     """Migrate ``dom`` from ``source`` to ``dest`` under ``policy``.
 
@@ -166,6 +167,8 @@ def run(
     :param extra_flags: more VIR_MIGRATE_* flags
     :param on_postcopy_link: ``f(broken, obs)`` as the monitor reports a
         broken post-copy and its recovery (also kept in ``postcopy_link``)
+    :param postcopy_window_s: the monitor's recovery window (the driver's
+        ``[livemigrate] postcopy_recovery_window_s``); None waits for ever
     :returns: :class:`RealRun`
     """
     libvirt = libvirtd.load_libvirt()
@@ -226,7 +229,10 @@ def run(
         guest,
         policy,
         lm_monitor.MonitorConfig(
-            poll_s=poll_s, stats_interval_s=0, clock=clock
+            poll_s=poll_s,
+            stats_interval_s=0,
+            clock=clock,
+            postcopy_window_s=postcopy_window_s,
         ),
         Listener(),
         postcopy_enabled=postcopy,
@@ -263,8 +269,8 @@ def run(
     first = {action: t for t, action, _, _ in reversed(decisions)}
     return RealRun(
         outcome=(
-            'completed'
-            if outcome.job == 'completed'
+            outcome.job
+            if outcome.job in ('completed', lm_monitor.POSTCOPY_LOST)
             else 'aborted'
             if outcome.aborted_by
             else 'failed'

@@ -22,6 +22,7 @@ PURE = [
     'nova_ext/observation.py',
     'nova_ext/phases.py',
     'nova_ext/contract.py',
+    'nova_ext/recovery.py',
     'nova_ext/policies',
     'nova_ext/sim',
 ]
@@ -31,6 +32,7 @@ EXPECTED = {
     'nova_ext/observation.py',
     'nova_ext/phases.py',
     'nova_ext/contract.py',
+    'nova_ext/recovery.py',
     'nova_ext/policies/base.py',
     'nova_ext/policies/nova.py',
     'nova_ext/policies/schedule.py',
@@ -47,7 +49,7 @@ class TestPurity(unittest.TestCase):
             'import sys, nova_ext.loader, nova_ext.sim.runner, '
             'nova_ext.policies.adaptive, nova_ext.policies.nova, '
             'nova_ext.policies.schedule, nova_ext.policies.kubevirt, '
-            'nova_ext.phases, nova_ext.contract; '
+            'nova_ext.phases, nova_ext.contract, nova_ext.recovery; '
             'print(sorted(m for m in sys.modules if m.split(".")[0] '
             'in ("nova", "libvirt", "oslo_config")))'
         )

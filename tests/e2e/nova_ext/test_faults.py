@@ -27,7 +27,11 @@ production. What these tests pin (libvirt 11.3, QEMU 10.0, TCG):
 - post-copy, link cut: the source is paused (post-copy failed) once the
   keepalive gives up, the guest on the destination stalls on missing
   pages; when the link returns, QEMU's TCP stream (never reset) carries on
-  and the guest completes on the destination, intact.
+  and the guest completes on the destination, intact;
+- post-copy, link cut until the kernel ends QEMU's TCP connection: nothing
+  resumes the stream (libvirt 11.3 crashes on VIR_MIGRATE_POSTCOPY_RESUME,
+  testbed/pcrecover.md); the monitor gives up when its recovery window
+  ends and both hosts keep their half.
 """
 
 import signal
@@ -35,6 +39,7 @@ import threading
 import time
 
 from nova_ext import loader
+from nova_ext import monitor
 from nova_ext.observation import Action
 from nova_ext.observation import Decision
 from nova_ext.observation import MIB
@@ -54,6 +59,7 @@ POSTCOPY_CAP_MIB_S = 5
 #: never converges by itself: 64 MiB rewritten at 100 MiB/s over 20 MiB/s
 STALLS = GuestSpec(mem_mib=256, dirty_mib=64, dirty_rate_mib_s=100)
 PASSIVE = 't300:abort'  # a schedule step that never fires here
+TCP_RETRIES2 = 'net.ipv4.tcp_retries2=%d'
 
 
 class _AbortInPostcopy(base.ConvergencePolicy):
@@ -306,3 +312,105 @@ def test_link_cut_during_postcopy_recovers_on_destination_when_link_returns(
     # only the guest's fate on B is the claim
     assert 'resume' in seen, seen
     _assert_on(host_pair, name, before, 'B')
+
+
+def _qemu_connections(host_pair, host):
+    """The host's QEMU TCP connections still established (``ss``)."""
+    out = host_pair.run_in_host(host, ['ss', '-tnpH'], check=False).stdout
+    return [
+        line.split()[3:5]
+        for line in out.splitlines()
+        if line.startswith('ESTAB') and 'qemu' in line
+    ]
+
+
+def test_long_postcopy_outage_ends_in_postcopy_lost_with_both_halves_kept(
+    host_pair, guests
+):
+    """The link stays down until the kernel ends QEMU's TCP connection.
+
+    ``tcp_retries2=3`` in both hosts makes the kernel give up in seconds
+    instead of ~15 minutes. Then nothing can resume the stream by itself,
+    and libvirt 11.3 cannot resume it at all (testbed/pcrecover.md): the
+    monitor must give up when the recovery window ends, having rolled
+    nothing back, and both hosts must still hold their half.
+    """
+    lv = libvirtd.load_libvirt()
+    name = 'fault-lostpc'
+    window_s = 40
+    dom, _ = _start(host_pair, guests, name)
+    dom.migrateSetMaxSpeed(
+        POSTCOPY_CAP_MIB_S, lv.VIR_DOMAIN_MIGRATE_MAX_SPEED_POSTCOPY
+    )
+    seen = {'connections': []}
+
+    def during(elapsed, stats):
+        if elapsed > 5.5 and 'cut' not in seen:
+            seen['connections'].append(
+                ('before', _qemu_connections(host_pair, 'A'))
+            )
+            seen['cut'] = elapsed
+            host_pair.set_link('B', False)
+
+    def reported(broken, obs):
+        if broken:
+            seen.setdefault('reported', obs.elapsed_s)
+
+    for host in host_pair.HOSTS:
+        host_pair.run_in_host(host, ['sysctl', '-qw', TCP_RETRIES2 % 3])
+    try:
+        run = migration.run(
+            host_pair,
+            dom,
+            _policy('t2:postcopy', Permits.named('postcopy')),
+            postcopy=True,
+            bandwidth_mib_s=CAP_MIB_S,
+            during=during,
+            join_s=60,
+            on_postcopy_link=reported,
+            postcopy_window_s=window_s,
+        )
+        for host in host_pair.HOSTS:
+            seen['connections'].append(
+                (host, _qemu_connections(host_pair, host))
+            )
+        states = {
+            host: tuple(host_pair.connect(host).lookupByName(name).state())
+            for host in host_pair.HOSTS
+        }
+        daemons = [host_pair.libvirtd_pid(h) for h in host_pair.HOSTS]
+    finally:
+        host_pair.set_link('B', True)
+        for host in host_pair.HOSTS:
+            host_pair.run_in_host(host, ['sysctl', '-qw', TCP_RETRIES2 % 15])
+    print(
+        'long outage: cut %.1f s, reported %.1f s, given up %.1f s; '
+        'job types %s; %s; %s; %s'
+        % (
+            seen['cut'],
+            seen['reported'],
+            run.total_s,
+            sorted({s.get('type') for _, s in run.samples}),
+            run.error,
+            seen['connections'],
+            states,
+        )
+    )
+    assert run.outcome == monitor.POSTCOPY_LOST, (run, seen)
+    assert [d[1] for d in run.decisions] == ['postcopy'], run.decisions
+    # the stream had a connection, and the kernel ended it on both hosts
+    assert seen['connections'][0][1], seen
+    assert [c for _, c in seen['connections'][1:]] == [[], []], seen
+    # given up one window after the report; never reported as resumed
+    assert run.postcopy_link == [(run.postcopy_link[0][0], True)], run
+    assert run.total_s >= seen['reported'] + window_s, (run, seen)
+    # both halves kept, both daemons alive: nothing was rolled back
+    assert all(daemons), daemons
+    assert states['A'] == (
+        lv.VIR_DOMAIN_PAUSED,
+        lv.VIR_DOMAIN_PAUSED_POSTCOPY_FAILED,
+    ), states
+    assert states['B'][1] in (
+        lv.VIR_DOMAIN_RUNNING_POSTCOPY_FAILED,
+        lv.VIR_DOMAIN_PAUSED_POSTCOPY_FAILED,
+    ), states

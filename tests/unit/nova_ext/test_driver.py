@@ -90,19 +90,29 @@ def _stalled_script():
 
 
 class TestDriverMonitor(unittest.TestCase):
-    def _monitor(self, drv, script, instance, policy='adaptive', post=None):
+    def _monitor(
+        self,
+        drv,
+        script,
+        instance,
+        policy='adaptive',
+        post=None,
+        status='running',
+        window_s=None,
+    ):
         guest = fakes.FakeGuest(script)
         store = RecordingStore()
         self.flags(default_policy=policy)
         post, recover = post or mock.Mock(), mock.Mock()
         migrate_data = types.SimpleNamespace(
-            migration=types.SimpleNamespace(uuid='mig-1', status='running'),
+            migration=types.SimpleNamespace(uuid='mig-1', status=status),
             block_migration=False,
         )
         finish = types.SimpleNamespace(done=lambda: False)
+        self._ran = (guest, store, post, recover)
         clock = fakes.FakeClock()
         drv._lm_monitor_config = monitor.MonitorConfig(
-            clock=clock, sleep=clock.sleep
+            clock=clock, sleep=clock.sleep, postcopy_window_s=window_s
         )
         with mock.patch.object(store_mod, 'NovaStore', return_value=store):
             drv._live_migration_monitor(
@@ -139,6 +149,50 @@ class TestDriverMonitor(unittest.TestCase):
         self.assertEqual('aborted', store.keys[-1]['livemigrate:phase'])
         self.assertIn('livemigrate_abort', store.events)
         self.assertNotIn(UUID, drv.active_migrations)
+
+    def test_lost_postcopy_raises_with_a_fault_and_rolls_nothing_back(self):
+        drv = _driver()
+        broken = [
+            (stats, fakes.POSTCOPY_FAILED) for stats in _stalled_script()
+        ]
+        with (
+            mock.patch.object(driver.CONF, 'host', 'src-host'),
+            mock.patch.object(
+                lm_outcome.compute_utils, 'add_instance_fault_from_exc'
+            ) as fault,
+            self.assertRaisesRegex(
+                lm_outcome.exception.MigrationError, 'lost dest for 30 s'
+            ),
+        ):
+            self._monitor(
+                drv,
+                broken + [FAILED],
+                _instance(),
+                status='running (post-copy)',
+                window_s=30,
+            )
+        guest, store, post, recover = self._ran
+        post.assert_not_called()
+        recover.assert_not_called()
+        self.assertEqual([], guest.calls)
+        message = fault.call_args.kwargs['fault_message']
+        self.assertIn(
+            'newest memory is on dest, the rest on src-host', message
+        )
+        self.assertEqual(
+            ('post-copy failed', message),
+            (
+                store.keys[-1]['livemigrate:phase'],
+                store.keys[-1]['livemigrate:reason'],
+            ),
+        )
+        self.assertIn('livemigrate_postcopy-failed', store.events)
+
+    def test_recovery_window_option_defaults_past_tcps_timeout(self):
+        # tcp_retries2=15 gives up a silent connection after ~15 minutes
+        self.assertEqual(
+            1200, driver.CONF.livemigrate.postcopy_recovery_window_s
+        )
 
     def test_completion_calls_post_method(self):
         drv = _driver()

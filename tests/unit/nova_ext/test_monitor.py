@@ -208,6 +208,57 @@ class TestMonitor(unittest.TestCase):
         self.assertEqual([(True, 1.0), (False, 2.5)], outcome.link)
         self.assertEqual([0.0, 0.5, 2.5, 3.0], asked)
 
+    def test_broken_postcopy_is_given_up_when_its_window_ends(self):
+        policy, script = _stalled(Permits.named('postcopy'))
+        broken = [(stats, fakes.POSTCOPY_FAILED) for stats in script[2:60]]
+        guest = fakes.FakeGuest(script[:2] + broken + [COMPLETED])
+        clock = fakes.FakeClock()
+        listener = Recorder()
+        config = monitor.MonitorConfig(
+            clock=clock, sleep=clock.sleep, postcopy_window_s=10
+        )
+        mon = monitor.Monitor(
+            guest, policy, config, listener, phase=Phase.POSTCOPY
+        )
+        outcome = mon.run()
+        self.assertEqual(monitor.POSTCOPY_LOST, outcome.job)
+        # broken at 1.0 s, given up 10 s later; nothing was asked of libvirt
+        self.assertEqual((10.0, 11.0), (outcome.broken_s, clock.now))
+        self.assertEqual([(True, 1.0)], listener.link)
+        self.assertEqual([], guest.calls)
+        self.assertIn('broken for 10 s', outcome.reason)
+
+    def test_failed_job_in_broken_postcopy_is_held_not_failed(self):
+        # nova's find_job_type calls a vanished job on an active source
+        # "failed"; rolling that back would destroy the destination's half
+        policy, script = _stalled(Permits.named('postcopy'))
+        held = [(FAILED, fakes.POSTCOPY_FAILED)] * 40
+        for window_s, expected in ((None, 'completed'), (5, 'postcopy-lost')):
+            with self.subTest(window_s=window_s):
+                guest = fakes.FakeGuest(script[:2] + held + [COMPLETED])
+                clock = fakes.FakeClock()
+                config = monitor.MonitorConfig(
+                    clock=clock, sleep=clock.sleep, postcopy_window_s=window_s
+                )
+                outcome = monitor.Monitor(
+                    guest, policy, config, phase=Phase.POSTCOPY
+                ).run()
+                self.assertEqual(expected, outcome.job)
+
+    def test_failed_job_without_broken_postcopy_still_fails(self):
+        policy, script = _stalled(Permits.named('postcopy'))
+        config_clock = fakes.FakeClock()
+        config = monitor.MonitorConfig(
+            clock=config_clock,
+            sleep=config_clock.sleep,
+            postcopy_window_s=5,
+        )
+        guest = fakes.FakeGuest(script[:2] + [FAILED])
+        outcome = monitor.Monitor(
+            guest, policy, config, phase=Phase.POSTCOPY
+        ).run()
+        self.assertEqual('failed', outcome.job)
+
     def test_domain_state_is_read_only_in_postcopy(self):
         policy, script = _stalled(Permits.named('none'))
         paused = [(stats, fakes.POSTCOPY_FAILED) for stats in script[:3]]
