@@ -43,6 +43,7 @@ from oslo_log import log as logging
 from nova_ext import conf as lm_conf
 from nova_ext import contract
 from nova_ext import loader
+from nova_ext import metrics as lm_metrics
 from nova_ext import monitor
 from nova_ext import observation
 from nova_ext import outcome as lm_outcome
@@ -91,19 +92,23 @@ class _PublishingListener(monitor.Listener):
     switch to post-copy.
     """
 
-    def __init__(self, publisher, at_postcopy):
+    def __init__(self, publisher, at_postcopy, metrics=None):
         self.publisher = publisher
         self.at_postcopy = at_postcopy
+        self.metrics = metrics or monitor.Listener()
 
     def decision(self, decision, obs):
+        self.metrics.decision(decision, obs)
         self.publisher.decision(decision, obs)
         if decision.action is observation.Action.POSTCOPY:
             self.at_postcopy()
 
     def stats(self, obs):
+        self.metrics.stats(obs)
         self.publisher.stats(obs)
 
     def postcopy_link(self, broken, obs):
+        self.metrics.postcopy_link(broken, obs)
         self.publisher.postcopy_link(broken, obs)
 
 
@@ -122,6 +127,9 @@ class LibvirtDriver(volumes.ForcedDisconnects, libvirt_driver.LibvirtDriver):
             clock=time.time,
             sleep=time.sleep,
         )
+        # NOTE: one registry and listener per process, however many
+        # drivers nova builds
+        self._lm_metrics = lm_metrics.for_process(CONF.livemigrate)
 
     @staticmethod
     def _validated_params():
@@ -252,6 +260,19 @@ class LibvirtDriver(volumes.ForcedDisconnects, libvirt_driver.LibvirtDriver):
             instance,
         )
         publisher.started(chosen.refusals, chosen.asked, shadow_policies)
+        start_phase = (
+            observation.Phase.POSTCOPY
+            if _loaded(migration, 'status') == 'running (post-copy)'
+            else observation.Phase.PRECOPY
+        )
+        metrics = lm_metrics.MigrationMetrics(
+            self._lm_metrics, instance.uuid, chosen.name, start_phase
+        )
+
+        def record_shadow(name, decision):
+            metrics.shadow(name, decision)
+            publisher.shadow(name, decision)
+
         # NOTE: nova's own per-instance task deque is the control channel,
         # so force-complete requests keep arriving exactly as nova queues them
         controls = self.active_migrations.setdefault(
@@ -272,20 +293,17 @@ class LibvirtDriver(volumes.ForcedDisconnects, libvirt_driver.LibvirtDriver):
                 lambda: self._activate_destination_ports(
                     context, instance, migration
                 ),
+                metrics,
             ),
             instance=instance,
             controls=controls,
-            phase=(
-                observation.Phase.POSTCOPY
-                if _loaded(migration, 'status') == 'running (post-copy)'
-                else observation.Phase.PRECOPY
-            ),
+            phase=start_phase,
             postcopy_enabled=permits.postcopy,
             job_end=job_end,
             shadows=lm_shadows.Shadows(
                 shadow_policies,
                 self._lm_monitor_config.stats_interval_s,
-                publisher.shadow,
+                record_shadow,
                 instance,
             ),
         )
@@ -295,6 +313,10 @@ class LibvirtDriver(volumes.ForcedDisconnects, libvirt_driver.LibvirtDriver):
         finally:
             self._lm_monitors.pop(instance.uuid, None)
             self._clear_empty_migration(instance)
+            metrics.ended(
+                lm_outcome.STATUS.get(mon.outcome.job, 'error'),
+                mon.outcome.elapsed_s,
+            )
         if outcome.job == 'completed':
             lm_outcome.report(
                 outcome, publisher, contract.PHASE_COMPLETED, guest, instance
@@ -358,8 +380,21 @@ class LibvirtDriver(volumes.ForcedDisconnects, libvirt_driver.LibvirtDriver):
             LOG.debug('No guest: %s', exc, instance=instance)
             return
         lm_outcome.publish_measured_downtime(
-            guest, store.NovaStore(context, instance, None), instance
+            guest,
+            store.NovaStore(context, instance, None),
+            instance,
+            measured=self._lm_measured_downtime,
         )
+
+    def _lm_measured_downtime(self, policy, downtime_ms):
+        """Observe a switch-over's downtime where it is measured: here,
+        on the destination (the source's libvirt rarely keeps it).
+        """
+        try:
+            self._lm_metrics.measured_downtime(policy, downtime_ms)
+        except Exception as exc:  # metrics never disturb a migration
+            LOG.warning('Could not update migration metrics: %s', exc)
+        self._lm_metrics.flush()
 
     def _activate_destination_ports(self, context, instance, migration):
         """What nova's lifecycle handler does for 'running (post-copy)'.
