@@ -16,21 +16,24 @@ One :class:`Metrics` per nova-compute process keeps its own
 else in nova-compute leaks into it). The monitor feeds it through a
 :class:`MigrationMetrics` listener per migration; exposing it is opt-in
 (``[livemigrate] metrics_listen_port`` for an HTTP listener,
-``metrics_textfile`` for node_exporter's textfile collector). Series::
+``metrics_textfile`` for node_exporter's textfile collector). Series,
+with their labels::
 
-    livemigrate_memory_remaining_bytes{instance}      gauge, in flight
-    livemigrate_disk_remaining_bytes{instance}        gauge, in flight
-    livemigrate_transfer_rate_bytes_per_second{instance}
-    livemigrate_dirty_rate_bytes_per_second{instance}
-    livemigrate_iteration{instance}                   memory pass number
-    livemigrate_throttle_ratio{instance}              auto-converge, 0-1
-    livemigrate_phase{instance,phase}                 1 for the current one
-    livemigrate_duration_seconds{policy,outcome}      histogram
-    livemigrate_downtime_seconds{policy,outcome}      histogram
-    livemigrate_decisions_total{policy,action,role}   role: active, shadow
+    livemigrate_memory_remaining_bytes            {instance_uuid}
+    livemigrate_disk_remaining_bytes              {instance_uuid}
+    livemigrate_transfer_rate_bytes_per_second    {instance_uuid}
+    livemigrate_dirty_rate_bytes_per_second       {instance_uuid}
+    livemigrate_iteration                         {instance_uuid}
+    livemigrate_throttle_ratio                    {instance_uuid}
+    livemigrate_phase (1: the current phase)      {instance_uuid,phase}
+    livemigrate_duration_seconds (histogram)      {policy,outcome}
+    livemigrate_downtime_seconds (histogram)      {policy,outcome}
+    livemigrate_decisions_total                   {policy,action,role}
 
-In-flight series of an instance go away when its migration ends. Nothing
-here raises into a migration: a failed write is logged and skipped.
+``role`` is ``active`` or ``shadow``. Not ``instance``: Prometheus gives
+that label to the scraped target. In-flight series of an instance go away
+when its migration ends. Nothing here raises into a migration: a failed
+write is logged and skipped.
 """
 
 import threading
@@ -102,14 +105,14 @@ class Metrics:
         self._lock = threading.Lock()
         self.gauges = {
             name: prometheus_client.Gauge(
-                name, text, ['instance'], registry=self.registry
+                name, text, ['instance_uuid'], registry=self.registry
             )
             for name, text, _ in GAUGES
         }
         self.phase = prometheus_client.Gauge(
             'livemigrate_phase',
             'Phase of the migration in flight: 1 for the current one',
-            ['instance', 'phase'],
+            ['instance_uuid', 'phase'],
             registry=self.registry,
         )
         self.duration = prometheus_client.Histogram(

@@ -51,7 +51,9 @@ class TestDriverMetrics(unittest.TestCase):
             )
             == 1.5
         )
-        assert not [k for k in samples(m) if ('instance', td.UUID) in k[1]]
+        assert not [
+            k for k in samples(m) if ('instance_uuid', td.UUID) in k[1]
+        ]
 
     def test_a_policy_abort_ends_as_error(self):
         drv = td._driver()

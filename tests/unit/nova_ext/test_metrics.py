@@ -20,8 +20,8 @@ import socket
 import types
 import urllib.request
 
-from prometheus_client import parser
 import prometheus_client
+from prometheus_client import parser
 import pytest
 
 from nova_ext import metrics
@@ -59,22 +59,22 @@ def value(m, name, **labels):
 def test_in_flight_gauges_follow_the_stats_per_instance():
     m = metrics.Metrics()
     metrics.MigrationMetrics(m, UUID, 'adaptive').stats(OBS)
-    assert value(m, 'livemigrate_memory_remaining_bytes', instance=UUID) == (
-        212 << 20
-    )
-    assert value(m, 'livemigrate_disk_remaining_bytes', instance=UUID) == (
-        1 << 30
-    )
     assert value(
-        m, 'livemigrate_transfer_rate_bytes_per_second', instance=UUID
+        m, 'livemigrate_memory_remaining_bytes', instance_uuid=UUID
+    ) == (212 << 20)
+    assert value(
+        m, 'livemigrate_disk_remaining_bytes', instance_uuid=UUID
+    ) == (1 << 30)
+    assert value(
+        m, 'livemigrate_transfer_rate_bytes_per_second', instance_uuid=UUID
     ) == (40 << 20)
     assert value(
-        m, 'livemigrate_dirty_rate_bytes_per_second', instance=UUID
+        m, 'livemigrate_dirty_rate_bytes_per_second', instance_uuid=UUID
     ) == (20 << 20)
-    assert value(m, 'livemigrate_iteration', instance=UUID) == 3
-    assert value(m, 'livemigrate_throttle_ratio', instance=UUID) == 0.3
+    assert value(m, 'livemigrate_iteration', instance_uuid=UUID) == 3
+    assert value(m, 'livemigrate_throttle_ratio', instance_uuid=UUID) == 0.3
     phase = {
-        p: value(m, 'livemigrate_phase', instance=UUID, phase=p)
+        p: value(m, 'livemigrate_phase', instance_uuid=UUID, phase=p)
         for p in metrics.PHASES
     }
     assert phase == {
@@ -95,7 +95,7 @@ def test_the_phase_follows_actions_and_a_broken_postcopy_link():
         return [
             p
             for p in metrics.PHASES
-            if value(m, 'livemigrate_phase', instance=UUID, phase=p) == 1
+            if value(m, 'livemigrate_phase', instance_uuid=UUID, phase=p) == 1
         ]
 
     assert current() == ['post-copy']
@@ -113,10 +113,12 @@ def test_the_end_drops_in_flight_series_and_observes_the_duration():
     lst.stats(OBS)
     lst.ended('completed', 42.0)
     left = {
-        labels for (_, labels) in samples(m) if ('instance', UUID) in labels
+        labels
+        for (_, labels) in samples(m)
+        if ('instance_uuid', UUID) in labels
     }
     assert left == set()
-    assert value(m, 'livemigrate_iteration', instance='other') == 3
+    assert value(m, 'livemigrate_iteration', instance_uuid='other') == 3
     assert (
         value(
             m,
@@ -237,7 +239,7 @@ def test_textfile_mode_writes_what_a_scrape_would_read(tmp_path):
     lst.stats(OBS)
     with open(path) as f:
         during = f.read()
-    assert 'livemigrate_iteration{instance="%s"} 3.0' % UUID in during
+    assert 'livemigrate_iteration{instance_uuid="%s"} 3.0' % UUID in during
     lst.ended('cancelled', 9.0)
     with open(path) as f:
         after = f.read()
@@ -302,7 +304,7 @@ def test_the_listener_serves_the_registry_once_per_process(process):
     url = 'http://127.0.0.1:%d/metrics' % port
     with urllib.request.urlopen(url, timeout=10) as r:
         body = r.read().decode()
-    assert 'livemigrate_iteration{instance="%s"} 3.0' % UUID in body
+    assert 'livemigrate_iteration{instance_uuid="%s"} 3.0' % UUID in body
 
 
 def test_a_port_in_use_is_one_error_and_no_listener(process, caplog):
