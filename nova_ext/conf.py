@@ -131,6 +131,33 @@ OPTS = [
         'the error. 0 waits for ever (the migration stays running, '
         'phase "post-copy failed").',
     ),
+    cfg.PortOpt(
+        'metrics_listen_port',
+        default=0,
+        help='Serve Prometheus metrics of live migrations on this TCP '
+        'port (path /metrics): in-flight gauges per instance, duration '
+        'and downtime histograms per policy and outcome, and a counter '
+        'of decisions per policy and action, shadow policies included. '
+        'Each nova-compute on one network namespace needs its own port. '
+        'A port that cannot be bound is logged as an error and '
+        'nova-compute runs on without it. 0: no listener.',
+    ),
+    cfg.HostAddressOpt(
+        'metrics_listen_address',
+        default='0.0.0.0',
+        help='Address the metrics listener binds (see '
+        'metrics_listen_port); 127.0.0.1 keeps it on this host.',
+    ),
+    cfg.StrOpt(
+        'metrics_textfile',
+        default='',
+        help="Write the same metrics to this file for node_exporter's "
+        'textfile collector (a path ending in .prom in its '
+        '--collector.textfile.directory), rewritten atomically every '
+        '[libvirt] live_migration_monitor_interval during a migration '
+        'and when one ends. Each nova-compute needs its own file. '
+        'Empty: no file.',
+    ),
     cfg.BoolOpt(
         'publish_status',
         default=True,
@@ -209,3 +236,15 @@ def validate(conf, context_factory):
         except base.PolicyError as exc:
             raise base.PolicyError('[livemigrate] %s: %s' % (option, exc))
     return params
+
+
+def nova_policy_params(conf):
+    """The nova policy's parameters from nova's own ``[libvirt]`` options."""
+    lib = conf.libvirt
+    return {
+        'downtime_ms': lib.live_migration_downtime,
+        'downtime_steps': lib.live_migration_downtime_steps,
+        'downtime_delay_s': lib.live_migration_downtime_delay,
+        'completion_timeout_s': lib.live_migration_completion_timeout,
+        'timeout_action': lib.live_migration_timeout_action,
+    }

@@ -25,13 +25,10 @@ changes only what it must and delegates the rest to nova:
 - auto-converge is kept alongside post-copy when both are permitted;
 - volumes are disconnected with ``force`` on every path where this host
   gives them up (:mod:`nova_ext.volumes`);
-- a post-copy whose connection stays broken past ``[livemigrate]
-  postcopy_recovery_window_s`` ends in ERROR with a fault saying where the
-  guest's memory is; neither nova's rollback nor its post-migration steps
-  run, so both hosts keep their half (:mod:`nova_ext.recovery`).
-
-The status is published by :mod:`nova_ext.publisher` into nova's objects
-(:mod:`nova_ext.store`).
+- a post-copy broken past ``postcopy_recovery_window_s`` ends in ERROR,
+  both hosts keeping their half (:mod:`nova_ext.recovery`);
+- a move nova fails to finish releases the source's allocation
+  (:mod:`nova_ext.allocations`). Status: :mod:`nova_ext.publisher`.
 """
 
 import collections
@@ -48,6 +45,7 @@ from nova_ext import allocations
 from nova_ext import conf as lm_conf
 from nova_ext import contract
 from nova_ext import loader
+from nova_ext import metrics as lm_metrics
 from nova_ext import monitor
 from nova_ext import observation
 from nova_ext import outcome as lm_outcome
@@ -63,18 +61,6 @@ CONF = nova_conf.CONF
 lm_conf.register_opts(CONF)
 
 MIB = 1024 * 1024
-
-
-def nova_policy_params():
-    """The nova policy's parameters from nova's own ``[libvirt]`` options."""
-    lib = CONF.libvirt
-    return {
-        'downtime_ms': lib.live_migration_downtime,
-        'downtime_steps': lib.live_migration_downtime_steps,
-        'downtime_delay_s': lib.live_migration_downtime_delay,
-        'completion_timeout_s': lib.live_migration_completion_timeout,
-        'timeout_action': lib.live_migration_timeout_action,
-    }
 
 
 def _loaded(obj, name, default=None):
@@ -107,6 +93,9 @@ class LibvirtDriver(volumes.ForcedDisconnects, libvirt_driver.LibvirtDriver):
             sleep=time.sleep,
             postcopy_window_s=CONF.livemigrate.postcopy_recovery_window_s,
         )
+        # NOTE: one registry and listener per process, however many
+        # drivers nova builds
+        self._lm_metrics = lm_metrics.for_process(CONF.livemigrate)
 
     @staticmethod
     def _validated_params():
@@ -126,7 +115,9 @@ class LibvirtDriver(volumes.ForcedDisconnects, libvirt_driver.LibvirtDriver):
             ) from None
 
     def _params_for(self, name):
-        params = dict(nova_policy_params()) if name == 'nova' else {}
+        params = (
+            dict(lm_conf.nova_policy_params(CONF)) if name == 'nova' else {}
+        )
         if name == 'adaptive':
             params['max_pause_ms'] = CONF.livemigrate.max_pause_ms
         params.update(self._lm_params.get(name, {}))
@@ -237,10 +228,27 @@ class LibvirtDriver(volumes.ForcedDisconnects, libvirt_driver.LibvirtDriver):
             instance,
         )
         publisher.started(chosen.refusals, chosen.asked, shadow_policies)
+        start_phase = (
+            observation.Phase.POSTCOPY
+            if _loaded(migration, 'status') == 'running (post-copy)'
+            else observation.Phase.PRECOPY
+        )
+        metrics = lm_metrics.MigrationMetrics(
+            self._lm_metrics, instance.uuid, chosen.name, start_phase
+        )
+
         # NOTE: nova's own per-instance task deque is the control channel,
         # so force-complete requests keep arriving exactly as nova queues them
         controls = self.active_migrations.setdefault(
             instance.uuid, collections.deque()
+        )
+
+        listener = lm_publisher.Listener(
+            publisher,
+            lambda: self._activate_destination_ports(
+                context, instance, migration
+            ),
+            metrics,
         )
 
         def job_end():
@@ -252,25 +260,16 @@ class LibvirtDriver(volumes.ForcedDisconnects, libvirt_driver.LibvirtDriver):
             guest,
             policy,
             self._lm_monitor_config,
-            lm_publisher.Listener(
-                publisher,
-                lambda: self._activate_destination_ports(
-                    context, instance, migration
-                ),
-            ),
+            listener,
             instance=instance,
             controls=controls,
-            phase=(
-                observation.Phase.POSTCOPY
-                if _loaded(migration, 'status') == 'running (post-copy)'
-                else observation.Phase.PRECOPY
-            ),
+            phase=start_phase,
             postcopy_enabled=permits.postcopy,
             job_end=job_end,
             shadows=lm_shadows.Shadows(
                 shadow_policies,
                 self._lm_monitor_config.stats_interval_s,
-                publisher.shadow,
+                listener.shadow,
                 instance,
             ),
         )
@@ -280,6 +279,10 @@ class LibvirtDriver(volumes.ForcedDisconnects, libvirt_driver.LibvirtDriver):
         finally:
             self._lm_monitors.pop(instance.uuid, None)
             self._clear_empty_migration(instance)
+            metrics.ended(
+                lm_outcome.STATUS.get(mon.outcome.job, 'error'),
+                mon.outcome.elapsed_s,
+            )
         if outcome.job == 'completed':
             lm_outcome.report(
                 outcome, publisher, contract.PHASE_COMPLETED, guest, instance
@@ -355,7 +358,10 @@ class LibvirtDriver(volumes.ForcedDisconnects, libvirt_driver.LibvirtDriver):
             LOG.debug('No guest: %s', exc, instance=instance)
             return
         lm_outcome.publish_measured_downtime(
-            guest, store.NovaStore(context, instance, None), instance
+            guest,
+            store.NovaStore(context, instance, None),
+            instance,
+            measured=self._lm_metrics.measured_downtime,
         )
 
     def _activate_destination_ports(self, context, instance, migration):

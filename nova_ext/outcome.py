@@ -234,13 +234,16 @@ def measured_keys(metadata, downtime_ms):
     return keys
 
 
-def publish_measured_downtime(guest, store, instance=None):
+def publish_measured_downtime(guest, store, instance=None, measured=None):
     """On the destination: publish the downtime libvirt measured there.
 
     libvirt reports the measured downtime of a pre-copy switch-over in the
     completed job's stats; after post-copy it reports none, and the
     expected value stays published. It also completes the final figures,
     which the source wrote without it.
+
+    :param measured: ``f(policy, downtime_ms)`` told of a measured
+        downtime, with the policy the status keys name (the metrics)
     """
     try:
         stats = guest._domain.jobStats(JOB_STATS_COMPLETED)
@@ -248,8 +251,14 @@ def publish_measured_downtime(guest, store, instance=None):
         LOG.debug('No completed job stats: %s', exc, instance=instance)
         return
     downtime = (stats or {}).get('downtime')
+
+    def keys(current):
+        if measured is not None and downtime is not None:
+            measured(current.get(contract.POLICY_USED_KEY), int(downtime))
+        return measured_keys(current, downtime)
+
     try:
-        store.metadata(lambda current: measured_keys(current, downtime))
+        store.metadata(keys)
     except Exception as exc:
         LOG.warning(
             'Could not publish the measured downtime: %s',

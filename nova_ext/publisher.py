@@ -235,21 +235,31 @@ class Publisher:
 
 
 class Listener(monitor.Listener):
-    """Publishes what the monitor reports, and moves the ports at the
-    switch to post-copy.
+    """Publishes what the monitor reports, feeds the metrics, and moves
+    the ports at the switch to post-copy.
     """
 
-    def __init__(self, publisher, at_postcopy):
+    def __init__(self, publisher, at_postcopy, metrics=None):
         self.publisher = publisher
         self.at_postcopy = at_postcopy
+        self.metrics = metrics or monitor.Listener()
 
     def decision(self, decision, obs):
+        self.metrics.decision(decision, obs)
         self.publisher.decision(decision, obs)
         if decision.action is Action.POSTCOPY:
             self.at_postcopy()
 
     def stats(self, obs):
+        self.metrics.stats(obs)
         self.publisher.stats(obs)
 
     def postcopy_link(self, broken, obs):
+        self.metrics.postcopy_link(broken, obs)
         self.publisher.postcopy_link(broken, obs)
+
+    def shadow(self, name, decision):
+        """A shadow policy's decision: counted and published, not acted."""
+        if hasattr(self.metrics, 'shadow'):
+            self.metrics.shadow(name, decision)
+        self.publisher.shadow(name, decision)

@@ -47,6 +47,10 @@ BUILD_PACKAGES = (
     'mtools',
     'dosfstools',
 )
+# Tools tests run against what the driver exposes: Prometheus and its
+# promtool (tests/functional/nova_ext/test_metrics_promtool.py and the
+# cloud's scrape test).
+TOOL_PACKAGES = ('prometheus',)
 MIN_QEMU = (9, 0)
 MIN_LIBVIRT = (10, 0)
 BACKPORTS_FILE = '/etc/apt/sources.list.d/osc-livemigrate-backports.sources'
@@ -154,7 +158,9 @@ def _installed(package):
 def missing_packages():
     """Return the packages to (re)install; empty when the host is ready."""
     missing = [
-        p for p in HYPERVISOR_PACKAGES + BUILD_PACKAGES if not _installed(p)
+        p
+        for p in HYPERVISOR_PACKAGES + BUILD_PACKAGES + TOOL_PACKAGES
+        if not _installed(p)
     ]
     qemu = _version(['qemu-system-x86_64', '--version'])
     libvirt = _version(['libvirtd', '--version'])

@@ -359,12 +359,14 @@ class Cloud:
         ``reset``. Returns the names restarted.
         """
         restart = []
+        changed = set()
         current = self.overrides()
         for what, sections in (('keystone', keystone), ('compute', compute)):
             path = svc.override_path(self.layout, what)
             text = render.ini(sections) if sections else None
             if current.get(what) == text:
                 continue
+            changed.add(what)
             if text is None:
                 os.remove(path)
             else:
@@ -378,6 +380,13 @@ class Cloud:
         if not restart:
             return []
         t0 = time.monotonic()
+        if self.pair is not None and 'compute' in changed:
+            # NOTE: a kept cloud's computes restart on today's base config
+            # too (a new [livemigrate] option, say), not only the override
+            for rel, text in computes.compute_files(
+                self.layout, self.pair
+            ).items():
+                bootstrap.write(os.path.join(self.layout.etc, rel), text)
         self.table.stop_many(restart, timeout=20)
         self.supervisor.run([s for s in self.services if s.name in restart])
         self._connection = None

@@ -117,6 +117,11 @@ def privsep_helper(lo, host, extra=()):
     )
 
 
+def metrics_port(lo, host):
+    """The port of one compute's migration metrics listener."""
+    return lo.ports['metrics-%s' % pair_host(lo, host).lower()]
+
+
 def compute_conf(lo, pair, host, extra=()):
     """compute-HOST.conf of one libvirt host."""
     letter = pair_host(lo, host)
@@ -146,6 +151,8 @@ def compute_conf(lo, pair, host, extra=()):
             'livemigrate': {
                 'default_policy': 'nova',
                 'user_selectable_policies': 'nova,adaptive,schedule,kubevirt',
+                'metrics_listen_address': '127.0.0.1',
+                'metrics_listen_port': metrics_port(lo, host),
             },
             'nova_sys_admin': {'helper_command': helper},
             'privsep_osbrick': {'helper_command': helper},

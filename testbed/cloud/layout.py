@@ -63,6 +63,12 @@ DEFAULT_PORTS = {
     'glance': 9292,
     'neutron': 9696,
     'nova-api': 8774,
+    # [livemigrate] metrics_listen_port of each libvirt-mode compute: they
+    # share the root network namespace, so each has its own
+    'metrics-a': 9181,
+    'metrics-b': 9182,
+    # the Prometheus a test starts to scrape them (not a cloud service)
+    'prometheus': 9190,
 }
 
 # Passwords are for a throw-away cloud that only listens on loopback.

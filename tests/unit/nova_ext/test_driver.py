@@ -28,6 +28,7 @@ from nova.virt.libvirt import driver as libvirt_driver
 
 from nova_ext import allocations
 from nova_ext import driver
+from nova_ext import metrics as lm_metrics
 from nova_ext import monitor
 from nova_ext.observation import GIB
 from nova_ext.observation import Permits
@@ -77,6 +78,7 @@ def _driver(flags=0):
     drv._lm_deliberate_abort = set()
     drv._lm_moved = set()
     drv._lm_params = {}
+    drv._lm_metrics = lm_metrics.Metrics()
     drv._host = mock.Mock()
     drv._get_migration_flags = lambda block: flags
     drv._get_vpmems = lambda instance: []

@@ -11,6 +11,8 @@
 # under the License.
 """The host set-up installs what the first real-level tests need."""
 
+import os
+
 from testbed.guest import disk
 from testbed import hostpkgs
 
@@ -24,3 +26,14 @@ def test_host_install_brings_the_guest_disk_tools():
     wanted = set(disk.PACKAGES)
     installed = set(hostpkgs.HYPERVISOR_PACKAGES + hostpkgs.BUILD_PACKAGES)
     assert wanted <= installed, sorted(wanted - installed)
+
+
+def test_host_install_brings_prometheus_for_the_metrics_tests():
+    """promtool and the cloud's scrape test need Debian's prometheus, and
+    bindep.txt lists what the host set-up installs.
+    """
+    assert 'prometheus' in hostpkgs.TOOL_PACKAGES
+    root = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
+    with open(os.path.join(os.path.dirname(root), 'bindep.txt')) as f:
+        listed = {ln.split()[0] for ln in f if ln.strip() and ln[0] != '#'}
+    assert set(hostpkgs.TOOL_PACKAGES) <= listed

@@ -14,7 +14,9 @@ the services whose override changed restart. The restarts themselves run
 for real in tests/functional/cloud/test_libvirt_tokens.py.
 """
 
+from testbed.cloud import bootstrap
 from testbed.cloud import Cloud
+from testbed.cloud import computes
 from testbed.cloud import render
 
 
@@ -81,3 +83,28 @@ def test_overrides_reach_argv_and_env_and_only_changed_services_restart(
     assert 'compute-override.conf' not in ' '.join(
         c.launch('nova-compute-compute1').argv
     )
+
+
+def test_a_compute_restart_rewrites_the_libvirt_computes_base_config(
+    tmp_path,
+):
+    """A kept cloud's computes restart on today's compute-HOST.conf, so a
+    new option (each compute's metrics port) reaches them without a new
+    cloud; the scrape test failed on a kept cloud without this.
+    """
+    c = Cloud(mode='libvirt', base=str(tmp_path), say=lambda m: None)
+    c.table.stop_many = lambda names, timeout=0: names
+    c.supervisor.run = lambda services: None
+    paths = [computes.conf_path(c.layout, h) for h in c.hosts]
+    for path in paths:
+        bootstrap.write(path, '[DEFAULT]\n')
+    c.reconfigure(keystone={'token': {'expiration': 130}})
+    assert [open(p).read() for p in paths] == ['[DEFAULT]\n'] * 2
+    c.reconfigure(compute={'livemigrate': {'shadow_policies': 'nova'}})
+    for host, path in zip(c.hosts, paths):
+        with open(path) as f:
+            assert (
+                'metrics_listen_port = %d\n'
+                % computes.metrics_port(c.layout, host)
+                in f.read()
+            )
