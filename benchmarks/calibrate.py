@@ -210,7 +210,10 @@ def _collect(real, pair, image, runs, scenarios):
                     params=PARAMS,
                     ram_bytes=ram * MIB,
                     cap_mib_s=cap,
-                    spec=spec.__dict__,
+                    spec=dict(
+                        spec.__dict__,
+                        schedule=spec.schedule and spec.schedule.cmdline(),
+                    ),
                 )
         pair.destroy_guest(guest)
     return out
