@@ -13,7 +13,9 @@
 
 A model is only worth its error on runs it was not fitted to. Eight
 converging scenarios (guest RAM, filled MiB, working set, dirty rate, cap)
-run at least three times each on the real hosts under one fixed, passive
+and four phased ones (a burst/idle schedule and a ramp in each half; each
+migration starts as the schedule's first stage begins) run at least three
+times each on the real hosts under one fixed, passive
 policy (``schedule`` with a step that never fires, so QEMU's own 300 ms
 downtime decides). The constants of :class:`nova_ext.sim.calibrated.
 Calibration` are fitted (coordinate search on |log(sim/real)| of the
@@ -25,6 +27,7 @@ Run (root)::
 
     OS_NOVA_DISABLE_EVENTLET_PATCHING=True OSC_LM_PREFIX=lmf \\
         OSC_LM_SUBNET=10.77.7 python -m benchmarks.calibrate [--runs 3]
+    python -m benchmarks.calibrate --phased  # only the phased scenarios
     python -m benchmarks.calibrate --refit   # reuse the stored real runs
 """
 
@@ -37,21 +40,68 @@ import statistics
 import sys
 
 from nova_ext import loader
+from nova_ext.observation import Action
 from nova_ext.observation import MIB
 from nova_ext.observation import MigrationContext
 from nova_ext.observation import Permits
 from nova_ext.sim import calibrated
+from nova_ext.sim import workload as sim_workload
 
-#: (name, ram MiB, fill MiB, working set MiB, dirty MiB/s, cap MiB/s, half)
+#: (name, ram MiB, fill MiB, working set MiB, dirty MiB/s, cap MiB/s, half,
+#: stages): a constant guest has no stages and dirties the set at the
+#: rate; a phased one runs ``stages`` ((seconds, MiB/s), ...) over and over
+#: (the rate is then their mean) and each migration starts as its first
+#: stage begins
 SCENARIOS = (
-    ('s256-f32-w16-r4-c20', 256, 32, 16, 4, 20, 'fit'),
-    ('s512-f64-w16-r5-c20', 512, 64, 16, 5, 20, 'holdout'),
-    ('s512-f0-w4-r40-c20', 512, 0, 4, 40, 20, 'fit'),
-    ('s256-f0-w4-r30-c30', 256, 0, 4, 30, 30, 'holdout'),
-    ('s512-f128-w32-r10-c40', 512, 128, 32, 10, 40, 'fit'),
-    ('s256-f64-w32-r12-c40', 256, 64, 32, 12, 40, 'holdout'),
-    ('s256-f0-w64-r8-c20', 256, 0, 64, 8, 20, 'fit'),
-    ('s512-f32-w48-r15-c30', 512, 32, 48, 15, 30, 'holdout'),
+    ('s256-f32-w16-r4-c20', 256, 32, 16, 4, 20, 'fit', None),
+    ('s512-f64-w16-r5-c20', 512, 64, 16, 5, 20, 'holdout', None),
+    ('s512-f0-w4-r40-c20', 512, 0, 4, 40, 20, 'fit', None),
+    ('s256-f0-w4-r30-c30', 256, 0, 4, 30, 30, 'holdout', None),
+    ('s512-f128-w32-r10-c40', 512, 128, 32, 10, 40, 'fit', None),
+    ('s256-f64-w32-r12-c40', 256, 64, 32, 12, 40, 'holdout', None),
+    ('s256-f0-w64-r8-c20', 256, 0, 64, 8, 20, 'fit', None),
+    ('s512-f32-w48-r15-c30', 512, 32, 48, 15, 30, 'holdout', None),
+    # burst/idle and ramps, a pair in each half
+    (
+        'p256-f0-w32-b48x12i6-c20',
+        256,
+        0,
+        32,
+        32,
+        20,
+        'fit',
+        ((12, 48), (6, 0)),
+    ),
+    (
+        'p256-f32-w48-b40x10i6-c30',
+        256,
+        32,
+        48,
+        25,
+        30,
+        'holdout',
+        ((10, 40), (6, 0)),
+    ),
+    (
+        'p256-f0-w32-ramp48x4-c20',
+        256,
+        0,
+        32,
+        24,
+        20,
+        'fit',
+        ((4, 12), (4, 24), (4, 36), (4, 48), (4, 0)),
+    ),
+    (
+        'p256-f16-w40-ramp40x3-c30',
+        256,
+        16,
+        40,
+        20,
+        30,
+        'holdout',
+        ((3, 10), (3, 20), (3, 30), (3, 40), (3, 0)),
+    ),
 )
 POLICY, PARAMS = 'schedule', {'steps': 't600:abort'}
 DEFAULT_OUT = os.path.join(
@@ -74,76 +124,98 @@ def _policy(ram_mib):
     return loader.build_policy(POLICY, ctx, PARAMS)
 
 
-def collect(runs):
+def guest_spec(scenario):
+    """The test guest of one scenario (phased ones leave the vCPU time to
+    write: their sweeps verify at 64 MiB/s).
+    """
+    from testbed.guest import spec as guest_spec
+
+    _, ram, fill, wws, rate, _, _, stages = scenario
+    if stages is None:
+        return guest_spec.GuestSpec(
+            mem_mib=ram, fill_mib=fill, dirty_mib=wws, dirty_rate_mib_s=rate
+        )
+    return guest_spec.GuestSpec(
+        mem_mib=ram,
+        fill_mib=fill,
+        verify_rate_mib_s=64,
+        **guest_spec.schedule_fields((wws,), [(d, (r,)) for d, r in stages]),
+    )
+
+
+def collect(runs, scenarios=SCENARIOS):
     """Run every scenario ``runs`` times on real hosts; returns raw rows."""
     from benchmarks import real
     from testbed.guest import build
-    from testbed.guest.spec import GuestSpec
     from testbed import hosts
+    from testbed import machine_lock
 
-    image = build.build()
-    pair = hosts.HostPair()
+    with machine_lock.exclusive('python -m benchmarks.calibrate'):
+        image = build.build()
+        pair = hosts.HostPair()
+        pair.up()
+        try:
+            return _collect(real, pair, image, runs, scenarios)
+        finally:
+            pair.down()
+
+
+def _collect(real, pair, image, runs, scenarios):
+    """The runs of :func:`collect`, on hosts that are up."""
     out = []
-    pair.up()
-    try:
-        for name, ram, fill, wws, rate, cap, half in SCENARIOS:
-            spec = GuestSpec(
-                mem_mib=ram,
-                fill_mib=fill,
-                dirty_mib=wws,
-                dirty_rate_mib_s=rate,
+    for sc in scenarios:
+        name, ram, _, _, _, cap, _, _ = sc
+        spec = guest_spec(sc)
+        guest = 'cal-%s' % name
+        for n in range(runs):
+            run, source, corrupt, _ = real.migrate(
+                pair,
+                image,
+                guest,
+                spec,
+                POLICY,
+                PARAMS,
+                Permits.named('none'),
+                cap,
             )
-            guest = 'cal-%s' % name
-            for n in range(runs):
-                run, source, corrupt, _ = real.migrate(
-                    pair,
-                    image,
-                    guest,
-                    spec,
-                    POLICY,
-                    PARAMS,
-                    Permits.named('none'),
-                    cap,
-                )
-                out.append(
-                    {
-                        'scenario': name,
-                        'run': n,
-                        'source': source,
-                        'outcome': run.outcome,
-                        'total_s': run.total_s,
-                        'downtime_ms': run.downtime_ms,
-                        'iterations': real.last_stat(run, 'memory_iteration'),
-                        'corrupt_pages': corrupt,
-                    }
-                )
-                print(
-                    '%-24s run %d %-9s %6.2f s %6s ms corrupt %s'
-                    % (
-                        name,
-                        n,
-                        run.outcome,
-                        run.total_s,
-                        run.downtime_ms,
-                        corrupt,
+            out.append(
+                {
+                    'scenario': name,
+                    'run': n,
+                    'source': source,
+                    'outcome': run.outcome,
+                    'total_s': run.total_s,
+                    'downtime_ms': run.downtime_ms,
+                    'iterations': real.last_stat(run, 'memory_iteration'),
+                    'corrupt_pages': corrupt,
+                }
+            )
+            print(
+                '%-24s run %d %-9s %6.2f s %6s ms corrupt %s'
+                % (
+                    name,
+                    n,
+                    run.outcome,
+                    run.total_s,
+                    run.downtime_ms,
+                    corrupt,
+                ),
+                flush=True,
+            )
+            if n == 0:
+                real.save_trace(
+                    run,
+                    os.path.join(real.TRACES, 'calibration-%s.json' % name),
+                    policy=POLICY,
+                    params=PARAMS,
+                    ram_bytes=ram * MIB,
+                    cap_mib_s=cap,
+                    spec=dict(
+                        spec.__dict__,
+                        schedule=spec.schedule and spec.schedule.cmdline(),
                     ),
-                    flush=True,
                 )
-                if n == 0:
-                    real.save_trace(
-                        run,
-                        os.path.join(
-                            real.TRACES, 'calibration-%s.json' % name
-                        ),
-                        policy=POLICY,
-                        params=PARAMS,
-                        ram_bytes=ram * MIB,
-                        cap_mib_s=cap,
-                        spec=spec.__dict__,
-                    )
-            pair.destroy_guest(guest)
-    finally:
-        pair.down()
+        pair.destroy_guest(guest)
     return out
 
 
@@ -163,13 +235,49 @@ def medians(raw):
     }
 
 
-def predict(cal, scenario):
-    """(total_s, downtime_ms) the calibrated simulator predicts."""
-    _, ram, fill, wws, rate, cap, _ = scenario
-    _, total, downtime = calibrated.simulate(
-        _policy(ram), ram, fill, wws, rate, cap, cal
+def sim_workload_of(cal, scenario):
+    """The calibrated model's workload for a scenario, phased or not.
+
+    A phased guest gets the constant guest's calibrated RAM and its own
+    schedule, each rate scaled by ``dirty_factor`` as a constant rate is.
+    """
+    _, ram, fill, wws, rate, _, _, stages = scenario
+    base = calibrated.workload(ram, fill, wws, rate, cal)
+    if stages is None:
+        return base
+    return sim_workload.Workload(
+        base.ram_bytes,
+        sets=(float(wws * MIB),),
+        stages=tuple(
+            sim_workload.Stage(d, (r * MIB * cal.dirty_factor,))
+            for d, r in stages
+        ),
     )
-    return total, downtime
+
+
+def predict(cal, scenario, poll_s=0.5, max_s=3600.0):
+    """(total_s, downtime_ms) the calibrated simulator predicts.
+
+    :func:`nova_ext.sim.calibrated.simulate`'s loop, on
+    :func:`sim_workload_of`'s workload (that function takes constant
+    guests only).
+    """
+    ram, cap = scenario[1], scenario[5]
+    policy = _policy(ram)
+    mig = calibrated.CalibratedMigration(
+        sim_workload_of(cal, scenario),
+        calibrated.link(cap, cal),
+        cal.final_mib_s * MIB,
+    )
+    while not mig.done and mig.t < max_s:
+        mig.advance(poll_s)
+        if mig.done:
+            break
+        decision = policy.decide(mig.observe())
+        if decision.action is not Action.NOTHING:
+            mig.apply(decision)
+    downtime = mig.final_downtime_ms if mig.outcome == 'completed' else None
+    return mig.t + cal.setup_s, downtime
 
 
 def _cost(cal, scenarios, real):
@@ -222,6 +330,7 @@ def report(cal, real):
             {
                 'scenario': sc[0],
                 'half': sc[6],
+                'phased': sc[7] is not None,
                 'runs': n,
                 'real_total_s': rt,
                 'sim_total_s': round(st, 3),
@@ -258,11 +367,27 @@ def main(argv=None):
         action='store_true',
         help='fit again on the real runs stored in --out',
     )
+    parser.add_argument(
+        '--phased',
+        action='store_true',
+        help='run only the phased scenarios; the stored runs of the '
+        'others in --out are kept',
+    )
     parser.add_argument('--out', default=DEFAULT_OUT)
     args = parser.parse_args(argv)
     if args.refit:
         with open(args.out) as fh:
             raw = json.load(fh)['real_runs']
+    elif args.phased:
+        phased = [sc for sc in SCENARIOS if sc[7] is not None]
+        names = {sc[0] for sc in phased}
+        with open(args.out) as fh:
+            raw = [
+                r
+                for r in json.load(fh)['real_runs']
+                if r['scenario'] not in names
+            ]
+        raw += collect(args.runs, phased)
     else:
         raw = collect(args.runs)
     real = medians(raw)

@@ -18,16 +18,23 @@ policy. One guest per workload is migrated back and forth (from wherever
 it runs), and after every migration its serial log must show heartbeats and
 two VERIFY sweeps; ``corrupt_pages`` is the rise of its corrupt count.
 
+Two phased workloads (``--phased``) run on 256 MiB guests over the same
+20 MiB/s cap: ``burst`` writes a 48 MiB set at 48 MiB/s for 16 s and
+idles 6 s; ``ramp`` climbs 12, 24, 36, 48 MiB/s in 4 s steps, then idles
+4 s. Each migration starts as the guest enters the first stage, so every
+policy meets the same phases; their rows replace the phased rows of
+``--out`` and keep the constant ones.
+
 nova's and KubeVirt's completion timeouts are scaled down (nova's default
 would wait 800 s/GiB, 400 s here), see ``SCALED``: the table and the JSON
 state them. Rows have the simulator benchmark's fields plus
 ``corrupt_pages``, ``cap_mib_s`` and ``params``; ``lower_bound_s`` is RAM
 over the cap, as in the simulator (zero pages make real runs beat it).
 
-Run (root, ~15 min on 2 cores)::
+Run (root, ~15 min on 2 cores; ``--phased`` ~20 min)::
 
     OS_NOVA_DISABLE_EVENTLET_PATCHING=True OSC_LM_PREFIX=lmf \\
-        OSC_LM_SUBNET=10.77.7 python -m benchmarks.real [--quick]
+        OSC_LM_SUBNET=10.77.7 python -m benchmarks.real [--quick|--phased]
 """
 
 import argparse
@@ -42,7 +49,9 @@ from nova_ext.observation import MigrationContext
 from nova_ext.observation import Permits
 from testbed.guest import build
 from testbed.guest.spec import GuestSpec
+from testbed.guest.spec import schedule_fields
 from testbed import hosts
+from testbed import machine_lock
 from testbed import migration
 
 CAP_MIB_S = 20
@@ -54,6 +63,20 @@ WORKLOADS = {
     ),
     'warm': GuestSpec(mem_mib=512, dirty_mib=32, dirty_rate_mib_s=40),
     'hot': GuestSpec(mem_mib=512, dirty_mib=64, dirty_rate_mib_s=100),
+}
+#: phased guests: small, and every migration starts as stage 0 begins
+PHASED_CAP_MIB_S = 20
+PHASED = {
+    'burst': GuestSpec(
+        mem_mib=256,
+        verify_rate_mib_s=64,
+        **schedule_fields((48,), [(16, (48,)), (6, (0,))]),
+    ),
+    'ramp': GuestSpec(
+        mem_mib=256,
+        verify_rate_mib_s=64,
+        **schedule_fields((48,), [(4, (r,)) for r in (12, 24, 36, 48, 0)]),
+    ),
 }
 PERMITS = ('none', 'postcopy', 'pause')
 POLICIES = ('adaptive', 'nova', 'kubevirt', 'schedule')
@@ -83,7 +106,31 @@ def ensure_guest(pair, image, name, spec):
         pair.start_guest(name, spec, image)
         pair.wait_serial(name, lambda r: r.verifies, 60, 'a VERIFY sweep')
         host = 'A'
+    if spec.schedule is not None:
+        wait_for_stage_start(pair, name, spec)
     return host, pair.connect(host).lookupByName(name)
+
+
+def wait_for_stage_start(pair, name, spec, stage=0):
+    """Wait for a heartbeat that shows the guest entering ``stage``.
+
+    Heartbeats come once a second, so the migration starts at most about
+    a second into the stage.
+    """
+    seen = len(pair.serial(name).heartbeats)
+    period = sum(d for d, _ in spec.schedule.stages)
+
+    def entered(report):
+        beats = report.heartbeats[max(seen - 1, 0) :]
+        return (
+            len(beats) >= 2
+            and beats[-1].stage == stage
+            and beats[-2].stage != stage
+        )
+
+    return pair.wait_serial(
+        name, entered, period + 30, 'the guest entering stage %d' % stage
+    )
 
 
 def migrate(
@@ -149,14 +196,34 @@ def save_trace(run, path, **meta):
         )
 
 
-def row(policy, workload, spec, permits, params, run, corrupt):
+def converges(spec, cap_mib_s):
+    """Whether plain pre-copy ends within LIMIT_MS, as the model has it.
+
+    A phased guest converges if a stage leaves its working set alone for
+    longer than a round (pre-copy ends at that stage's first sync).
+    """
+    fits = spec.dirty_mib <= cap_mib_s * LIMIT_MS / 1000.0
+    if spec.schedule is None:
+        return spec.dirty_rate_mib_s < cap_mib_s or fits
+    round_s = spec.dirty_mib / cap_mib_s
+    return fits or any(
+        sum(rates) == 0 and 2 * round_s < duration
+        for duration, rates in spec.schedule.stages
+    )
+
+
+def row(policy, workload, spec, permits, params, run, corrupt, cap_mib_s=None):
     """One JSON row: the simulator benchmark's fields plus real ones."""
-    cap = CAP_MIB_S * MIB
+    cap_mib_s = cap_mib_s or CAP_MIB_S
+    cap = cap_mib_s * MIB
     ram = spec.mem_mib * MIB
     wws = spec.dirty_mib * MIB
-    rho = spec.dirty_rate_mib_s / CAP_MIB_S
+    rho = spec.dirty_rate_mib_s / cap_mib_s
     lower = ram / cap
     last = run.decisions[-1] if run.decisions else None
+    extra = {}
+    if spec.schedule is not None:
+        extra['schedule'] = spec.schedule.cmdline()
     return {
         'policy': policy,
         'workload': workload,
@@ -164,7 +231,7 @@ def row(policy, workload, spec, permits, params, run, corrupt):
         'rho': rho,
         'wws_gib': round(wws / 1024**3, 4),
         'permits': permits,
-        'converges': rho < 1 or wws <= cap * LIMIT_MS / 1000.0,
+        'converges': converges(spec, cap_mib_s),
         'outcome': run.outcome,
         'total_s': run.total_s,
         'lower_bound_s': lower,
@@ -181,8 +248,9 @@ def row(policy, workload, spec, permits, params, run, corrupt):
         'corrupt_pages': corrupt,
         'host': run.host,
         'error': run.error,
-        'cap_mib_s': CAP_MIB_S,
+        'cap_mib_s': cap_mib_s,
         'params': params,
+        **extra,
     }
 
 
@@ -215,10 +283,69 @@ def table(rows):
             )
         )
     lines.append(
-        'cap %d MiB/s, max downtime %d ms; scaled timeouts: %s'
-        % (CAP_MIB_S, LIMIT_MS, json.dumps(SCALED))
+        'cap %s MiB/s, max downtime %d ms; scaled timeouts: %s'
+        % (
+            '/'.join(str(c) for c in sorted({r['cap_mib_s'] for r in rows})),
+            LIMIT_MS,
+            json.dumps(SCALED),
+        )
     )
     return lines
+
+
+def run_matrix(pair, image, workloads, cap_mib_s, rows, save=None):
+    """Every permit set and policy on each workload; appends to ``rows``.
+
+    :param save: called after every run, so that a long matrix that is
+        cut short keeps the runs it made
+    """
+    for workload, spec in workloads.items():
+        name = 'real-%s' % workload
+        for permits in PERMITS:
+            for policy in POLICIES:
+                params = policy_params(policy, permits)
+                run, _, corrupt, _ = migrate(
+                    pair,
+                    image,
+                    name,
+                    spec,
+                    policy,
+                    params,
+                    Permits.named(permits, LIMIT_MS),
+                    cap_mib_s,
+                )
+                rows.append(
+                    row(
+                        policy,
+                        workload,
+                        spec,
+                        permits,
+                        params,
+                        run,
+                        corrupt,
+                        cap_mib_s,
+                    )
+                )
+                print(table(rows[-1:])[2], flush=True)
+                if save is not None:
+                    save()
+                if policy == 'adaptive':
+                    save_trace(
+                        run,
+                        os.path.join(
+                            TRACES,
+                            'real-adaptive-%s-%s.json' % (workload, permits),
+                        ),
+                        policy=policy,
+                        permits=permits,
+                        ram_bytes=spec.mem_mib * MIB,
+                        cap_mib_s=cap_mib_s,
+                        spec=dict(
+                            spec.__dict__,
+                            schedule=spec.schedule and spec.schedule.cmdline(),
+                        ),
+                    )
+        pair.destroy_guest(name)
 
 
 def main(argv=None):
@@ -227,67 +354,44 @@ def main(argv=None):
         description='Every convergence policy on real libvirt/QEMU hosts.',
     )
     parser.add_argument('--out', default=DEFAULT_OUT)
-    parser.add_argument(
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument(
         '--quick', action='store_true', help='only the hot workload'
     )
+    which.add_argument(
+        '--phased',
+        action='store_true',
+        help='only the phased workloads; their rows replace the phased '
+        'rows of --out, the constant rows stay',
+    )
     args = parser.parse_args(argv)
-    loads = ['hot'] if args.quick else list(WORKLOADS)
-    image = build.build()
-    pair = hosts.HostPair()
+    if args.phased:
+        workloads, cap = PHASED, PHASED_CAP_MIB_S
+    else:
+        loads = ['hot'] if args.quick else list(WORKLOADS)
+        workloads, cap = {w: WORKLOADS[w] for w in loads}, CAP_MIB_S
+    kept = []
+    if args.phased and os.path.exists(args.out):
+        with open(args.out) as fh:
+            kept = [r for r in json.load(fh) if r['workload'] not in PHASED]
     started = time.monotonic()
     rows = []
-    pair.up()
-    try:
-        for workload in loads:
-            spec = WORKLOADS[workload]
-            name = 'real-%s' % workload
-            for permits in PERMITS:
-                for policy in POLICIES:
-                    params = policy_params(policy, permits)
-                    run, _, corrupt, _ = migrate(
-                        pair,
-                        image,
-                        name,
-                        spec,
-                        policy,
-                        params,
-                        Permits.named(permits, LIMIT_MS),
-                        CAP_MIB_S,
-                    )
-                    rows.append(
-                        row(
-                            policy,
-                            workload,
-                            spec,
-                            permits,
-                            params,
-                            run,
-                            corrupt,
-                        )
-                    )
-                    print(table(rows[-1:])[2], flush=True)
-                    if policy == 'adaptive':
-                        save_trace(
-                            run,
-                            os.path.join(
-                                TRACES,
-                                'real-adaptive-%s-%s.json'
-                                % (workload, permits),
-                            ),
-                            policy=policy,
-                            permits=permits,
-                            ram_bytes=spec.mem_mib * MIB,
-                            cap_mib_s=CAP_MIB_S,
-                            spec=spec.__dict__,
-                        )
-            pair.destroy_guest(name)
-    finally:
-        pair.down()
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+
+    def save():
+        with open(args.out, 'w') as fh:
+            json.dump(kept + rows, fh, indent=1)
+
+    with machine_lock.exclusive('python -m benchmarks.real'):
+        image = build.build()
+        pair = hosts.HostPair()
+        pair.up()
+        try:
+            run_matrix(pair, image, workloads, cap, rows, save)
+        finally:
+            pair.down()
     print()
     print('\n'.join(table(rows)))
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    with open(args.out, 'w') as fh:
-        json.dump(rows, fh, indent=1)
     print(
         '\n%d runs in %.0f s; written to %s'
         % (len(rows), time.monotonic() - started, args.out)
