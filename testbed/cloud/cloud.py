@@ -138,6 +138,9 @@ class Cloud:
     def _step(self, step):
         return [s for s in self.services if s.starts == step]
 
+    def _names(self, *steps):
+        return ', '.join(s.name for step in steps for s in self._step(step))
+
     # ------------------------------------------------------------ clients
     def env(self):
         """OS_* variables for the ``openstack`` CLI as the cloud's admin."""
@@ -197,12 +200,16 @@ class Cloud:
         return self._connection
 
     # ------------------------------------------------------------ commands
-    def install(self):
+    def install(self, extras=True):
         """Debian packages and the three venvs; a no-op when all are in
         place.
+
+        :param extras: also the libvirt mode's extras (libvirt-python and
+            our package in the nova venv); ``False`` installs only what
+            every mode shares, without touching what a running cloud uses.
         """
         t0 = time.monotonic()
-        if self.bootstrap.install():
+        if self.bootstrap.install(extras=extras):
             self._timed('install', t0)
 
     @_serialised
@@ -236,24 +243,35 @@ class Cloud:
             )
             self.down(quiet=True)
             self.reset(quiet=True)
+        # NOTE: a line per stage: a fresh bring-up takes minutes, and the
+        # demo's user should see which stage it is in
+        self.say(
+            'starting %s (%s mode)'
+            % (self._names('backing', 'broker'), self.mode)
+        )
         boot.prepare()
         boot.init_database()
         sup.run(self._step('backing'))
         broker = sup.start(self._step('broker'))
+        self.say('creating the databases and schemas')
         boot.create_databases()
         boot.schemas()  # while RabbitMQ starts
         sup.wait(broker)
+        self.say('starting %s' % self._names('identity'))
         sup.run(self._step('identity'))
         boot.keystone_objects()
+        self.say('starting %s' % self._names('apis', 'nova'))
         sup.run(self._step('apis'))
         # computes started before the conductor answers sit out a retry
         # interval (about 10 s), so start them only once it does
         sup.run(self._step('nova'))
         if self.pair is not None:
             self._ensure_pair()
+        self.say('starting %s' % self._names('computes'))
         sup.run(self._step('computes'))
         for host in self.hosts:
             boot.stamp('registered-' + host)
+        self.say('mapping the computes; seeding flavors, images, a network')
         boot.discover_hosts()
         boot.seed()
         total = self._timed('up', t0)
