@@ -42,6 +42,7 @@ from testbed.cloud import probes
 from testbed.cloud import procs
 from testbed.cloud import render
 from testbed.cloud import services as svc
+from testbed.cloud import session
 from testbed.cloud import supervise
 from testbed import machine_lock
 
@@ -85,9 +86,20 @@ class Cloud:
         ``/srv/osc-livemigrate/cloud``.
     :param say: callable for progress lines (default: print to stderr).
     :param openstack_bin: the ``openstack`` executable for :meth:`openstack`.
+    :param owner: if set, every ``server create`` run through
+        :meth:`openstack` marks the server as this owner's (see
+        :mod:`testbed.cloud.session`), so that a test session can tell its
+        own servers from the demo's or an operator's.
     """
 
-    def __init__(self, mode='fake', base=None, say=None, openstack_bin=None):
+    def __init__(
+        self,
+        mode='fake',
+        base=None,
+        say=None,
+        openstack_bin=None,
+        owner=None,
+    ):
         self.layout = lay.Layout.from_env(mode=mode, base=base)
         self.mode = mode
         self._say = say or (
@@ -100,6 +112,7 @@ class Cloud:
             cwd_roots=(self.layout.run, self.layout.state),
         )
         self._openstack_bin = openstack_bin
+        self.owner = owner
         self._connection = None
         self._lock_depth = 0
         self.timings = {}
@@ -167,6 +180,7 @@ class Cloud:
         env = dict(os.environ)
         env.update(self.env())
         env.setdefault('PYTHONWARNINGS', 'ignore')
+        args = self._marked(args)
         r = subprocess.run(
             [self.openstack_bin] + [str(a) for a in args],
             env=env,
@@ -185,6 +199,13 @@ class Cloud:
                 % (' '.join(args), r.stderr.strip()[-500:]),
             )
         return r
+
+    def _marked(self, args):
+        """``args`` with the owner's mark added to a ``server create``."""
+        if not self.owner or tuple(args[:2]) != ('server', 'create'):
+            return args
+        mark = '%s=%s' % (session.OWNER_KEY, self.owner)
+        return tuple(args[:2]) + ('--property', mark) + tuple(args[2:])
 
     def openstack_json(self, *args, **kw):
         return json.loads(
@@ -218,7 +239,7 @@ class Cloud:
         t0 = time.monotonic()
         self.timings = {}
         self.install()
-        if self._everything_answers():
+        if self.running():
             self.say(
                 'already up (%s mode); admin credentials in %s'
                 % (self.mode, self.layout.openrc)
@@ -307,7 +328,8 @@ class Cloud:
         self._connection = None
         return self.supervisor.status(self.services)
 
-    def _everything_answers(self):
+    def running(self):
+        """Say whether every service (and the host pair) answers."""
         if not os.path.exists(self.layout.path('run', 'processes.json')):
             return False
         if not self.bootstrap.stamped('seeded'):
