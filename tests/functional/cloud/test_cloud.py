@@ -274,8 +274,15 @@ def test_status_of_a_cloud_that_is_not_up(tmp_path):
 
 def test_down_leaves_nothing_running_and_up_restores(cloud):
     """Keep last: it restarts the cloud (fake computes cannot restart on old
-    state, so up after down builds a fresh cloud).
+    state, so up after down builds a fresh cloud). That would wipe servers
+    the session did not create, so it refuses when there are any.
     """
+    foreign = session.unowned(cloud)
+    assert not foreign, (
+        'the fake-mode cloud holds servers this session did not create '
+        '(%s); restarting it would wipe them, so this test does not run '
+        'on it: delete them or use another work folder' % foreign
+    )
     pids = cloud.table.our_pids()
     assert pids
     r = _tool('down')
