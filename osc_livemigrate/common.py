@@ -244,7 +244,9 @@ def _same_uuid(theirs, canonical):
         return False
 
 
-def latest_live_migration(compute, server_id, newer_than=None):
+def latest_live_migration(
+    compute, server_id, newer_than=None, project_id=None
+):
     """The newest live-migration record of a server from ``/os-migrations``.
 
     From 2.59 nova sorts the listing newest first and honours ``limit``, so
@@ -252,9 +254,15 @@ def latest_live_migration(compute, server_id, newer_than=None):
     server's whole live-migration history is read.
 
     :param newer_than: ignore records whose numeric id is not above this.
+    :param project_id: the server's project. From 2.80 the listing names
+        it: nova lets a non-admin (a project manager) list only their own
+        project's migrations, and without the filter it asks for
+        ``os-migrations:index:all_projects``, which is admin-only.
     :returns: an SDK Migration, or None.
     """
     query = {'instance_uuid': server_id, 'migration_type': 'live-migration'}
+    if project_id and mv.supports(compute, 'user_project'):
+        query['project_id'] = project_id
     if mv.supports(compute, 'by_uuid'):
         query.update(limit=1, paginated=False)
     best = None
@@ -361,6 +369,8 @@ def in_progress_migration(compute, migration_id, server_id):
     Nova answers 404 "not in progress" for a migration that ended between
     our listing and this call (and openstacksdk raises even with
     ``ignore_missing=True``), so a 404 here is a normal race, not an error.
+    Showing one is admin-only in nova's policy while listing the server's
+    is allowed to a project manager, so a 403 falls back to the listing.
     """
     from openstack import exceptions as sdk_exc
 
@@ -369,4 +379,9 @@ def in_progress_migration(compute, migration_id, server_id):
             migration_id, server_id, ignore_missing=True
         )
     except sdk_exc.ResourceNotFound:
+        return None
+    except sdk_exc.ForbiddenException:
+        for m in compute.server_migrations(server_id):
+            if str(m.id) == str(migration_id):
+                return m
         return None

@@ -349,10 +349,16 @@ def decide_outcome(
     """
     keys = keys or {}
     moved = bool(final_host) and final_host != source_host
+    where = final_host
+    if source_host is None and final_host is None:
+        # NOTE: nova shows hosts to admins only; to a project manager the
+        # record's status is all there is to check
+        moved = migration_status == SUCCESS
+        where = 'a host nova names to admins only'
     if migration_status == SUCCESS and moved and refused is None:
         return Outcome(
             True,
-            'completed: server now on %s' % final_host,
+            'completed: server now on %s' % where,
             migration_status,
             final_host,
         )
@@ -370,7 +376,7 @@ def decide_outcome(
     if not moved and migration_status != SUCCESS:
         why += '; server still on %s' % (final_host or '?')
     elif moved:
-        why += '; server is on %s' % final_host
+        why += '; server is on %s' % where
     if refused is not None:
         why += '; requested policy refused by the driver: %s' % (
             refused or 'no reason given'

@@ -204,7 +204,10 @@ class Follower:
             ):
                 record = (
                     common.latest_live_migration(
-                        compute, server.id, newer_than=self.newest
+                        compute,
+                        server.id,
+                        newer_than=self.newest,
+                        project_id=getattr(server, 'project_id', None),
                     )
                     or record
                 )

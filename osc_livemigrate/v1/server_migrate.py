@@ -180,7 +180,11 @@ class MigrateServer(command.Command):
             newest = None
             if args.wait:
                 with common.sdk_errors('list migrations of server %s' % label):
-                    found = common.latest_live_migration(compute, server.id)
+                    found = common.latest_live_migration(
+                        compute,
+                        server.id,
+                        project_id=getattr(server, 'project_id', None),
+                    )
                 newest = found.id if found is not None else None
             if args.policy is not None:
                 with common.sdk_errors(
@@ -365,7 +369,10 @@ class MigrateServer(command.Command):
         ):
             final = (
                 common.latest_live_migration(
-                    compute, server.id, newer_than=newest
+                    compute,
+                    server.id,
+                    newer_than=newest,
+                    project_id=getattr(server, 'project_id', None),
                 )
                 or record
             )

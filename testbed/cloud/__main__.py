@@ -28,6 +28,8 @@ def build_parser():
     )
     sub = p.add_subparsers(dest='command', metavar='COMMAND', required=True)
     helps = {
+        'install': 'install the Debian packages and build the virtualenvs '
+        'the services run in; start nothing (idempotent)',
         'up': 'install what is missing, then start every service (idempotent)',
         'down': 'stop every process the cloud started',
         'status': 'list the services and whether each answers '
@@ -64,7 +66,9 @@ def main(argv=None):
 
     try:
         cloud = Cloud(mode=args.mode)
-        if args.command == 'up':
+        if args.command == 'install':
+            cloud.install(extras=False)
+        elif args.command == 'up':
             cloud.up()
         elif args.command == 'down':
             cloud.down()

@@ -117,9 +117,10 @@ class Bootstrap:
         )
 
     # ------------------------------------------------------------ install
-    def install(self):
+    def install(self, extras=True):
         """Debian packages and the three venvs (side by side: they do not
-        depend on each other); True if anything was installed.
+        depend on each other), and with ``extras`` the libvirt mode's own;
+        True if anything was installed.
         """
         lo = self.layout
         os.makedirs(lo.logs, exist_ok=True)
@@ -132,7 +133,7 @@ class Bootstrap:
             for venv in install.VENVS
         ]
         done = any(side_by_side(steps))
-        if self.pair is not None:
+        if extras and self.pair is not None:
             done |= computes.ensure_extras(
                 lo, lo.log('setup-install-libvirt'), say=self.say
             )

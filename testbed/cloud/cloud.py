@@ -42,6 +42,7 @@ from testbed.cloud import probes
 from testbed.cloud import procs
 from testbed.cloud import render
 from testbed.cloud import services as svc
+from testbed.cloud import session
 from testbed.cloud import supervise
 from testbed import machine_lock
 
@@ -85,9 +86,20 @@ class Cloud:
         ``/srv/osc-livemigrate/cloud``.
     :param say: callable for progress lines (default: print to stderr).
     :param openstack_bin: the ``openstack`` executable for :meth:`openstack`.
+    :param owner: if set, every ``server create`` run through
+        :meth:`openstack` marks the server as this owner's (see
+        :mod:`testbed.cloud.session`), so that a test session can tell its
+        own servers from the demo's or an operator's.
     """
 
-    def __init__(self, mode='fake', base=None, say=None, openstack_bin=None):
+    def __init__(
+        self,
+        mode='fake',
+        base=None,
+        say=None,
+        openstack_bin=None,
+        owner=None,
+    ):
         self.layout = lay.Layout.from_env(mode=mode, base=base)
         self.mode = mode
         self._say = say or (
@@ -100,6 +112,7 @@ class Cloud:
             cwd_roots=(self.layout.run, self.layout.state),
         )
         self._openstack_bin = openstack_bin
+        self.owner = owner
         self._connection = None
         self._lock_depth = 0
         self.timings = {}
@@ -138,6 +151,9 @@ class Cloud:
     def _step(self, step):
         return [s for s in self.services if s.starts == step]
 
+    def _names(self, *steps):
+        return ', '.join(s.name for step in steps for s in self._step(step))
+
     # ------------------------------------------------------------ clients
     def env(self):
         """OS_* variables for the ``openstack`` CLI as the cloud's admin."""
@@ -164,6 +180,7 @@ class Cloud:
         env = dict(os.environ)
         env.update(self.env())
         env.setdefault('PYTHONWARNINGS', 'ignore')
+        args = self._marked(args)
         r = subprocess.run(
             [self.openstack_bin] + [str(a) for a in args],
             env=env,
@@ -183,6 +200,13 @@ class Cloud:
             )
         return r
 
+    def _marked(self, args):
+        """``args`` with the owner's mark added to a ``server create``."""
+        if not self.owner or tuple(args[:2]) != ('server', 'create'):
+            return args
+        mark = '%s=%s' % (session.OWNER_KEY, self.owner)
+        return tuple(args[:2]) + ('--property', mark) + tuple(args[2:])
+
     def openstack_json(self, *args, **kw):
         return json.loads(
             self.openstack(*(args + ('-f', 'json')), **kw).stdout
@@ -197,12 +221,16 @@ class Cloud:
         return self._connection
 
     # ------------------------------------------------------------ commands
-    def install(self):
+    def install(self, extras=True):
         """Debian packages and the three venvs; a no-op when all are in
         place.
+
+        :param extras: also the libvirt mode's extras (libvirt-python and
+            our package in the nova venv); ``False`` installs only what
+            every mode shares, without touching what a running cloud uses.
         """
         t0 = time.monotonic()
-        if self.bootstrap.install():
+        if self.bootstrap.install(extras=extras):
             self._timed('install', t0)
 
     @_serialised
@@ -211,7 +239,7 @@ class Cloud:
         t0 = time.monotonic()
         self.timings = {}
         self.install()
-        if self._everything_answers():
+        if self.running():
             self.say(
                 'already up (%s mode); admin credentials in %s'
                 % (self.mode, self.layout.openrc)
@@ -236,24 +264,35 @@ class Cloud:
             )
             self.down(quiet=True)
             self.reset(quiet=True)
+        # NOTE: a line per stage: a fresh bring-up takes minutes, and the
+        # demo's user should see which stage it is in
+        self.say(
+            'starting %s (%s mode)'
+            % (self._names('backing', 'broker'), self.mode)
+        )
         boot.prepare()
         boot.init_database()
         sup.run(self._step('backing'))
         broker = sup.start(self._step('broker'))
+        self.say('creating the databases and schemas')
         boot.create_databases()
         boot.schemas()  # while RabbitMQ starts
         sup.wait(broker)
+        self.say('starting %s' % self._names('identity'))
         sup.run(self._step('identity'))
         boot.keystone_objects()
+        self.say('starting %s' % self._names('apis', 'nova'))
         sup.run(self._step('apis'))
         # computes started before the conductor answers sit out a retry
         # interval (about 10 s), so start them only once it does
         sup.run(self._step('nova'))
         if self.pair is not None:
             self._ensure_pair()
+        self.say('starting %s' % self._names('computes'))
         sup.run(self._step('computes'))
         for host in self.hosts:
             boot.stamp('registered-' + host)
+        self.say('mapping the computes; seeding flavors, images, a network')
         boot.discover_hosts()
         boot.seed()
         total = self._timed('up', t0)
@@ -289,7 +328,8 @@ class Cloud:
         self._connection = None
         return self.supervisor.status(self.services)
 
-    def _everything_answers(self):
+    def running(self):
+        """Say whether every service (and the host pair) answers."""
         if not os.path.exists(self.layout.path('run', 'processes.json')):
             return False
         if not self.bootstrap.stamped('seeded'):

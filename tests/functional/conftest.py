@@ -13,13 +13,17 @@
 
 ``cloud`` is the fake-mode cloud, ``libvirt_cloud`` the libvirt-mode one (our
 driver on two namespaced libvirtds; own work folder and ports, so both can be
-up in one session). Each cloud comes up once per test session and goes
-down at its end, unless ``LIVEMIGRATE_KEEP_CLOUD=1`` (then a later session
-reuses it in seconds).
+up in one session). Each cloud comes up once per test session. A cloud the
+session found running (the demo's, or one kept with
+``LIVEMIGRATE_KEEP_CLOUD=1``) stays up at its end, with whatever runs in it;
+one the session started goes down again, unless ``LIVEMIGRATE_KEEP_CLOUD=1``
+(then a later session reuses it in seconds).
 Nothing here skips: a machine that cannot bring the cloud up fails the tests
-with the one-line reason the tool gives. A session starts with no servers and
-no orphaned placement allocations: whatever an earlier session left is
-removed first.
+with the one-line reason the tool gives. Every server the tests create
+carries the suite's owner mark (``testbed.cloud.session``); a session starts
+by deleting only the marked servers an earlier, killed session left, and the
+placement allocations no server owns. Servers without the mark (the demo's)
+are never moved or deleted.
 """
 
 import os
@@ -28,30 +32,19 @@ import pytest
 
 from testbed.cloud import Cloud
 from testbed.cloud import CloudError
+from testbed.cloud import session
 
 KEEP_ENV = 'LIVEMIGRATE_KEEP_CLOUD'
 
 
-def _delete_leftover_servers(c):
-    """Delete the servers an earlier (killed) session left behind, and the
-    allocations nobody owns any more: tests such as the drain test own
-    their hosts, whole.
-    """
-    left = [
-        s['ID'] for s in c.openstack_json('server', 'list', '--all-projects')
-    ]
-    if left:
-        print(
-            'deleting %d server(s) left by an earlier session: %s'
-            % (len(left), ', '.join(left))
-        )
-        c.openstack('server', 'delete', '--wait', *left, timeout=600)
-    leaked = c.release_orphaned_allocations()
-    if leaked:
-        print(
-            'released placement allocations no server or migration owns '
-            '(left by an earlier session): %s' % ', '.join(leaked)
-        )
+def _borrow(mode, what):
+    c = Cloud(mode=mode, owner=session.SUITE_OWNER)
+    keep = os.environ.get(KEEP_ENV, '') in ('1', 'true', 'yes')
+    try:
+        with session.borrowed(c, keep=keep) as c:
+            yield c
+    except CloudError as e:
+        pytest.fail('%s: %s' % (what, e), pytrace=False)
 
 
 @pytest.fixture(scope='session')
@@ -59,18 +52,7 @@ def cloud(testbed):
     """A running fake-mode mini-cloud (two computes with
     FakeLiveMigrateDriver).
     """
-    c = Cloud(mode='fake')
-    keep = os.environ.get(KEEP_ENV, '') in ('1', 'true', 'yes')
-    try:
-        c.up()
-    except CloudError as e:
-        if not keep:
-            c.down(quiet=True)
-        pytest.fail('mini-cloud did not come up: %s' % e, pytrace=False)
-    _delete_leftover_servers(c)
-    yield c
-    if not keep:
-        c.down()
+    yield from _borrow('fake', 'the fake-mode mini-cloud')
 
 
 @pytest.fixture(scope='session')
@@ -78,17 +60,4 @@ def libvirt_cloud(testbed):
     """A running libvirt-mode mini-cloud: two nova-compute services with
     ``compute_driver = livemigrate.LibvirtDriver`` on a HostPair.
     """
-    c = Cloud(mode='libvirt')
-    keep = os.environ.get(KEEP_ENV, '') in ('1', 'true', 'yes')
-    try:
-        c.up()
-    except CloudError as e:
-        if not keep:
-            c.down(quiet=True)
-        pytest.fail(
-            'libvirt-mode mini-cloud did not come up: %s' % e, pytrace=False
-        )
-    _delete_leftover_servers(c)
-    yield c
-    if not keep:
-        c.down()
+    yield from _borrow('libvirt', 'the libvirt-mode mini-cloud')

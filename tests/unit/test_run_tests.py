@@ -18,6 +18,7 @@ they are, without tox, in a second.
 
 import os
 import pathlib
+import re
 import shutil
 import subprocess
 
@@ -31,17 +32,20 @@ env=""
 for ((i = 1; i <= $#; i++)); do
     if [[ "${!i}" == "-e" ]]; then j=$((i + 1)); env=${!j}; fi
 done
+if [[ "$*" == *--notest* ]]; then exit "${FAKE_RC_build:-0}"; fi
 var="FAKE_RC_${env//-/_}"
 exit "${!var:-0}"
 """
 GATES = ['pep8', 'releasenotes', 'docs', 'nova-unit']
 LEVELS = ['py3', 'functional', 'e2e', 'functional-cloud']
+# the virtualenvs, built as set-up steps before anything runs
+BUILDS = ['py3', ','.join(GATES)]
 
 
 @pytest.fixture
 def tree(tmp_path):
     """A copy of the two scripts, and a bin/ with the stand-ins."""
-    for path in ('tools/run-tests', '.ci/run'):
+    for path in ('tools/run-tests', 'tools/steps.sh', '.ci/run'):
         (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(ROOT / path, tmp_path / path)
     bin_dir = tmp_path / 'bin'
@@ -61,6 +65,7 @@ def _run(tree, script, *args, **rcs):
     env = {
         'PATH': '%s:%s' % (tree / 'bin', os.environ['PATH']),
         'FAKE_LOG': str(log),
+        'LIVEMIGRATE_SETUP_LOG': str(tree / 'setup.log'),
     }
     env.update({'FAKE_RC_%s' % k: str(v) for k, v in rcs.items()})
     proc = subprocess.run(
@@ -81,20 +86,20 @@ def _run(tree, script, *args, **rcs):
 def test_every_gate_then_every_level_in_order(tree):
     proc, envs = _run(tree, 'tools/run-tests')
     assert proc.returncode == 0, proc.stderr
-    assert envs == GATES + LEVELS
+    assert envs == BUILDS + GATES + LEVELS
 
 
 def test_arguments_run_one_session_over_every_test(tree):
     proc, envs = _run(tree, 'tools/run-tests', '-k', 'adaptive')
     assert proc.returncode == 0, proc.stderr
-    assert envs == GATES + ['all']
+    assert envs == BUILDS + GATES + ['all']
     assert '-k adaptive' in (tree / 'calls').read_text()
 
 
 def test_a_failing_level_stops_the_run_with_its_code(tree):
     proc, envs = _run(tree, 'tools/run-tests', functional=1)
     assert proc.returncode == 1
-    assert envs == GATES + ['py3', 'functional']
+    assert envs == BUILDS + GATES + ['py3', 'functional']
 
 
 def test_a_level_that_collects_nothing_fails_ci(tree):
@@ -104,3 +109,23 @@ def test_a_level_that_collects_nothing_fails_ci(tree):
     proc, _ = _run(tree, '.ci/run', e2e=5)
     assert proc.returncode == 1
     assert 'collected no tests' in proc.stderr
+
+
+def test_a_failed_virtualenv_build_stops_before_any_test(tree):
+    proc, envs = _run(tree, 'tools/run-tests', build=3)
+    assert proc.returncode == 3
+    assert envs == ['py3']
+    assert 'FAILED (exit 3)' in proc.stderr
+    assert str(tree / 'setup.log') in proc.stderr
+
+
+def test_the_set_up_is_numbered_steps_and_the_levels_follow(tree):
+    proc, _ = _run(tree, 'tools/run-tests')
+    heads = [ln for ln in proc.stdout.splitlines() if ln.startswith('[')]
+    total = 5 + len(GATES) + len(LEVELS)
+    assert re.fullmatch(
+        r'\[%d/%d\] level functional-cloud \.\.\. ok \d+m\d\ds'
+        % (total, total),
+        heads[-1],
+    ), heads
+    assert '[4/%d] building the test virtualenv py3' % total in proc.stdout

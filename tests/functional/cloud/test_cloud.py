@@ -29,6 +29,7 @@ from testbed.cloud import probes
 from testbed.cloud import procs
 from testbed.cloud import seed
 from testbed.cloud import services
+from testbed.cloud import session
 
 ROOT = os.path.dirname(
     os.path.dirname(
@@ -147,6 +148,68 @@ def test_server_boots_on_compute1_and_live_migrates_to_compute2(cloud):
         cloud.openstack('server', 'delete', '--wait', name, check=False)
 
 
+def _create(c, name, host):
+    return c.openstack_json(
+        'server',
+        'create',
+        '--flavor',
+        'm1.tiny',
+        '--image',
+        seed.IMAGE,
+        '--nic',
+        'none',
+        '--availability-zone',
+        'nova:' + host,
+        '--wait',
+        name,
+    )['id']
+
+
+def test_a_session_leaves_other_servers_and_a_running_cloud_as_found(cloud):
+    """What the session fixtures do (``session.borrowed``), run on the
+    cloud this session found or started: a server created without the
+    mark (as the demo's) survives on its host, a marked one an earlier
+    session left is deleted, and the cloud that was up stays up.
+    """
+    stamp = '%d-%d' % (os.getpid(), int(time.time()))
+    outsider = cloudmod.Cloud(mode='fake')  # the demo, an operator
+    earlier = cloudmod.Cloud(mode='fake', owner='pytest-selftest-' + stamp)
+    foreign = _create(outsider, 'lm-foreign-' + stamp, 'compute1')
+    leftover = _create(earlier, 'lm-leftover-' + stamp, 'compute2')
+    said = []
+    try:
+        assert cloud.running()
+        with session.borrowed(earlier, say=said.append) as c:
+            ids = {s[0] for s in session.servers(c)}
+            assert leftover not in ids, said
+            assert foreign in ids, said
+        assert said[0] == (
+            'deleting 1 server(s) an earlier session left: %s' % leftover
+        ), said
+        assert said[-1] == (
+            'leaving the fake-mode cloud running, as this session found it'
+        ), said
+        assert cloud.running()
+        shown = outsider.openstack_json('server', 'show', foreign)
+        assert (shown['status'], shown['OS-EXT-SRV-ATTR:host']) == (
+            'ACTIVE',
+            'compute1',
+        ), shown
+        assert shown['properties'].get(session.OWNER_KEY) is None, shown
+        assert (
+            outsider.openstack_json(
+                'server', 'migration', 'list', '--server', foreign
+            )
+            == []
+        )
+        # a test that empties a host picks the one without it
+        assert session.drain_hosts(cloud) == ('compute2', 'compute1')
+    finally:
+        outsider.openstack(
+            'server', 'delete', '--wait', foreign, leftover, check=False
+        )
+
+
 def test_up_again_is_a_quick_no_op(cloud):
     before = {n: cloud.table.pid(n) for n in services.names(cloud.layout)}
     t0 = time.monotonic()
@@ -211,8 +274,15 @@ def test_status_of_a_cloud_that_is_not_up(tmp_path):
 
 def test_down_leaves_nothing_running_and_up_restores(cloud):
     """Keep last: it restarts the cloud (fake computes cannot restart on old
-    state, so up after down builds a fresh cloud).
+    state, so up after down builds a fresh cloud). That would wipe servers
+    the session did not create, so it refuses when there are any.
     """
+    foreign = session.unowned(cloud)
+    assert not foreign, (
+        'the fake-mode cloud holds servers this session did not create '
+        '(%s); restarting it would wipe them, so this test does not run '
+        'on it: delete them or use another work folder' % foreign
+    )
     pids = cloud.table.our_pids()
     assert pids
     r = _tool('down')

@@ -26,6 +26,7 @@ import time
 import pytest
 
 from testbed.cloud import computes
+from testbed.cloud import session
 from tests.functional.cloud import servers
 
 SMALL = computes.WORKLOADS[0]
@@ -79,6 +80,44 @@ def member_env(libvirt_cloud):
         yield env
     finally:
         c.openstack('user', 'delete', MEMBER, check=False)
+
+
+#: a user with only nova's ``manager`` role in that project: may
+#: live-migrate its servers (without naming a host), sees no hosts
+MANAGER = 'lm-cli-manager'
+MANAGER_PASSWORD = 'lm-cli-manager-pw'
+
+
+@pytest.fixture
+def manager_env(libvirt_cloud):
+    """OS_* variables of a project manager of the admin project; removed
+    after.
+    """
+    c = libvirt_cloud
+    c.openstack('role', 'create', '--or-show', 'manager')
+    c.openstack(
+        'user',
+        'create',
+        '--or-show',
+        '--domain',
+        'default',
+        '--password',
+        MANAGER_PASSWORD,
+        MANAGER,
+    )
+    try:
+        c.openstack(
+            'role', 'add', '--user', MANAGER, '--project', 'admin', 'manager'
+        )
+        env = dict(os.environ, **c.env())
+        env.update(
+            OS_USERNAME=MANAGER,
+            OS_PASSWORD=MANAGER_PASSWORD,
+            PYTHONWARNINGS='ignore',
+        )
+        yield env
+    finally:
+        c.openstack('user', 'delete', MANAGER, check=False)
 
 
 def outcome_lines(c, host, sid, words):
@@ -247,6 +286,54 @@ def test_wait_reports_a_refused_policy_and_deletion_leaves_nothing(
             assert path.startswith(computes.INSTANCES_PATH + '/' + sid), (
                 sources
             )
+    finally:
+        servers.delete(c, sid)
+    servers.assert_nothing_left(c, sid)
+
+
+# ------------------------------------------------------------ 1d
+def test_a_project_manager_waits_for_a_live_migration(
+    libvirt_cloud, manager_env
+):
+    """Not only admin: nova lets a project manager live-migrate, and
+    --wait follows it to its verdict although nova hides the hosts and
+    one migration's details from that user.
+    """
+    c = libvirt_cloud
+    src, dst = c.hosts
+    sid = servers.boot(c, SMALL, 'lm-cli-manager-%d' % int(time.time()), src)
+    try:
+        servers.active(c, sid, src)
+        r = subprocess.run(
+            [
+                c.openstack_bin,
+                'server',
+                'migrate',
+                '--live-migration',
+                '--wait',
+                '--poll-interval',
+                '1',
+                '-f',
+                'json',
+                sid,
+            ],
+            env=manager_env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            stdin=subprocess.DEVNULL,
+        )
+        out = r.stdout[-3000:] + r.stderr[-3000:]
+        assert r.returncode == 0, out
+        result = [
+            ln for ln in servers.json_lines(r.stdout) if ln['type'] == 'result'
+        ]
+        assert len(result) == 1, out
+        assert result[0]['ok'] is True, result
+        assert result[0]['reason'] == (
+            'completed: server now on a host nova names to admins only'
+        ), result
+        assert servers.where(c, sid)[:2] == ('ACTIVE', dst)
     finally:
         servers.delete(c, sid)
     servers.assert_nothing_left(c, sid)
@@ -521,7 +608,8 @@ def test_delete_after_migration_leaves_nothing(libvirt_cloud, busy):
 # ------------------------------------------------------------ 3
 def test_drain_moves_every_guest_and_rerun_changes_nothing(libvirt_cloud):
     c = libvirt_cloud
-    src, dst = c.hosts
+    # a host none but our servers run on: the demo's guest stays put
+    src, dst = session.drain_hosts(c)
     stamp = int(time.time())
     sids = []
     try:

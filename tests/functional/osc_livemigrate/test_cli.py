@@ -16,7 +16,7 @@ Fake-mode computes (nova's FakeLiveMigrateDriver) take about 5 s per live
 migration and report no memory statistics, so byte counters stay empty here;
 progress bytes and the driver's ``livemigrate:*`` keys are covered by unit
 tests until the libvirt-backed cloud exists. The drain test is last: it
-disables and re-enables compute1.
+disables and re-enables the host it drains.
 """
 
 import json
@@ -27,6 +27,8 @@ import time
 import uuid
 
 import pytest
+
+from testbed.cloud import session
 
 IMAGE = 'tiny'
 FLAVOR = 'm1.tiny'
@@ -420,6 +422,8 @@ def test_token_is_never_printed_even_with_debug(cloud):
 
 def test_drain_22_servers_with_concurrency_4_then_rerun_changes_nothing(cloud):
     prefix = 'osc-lm-drain-%s' % uuid.uuid4().hex[:6]
+    # a host none but our servers run on: nobody else's server moves
+    src, dst = session.drain_hosts(cloud)
     cloud.openstack(
         'quota',
         'set',
@@ -441,7 +445,7 @@ def test_drain_22_servers_with_concurrency_4_then_rerun_changes_nothing(cloud):
         '--nic',
         'none',
         '--availability-zone',
-        'nova:compute1',
+        'nova:' + src,
         '--min',
         '22',
         '--max',
@@ -458,7 +462,7 @@ def test_drain_22_servers_with_concurrency_4_then_rerun_changes_nothing(cloud):
                 break
             time.sleep(2)
         on_host = cloud.openstack_json(
-            'server', 'list', '--all-projects', '--host', 'compute1'
+            'server', 'list', '--all-projects', '--host', src
         )
         before = len(cloud.openstack_json('server', 'migration', 'list'))
         t0 = time.monotonic()
@@ -466,7 +470,7 @@ def test_drain_22_servers_with_concurrency_4_then_rerun_changes_nothing(cloud):
             'compute',
             'host',
             'drain',
-            'compute1',
+            src,
             '--concurrency',
             '4',
             '--disable',
@@ -489,11 +493,11 @@ def test_drain_22_servers_with_concurrency_4_then_rerun_changes_nothing(cloud):
         rows = json.loads(r.stdout)
         assert len(rows) == len(on_host) >= 22
         assert {row['Result'] for row in rows} == {'migrated'}, rows
-        assert {row['Destination'] for row in rows} == {'compute2'}
+        assert {row['Destination'] for row in rows} == {dst}
         assert all(row['Duration'] > 0 for row in rows)
         assert (
             cloud.openstack_json(
-                'server', 'list', '--all-projects', '--host', 'compute1'
+                'server', 'list', '--all-projects', '--host', src
             )
             == []
         )
@@ -502,7 +506,7 @@ def test_drain_22_servers_with_concurrency_4_then_rerun_changes_nothing(cloud):
             'service',
             'list',
             '--host',
-            'compute1',
+            src,
             '--service',
             'nova-compute',
             '--long',
@@ -517,7 +521,7 @@ def test_drain_22_servers_with_concurrency_4_then_rerun_changes_nothing(cloud):
             'compute',
             'host',
             'drain',
-            'compute1',
+            src,
             '--concurrency',
             '4',
             '--disable',
@@ -537,7 +541,7 @@ def test_drain_22_servers_with_concurrency_4_then_rerun_changes_nothing(cloud):
             'service',
             'set',
             '--enable',
-            'compute1',
+            src,
             'nova-compute',
             check=False,
         )

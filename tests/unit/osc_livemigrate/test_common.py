@@ -209,6 +209,20 @@ class TestFailedEvents(unittest.TestCase):
         )
 
 
+class TestInProgressMigration(unittest.TestCase):
+    def test_a_non_admin_reads_it_from_the_servers_listing(self):
+        # nova: show is admin-only, the server's listing is not
+        from openstack import exceptions as sdk_exc
+
+        compute = fakes.FakeCompute()
+        compute.live[('s-1', 7)] = fakes.migration(mid=7, uuid='m7')
+        compute.errors['get_server_migration'] = sdk_exc.ForbiddenException(
+            'Policy does not allow show'
+        )
+        self.assertEqual(7, common.in_progress_migration(compute, 7, 's-1').id)
+        self.assertEqual(1, compute.count('server_migrations'))
+
+
 class TestLatestLiveMigration(unittest.TestCase):
     def _compute(self, version):
         compute = fakes.FakeCompute(version)
@@ -226,6 +240,17 @@ class TestLatestLiveMigration(unittest.TestCase):
         self.assertIsNone(
             common.latest_live_migration(compute, 's-1', newer_than=2000)
         )
+
+    def test_names_the_servers_project_from_280(self):
+        # nova asks os-migrations:index:all_projects (admin-only) of a
+        # listing without the caller's project: a project manager's --wait
+        # was refused before it began
+        compute = self._compute('2.80')
+        common.latest_live_migration(compute, 's-1', project_id='p-1')
+        self.assertEqual('p-1', compute.calls[-1][1]['project_id'])
+        compute = self._compute('2.79')
+        common.latest_live_migration(compute, 's-1', project_id='p-1')
+        self.assertNotIn('project_id', compute.calls[-1][1])
 
     def test_whole_history_before_259(self):
         compute = self._compute('2.58')

@@ -276,6 +276,28 @@ class TestDecideOutcome(unittest.TestCase):
     def test_completed_but_same_host_is_not_ok(self):
         self.assertFalse(progress.decide_outcome('c1', 'c1', 'completed').ok)
 
+    def test_hosts_hidden_from_a_non_admin_trust_the_record(self):
+        # nova names hosts to admins only: a project manager's --wait sees
+        # None before and after
+        o = progress.decide_outcome(None, None, 'completed')
+        self.assertTrue(o.ok)
+        self.assertEqual(
+            'completed: server now on a host nova names to admins only',
+            o.reason,
+        )
+        o = progress.decide_outcome(None, None, 'cancelled')
+        self.assertFalse(o.ok)
+        self.assertEqual('migration cancelled; server still on ?', o.reason)
+        o = progress.decide_outcome(None, None, 'completed', refused='no')
+        self.assertFalse(o.ok)
+        self.assertTrue(
+            o.reason.startswith(
+                'migration completed; server is on a host nova names to '
+                'admins only; requested policy refused by the driver: no'
+            ),
+            o.reason,
+        )
+
     def test_no_record(self):
         o = progress.decide_outcome('c1', 'c1', None)
         self.assertIn('no migration record', o.reason)
