@@ -46,13 +46,13 @@ class Calibration:
 #: results/calibration.json); dirty_factor < 1: the TCG guest reaches only
 #: part of its nominal write rate while QEMU copies, and round ends cut it
 FITTED = Calibration(
-    setup_s=3.75,
-    bandwidth_factor=1.01125,
-    dirty_factor=0.2208,
-    resident_mib=34.17,
-    zero_page_cost=0.0625,
-    switchover_ms=18.75,
-    final_mib_s=462.5,
+    setup_s=3.0417,
+    bandwidth_factor=1.0225,
+    dirty_factor=1.2479,
+    resident_mib=40.0,
+    zero_page_cost=0.04875,
+    switchover_ms=16.25,
+    final_mib_s=400.625,
 )
 
 
