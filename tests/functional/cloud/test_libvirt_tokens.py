@@ -203,7 +203,16 @@ def test_without_service_tokens_the_migration_fails_and_a_token_wait_explains(
         # nova: the copy finished, the user-token call after it was refused
         status, host, last = servers.settled(c, sid)
         assert last['Id'] == m['Id'] and last['Status'] == 'error', last
-        assert status == 'ERROR', (status, host, last)
+        # nova moves the record to B (the guest runs there) and the task
+        # ends before its manager sets ERROR: wait for that last step
+        status, host, _ = servers.wait_for(
+            'server %s in ERROR' % sid,
+            lambda: (lambda w: w if w[0] == 'ERROR' else None)(
+                servers.where(c, sid)
+            ),
+            60,
+        )
+        assert host == dst, (status, host)
         fault = servers.show(c, sid).get('fault') or {}
         assert 'unauthorized' in fault.get('message', '').lower(), fault
         with open(log_path) as f:
