@@ -23,6 +23,11 @@ from testbed.guest import serial as guest_serial
 from testbed.guest import spec as guest_spec
 from testbed import libvirtd
 
+#: GiB of a guest's disk: a sparse raw file per guest and host
+DISK_GIB = 2
+#: where a host keeps guest disks (its own /var, remapped per host)
+DISK_DIR = '/var/lib/libvirt/images'
+
 
 class GuestsMixin:
     """Guest operations; needs ``workdir``, ``HOSTS`` and ``connect()``."""
@@ -65,8 +70,59 @@ class GuestsMixin:
         """Domain XML for ``spec`` booting ``image`` on these hosts."""
         kernel, initrd = self.install_image(image)
         return guest_spec.domain_xml(
-            name, spec, kernel, initrd, self.serial_log(name)
+            name,
+            spec,
+            kernel,
+            initrd,
+            self.serial_log(name),
+            disk=self.disk_path(name) if spec.disk_mib else None,
         )
+
+    def disk_path(self, name):
+        """Path of the guest's disk as libvirt and QEMU see it.
+
+        /var is each host's own, so the same path names two files: a
+        block migration (VIR_MIGRATE_NON_SHARED_DISK) copies one into the
+        other over NBD.
+        """
+        return os.path.join(DISK_DIR, '%s.raw' % name)
+
+    def disk_file(self, name, host):
+        """The guest's disk on ``host``, as seen from the test process."""
+        return os.path.join(
+            self.hostdir(host),
+            'var',
+            os.path.relpath(self.disk_path(name), '/var'),
+        )
+
+    def make_disks(self, name, gib=DISK_GIB):
+        """Create the guest's sparse disk on every host.
+
+        The destination of a block migration needs a file of the same
+        size at the same path; libvirt only creates storage-pool volumes.
+        """
+        for host in self.HOSTS:
+            path = self.disk_file(name, host)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, 'wb') as f:
+                f.truncate(gib << 30)
+
+    def corrupt_disk_block(self, name, host, block, spec):
+        """Flip one byte of block ``block`` of the guest's disk region.
+
+        Call with the guest paused, so that the guest's checker, not a
+        rewrite, is the next to read it.
+        """
+        path = self.disk_file(name, host)
+        size = os.path.getsize(path)
+        at = size - (spec.disk_mib << 20) + block * 4096 + 2000
+        with open(path, 'r+b') as f:
+            f.seek(at)
+            byte = f.read(1)
+            f.seek(at)
+            f.write(bytes([byte[0] ^ 0x40]))
+            f.flush()
+            os.fsync(f.fileno())
 
     def start_guest(
         self, name, spec, image, host='A', persistent=False, timeout=120
@@ -85,6 +141,8 @@ class GuestsMixin:
         :raises RuntimeError: if the guest fails, panics or stays silent.
         """
         xml = self.guest_xml(name, spec, image)
+        if spec.disk_mib:
+            self.make_disks(name)
         os.makedirs(self.guest_dir(), exist_ok=True)
         open(self.serial_log(name), 'w').close()
         conn = self.connect(host)
@@ -172,3 +230,8 @@ class GuestsMixin:
                     dom.destroy()
                 if persistent:
                     dom.undefine()
+        for host in self.HOSTS:
+            try:
+                os.remove(self.disk_file(name, host))
+            except FileNotFoundError:
+                pass
