@@ -24,6 +24,7 @@ reach; nova-compute talks to its libvirtd over a unix socket, and the
 libvirtds talk to each other (P2P migration) on the pair's addresses.
 """
 
+import hashlib
 import os
 import subprocess
 
@@ -292,6 +293,12 @@ def ensure_extras(lo, log, say=print):
 
 
 # ------------------------------------------------------------ images
+def seed_key():
+    """Short hash of the guest flavor and workload images a cloud needs."""
+    text = repr((FLAVOR, [disk.image_name(s) for s in WORKLOADS]))
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
 def ensure_images(conn, log=print):
     """Build and register every workload's disk; return {name: image id}.
 
