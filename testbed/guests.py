@@ -17,13 +17,14 @@ tests call ``pair.start_guest(...)`` and ``pair.serial(name)``.
 
 import os
 import shutil
+import subprocess
 import time
 
 from testbed.guest import serial as guest_serial
 from testbed.guest import spec as guest_spec
 from testbed import libvirtd
 
-#: GiB of a guest's disk: a sparse raw file per guest and host
+#: GiB of a guest's disk: a qcow2 file per guest and host
 DISK_GIB = 2
 #: where a host keeps guest disks (its own /var, remapped per host)
 DISK_DIR = '/var/lib/libvirt/images'
@@ -85,7 +86,7 @@ class GuestsMixin:
         block migration (VIR_MIGRATE_NON_SHARED_DISK) copies one into the
         other over NBD.
         """
-        return os.path.join(DISK_DIR, '%s.raw' % name)
+        return os.path.join(DISK_DIR, '%s.qcow2' % name)
 
     def disk_file(self, name, host):
         """The guest's disk on ``host``, as seen from the test process."""
@@ -96,33 +97,58 @@ class GuestsMixin:
         )
 
     def make_disks(self, name, gib=DISK_GIB):
-        """Create the guest's sparse disk on every host.
+        """Create the guest's empty disk on every host.
 
-        The destination of a block migration needs a file of the same
+        The destination of a block migration needs a disk of the same
         size at the same path; libvirt only creates storage-pool volumes.
         """
         for host in self.HOSTS:
             path = self.disk_file(name, host)
             os.makedirs(os.path.dirname(path), exist_ok=True)
-            with open(path, 'wb') as f:
-                f.truncate(gib << 30)
+            subprocess.run(
+                ['qemu-img', 'create', '-q', '-f', 'qcow2', path, '%dG' % gib],
+                check=True,
+                capture_output=True,
+            )
 
     def corrupt_disk_block(self, name, host, block, spec):
         """Flip one byte of block ``block`` of the guest's disk region.
 
         Call with the guest paused, so that the guest's checker, not a
-        rewrite, is the next to read it.
+        rewrite, is the next to read it.  QEMU holds the image's write
+        lock, hence qemu-io with -U and the guest-visible offset.
         """
-        path = self.disk_file(name, host)
-        size = os.path.getsize(path)
-        at = size - (spec.disk_mib << 20) + block * 4096 + 2000
-        with open(path, 'r+b') as f:
-            f.seek(at)
-            byte = f.read(1)
-            f.seek(at)
-            f.write(bytes([byte[0] ^ 0x40]))
-            f.flush()
-            os.fsync(f.fileno())
+        at = self.disk_region(spec) + block * 4096 + 2000
+        byte = self.read_disk(name, host, at, 1)[0]
+        subprocess.run(
+            ['qemu-io', '-U', '-f', 'qcow2', '-c']
+            + ['write -P 0x%02x %d 1' % (byte ^ 0x40, at)]
+            + [self.disk_file(name, host)],
+            check=True,
+            capture_output=True,
+        )
+
+    def disk_region(self, spec):
+        """Guest-visible offset of the region the guest writes (the tail)."""
+        return (DISK_GIB << 30) - (spec.disk_mib << 20)
+
+    def read_disk(self, name, host, offset, length):
+        """Bytes of the guest's disk on ``host`` as the guest sees them."""
+        out = subprocess.run(
+            ['qemu-io', '-U', '-r', '-f', 'qcow2', '-c']
+            + ['read -v %d %d' % (offset, length)]
+            + [self.disk_file(name, host)],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+        # lines like "000007d0:  41 42  AB", then qemu-io's summary
+        data = bytearray()
+        for line in out.splitlines():
+            head, sep, rest = line.partition(':  ')
+            if sep and all(c in '0123456789abcdef' for c in head):
+                data += bytes.fromhex(rest.split('  ')[0])
+        return bytes(data[:length])
 
     def start_guest(
         self, name, spec, image, host='A', persistent=False, timeout=120

@@ -326,18 +326,18 @@ def domain_xml(
     :param serial_log: file the guest's ttyS0 is appended to.
     :param emulator: QEMU binary.
     :param uuid: optional domain UUID (libvirt picks one otherwise).
-    :param disk: optional raw image file the guest sees as its first
-        virtio disk (``/dev/vda``), for ``spec``'s disk workload.  With
-        discard='unmap' the destination's NBD export takes zero writes,
-        so a block migration sends the sparse file's holes as such
-        instead of as data counted against the bandwidth cap.
+    :param disk: optional qcow2 image the guest sees as its first virtio
+        disk (``/dev/vda``), for ``spec``'s disk workload.  qcow2, not a
+        sparse raw file: a block migration copies only a qcow2's
+        allocated clusters, but every byte of a raw file (holes too),
+        all of it counted against the migration's bandwidth cap.
     :returns: XML text.
     """
     disk_lines = ''
     if disk:
         disk_lines = (
             "    <disk type='file' device='disk'>\n"
-            "      <driver name='qemu' type='raw' discard='unmap'/>\n"
+            "      <driver name='qemu' type='qcow2'/>\n"
             "      <source file='%s'/>\n"
             "      <target dev='vda' bus='virtio'/>\n"
             '    </disk>\n' % escape(disk, {"'": '&apos;'})

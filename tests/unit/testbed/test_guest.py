@@ -248,12 +248,12 @@ class TestGuestSpec(unittest.TestCase):
             'dirtier.disk_verify=16',
         )
         xml = guest_spec.domain_xml(
-            'g', spec, '/k', '/i', '/l', disk='/var/lib/g.raw'
+            'g', spec, '/k', '/i', '/l', disk='/var/lib/g.qcow2'
         )
         disk = ElementTree.fromstring(xml).find('devices/disk')
-        self.assertEqual(disk.find('source').get('file'), '/var/lib/g.raw')
+        self.assertEqual(disk.find('source').get('file'), '/var/lib/g.qcow2')
         self.assertEqual(disk.find('target').get('dev'), 'vda')
-        self.assertEqual(disk.find('driver').get('type'), 'raw')
+        self.assertEqual(disk.find('driver').get('type'), 'qcow2')
         with self.assertRaises(ValueError):
             guest_spec.GuestSpec(disk_mib=-1)
 
