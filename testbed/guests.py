@@ -15,6 +15,7 @@ Kept apart from the host plumbing in hosts.py; HostPair mixes it in so that
 tests call ``pair.start_guest(...)`` and ``pair.serial(name)``.
 """
 
+import json
 import os
 import shutil
 import subprocess
@@ -120,13 +121,27 @@ class GuestsMixin:
         """
         at = self.disk_region(spec) + block * 4096 + 2000
         byte = self.read_disk(name, host, at, 1)[0]
-        subprocess.run(
-            ['qemu-io', '-U', '-f', 'qcow2', '-c']
-            + ['write -P 0x%02x %d 1' % (byte ^ 0x40, at)]
-            + [self.disk_file(name, host)],
-            check=True,
-            capture_output=True,
+        path = self.disk_file(name, host)
+        # QEMU's write lock keeps qemu-io out: write the file where
+        # qcow2 maps the guest's byte
+        extents = json.loads(
+            subprocess.run(
+                ['qemu-img', 'map', '-U', '--output=json', path],
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout
         )
+        extent = next(
+            e
+            for e in extents
+            if e['start'] <= at < e['start'] + e['length'] and e['data']
+        )
+        with open(path, 'r+b') as f:
+            f.seek(extent['offset'] + at - extent['start'])
+            f.write(bytes([byte ^ 0x40]))
+            f.flush()
+            os.fsync(f.fileno())
 
     def disk_region(self, spec):
         """Guest-visible offset of the region the guest writes (the tail)."""

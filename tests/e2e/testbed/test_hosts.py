@@ -149,16 +149,14 @@ def test_plain_migration_converges_with_guest_intact(host_pair, guests):
 def test_abort_of_capped_migration_keeps_guest_on_source(host_pair, guests):
     # 64 MiB rewritten at 100 MiB/s over a 20 MiB/s link never fits the
     # default 300 ms downtime: the migration cannot converge on its own.
-    # The disk is block-migrated too; after the abort the guest goes on
-    # with its disk on the source, which must have lost nothing.
-    spec = GuestSpec(mem_mib=256, dirty_mib=64, dirty_rate_mib_s=100, **DISK)
+    spec = GuestSpec(mem_mib=256, dirty_mib=64, dirty_rate_mib_s=100)
     dom = guests('abort', spec)
     host_pair.set_bandwidth('abort', 20)
     outcome = {}
 
     def migrate():
         try:
-            _migrate(host_pair, dom, 'B', BLOCK)
+            _migrate(host_pair, dom, 'B')
             outcome['error'] = None
         except libvirt.libvirtError as exc:
             outcome['error'] = exc
@@ -187,16 +185,63 @@ def test_abort_of_capped_migration_keeps_guest_on_source(host_pair, guests):
     assert host_pair.find_domain('abort') == 'A'
     assert dom.state()[0] == libvirt.VIR_DOMAIN_RUNNING
     assert host_pair.domain_names('B') == []
-    after = _wait_after(host_pair, 'abort', before)
+    _assert_alive_and_intact(
+        _wait_after(host_pair, 'abort', before), before, spec
+    )
+
+
+def test_abort_of_block_migration_keeps_source_disk_intact(host_pair, guests):
+    # Aborted while the 2 GiB disk is half copied (libvirt copies storage
+    # before memory, all of it against the 20 MiB/s cap): the guest goes
+    # on with its disk on the source, which must have lost nothing.
+    spec = GuestSpec(mem_mib=192, dirty_mib=8, dirty_rate_mib_s=10, **DISK)
+    dom = guests('diskabort', spec)
+    host_pair.wait_serial(
+        'diskabort', lambda r: r.disk_verifies, 60, 'a DISK sweep'
+    )
+    host_pair.set_bandwidth('diskabort', 20)
+    outcome = {}
+
+    def migrate():
+        try:
+            _migrate(host_pair, dom, 'B', BLOCK)
+            outcome['error'] = None
+        except libvirt.libvirtError as exc:
+            outcome['error'] = exc
+
+    thread = threading.Thread(target=migrate)
+    thread.start()
+    try:
+        stats, deadline = {}, time.monotonic() + 60
+        while stats.get('disk_processed', 0) < 64 << 20:
+            assert thread.is_alive(), 'migration ended early: %s' % outcome
+            assert time.monotonic() < deadline, 'no disk copy: %s' % stats
+            time.sleep(0.25)
+            stats = dom.jobStats()
+        assert stats['disk_remaining'] > 0, stats
+        dom.abortJob()
+        thread.join(60)
+    finally:
+        if thread.is_alive():
+            dom.abortJob()
+            thread.join(60)
+    before = host_pair.serial('diskabort')
+
+    error = outcome['error']
+    assert error is not None, 'the migration completed despite the cap'
+    assert error.get_error_code() == libvirt.VIR_ERR_OPERATION_ABORTED
+    assert host_pair.find_domain('diskabort') == 'A'
+    assert dom.state()[0] == libvirt.VIR_DOMAIN_RUNNING
+    after = _wait_after(host_pair, 'diskabort', before)
     _assert_alive_and_intact(after, before, spec)
 
     # The disk checker reads the device: a byte the host flips while the
     # guest is paused shows up in its next sweep.
     dom.suspend()
-    host_pair.corrupt_disk_block('abort', 'A', 100, spec)
+    host_pair.corrupt_disk_block('diskabort', 'A', 100, spec)
     dom.resume()
     report = host_pair.wait_serial(
-        'abort',
+        'diskabort',
         lambda r: r.disk_bad,
         30,
         'the guest to find the damaged disk block',
