@@ -369,10 +369,7 @@ class Bootstrap:
         workloads, so a cloud kept from an older checkout gets the
         current ones.
         """
-        guests = 'seeded-guests-%s' % computes.seed_key()
-        if self.stamped('seeded') and (
-            self.pair is None or self.stamped(guests)
-        ):
+        if self.seeded():
             return
         t0 = time.monotonic()
         log = self.layout.log('setup-seed')
@@ -395,8 +392,17 @@ class Bootstrap:
             )
         self.stamp('seeded')
         if self.pair is not None:
-            self.stamp(guests)
+            self.stamp(self._guests_stamp())
         self.timed('seed', t0)
+
+    def _guests_stamp(self):
+        return 'seeded-guests-%s' % computes.seed_key()
+
+    def seeded(self):
+        """True when seed() has nothing left to do."""
+        return self.stamped('seeded') and (
+            self.pair is None or self.stamped(self._guests_stamp())
+        )
 
     def _guest_images(self, conn, log):
         """One bootable disk image per workload, built here if missing."""
