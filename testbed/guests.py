@@ -15,13 +15,20 @@ Kept apart from the host plumbing in hosts.py; HostPair mixes it in so that
 tests call ``pair.start_guest(...)`` and ``pair.serial(name)``.
 """
 
+import json
 import os
 import shutil
+import subprocess
 import time
 
 from testbed.guest import serial as guest_serial
 from testbed.guest import spec as guest_spec
 from testbed import libvirtd
+
+#: GiB of a guest's disk: a qcow2 file per guest and host
+DISK_GIB = 2
+#: where a host keeps guest disks (its own /var, remapped per host)
+DISK_DIR = '/var/lib/libvirt/images'
 
 
 class GuestsMixin:
@@ -65,8 +72,98 @@ class GuestsMixin:
         """Domain XML for ``spec`` booting ``image`` on these hosts."""
         kernel, initrd = self.install_image(image)
         return guest_spec.domain_xml(
-            name, spec, kernel, initrd, self.serial_log(name)
+            name,
+            spec,
+            kernel,
+            initrd,
+            self.serial_log(name),
+            disk=self.disk_path(name) if spec.disk_mib else None,
         )
+
+    def disk_path(self, name):
+        """Path of the guest's disk as libvirt and QEMU see it.
+
+        /var is each host's own, so the same path names two files: a
+        block migration (VIR_MIGRATE_NON_SHARED_DISK) copies one into the
+        other over NBD.
+        """
+        return os.path.join(DISK_DIR, '%s.qcow2' % name)
+
+    def disk_file(self, name, host):
+        """The guest's disk on ``host``, as seen from the test process."""
+        return os.path.join(
+            self.hostdir(host),
+            'var',
+            os.path.relpath(self.disk_path(name), '/var'),
+        )
+
+    def make_disks(self, name, gib=DISK_GIB):
+        """Create the guest's empty disk on every host.
+
+        The destination of a block migration needs a disk of the same
+        size at the same path; libvirt only creates storage-pool volumes.
+        """
+        for host in self.HOSTS:
+            path = self.disk_file(name, host)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            subprocess.run(
+                ['qemu-img', 'create', '-q', '-f', 'qcow2', path, '%dG' % gib],
+                check=True,
+                capture_output=True,
+            )
+
+    def corrupt_disk_block(self, name, host, block, spec):
+        """Flip one byte of block ``block`` of the guest's disk region.
+
+        Call with the guest paused, so that the guest's checker, not a
+        rewrite, is the next to read it.  QEMU holds the image's write
+        lock, hence qemu-io with -U and the guest-visible offset.
+        """
+        at = self.disk_region(spec) + block * 4096 + 2000
+        byte = self.read_disk(name, host, at, 1)[0]
+        path = self.disk_file(name, host)
+        # QEMU's write lock keeps qemu-io out: write the file where
+        # qcow2 maps the guest's byte
+        extents = json.loads(
+            subprocess.run(
+                ['qemu-img', 'map', '-U', '--output=json', path],
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout
+        )
+        extent = next(
+            e
+            for e in extents
+            if e['start'] <= at < e['start'] + e['length'] and e['data']
+        )
+        with open(path, 'r+b') as f:
+            f.seek(extent['offset'] + at - extent['start'])
+            f.write(bytes([byte ^ 0x40]))
+            f.flush()
+            os.fsync(f.fileno())
+
+    def disk_region(self, spec):
+        """Guest-visible offset of the region the guest writes (the tail)."""
+        return (DISK_GIB << 30) - (spec.disk_mib << 20)
+
+    def read_disk(self, name, host, offset, length):
+        """Bytes of the guest's disk on ``host`` as the guest sees them."""
+        out = subprocess.run(
+            ['qemu-io', '-U', '-r', '-f', 'qcow2', '-c']
+            + ['read -v %d %d' % (offset, length)]
+            + [self.disk_file(name, host)],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+        # lines like "000007d0:  41 42  AB", then qemu-io's summary
+        data = bytearray()
+        for line in out.splitlines():
+            head, sep, rest = line.partition(':  ')
+            if sep and all(c in '0123456789abcdef' for c in head):
+                data += bytes.fromhex(rest.split('  ')[0])
+        return bytes(data[:length])
 
     def start_guest(
         self, name, spec, image, host='A', persistent=False, timeout=120
@@ -85,6 +182,8 @@ class GuestsMixin:
         :raises RuntimeError: if the guest fails, panics or stays silent.
         """
         xml = self.guest_xml(name, spec, image)
+        if spec.disk_mib:
+            self.make_disks(name)
         os.makedirs(self.guest_dir(), exist_ok=True)
         open(self.serial_log(name), 'w').close()
         conn = self.connect(host)
@@ -172,3 +271,8 @@ class GuestsMixin:
                     dom.destroy()
                 if persistent:
                     dom.undefine()
+        for host in self.HOSTS:
+            try:
+                os.remove(self.disk_file(name, host))
+            except FileNotFoundError:
+                pass

@@ -365,20 +365,25 @@ class Bootstrap:
     def seed(self):
         """Flavors, the image and the network (libvirt mode: also the
         guest's flavor and one bootable disk image per workload).
+
+        The guest's part has its own stamp, keyed on the flavor and the
+        workloads, so a cloud kept from an older checkout gets the
+        current ones.
         """
-        if self.stamped('seeded'):
+        if self.seeded():
             return
         t0 = time.monotonic()
         log = self.layout.log('setup-seed')
         conn = self.connection(fresh=True)
         try:
             have = seed.flavor_names(conn)
-            for flavor in seed.FLAVORS:
-                seed.ensure_flavor(conn, flavor, have)
-            seed.image(conn, self.layout.log('glance'))
-            seed.network(conn)
+            if not self.stamped('seeded'):
+                for flavor in seed.FLAVORS:
+                    seed.ensure_flavor(conn, flavor, have)
+                seed.image(conn, self.layout.log('glance'))
+                seed.network(conn)
             if self.pair is not None:
-                seed.ensure_flavor(conn, computes.FLAVOR, have)
+                seed.ensure_flavor(conn, computes.FLAVOR, have, replace=True)
                 self._guest_images(conn, log)
         except API_ERRORS + (OSError,) as e:
             raise CloudError(
@@ -387,7 +392,18 @@ class Bootstrap:
                 log,
             )
         self.stamp('seeded')
+        if self.pair is not None:
+            self.stamp(self._guests_stamp())
         self.timed('seed', t0)
+
+    def _guests_stamp(self):
+        return 'seeded-guests-%s' % computes.seed_key()
+
+    def seeded(self):
+        """True when seed() has nothing left to do."""
+        return self.stamped('seeded') and (
+            self.pair is None or self.stamped(self._guests_stamp())
+        )
 
     def _guest_images(self, conn, log):
         """One bootable disk image per workload, built here if missing."""

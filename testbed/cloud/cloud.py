@@ -332,7 +332,7 @@ class Cloud:
         """Say whether every service (and the host pair) answers."""
         if not os.path.exists(self.layout.path('run', 'processes.json')):
             return False
-        if not self.bootstrap.stamped('seeded'):
+        if not self.bootstrap.seeded():
             return False
         if self.pair is not None and not computes.pair_running(self.pair):
             return False

@@ -24,6 +24,7 @@ reach; nova-compute talks to its libvirtd over a unix socket, and the
 libvirtds talk to each other (P2P migration) on the pair's addresses.
 """
 
+import hashlib
 import os
 import subprocess
 
@@ -42,16 +43,24 @@ INSTANCES_PATH = '/var/lib/nova/instances'
 REPO = os.path.dirname(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 )
-# name, vcpus, MiB, GB: the guest's RAM must match GuestSpec.mem_mib
-FLAVOR = ('m1.lm', 1, 512, 1)
+# name, vcpus, MiB, GB: the guest's RAM must match GuestSpec.mem_mib; the
+# root disk (2 GiB) is block-migrated, and the guest checks its tail
+FLAVOR = ('m1.lm', 1, 512, 2)
 # One glance image per workload; the name says dirty MiB and MiB/s.
 #: MiB/s: the first workload (64 MiB at 20 MiB/s) converges under it, the
 #: second (64 MiB at 100 MiB/s) never does by itself
 MIGRATION_CAP_MIB_S = 40
 
+#: both also write the last 16 MiB of the root disk at 2 MiB/s and
+#: re-read it at 16 MiB/s (DISK lines on the console)
+DISK = dict(disk_mib=16, disk_rate_mib_s=2, disk_verify_mib_s=16)
 WORKLOADS = (
-    guest_spec.GuestSpec(mem_mib=512, dirty_mib=64, dirty_rate_mib_s=20),
-    guest_spec.GuestSpec(mem_mib=512, dirty_mib=64, dirty_rate_mib_s=100),
+    guest_spec.GuestSpec(
+        mem_mib=512, dirty_mib=64, dirty_rate_mib_s=20, **DISK
+    ),
+    guest_spec.GuestSpec(
+        mem_mib=512, dirty_mib=64, dirty_rate_mib_s=100, **DISK
+    ),
 )
 
 
@@ -291,6 +300,12 @@ def ensure_extras(lo, log, say=print):
 
 
 # ------------------------------------------------------------ images
+def seed_key():
+    """Short hash of the guest flavor and workload images a cloud needs."""
+    text = repr((FLAVOR, [disk.image_name(s) for s in WORKLOADS]))
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
 def ensure_images(conn, log=print):
     """Build and register every workload's disk; return {name: image id}.
 

@@ -90,9 +90,18 @@ def flavor_names(conn):
     return {f.name for f in conn.compute.flavors()}
 
 
-def ensure_flavor(conn, flavor, existing):
-    """Create ``(name, vcpus, ram, disk)`` unless ``existing`` has it."""
+def ensure_flavor(conn, flavor, existing, replace=False):
+    """Create ``(name, vcpus, ram, disk)`` unless ``existing`` has it.
+
+    :param replace: if the flavor exists with other sizes, delete and
+        create it anew (servers keep their embedded copy).
+    """
     name, vcpus, ram, disk = flavor
+    if name in existing and replace:
+        old = conn.compute.get_flavor(name)
+        if (old.vcpus, old.ram, old.disk) != (vcpus, ram, disk):
+            conn.compute.delete_flavor(name)
+            existing = set(existing) - {name}
     if name not in existing:
         conn.compute.create_flavor(
             name=name, id=name, vcpus=vcpus, ram=ram, disk=disk

@@ -33,6 +33,19 @@ import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE = os.path.join(HERE, 'dirtier.c')
+# Compiled together into /init; the header is an input too.
+SOURCES = (SOURCE, os.path.join(HERE, 'diskcheck.c'))
+HEADERS = (os.path.join(HERE, 'diskcheck.h'),)
+# The cloud kernel builds virtio-blk as modules; diskcheck.c loads these
+# from /lib/modules when the guest has a disk to check.
+MODULES = (
+    'drivers/virtio/virtio_ring.ko',
+    'drivers/virtio/virtio.ko',
+    'drivers/virtio/virtio_pci_modern_dev.ko',
+    'drivers/virtio/virtio_pci_legacy_dev.ko',
+    'drivers/virtio/virtio_pci.ko',
+    'drivers/block/virtio_blk.ko',
+)
 KERNEL_META = 'linux-image-cloud-amd64'
 CACHE_ENV = 'OSC_LM_CACHE'
 
@@ -91,7 +104,7 @@ def input_key(kernel, source_text, builder_text, compiler):
     """Hash every input of the build into a short cache key.
 
     :param kernel: (package, version) of the guest kernel.
-    :param source_text: text of dirtier.c.
+    :param source_text: text of dirtier.c, diskcheck.c and its header.
     :param builder_text: text of this module (the build recipe itself).
     :param compiler: first line of ``gcc --version``.
     :returns: 16 hex digits.
@@ -125,10 +138,11 @@ def _cpio_entry(name, mode, data=b'', rdev=(0, 0), ino=0):
     return blob + data + b'\0' * (-len(data) % 4)
 
 
-def make_initramfs(init_binary):
+def make_initramfs(init_binary, modules=()):
     """Return a gzip'd newc archive holding /init, /dev/console and /proc.
 
     :param init_binary: bytes of the static init program.
+    :param modules: ``(name, bytes)`` of kernel modules for /lib/modules.
     :returns: bytes, identical for identical input.
     """
     out = io.BytesIO()
@@ -138,6 +152,15 @@ def make_initramfs(init_binary):
         ('init', 0o100755, init_binary, (0, 0)),
         ('proc', 0o040755, b'', (0, 0)),
     ]
+    if modules:
+        entries += [
+            ('lib', 0o040755, b'', (0, 0)),
+            ('lib/modules', 0o040755, b'', (0, 0)),
+        ]
+        entries += [
+            ('lib/modules/' + name, 0o100644, data, (0, 0))
+            for name, data in modules
+        ]
     for ino, (name, mode, data, rdev) in enumerate(entries, start=1):
         out.write(_cpio_entry(name, mode, data, rdev, ino))
     out.write(_cpio_entry('TRAILER!!!', 0))
@@ -161,8 +184,10 @@ def build(cache_dir=None, log=print):
     cache_dir = cache_dir or os.path.join(cache_root(), 'guest')
     kernel = kernel_package()
     compiler = _run(['gcc', '--version']).splitlines()[0]
-    with open(SOURCE) as f:
-        source_text = f.read()
+    source_text = ''
+    for path in SOURCES + HEADERS:
+        with open(path) as f:
+            source_text += f.read()
     with open(os.path.abspath(__file__)) as f:
         builder_text = f.read()
     key = input_key(kernel, source_text, builder_text, compiler)
@@ -204,8 +229,8 @@ def build(cache_dir=None, log=print):
                     '-Wall',
                     '-o',
                     os.path.join(work, 'init'),
-                    SOURCE,
                 ]
+                + list(SOURCES)
             )
         except subprocess.CalledProcessError as exc:
             raise RuntimeError(
@@ -215,8 +240,17 @@ def build(cache_dir=None, log=print):
         out = os.path.join(work, 'out')
         os.mkdir(out)
         shutil.copyfile(vmlinuz, os.path.join(out, 'vmlinuz'))
+        modules = []
+        for rel in MODULES:
+            found = glob.glob(
+                os.path.join(work, 'x/lib/modules/*/kernel', rel)
+            )
+            if not found:
+                raise RuntimeError('%s lacks %s' % (kernel[0], rel))
+            with open(found[0], 'rb') as f:
+                modules.append((os.path.basename(rel), f.read()))
         with open(os.path.join(work, 'init'), 'rb') as f:
-            initrd = make_initramfs(f.read())
+            initrd = make_initramfs(f.read(), modules)
         with open(os.path.join(out, 'initrd.img'), 'wb') as f:
             f.write(initrd)
         manifest = {

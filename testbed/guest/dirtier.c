@@ -30,6 +30,8 @@
  * Kernel command line (all optional, MiB and MiB/s):
  *   dirtier.fill_mb=N dirtier.dirty_mb=N dirtier.dirty_rate=N
  *   dirtier.verify_rate=N dirtier.inject_corrupt=N
+ *   dirtier.disk=vda dirtier.disk_mb=N dirtier.disk_rate=R
+ *   dirtier.disk_verify=V  (a checked disk workload, see diskcheck.c)
  * or, for a workload with phases, instead of dirty_mb and dirty_rate:
  *   dirtier.sets=H[,W[,C]] dirtier.stages=D:R[/R[/R]][,D:R...]
  *   dirtier.repeat=0|1
@@ -61,6 +63,8 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "diskcheck.h"
 
 #define PAGE 4096L
 #define WORDS (PAGE / 8)
@@ -340,6 +344,16 @@ int main(void)
         for (long i = 0; i < set_pages[s]; i++)
             write_page(sets[s] + i * WORDS, seed(s + 1, i, 0));
     printf("READY pages=%ld setup_s=%.2f\n", written_pages, now() - t0);
+    const char *disk = raw_param(cmdline, "disk");
+    if (disk) {
+        char dev[32];
+        sscanf(disk, "%31[a-z0-9]", dev);
+        const char *r = raw_param(cmdline, "disk_rate");
+        const char *v = raw_param(cmdline, "disk_verify");
+        if (disk_setup(dev, param(cmdline, "disk_mb", 16),
+                       r ? strtod(r, NULL) : 1, v ? strtod(v, NULL) : 16))
+            halt();
+    }
     /* Damage one word in N pages spread over every region; a damaged
      * working-set page is counted by the check before its next rewrite,
      * or by the sweep if its set is idle. */
@@ -406,6 +420,8 @@ int main(void)
                 printf(" stage=%d", stage_at(t - start));
             printf("\n");
         }
+        if (disk_tick())
+            halt();
         usleep(2000);
     }
 }

@@ -59,6 +59,8 @@ def image_name(spec):
         name += '-f%d' % spec.fill_mib
     if spec.inject_corrupt:
         name += '-c%d' % spec.inject_corrupt
+    if spec.disk_mib:  # a checked disk region of that many MiB
+        name += '-k%d' % spec.disk_mib
     if spec.schedule is not None:  # r is the mean rate: tell schedules apart
         text = spec.schedule.cmdline().encode()
         name += '-p%s' % hashlib.sha256(text).hexdigest()[:8]

@@ -14,13 +14,24 @@
 The log is the only channel out of the guest, so tests judge liveness and
 memory integrity from it: heartbeats must keep coming after a migration,
 and a full VERIFY sweep that started after the migration must report zero
-corrupt pages.
+corrupt pages; with a disk, so must a full DISK sweep.
 """
 
 import dataclasses
 import re
 
-_TAGS = ('START', 'READY', 'HEARTBEAT', 'VERIFY', 'CORRUPT', 'ERROR')
+_TAGS = (
+    'START',
+    'READY',
+    'HEARTBEAT',
+    'VERIFY',
+    'CORRUPT',
+    'ERROR',
+    'DISKSTART',
+    'DISKREADY',
+    'DISKBAD',
+    'DISK',
+)
 _LINE = re.compile(r'\b(%s)\b(.*)' % '|'.join(_TAGS))
 _PAIR = re.compile(r'(\w+)=([\w.]+)')
 _PANIC = re.compile(r'Kernel panic|Oops:|BUG:|general protection fault')
@@ -53,6 +64,21 @@ class Verify:
 
 
 @dataclasses.dataclass(frozen=True)
+class DiskVerify:
+    """One complete DISK sweep over the disk region.
+
+    ``corrupt`` counts blocks that match no write, ``stale`` intact
+    blocks of an older generation (a lost write); both since boot.
+    """
+
+    cycle: int
+    blocks: int
+    corrupt: int
+    stale: int
+    t_s: float
+
+
+@dataclasses.dataclass(frozen=True)
 class SerialReport:
     """Everything of interest in one serial log."""
 
@@ -63,6 +89,17 @@ class SerialReport:
     corrupt_pages: tuple
     errors: tuple
     panics: tuple
+    #: DISKSTART fields (dev, size_mib, off_mib, blocks...), {} if none
+    disk_start: dict = dataclasses.field(default_factory=dict)
+    disk_verifies: tuple = ()
+    #: (block, kind) of each DISKBAD line, kind 'corrupt' or 'stale'
+    disk_bad_blocks: tuple = ()
+
+    @property
+    def disk_bad(self):
+        """Largest count of corrupt plus stale blocks the guest reported."""
+        counts = [v.corrupt + v.stale for v in self.disk_verifies]
+        return max(counts + [len(self.disk_bad_blocks)])
 
     @property
     def corrupt(self):
@@ -79,6 +116,7 @@ class SerialReport:
             and not self.errors
             and not self.panics
             and self.corrupt == 0
+            and self.disk_bad == 0
         )
 
 
@@ -104,6 +142,7 @@ def parse_serial(text):
     """
     start, ready = {}, False
     beats, verifies, corrupt, errors, panics = [], [], [], [], []
+    disk_start, disk_verifies, disk_bad = {}, [], []
     lines = text.split('\n')
     for line in lines[:-1] if not text.endswith('\n') else lines:
         if _PANIC.search(line):
@@ -144,8 +183,22 @@ def parse_serial(text):
                         fields['t'],
                     )
                 )
-            else:
+            elif tag == 'CORRUPT':
                 corrupt.append((fields['region'], fields['page']))
+            elif tag == 'DISKSTART':
+                disk_start = fields
+            elif tag == 'DISK':
+                disk_verifies.append(
+                    DiskVerify(
+                        fields['cycle'],
+                        fields['blocks'],
+                        fields['corrupt'],
+                        fields['stale'],
+                        fields['t'],
+                    )
+                )
+            elif tag == 'DISKBAD':
+                disk_bad.append((fields['block'], fields['kind']))
         except KeyError:
             continue  # a line cut by interleaved kernel output
     return SerialReport(
@@ -156,4 +209,7 @@ def parse_serial(text):
         tuple(corrupt),
         tuple(errors),
         tuple(panics),
+        disk_start,
+        tuple(disk_verifies),
+        tuple(disk_bad),
     )

@@ -134,6 +134,11 @@ class GuestSpec:
     re-read at ``verify_rate_mib_s``.  ``inject_corrupt`` damages that many
     pages on purpose (to prove the checker works).
 
+    With ``disk_mib`` the guest also writes a region of that many MiB at
+    the tail of ``/dev/<disk_dev>`` at ``disk_rate_mib_s`` and re-reads it
+    at ``disk_verify_mib_s`` (testbed/guest/diskcheck.c): the disk must be
+    attached (:func:`domain_xml` ``disk``, or a nova root disk).
+
     With a ``schedule`` (:class:`GuestSchedule`) the guest runs that
     instead; ``dirty_mib`` must then be the sum of its working sets and
     ``dirty_rate_mib_s`` its mean rate, rounded, so that code that reads
@@ -149,10 +154,14 @@ class GuestSpec:
     inject_corrupt: int = 0
     vcpus: int = 1
     schedule: GuestSchedule = None
+    disk_mib: int = 0
+    disk_rate_mib_s: int = 1
+    disk_verify_mib_s: int = 16
+    disk_dev: str = 'vda'
 
     def __post_init__(self):
         for field in dataclasses.fields(self):
-            if field.name != 'schedule' and getattr(self, field.name) < 0:
+            if field.type in ('int', int) and getattr(self, field.name) < 0:
                 raise ValueError('%s must not be negative' % field.name)
         if self.fill_mib + self.dirty_mib > self.mem_mib - KERNEL_OVERHEAD_MIB:
             raise ValueError(
@@ -245,8 +254,28 @@ def kernel_cmdline(spec):
         dirtier.fill_mb=0 dirtier.dirty_mb=64 dirtier.dirty_rate=100
         dirtier.verify_rate=256 dirtier.inject_corrupt=0``; with a schedule
         ``dirtier.dirty_mb`` and ``dirtier.dirty_rate`` give way to
-        :meth:`GuestSchedule.cmdline`.
+        :meth:`GuestSchedule.cmdline`; with a disk workload,
+        ``dirtier.disk=vda dirtier.disk_mb=16 ...`` follows.
     """
+    return _memory_cmdline(spec) + _disk_cmdline(spec)
+
+
+def _disk_cmdline(spec):
+    if not spec.disk_mib:
+        return ''
+    return (
+        ' dirtier.disk=%s dirtier.disk_mb=%d dirtier.disk_rate=%d '
+        'dirtier.disk_verify=%d'
+        % (
+            spec.disk_dev,
+            spec.disk_mib,
+            spec.disk_rate_mib_s,
+            spec.disk_verify_mib_s,
+        )
+    )
+
+
+def _memory_cmdline(spec):
     # panic=-1: reboot at once on a panic, and on_reboot=destroy turns that
     # into a dead domain a test notices, instead of a silent hang.
     if spec.schedule is not None:
@@ -275,9 +304,16 @@ def kernel_cmdline(spec):
 
 
 def domain_xml(
-    name, spec, kernel, initrd, serial_log, emulator=EMULATOR, uuid=None
+    name,
+    spec,
+    kernel,
+    initrd,
+    serial_log,
+    emulator=EMULATOR,
+    uuid=None,
+    disk=None,
 ):
-    """Return libvirt domain XML for a diskless TCG guest.
+    """Return libvirt domain XML for a TCG guest booted from kernel+initrd.
 
     Why TCG (type 'qemu'): /dev/kvm here is paravirtual and cannot boot a
     stock kernel.  The serial console goes to a file that both hosts see at
@@ -290,8 +326,22 @@ def domain_xml(
     :param serial_log: file the guest's ttyS0 is appended to.
     :param emulator: QEMU binary.
     :param uuid: optional domain UUID (libvirt picks one otherwise).
+    :param disk: optional qcow2 image the guest sees as its first virtio
+        disk (``/dev/vda``), for ``spec``'s disk workload.  Seen here with
+        libvirt 11.3: a block migration (NON_SHARED_DISK) copies all of
+        its virtual size, unallocated clusters too, against the
+        migration's bandwidth cap (20 MiB/s: 2 GiB take 100 s).
     :returns: XML text.
     """
+    disk_lines = ''
+    if disk:
+        disk_lines = (
+            "    <disk type='file' device='disk'>\n"
+            "      <driver name='qemu' type='qcow2'/>\n"
+            "      <source file='%s'/>\n"
+            "      <target dev='vda' bus='virtio'/>\n"
+            '    </disk>\n' % escape(disk, {"'": '&apos;'})
+        )
     uuid_line = '  <uuid>%s</uuid>\n' % escape(uuid) if uuid else ''
     return (
         "<domain type='qemu'>\n"
@@ -311,6 +361,7 @@ def domain_xml(
         '  <devices>\n'
         '    <emulator>%(emulator)s</emulator>\n'
         "    <controller type='usb' model='none'/>\n"
+        '%(disk)s'
         "    <serial type='file'>\n"
         "      <source path='%(serial)s' append='on'/>\n"
         "      <target port='0'/>\n"
@@ -328,4 +379,5 @@ def domain_xml(
         'cmdline': escape(kernel_cmdline(spec)),
         'emulator': escape(emulator),
         'serial': escape(serial_log, {"'": '&apos;'}),
+        'disk': disk_lines,
     }

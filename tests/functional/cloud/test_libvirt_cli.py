@@ -381,6 +381,18 @@ def test_cli_abort_mid_migration_keeps_the_guest_on_a(libvirt_cloud, busy):
     after = servers.heartbeats(c, busy, n + 3, timeout=60)
     assert after.heartbeats[-1].t_s > before.heartbeats[-1].t_s
     assert not after.errors and not after.panics and after.corrupt == 0, after
+    # its disk on the source lost nothing: two full DISK sweeps after
+    k = len(after.disk_verifies)
+    disk = servers.wait_for(
+        'two DISK sweeps of %s after the abort' % busy,
+        lambda: (lambda r: r if len(r.disk_verifies) >= k + 2 else None)(
+            servers.console(c, busy)
+        ),
+        60,
+        every=2,
+    )
+    assert disk.disk_bad == 0, disk.disk_bad_blocks
+    assert disk.disk_verifies[-1].blocks == BUSY.disk_mib * 256
 
 
 # ------------------------------------------------------------ 1c

@@ -16,7 +16,8 @@ own console log proves it kept running with its memory intact.
 
 Why the console log: it is the only channel out of the guest; the destination
 QEMU writes a new file, so every line nova shows after the migration was
-written on host B.
+written on host B.  The guest also writes the tail of its 2 GiB root disk,
+which nova block-migrates, and re-reads it there.
 """
 
 import subprocess
@@ -83,6 +84,7 @@ def test_live_migration_keeps_the_guest_running_and_intact(libvirt_cloud):
         booted = time.monotonic() - t0
         assert before.healthy, before
         assert before.start.get('dirty_mib') == WORKLOAD.dirty_mib
+        assert before.disk_start['size_mib'] >= 2048, before.disk_start
         assert sid in _domains(c, 'A')
 
         t1 = time.monotonic()
@@ -111,9 +113,15 @@ def test_live_migration_keeps_the_guest_running_and_intact(libvirt_cloud):
 
         last_before = before.heartbeats[-1].t_s
         after = servers.wait_for(
-            'a heartbeat and a full VERIFY sweep on %s' % dst,
+            'a heartbeat, a full VERIFY and two DISK sweeps on %s' % dst,
             lambda: (
-                lambda r: r if len(r.heartbeats) >= 2 and r.verifies else None
+                lambda r: (
+                    r
+                    if len(r.heartbeats) >= 2
+                    and r.verifies
+                    and len(r.disk_verifies) >= 2
+                    else None
+                )
             )(serial.parse_serial(_console(c, sid))),
             120,
         )
@@ -125,6 +133,11 @@ def test_live_migration_keeps_the_guest_running_and_intact(libvirt_cloud):
             v.corrupt == 0 and v.pages == WORKLOAD.written_pages
             for v in after.verifies
         ), after.verifies
+        # every block of the disk region, re-read on the destination
+        assert after.disk_bad == 0, after.disk_bad_blocks
+        assert all(
+            v.blocks == WORKLOAD.disk_mib * 256 for v in after.disk_verifies
+        ), after.disk_verifies
         print(
             '\nboot to two heartbeats %.1f s, live migration (CLI) %.1f s, '
             'cloud RSS %.2f GiB' % (booted, migrated, c.rss_bytes() / 2**30)

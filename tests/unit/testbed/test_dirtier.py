@@ -18,29 +18,50 @@ parser, rate keeping and page checker run in seconds without a guest.
 
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
 import unittest
 
+from testbed.guest import build
 from testbed.guest import serial
 from testbed.guest import spec as guest_spec
 
-SOURCE = os.path.join(os.path.dirname(guest_spec.__file__), 'dirtier.c')
+# The disk is a plain file here: no O_DIRECT (tmpfs refuses it), its
+# size from fstat, and module loading a no-op.
 SHIM = r"""
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <linux/fs.h>
+#include <stdarg.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 int __real_open(const char *path, int flags, ...);
+int __real_ioctl(int fd, unsigned long request, ...);
 int __wrap_open(const char *path, int flags, ...)
 {
     if (!strcmp(path, "/proc/cmdline"))
         return __real_open(getenv("DIRTIER_CMDLINE"), O_RDONLY);
     if (!strcmp(path, "/dev/console"))
         return -1;
+    if (!strncmp(path, "/lib/modules/", 13))
+        return __real_open("/dev/null", O_RDONLY);
+    if (!strcmp(path, "/dev/vda"))
+        return __real_open(getenv("DIRTIER_DISK"), O_RDWR);
     return __real_open(path, flags);
 }
+int __wrap_ioctl(int fd, unsigned long request, uint64_t *size)
+{
+    struct stat st;
+    if (request != BLKGETSIZE64 || fstat(fd, &st))
+        return -1;
+    *size = st.st_size;
+    return 0;
+}
+long __wrap_syscall(long n, ...) { return 0; }
 int __wrap_mount(void) { return 0; }
 int __wrap_mkdir(void) { return 0; }
 """
@@ -64,9 +85,10 @@ class TestDirtier(unittest.TestCase):
                 '-Werror',
                 '-o',
                 cls.binary,
-                SOURCE,
+                *build.SOURCES,
                 shim,
-                '-Wl,--wrap=open,--wrap=mount,--wrap=mkdir',
+                '-Wl,--wrap=open,--wrap=mount,--wrap=mkdir,--wrap=ioctl,'
+                '--wrap=syscall',
             ],
             check=True,
         )
@@ -77,18 +99,25 @@ class TestDirtier(unittest.TestCase):
 
     def _run(self, spec, seconds):
         """Run the dirtier on ``spec``'s command line; parse its output."""
-        path = os.path.join(self.tmp, 'cmdline')
-        with open(path, 'w') as f:
-            f.write(guest_spec.kernel_cmdline(spec) + '\n')
-        proc = subprocess.Popen(
-            [self.binary],
-            stdout=subprocess.PIPE,
-            env=dict(os.environ, DIRTIER_CMDLINE=path),
-        )
+        proc = self._start(spec)
         time.sleep(seconds)
         proc.kill()
         out = proc.communicate()[0].decode()
         return serial.parse_serial(out)
+
+    def _start(self, spec):
+        path = os.path.join(self.tmp, 'cmdline')
+        with open(path, 'w') as f:
+            f.write(guest_spec.kernel_cmdline(spec) + '\n')
+        return subprocess.Popen(
+            [self.binary],
+            stdout=subprocess.PIPE,
+            env=dict(
+                os.environ,
+                DIRTIER_CMDLINE=path,
+                DIRTIER_DISK=os.path.join(self.tmp, 'disk'),
+            ),
+        )
 
     def test_constant_workload_keeps_its_lines_and_rate(self):
         spec = guest_spec.GuestSpec(
@@ -167,6 +196,55 @@ class TestDirtier(unittest.TestCase):
             [('cold', 0), ('fill', 0), ('hot', 0), ('warm', 0)],
         )
 
+    def test_disk_checker_finds_corrupt_and_stale_blocks(self):
+        # A 4 MiB "disk" whose last MiB is rewritten at 4 MiB/s; while the
+        # program is stopped, block 3 gets one bad byte and block 10 its
+        # first (generation 0) content back, as a lost write would leave.
+        spec = guest_spec.GuestSpec(
+            mem_mib=256,
+            dirty_mib=1,
+            dirty_rate_mib_s=1,
+            disk_mib=1,
+            disk_rate_mib_s=4,
+            disk_verify_mib_s=8,
+        )
+        disk = os.path.join(self.tmp, 'disk')
+        with open(disk, 'wb') as f:
+            f.truncate(4 << 20)
+        region = 3 << 20
+        proc = self._start(spec)
+        try:
+            time.sleep(0.3)
+            with open(disk, 'rb') as f:
+                f.seek(region + 10 * 4096)
+                old = f.read(4096)
+            time.sleep(0.7)  # two more passes: block 10 is past gen 0
+            os.kill(proc.pid, signal.SIGSTOP)
+            with open(disk, 'r+b') as f:
+                f.seek(region + 3 * 4096 + 2000)
+                byte = f.read(1)
+                f.seek(region + 3 * 4096 + 2000)
+                f.write(bytes([byte[0] ^ 0x40]))
+                f.seek(region + 10 * 4096)
+                f.write(old)
+            os.kill(proc.pid, signal.SIGCONT)
+            time.sleep(0.6)
+        finally:
+            proc.kill()
+        report = serial.parse_serial(proc.communicate()[0].decode())
+        self.assertEqual(
+            report.disk_start,
+            dict(report.disk_start, dev='vda', size_mib=4, off_mib=3),
+        )
+        self.assertEqual(report.disk_verifies[0].corrupt, 0)
+        self.assertEqual(report.disk_verifies[0].blocks, 256)
+        last = report.disk_verifies[-1]
+        self.assertEqual((last.corrupt, last.stale), (1, 1), report)
+        self.assertEqual(
+            sorted(report.disk_bad_blocks), [(3, 'corrupt'), (10, 'stale')]
+        )
+        self.assertFalse(report.healthy)
+
     def test_bad_schedule_is_an_error_line(self):
         path = os.path.join(self.tmp, 'bad')
         for text, words in (
@@ -180,7 +258,11 @@ class TestDirtier(unittest.TestCase):
             proc = subprocess.Popen(
                 [self.binary],
                 stdout=subprocess.PIPE,
-                env=dict(os.environ, DIRTIER_CMDLINE=path),
+                env=dict(
+                    os.environ,
+                    DIRTIER_CMDLINE=path,
+                    DIRTIER_DISK=os.path.join(self.tmp, 'disk'),
+                ),
             )
             time.sleep(0.3)
             proc.kill()

@@ -12,6 +12,7 @@
 """Pure parts of the test guest: spec, kernel command line, XML, log, image."""
 
 import gzip
+import os
 import types
 import unittest
 from xml.etree import ElementTree
@@ -231,6 +232,31 @@ class TestGuestSpec(unittest.TestCase):
         self.assertEqual(source.get('append'), 'on')
         self.assertIsNone(root.find('devices/disk'))
 
+    def test_disk_workload_goes_on_the_cmdline_and_disk_in_the_xml(self):
+        spec = guest_spec.GuestSpec(
+            mem_mib=256,
+            dirty_mib=8,
+            disk_mib=16,
+            disk_rate_mib_s=2,
+            disk_verify_mib_s=16,
+        )
+        plain = guest_spec.GuestSpec(mem_mib=256, dirty_mib=8)
+        self.assertEqual(
+            guest_spec.kernel_cmdline(spec),
+            guest_spec.kernel_cmdline(plain)
+            + ' dirtier.disk=vda dirtier.disk_mb=16 dirtier.disk_rate=2 '
+            'dirtier.disk_verify=16',
+        )
+        xml = guest_spec.domain_xml(
+            'g', spec, '/k', '/i', '/l', disk='/var/lib/g.qcow2'
+        )
+        disk = ElementTree.fromstring(xml).find('devices/disk')
+        self.assertEqual(disk.find('source').get('file'), '/var/lib/g.qcow2')
+        self.assertEqual(disk.find('target').get('dev'), 'vda')
+        self.assertEqual(disk.find('driver').get('type'), 'qcow2')
+        with self.assertRaises(ValueError):
+            guest_spec.GuestSpec(disk_mib=-1)
+
 
 class TestParseSerial(unittest.TestCase):
     def test_parse_serial_reads_interleaved_lines_and_skips_partial(self):
@@ -246,6 +272,27 @@ class TestParseSerial(unittest.TestCase):
         self.assertEqual(report.corrupt_pages, (('fill', 7),))
         self.assertEqual(report.corrupt, 1)
         self.assertFalse(report.healthy)
+
+    def test_parse_serial_reads_disk_lines(self):
+        report = serial.parse_serial(
+            'DISKSTART dev=vda size_mib=2048 off_mib=2032 blocks=4096 '
+            'rate=2 verify_rate=16\n'
+            'DISKREADY blocks=4096 setup_s=0.40\n'
+            'DISK cycle=1 blocks=4096 corrupt=0 stale=0 t=1.0\n'
+            'DISKBAD block=100 kind=corrupt gen=3 found=3\n'
+            'DISK cycle=2 blocks=4096 corrupt=1 stale=0 t=2.0\n'
+        )
+        self.assertEqual(report.disk_start['size_mib'], 2048)
+        self.assertEqual(report.disk_start['dev'], 'vda')
+        self.assertEqual(
+            report.disk_verifies[1],
+            serial.DiskVerify(
+                cycle=2, blocks=4096, corrupt=1, stale=0, t_s=2.0
+            ),
+        )
+        self.assertEqual(report.disk_bad_blocks, ((100, 'corrupt'),))
+        self.assertEqual(report.disk_bad, 1)
+        self.assertEqual(report.corrupt, 0)  # memory is another matter
 
     def test_parse_serial_reports_errors_and_panics(self):
         report = serial.parse_serial(
@@ -266,6 +313,17 @@ class TestBuild(unittest.TestCase):
         self.assertEqual(sorted(names), ['dev', 'dev/console', 'init', 'proc'])
         self.assertEqual(names['init'], (0o100755, b'\x7fELF-init'))
         self.assertEqual(names['dev/console'][0], 0o020600)
+
+    def test_initramfs_carries_the_modules_diskcheck_loads(self):
+        image = build.make_initramfs(b'init', [('virtio_blk.ko', b'ko')])
+        names = _cpio_names(image)
+        self.assertEqual(names['lib/modules/virtio_blk.ko'], (0o100644, b'ko'))
+        with open(
+            os.path.join(os.path.dirname(build.SOURCE), 'diskcheck.c')
+        ) as f:
+            source = f.read()
+        for rel in build.MODULES:  # the order diskcheck.c loads them in
+            self.assertIn('"%s"' % os.path.basename(rel)[:-3], source)
 
     def test_input_key_changes_with_any_input(self):
         base = (('linux-image-x', '1'), 'src', 'builder', 'gcc 12')

@@ -105,6 +105,22 @@ def test_only_missing_flavors_are_created():
     ]
 
 
+def test_guest_flavor_of_another_size_is_replaced():
+    calls = []
+
+    def get_flavor(name):
+        return types.SimpleNamespace(vcpus=1, ram=512, disk=1)
+
+    def delete_flavor(name):
+        calls.append(('delete_flavor', (name,), {}))
+
+    conn, made = _conn(get_flavor=get_flavor, delete_flavor=delete_flavor)
+    seed.ensure_flavor(conn, ('m1.lm', 1, 512, 2), {'m1.lm'}, replace=True)
+    seed.ensure_flavor(conn, ('m1.lm', 1, 512, 1), {'m1.lm'}, replace=True)
+    assert calls == [('delete_flavor', ('m1.lm',), {})]
+    assert [kw['disk'] for _, _, kw in made] == [2]
+
+
 def test_network_gets_its_subnet_once():
     conn, calls = _conn()
     seed.network(conn)
