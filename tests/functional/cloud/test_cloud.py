@@ -240,10 +240,12 @@ def test_service_that_cannot_start_is_one_line_naming_it(cloud, tmp_path):
     try:
         r = _tool('up', env=env, timeout=300)
         assert r.returncode == 1, r.stdout + r.stderr
+        # the stages it went through, then one line for the failure
         lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
-        assert len(lines) == 1, r.stderr
+        errors = [ln for ln in lines if 'ERROR' in ln]
+        assert len(errors) == 1 and errors[0] == lines[-1], r.stderr
         assert 'Traceback' not in r.stderr
-        line = lines[0]
+        line = lines[-1]
         assert line.startswith('testbed.cloud: ERROR: mariadb: ')
         assert 'port 127.0.0.1:%d' % cloud.layout.ports['mariadb'] in line
         assert line.endswith(
