@@ -209,7 +209,7 @@ class Monitor:
             job, stats = self._read_job()
             if job == JOB_NONE:
                 job = self.job_end() or JOB_NONE
-            elapsed_s = self.config.clock() - start
+            elapsed_s = self.outcome.elapsed_s = self.config.clock() - start
             if job in (JOB_FAILED, JOB_CANCELLED) and self._held(elapsed_s):
                 # NOTE: a failed job in a broken post-copy is no failure
                 # to roll back: the destination has the newest pages
@@ -219,12 +219,10 @@ class Monitor:
             if job == JOB_UNBOUNDED:
                 self._step(stats, elapsed_s)
             elif job == JOB_COMPLETED:
-                self.outcome.elapsed_s = self.config.clock() - start
                 self.outcome.job_type = job
                 self.outcome.job = 'completed'
                 return self.outcome
             elif job in (JOB_FAILED, JOB_CANCELLED):
-                self.outcome.elapsed_s = self.config.clock() - start
                 self.outcome.job_type = job
                 # NOTE: like nova, a cancelled job is 'cancelled' unless our
                 # policy aborted it: then the migration is an 'error'.

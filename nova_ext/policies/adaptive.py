@@ -172,6 +172,12 @@ class AdaptivePolicy(base.ConvergencePolicy):
     def validate(self):
         self.rounds = signals.RoundTracker()
         self.spread = signals.Spread()
+        # when to judge next, and until when not at all (a promising trend)
+        self._next_look_s = 0.0
+        self._hold_until_s = 0.0
+        # the spacing of samples, for the pause's search window
+        self._last_sample_at = 0.0
+        self.sample_s = 0.0
         self.local_min = signals.LocalMinimum()
         self.pending = None
         self.pending_since_s = None
@@ -213,12 +219,6 @@ class AdaptivePolicy(base.ConvergencePolicy):
         ):
             return NOTHING
         return self._judge(obs)
-
-    _next_look_s = 0.0
-    _hold_until_s = 0.0
-    _last_sample_at = 0.0
-    sample_s = 0.0
-    _judged = False
 
     def ram_s(self):
         """RAM / measured bandwidth: the time one full copy takes."""
