@@ -16,6 +16,10 @@ keep servers of their own there. A session therefore marks every server it
 creates (``Cloud(owner=...)`` adds the server metadata ``OWNER_KEY``),
 removes at its start only what an earlier, killed session of the same
 owner left, and stops at its end only a cloud it had to start.
+
+A placement allocation that no instance or migration owns at the end of a
+session is a leak, and the session fails naming it: clean-up at the next
+start would hide it.
 """
 
 import contextlib
@@ -90,6 +94,22 @@ def delete_leftovers(cloud, say=print):
     return left
 
 
+def assert_no_leaked_allocations(cloud):
+    """Fail on allocations nobody owns, after releasing them so the next
+    session starts clean.
+
+    :raises CloudError: naming the leaked consumers.
+    """
+    leaked = cloud.orphaned_allocations()
+    if leaked:
+        cloud.release_orphaned_allocations()
+        raise CloudError(
+            'placement',
+            'this test session leaked allocations that no instance or '
+            'migration owns (released now): %s' % ', '.join(leaked),
+        )
+
+
 @contextlib.contextmanager
 def borrowed(cloud, keep=False, say=print):
     """The cloud running for the block, left as it was found.
@@ -99,7 +119,8 @@ def borrowed(cloud, keep=False, say=print):
     Servers the owner left earlier are deleted first.
 
     :raises CloudError: when the cloud does not come up (one this call
-        started is stopped again first, unless ``keep``).
+        started is stopped again first, unless ``keep``), or when the block
+        leaked placement allocations (the cloud is still left as found).
     """
     if not cloud.owner:
         raise ValueError('a borrowed cloud needs an owner for its servers')
@@ -113,6 +134,13 @@ def borrowed(cloud, keep=False, say=print):
         raise
     delete_leftovers(cloud, say=say)
     yield cloud
+    try:
+        assert_no_leaked_allocations(cloud)
+    finally:
+        _leave(cloud, stop, found_running, say)
+
+
+def _leave(cloud, stop, found_running, say):
     if stop:
         cloud.down()
     elif found_running:

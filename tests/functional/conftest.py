@@ -22,8 +22,9 @@ Nothing here skips: a machine that cannot bring the cloud up fails the tests
 with the one-line reason the tool gives. Every server the tests create
 carries the suite's owner mark (``testbed.cloud.session``); a session starts
 by deleting only the marked servers an earlier, killed session left, and the
-placement allocations no server owns. Servers without the mark (the demo's)
-are never moved or deleted.
+placement allocations no server owns; it fails at its end when its tests
+leaked an allocation. Servers without the mark (the demo's) are never moved
+or deleted.
 """
 
 import os

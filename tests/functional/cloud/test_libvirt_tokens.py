@@ -240,7 +240,7 @@ def test_without_service_tokens_the_migration_fails_and_a_token_wait_explains(
     assert 'Released the source allocation of migration %s' % m['UUID'] in (
         log
     ), log[-3000:]
-    assert m['UUID'] not in c.release_orphaned_allocations(), m
+    assert m['UUID'] not in c.orphaned_allocations(), m
     servers.assert_nothing_left(c, sid)
 
 

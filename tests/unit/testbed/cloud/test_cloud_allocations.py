@@ -9,7 +9,7 @@
 # WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
 # License for the specific language governing permissions and limitations
 # under the License.
-"""release_orphaned_allocations: what it reads from nova-manage's answer.
+"""orphaned_allocations: what it asks and reads from nova-manage's answer.
 
 A script stands in for ``nova-manage placement audit`` here; the real one
 runs against real placement in tests/functional/cloud/test_libvirt_tokens.py
@@ -32,7 +32,10 @@ B = '5ffb4fa2-b044-47a0-961c-7f6b69e0b152'
 def _cloud(tmp_path, stdout, rc):
     c = Cloud(base=str(tmp_path), say=lambda m: None)
     script = tmp_path / 'audit.sh'
-    script.write_text('cat <<"EOF"\n%sEOF\nexit %d\n' % (stdout, rc))
+    script.write_text(
+        'echo "$@" >> %s/argv\ncat <<"EOF"\n%sEOF\nexit %d\n'
+        % (tmp_path, stdout, rc)
+    )
     c.bootstrap.nova_manage = lambda: ['sh', str(script)]
     return c
 
@@ -50,6 +53,17 @@ def test_returns_each_released_consumer_once_and_logs_the_answer(tmp_path):
     assert c.release_orphaned_allocations() == sorted([A, B])
     with open(c.layout.log('placement-audit')) as f:
         assert 'Processed 3 allocations.' in f.read()
+
+
+def test_an_audit_without_delete_keeps_what_it_finds(tmp_path):
+    """Exit 3 is nova-manage's "found, not deleted"; the check that fails a
+    leaking session reads it without removing the evidence.
+    """
+    c = _cloud(tmp_path, LEAK % A + '\nProcessed 1 allocation.\n', 3)
+    assert c.orphaned_allocations() == [A]
+    argv = (tmp_path / 'argv').read_text()
+    assert 'placement audit --verbose' in argv
+    assert '--delete' not in argv
 
 
 def test_nothing_orphaned_is_an_empty_list(tmp_path):

@@ -28,8 +28,11 @@ class _Cloud:
     mode = 'fake'
     hosts = ('compute1', 'compute2')
 
-    def __init__(self, running, rows=(), owner='pytest', fail_up=False):
+    def __init__(
+        self, running, rows=(), owner='pytest', fail_up=False, leaks=()
+    ):
         self._running = running
+        self.leaks = list(leaks)
         self.owner = owner
         self.fail_up = fail_up
         self.calls = []
@@ -63,8 +66,14 @@ class _Cloud:
     def openstack(self, *args, **kw):
         self.calls.append(' '.join(args))
 
+    def orphaned_allocations(self):
+        return list(self.leaks)
+
     def release_orphaned_allocations(self):
-        return []
+        released, self.leaks = self.leaks, []
+        if released:
+            self.calls.append('release %s' % ' '.join(released))
+        return released
 
 
 ROWS = (
@@ -102,6 +111,27 @@ def test_a_failed_up_stops_only_a_cloud_it_started():
             with session.borrowed(c, say=lambda _: None):
                 pass
         assert c.calls == calls
+
+
+def test_a_leak_in_the_session_fails_it_naming_the_consumer():
+    """A leak made by the session's tests is released and reported; the
+    cloud is left as it was found all the same.
+    """
+    for running, end in ((False, ['down']), (True, [])):
+        c = _Cloud(running=running)
+        with pytest.raises(CloudError) as err:
+            with session.borrowed(c, say=lambda _: None):
+                c.leaks = ['9de0767a']
+        assert 'leaked allocations' in str(err.value)
+        assert str(err.value).endswith('9de0767a')
+        assert c.calls == ['up', 'release 9de0767a'] + end
+
+
+def test_a_leak_found_at_the_start_is_an_earlier_sessions():
+    c = _Cloud(running=True, leaks=['5ffb4fa2'])
+    with session.borrowed(c, say=lambda _: None):
+        pass
+    assert c.calls == ['up', 'release 5ffb4fa2']
 
 
 def test_drain_hosts_picks_a_host_without_foreign_servers():
