@@ -35,6 +35,10 @@ _TAGS = (
 _LINE = re.compile(r'\b(%s)\b(.*)' % '|'.join(_TAGS))
 _PAIR = re.compile(r'(\w+)=([\w.]+)')
 _PANIC = re.compile(r'Kernel panic|Oops:|BUG:|general protection fault')
+#: the kernel's reports of a vCPU that sat blocked while its clock ran on
+#: (a post-copy page it waited for through a cut link): the symptom of a
+#: frozen guest, not damage
+_FROZEN = re.compile(r'soft lockup|workqueue lockup')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,6 +111,13 @@ class SerialReport:
         counts = [v.corrupt for v in self.verifies]
         counts += [h.corrupt for h in self.heartbeats]
         return max(counts + [len(self.corrupt_pages)])
+
+    @property
+    def damage(self):
+        """The kernel reports that mean damage: :attr:`panics` less those
+        a guest frozen for a while prints (soft or workqueue lockups).
+        """
+        return tuple(p for p in self.panics if not _FROZEN.search(p))
 
     @property
     def healthy(self):

@@ -35,7 +35,6 @@ production. What these tests pin (libvirt 11.3, QEMU 10.0, TCG):
 """
 
 import signal
-import threading
 import time
 
 from nova_ext import loader
@@ -104,7 +103,7 @@ def _start(host_pair, guests, name):
     return dom, host_pair.serial(name)
 
 
-def _assert_on(host_pair, name, before, where):
+def _assert_on(host_pair, name, before, where, frozen=False):
     assert host_pair.find_domain(name) == where
     other = 'B' if where == 'A' else 'A'
     # NOTE: a restarted daemon reconnects to the incoming QEMU first and
@@ -113,7 +112,9 @@ def _assert_on(host_pair, name, before, where):
     while host_pair.domain_names(other) and time.monotonic() < deadline:
         time.sleep(0.5)
     assert host_pair.domain_names(other) == []
-    guestcheck.assert_alive_and_intact(host_pair, name, STALLS, before)
+    guestcheck.assert_alive_and_intact(
+        host_pair, name, STALLS, before, frozen=frozen
+    )
 
 
 def test_destination_libvirtd_killed_during_precopy_guest_stays_on_source(
@@ -225,12 +226,12 @@ def test_link_cut_during_postcopy_recovers_on_destination_when_link_returns(
     The job still reads as running while the link is down: only the source
     domain's state (paused, post-copy failed) tells. The monitor must report
     that (an operator sees phase ``post-copy failed``); the link returns
-    only after it did. Recovery here does not need
-    VIR_MIGRATE_POSTCOPY_RESUME: the link comes back before either QEMU
-    closed its socket, so the stream resumes and libvirt refuses the resume
-    call ("QEMU reports migration is still running", or, once the stream
-    has finished, a complaint that there is no such migration). Either way
-    the guest must end up alive on B.
+    only after it did. Nothing calls VIR_MIGRATE_POSTCOPY_RESUME, as the
+    driver never does: the link comes back before either QEMU closed its
+    socket, so the stream carries on by itself and the guest must end up
+    alive on B. (A resume request that reaches the destination's libvirtd
+    11.3 crashes it, testbed/pcrecover.md; an earlier version of this test
+    sent one and could lose that race against the resumed stream.)
     """
     lv = libvirtd.load_libvirt()
     name = 'fault-cutpc'
@@ -240,21 +241,6 @@ def test_link_cut_during_postcopy_recovers_on_destination_when_link_returns(
     )
     seen = {'states': []}
     source = host_pair.connect('A').lookupByName(name)
-
-    def resume():
-        flags = (
-            migration.migration_flags(lv, postcopy=True)
-            | lv.VIR_MIGRATE_POSTCOPY_RESUME
-        )
-        try:
-            dom.migrateToURI3(
-                host_pair.uri('B'),
-                {lv.VIR_MIGRATE_PARAM_URI: host_pair.migration_uri('B')},
-                flags,
-            )
-            seen['resume'] = 'resumed'
-        except lv.libvirtError as exc:
-            seen['resume'] = str(exc)
 
     def during(elapsed, stats):
         if elapsed > 3.5 and 'cut' not in seen:
@@ -268,9 +254,6 @@ def test_link_cut_during_postcopy_recovers_on_destination_when_link_returns(
         if seen.get('reported') or elapsed > seen['cut'] + 90:
             seen['back'] = elapsed
             host_pair.set_link('B', True)
-            thread = threading.Thread(target=resume, daemon=True)
-            thread.start()
-            seen['thread'] = thread
 
     def reported(broken, obs):
         if broken:
@@ -289,8 +272,6 @@ def test_link_cut_during_postcopy_recovers_on_destination_when_link_returns(
         )
     finally:
         host_pair.set_link('B', True)
-    if 'thread' in seen:
-        seen['thread'].join(120)
     states = seen['states']
     assert (
         lv.VIR_DOMAIN_PAUSED,
@@ -307,11 +288,9 @@ def test_link_cut_during_postcopy_recovers_on_destination_when_link_returns(
     assert [b for _, b in run.postcopy_link[1:]] in ([], [False]), (
         run.postcopy_link
     )
-    # the resume call races the resumed stream: "still running" while it
-    # flows, or any "no such migration/domain" once it has completed;
-    # only the guest's fate on B is the claim
-    assert 'resume' in seen, seen
-    _assert_on(host_pair, name, before, 'B')
+    # the guest on B sat blocked on missing pages through the outage; its
+    # kernel may report a soft lockup when it runs again (seen in CI)
+    _assert_on(host_pair, name, before, 'B', frozen=True)
 
 
 def _qemu_connections(host_pair, host):

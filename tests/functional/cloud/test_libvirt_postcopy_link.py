@@ -28,7 +28,6 @@ that the server ends ACTIVE on B and its migration ``completed``.
 """
 
 import os
-import re
 import subprocess
 import threading
 import time
@@ -41,10 +40,6 @@ BUSY = computes.WORKLOADS[1]
 #: post-copy's own cap (MiB/s), low enough that the link can be cut while
 #: pages still flow
 POSTCOPY_CAP_MIB_S = 5
-#: what the guest kernel may print after a vCPU sat blocked on a missing
-#: page through the outage (its clock ran on): the symptom of a frozen
-#: guest, not damage, so the only kernel "BUG:" lines allowed here
-FROZEN_REPORTS = re.compile(r'soft lockup|workqueue lockup')
 
 
 def _phase(c, sid):
@@ -192,8 +187,9 @@ def test_wait_shows_a_broken_postcopy_and_the_guest_survives(libvirt_cloud):
             180,
             every=2,
         )
-        damage = [p for p in after.panics if not FROZEN_REPORTS.search(p)]
-        assert not after.errors and not damage, after
+        # a vCPU blocked on a missing page through the outage may make the
+        # kernel report a lockup: allowed; any other kernel report is not
+        assert not after.errors and not after.damage, after
         if after.panics:
             print('guest kernel on the outage: %s' % '; '.join(after.panics))
         assert after.corrupt == 0, after

@@ -304,6 +304,26 @@ class TestParseSerial(unittest.TestCase):
         self.assertFalse(report.healthy)
         self.assertEqual(serial.parse_serial('').corrupt, 0)
 
+    def test_a_frozen_guests_lockup_reports_are_not_damage(self):
+        """Seen after a post-copy link cut: a vCPU blocked on a missing
+        page for 22 s; a real panic stays damage.
+        """
+        lockup = (
+            '[   60.98] watchdog: BUG: soft lockup - CPU#0 stuck for 22s! '
+            '[init:1]'
+        )
+        report = serial.parse_serial(
+            lockup + '\n[ 61.0] BUG: workqueue lockup - pool cpus=0\n'
+        )
+        self.assertEqual(len(report.panics), 2)
+        self.assertEqual(report.damage, ())
+        report = serial.parse_serial(
+            lockup + '\n[ 62.0] Oops: general protection fault\n'
+        )
+        self.assertEqual(
+            report.damage, ('[ 62.0] Oops: general protection fault',)
+        )
+
 
 class TestBuild(unittest.TestCase):
     def test_initramfs_is_reproducible_and_holds_init(self):
