@@ -49,15 +49,18 @@ post-copy failed              left to nova (the recovery window belongs
                               to the live monitor, :mod:`nova_ext.recovery`)
 ============================  ==========================================
 
-The outcome and its reason become an instance action event of the
-migration's own action (``livemigrate_restart-completed`` or
-``livemigrate_restart-rolled-back``); the server is then no longer handed
-to ``_init_instance``. Any failure here leaves the server to nova's own
-startup handling, as before.
+The decision is taken during startup (an abort cannot wait); nova's steps
+run in a thread once the manager's resource tracker exists, which nova
+builds only after ``init_host``. The outcome and its reason become an
+instance action event of the migration's own action
+(``livemigrate_restart-completed`` or ``livemigrate_restart-rolled-back``);
+the server is no longer handed to ``_init_instance``. A failure before the
+decision leaves the server to nova's own startup handling, as before.
 """
 
 import dataclasses
 import enum
+import threading
 import time
 
 from nova.compute import task_states
@@ -77,6 +80,8 @@ CONF = nova_conf.CONF
 #: how long startup waits for a post-copy or an aborted pre-copy to end
 WAIT_S = 120
 POLL_S = 1.0
+#: how long the settling thread waits for the manager's resource tracker
+READY_S = 300
 
 
 class Seen(enum.Enum):
@@ -302,7 +307,11 @@ def _handled(driver, manager, instance):
         )
         if decision.step is Step.LEAVE:
             return False
-        _apply(manager, ctx, instance, migration, decision)
+        threading.Thread(
+            target=_apply_when_ready,
+            args=(manager, ctx, instance, migration, decision),
+            daemon=True,
+        ).start()
         return True
     except Exception:  # noqa: B902 - nova's startup must go on
         LOG.exception(
@@ -311,6 +320,33 @@ def _handled(driver, manager, instance):
             instance=instance,
         )
         return False
+
+
+def _apply_when_ready(manager, ctx, instance, migration, decision):
+    """nova's steps need the resource tracker, which the manager builds
+    only after startup (its first ``update_available_resource``).
+    """
+    deadline = time.monotonic() + READY_S
+    while getattr(manager.rt, 'pci_tracker', None) is None:
+        if time.monotonic() > deadline:
+            LOG.error(
+                'The resource tracker was not ready after %d s: live '
+                'migration %s is left as it is',
+                READY_S,
+                migration.uuid,
+                instance=instance,
+            )
+            return
+        time.sleep(POLL_S)
+    try:
+        _apply(manager, ctx, instance, migration, decision)
+    except Exception:  # noqa: B902 - a thread of its own: log it
+        LOG.exception(
+            'Could not %s the interrupted live migration %s',
+            decision.step.value,
+            migration.uuid,
+            instance=instance,
+        )
 
 
 def _apply(manager, ctx, instance, migration, decision):

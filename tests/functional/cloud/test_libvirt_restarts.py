@@ -29,6 +29,7 @@ import threading
 import time
 
 from testbed.cloud import computes
+from testbed.cloud import procs
 from testbed.cloud import services as svc
 from testbed import libvirtd
 from tests.functional.cloud import servers
@@ -73,27 +74,11 @@ def _signal_compute(c, host, sig):
     os.killpg(pid, sig)
     servers.wait_for(
         '%s to exit' % name,
-        lambda: (
-            not any(
-                os.path.exists('/proc/%d' % p) for p in [pid] + _group(pid)
-            )
-        ),
-        120,
+        lambda: not procs.group_alive(pid),
+        300,
         every=0.2,
     )
     c.table.forget(name)
-
-
-def _group(pgid):
-    out = []
-    for entry in os.listdir('/proc'):
-        if entry.isdigit():
-            try:
-                if os.getpgid(int(entry)) == pgid:
-                    out.append(int(entry))
-            except ProcessLookupError:
-                continue
-    return out
 
 
 def _start_compute(c, host):

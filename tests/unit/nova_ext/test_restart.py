@@ -1,0 +1,132 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+"""Tests for what the source does at startup with a migration it lost."""
+
+import doctest
+import unittest
+
+from nova_ext import contract
+from nova_ext import restart
+from nova_ext.restart import Seen
+from nova_ext.restart import Step
+
+
+class TestClassify(unittest.TestCase):
+    def test_docstring_examples(self):
+        result = doctest.testmod(restart)
+        self.assertEqual(0, result.failed)
+        self.assertGreaterEqual(result.attempted, 4)
+
+    def test_every_libvirt_view(self):
+        table = [
+            # present, job, post-copy, post-copy failed
+            ((False, True, True, False), Seen.GONE),
+            ((True, True, True, False), Seen.POSTCOPY),
+            ((True, True, False, False), Seen.PRECOPY),
+            ((True, False, False, False), Seen.IDLE),
+            ((True, True, True, True), Seen.POSTCOPY_FAILED),
+            ((True, False, False, True), Seen.POSTCOPY_FAILED),
+        ]
+        for args, seen in table:
+            self.assertIs(seen, restart.classify(*args), args)
+
+
+class TestDecide(unittest.TestCase):
+    def test_the_table(self):
+        self.assertEqual(Step.COMPLETE, restart.decide(Seen.GONE).step)
+        self.assertEqual(Step.WAIT, restart.decide(Seen.POSTCOPY).step)
+        self.assertEqual(Step.ABORT, restart.decide(Seen.PRECOPY).step)
+        self.assertEqual(Step.ROLLBACK, restart.decide(Seen.IDLE).step)
+        self.assertEqual(
+            Step.LEAVE, restart.decide(Seen.POSTCOPY_FAILED).step
+        )
+
+    def test_gone_completes_with_an_event_saying_why(self):
+        d = restart.decide(Seen.GONE)
+        self.assertEqual('completed', d.status)
+        self.assertEqual(contract.ACTION_RESTART_COMPLETED, d.action)
+        self.assertIn('libvirt finished the migration', d.reason)
+        self.assertIn(contract.EVENT_PREFIX + d.action, contract.EVENTS)
+
+    def test_a_job_ended_unwatched_rolls_back_as_an_error(self):
+        d = restart.decide(Seen.IDLE)
+        self.assertEqual('error', d.status)
+        self.assertEqual(contract.ACTION_RESTART_ROLLED_BACK, d.action)
+        self.assertIn('the guest runs on the source', d.reason)
+        self.assertIn(contract.EVENT_PREFIX + d.action, contract.EVENTS)
+
+    def test_the_reason_names_our_abort(self):
+        self.assertIn(
+            'restarted during pre-copy',
+            restart.decide(Seen.IDLE, aborted=True).reason,
+        )
+        self.assertIn(
+            'before the abort took hold',
+            restart.decide(Seen.GONE, aborted=True).reason,
+        )
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, s):
+        self.now += s
+
+
+class TestSettle(unittest.TestCase):
+    def _settle(self, views):
+        views = list(views)
+        aborts = []
+        clock = FakeClock()
+
+        def observe():
+            return views.pop(0) if len(views) > 1 else views[0]
+
+        decision = restart.settle(
+            observe, lambda: aborts.append(clock.now), clock, clock.sleep
+        )
+        return decision, aborts, clock.now
+
+    def test_postcopy_is_waited_out_never_aborted(self):
+        decision, aborts, _ = self._settle(
+            [Seen.POSTCOPY, Seen.POSTCOPY, Seen.GONE]
+        )
+        self.assertEqual(Step.COMPLETE, decision.step)
+        self.assertEqual([], aborts)
+
+    def test_precopy_is_aborted_once_then_rolled_back(self):
+        decision, aborts, _ = self._settle(
+            [Seen.PRECOPY, Seen.PRECOPY, Seen.PRECOPY, Seen.IDLE]
+        )
+        self.assertEqual(Step.ROLLBACK, decision.step)
+        self.assertEqual(1, len(aborts))
+        self.assertIn('restarted during pre-copy', decision.reason)
+
+    def test_a_precopy_that_finishes_before_the_abort_completes(self):
+        decision, aborts, _ = self._settle([Seen.PRECOPY, Seen.GONE])
+        self.assertEqual(Step.COMPLETE, decision.step)
+        self.assertEqual(1, len(aborts))
+
+    def test_a_job_that_never_ends_is_left_to_nova(self):
+        decision, _, waited = self._settle([Seen.POSTCOPY])
+        self.assertEqual(Step.LEAVE, decision.step)
+        self.assertGreaterEqual(waited, restart.WAIT_S)
+        self.assertLess(waited, restart.WAIT_S + 2 * restart.POLL_S)
+
+    def test_a_broken_postcopy_is_left_to_nova_at_once(self):
+        decision, aborts, waited = self._settle([Seen.POSTCOPY_FAILED])
+        self.assertEqual(Step.LEAVE, decision.step)
+        self.assertEqual(([], 0.0), (aborts, waited))
