@@ -41,6 +41,10 @@ POSTCOPY_CAP_MIB_S = 10
 DOWN_S = 20
 #: (a)-(e) must hold this long after the service is back
 RECOVER_S = 120
+#: nova 34's default ``[DEFAULT] graceful_shutdown_timeout``
+NOVA_GRACEFUL_S = 180
+#: the event that says why a migration failed when libvirt cancelled it
+LIBVIRTD_EVENT = 'compute_live_migration'
 
 
 def _events(c, sid, action='live-migration'):
@@ -108,8 +112,10 @@ def _verifies(c, sid):
     return len(servers.console(c, sid).verifies)
 
 
-def _assert_settled(c, sid, mig, host, status, event, since):
-    """(a)-(e), waited for at most RECOVER_S after ``since``."""
+def _assert_settled(c, sid, mig, host, status, event, since, sweeps):
+    """(a)-(e), waited for at most RECOVER_S after ``since``; the guest
+    must have run a memory check more than the ``sweeps`` it had before.
+    """
     left = max(1, RECOVER_S - (time.monotonic() - since))
     got, at, last = servers.settled(c, sid, timeout=left)
     took = time.monotonic() - since
@@ -134,7 +140,9 @@ def _assert_settled(c, sid, mig, host, status, event, since):
     # (b) the guest runs, its memory intact
     rep = servers.wait_for(
         'a VERIFY sweep of %s on %s' % (sid, host),
-        lambda: (lambda r: r if r.verifies else None)(servers.console(c, sid)),
+        lambda: (lambda r: r if len(r.verifies) > sweeps else None)(
+            servers.console(c, sid)
+        ),
         180,
         every=2,
     )
@@ -187,6 +195,7 @@ def test_source_compute_killed_at_postcopy_completes_on_the_destination(
         dom.migrateSetMaxSpeed(
             POSTCOPY_CAP_MIB_S, lv.VIR_DOMAIN_MIGRATE_MAX_SPEED_POSTCOPY
         )
+        sweeps = _verifies(c, sid)
         mig = _start_migration(c, sid, dst)
         stop, killed = threading.Event(), threading.Event()
         watcher = threading.Thread(
@@ -226,5 +235,83 @@ def test_source_compute_killed_at_postcopy_completes_on_the_destination(
             'completed',
             'livemigrate_restart-completed',
             back,
+            sweeps,
         )
     servers.assert_nothing_left(c, sid)
+
+
+def _precopy_fault(c, prefix, inject, event='livemigrate_restart-rolled-back'):
+    """Start a migration that pre-copy alone never finishes, ``inject``
+    the fault once libvirt copies memory (the source's job in pre-copy),
+    and check that it was rolled back.
+    """
+    lv = libvirtd.load_libvirt()
+    src, dst = c.hosts
+    with servers.booted(c, BUSY, prefix, src) as sid:
+        dom = c.pair.connect(servers.host_letter(c, src)).lookupByUUIDString(
+            sid
+        )
+        sweeps = _verifies(c, sid)
+        mig = _start_migration(c, sid, dst)
+        state = tuple(dom.state())
+        assert state[:1] == (lv.VIR_DOMAIN_RUNNING,), state
+        assert dom.jobInfo()[0] == lv.VIR_DOMAIN_JOB_UNBOUNDED
+        back = inject(src)
+        _assert_settled(
+            c,
+            sid,
+            mig,
+            src,
+            'error',
+            event,
+            back,
+            sweeps,
+        )
+    servers.assert_nothing_left(c, sid)
+
+
+def test_source_compute_killed_in_precopy_rolls_back(libvirt_cloud):
+    c = libvirt_cloud
+
+    def kill(src):
+        _signal_compute(c, src, signal.SIGKILL)
+        time.sleep(DOWN_S)
+        return _start_compute(c, src)
+
+    _precopy_fault(c, 'lm-rst-kill', kill)
+
+
+def test_source_compute_stopped_in_precopy_rolls_back(libvirt_cloud):
+    """SIGTERM with nova's own graceful_shutdown_timeout (180 s; the
+    mini-cloud's computes use 5 s): nova waits for the migration, which
+    pre-copy alone never finishes, then exits; libvirt's job goes on.
+    """
+    c = libvirt_cloud
+    default = {'DEFAULT': {'graceful_shutdown_timeout': NOVA_GRACEFUL_S}}
+    c.reconfigure(compute=default)
+
+    def stop(src):
+        t0 = time.monotonic()
+        _signal_compute(c, src, signal.SIGTERM)
+        print('\nnova-compute took %.0f s to stop' % (time.monotonic() - t0))
+        return _start_compute(c, src)
+
+    try:
+        _precopy_fault(c, 'lm-rst-term', stop)
+    finally:
+        c.reconfigure()
+
+
+def test_source_libvirtd_restarted_in_precopy_rolls_back(libvirt_cloud):
+    """libvirtd comes back and cancels the outgoing job it finds; the
+    running nova-compute reconnects and rolls the migration back.
+    """
+    c = libvirt_cloud
+
+    def restart_libvirtd(src):
+        letter = servers.host_letter(c, src)
+        c.pair.stop_libvirtd(letter)
+        c.pair.start_libvirtd(letter)
+        return time.monotonic()
+
+    _precopy_fault(c, 'lm-rst-lvd', restart_libvirtd, event=LIBVIRTD_EVENT)

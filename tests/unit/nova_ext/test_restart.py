@@ -13,6 +13,7 @@
 
 import doctest
 import unittest
+from unittest import mock
 
 from nova_ext import contract
 from nova_ext import restart
@@ -46,9 +47,7 @@ class TestDecide(unittest.TestCase):
         self.assertEqual(Step.WAIT, restart.decide(Seen.POSTCOPY).step)
         self.assertEqual(Step.ABORT, restart.decide(Seen.PRECOPY).step)
         self.assertEqual(Step.ROLLBACK, restart.decide(Seen.IDLE).step)
-        self.assertEqual(
-            Step.LEAVE, restart.decide(Seen.POSTCOPY_FAILED).step
-        )
+        self.assertEqual(Step.LEAVE, restart.decide(Seen.POSTCOPY_FAILED).step)
 
     def test_gone_completes_with_an_event_saying_why(self):
         d = restart.decide(Seen.GONE)
@@ -130,3 +129,81 @@ class TestSettle(unittest.TestCase):
         decision, aborts, waited = self._settle([Seen.POSTCOPY_FAILED])
         self.assertEqual(Step.LEAVE, decision.step)
         self.assertEqual(([], 0.0), (aborts, waited))
+
+
+class TestResume(unittest.TestCase):
+    """The shell: which servers nova still gets to reset."""
+
+    def setUp(self):
+        self.started = []
+        patches = {
+            '_action_context': mock.Mock(return_value='ctx'),
+            '_running_migration': mock.Mock(
+                side_effect=lambda ctx, inst: inst.get('migration')
+            ),
+            '_abort': mock.Mock(),
+            'settle': mock.Mock(
+                side_effect=lambda observe, abort: restart.decide(observe())
+            ),
+        }
+        for name, value in patches.items():
+            patcher = mock.patch.object(restart, name, value)
+            patcher.start()
+            self.addCleanup(patcher.stop)
+        thread = mock.patch.object(
+            restart.threading,
+            'Thread',
+            side_effect=lambda target, args, daemon: (
+                self.started.append(args) or mock.Mock()
+            ),
+        )
+        thread.start()
+        self.addCleanup(thread.stop)
+
+    def _resume(self, instances, seen):
+        observe = mock.patch.object(
+            restart,
+            '_observe',
+            side_effect=lambda driver, inst: seen[inst['uuid']],
+        )
+        driver = mock.Mock()
+        with (
+            observe,
+            mock.patch.object(
+                restart.objects,
+                'InstanceList',
+                side_effect=lambda c, objects: objects,
+                create=True,  # nova registers its objects at service start
+            ),
+        ):
+            return restart.resume(driver, 'ctx', instances)
+
+    def test_only_settled_servers_are_kept_from_nova(self):
+        mig = mock.Mock(uuid='m', dest_compute='b')
+        moved = {'uuid': 'moved', 'migration': mig}
+        broken = {'uuid': 'broken', 'migration': mig}
+        idle = {'uuid': 'idle'}
+        left = self._resume(
+            [moved, broken, idle],
+            {'moved': Seen.GONE, 'broken': Seen.POSTCOPY_FAILED},
+        )
+        self.assertEqual([broken, idle], left)
+        self.assertEqual(1, len(self.started))
+        self.assertEqual(Step.COMPLETE, self.started[0][-1].step)
+
+    def test_a_failure_leaves_the_server_to_nova(self):
+        mig = mock.Mock(uuid='m', dest_compute='b')
+        inst = {'uuid': 'x', 'migration': mig}
+        with mock.patch.object(
+            restart, '_observe', side_effect=RuntimeError('libvirt down')
+        ):
+            restart.settle.side_effect = lambda observe, abort: observe()
+            left = restart.resume(mock.Mock(), 'ctx', [inst])
+        self.assertEqual([inst], left)
+        self.assertEqual([], self.started)
+
+    def test_without_the_manager_nothing_is_touched(self):
+        driver = mock.Mock()
+        driver.virtapi = object()
+        instances = [{'uuid': 'x'}]
+        self.assertIs(instances, restart.resume(driver, 'ctx', instances))
