@@ -43,8 +43,8 @@ DOWN_S = 20
 RECOVER_S = 120
 #: nova 34's default ``[DEFAULT] graceful_shutdown_timeout``
 NOVA_GRACEFUL_S = 180
-#: the event that says why a migration failed when libvirt cancelled it
-LIBVIRTD_EVENT = 'compute_live_migration'
+#: how long RabbitMQ stays down
+BUS_DOWN_S = 60
 
 
 def _events(c, sid, action='live-migration'):
@@ -91,16 +91,18 @@ def _start_compute(c, host):
     return time.monotonic()
 
 
-def _at_state(lv, dom, wanted, act, done, stop, timeout=120):
+def _at_state(lv, dom, wanted, act, done, stop, timeout=180):
     """Call ``act`` the moment the source domain's (state, reason) is
-    ``wanted``.
+    ``wanted``; ``wanted`` None: the moment the domain is gone.
     """
     deadline = time.monotonic() + timeout
     while not stop.is_set() and time.monotonic() < deadline:
         try:
             state = tuple(dom.state())
         except lv.libvirtError:  # gone from the source
-            return
+            state = None
+            if wanted is not None:
+                return
         if state == wanted:
             act()
             done.set()
@@ -187,57 +189,22 @@ def test_source_compute_killed_at_postcopy_completes_on_the_destination(
     """The bug of issue 15: nova showed the source while B ran the guest."""
     c = libvirt_cloud
     lv = libvirtd.load_libvirt()
-    src, dst = c.hosts
-    with servers.booted(c, BUSY, 'lm-rst-pc', src) as sid:
-        dom = c.pair.connect(servers.host_letter(c, src)).lookupByUUIDString(
-            sid
-        )
-        dom.migrateSetMaxSpeed(
-            POSTCOPY_CAP_MIB_S, lv.VIR_DOMAIN_MIGRATE_MAX_SPEED_POSTCOPY
-        )
-        sweeps = _verifies(c, sid)
-        mig = _start_migration(c, sid, dst)
-        stop, killed = threading.Event(), threading.Event()
-        watcher = threading.Thread(
-            target=_at_state,
-            daemon=True,
-            args=(
-                lv,
-                dom,
-                (lv.VIR_DOMAIN_PAUSED, lv.VIR_DOMAIN_PAUSED_POSTCOPY),
-                lambda: _signal_compute(c, src, signal.SIGKILL),
-                killed,
-                stop,
-            ),
-        )
-        watcher.start()
-        try:
-            c.openstack(
-                'server',
-                'migration',
-                'force',
-                'complete',
-                sid,
-                str(mig['Id']),
-            )
-            watcher.join(120)
-            assert killed.is_set(), 'post-copy did not start within 120 s'
-        finally:
-            stop.set()
-            watcher.join(5)
-            time.sleep(DOWN_S)
-            back = _start_compute(c, src)
-        _assert_settled(
-            c,
-            sid,
-            mig,
-            dst,
-            'completed',
-            'livemigrate_restart-completed',
-            back,
-            sweeps,
-        )
-    servers.assert_nothing_left(c, sid)
+    src = c.hosts[0]
+
+    def back():
+        time.sleep(DOWN_S)
+        return _start_compute(c, src)
+
+    _postcopy_fault(
+        c,
+        'lm-rst-pc',
+        (lv.VIR_DOMAIN_PAUSED, lv.VIR_DOMAIN_PAUSED_POSTCOPY),
+        lambda: _signal_compute(c, src, signal.SIGKILL),
+        back,
+        'dst',
+        'completed',
+        'livemigrate_restart-completed',
+    )
 
 
 def _precopy_fault(c, prefix, inject, event='livemigrate_restart-rolled-back'):
@@ -263,7 +230,7 @@ def _precopy_fault(c, prefix, inject, event='livemigrate_restart-rolled-back'):
             mig,
             src,
             'error',
-            event,
+            'livemigrate_restart-rolled-back',
             back,
             sweeps,
         )
@@ -302,16 +269,101 @@ def test_source_compute_stopped_in_precopy_rolls_back(libvirt_cloud):
         c.reconfigure()
 
 
-def test_source_libvirtd_restarted_in_precopy_rolls_back(libvirt_cloud):
-    """libvirtd comes back and cancels the outgoing job it finds; the
-    running nova-compute reconnects and rolls the migration back.
+def _postcopy_fault(c, prefix, wanted, inject, back, host, status, event):
+    """Switch a migration to post-copy, call ``inject`` the moment the
+    source's (state, reason) is ``wanted`` (None: the moment the domain is
+    gone from the source, i.e. the job completed), then ``back()`` (it
+    returns when the service is back) and check the outcome.
+    """
+    lv = libvirtd.load_libvirt()
+    src, dst = c.hosts
+    with servers.booted(c, BUSY, prefix, src) as sid:
+        dom = c.pair.connect(servers.host_letter(c, src)).lookupByUUIDString(
+            sid
+        )
+        dom.migrateSetMaxSpeed(
+            POSTCOPY_CAP_MIB_S, lv.VIR_DOMAIN_MIGRATE_MAX_SPEED_POSTCOPY
+        )
+        sweeps = _verifies(c, sid)
+        mig = _start_migration(c, sid, dst)
+        stop, done = threading.Event(), threading.Event()
+        watcher = threading.Thread(
+            target=_at_state,
+            daemon=True,
+            args=(lv, dom, wanted, inject, done, stop),
+        )
+        watcher.start()
+        try:
+            c.openstack(
+                'server',
+                'migration',
+                'force',
+                'complete',
+                sid,
+                str(mig['Id']),
+            )
+            watcher.join(180)
+            assert done.is_set(), 'the source never reached %s' % (wanted,)
+        finally:
+            stop.set()
+            watcher.join(5)
+            since = back()
+        _assert_settled(
+            c,
+            sid,
+            mig,
+            {'src': src, 'dst': dst}[host],
+            status,
+            event,
+            since,
+            sweeps,
+        )
+    servers.assert_nothing_left(c, sid)
+
+
+def test_destination_compute_killed_at_postcopy_completes(libvirt_cloud):
+    """The source's post-migration call to the destination waits in the
+    destination's queue until that nova-compute is back.
     """
     c = libvirt_cloud
+    lv = libvirtd.load_libvirt()
+    dst = c.hosts[1]
 
-    def restart_libvirtd(src):
-        letter = servers.host_letter(c, src)
-        c.pair.stop_libvirtd(letter)
-        c.pair.start_libvirtd(letter)
+    def back():
+        time.sleep(DOWN_S)
+        return _start_compute(c, dst)
+
+    _postcopy_fault(
+        c,
+        'lm-rst-dst',
+        (lv.VIR_DOMAIN_PAUSED, lv.VIR_DOMAIN_PAUSED_POSTCOPY),
+        lambda: _signal_compute(c, dst, signal.SIGKILL),
+        back,
+        'dst',
+        'completed',
+        'compute_post_live_migration_at_destination',
+    )
+
+
+def test_rabbitmq_stopped_when_the_job_completes(libvirt_cloud):
+    """RabbitMQ goes down for BUS_DOWN_S the moment libvirt's job completes,
+    before nova's post-migration steps reach the destination.
+    """
+    c = libvirt_cloud
+    rabbit = [s for s in c.services if s.name == 'rabbitmq']
+
+    def back():
+        time.sleep(BUS_DOWN_S)
+        c.supervisor.run(rabbit)
         return time.monotonic()
 
-    _precopy_fault(c, 'lm-rst-lvd', restart_libvirtd, event=LIBVIRTD_EVENT)
+    _postcopy_fault(
+        c,
+        'lm-rst-bus',
+        None,
+        lambda: c.table.stop('rabbitmq', timeout=30),
+        back,
+        'dst',
+        'completed',
+        'compute_post_live_migration_at_destination',
+    )
