@@ -22,7 +22,8 @@ guest then runs on the destination, unknown to nova.
 The driver's ``process_instances_at_startup`` runs after the host checks
 and before ``_init_instance``. For every server of this host that is
 ``migrating`` with a ``running`` migration from here, it looks at the
-local domain and decides (:func:`decide`, pure):
+local domain and decides (:func:`decide`; this module is pure, nova and
+libvirt are :mod:`nova_ext.settle`'s):
 
 ============================  ==========================================
 what libvirt shows here       what the driver does, and why
@@ -49,6 +50,12 @@ post-copy failed              left to nova (the recovery window belongs
                               to the live monitor, :mod:`nova_ext.recovery`)
 ============================  ==========================================
 
+The same table settles a migration whose monitor died with its libvirt
+connection (libvirtd restarted: it cancels an outgoing pre-copy when it
+starts again): once libvirtd answers, the driver runs nova's
+own callbacks of that migration instead of letting the manager set the
+server to ERROR.
+
 The decision is taken during startup (an abort cannot wait); nova's steps
 run in a thread once the manager's resource tracker exists, which nova
 builds only after ``init_host``. The outcome and its reason become an
@@ -60,28 +67,13 @@ decision leaves the server to nova's own startup handling, as before.
 
 import dataclasses
 import enum
-import threading
 import time
 
-from nova.compute import task_states
-from nova import conf as nova_conf
-from nova import context as nova_context
-from nova import exception
-from nova import objects
-from oslo_log import log as logging
-
 from nova_ext import contract
-from nova_ext import publisher
-from nova_ext import store
-
-LOG = logging.getLogger(__name__)
-CONF = nova_conf.CONF
 
 #: how long startup waits for a post-copy or an aborted pre-copy to end
 WAIT_S = 120
 POLL_S = 1.0
-#: how long the settling thread waits for the manager's resource tracker
-READY_S = 300
 
 
 class Seen(enum.Enum):
@@ -128,8 +120,14 @@ def classify(present, job_active, postcopy, postcopy_failed):
     return Seen.IDLE
 
 
-def decide(seen, aborted=False):
-    """The step for ``seen``; ``aborted``: we aborted the pre-copy job.
+#: who was down while libvirt ran the job alone, for the reasons
+COMPUTE = 'nova-compute on the source'
+LIBVIRTD = 'libvirtd on the source'
+
+
+def decide(seen, aborted=False, down=COMPUTE):
+    """The step for ``seen``; ``aborted``: we aborted the pre-copy job;
+    ``down``: who was down. ``seen`` None (libvirt not back yet) waits.
 
     >>> decide(Seen.GONE).status
     'completed'
@@ -146,20 +144,20 @@ def decide(seen, aborted=False):
             Step.COMPLETE,
             contract.ACTION_RESTART_COMPLETED,
             'completed',
-            '%s while nova-compute on the source was down; nova-compute '
-            'completed the move at its restart' % how,
+            '%s while %s was down; nova-compute completed the move '
+            'afterwards' % (how, down),
         )
-    if seen is Seen.POSTCOPY:
+    if seen is None or seen is Seen.POSTCOPY:
         return Decision(Step.WAIT)
     if seen is Seen.PRECOPY:
         return Decision(Step.ABORT)
     if seen is Seen.IDLE:
         why = (
-            'nova-compute on the source restarted during pre-copy: no '
-            'monitor followed the job, so it was aborted'
+            '%s restarted during pre-copy: no monitor followed the job, '
+            'so it was aborted' % down
             if aborted
             else 'the migration job ended without moving the guest while '
-            'nova-compute on the source was down'
+            '%s was down' % down
         )
         return Decision(
             Step.ROLLBACK,
@@ -170,16 +168,18 @@ def decide(seen, aborted=False):
     return Decision(Step.LEAVE)
 
 
-def settle(observe, abort, clock=time.monotonic, sleep=time.sleep):
+def settle(
+    observe, abort, clock=time.monotonic, sleep=time.sleep, down=COMPUTE
+):
     """Observe, wait out a post-copy, abort a pre-copy; the final step.
 
-    :param observe: returns the :class:`Seen` now
+    :param observe: returns the :class:`Seen` now (None: cannot tell yet)
     :param abort: aborts the libvirt job
     """
     aborted = False
     deadline = clock() + WAIT_S
     while True:
-        decision = decide(observe(), aborted)
+        decision = decide(observe(), aborted, down)
         if decision.step is Step.ABORT and not aborted:
             abort()
             aborted = True
@@ -188,200 +188,3 @@ def settle(observe, abort, clock=time.monotonic, sleep=time.sleep):
         if clock() > deadline:
             return Decision(Step.LEAVE)
         sleep(POLL_S)
-
-
-# -- the shell: libvirt and nova ---------------------------------------------
-
-
-def _observe(driver, instance):
-    lv = _libvirt()
-    try:
-        guest = driver._host.get_guest(instance)
-    except exception.InstanceNotFound:
-        return classify(False, False, False, False)
-    state, reason = guest._domain.state()[:2]
-    job = guest._domain.jobInfo()[0]
-    paused = state == lv.VIR_DOMAIN_PAUSED
-    return classify(
-        True,
-        job not in (lv.VIR_DOMAIN_JOB_NONE, lv.VIR_DOMAIN_JOB_COMPLETED),
-        (paused and reason == lv.VIR_DOMAIN_PAUSED_POSTCOPY)
-        or (
-            state == lv.VIR_DOMAIN_RUNNING
-            and reason == lv.VIR_DOMAIN_RUNNING_POSTCOPY
-        ),
-        paused and reason == lv.VIR_DOMAIN_PAUSED_POSTCOPY_FAILED,
-    )
-
-
-def _libvirt():
-    from nova.virt.libvirt import driver as libvirt_driver
-
-    return libvirt_driver.libvirt
-
-
-def _abort(driver, instance):
-    try:
-        driver._host.get_guest(instance).abort_job()
-    except Exception as exc:  # noqa: B902 - the job may have just ended
-        LOG.info('Abort at restart: %s', exc, instance=instance)
-
-
-def _action_context(instance):
-    """An admin context carrying the live-migration action's request id,
-    so that events join that action.
-    """
-    ctx = nova_context.get_admin_context()
-    actions = objects.InstanceActionList.get_by_instance_uuid(
-        ctx, instance.uuid
-    )
-    mine = [a for a in actions if a.action == 'live-migration']
-    if mine:
-        ctx.request_id = max(mine, key=lambda a: a.start_time).request_id
-    return ctx
-
-
-def _migrate_data(manager, ctx, instance, migration):
-    """What nova's migration thread had in memory, rebuilt from the
-    records: the disks' sharing is asked of the destination, as nova's
-    evacuation does.
-    """
-    shared = manager._is_instance_storage_shared(
-        ctx, instance, host=migration.dest_compute
-    )
-    return objects.LibvirtLiveMigrateData(
-        migration=migration,
-        is_shared_instance_path=shared,
-        is_shared_block_storage=shared,
-        block_migration=not shared,
-        instance_relative_path=instance.uuid,
-    )
-
-
-def resume(driver, context, instances):
-    """Settle this host's lost migrations; the instances left to nova."""
-    manager = getattr(driver.virtapi, '_compute', None)
-    if manager is None:
-        return instances
-    left = []
-    for instance in instances:
-        if not _handled(driver, manager, instance):
-            left.append(instance)
-    if len(left) == len(instances):
-        return instances
-    return objects.InstanceList(context, objects=left)
-
-
-def _running_migration(ctx, instance):
-    if instance.task_state != task_states.MIGRATING:
-        return None
-    try:
-        migration = objects.Migration.get_by_instance_and_status(
-            ctx, instance.uuid, 'running'
-        )
-    except exception.MigrationNotFoundByStatus:
-        return None
-    return migration if migration.source_compute == CONF.host else None
-
-
-def _handled(driver, manager, instance):
-    try:
-        ctx = _action_context(instance)
-        migration = _running_migration(ctx, instance)
-        if migration is None:
-            return False
-        decision = settle(
-            lambda: _observe(driver, instance),
-            lambda: _abort(driver, instance),
-        )
-        LOG.warning(
-            'Live migration %(mig)s to %(dest)s was in progress when '
-            'nova-compute stopped: %(step)s (%(reason)s)',
-            {
-                'mig': migration.uuid,
-                'dest': migration.dest_compute,
-                'step': decision.step.value,
-                'reason': decision.reason or 'left to nova',
-            },
-            instance=instance,
-        )
-        if decision.step is Step.LEAVE:
-            return False
-        threading.Thread(
-            target=_apply_when_ready,
-            args=(manager, ctx, instance, migration, decision),
-            daemon=True,
-        ).start()
-        return True
-    except Exception:  # noqa: B902 - nova's startup must go on
-        LOG.exception(
-            'Could not settle the interrupted live migration; nova '
-            'resets it as it always did',
-            instance=instance,
-        )
-        return False
-
-
-def _apply_when_ready(manager, ctx, instance, migration, decision):
-    """nova's steps need the resource tracker, which the manager builds
-    only after startup (its first ``update_available_resource``).
-    """
-    deadline = time.monotonic() + READY_S
-    while getattr(manager.rt, 'pci_tracker', None) is None:
-        if time.monotonic() > deadline:
-            LOG.error(
-                'The resource tracker was not ready after %d s: live '
-                'migration %s is left as it is',
-                READY_S,
-                migration.uuid,
-                instance=instance,
-            )
-            return
-        time.sleep(POLL_S)
-    try:
-        _apply(manager, ctx, instance, migration, decision)
-    except Exception:  # noqa: B902 - a thread of its own: log it
-        LOG.exception(
-            'Could not %s the interrupted live migration %s',
-            decision.step.value,
-            migration.uuid,
-            instance=instance,
-        )
-
-
-def _apply(manager, ctx, instance, migration, decision):
-    data = _migrate_data(manager, ctx, instance, migration)
-    bdms = objects.BlockDeviceMappingList.get_by_instance_uuid(
-        ctx, instance.uuid
-    )
-    out = store.NovaStore(ctx, instance, migration)
-    out.event(contract.EVENT_PREFIX + decision.action, decision.reason)
-    out.metadata(
-        publisher.metadata_keys(
-            migration.uuid,
-            instance.metadata.get(contract.POLICY_USED_KEY, ''),
-            contract.PHASE_COMPLETED
-            if decision.step is Step.COMPLETE
-            else contract.PHASE_FAILED,
-            decision.action,
-            decision.reason,
-        )
-    )
-    if decision.step is Step.COMPLETE:
-        manager._post_live_migration(
-            ctx,
-            instance,
-            migration.dest_compute,
-            block_migration=data.block_migration,
-            migrate_data=data,
-            source_bdms=bdms,
-        )
-    else:
-        manager._rollback_live_migration(
-            ctx,
-            instance,
-            migration.dest_compute,
-            migrate_data=data,
-            migration_status=decision.status,
-            source_bdms=bdms,
-        )

@@ -43,6 +43,8 @@ DOWN_S = 20
 RECOVER_S = 120
 #: nova 34's default ``[DEFAULT] graceful_shutdown_timeout``
 NOVA_GRACEFUL_S = 180
+#: how long a service manager lets libvirtd stop (systemd's default)
+LIBVIRTD_STOP_S = 90
 #: how long RabbitMQ stays down
 BUS_DOWN_S = 60
 
@@ -267,6 +269,31 @@ def test_source_compute_stopped_in_precopy_rolls_back(libvirt_cloud):
         _precopy_fault(c, 'lm-rst-term', stop)
     finally:
         c.reconfigure()
+
+
+def test_source_libvirtd_restarted_in_precopy_rolls_back(libvirt_cloud):
+    """libvirtd is restarted as a service manager does (SIGTERM, up to 90 s
+    to stop, start): it drops nova-compute's connection, cancels the
+    outgoing job when it starts again, and the guest runs on.
+    """
+    c = libvirt_cloud
+
+    def restart_libvirtd(src):
+        letter = servers.host_letter(c, src)
+        pid = c.pair.libvirtd_pid(letter)
+        t0 = time.monotonic()
+        os.kill(pid, signal.SIGTERM)
+        servers.wait_for(
+            'libvirtd %s to stop' % letter,
+            lambda: not libvirtd.is_alive(pid),
+            LIBVIRTD_STOP_S,
+            every=0.1,
+        )
+        print('\nlibvirtd took %.0f s to stop' % (time.monotonic() - t0))
+        c.pair.start_libvirtd(letter)
+        return time.monotonic()
+
+    _precopy_fault(c, 'lm-rst-lvd', restart_libvirtd)
 
 
 def _postcopy_fault(c, prefix, wanted, inject, back, host, status, event):

@@ -15,10 +15,13 @@ import doctest
 import unittest
 from unittest import mock
 
+from nova import exception
+
 from nova_ext import contract
 from nova_ext import restart
 from nova_ext.restart import Seen
 from nova_ext.restart import Step
+from nova_ext import settle
 
 
 class TestClassify(unittest.TestCase):
@@ -142,16 +145,20 @@ class TestResume(unittest.TestCase):
                 side_effect=lambda ctx, inst: inst.get('migration')
             ),
             '_abort': mock.Mock(),
-            'settle': mock.Mock(
-                side_effect=lambda observe, abort: restart.decide(observe())
-            ),
         }
+        decide = mock.patch.object(
+            restart,
+            'settle',
+            side_effect=lambda observe, abort: restart.decide(observe()),
+        )
+        decide.start()
+        self.addCleanup(decide.stop)
         for name, value in patches.items():
-            patcher = mock.patch.object(restart, name, value)
+            patcher = mock.patch.object(settle, name, value)
             patcher.start()
             self.addCleanup(patcher.stop)
         thread = mock.patch.object(
-            restart.threading,
+            settle.threading,
             'Thread',
             side_effect=lambda target, args, daemon: (
                 self.started.append(args) or mock.Mock()
@@ -162,7 +169,7 @@ class TestResume(unittest.TestCase):
 
     def _resume(self, instances, seen):
         observe = mock.patch.object(
-            restart,
+            settle,
             '_observe',
             side_effect=lambda driver, inst: seen[inst['uuid']],
         )
@@ -170,13 +177,13 @@ class TestResume(unittest.TestCase):
         with (
             observe,
             mock.patch.object(
-                restart.objects,
+                settle.objects,
                 'InstanceList',
                 side_effect=lambda c, objects: objects,
                 create=True,  # nova registers its objects at service start
             ),
         ):
-            return restart.resume(driver, 'ctx', instances)
+            return settle.resume(driver, 'ctx', instances)
 
     def test_only_settled_servers_are_kept_from_nova(self):
         mig = mock.Mock(uuid='m', dest_compute='b')
@@ -195,10 +202,10 @@ class TestResume(unittest.TestCase):
         mig = mock.Mock(uuid='m', dest_compute='b')
         inst = {'uuid': 'x', 'migration': mig}
         with mock.patch.object(
-            restart, '_observe', side_effect=RuntimeError('libvirt down')
+            settle, '_observe', side_effect=RuntimeError('libvirt down')
         ):
             restart.settle.side_effect = lambda observe, abort: observe()
-            left = restart.resume(mock.Mock(), 'ctx', [inst])
+            left = settle.resume(mock.Mock(), 'ctx', [inst])
         self.assertEqual([inst], left)
         self.assertEqual([], self.started)
 
@@ -206,4 +213,50 @@ class TestResume(unittest.TestCase):
         driver = mock.Mock()
         driver.virtapi = object()
         instances = [{'uuid': 'x'}]
-        self.assertIs(instances, restart.resume(driver, 'ctx', instances))
+        self.assertIs(instances, settle.resume(driver, 'ctx', instances))
+
+
+class TestAfterLibvirtd(unittest.TestCase):
+    """Only a lost libvirt, only a migration nova has not settled."""
+
+    def _call(self, exc, status='running', task='migrating'):
+        post, recover = mock.Mock(), mock.Mock()
+        data = mock.Mock()
+        data.migration.status = status
+        instance = mock.Mock(task_state=task)
+        with (
+            mock.patch.object(
+                restart,
+                'settle',
+                return_value=restart.decide(Seen.IDLE, down=restart.LIBVIRTD),
+            ),
+            mock.patch.object(settle, '_record') as record,
+        ):
+            done = settle.after_libvirtd(
+                mock.Mock(), exc, 'ctx', instance, 'b', post, recover, data
+            )
+        return done, post, recover, record
+
+    def test_a_lost_libvirtd_rolls_back_with_novas_own_callback(self):
+        done, post, recover, record = self._call(
+            exception.HypervisorUnavailable(host='a')
+        )
+        self.assertTrue(done)
+        post.assert_not_called()
+        recover.assert_called_once()
+        self.assertIn(
+            'libvirtd on the source was down', record.call_args[0][3].reason
+        )
+
+    def test_other_failures_are_novas(self):
+        done, post, recover, _ = self._call(RuntimeError('401 from neutron'))
+        self.assertFalse(done)
+        post.assert_not_called()
+        recover.assert_not_called()
+
+    def test_a_migration_nova_already_settled_is_left_alone(self):
+        done, post, recover, _ = self._call(
+            exception.HypervisorUnavailable(host='a'), status='error'
+        )
+        self.assertFalse(done)
+        recover.assert_not_called()
