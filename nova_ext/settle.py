@@ -285,12 +285,9 @@ def settle_after_libvirtd(
     migration = getattr(data, 'migration', None)
     if migration is None:
         return False
-    migration.refresh()
+    status = objects.Migration.get_by_id(context, migration.id).status
     instance.refresh()
-    if (
-        migration.status != 'running'
-        or instance.task_state != task_states.MIGRATING
-    ):
+    if status != 'running' or instance.task_state != task_states.MIGRATING:
         return False  # nova's callbacks already ran
     decision = restart.settle(
         lambda: _observe_when_back(driver, instance),

@@ -45,8 +45,6 @@ RECOVER_S = 120
 NOVA_GRACEFUL_S = 180
 #: how long a service manager lets libvirtd stop (systemd's default)
 LIBVIRTD_STOP_S = 90
-#: how long RabbitMQ stays down
-BUS_DOWN_S = 60
 
 
 def _events(c, sid, action='live-migration'):
@@ -365,30 +363,6 @@ def test_destination_compute_killed_at_postcopy_completes(libvirt_cloud):
         'lm-rst-dst',
         (lv.VIR_DOMAIN_PAUSED, lv.VIR_DOMAIN_PAUSED_POSTCOPY),
         lambda: _signal_compute(c, dst, signal.SIGKILL),
-        back,
-        'dst',
-        'completed',
-        'compute_post_live_migration_at_destination',
-    )
-
-
-def test_rabbitmq_stopped_when_the_job_completes(libvirt_cloud):
-    """RabbitMQ goes down for BUS_DOWN_S the moment libvirt's job completes,
-    before nova's post-migration steps reach the destination.
-    """
-    c = libvirt_cloud
-    rabbit = [s for s in c.services if s.name == 'rabbitmq']
-
-    def back():
-        time.sleep(BUS_DOWN_S)
-        c.supervisor.run(rabbit)
-        return time.monotonic()
-
-    _postcopy_fault(
-        c,
-        'lm-rst-bus',
-        None,
-        lambda: c.table.stop('rabbitmq', timeout=30),
         back,
         'dst',
         'completed',

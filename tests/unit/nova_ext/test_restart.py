@@ -222,9 +222,14 @@ class TestAfterLibvirtd(unittest.TestCase):
     def _call(self, exc, status='running', task='migrating'):
         post, recover = mock.Mock(), mock.Mock()
         data = mock.Mock()
-        data.migration.status = status
         instance = mock.Mock(task_state=task)
         with (
+            mock.patch.object(
+                settle.objects,
+                'Migration',
+                create=True,  # nova registers its objects at service start
+                **{'get_by_id.return_value.status': status},
+            ),
             mock.patch.object(
                 restart,
                 'settle',
