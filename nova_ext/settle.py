@@ -309,5 +309,7 @@ def settle_after_libvirtd(
     if decision.step is restart.Step.COMPLETE:
         post(context, instance, dest, data.block_migration, data)
     else:
-        recover(context, instance, dest, data)
+        recover(
+            context, instance, dest, data, migration_status=decision.status
+        )
     return True
