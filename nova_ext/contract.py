@@ -107,6 +107,10 @@ ACTION_POLICY_REFUSED = 'policy-refused'
 #: what the source reported during post-copy, published like actions
 ACTION_POSTCOPY_FAILED = 'postcopy-failed'
 ACTION_POSTCOPY_RESUMED = 'postcopy-resumed'
+#: how nova-compute settled, at its restart, a migration it had lost
+#: (:mod:`nova_ext.restart`)
+ACTION_RESTART_COMPLETED = 'restart-completed'
+ACTION_RESTART_ROLLED_BACK = 'restart-rolled-back'
 #: the actions that get an instance action event: every policy or operator
 #: action the monitor applies, the refusal and the post-copy link reports
 EVENT_ACTIONS = frozenset(
@@ -115,6 +119,8 @@ EVENT_ACTIONS = frozenset(
         ACTION_POLICY_REFUSED,
         ACTION_POSTCOPY_FAILED,
         ACTION_POSTCOPY_RESUMED,
+        ACTION_RESTART_COMPLETED,
+        ACTION_RESTART_ROLLED_BACK,
     ]
 )
 #: every published action. A job aborted before any action was published

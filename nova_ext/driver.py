@@ -28,7 +28,9 @@ changes only what it must and delegates the rest to nova:
 - a post-copy broken past ``postcopy_recovery_window_s`` ends in ERROR,
   both hosts keeping their half (:mod:`nova_ext.recovery`);
 - a move nova fails to finish releases the source's allocation
-  (:mod:`nova_ext.allocations`). Status: :mod:`nova_ext.publisher`.
+  (:mod:`nova_ext.allocations`). Status: :mod:`nova_ext.publisher`;
+- a migration nova-compute or libvirtd lost to a restart is settled
+  once both are back (:mod:`nova_ext.restart`).
 """
 
 import collections
@@ -52,6 +54,7 @@ from nova_ext import outcome as lm_outcome
 from nova_ext.policies import base
 from nova_ext import publisher as lm_publisher
 from nova_ext import selection
+from nova_ext import settle
 from nova_ext import shadows as lm_shadows
 from nova_ext import store
 from nova_ext import volumes
@@ -329,6 +332,10 @@ class LibvirtDriver(volumes.ForcedDisconnects, libvirt_driver.LibvirtDriver):
         else:  # the manager's default status is 'error'
             recover_method(context, instance, dest, migrate_data)
 
+    def process_instances_at_startup(self, context, instances):
+        instances = super().process_instances_at_startup(context, instances)
+        return settle.resume(self, context, instances)
+
     def post_live_migration_at_destination(
         self,
         context,
@@ -431,6 +438,9 @@ class LibvirtDriver(volumes.ForcedDisconnects, libvirt_driver.LibvirtDriver):
                     instance=instance,
                 )
                 return
+            calls = (context, instance, dest, post_method, recover_method)
+            if settle.after_libvirtd(self, exc, *calls, migrate_data):
+                return  # NOTE: libvirtd restarted under the monitor
             raise
         finally:
             self._lm_deliberate_abort.discard(_uuid(instance))

@@ -83,6 +83,8 @@ ACTIONS = frozenset(
         'abort',
         'postcopy-failed',
         'postcopy-resumed',
+        'restart-completed',
+        'restart-rolled-back',
         POLICY_REFUSED,
     )
 )

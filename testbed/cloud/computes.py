@@ -248,6 +248,26 @@ def _pip(python, args, log, what):
     )
 
 
+def _uninstall_all(py, log, most=5):
+    """Remove every install of ours from the nova venv first.
+
+    pip replaces one installed copy; an editable install left by another
+    checkout (two ``__editable__`` finders side by side, seen after
+    interrupted runs) would otherwise keep shadowing the new one.
+    """
+    for _ in range(most):
+        r = procs.run_logged(
+            [py, '-m', 'pip', 'uninstall', '-y', 'osc-livemigrate'],
+            log,
+            'install',
+            'pip uninstall of osc-livemigrate failed',
+            ok=(0, 1),
+            capture=True,
+        )
+        if 'Successfully uninstalled' not in r.stdout:
+            return
+
+
 def ensure_extras(lo, log, say=print):
     """Host packages, libvirt-python and our package in the nova venv.
 
@@ -279,6 +299,7 @@ def ensure_extras(lo, log, say=print):
     if not _python_ok(py, check):
         say('installing %s (editable) into the nova venv' % REPO)
         before = nova_fingerprint(py)
+        _uninstall_all(py, log)
         _pip(py, ['--no-deps', '-e', REPO], log, 'osc-livemigrate (editable)')
         after = nova_fingerprint(py)
         if before is None or before != after:

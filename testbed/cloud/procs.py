@@ -229,11 +229,11 @@ class ProcessTable:
         # a moment longer than its parent to exit
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and any(
-            _group_alive(p) for p in running.values()
+            group_alive(p) for p in running.values()
         ):
             time.sleep(0.1)
         for pid in running.values():
-            if _group_alive(pid):
+            if group_alive(pid):
                 _signal_group(pid, signal.SIGKILL)
                 _signal_members(pid, signal.SIGKILL)
                 _wait_gone(pid, 5)
@@ -347,8 +347,10 @@ def _group_members(pgid):
     return [pid for pid, group in _live_groups() if group == pgid]
 
 
-def _group_alive(pid):
-    """True while pid or any member of the group it leads lives."""
+def group_alive(pid):
+    """True while pid or any member of the group it leads lives (zombies
+    waiting for their parent count as gone).
+    """
     return pid_alive(pid) or bool(_group_members(pid))
 
 
@@ -362,10 +364,10 @@ def _wait_gone(pid, timeout):
     """Wait until pid and the members of the group it leads are gone."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if not _group_alive(pid):
+        if not group_alive(pid):
             return True
         time.sleep(0.1)
-    return not _group_alive(pid)
+    return not group_alive(pid)
 
 
 def listening_sockets(pids):

@@ -1,0 +1,370 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+"""Services restarted while a live migration runs, on real guests.
+
+Each test injects one fault at a named libvirt job state of the source
+(read from libvirt every 20 ms, not from nova) and brings the service
+back. Within RECOVER_S of that, nova must tell the truth
+(:func:`_assert_settled`): (a) the server's host is the host whose libvirt
+runs the guest; (b) the guest runs and its memory check finds no corrupt
+page; (c) the migration record ends in a status saying what happened, the
+reason in an instance action event; (d) nothing of the server is left on
+the other host (domain, instance folder; the guests have no port and no
+volume); (e) ``nova-manage placement audit`` (without ``--delete``) finds
+no allocation of the server or its migration leaked.
+"""
+
+import os
+import signal
+import threading
+import time
+
+from testbed.cloud import computes
+from testbed.cloud import procs
+from testbed.cloud import services as svc
+from testbed import libvirtd
+from tests.functional.cloud import servers
+
+BUSY = computes.WORKLOADS[1]
+#: post-copy's cap (MiB/s): the fault lands while pages still flow
+POSTCOPY_CAP_MIB_S = 10
+#: how long a killed service stays down
+DOWN_S = 20
+#: (a)-(e) must hold this long after the service is back
+RECOVER_S = 120
+#: nova 34's default ``[DEFAULT] graceful_shutdown_timeout``
+NOVA_GRACEFUL_S = 180
+#: how long a service manager lets libvirtd stop (systemd's default)
+LIBVIRTD_STOP_S = 90
+
+
+def _events(c, sid, action='live-migration'):
+    """{event name: details} of the server's last action of that kind."""
+    rows = [
+        r
+        for r in c.openstack_json('server', 'event', 'list', sid)
+        if r['Action'] == action
+    ]
+    last = max(rows, key=lambda r: r['Start Time'])
+    shown = c.openstack_json(
+        'server', 'event', 'show', sid, last['Request ID']
+    )
+    return {
+        e['event']: e.get('details') or e.get('traceback') or ''
+        for e in shown.get('events') or []
+    }
+
+
+def _compute(c, host):
+    return [s for s in c.services if s.name == svc.compute_name(host)][0]
+
+
+def _signal_compute(c, host, sig):
+    """Send ``sig`` to the host's nova-compute (and its privsep helpers,
+    as a service manager would) and wait until all of them are gone.
+    """
+    name = svc.compute_name(host)
+    pid = c.table.pid(name)
+    assert pid, '%s is not running' % name
+    os.killpg(pid, sig)
+    servers.wait_for(
+        '%s to exit' % name,
+        lambda: not procs.group_alive(pid),
+        300,
+        every=0.2,
+    )
+    c.table.forget(name)
+
+
+def _start_compute(c, host):
+    """Start the host's nova-compute; the moment it answers."""
+    c.supervisor.run([_compute(c, host)])
+    return time.monotonic()
+
+
+def _at_state(lv, dom, wanted, act, done, stop, timeout=180):
+    """Call ``act`` the moment the source domain's (state, reason) is
+    ``wanted``; ``wanted`` None: the moment the domain is gone.
+    """
+    deadline = time.monotonic() + timeout
+    while not stop.is_set() and time.monotonic() < deadline:
+        try:
+            state = tuple(dom.state())
+        except lv.libvirtError:  # gone from the source
+            state = None
+            if wanted is not None:
+                return
+        if state == wanted:
+            act()
+            done.set()
+            return
+        time.sleep(0.02)
+
+
+def _verifies(c, sid):
+    return len(servers.console(c, sid).verifies)
+
+
+def _assert_settled(c, sid, mig, host, status, event, since, sweeps):
+    """(a)-(e), waited for at most RECOVER_S after ``since``; the guest
+    must have run a memory check more than the ``sweeps`` it had before.
+    """
+    left = max(1, RECOVER_S - (time.monotonic() - since))
+    got, at, last = servers.settled(c, sid, timeout=left)
+    took = time.monotonic() - since
+    other = [h for h in c.hosts if h != host][0]
+    # (a) nova's host is the one whose libvirt runs the guest
+    runs = [
+        h
+        for h in c.hosts
+        if sid in servers.domains(c, servers.host_letter(c, h))
+    ]
+    assert (got, at, runs) == ('ACTIVE', host, [host]), (got, at, runs, last)
+    # (c) the record says what happened, the event says why
+    assert last['Id'] == mig['Id'] and last['Status'] == status, last
+    events = _events(c, sid)
+    assert event in events, events
+    # (d) nothing left on the other host
+    assert not os.path.exists(servers.instance_dir(c, other, sid))
+    assert c.openstack_json('port', 'list', '--device-id', sid) == []
+    # (e) no allocation leaked: neither the server's nor its migration's
+    orphans = c.orphaned_allocations()
+    assert sid not in orphans and last['UUID'] not in orphans, orphans
+    # (b) the guest runs, its memory intact
+    rep = servers.wait_for(
+        'a VERIFY sweep of %s on %s' % (sid, host),
+        lambda: (lambda r: r if len(r.verifies) > sweeps else None)(
+            servers.console(c, sid)
+        ),
+        180,
+        every=2,
+    )
+    assert not rep.errors and not rep.panics, rep
+    assert rep.corrupt == 0, rep
+    assert all(v.corrupt == 0 for v in rep.verifies), rep.verifies
+    print(
+        '\n%s: %s on %s, migration %s, event %r (%s), settled %.0f s after '
+        'the service was back, orphaned allocations %s, %d VERIFY sweeps, '
+        '0 corrupt'
+        % (
+            sid,
+            got,
+            at,
+            last['Status'],
+            event,
+            events[event][:200],
+            took,
+            orphans,
+            len(rep.verifies),
+        )
+    )
+
+
+def _start_migration(c, sid, dst):
+    c.openstack(
+        'server',
+        'migrate',
+        '--live-migration',
+        '--host',
+        dst,
+        '--policy',
+        'nova',
+        sid,
+    )
+    return servers.running_with_bytes(c, sid)
+
+
+def test_source_compute_killed_at_postcopy_completes_on_the_destination(
+    libvirt_cloud,
+):
+    """The bug of issue 15: nova showed the source while B ran the guest."""
+    c = libvirt_cloud
+    lv = libvirtd.load_libvirt()
+    src = c.hosts[0]
+
+    def back():
+        time.sleep(DOWN_S)
+        return _start_compute(c, src)
+
+    _postcopy_fault(
+        c,
+        'lm-rst-pc',
+        (lv.VIR_DOMAIN_PAUSED, lv.VIR_DOMAIN_PAUSED_POSTCOPY),
+        lambda: _signal_compute(c, src, signal.SIGKILL),
+        back,
+        'dst',
+        'completed',
+        'livemigrate_restart-completed',
+    )
+
+
+def _precopy_fault(c, prefix, inject, event='livemigrate_restart-rolled-back'):
+    """Start a migration that pre-copy alone never finishes, ``inject``
+    the fault once libvirt copies memory (the source's job in pre-copy),
+    and check that it was rolled back.
+    """
+    lv = libvirtd.load_libvirt()
+    src, dst = c.hosts
+    with servers.booted(c, BUSY, prefix, src) as sid:
+        dom = c.pair.connect(servers.host_letter(c, src)).lookupByUUIDString(
+            sid
+        )
+        sweeps = _verifies(c, sid)
+        mig = _start_migration(c, sid, dst)
+        state = tuple(dom.state())
+        assert state[:1] == (lv.VIR_DOMAIN_RUNNING,), state
+        assert dom.jobInfo()[0] == lv.VIR_DOMAIN_JOB_UNBOUNDED
+        back = inject(src)
+        _assert_settled(
+            c,
+            sid,
+            mig,
+            src,
+            'error',
+            'livemigrate_restart-rolled-back',
+            back,
+            sweeps,
+        )
+    servers.assert_nothing_left(c, sid)
+
+
+def test_source_compute_killed_in_precopy_rolls_back(libvirt_cloud):
+    c = libvirt_cloud
+
+    def kill(src):
+        _signal_compute(c, src, signal.SIGKILL)
+        time.sleep(DOWN_S)
+        return _start_compute(c, src)
+
+    _precopy_fault(c, 'lm-rst-kill', kill)
+
+
+def test_source_compute_stopped_in_precopy_rolls_back(libvirt_cloud):
+    """SIGTERM with nova's own graceful_shutdown_timeout (180 s; the
+    mini-cloud's computes use 5 s): nova waits for the migration, which
+    pre-copy alone never finishes, then exits; libvirt's job goes on.
+    """
+    c = libvirt_cloud
+    default = {'DEFAULT': {'graceful_shutdown_timeout': NOVA_GRACEFUL_S}}
+    c.reconfigure(compute=default)
+
+    def stop(src):
+        t0 = time.monotonic()
+        _signal_compute(c, src, signal.SIGTERM)
+        print('\nnova-compute took %.0f s to stop' % (time.monotonic() - t0))
+        return _start_compute(c, src)
+
+    try:
+        _precopy_fault(c, 'lm-rst-term', stop)
+    finally:
+        c.reconfigure()
+
+
+def test_source_libvirtd_restarted_in_precopy_rolls_back(libvirt_cloud):
+    """libvirtd is restarted as a service manager does (SIGTERM, up to 90 s
+    to stop, start): it drops nova-compute's connection, cancels the
+    outgoing job when it starts again, and the guest runs on.
+    """
+    c = libvirt_cloud
+
+    def restart_libvirtd(src):
+        letter = servers.host_letter(c, src)
+        pid = c.pair.libvirtd_pid(letter)
+        t0 = time.monotonic()
+        os.kill(pid, signal.SIGTERM)
+        servers.wait_for(
+            'libvirtd %s to stop' % letter,
+            lambda: not libvirtd.is_alive(pid),
+            LIBVIRTD_STOP_S,
+            every=0.1,
+        )
+        print('\nlibvirtd took %.0f s to stop' % (time.monotonic() - t0))
+        c.pair.start_libvirtd(letter)
+        return time.monotonic()
+
+    _precopy_fault(c, 'lm-rst-lvd', restart_libvirtd)
+
+
+def _postcopy_fault(c, prefix, wanted, inject, back, host, status, event):
+    """Switch a migration to post-copy, call ``inject`` the moment the
+    source's (state, reason) is ``wanted`` (None: the moment the domain is
+    gone from the source, i.e. the job completed), then ``back()`` (it
+    returns when the service is back) and check the outcome.
+    """
+    lv = libvirtd.load_libvirt()
+    src, dst = c.hosts
+    with servers.booted(c, BUSY, prefix, src) as sid:
+        dom = c.pair.connect(servers.host_letter(c, src)).lookupByUUIDString(
+            sid
+        )
+        dom.migrateSetMaxSpeed(
+            POSTCOPY_CAP_MIB_S, lv.VIR_DOMAIN_MIGRATE_MAX_SPEED_POSTCOPY
+        )
+        sweeps = _verifies(c, sid)
+        mig = _start_migration(c, sid, dst)
+        stop, done = threading.Event(), threading.Event()
+        watcher = threading.Thread(
+            target=_at_state,
+            daemon=True,
+            args=(lv, dom, wanted, inject, done, stop),
+        )
+        watcher.start()
+        try:
+            c.openstack(
+                'server',
+                'migration',
+                'force',
+                'complete',
+                sid,
+                str(mig['Id']),
+            )
+            watcher.join(180)
+            assert done.is_set(), 'the source never reached %s' % (wanted,)
+        finally:
+            stop.set()
+            watcher.join(5)
+            since = back()
+        _assert_settled(
+            c,
+            sid,
+            mig,
+            {'src': src, 'dst': dst}[host],
+            status,
+            event,
+            since,
+            sweeps,
+        )
+    servers.assert_nothing_left(c, sid)
+
+
+def test_destination_compute_killed_at_postcopy_completes(libvirt_cloud):
+    """The source's post-migration call to the destination waits in the
+    destination's queue until that nova-compute is back.
+    """
+    c = libvirt_cloud
+    lv = libvirtd.load_libvirt()
+    dst = c.hosts[1]
+
+    def back():
+        time.sleep(DOWN_S)
+        return _start_compute(c, dst)
+
+    _postcopy_fault(
+        c,
+        'lm-rst-dst',
+        (lv.VIR_DOMAIN_PAUSED, lv.VIR_DOMAIN_PAUSED_POSTCOPY),
+        lambda: _signal_compute(c, dst, signal.SIGKILL),
+        back,
+        'dst',
+        'completed',
+        'compute_post_live_migration_at_destination',
+    )
