@@ -111,7 +111,7 @@ def resume(driver, context, instances):
         return instances
     left = []
     for instance in instances:
-        if not _handled(driver, manager, instance):
+        if not _handled(driver, manager, context, instance):
             left.append(instance)
     if len(left) == len(instances):
         return instances
@@ -130,12 +130,12 @@ def _running_migration(ctx, instance):
     return migration if migration.source_compute == CONF.host else None
 
 
-def _handled(driver, manager, instance):
+def _handled(driver, manager, context, instance):
     try:
-        ctx = _action_context(instance)
-        migration = _running_migration(ctx, instance)
+        migration = _running_migration(context, instance)
         if migration is None:
             return False
+        ctx = _action_context(instance)
         decision = restart.settle(
             lambda: _observe(driver, instance),
             lambda: _abort(driver, instance),
