@@ -131,6 +131,22 @@ OPTS = [
         'the error. 0 waits for ever (the migration stays running, '
         'phase "post-copy failed").',
     ),
+    cfg.IntOpt(
+        'post_migration_bus_window_s',
+        default=600,
+        min=0,
+        help="How long, in seconds, nova's post-migration steps on the "
+        'source keep trying after a call over the message bus timed out '
+        'or could not be delivered (RabbitMQ down or restarting). The '
+        'guest already runs on the destination then; the driver waits '
+        'until nova-conductor answers a ping and runs the steps again '
+        '(each is safe to repeat), and records the instance action event '
+        '"livemigrate_post-steps-retried". When the window ends, or with '
+        '0, the error is raised as nova does: the server goes to ERROR '
+        'on the destination host and the migration to error, and '
+        '"openstack server set --state active" brings it back once the '
+        'guest is checked.',
+    ),
     cfg.PortOpt(
         'metrics_listen_port',
         default=0,

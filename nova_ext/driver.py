@@ -27,8 +27,9 @@ changes only what it must and delegates the rest to nova:
   gives them up (:mod:`nova_ext.volumes`);
 - a post-copy broken past ``postcopy_recovery_window_s`` ends in ERROR,
   both hosts keeping their half (:mod:`nova_ext.recovery`);
-- a move nova fails to finish releases the source's allocation
-  (:mod:`nova_ext.allocations`). Status: :mod:`nova_ext.publisher`;
+- nova's post-migration steps outlast a message-bus outage
+  (:mod:`nova_ext.bus`); a move nova fails to finish releases the
+  source's allocation (:mod:`nova_ext.allocations`);
 - a migration nova-compute or libvirtd lost to a restart is settled
   once both are back (:mod:`nova_ext.restart`).
 """
@@ -44,6 +45,7 @@ from nova.virt.libvirt import migration as libvirt_migrate
 from oslo_log import log as logging
 
 from nova_ext import allocations
+from nova_ext import bus
 from nova_ext import conf as lm_conf
 from nova_ext import contract
 from nova_ext import loader
@@ -291,8 +293,13 @@ class LibvirtDriver(volumes.ForcedDisconnects, libvirt_driver.LibvirtDriver):
                 outcome, publisher, contract.PHASE_COMPLETED, guest, instance
             )
             try:
-                post_method(
-                    context, instance, dest, block_migration, migrate_data
+                bus.across_outage(
+                    lambda: post_method(
+                        context, instance, dest, block_migration, migrate_data
+                    ),
+                    bus.conductor_ping(context),
+                    CONF.livemigrate.post_migration_bus_window_s,
+                    publisher.post_steps_retried,
                 )
             except Exception:
                 allocations.release_after_failed_post(
@@ -357,19 +364,13 @@ class LibvirtDriver(volumes.ForcedDisconnects, libvirt_driver.LibvirtDriver):
         """The destination keeps the finished job's stats: publish downtime
         (:func:`nova_ext.outcome.publish_measured_downtime`).
         """
-        if not CONF.livemigrate.publish_status:
-            return
-        try:
-            guest = self._host.get_guest(instance)
-        except Exception as exc:
-            LOG.debug('No guest: %s', exc, instance=instance)
-            return
-        lm_outcome.publish_measured_downtime(
-            guest,
-            store.NovaStore(context, instance, None),
-            instance,
-            measured=self._lm_metrics.measured_downtime,
-        )
+        if CONF.livemigrate.publish_status:
+            lm_outcome.publish_measured_downtime(
+                lambda: self._host.get_guest(instance),
+                store.NovaStore(context, instance, None),
+                instance,
+                measured=self._lm_metrics.measured_downtime,
+            )
 
     def _activate_destination_ports(self, context, instance, migration):
         """What nova's lifecycle handler does for 'running (post-copy)'.

@@ -234,7 +234,7 @@ def measured_keys(metadata, downtime_ms):
     return keys
 
 
-def publish_measured_downtime(guest, store, instance=None, measured=None):
+def publish_measured_downtime(get_guest, store, instance=None, measured=None):
     """On the destination: publish the downtime libvirt measured there.
 
     libvirt reports the measured downtime of a pre-copy switch-over in the
@@ -242,11 +242,12 @@ def publish_measured_downtime(guest, store, instance=None, measured=None):
     expected value stays published. It also completes the final figures,
     which the source wrote without it.
 
+    :param get_guest: returns nova's Guest of the instance on this host
     :param measured: ``f(policy, downtime_ms)`` told of a measured
         downtime, with the policy the status keys name (the metrics)
     """
     try:
-        stats = guest._domain.jobStats(JOB_STATS_COMPLETED)
+        stats = get_guest()._domain.jobStats(JOB_STATS_COMPLETED)
     except Exception as exc:
         LOG.debug('No completed job stats: %s', exc, instance=instance)
         return

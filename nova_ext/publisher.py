@@ -191,6 +191,15 @@ class Publisher:
         self._event(action, reason if broken else None)
         self._write(action=action, reason=reason, downtime_ms=obs.downtime_ms)
 
+    def post_steps_retried(self, exc):
+        """nova's post-migration steps ran again after a bus error."""
+        self._event(
+            contract.ACTION_POST_STEPS_RETRIED,
+            "a message-bus call in nova's post-migration steps failed "
+            '(%s: %s); they ran again once nova-conductor answered'
+            % (type(exc).__name__, exc),
+        )
+
     def stats(self, obs):
         """Every monitor interval: bytes, progress, phase."""
         self.progress = progress_percent(

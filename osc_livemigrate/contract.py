@@ -85,6 +85,7 @@ ACTIONS = frozenset(
         'postcopy-resumed',
         'restart-completed',
         'restart-rolled-back',
+        'post-steps-retried',
         POLICY_REFUSED,
     )
 )

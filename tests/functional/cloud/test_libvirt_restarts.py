@@ -20,7 +20,8 @@ page; (c) the migration record ends in a status saying what happened, the
 reason in an instance action event; (d) nothing of the server is left on
 the other host (domain, instance folder; the guests have no port and no
 volume); (e) ``nova-manage placement audit`` (without ``--delete``) finds
-no allocation of the server or its migration leaked.
+no allocation of the server or its migration leaked. RabbitMQ stopped as
+the job completes is checked the same way.
 """
 
 import os
@@ -43,6 +44,8 @@ DOWN_S = 20
 RECOVER_S = 120
 #: nova 34's default ``[DEFAULT] graceful_shutdown_timeout``
 NOVA_GRACEFUL_S = 180
+#: how long RabbitMQ stays stopped
+BUS_DOWN_S = 60
 #: how long a service manager lets libvirtd stop (systemd's default)
 LIBVIRTD_STOP_S = 90
 
@@ -367,4 +370,31 @@ def test_destination_compute_killed_at_postcopy_completes(libvirt_cloud):
         'dst',
         'completed',
         'compute_post_live_migration_at_destination',
+    )
+
+
+def test_rabbitmq_stopped_when_the_job_completes(libvirt_cloud):
+    """RabbitMQ stops (SIGTERM, as a service manager stops it) the moment
+    libvirt's job completes and starts again BUS_DOWN_S later. nova's
+    post-migration steps hit the outage; the driver runs them again once
+    nova-conductor answers (:mod:`nova_ext.bus`). Without that, a conductor
+    call times out after 60 s and the server ends in ERROR.
+    """
+    c = libvirt_cloud
+    rabbit = [s for s in c.services if s.name == 'rabbitmq']
+
+    def back():
+        time.sleep(BUS_DOWN_S)
+        c.supervisor.run(rabbit)
+        return time.monotonic()
+
+    _postcopy_fault(
+        c,
+        'lm-rst-bus',
+        None,
+        lambda: c.table.stop('rabbitmq', timeout=30),
+        back,
+        'dst',
+        'completed',
+        'livemigrate_post-steps-retried',
     )

@@ -25,8 +25,10 @@ import unittest
 from unittest import mock
 
 from nova.virt.libvirt import driver as libvirt_driver
+import oslo_messaging
 
 from nova_ext import allocations
+from nova_ext import bus
 from nova_ext import driver
 from nova_ext import metrics as lm_metrics
 from nova_ext import monitor
@@ -217,6 +219,39 @@ class TestDriverMonitor(unittest.TestCase):
                 _instance(),
                 post=mock.Mock(side_effect=RuntimeError('401 from neutron')),
             )
+        self.assertNotIn(UUID, drv._lm_moved)
+
+    def test_post_steps_run_again_after_a_bus_timeout(self):
+        drv = _driver()
+        post = mock.Mock(
+            side_effect=[
+                oslo_messaging.MessagingTimeout('instance.save'),
+                None,
+            ]
+        )
+        with mock.patch.object(bus, 'conductor_ping', return_value=lambda: 1):
+            _, store, post, recover = self._monitor(
+                drv,
+                _stalled_script()[:2] + [COMPLETED],
+                _instance(),
+                post=post,
+            )
+        self.assertEqual(2, post.call_count)
+        recover.assert_not_called()
+        self.assertIn(UUID, drv._lm_moved)
+        self.assertIn('livemigrate_post-steps-retried', store.events)
+        # with no window the timeout ends the move as nova would
+        self.flags(post_migration_bus_window_s=0)
+        drv = _driver()
+        post = mock.Mock(side_effect=oslo_messaging.MessagingTimeout('save'))
+        with self.assertRaises(oslo_messaging.MessagingTimeout):
+            self._monitor(
+                drv,
+                _stalled_script()[:2] + [COMPLETED],
+                _instance(),
+                post=post,
+            )
+        self.assertEqual(1, post.call_count)
         self.assertNotIn(UUID, drv._lm_moved)
 
     def test_a_move_nova_did_not_finish_releases_the_source_allocation(self):
