@@ -12,29 +12,30 @@
 """nova's post-migration steps, carried across a message-bus outage.
 
 When libvirt's job completes the guest already runs on the destination;
-what is left is nova's ``_post_live_migration`` on the source. Several of
-its steps are calls over RabbitMQ (``instance.save`` through
-nova-conductor in ``driver.cleanup``, ``post_live_migration_at_destination``
-to the destination). If the bus is down then, the first such call times
-out after ``[DEFAULT] rpc_response_timeout`` (60 s) and nova sets the
-server to ERROR although the move itself succeeded.
+what is left is the final status write and nova's ``_post_live_migration``
+on the source. Both need RabbitMQ: the status and ``instance.save`` go
+through nova-conductor, ``post_live_migration_at_destination`` to the
+destination. If the bus is down then, the first such call times out after
+``[DEFAULT] rpc_response_timeout`` (60 s): the final figures are lost and
+nova sets the server to ERROR although the move itself succeeded.
 
-So a bus error (a timeout or a failed delivery) does not end the steps:
-the driver waits until nova-conductor answers a ping, then runs the steps
-again, for at most ``[livemigrate] post_migration_bus_window_s``. Running
-them again is safe because each step that already ran is idempotent in
-nova 34: the destination's port binding is activated once (neutron's 409
-"already active" is taken as success), the source's volume connections
-and disks are removed only if present, and
-``post_live_migration_at_destination`` defines the domain and sets the
-host, which a second run sets to the same values. Any other exception,
-and a bus error after the window, is raised as before.
+So :class:`PostSteps` first waits until nova-conductor answers a ping,
+and a bus error (a timeout or a failed delivery) inside nova's steps waits
+again and runs them again, all within ``[livemigrate]
+post_migration_bus_window_s`` from the job's end. Running them again is
+safe because each step that already ran is idempotent in nova 34: the
+destination's port binding is activated once (neutron's 409 "already
+active" is taken as success), the source's volume connections and disks
+are removed only if present, and ``post_live_migration_at_destination``
+defines the domain and sets the host, which a second run sets to the same
+values. Any other exception, and a bus error after the window, is raised
+as before.
 
-Example: RabbitMQ stops as the job completes and is back 60 s later. The
-first run blocks in ``instance.save`` and times out at 60 s; the pings
-fail until the broker is back (at most one ping timeout later); the second
-run completes; the migration ends ``completed`` with the event
-``livemigrate_post-steps-retried``.
+Example: RabbitMQ stops as the job completes and is back 65 s later. The
+monitor's last status write times out at 60 s; the ping then fails until
+the broker is back; the final figures are written and nova's steps run
+once; the migration ends ``completed`` with the event
+``livemigrate_post-steps-waited`` saying how long they waited.
 """
 
 import time
@@ -70,53 +71,60 @@ def conductor_ping(context):
     return ping
 
 
-def wait_for_bus(ping, deadline, clock=time.monotonic, sleep=time.sleep):
-    """Ping until answered; True if answered before ``deadline``."""
-    while clock() < deadline:
-        started = clock()
-        try:
-            ping()
-            return True
-        except BUS_ERRORS:
-            if clock() - started < PING_EVERY_S:
-                sleep(PING_EVERY_S)
-    return False
+class PostSteps:
+    """The steps after a completed job, each run once the bus answers.
 
-
-def across_outage(
-    steps,
-    ping,
-    window_s,
-    on_retry=lambda exc: None,
-    clock=time.monotonic,
-    sleep=time.sleep,
-):
-    """Run ``steps()``; after a bus error, wait for the bus and run again.
-
-    :param window_s: how long after the first failure to keep trying; 0
-        raises the first bus error at once
-    :param on_retry: called with the error once the steps have succeeded
-        on a later run (to record why they ran twice)
-    :returns: what ``steps()`` returned
-    :raises: the last bus error once the window is over, or any other
-        exception of ``steps()`` at once
+    :param ping: raises one of BUS_ERRORS while the bus is down
+    :param window_s: how long after the job's end to keep waiting; 0
+        never pings nor waits (nova's own behaviour)
     """
-    first = None
-    deadline = None
-    while True:
-        try:
-            result = steps()
-        except BUS_ERRORS as exc:
-            first = first or exc
-            deadline = deadline or clock() + window_s
-            LOG.warning(
-                "A message-bus call in nova's post-migration steps "
-                'failed (%s); they run again once nova-conductor answers',
-                exc,
-            )
-            if not wait_for_bus(ping, deadline, clock, sleep):
-                raise
-            continue
-        if first is not None:
-            on_retry(first)
-        return result
+
+    def __init__(self, ping, window_s, clock=time.monotonic, sleep=time.sleep):
+        self.ping, self.clock, self.sleep = ping, clock, sleep
+        self.window_s = window_s
+        self.started = clock()
+        self.deadline = self.started + window_s
+        #: the first bus error seen, None while the bus answered
+        self.outage = None
+        self.runs = 0
+
+    def wait(self):
+        """Ping until answered; True if answered within the window."""
+        while self.window_s:
+            began = self.clock()
+            try:
+                self.ping()
+                return True
+            except BUS_ERRORS as exc:
+                self.outage = self.outage or exc
+                if self.clock() >= self.deadline:
+                    return False
+                if self.clock() - began < PING_EVERY_S:
+                    self.sleep(PING_EVERY_S)
+        return False
+
+    def run(self, steps):
+        """Run ``steps()``, after a bus error again once the bus answers.
+
+        :returns: what ``steps()`` returned
+        :raises: the last bus error once the window is over, or any other
+            exception of ``steps()`` at once
+        """
+        while True:
+            self.runs += 1
+            try:
+                return steps()
+            except BUS_ERRORS as exc:
+                self.outage = self.outage or exc
+                LOG.warning(
+                    "A message-bus call in nova's post-migration steps "
+                    'failed (%s); they run again once nova-conductor '
+                    'answers',
+                    exc,
+                )
+                if self.clock() >= self.deadline or not self.wait():
+                    raise
+
+    def waited_s(self):
+        """Seconds since the steps were handed over."""
+        return self.clock() - self.started

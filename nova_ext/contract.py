@@ -111,9 +111,9 @@ ACTION_POSTCOPY_RESUMED = 'postcopy-resumed'
 #: (:mod:`nova_ext.restart`)
 ACTION_RESTART_COMPLETED = 'restart-completed'
 ACTION_RESTART_ROLLED_BACK = 'restart-rolled-back'
-#: nova's post-migration steps ran again after a message-bus outage
+#: nova's post-migration steps waited for the message bus
 #: (:mod:`nova_ext.bus`)
-ACTION_POST_STEPS_RETRIED = 'post-steps-retried'
+ACTION_POST_STEPS_WAITED = 'post-steps-waited'
 #: the actions that get an instance action event: every policy or operator
 #: action the monitor applies, the refusal and the post-copy link reports
 EVENT_ACTIONS = frozenset(
@@ -124,7 +124,7 @@ EVENT_ACTIONS = frozenset(
         ACTION_POSTCOPY_RESUMED,
         ACTION_RESTART_COMPLETED,
         ACTION_RESTART_ROLLED_BACK,
-        ACTION_POST_STEPS_RETRIED,
+        ACTION_POST_STEPS_WAITED,
     ]
 )
 #: every published action. A job aborted before any action was published

@@ -27,7 +27,7 @@ changes only what it must and delegates the rest to nova:
   gives them up (:mod:`nova_ext.volumes`);
 - a post-copy broken past ``postcopy_recovery_window_s`` ends in ERROR,
   both hosts keeping their half (:mod:`nova_ext.recovery`);
-- nova's post-migration steps outlast a message-bus outage
+- nova's post-migration steps wait out a message-bus outage
   (:mod:`nova_ext.bus`); a move nova fails to finish releases the
   source's allocation (:mod:`nova_ext.allocations`);
 - a migration nova-compute or libvirtd lost to a restart is settled
@@ -289,23 +289,27 @@ class LibvirtDriver(volumes.ForcedDisconnects, libvirt_driver.LibvirtDriver):
                 mon.outcome.elapsed_s,
             )
         if outcome.job == 'completed':
+            steps = bus.PostSteps(
+                bus.conductor_ping(context),
+                CONF.livemigrate.post_migration_bus_window_s,
+            )
+            steps.wait()  # NOTE: the final status needs the bus as well
             lm_outcome.report(
                 outcome, publisher, contract.PHASE_COMPLETED, guest, instance
             )
             try:
-                bus.across_outage(
+                steps.run(
                     lambda: post_method(
                         context, instance, dest, block_migration, migrate_data
-                    ),
-                    bus.conductor_ping(context),
-                    CONF.livemigrate.post_migration_bus_window_s,
-                    publisher.post_steps_retried,
+                    )
                 )
             except Exception:
                 allocations.release_after_failed_post(
                     context, instance, migration
                 )
                 raise
+            if steps.outage is not None:
+                publisher.post_steps_waited(steps)
             self._lm_moved.add(_uuid(instance))
             return
         if outcome.job == monitor.POSTCOPY_LOST:

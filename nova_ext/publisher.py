@@ -191,13 +191,22 @@ class Publisher:
         self._event(action, reason if broken else None)
         self._write(action=action, reason=reason, downtime_ms=obs.downtime_ms)
 
-    def post_steps_retried(self, exc):
-        """nova's post-migration steps ran again after a bus error."""
+    def post_steps_waited(self, steps):
+        """The final status and nova's steps waited for the message bus
+        (a :class:`nova_ext.bus.PostSteps` that saw an outage).
+        """
         self._event(
-            contract.ACTION_POST_STEPS_RETRIED,
-            "a message-bus call in nova's post-migration steps failed "
-            '(%s: %s); they ran again once nova-conductor answered'
-            % (type(exc).__name__, exc),
+            contract.ACTION_POST_STEPS_WAITED,
+            'the message bus was unreachable when the job completed '
+            "(%s: %s); the final status and nova's post-migration steps "
+            'ran once nova-conductor answered (%.0f s of waiting, %d run%s)'
+            % (
+                type(steps.outage).__name__,
+                steps.outage,
+                steps.waited_s(),
+                steps.runs,
+                '' if steps.runs == 1 else 's',
+            ),
         )
 
     def stats(self, obs):

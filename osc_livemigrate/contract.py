@@ -85,7 +85,7 @@ ACTIONS = frozenset(
         'postcopy-resumed',
         'restart-completed',
         'restart-rolled-back',
-        'post-steps-retried',
+        'post-steps-waited',
         POLICY_REFUSED,
     )
 )

@@ -396,5 +396,5 @@ def test_rabbitmq_stopped_when_the_job_completes(libvirt_cloud):
         back,
         'dst',
         'completed',
-        'livemigrate_post-steps-retried',
+        'livemigrate_post-steps-waited',
     )

@@ -54,78 +54,83 @@ class Broker:
         return {'service': 'conductor'}
 
 
-class TestAcrossOutage(unittest.TestCase):
-    def _run(self, steps, back_at, window_s=600):
-        clock = fakes.FakeClock()
-        broker = Broker(clock, back_at)
-        retried = []
-        try:
-            return (
-                bus.across_outage(
-                    steps, broker, window_s, retried.append, clock, clock.sleep
-                ),
-                broker,
-                retried,
-                clock(),
-            )
-        finally:
-            self.broker, self.retried, self.ended = broker, retried, clock()
-
-    def test_steps_that_succeed_run_once_without_a_ping(self):
-        steps = Steps()
-        result, broker, retried, _ = self._run(steps, back_at=0)
-        self.assertEqual(
-            ('moved', 1, 0, []), (result, steps.runs, broker.pings, retried)
+class TestPostSteps(unittest.TestCase):
+    def _steps(self, back_at, window_s=600):
+        self.clock = fakes.FakeClock()
+        self.broker = Broker(self.clock, back_at)
+        return bus.PostSteps(
+            self.broker, window_s, self.clock, self.clock.sleep
         )
 
-    def test_a_bus_timeout_runs_the_steps_again_once_the_bus_answers(self):
-        steps = Steps(TIMEOUT)
-        result, broker, retried, ended = self._run(steps, back_at=60)
-        self.assertEqual(('moved', 2), (result, steps.runs))
-        self.assertEqual([TIMEOUT], retried)
-        # pinged until the broker was back, not beyond
-        self.assertEqual(13, broker.pings)
-        self.assertLess(ended - 60, bus.PING_TIMEOUT_S + 1)
+    def test_with_the_bus_up_the_steps_run_once_after_one_ping(self):
+        post, steps = self._steps(back_at=0), Steps()
+        self.assertTrue(post.wait())
+        self.assertEqual('moved', post.run(steps))
+        self.assertEqual(
+            (1, 1, None), (steps.runs, self.broker.pings, post.outage)
+        )
+
+    def test_a_bus_down_at_the_end_is_waited_for_before_the_steps(self):
+        post, steps = self._steps(back_at=60), Steps()
+        self.assertTrue(post.wait())
+        self.assertEqual(
+            60, self.clock()
+        )  # 12 pings timed out, the 13th answered
+        self.assertEqual(13, self.broker.pings)
+        self.assertEqual('moved', post.run(steps))
+        self.assertEqual(1, steps.runs)
+        self.assertIsInstance(post.outage, oslo_messaging.MessagingTimeout)
+        self.assertEqual(60, post.waited_s())
+
+    def test_a_bus_error_in_the_steps_runs_them_again_once_it_answers(self):
+        post, steps = self._steps(back_at=0), Steps(TIMEOUT)
+        self.assertEqual('moved', post.run(steps))
+        self.assertEqual((2, 2), (steps.runs, post.runs))
+        self.assertIs(TIMEOUT, post.outage)
 
     def test_a_failed_delivery_counts_as_a_bus_error(self):
-        steps = Steps(oslo_messaging.MessageDeliveryFailure('no broker'))
-        result, _, retried, _ = self._run(steps, back_at=0)
-        self.assertEqual(('moved', 2), (result, steps.runs))
-        self.assertEqual(1, len(retried))
+        failure = oslo_messaging.MessageDeliveryFailure('no broker')
+        post, steps = self._steps(back_at=0), Steps(failure)
+        self.assertEqual('moved', post.run(steps))
+        self.assertIs(failure, post.outage)
 
     def test_a_bus_that_stays_down_raises_after_the_window(self):
-        steps = Steps(TIMEOUT)
+        post = self._steps(back_at=10**6, window_s=300)
+        self.assertFalse(post.wait())
+        self.assertGreaterEqual(self.clock(), 300)
+        self.assertLess(self.clock(), 300 + bus.PING_TIMEOUT_S)
         with self.assertRaises(oslo_messaging.MessagingTimeout):
-            self._run(steps, back_at=10**6, window_s=300)
-        self.assertEqual(1, steps.runs)
-        self.assertEqual([], self.retried)
-        self.assertGreaterEqual(self.ended, 300)
-        self.assertLess(self.ended, 300 + bus.PING_TIMEOUT_S + 1)
+            post.run(Steps(TIMEOUT))
+        self.assertEqual(1, post.runs)
 
-    def test_window_zero_raises_the_first_bus_error(self):
-        steps = Steps(TIMEOUT)
-        with self.assertRaises(oslo_messaging.MessagingTimeout):
-            self._run(steps, back_at=0, window_s=0)
-        self.assertEqual((1, 0), (steps.runs, self.broker.pings))
-
-    def test_other_errors_are_raised_at_once(self):
-        steps = Steps(RuntimeError('401 from neutron'))
-        with self.assertRaisesRegex(RuntimeError, '401'):
-            self._run(steps, back_at=0)
-        self.assertEqual((1, 0), (steps.runs, self.broker.pings))
-
-    def test_the_window_counts_from_the_first_failure(self):
-        # each run times out after 60 s, the bus answers pings in between:
-        # the steps stop being retried once 300 s have passed since the first
-        steps = Steps(*[TIMEOUT] * 20)
-        clock = fakes.FakeClock()
+    def test_the_window_counts_from_the_end_of_the_job(self):
+        # each run times out after 60 s; the bus answers pings in between:
+        # no new run starts once 300 s have passed since the job's end
+        post, steps = (
+            self._steps(back_at=0, window_s=300),
+            Steps(*[TIMEOUT] * 20),
+        )
 
         def slow_steps():
-            clock.sleep(60)
+            self.clock.sleep(60)
             return steps()
 
         with self.assertRaises(oslo_messaging.MessagingTimeout):
-            bus.across_outage(
-                slow_steps, lambda: None, 300, clock=clock, sleep=clock.sleep
-            )
-        self.assertEqual(6, steps.runs)
+            post.run(slow_steps)
+        self.assertEqual(5, steps.runs)
+
+    def test_window_zero_is_novas_behaviour(self):
+        post, steps = self._steps(back_at=10**6, window_s=0), Steps(TIMEOUT)
+        self.assertFalse(post.wait())
+        with self.assertRaises(oslo_messaging.MessagingTimeout):
+            post.run(steps)
+        self.assertEqual((1, 0), (steps.runs, self.broker.pings))
+
+    def test_other_errors_are_raised_at_once(self):
+        post, steps = (
+            self._steps(back_at=0),
+            Steps(RuntimeError('401 neutron')),
+        )
+        with self.assertRaisesRegex(RuntimeError, '401'):
+            post.run(steps)
+        self.assertEqual((1, 0), (steps.runs, self.broker.pings))
