@@ -293,23 +293,25 @@ class LibvirtDriver(volumes.ForcedDisconnects, libvirt_driver.LibvirtDriver):
                 bus.conductor_ping(context),
                 CONF.livemigrate.post_migration_bus_window_s,
             )
-            steps.wait()  # NOTE: the final status needs the bus as well
-            lm_outcome.report(
-                outcome, publisher, contract.PHASE_COMPLETED, guest, instance
-            )
             try:
-                steps.run(
+                steps.complete(
+                    lambda: lm_outcome.report(
+                        outcome,
+                        publisher,
+                        contract.PHASE_COMPLETED,
+                        guest,
+                        instance,
+                    ),
                     lambda: post_method(
                         context, instance, dest, block_migration, migrate_data
-                    )
+                    ),
+                    publisher,
                 )
             except Exception:
                 allocations.release_after_failed_post(
                     context, instance, migration
                 )
                 raise
-            if steps.outage is not None:
-                publisher.post_steps_waited(steps)
             self._lm_moved.add(_uuid(instance))
             return
         if outcome.job == monitor.POSTCOPY_LOST:

@@ -108,6 +108,8 @@ class Publisher:
         self.phase = Phase.PRECOPY.value
         self.progress = 0
         self.last = (None, None)
+        #: what the last status write raised (None: it was written)
+        self.last_error = None
 
     def _write(self, extra=None, **kw):
         if not self.enabled:
@@ -118,7 +120,9 @@ class Publisher:
         keys.update(extra or {})
         try:
             self.store.metadata(keys)
+            self.last_error = None
         except Exception as exc:  # status must never break a migration
+            self.last_error = exc
             LOG.warning('Could not publish migration status: %s', exc)
 
     def started(self, refusals=(), asked=None, shadows=()):
@@ -199,14 +203,8 @@ class Publisher:
             contract.ACTION_POST_STEPS_WAITED,
             'the message bus was unreachable when the job completed '
             "(%s: %s); the final status and nova's post-migration steps "
-            'ran once nova-conductor answered (%.0f s of waiting, %d run%s)'
-            % (
-                type(steps.outage).__name__,
-                steps.outage,
-                steps.waited_s(),
-                steps.runs,
-                '' if steps.runs == 1 else 's',
-            ),
+            'ran once nova-conductor answered (%.0f s of waiting)'
+            % (type(steps.outage).__name__, steps.outage, steps.waited_s()),
         )
 
     def stats(self, obs):

@@ -17,7 +17,10 @@ mini-cloud in tests/functional/cloud/test_libvirt_restarts.py.
 """
 
 import unittest
+from unittest import mock
 
+from nova.conductor import api as conductor_api
+from nova.objects import base as objects_base
 import oslo_messaging
 
 from nova_ext import bus
@@ -134,3 +137,80 @@ class TestPostSteps(unittest.TestCase):
         with self.assertRaisesRegex(RuntimeError, '401'):
             post.run(steps)
         self.assertEqual((1, 0), (steps.runs, self.broker.pings))
+
+
+class Publisher:
+    """Writes fail with the given errors, then succeed; events recorded."""
+
+    def __init__(self, *errors):
+        self.errors, self.writes, self.events = list(errors), 0, []
+        self.last_error = None
+
+    def report(self):
+        self.writes += 1
+        self.last_error = self.errors.pop(0) if self.errors else None
+
+    def post_steps_waited(self, steps):
+        self.events.append((type(steps.outage).__name__, steps.runs))
+
+
+class TestComplete(unittest.TestCase):
+    def _complete(self, publisher, steps, back_at=0):
+        clock = fakes.FakeClock()
+        post = bus.PostSteps(Broker(clock, back_at), 600, clock, clock.sleep)
+        post.complete(publisher.report, steps, publisher)
+        return post
+
+    def test_a_final_status_lost_to_the_bus_is_written_again(self):
+        publisher, steps = Publisher(TIMEOUT), Steps()
+        self._complete(publisher, steps)
+        self.assertEqual(
+            (2, None, 1), (publisher.writes, publisher.last_error, steps.runs)
+        )
+        self.assertEqual([('MessagingTimeout', 3)], publisher.events)
+
+    def test_other_status_errors_neither_repeat_nor_stop_the_steps(self):
+        # a status write that fails for another reason is only logged
+        publisher, steps = Publisher(RuntimeError('db')), Steps()
+        self._complete(publisher, steps)
+        self.assertEqual(
+            (1, 1, []), (publisher.writes, steps.runs, publisher.events)
+        )
+
+    def test_without_an_outage_no_event(self):
+        publisher, steps = Publisher(), Steps()
+        self._complete(publisher, steps)
+        self.assertEqual(
+            (1, 1, []), (publisher.writes, steps.runs, publisher.events)
+        )
+
+    def test_a_bus_down_at_the_end_gets_the_event_though_nothing_failed(self):
+        publisher, steps = Publisher(), Steps()
+        post = self._complete(publisher, steps, back_at=30)
+        self.assertEqual((1, 1), (publisher.writes, steps.runs))
+        self.assertEqual([('MessagingTimeout', 2)], publisher.events)
+        self.assertEqual(30, post.waited_s())
+
+
+class TestConductorPing(unittest.TestCase):
+    def test_a_process_without_conductor_has_nothing_to_wait_for(self):
+        with (
+            mock.patch.object(
+                objects_base.NovaObject, 'indirection_api', None
+            ),
+            mock.patch.object(conductor_api, 'API') as api,
+        ):
+            self.assertIsNone(bus.conductor_ping('ctx')())
+        api.assert_not_called()
+
+    def test_nova_compute_pings_nova_conductor(self):
+        with (
+            mock.patch.object(
+                objects_base.NovaObject, 'indirection_api', object()
+            ),
+            mock.patch.object(conductor_api, 'API') as api,
+        ):
+            bus.conductor_ping('ctx')()
+        api.return_value.base_rpcapi.ping.assert_called_once_with(
+            'ctx', 'livemigrate', timeout=bus.PING_TIMEOUT_S
+        )
