@@ -136,6 +136,25 @@ def active(c, sid, host, timeout=300):
     wait_for('%s ACTIVE on %s' % (sid, host), probe, timeout, every=2)
 
 
+def computes_up(c, timeout=180):
+    """Wait until nova reports every nova-compute up. A server deleted
+    while its host's service is down is deleted from the database only
+    (nova's local delete), leaving its guest behind; after a restart or a
+    message-bus outage the heartbeats take a while to come back.
+    """
+    return wait_for(
+        'every nova-compute reported up',
+        lambda: all(
+            s['State'] == 'up'
+            for s in c.openstack_json(
+                'compute', 'service', 'list', '--service', 'nova-compute'
+            )
+        ),
+        timeout,
+        every=3,
+    )
+
+
 def delete(c, sid):
     c.openstack('server', 'delete', '--wait', sid, check=False, timeout=300)
 

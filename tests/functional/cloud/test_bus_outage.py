@@ -109,14 +109,4 @@ def test_post_steps_run_again_once_the_broker_is_back(cloud):
     assert got['computes'] == len(c.hosts), got
     assert got['waited_s'] >= DOWN_S - 5, got
     # the services reconnected: nova answers through the bus again
-    servers.wait_for(
-        'nova-compute services up after the outage',
-        lambda: all(
-            s['State'] == 'up'
-            for s in c.openstack_json(
-                'compute', 'service', 'list', '--service', 'nova-compute'
-            )
-        ),
-        120,
-        every=3,
-    )
+    servers.computes_up(c)

@@ -238,6 +238,7 @@ def _precopy_fault(c, prefix, inject, event='livemigrate_restart-rolled-back'):
             back,
             sweeps,
         )
+        servers.computes_up(c)  # NOTE: else nova deletes in its database only
     servers.assert_nothing_left(c, sid)
 
 
@@ -347,6 +348,7 @@ def _postcopy_fault(c, prefix, wanted, inject, back, host, status, event):
             since,
             sweeps,
         )
+        servers.computes_up(c)  # NOTE: else nova deletes in its database only
     servers.assert_nothing_left(c, sid)
 
 
