@@ -125,9 +125,9 @@ class PostSteps:
             except BUS_ERRORS as exc:
                 self.outage = self.outage or exc
                 LOG.warning(
-                    "A message-bus call in nova's post-migration steps "
-                    'failed (%s); they run again once nova-conductor '
-                    'answers',
+                    'A message-bus call after the live migration '
+                    'completed failed (%s); that part runs again once '
+                    'nova-conductor answers',
                     exc,
                 )
                 if self.clock() >= self.deadline or not self.wait():
