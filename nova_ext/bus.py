@@ -9,34 +9,36 @@
 # WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
 # License for the specific language governing permissions and limitations
 # under the License.
-"""nova's post-migration steps, carried across a message-bus outage.
+"""nova's post-migration steps, started only once the message bus answers.
 
 When libvirt's job completes the guest already runs on the destination;
 what is left is the final status write and nova's ``_post_live_migration``
 on the source. Both need RabbitMQ: the status and ``instance.save`` go
-through nova-conductor, ``post_live_migration_at_destination`` to the
-destination. If the bus is down then, the first such call times out after
-``[DEFAULT] rpc_response_timeout`` (60 s): the final figures are lost and
-nova sets the server to ERROR although the move itself succeeded.
+through nova-conductor, ``post_live_migration_at_destination`` is a call
+to the destination's nova-compute. Seen on the mini-cloud with RabbitMQ
+stopped as the job completes: a call made while the broker is down waits
+in oslo.messaging's reconnect loop; a call whose request reached the
+broker just before it stopped, or reached it after its restart but before
+the receiver had declared its queue again (a consumer backs off up to 16
+s), is lost and times out after ``rpc_response_timeout`` (60 s). nova then
+set the server to ERROR although it ran on the destination.
 
-So :class:`PostSteps` first waits until nova-conductor answers a ping,
-and a bus error (a timeout or a failed delivery) in the final status
-write or in nova's steps waits again and runs that part again, all
-within ``[livemigrate]
-post_migration_bus_window_s`` from the job's end. Running them again is
-safe because each step that already ran is idempotent in nova 34: the
-destination's port binding is activated once (neutron's 409 "already
-active" is taken as success), the source's volume connections and disks
-are removed only if present, and ``post_live_migration_at_destination``
-defines the domain and sets the host, which a second run sets to the same
-values. Any other exception, and a bus error after the window, is raised
-as before.
+So :class:`PostSteps` first waits until nova-conductor and the
+destination's nova-compute both answer a ping, within ``[livemigrate]
+post_migration_bus_window_s`` from the job's end; a final status write
+lost to the bus is written again once both answer. nova's own steps then
+run once: they are not safe to repeat. When they fail, nova's wrapper
+(``_post_live_migration_update_host``) has already recorded the
+destination as the host with no task state, and a second
+``post_live_migration_at_destination`` then fails its save, which expects
+the ``migrating`` task state (seen on the cloud).
 
 Example: RabbitMQ stops as the job completes and is back 65 s later. The
 final status write times out at 60 s (the publisher logs it and keeps
-the error); the pings fail until the broker is back; the status is
-written again, nova's steps run once, the migration ends ``completed``
-and the event ``livemigrate_post-steps-waited`` says how long it waited.
+the error); the pings fail until the broker and both services' queues are
+back; the status is written again, nova's steps run, the migration ends
+``completed`` and the event ``livemigrate_post-steps-waited`` says how
+long it waited.
 """
 
 import time
@@ -57,13 +59,13 @@ PING_TIMEOUT_S = 5
 PING_EVERY_S = 2
 
 
-def conductor_ping(context):
-    """A callable that asks nova-conductor to answer, raising a bus error
-    when it does not within PING_TIMEOUT_S.
+def services_ping(context, dest):
+    """A callable that asks nova-conductor and ``dest``'s nova-compute to
+    answer, raising a bus error when one does not within PING_TIMEOUT_S.
 
     nova-compute reaches its database through nova-conductor (its objects'
     ``indirection_api``); a process without one (nova's own unit tests)
-    has no conductor to wait for, and its ping always answers.
+    has no services to wait for, and its ping always answers.
     """
     from nova.objects import base as objects_base
 
@@ -71,16 +73,24 @@ def conductor_ping(context):
         return lambda: None
 
     def ping():
-        from nova.conductor import api as conductor_api
+        from nova import baserpc
+        from nova.compute import rpcapi as compute_rpcapi
+        from nova.conductor import rpcapi as conductor_rpcapi
 
-        base = conductor_api.API().base_rpcapi
-        return base.ping(context, 'livemigrate', timeout=PING_TIMEOUT_S)
+        baserpc.BaseAPI(conductor_rpcapi.RPC_TOPIC).ping(
+            context, 'livemigrate', timeout=PING_TIMEOUT_S
+        )
+        # NOTE: every nova service serves the base API on its own queue
+        compute = baserpc.BaseAPI(compute_rpcapi.RPC_TOPIC).client
+        compute.prepare(server=dest, timeout=PING_TIMEOUT_S).call(
+            context, 'ping', arg='livemigrate'
+        )
 
     return ping
 
 
 class PostSteps:
-    """The steps after a completed job, each run once the bus answers.
+    """The steps after a completed job, run once the bus answers.
 
     :param ping: raises one of BUS_ERRORS while the bus is down
     :param window_s: how long after the job's end to keep waiting; 0
@@ -112,7 +122,8 @@ class PostSteps:
         return False
 
     def run(self, steps):
-        """Run ``steps()``, after a bus error again once the bus answers.
+        """Run ``steps()``, after a bus error again once the bus answers;
+        only for steps that are safe to repeat.
 
         :returns: what ``steps()`` returned
         :raises: the last bus error once the window is over, or any other
@@ -134,8 +145,8 @@ class PostSteps:
                     raise
 
     def complete(self, report, post, publisher):
-        """A completed job: its final status, then nova's steps, each run
-        once the bus answers and again after a bus error.
+        """A completed job: once the bus answers, its final status (again
+        after a bus error), then nova's steps, once.
 
         :param report: publishes the final status through ``publisher``
             (which never raises; its ``last_error`` tells)
@@ -152,9 +163,9 @@ class PostSteps:
 
         self.wait()
         self.run(final_status)
-        self.run(post)
         if self.outage is not None:
             publisher.post_steps_waited(self)
+        post()
 
     def waited_s(self):
         """Seconds since the steps were handed over."""

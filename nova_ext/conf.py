@@ -135,17 +135,19 @@ OPTS = [
         'post_migration_bus_window_s',
         default=600,
         min=0,
-        help="How long, in seconds, nova's post-migration steps on the "
-        'source keep trying after a call over the message bus timed out '
-        'or could not be delivered (RabbitMQ down or restarting). The '
-        'guest already runs on the destination then; the driver waits '
-        'until nova-conductor answers a ping and runs the steps again '
-        '(each is safe to repeat), and records the instance action event '
-        '"livemigrate_post-steps-retried". When the window ends, or with '
-        '0, the error is raised as nova does: the server goes to ERROR '
-        'on the destination host and the migration to error, and '
-        '"openstack server set --state active" brings it back once the '
-        'guest is checked.',
+        help='How long, in seconds, after a live migration completed the '
+        "driver waits for the message bus before nova's post-migration "
+        'steps on the source: until nova-conductor and the '
+        "destination's nova-compute answer a ping (RabbitMQ down or "
+        'restarting: a request sent then is lost and times out). The '
+        'guest already runs on the destination. The final status write '
+        "is repeated if the bus lost it; nova's steps run once, since "
+        'they are not safe to repeat. When they fail, or with 0 (no '
+        'waiting), nova records the destination as the host, the server '
+        'goes to ERROR and the migration to error, and "openstack server '
+        'set --state active" brings it back once the guest is checked. '
+        'The instance action event "livemigrate_post-steps-waited" says '
+        'how long it waited.',
     ),
     cfg.PortOpt(
         'metrics_listen_port',

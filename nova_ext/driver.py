@@ -27,7 +27,7 @@ changes only what it must and delegates the rest to nova:
   gives them up (:mod:`nova_ext.volumes`);
 - a post-copy broken past ``postcopy_recovery_window_s`` ends in ERROR,
   both hosts keeping their half (:mod:`nova_ext.recovery`);
-- nova's post-migration steps wait out a message-bus outage
+- nova's post-migration steps wait for the message bus
   (:mod:`nova_ext.bus`); a move nova fails to finish releases the
   source's allocation (:mod:`nova_ext.allocations`);
 - a migration nova-compute or libvirtd lost to a restart is settled
@@ -290,7 +290,7 @@ class LibvirtDriver(volumes.ForcedDisconnects, libvirt_driver.LibvirtDriver):
             )
         if outcome.job == 'completed':
             steps = bus.PostSteps(
-                bus.conductor_ping(context),
+                bus.services_ping(context, dest),
                 CONF.livemigrate.post_migration_bus_window_s,
             )
             try:

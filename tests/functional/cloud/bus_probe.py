@@ -13,13 +13,15 @@
 
 Run by tests/functional/cloud/test_bus_outage.py with the cloud's nova
 virtualenv: ``python -m tests.functional.cloud.bus_probe WINDOW_S
---config-file nova.conf``. Its objects reach the database through
-nova-conductor over RabbitMQ, as nova-compute's do; its one step is a
-remotable object call. It makes the call once, prints ``{"ready": N}`` and
-waits for a line on stdin (the test stops RabbitMQ in between); then it
-runs the step through PostSteps and prints one JSON line: the result, how
-many runs, the first bus error and the seconds waited; or exits 1 with
-the error's class name when the steps failed.
+COMPUTE_HOST --config-file nova.conf``; its pings go to nova-conductor
+and that host's nova-compute, as the driver's go to the destination's.
+Its objects reach the database through nova-conductor over RabbitMQ, as
+nova-compute's do; its one step is a remotable object call, safe to
+repeat like the final status write. It makes the call once, prints
+``{"ready": N}`` and waits for a line on stdin (the test stops RabbitMQ
+in between); then it runs the step through PostSteps and prints one JSON
+line: the result, how many runs, the first bus error and the seconds
+waited; or exits 1 with the error's class name when the steps failed.
 """
 
 import json
@@ -31,7 +33,7 @@ RPC_TIMEOUT_S = 8
 
 
 def main(argv):
-    window_s, conf_args = float(argv[0]), argv[1:]
+    window_s, dest, conf_args = float(argv[0]), argv[1], argv[2:]
     from nova.conductor import rpcapi as conductor_rpcapi
     from nova import config
     from nova import context
@@ -60,7 +62,7 @@ def main(argv):
     # RabbitMQ, then says go
     print(json.dumps({'ready': step()}), flush=True)
     sys.stdin.readline()
-    steps = bus.PostSteps(bus.conductor_ping(ctx), window_s)
+    steps = bus.PostSteps(bus.services_ping(ctx, dest), window_s)
     try:
         found = steps.run(step)
     except bus.BUS_ERRORS as exc:

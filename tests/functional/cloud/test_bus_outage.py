@@ -45,7 +45,7 @@ DOWN_S = 25
 def _probe(c, window_s):
     return subprocess.Popen(
         [c.layout.venv_bin('main', 'python'), '-m']
-        + ['tests.functional.cloud.bus_probe', str(window_s)]
+        + ['tests.functional.cloud.bus_probe', str(window_s), c.hosts[0]]
         + svc.nova_conf_args(c.layout, db=False),
         cwd=ROOT,
         env=c.supervisor.env(),

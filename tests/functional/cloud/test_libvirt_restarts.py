@@ -299,11 +299,22 @@ def test_source_libvirtd_restarted_in_precopy_rolls_back(libvirt_cloud):
     _precopy_fault(c, 'lm-rst-lvd', restart_libvirtd)
 
 
-def _postcopy_fault(c, prefix, wanted, inject, back, host, status, event):
+def _postcopy_fault(
+    c,
+    prefix,
+    wanted,
+    inject,
+    back,
+    host,
+    status,
+    event,
+    cap_mib_s=POSTCOPY_CAP_MIB_S,
+):
     """Switch a migration to post-copy, call ``inject`` the moment the
     source's (state, reason) is ``wanted`` (None: the moment the domain is
     gone from the source, i.e. the job completed), then ``back()`` (it
-    returns when the service is back) and check the outcome.
+    returns when the service is back) and check the outcome. Post-copy
+    runs at ``cap_mib_s`` (None: as fast as the link goes).
     """
     lv = libvirtd.load_libvirt()
     src, dst = c.hosts
@@ -311,9 +322,10 @@ def _postcopy_fault(c, prefix, wanted, inject, back, host, status, event):
         dom = c.pair.connect(servers.host_letter(c, src)).lookupByUUIDString(
             sid
         )
-        dom.migrateSetMaxSpeed(
-            POSTCOPY_CAP_MIB_S, lv.VIR_DOMAIN_MIGRATE_MAX_SPEED_POSTCOPY
-        )
+        if cap_mib_s:
+            dom.migrateSetMaxSpeed(
+                cap_mib_s, lv.VIR_DOMAIN_MIGRATE_MAX_SPEED_POSTCOPY
+            )
         sweeps = _verifies(c, sid)
         mig = _start_migration(c, sid, dst)
         stop, done = threading.Event(), threading.Event()
@@ -406,4 +418,5 @@ def test_rabbitmq_stopped_when_the_job_completes(libvirt_cloud):
         'dst',
         'completed',
         'compute_post_live_migration_at_destination',
+        cap_mib_s=None,  # NOTE: the fault waits for the job's end
     )

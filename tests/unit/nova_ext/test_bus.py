@@ -19,7 +19,7 @@ mini-cloud in tests/functional/cloud/test_libvirt_restarts.py.
 import unittest
 from unittest import mock
 
-from nova.conductor import api as conductor_api
+from nova import baserpc
 from nova.objects import base as objects_base
 import oslo_messaging
 
@@ -167,7 +167,7 @@ class TestComplete(unittest.TestCase):
         self.assertEqual(
             (2, None, 1), (publisher.writes, publisher.last_error, steps.runs)
         )
-        self.assertEqual([('MessagingTimeout', 3)], publisher.events)
+        self.assertEqual([('MessagingTimeout', 2)], publisher.events)
 
     def test_other_status_errors_neither_repeat_nor_stop_the_steps(self):
         # a status write that fails for another reason is only logged
@@ -188,29 +188,47 @@ class TestComplete(unittest.TestCase):
         publisher, steps = Publisher(), Steps()
         post = self._complete(publisher, steps, back_at=30)
         self.assertEqual((1, 1), (publisher.writes, steps.runs))
-        self.assertEqual([('MessagingTimeout', 2)], publisher.events)
+        self.assertEqual([('MessagingTimeout', 1)], publisher.events)
         self.assertEqual(30, post.waited_s())
 
 
-class TestConductorPing(unittest.TestCase):
+class TestServicesPing(unittest.TestCase):
     def test_a_process_without_conductor_has_nothing_to_wait_for(self):
         with (
             mock.patch.object(
                 objects_base.NovaObject, 'indirection_api', None
             ),
-            mock.patch.object(conductor_api, 'API') as api,
+            mock.patch.object(baserpc, 'BaseAPI') as api,
         ):
-            self.assertIsNone(bus.conductor_ping('ctx')())
+            self.assertIsNone(bus.services_ping('ctx', 'lmcB')())
         api.assert_not_called()
 
-    def test_nova_compute_pings_nova_conductor(self):
+    def test_nova_compute_pings_conductor_and_the_destination(self):
         with (
             mock.patch.object(
                 objects_base.NovaObject, 'indirection_api', object()
             ),
-            mock.patch.object(conductor_api, 'API') as api,
+            mock.patch.object(baserpc, 'BaseAPI') as api,
         ):
-            bus.conductor_ping('ctx')()
-        api.return_value.base_rpcapi.ping.assert_called_once_with(
+            bus.services_ping('ctx', 'lmcB')()
+        self.assertEqual(
+            [mock.call('conductor'), mock.call('compute')], api.call_args_list
+        )
+        api.return_value.ping.assert_called_once_with(
             'ctx', 'livemigrate', timeout=bus.PING_TIMEOUT_S
         )
+        api.return_value.client.prepare.assert_called_once_with(
+            server='lmcB', timeout=bus.PING_TIMEOUT_S
+        )
+        prepared = api.return_value.client.prepare.return_value
+        prepared.call.assert_called_once_with('ctx', 'ping', arg='livemigrate')
+
+
+class TestNovasStepsRunOnce(unittest.TestCase):
+    def test_a_bus_error_in_novas_steps_is_raised_after_one_run(self):
+        clock = fakes.FakeClock()
+        post = bus.PostSteps(Broker(clock, 0), 600, clock, clock.sleep)
+        publisher, steps = Publisher(), Steps(TIMEOUT)
+        with self.assertRaises(oslo_messaging.MessagingTimeout):
+            post.complete(publisher.report, steps, publisher)
+        self.assertEqual((1, 1), (steps.runs, publisher.writes))

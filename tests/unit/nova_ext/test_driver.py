@@ -122,7 +122,7 @@ class TestDriverMonitor(unittest.TestCase):
         with (
             mock.patch.object(store_mod, 'NovaStore', return_value=store),
             mock.patch.object(
-                bus, 'conductor_ping', return_value=getattr(self, 'ping', int)
+                bus, 'services_ping', return_value=getattr(self, 'ping', int)
             ),
         ):
             drv._live_migration_monitor(
@@ -227,23 +227,9 @@ class TestDriverMonitor(unittest.TestCase):
             )
         self.assertNotIn(UUID, drv._lm_moved)
 
-    def test_post_steps_wait_for_the_bus_and_run_again_after_a_timeout(self):
-        drv = _driver()
-        post = mock.Mock(
-            side_effect=[
-                oslo_messaging.MessagingTimeout('instance.save'),
-                None,
-            ]
-        )
-        _, store, post, recover = self._monitor(
-            drv, _stalled_script()[:2] + [COMPLETED], _instance(), post=post
-        )
-        self.assertEqual(2, post.call_count)
-        recover.assert_not_called()
-        self.assertIn(UUID, drv._lm_moved)
-        self.assertIn('livemigrate_post-steps-waited', store.events)
-        # with no window the timeout ends the move as nova would
-        self.flags(post_migration_bus_window_s=0)
+    def test_novas_steps_run_once_even_after_a_bus_timeout(self):
+        # NOTE: nova's own wrapper has set the destination as the host after
+        # a failure; a second run would fail on the destination's save
         drv = _driver()
         post = mock.Mock(side_effect=oslo_messaging.MessagingTimeout('save'))
         with self.assertRaises(oslo_messaging.MessagingTimeout):
