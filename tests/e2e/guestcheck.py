@@ -17,15 +17,22 @@ that starts after the event covers the host that now runs it.
 
 
 def wait_alive_after(pair, name, before, timeout=120):
-    """Wait for 3 more heartbeats and 2 more complete VERIFY sweeps."""
+    """Wait for 3 more heartbeats, 2 more complete VERIFY sweeps and the
+    dirtier's count to grow. A phased guest's next 3 beats may all fall in
+    its idle stage (4 s of a 12 s period), so beats alone do not show it
+    dirtying again.
+    """
+    dirtied = before.heartbeats[-1].dirtied_mib if before.heartbeats else -1
     return pair.wait_serial(
         name,
         lambda r: (
             len(r.verifies) >= len(before.verifies) + 2
             and len(r.heartbeats) >= len(before.heartbeats) + 3
+            and r.heartbeats[-1].dirtied_mib > dirtied
         ),
         timeout,
-        'heartbeats and two VERIFY sweeps after the migration',
+        'heartbeats, two VERIFY sweeps and more dirtied memory after the '
+        'migration',
     )
 
 
