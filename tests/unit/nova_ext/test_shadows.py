@@ -120,6 +120,38 @@ class TestShadows(unittest.TestCase):
         self.assertEqual(10, len(other.seen))
         self.assertEqual([('other', 'postcopy')] * 3, recorded)
 
+    def test_a_new_decision_is_recorded_inside_the_interval(self):
+        """A schedule's two steps 4.9 s apart on 5 s polls: two events.
+
+        The cloud's shadow case (t5:dt300 t10:postcopy) once recorded only
+        the downtime step: the throttle counted any decision, and the
+        schedule states its post-copy step once, so it was lost.
+        """
+        recorded = []
+        policy = loader.build_policy(
+            'schedule',
+            MigrationContext(4 * GIB, Permits(postcopy=True)),
+            {'steps': 't5:dt300 t10:postcopy'},
+        )
+        repeat = Always(Decision(Action.ABORT, 'again'))
+        sh = shadows.Shadows(
+            {'schedule': policy, 'repeat': repeat},
+            5.0,
+            lambda name, d: recorded.append((name, d.action.value)),
+        )
+        for t in (0.4, 5.4, 10.3, 12.0, 15.4):
+            sh.observe(fakes.observation(t))
+        self.assertEqual(
+            [
+                ('repeat', 'abort'),
+                ('schedule', 'set-downtime'),
+                ('repeat', 'abort'),
+                ('schedule', 'postcopy'),
+                ('repeat', 'abort'),
+            ],
+            recorded,
+        )
+
     def test_a_failing_record_is_only_a_warning(self):
         def record(name, decision):
             raise RuntimeError('db down')
