@@ -9,8 +9,16 @@
 # WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
 # License for the specific language governing permissions and limitations
 # under the License.
-"""Real guests on the libvirt-mode mini-cloud, driven through the
-``openstack`` CLI: boot, wait, find, migrate, delete, check nothing is left.
+"""Real guests on the libvirt-mode mini-cloud: boot, wait, find, migrate,
+delete, check nothing is left.
+
+What the operator does (boot, migrate, delete) goes through the
+``openstack`` CLI. What the tests only read of nova (the server, its
+migrations, events, console, the services) goes through the admin's
+openstacksdk connection, ``c.connection()``: every ``openstack`` start
+costs about 2 s and one password login, and the waits below poll.
+The readers return the keys ``openstack ... -f json`` prints for what
+the tests read.
 """
 
 import contextlib
@@ -36,9 +44,8 @@ def wait_for(what, fn, timeout, every=1.0):
 
 
 def console(c, sid):
-    return serial.parse_serial(
-        c.openstack('console', 'log', 'show', sid).stdout
-    )
+    out = c.connection().compute.get_server_console_output(sid)
+    return serial.parse_serial(out['output'])
 
 
 def heartbeats(c, sid, n, timeout=180):
@@ -67,7 +74,17 @@ def host_letter(c, host):
 
 
 def show(c, sid):
-    return c.openstack_json('server', 'show', sid)
+    """nova's server, as ``openstack server show -f json`` keys it."""
+    s = c.connection().compute.get_server(sid)
+    return {
+        'id': s.id,
+        'name': s.name,
+        'status': s.status,
+        'properties': dict(s.metadata or {}),
+        'fault': s.fault,
+        'OS-EXT-SRV-ATTR:host': s.compute_host,
+        'OS-EXT-STS:task_state': s.task_state,
+    }
 
 
 def where(c, sid):
@@ -80,9 +97,39 @@ def where(c, sid):
 
 
 def migrations(c, sid):
-    return c.openstack_json(
-        'server', 'migration', 'list', '--server', sid, '--long'
+    """The server's migrations, as ``server migration list -f json`` keys
+    them; ``Memory Processed Bytes`` only on one still in progress.
+    """
+    compute = c.connection().compute
+    running = {
+        m.id: m.memory_processed_bytes for m in compute.server_migrations(sid)
+    }
+    return [
+        {
+            'Id': m.id,
+            'UUID': m.uuid,
+            'Status': m.status,
+            'Type': m.migration_type,
+            'Source Compute': m.source_compute,
+            'Dest Compute': m.dest_compute,
+            'Memory Processed Bytes': running.get(m.id),
+        }
+        for m in compute.migrations(instance_uuid=sid)
+    ]
+
+
+def events(c, sid, action='live-migration'):
+    """{event name: details} of the server's last action of that kind."""
+    compute = c.connection().compute
+    last = max(
+        (a for a in compute.server_actions(sid) if a.action == action),
+        key=lambda a: a.start_time,
     )
+    shown = compute.get_server_action(last.request_id, sid)
+    return {
+        e['event']: e.get('details') or e.get('traceback') or ''
+        for e in shown.events or []
+    }
 
 
 def latest(c, sid):
@@ -145,10 +192,8 @@ def computes_up(c, timeout=180):
     return wait_for(
         'every nova-compute reported up',
         lambda: all(
-            s['State'] == 'up'
-            for s in c.openstack_json(
-                'compute', 'service', 'list', '--service', 'nova-compute'
-            )
+            s.state == 'up'
+            for s in c.connection().compute.services(binary='nova-compute')
         ),
         timeout,
         every=3,

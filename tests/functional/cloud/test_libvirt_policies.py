@@ -37,7 +37,6 @@ import pytest
 
 from testbed.cloud import computes
 from tests.functional.cloud import servers
-from tests.functional.cloud.test_libvirt_postcopy_link import _events
 
 BUSY = computes.WORKLOADS[1]
 NOVA_TIMEOUT_S_PER_GIB = 10
@@ -208,7 +207,7 @@ def _final_figures(c, guest, meta, policy, action, moves):
 
 def _shadow_recorded_never_applied(c, guest, meta):
     assert meta['livemigrate:shadows'] == 'schedule', meta
-    events = _events(c, guest)
+    events = servers.events(c, guest)
     assert 'livemigrate_shadow:schedule:postcopy' in events, events
     # libvirt saw only nova's actions: no post-copy switch, and the abort
     # worked (a guest in post-copy could not have been aborted)

@@ -46,20 +46,6 @@ def _phase(c, sid):
     return servers.show(c, sid)['properties'].get('livemigrate:phase')
 
 
-def _events(c, sid, action='live-migration'):
-    """Event names of the server's last action of that kind."""
-    rows = [
-        r
-        for r in c.openstack_json('server', 'event', 'list', sid)
-        if r['Action'] == action
-    ]
-    last = max(rows, key=lambda r: r['Start Time'])
-    shown = c.openstack_json(
-        'server', 'event', 'show', sid, last['Request ID']
-    )
-    return [e['event'] for e in shown.get('events') or []]
-
-
 def _cut_at_postcopy(c, lv, dom, letter, stop, cut, timeout=60):
     """Cut ``letter``'s link the moment the source enters post-copy.
 
@@ -174,7 +160,7 @@ def test_wait_shows_a_broken_postcopy_and_the_guest_survives(libvirt_cloud):
         status, host, last = servers.settled(c, sid)
         assert (status, host) == ('ACTIVE', dst), (status, host, last)
         assert last['Id'] == m['Id'] and last['Status'] == 'completed', last
-        events = _events(c, sid)
+        events = servers.events(c, sid)
         assert 'livemigrate_postcopy-failed' in events, events
         # the guest, on B: heartbeats and full VERIFY sweeps, nothing lost
         after = servers.wait_for(

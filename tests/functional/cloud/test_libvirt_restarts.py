@@ -50,23 +50,6 @@ BUS_DOWN_S = 60
 LIBVIRTD_STOP_S = 90
 
 
-def _events(c, sid, action='live-migration'):
-    """{event name: details} of the server's last action of that kind."""
-    rows = [
-        r
-        for r in c.openstack_json('server', 'event', 'list', sid)
-        if r['Action'] == action
-    ]
-    last = max(rows, key=lambda r: r['Start Time'])
-    shown = c.openstack_json(
-        'server', 'event', 'show', sid, last['Request ID']
-    )
-    return {
-        e['event']: e.get('details') or e.get('traceback') or ''
-        for e in shown.get('events') or []
-    }
-
-
 def _compute(c, host):
     return [s for s in c.services if s.name == svc.compute_name(host)][0]
 
@@ -134,7 +117,7 @@ def _assert_settled(c, sid, mig, host, status, event, since, sweeps):
     assert (got, at, runs) == ('ACTIVE', host, [host]), (got, at, runs, last)
     # (c) the record says what happened, the event says why
     assert last['Id'] == mig['Id'] and last['Status'] == status, last
-    events = _events(c, sid)
+    events = servers.events(c, sid)
     assert event in events, events
     # (d) nothing left on the other host
     assert not os.path.exists(servers.instance_dir(c, other, sid))
