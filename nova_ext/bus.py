@@ -38,7 +38,8 @@ final status write times out at 60 s (the publisher logs it and keeps
 the error); the pings fail until the broker and both services' queues are
 back; the status is written again, nova's steps run, the migration ends
 ``completed`` and the event ``livemigrate_post-steps-waited`` says how
-long it waited.
+long it waited. After an outage a single answer is not trusted: the
+services must keep answering for BUS_SETTLE_S first.
 """
 
 import time
@@ -55,8 +56,15 @@ BUS_ERRORS = (
 )
 #: how long one ping may wait for nova-conductor's answer
 PING_TIMEOUT_S = 5
-#: pause between pings that failed at once (a refused connection)
+#: pause between pings that failed at once (a refused connection), and
+#: between the pings that check the bus stays up
 PING_EVERY_S = 2
+#: after an outage, how long both services must keep answering before
+#: nova's steps are sent. Seen on the mini-cloud: a ping answered 1 s after
+#: RabbitMQ's restart, yet the ``post_live_migration_at_destination`` call
+#: sent 0.2 s later never reached the destination, and nova set the server
+#: to ERROR; connections refused during the outage retried 17 s later.
+BUS_SETTLE_S = 20
 
 
 def services_ping(context, dest):
@@ -107,18 +115,32 @@ class PostSteps:
         self.runs = 0
 
     def wait(self):
-        """Ping until answered; True if answered within the window."""
+        """Ping until answered; True if answered within the window.
+
+        Without an outage the first answer will do; after one, the answers
+        must go on for BUS_SETTLE_S, and any failure starts that again.
+        Example: broker back at 60 s; pings answered from 60 s on; nova's
+        steps are sent at 80 s.
+        """
+        answered_since = None
         while self.window_s:
             began = self.clock()
             try:
                 self.ping()
-                return True
             except BUS_ERRORS as exc:
                 self.outage = self.outage or exc
+                answered_since = None
                 if self.clock() >= self.deadline:
                     return False
                 if self.clock() - began < PING_EVERY_S:
                     self.sleep(PING_EVERY_S)
+                continue
+            if answered_since is None:
+                answered_since = began
+            settled = self.clock() - answered_since >= BUS_SETTLE_S
+            if self.outage is None or settled or self.clock() >= self.deadline:
+                return True
+            self.sleep(PING_EVERY_S)
         return False
 
     def run(self, steps):

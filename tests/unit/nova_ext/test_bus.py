@@ -76,14 +76,31 @@ class TestPostSteps(unittest.TestCase):
     def test_a_bus_down_at_the_end_is_waited_for_before_the_steps(self):
         post, steps = self._steps(back_at=60), Steps()
         self.assertTrue(post.wait())
-        self.assertEqual(
-            60, self.clock()
-        )  # 12 pings timed out, the 13th answered
-        self.assertEqual(13, self.broker.pings)
+        # 12 pings timed out, the 13th answered at 60 s, and the answers
+        # went on every 2 s until 80 s (BUS_SETTLE_S)
+        self.assertEqual(80, self.clock())
+        self.assertEqual(13 + 10, self.broker.pings)
         self.assertEqual('moved', post.run(steps))
         self.assertEqual(1, steps.runs)
         self.assertIsInstance(post.outage, oslo_messaging.MessagingTimeout)
-        self.assertEqual(60, post.waited_s())
+        self.assertEqual(80, post.waited_s())
+
+    def test_after_an_outage_one_answer_is_not_enough(self):
+        """The broker answers once at 10 s, is gone again until 40 s."""
+        clock = fakes.FakeClock()
+        answers = {10}
+
+        def ping():
+            if clock() in answers or clock() >= 40:
+                return
+            clock.sleep(bus.PING_TIMEOUT_S)
+            raise oslo_messaging.MessagingTimeout('ping')
+
+        post = bus.PostSteps(ping, 600, clock, clock.sleep)
+        self.assertTrue(post.wait())
+        # pings time out at 12, 17, ... 37; the one at 42 answers, and the
+        # answers must go on for BUS_SETTLE_S from there
+        self.assertEqual(42 + bus.BUS_SETTLE_S, clock())
 
     def test_a_bus_error_in_the_steps_runs_them_again_once_it_answers(self):
         post, steps = self._steps(back_at=0), Steps(TIMEOUT)
@@ -120,7 +137,8 @@ class TestPostSteps(unittest.TestCase):
 
         with self.assertRaises(oslo_messaging.MessagingTimeout):
             post.run(slow_steps)
-        self.assertEqual(5, steps.runs)
+        # 60 s a run, then 20 s of answers (BUS_SETTLE_S): 0, 80, 160, 240
+        self.assertEqual(4, steps.runs)
 
     def test_window_zero_is_novas_behaviour(self):
         post, steps = self._steps(back_at=10**6, window_s=0), Steps(TIMEOUT)
@@ -189,7 +207,7 @@ class TestComplete(unittest.TestCase):
         post = self._complete(publisher, steps, back_at=30)
         self.assertEqual((1, 1), (publisher.writes, steps.runs))
         self.assertEqual([('MessagingTimeout', 1)], publisher.events)
-        self.assertEqual(30, post.waited_s())
+        self.assertEqual(30 + bus.BUS_SETTLE_S, post.waited_s())
 
 
 class TestServicesPing(unittest.TestCase):

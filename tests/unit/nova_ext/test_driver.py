@@ -253,7 +253,10 @@ class TestDriverMonitor(unittest.TestCase):
                 raise oslo_messaging.MessagingTimeout('ping')
 
         self.ping = ping
-        with mock.patch.object(bus, 'PING_EVERY_S', 0):
+        with (
+            mock.patch.object(bus, 'PING_EVERY_S', 0),
+            mock.patch.object(bus, 'BUS_SETTLE_S', 0),
+        ):
             _, store, post, _ = self._monitor(
                 _driver(), _stalled_script()[:2] + [COMPLETED], _instance()
             )
