@@ -368,16 +368,25 @@ class Cloud:
     @_serialised
     def reset(self, quiet=False):
         """Stop everything and wipe all state; the venvs and packages are
-        kept.
+        kept, and the logs as ``logs.previous`` until the next reset.
         """
         self.down(quiet=True)
+        # NOTE: the last cloud's logs are kept through one reset: a fault
+        # that made a test session start a fresh cloud leaves its trail
+        kept = self.layout.logs + '.previous'
+        if os.path.isdir(self.layout.logs):
+            shutil.rmtree(kept, ignore_errors=True)
+            os.rename(self.layout.logs, kept)
         for path in self.layout.volatile:
             if os.path.isdir(path):
                 shutil.rmtree(path)
             elif os.path.exists(path):
                 os.remove(path)
         if not quiet:
-            self.say('wiped %s (venvs kept)' % ', '.join(self.layout.volatile))
+            self.say(
+                'wiped %s (venvs kept; the last logs in %s)'
+                % (', '.join(self.layout.volatile), kept)
+            )
 
     # ------------------------------------------------------------ overrides
     def overrides(self):

@@ -72,6 +72,10 @@ def test_reset_keeps_the_venvs_and_the_lock(tmp_path):
     t.start()
     t.join(30)
     assert not t.is_alive(), 'reset hangs on its own lock'
-    assert sorted(p.name for p in tmp_path.iterdir()) == ['.lock', 'venvs']
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        '.lock',
+        'logs.previous',
+        'venvs',
+    ]
     assert venv.is_dir()
     assert (tmp_path / '.lock').read_text() == ''
