@@ -32,6 +32,10 @@ from testbed.guest import disk
 from testbed.guest import serial
 
 
+#: the statuses a migration record ends in
+ENDED = ('completed', 'cancelled', 'error', 'failed')
+
+
 def wait_for(what, fn, timeout, every=1.0):
     deadline = time.monotonic() + timeout
     while True:
@@ -101,9 +105,14 @@ def migrations(c, sid):
     them; ``Memory Processed Bytes`` only on one still in progress.
     """
     compute = c.connection().compute
-    running = {
-        m.id: m.memory_processed_bytes for m in compute.server_migrations(sid)
-    }
+    migs = list(compute.migrations(instance_uuid=sid))
+    # NOTE: in-progress figures cost a second read; the waits poll this
+    running = {}
+    if any(m.status not in ENDED for m in migs):
+        running = {
+            m.id: m.memory_processed_bytes
+            for m in compute.server_migrations(sid)
+        }
     return [
         {
             'Id': m.id,
@@ -114,7 +123,7 @@ def migrations(c, sid):
             'Dest Compute': m.dest_compute,
             'Memory Processed Bytes': running.get(m.id),
         }
-        for m in compute.migrations(instance_uuid=sid)
+        for m in migs
     ]
 
 
@@ -146,10 +155,7 @@ def settled(c, sid, timeout=300):
         if (
             task is None
             and status != 'MIGRATING'
-            and (
-                m is None
-                or m['Status'] in ('completed', 'cancelled', 'error', 'failed')
-            )
+            and (m is None or m['Status'] in ENDED)
         ):
             return status, host, m
         return None
