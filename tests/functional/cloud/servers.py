@@ -22,6 +22,7 @@ the tests read.
 """
 
 import contextlib
+import datetime
 import json
 import os
 import subprocess
@@ -189,16 +190,39 @@ def active(c, sid, host, timeout=300):
     wait_for('%s ACTIVE on %s' % (sid, host), probe, timeout, every=2)
 
 
-def computes_up(c, timeout=180):
+def computes_up(c, since=None, timeout=180):
     """Wait until nova reports every nova-compute up. A server deleted
     while its host's service is down is deleted from the database only
     (nova's local delete), leaving its guest behind; after a restart or a
     message-bus outage the heartbeats take a while to come back.
+
+    With ``since`` (a ``time.time()``), every nova-compute must also have
+    reported its state after that moment. After a bus outage the database
+    still says ``up`` for ``service_down_time``, while a heartbeat sent in
+    the outage can wait out ``rpc_response_timeout`` (seen: a compute's
+    report ran 81 s late and nova-api then called its host down); a report
+    written after ``since`` went compute -> RabbitMQ -> nova-conductor.
     """
+    after = (
+        None
+        if since is None
+        else datetime.datetime.fromtimestamp(since, datetime.timezone.utc)
+    )
+
+    def reported(service):
+        if service.state != 'up':
+            return False
+        if after is None:
+            return True
+        at = datetime.datetime.fromisoformat(
+            service.updated_at or '1970-01-01'
+        )
+        return at.replace(tzinfo=datetime.timezone.utc) >= after
+
     return wait_for(
         'every nova-compute reported up',
         lambda: all(
-            s.state == 'up'
+            reported(s)
             for s in c.connection().compute.services(binary='nova-compute')
         ),
         timeout,
