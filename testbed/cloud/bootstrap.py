@@ -325,6 +325,20 @@ class Bootstrap:
 
         self.once('keystone-objects', 'keystone-objects', setup)
 
+        def rehash():
+            try:
+                seed.rehash_passwords(self.connection(fresh=True))
+                self.connection(fresh=True)  # the old token was revoked
+            except API_ERRORS + (OSError, KeyError) as e:
+                raise CloudError(
+                    'keystone',
+                    'setting the passwords again failed: %s' % e,
+                    self.layout.log('keystone'),
+                )
+
+        rounds = 'keystone-hash-rounds-%d' % lay.PASSWORD_HASH_ROUNDS
+        self.once(rounds, rounds, rehash)
+
     def discover_hosts(self, timeout=120):
         """Map the computes into cell1 until nova-api lists both
         hypervisors.

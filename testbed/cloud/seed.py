@@ -86,6 +86,21 @@ def keystone_objects(conn, layout):
                 )
 
 
+def rehash_passwords(conn):
+    """Set the admin's and the service users' passwords again, so that
+    keystone stores them with its current ``password_hash_rounds`` (a
+    stored hash keeps the rounds it was made with).
+    """
+    ident = conn.identity
+    users = [('admin', lay.ADMIN_PASSWORD)] + [
+        (name, lay.service_password(name)) for name in lay.SERVICE_USERS
+    ]
+    for name, password in users:
+        user = find(ident.find_user, name, domain_id=DOMAIN)
+        if user is not None:
+            ident.update_user(user, password=password)
+
+
 def flavor_names(conn):
     return {f.name for f in conn.compute.flavors()}
 

@@ -19,6 +19,7 @@ import types
 from openstack import exceptions as sdk_exceptions
 
 from testbed.cloud import layout as lay
+from testbed.cloud import render
 from testbed.cloud import seed
 
 
@@ -89,6 +90,31 @@ def test_keystone_objects_that_exist_are_not_created_again(tmp_path):
     seed.keystone_objects(conn, lay.Layout(str(tmp_path)))
     # role assignments are idempotent in keystone: made every time
     assert {name for name, _, _ in calls} == {'assign_project_role_to_user'}
+
+
+def test_rehash_sets_every_known_password_again():
+    users = {}
+    conn, calls = _conn(
+        find_user=lambda name, **k: users.setdefault(
+            name, types.SimpleNamespace(name=name)
+        ),
+    )
+    updated = []
+    conn.identity.__dict__['update_user'] = lambda user, **kw: updated.append(
+        (user.name, kw)
+    )
+    seed.rehash_passwords(conn)
+    assert updated == [('admin', {'password': lay.ADMIN_PASSWORD})] + [
+        (name, {'password': lay.service_password(name)})
+        for name in lay.SERVICE_USERS
+    ]
+
+
+def test_keystone_hashes_passwords_with_the_cheapest_bcrypt_cost(tmp_path):
+    text = render.keystone_files(lay.Layout(str(tmp_path)))[
+        'keystone/keystone.conf'
+    ]
+    assert '[identity]\npassword_hash_rounds = 4\n' in text
 
 
 def test_only_missing_flavors_are_created():
