@@ -89,12 +89,14 @@ def keystone_objects(conn, layout):
 def rehash_passwords(conn):
     """Set the admin's and the service users' passwords again, so that
     keystone stores them with its current ``password_hash_rounds`` (a
-    stored hash keeps the rounds it was made with).
+    stored hash keeps the rounds it was made with). The admin comes last:
+    keystone revokes a user's tokens when the password is set, ``conn``'s
+    own included.
     """
     ident = conn.identity
-    users = [('admin', lay.ADMIN_PASSWORD)] + [
+    users = [
         (name, lay.service_password(name)) for name in lay.SERVICE_USERS
-    ]
+    ] + [('admin', lay.ADMIN_PASSWORD)]
     for name, password in users:
         user = find(ident.find_user, name, domain_id=DOMAIN)
         if user is not None:
