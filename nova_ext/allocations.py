@@ -22,12 +22,23 @@ good. The guest's resources are used on the destination, where the
 instance's own allocation already is, so the driver deletes the
 migration's, as nova would have, with placement's service credentials
 (the user's token may be what failed).
+
+A post-copy given up on (:mod:`nova_ext.recovery`) keeps both halves of
+the guest, so both allocations rightly stay while the server exists.
+When it is deleted, nova deletes the server's allocation only; the
+migration's, on the source, would stay for good. The source is the host
+nova deletes through, so its ``destroy`` releases it
+(:class:`ReleasedOnDelete`).
 """
 
+from nova.compute import task_states
+from nova import conf as nova_conf
+from nova import objects
 from nova.scheduler.client import report
 from oslo_log import log as logging
 
 LOG = logging.getLogger(__name__)
+CONF = nova_conf.CONF
 
 
 def release_after_failed_post(context, instance, migration, client=None):
@@ -45,19 +56,7 @@ def release_after_failed_post(context, instance, migration, client=None):
             instance=instance,
         )
         return False
-    try:
-        client = client or report.report_client_singleton()
-        deleted = client.delete_allocation_for_instance(
-            context, uuid, consumer_type='migration', force=False
-        )
-    except Exception as exc:  # noqa: B902 - nova's error is the one to raise
-        LOG.error(
-            'Could not release the source allocation of migration '
-            '%(mig)s after nova failed to finish the move: %(exc)s',
-            {'mig': uuid, 'exc': exc},
-            instance=instance,
-        )
-        return False
+    deleted = _delete(context, instance, uuid, client)
     if deleted:
         LOG.warning(
             'Released the source allocation of migration %(mig)s: the '
@@ -66,4 +65,77 @@ def release_after_failed_post(context, instance, migration, client=None):
             {'mig': uuid},
             instance=instance,
         )
-    return bool(deleted)
+    return deleted
+
+
+class ReleasedOnDelete:
+    """``destroy`` of a server being deleted also releases the source
+    allocations of its live migrations that ended in ``error`` from this
+    host: no guest is left for them once the server is gone.
+    """
+
+    def destroy(self, context, instance, *args, **kwargs):
+        super().destroy(context, instance, *args, **kwargs)
+        if getattr(instance, 'task_state', None) == task_states.DELETING:
+            release_ended_in_error(context, instance, CONF.host)
+
+
+def release_ended_in_error(context, instance, host, client=None):
+    """Release the source allocations of ``instance``'s live migrations
+    that ended in ``error`` from ``host``; never raises.
+
+    :returns: the uuids of the migrations whose allocation was deleted
+    """
+    try:
+        migrations = objects.MigrationList.get_by_filters(
+            context,
+            {
+                'instance_uuid': instance.uuid,
+                'migration_type': 'live-migration',
+                'status': 'error',
+                'source_compute': host,
+            },
+        )
+    except Exception as exc:  # noqa: B902 - the delete must go on
+        LOG.warning(
+            'Could not list the migrations of a deleted server: %s',
+            exc,
+            instance=instance,
+        )
+        return []
+    released = [
+        m.uuid
+        for m in migrations
+        if _delete(context, instance, m.uuid, client)
+    ]
+    if released:
+        LOG.warning(
+            'Released the source allocation of migration(s) %s, which '
+            'ended in error (a post-copy given up on keeps it), as the '
+            'server is deleted',
+            ', '.join(released),
+            instance=instance,
+        )
+    return released
+
+
+def _delete(context, instance, uuid, client):
+    """Delete migration ``uuid``'s allocation; never raises.
+
+    :returns: True if placement held one and it is gone
+    """
+    try:
+        client = client or report.report_client_singleton()
+        return bool(
+            client.delete_allocation_for_instance(
+                context, uuid, consumer_type='migration', force=False
+            )
+        )
+    except Exception as exc:  # noqa: B902 - nova's error is the one to raise
+        LOG.error(
+            'Could not release the source allocation of migration '
+            '%(mig)s: %(exc)s',
+            {'mig': uuid, 'exc': exc},
+            instance=instance,
+        )
+        return False

@@ -28,8 +28,9 @@ changes only what it must and delegates the rest to nova:
 - a post-copy broken past ``postcopy_recovery_window_s`` ends in ERROR,
   both hosts keeping their half (:mod:`nova_ext.recovery`);
 - nova's post-migration steps wait for the message bus
-  (:mod:`nova_ext.bus`); a move nova fails to finish releases the
-  source's allocation (:mod:`nova_ext.allocations`);
+  (:mod:`nova_ext.bus`); a move nova fails to finish, or a server
+  deleted after a post-copy given up on, releases the source's
+  allocation (:mod:`nova_ext.allocations`);
 - a migration nova-compute or libvirtd lost to a restart is settled
   once both are back (:mod:`nova_ext.restart`).
 """
@@ -82,7 +83,11 @@ def _uuid(instance):
     return instance['uuid'] if isinstance(instance, dict) else instance.uuid
 
 
-class LibvirtDriver(volumes.ForcedDisconnects, libvirt_driver.LibvirtDriver):
+class LibvirtDriver(
+    volumes.ForcedDisconnects,
+    allocations.ReleasedOnDelete,
+    libvirt_driver.LibvirtDriver,
+):
     """LibvirtDriver whose live migrations are steered by a policy."""
 
     def __init__(self, virtapi, read_only=False):
