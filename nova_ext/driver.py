@@ -47,6 +47,7 @@ from oslo_log import log as logging
 
 from nova_ext import allocations
 from nova_ext import bus
+from nova_ext import choice
 from nova_ext import conf as lm_conf
 from nova_ext import contract
 from nova_ext import loader
@@ -56,7 +57,6 @@ from nova_ext import observation
 from nova_ext import outcome as lm_outcome
 from nova_ext.policies import base
 from nova_ext import publisher as lm_publisher
-from nova_ext import selection
 from nova_ext import settle
 from nova_ext import shadows as lm_shadows
 from nova_ext import store
@@ -67,15 +67,6 @@ CONF = nova_conf.CONF
 lm_conf.register_opts(CONF)
 
 MIB = 1024 * 1024
-
-
-def _loaded(obj, name, default=None):
-    """An object field if it is set, without lazy-loading (or failing)."""
-    if obj is None:
-        return default
-    if hasattr(obj, 'obj_attr_is_set'):
-        return getattr(obj, name) if obj.obj_attr_is_set(name) else default
-    return getattr(obj, name, default)
 
 
 def _uuid(instance):
@@ -144,7 +135,7 @@ class LibvirtDriver(
         postcopy = (
             self._is_post_copy_enabled(flags)
             and not self._get_vpmems(instance)
-            and _loaded(instance, 'power_state') != power_state.PAUSED
+            and choice.loaded(instance, 'power_state') != power_state.PAUSED
         )
         auto = bool(flags & libvirt_driver.libvirt.VIR_MIGRATE_AUTO_CONVERGE)
         return observation.Permits(
@@ -159,40 +150,7 @@ class LibvirtDriver(
         )
 
     def _choose_policy(self, instance, context_):
-        image_value = (_loaded(instance, 'system_metadata') or {}).get(
-            'image_' + contract.POLICY_IMAGE_PROPERTY
-        )
-        flavor = _loaded(instance, 'flavor')
-        flavor_value = (
-            (_loaded(flavor, 'extra_specs') or {}) if flavor else {}
-        ).get(contract.POLICY_FLAVOR_SPEC)
-        chosen = selection.select_policy(
-            CONF.livemigrate.default_policy,
-            CONF.livemigrate.user_selectable_policies,
-            loader.available_policies(),
-            server=(_loaded(instance, 'metadata') or {}).get(
-                contract.POLICY_KEY
-            ),
-            image=image_value,
-            flavor=flavor_value,
-        )
-        try:
-            policy = loader.build_policy(
-                chosen.name, context_, self._params_for(chosen.name)
-            )
-        except base.PolicyError as exc:
-            default = CONF.livemigrate.default_policy
-            refusal = '%s; using the default %s' % (exc, default)
-            chosen = selection.Selection(
-                default,
-                'default',
-                chosen.refusals + (refusal,),
-                chosen.asked or chosen.name,
-            )
-            policy = loader.build_policy(
-                default, context_, self._params_for(default)
-            )
-        return chosen, policy
+        return choice.choose_policy(instance, context_, self._params_for)
 
     def _live_migration_monitor(
         self,
@@ -207,7 +165,7 @@ class LibvirtDriver(
         finish_event,
         disk_paths,
     ):
-        migration = _loaded(migrate_data, 'migration')
+        migration = choice.loaded(migrate_data, 'migration')
         flags = self._get_migration_flags(migrate_data.block_migration)
         permits = self._permits(instance, flags)
         sizes = [os.stat(p).st_size for p in disk_paths if os.path.exists(p)]
@@ -226,7 +184,7 @@ class LibvirtDriver(
         )
         publisher = lm_publisher.Publisher(
             store.NovaStore(context, instance, migration),
-            _loaded(migration, 'uuid'),
+            choice.loaded(migration, 'uuid'),
             chosen.name,
             CONF.livemigrate.publish_status,
         )
@@ -240,7 +198,7 @@ class LibvirtDriver(
         publisher.started(chosen.refusals, chosen.asked, shadow_policies)
         start_phase = (
             observation.Phase.POSTCOPY
-            if _loaded(migration, 'status') == 'running (post-copy)'
+            if choice.loaded(migration, 'status') == 'running (post-copy)'
             else observation.Phase.PRECOPY
         )
         metrics = lm_metrics.MigrationMetrics(
