@@ -312,32 +312,32 @@ class Bootstrap:
         later, so all exist before any nova service starts.
         """
 
-        def setup():
-            try:
-                seed.keystone_objects(self.connection(fresh=True), self.layout)
-                self.connection(fresh=True)  # pick up the new catalog
-            except API_ERRORS + (OSError, KeyError) as e:
-                raise CloudError(
-                    'keystone',
-                    'creating users and endpoints failed: %s' % e,
-                    self.layout.log('keystone'),
-                )
+        # NOTE: a fresh connection after each: the catalog is new, and
+        # setting the admin's password revokes its token
+        def step(stamp, fn, failed):
+            def run():
+                try:
+                    fn(self.connection(fresh=True))
+                    self.connection(fresh=True)
+                except API_ERRORS + (OSError, KeyError) as e:
+                    raise CloudError(
+                        'keystone',
+                        '%s failed: %s' % (failed, e),
+                        self.layout.log('keystone'),
+                    )
 
-        self.once('keystone-objects', 'keystone-objects', setup)
+            self.once(stamp, stamp, run)
 
-        def rehash():
-            try:
-                seed.rehash_passwords(self.connection(fresh=True))
-                self.connection(fresh=True)  # the old token was revoked
-            except API_ERRORS + (OSError, KeyError) as e:
-                raise CloudError(
-                    'keystone',
-                    'setting the passwords again failed: %s' % e,
-                    self.layout.log('keystone'),
-                )
-
-        rounds = 'keystone-hash-rounds-%d' % lay.PASSWORD_HASH_ROUNDS
-        self.once(rounds, rounds, rehash)
+        step(
+            'keystone-objects',
+            lambda conn: seed.keystone_objects(conn, self.layout),
+            'creating users and endpoints',
+        )
+        step(
+            'keystone-hash-rounds-%d' % lay.PASSWORD_HASH_ROUNDS,
+            seed.rehash_passwords,
+            'setting the passwords again',
+        )
 
     def discover_hosts(self, timeout=120):
         """Map the computes into cell1 until nova-api lists both

@@ -46,8 +46,8 @@ def _phase(c, sid):
     return servers.show(c, sid)['properties'].get('livemigrate:phase')
 
 
-def _cut_at_postcopy(c, lv, dom, letter, stop, cut, timeout=60):
-    """Cut ``letter``'s link the moment the source enters post-copy.
+def _cut_at(c, lv, dom, wanted, letter, stop, cut, timeout=60):
+    """Cut ``letter``'s link the moment ``dom`` is in state ``wanted``.
 
     Asking nova takes a CLI call (seconds); a post-copy that faults in a
     busy working set can be over by then. libvirt's own state is read here
@@ -57,13 +57,75 @@ def _cut_at_postcopy(c, lv, dom, letter, stop, cut, timeout=60):
     while not stop.is_set() and time.monotonic() < deadline:
         try:
             state = tuple(dom.state())
-        except lv.libvirtError:  # gone from the source: nothing to cut
+        except lv.libvirtError:  # gone: nothing to cut
             return
-        if state == (lv.VIR_DOMAIN_PAUSED, lv.VIR_DOMAIN_PAUSED_POSTCOPY):
+        if state == wanted:
             c.pair.set_link(letter, False)
             cut.set()
             return
         time.sleep(0.02)
+
+
+def migrate_and_cut_at_postcopy(c, lv, sid, dom, dst, guest_on_dst=False):
+    """Start ``server migrate --live-migration --wait`` (policy ``nova``)
+    to ``dst``, force post-copy as soon as the migration runs, and cut
+    ``dst``'s link the moment the source (``dom``) enters post-copy.
+
+    :param guest_on_dst: cut only once the guest runs on ``dst`` in
+        post-copy instead. A cut between the two (the switch-over's device
+        state still in flight) fails the incoming migration, and the
+        destination's libvirt destroys its domain: the whole guest is then
+        on the source.
+    :returns: (the CLI's Popen, the migration row, whether it was cut)
+    """
+    proc = subprocess.Popen(
+        [c.openstack_bin, 'server', 'migrate', '--live-migration']
+        + ['--host', dst, '--policy', 'nova', '--wait']
+        + ['--poll-interval', '1', sid],
+        env=dict(os.environ, **c.env()),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
+    stop, cut = threading.Event(), threading.Event()
+    letter = servers.host_letter(c, dst)
+    watcher = None
+    try:
+        # switch early: most of the guest's memory is still to be sent
+        m = servers.wait_for(
+            'a running migration',
+            lambda: (lambda m: m if m and m['Status'] == 'running' else None)(
+                servers.latest(c, sid)
+            ),
+            120,
+            every=0.5,
+        )
+        if guest_on_dst:
+            watched = c.pair.connect(letter).lookupByUUIDString(sid)
+            wanted = (lv.VIR_DOMAIN_RUNNING, lv.VIR_DOMAIN_RUNNING_POSTCOPY)
+        else:
+            watched = dom
+            wanted = (lv.VIR_DOMAIN_PAUSED, lv.VIR_DOMAIN_PAUSED_POSTCOPY)
+        watcher = threading.Thread(
+            target=_cut_at,
+            daemon=True,
+            args=(c, lv, watched, wanted, letter, stop, cut),
+        )
+        watcher.start()
+        c.openstack(
+            'server', 'migration', 'force', 'complete', sid, str(m['Id'])
+        )
+        watcher.join(60)
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    finally:
+        stop.set()
+        if watcher is not None and watcher.is_alive():
+            watcher.join(5)
+    return proc, m, cut.is_set()
 
 
 def test_wait_shows_a_broken_postcopy_and_the_guest_survives(libvirt_cloud):
@@ -79,49 +141,9 @@ def test_wait_shows_a_broken_postcopy_and_the_guest_survives(libvirt_cloud):
         dom.migrateSetMaxSpeed(
             POSTCOPY_CAP_MIB_S, lv.VIR_DOMAIN_MIGRATE_MAX_SPEED_POSTCOPY
         )
-        proc = subprocess.Popen(
-            [
-                c.openstack_bin,
-                'server',
-                'migrate',
-                '--live-migration',
-                '--host',
-                dst,
-                '--policy',
-                'nova',
-                '--wait',
-                '--poll-interval',
-                '1',
-                sid,
-            ],
-            env=dict(os.environ, **c.env()),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            stdin=subprocess.DEVNULL,
-        )
-        stop, cut = threading.Event(), threading.Event()
-        watcher = threading.Thread(
-            target=_cut_at_postcopy,
-            daemon=True,
-            args=(c, lv, dom, dst_letter, stop, cut),
-        )
         try:
-            # switch early: most of the guest's memory is still to be sent
-            m = servers.wait_for(
-                'a running migration',
-                lambda: (
-                    lambda m: m if m and m['Status'] == 'running' else None
-                )(servers.latest(c, sid)),
-                120,
-                every=0.5,
-            )
-            watcher.start()
-            c.openstack(
-                'server', 'migration', 'force', 'complete', sid, str(m['Id'])
-            )
-            watcher.join(60)
-            assert cut.is_set(), 'post-copy did not start within 60 s'
+            proc, m, cut = migrate_and_cut_at_postcopy(c, lv, sid, dom, dst)
+            assert cut, 'post-copy did not start within 60 s'
             servers.wait_for(
                 'phase post-copy failed',
                 lambda: _phase(c, sid) == 'post-copy failed',
@@ -134,9 +156,6 @@ def test_wait_shows_a_broken_postcopy_and_the_guest_survives(libvirt_cloud):
                 lv.VIR_DOMAIN_PAUSED_POSTCOPY_FAILED,
             ), state
         finally:
-            stop.set()
-            if watcher.is_alive():
-                watcher.join(5)
             c.pair.set_link(dst_letter, True)
         try:
             out, err = proc.communicate(timeout=600)

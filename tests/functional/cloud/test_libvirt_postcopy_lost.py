@@ -29,8 +29,6 @@ has deleted; nova's own periodic tasks on the destination remove them
 """
 
 import os
-import subprocess
-import threading
 import time
 
 from testbed.cloud import computes
@@ -82,37 +80,10 @@ def test_a_lost_postcopy_is_error_and_delete_leaves_nothing(libvirt_cloud):
         dom.migrateSetMaxSpeed(
             link.POSTCOPY_CAP_MIB_S, lv.VIR_DOMAIN_MIGRATE_MAX_SPEED_POSTCOPY
         )
-        proc = subprocess.Popen(
-            [c.openstack_bin, 'server', 'migrate', '--live-migration']
-            + ['--host', dst, '--policy', 'nova', '--wait']
-            + ['--poll-interval', '1', sid],
-            env=dict(os.environ, **c.env()),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            stdin=subprocess.DEVNULL,
+        proc, m, cut = link.migrate_and_cut_at_postcopy(
+            c, lv, sid, dom, dst, guest_on_dst=True
         )
-        stop, cut = threading.Event(), threading.Event()
-        watcher = threading.Thread(
-            target=link._cut_at_postcopy,
-            daemon=True,
-            args=(c, lv, dom, dst_letter, stop, cut),
-        )
-        m = servers.wait_for(
-            'a running migration',
-            lambda: (lambda m: m if m and m['Status'] == 'running' else None)(
-                servers.latest(c, sid)
-            ),
-            120,
-            every=0.5,
-        )
-        watcher.start()
-        c.openstack(
-            'server', 'migration', 'force', 'complete', sid, str(m['Id'])
-        )
-        watcher.join(60)
-        stop.set()
-        assert cut.is_set(), 'post-copy did not start within 60 s'
+        assert cut, 'post-copy did not start within 60 s'
         t_cut = time.monotonic()
         # keepalive (~30 s) + the window: then nova's record says ERROR
         shown = servers.wait_for(
