@@ -86,6 +86,7 @@ class AdaptivePolicy(base.ConvergencePolicy):
             120.0,
             'fixed part of the observation horizon T_obs, in seconds',
             minimum=0,
+            seconds=True,
         ),
         base.Param(
             'observe_ram_times',
@@ -109,6 +110,7 @@ class AdaptivePolicy(base.ConvergencePolicy):
             'many seconds per GiB (nova: 800); 0 leaves only '
             'horizon_ram_times',
             minimum=0,
+            seconds=True,
         ),
         base.Param(
             'horizon_ram_times',
@@ -140,6 +142,7 @@ class AdaptivePolicy(base.ConvergencePolicy):
             'with post-copy permitted, judge after this plus '
             'RAM/bandwidth: post-copy always completes',
             minimum=0,
+            seconds=True,
         ),
         base.Param(
             'postcopy_rounds',
@@ -155,6 +158,7 @@ class AdaptivePolicy(base.ConvergencePolicy):
             60.0,
             'a paused migration without progress this long is aborted',
             minimum=1,
+            seconds=True,
         ),
     )
     DEPRECATED_PARAMS = {

@@ -49,6 +49,7 @@ class KubevirtPolicy(base.ConvergencePolicy):
             'GB of migration data before the budget is spent; 0 '
             'disables',
             minimum=0,
+            seconds=True,
         ),
         base.Param(
             'progress_timeout',
@@ -58,6 +59,7 @@ class KubevirtPolicy(base.ConvergencePolicy):
             'remaining bytes going down before aborting; 0 '
             'disables',
             minimum=0,
+            seconds=True,
         ),
         base.Param(
             'allow_workload_disruption',

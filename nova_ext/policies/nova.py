@@ -100,6 +100,7 @@ class NovaPolicy(base.ConvergencePolicy):
             'seconds per GiB between '
             'downtime steps (live_migration_downtime_delay)',
             minimum=3,
+            seconds=True,
         ),
         base.Param(
             'completion_timeout_s',
@@ -109,6 +110,7 @@ class NovaPolicy(base.ConvergencePolicy):
             'before the timeout action; 0 disables '
             '(live_migration_completion_timeout)',
             minimum=0,
+            seconds=True,
         ),
         base.Param(
             'timeout_action',

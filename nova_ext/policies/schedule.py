@@ -18,7 +18,8 @@ A schedule is a string of steps separated by spaces (or ``;``)::
 Triggers:
 
 - ``i<N>``: pre-copy iteration N has started;
-- ``t<N>``: N seconds have elapsed;
+- ``t<N>``: N seconds have elapsed (times ``time_scale``: ``t60`` is
+  6 s at ``time_scale=0.1``);
 - ``s<N>``: N rounds in a row brought no new minimum round size (a stall,
   measured per round, not on the raw saw-tooth of remaining bytes).
 
@@ -72,7 +73,7 @@ class Step:
     """One schedule entry: when (``trigger``, ``limit``) and what."""
 
     trigger: str
-    limit: int
+    limit: float
     action: Action
     downtime_ms: int | None = None
     text: str = ''
@@ -151,8 +152,15 @@ class SchedulePolicy(base.ConvergencePolicy):
     )
 
     def validate(self):
-        self.steps = parse_steps(
+        steps = parse_steps(
             self.params['steps'] or PRESETS[self.params['preset']]
+        )
+        scale = self.params['time_scale']
+        self.steps = tuple(
+            dataclasses.replace(step, limit=step.limit * scale)
+            if step.trigger == 't' and scale != 1.0
+            else step
+            for step in steps
         )
         self.cursor = 0
         self.rounds = signals.RoundTracker()

@@ -20,6 +20,11 @@ permitted downtime, judges nothing before its observation horizon, and
 pre-copy ends at the first sync of the idle phase. Only abort is
 permitted, so finishing means finishing by pre-copy.
 
+Unlike the other real-level tests, this one runs adaptive at production's
+constants (no ``time_scale``): the 40 s burst is shorter than the 120 s
+floor, and longer than the floor scaled to 0.1, so it is the real test
+that the unscaled observation horizon waits out a phase.
+
 The migration starts near the beginning of a burst, so the whole burst is
 ahead of it. The test keeps a timeline (the guest's phase changes, read
 from its heartbeats while the monitor polls; rounds; the policy's

@@ -35,6 +35,9 @@ STALLS = GuestSpec(mem_mib=256, dirty_mib=64, dirty_rate_mib_s=100)
 #: 8 MiB rewritten fast: needs ~400 ms of downtime, more than QEMU's 300
 NEEDS_DOWNTIME = GuestSpec(mem_mib=256, dirty_mib=8, dirty_rate_mib_s=100)
 KUBEVIRT_FAST = {'completion_timeout_per_gib': '20', 'progress_timeout': '0'}
+#: adaptive's decisions at this guest's scale: T_obs 12 + 3 x 12.8 s
+#: instead of 120 + 3 x 12.8 s (test_phased_convergence runs it unscaled)
+ADAPTIVE_SCALED = {'time_scale': '0.1'}
 NOVA_FORCE = {'completion_timeout_s': '10', 'timeout_action': 'force_complete'}
 #: slow writer: converges with the first downtime
 CALM = GuestSpec(mem_mib=256, fill_mib=64, dirty_mib=16, dirty_rate_mib_s=4)
@@ -102,7 +105,7 @@ def test_raising_downtime_resolves_a_small_working_set(host_pair, guests):
 @pytest.mark.parametrize(
     'policy,params',
     [
-        ('adaptive', None),
+        ('adaptive', ADAPTIVE_SCALED),
         ('schedule', {'preset': 'fast'}),
         ('nova', {'completion_timeout_s': '10'}),
         ('kubevirt', KUBEVIRT_FAST),
@@ -129,7 +132,7 @@ def test_abort_keeps_the_guest_on_the_source(
 @pytest.mark.parametrize(
     'permits,policy,params',
     [
-        ('pause', 'adaptive', None),
+        ('pause', 'adaptive', ADAPTIVE_SCALED),
         ('pause', 'nova', NOVA_FORCE),
         ('postcopy', 'adaptive', None),
         ('postcopy', 'kubevirt', KUBEVIRT_FAST),
