@@ -242,10 +242,10 @@ def _fake_calls():
     """Calls per refresh of each polling command on the in-memory proxy,
     through the commands and the public waiting module only.
     """
-    from osc_livemigrate import drain_plan
+    from osc_livemigrate.follow import waiting
+    from osc_livemigrate.plan import drain as drain_plan
     from osc_livemigrate.v1 import drain
     from osc_livemigrate.v1 import server_migration
-    from osc_livemigrate import waiting
 
     def count(fn):
         compute = CountingCompute(IN_FLIGHT)
@@ -329,7 +329,7 @@ def _real_calls():
         return []
     import openstack
 
-    from osc_livemigrate import waiting
+    from osc_livemigrate.follow import waiting
 
     conn = openstack.connect(
         compute_api_version=os.environ.get('OS_COMPUTE_API_VERSION', '2.95')

@@ -18,7 +18,7 @@ cloud's migration history. Measured on an in-memory compute proxy that
 answers as nova 2.95 does (one ``status`` per /os-migrations request, newest
 first and ``limit`` honoured) and counts one request per call and one row per
 migration record it sends back, through the plugin's public classes only:
-:class:`osc_livemigrate.waiting.Poller` and
+:class:`osc_livemigrate.follow.waiting.Poller` and
 :class:`osc_livemigrate.v1.drain.Drainer`. Each scope is measured with no
 finished migration and with 1,000 (on the drained host, of the drained
 servers); the figures must be equal.
@@ -140,14 +140,14 @@ def _migration(mid, server_id, status):
 
 
 def _watch(compute, host):
-    from osc_livemigrate import waiting
+    from osc_livemigrate.follow import waiting
 
     waiting.Poller(compute, host=host).poll(0.0)
 
 
 def _drain_check(compute):
     """One check of every server a drain follows, once they look idle."""
-    from osc_livemigrate import drain_plan
+    from osc_livemigrate.plan import drain as drain_plan
     from osc_livemigrate.v1 import drain
 
     plan = [

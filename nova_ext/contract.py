@@ -12,7 +12,7 @@
 """What the driver publishes and reads: every name in one table.
 
 The CLI (``osc_livemigrate``) never imports this package; it keeps its own
-copy of the same names in ``osc_livemigrate/contract.py``, and a test
+copy of the same names in ``osc_livemigrate/tables/contract.py``, and a test
 compares the two. ``doc/source/admin/contract.rst`` says what each means.
 Example: the phase the CLI shows while a broken post-copy waits::
 

@@ -25,8 +25,8 @@ without waiting.
 
 import re
 
-from osc_livemigrate import common
-from osc_livemigrate import drain_plan as dp
+from osc_livemigrate.plan import drain as dp
+from osc_livemigrate.sdk import errors
 
 #: what the driver's policy entry points can be called; the same for
 #: ``server migrate --policy`` and ``compute host drain`` (issue 11)
@@ -55,7 +55,7 @@ def check_policy_name(option, name, value=None):
         what = '%s %r' % (option, name)
     else:
         what = '%s %r: %r' % (option, value, name)
-    raise common.command_error(
+    raise errors.command_error(
         '%s is not a policy name (letters, digits, ".", "_", "-")' % what
     )
 
@@ -63,7 +63,7 @@ def check_policy_name(option, name, value=None):
 def _positive_seconds(*pairs):
     for opt, value in pairs:
         if value is not None and value <= 0:
-            raise common.command_error(
+            raise errors.command_error(
                 '%s %s must be a positive number of seconds' % (opt, value)
             )
 
@@ -71,7 +71,7 @@ def _positive_seconds(*pairs):
 def _at_least(*triples):
     for opt, value, low in triples:
         if value < low:
-            raise common.command_error(
+            raise errors.command_error(
                 '%s %s must be at least %s' % (opt, value, low)
             )
 
@@ -80,7 +80,7 @@ def check_migrate(args):
     """``server migrate``: --policy, the wait options, and --wait for them."""
     if args.policy is not None:
         if not args.live_migration:
-            raise common.command_error(
+            raise errors.command_error(
                 '--policy %s applies to live migrations only: add '
                 '--live-migration' % args.policy
             )
@@ -93,7 +93,7 @@ def check_migrate(args):
         if getattr(args, dest) is None:
             setattr(args, dest, default)
         elif not args.wait:
-            raise common.command_error(
+            raise errors.command_error(
                 '%s %s only applies with --wait: add --wait or drop it'
                 % (opt, getattr(args, dest))
             )
@@ -104,7 +104,7 @@ def check_watch(args):
     """``server migration watch``: --interval and --count."""
     _positive_seconds(('--interval', args.interval))
     if args.count is not None and args.count < 1:
-        raise common.command_error('--count %s must be 1 or more' % args.count)
+        raise errors.command_error('--count %s must be 1 or more' % args.count)
     return args
 
 
@@ -122,7 +122,7 @@ def check_drain(args):
     _positive_seconds(('--wait-timeout', args.wait_timeout))
     if args.target_host and args.target_host == args.host:
         # NOTE: nova would answer "No valid host was found" for each server
-        raise common.command_error(
+        raise errors.command_error(
             '--target-host %s is the host being drained: name another host'
             % args.target_host
         )
@@ -131,7 +131,7 @@ def check_drain(args):
     try:
         policies = dp.parse_server_policies(args.server_policy)
     except ValueError as e:
-        raise common.command_error(str(e)) from None
+        raise errors.command_error(str(e)) from None
     for server, policy in policies.items():
         check_policy_name(
             '--server-policy', policy, '%s=%s' % (server, policy)

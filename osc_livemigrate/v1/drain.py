@@ -22,11 +22,12 @@ import time
 
 from osc_lib.command import command
 
-from osc_livemigrate import common
-from osc_livemigrate import contract
-from osc_livemigrate import drain_plan as dp
+from osc_livemigrate.follow import waiting
 from osc_livemigrate import options
-from osc_livemigrate import waiting
+from osc_livemigrate.plan import drain as dp
+from osc_livemigrate.sdk import errors
+from osc_livemigrate.sdk import lookups
+from osc_livemigrate.tables import contract
 
 BINARY = 'nova-compute'
 
@@ -117,12 +118,14 @@ class Drainer:
                 self.compute.set_server_metadata(
                     item.server_id, **{contract.POLICY_KEY: item.policy}
                 )
-            newest = common.latest_live_migration(self.compute, item.server_id)
+            newest = lookups.latest_live_migration(
+                self.compute, item.server_id
+            )
             self.compute.live_migrate_server(item.server_id, **self.kwargs)
         except sdk_exc.SDKException as e:
             code = getattr(e, 'status_code', None)
             reason = str(
-                common.translate_error(e, 'live-migrate server %s' % item.name)
+                errors.translate_error(e, 'live-migrate server %s' % item.name)
             )
             if dp.retry_start_error(code) and attempt <= self.retries:
                 self.say(
@@ -165,7 +168,7 @@ class Drainer:
                 )
                 return True
             return False
-        record = common.latest_live_migration(
+        record = lookups.latest_live_migration(
             self.compute, item.server_id, newer_than=run.newest
         )
         if not waiting.finished(srv, record):
@@ -326,20 +329,20 @@ class DrainHost(command.Lister):
         args = parsed_args
         policies = options.check_drain(args)
         compute = self.app.client_manager.compute
-        kwargs = common.live_migrate_kwargs(
+        kwargs = lookups.live_migrate_kwargs(
             compute, args.block_migration, None, args.target_host
         )
-        with common.sdk_errors(
+        with errors.sdk_errors(
             'find the %s service of host %s' % (BINARY, args.host)
         ):
             services = list(compute.services(host=args.host, binary=BINARY))
         if not services:
-            raise common.command_error(
+            raise errors.command_error(
                 'Host %s runs no %s service (see `openstack compute service '
                 'list '
                 '--service %s`)' % (args.host, BINARY, BINARY)
             )
-        with common.sdk_errors('list servers on host %s' % args.host):
+        with errors.sdk_errors('list servers on host %s' % args.host):
             servers = list(
                 compute.servers(all_projects=True, compute_host=args.host)
             )
@@ -379,7 +382,7 @@ class DrainHost(command.Lister):
             sleep=self._sleep,
             say=say,
         )
-        with common.sdk_errors('drain host %s' % args.host):
+        with errors.sdk_errors('drain host %s' % args.host):
             results = drainer.run(plan)
         self._failed = dp.failed(results)
         return dp.RESULT_HEADERS, [r.row() for r in results]
@@ -394,7 +397,7 @@ class DrainHost(command.Lister):
                 % (BINARY, args.host, service.disabled_reason or 'no reason')
             )
             return
-        with common.sdk_errors('disable %s on host %s' % (BINARY, args.host)):
+        with errors.sdk_errors('disable %s on host %s' % (BINARY, args.host)):
             compute.disable_service(
                 service, host=args.host, binary=BINARY, disabled_reason=reason
             )

@@ -22,13 +22,15 @@ import time
 
 from osc_lib.command import command
 
-from osc_livemigrate import common
-from osc_livemigrate import contract
-from osc_livemigrate import microversions as mv
+from osc_livemigrate.follow import output
+from osc_livemigrate.follow import progress
+from osc_livemigrate.follow import waiting
 from osc_livemigrate import options
-from osc_livemigrate import output
-from osc_livemigrate import progress
-from osc_livemigrate import waiting
+from osc_livemigrate.sdk import errors
+from osc_livemigrate.sdk import events
+from osc_livemigrate.sdk import lookups
+from osc_livemigrate.tables import contract
+from osc_livemigrate.tables import microversions as mv
 
 EXIT_DETACHED = 130
 INTERRUPT_CHOICES = ('ask', 'abort', 'detach')
@@ -164,14 +166,14 @@ class MigrateServer(command.Command):
         args = parsed_args
         options.check_migrate(args)
         compute = self.app.client_manager.compute
-        server = common.find_server(compute, args.server)
+        server = lookups.find_server(compute, args.server)
         label = server.name or server.id
         source = getattr(server, 'compute_host', None)
         if args.host and args.host == source:
             # NOTE: nova would answer "No valid host was found", which sends
             # the operator looking for capacity. compute_host is admin-only;
             # without it nova decides, as before.
-            raise common.command_error(
+            raise errors.command_error(
                 'Server %s is already on host %s: --host must name another '
                 'host' % (label, source)
             )
@@ -179,27 +181,27 @@ class MigrateServer(command.Command):
             kwargs = self._live_kwargs(compute, args)
             newest = None
             if args.wait:
-                with common.sdk_errors('list migrations of server %s' % label):
-                    found = common.latest_live_migration(
+                with errors.sdk_errors('list migrations of server %s' % label):
+                    found = lookups.latest_live_migration(
                         compute,
                         server.id,
                         project_id=getattr(server, 'project_id', None),
                     )
                 newest = found.id if found is not None else None
             if args.policy is not None:
-                with common.sdk_errors(
+                with errors.sdk_errors(
                     'set --policy %s on server %s' % (args.policy, label)
                 ):
                     compute.set_server_metadata(
                         server, **{contract.POLICY_KEY: args.policy}
                     )
-            with common.sdk_errors('live-migrate server %s' % label):
+            with errors.sdk_errors('live-migrate server %s' % label):
                 compute.live_migrate_server(server, **kwargs)
             if args.wait:
                 return self._wait_live(compute, server, source, newest, args)
             return None
         self._cold_checks(compute, args)
-        with common.sdk_errors('migrate server %s' % label):
+        with errors.sdk_errors('migrate server %s' % label):
             compute.migrate_server(
                 server, **({'host': args.host} if args.host else {})
             )
@@ -208,7 +210,7 @@ class MigrateServer(command.Command):
         return None
 
     def _live_kwargs(self, compute, args):
-        return common.live_migrate_kwargs(
+        return lookups.live_migrate_kwargs(
             compute,
             args.block_migration,
             args.disk_overcommit,
@@ -218,7 +220,7 @@ class MigrateServer(command.Command):
 
     def _cold_checks(self, compute, args):
         if args.block_migration or args.disk_overcommit:
-            raise common.command_error(
+            raise errors.command_error(
                 '--live-migration must be specified if --block-migration or '
                 '--disk-overcommit is specified'
             )
@@ -244,7 +246,7 @@ class MigrateServer(command.Command):
         refused = None
         while True:
             try:
-                srv, upd = common.ride_out_unreachable(
+                srv, upd = errors.ride_out_unreachable(
                     follower.refresh,
                     lambda line: out.line(line, kind='retry'),
                     self._sleep,
@@ -263,7 +265,7 @@ class MigrateServer(command.Command):
                     args.wait_timeout is not None
                     and elapsed >= args.wait_timeout
                 ):
-                    raise common.command_error(
+                    raise errors.command_error(
                         'Gave up waiting after --wait-timeout %s s: migration '
                         '%s of server %s is still %s. Follow it with '
                         '`openstack server migration watch --server %s` or '
@@ -339,14 +341,14 @@ class MigrateServer(command.Command):
     def _abort(self, compute, server, record, out):
         label = server.name or server.id
         if record is None:
-            raise common.command_error(
+            raise errors.command_error(
                 'Interrupted before nova created the migration record of '
                 'server %s; '
                 'nothing to abort yet (see `openstack server migration list '
                 '--server %s`)' % (label, label)
             )
         mv.require(compute, 'abort', '--on-interrupt abort')
-        with common.sdk_errors(
+        with errors.sdk_errors(
             'abort migration %s of server %s' % (_ref(record), label),
             hint='Aborting a queued or preparing migration needs '
             '--os-compute-api-version %s' % mv.version('abort_queued'),
@@ -364,11 +366,11 @@ class MigrateServer(command.Command):
         self, compute, server, source, newest, record, refused, out, t0, policy
     ):
         label = server.name or server.id
-        with common.sdk_errors(
+        with errors.sdk_errors(
             'read the outcome of the migration of server %s' % label
         ):
             final = (
-                common.latest_live_migration(
+                lookups.latest_live_migration(
                     compute,
                     server.id,
                     newer_than=newest,
@@ -396,7 +398,7 @@ class MigrateServer(command.Command):
             elapsed_s=round(elapsed, 1),
         )
         if not verdict.ok:
-            raise common.command_error(
+            raise errors.command_error(
                 'Live migration of server %s did not complete: %s'
                 % (label, verdict.reason)
             )
@@ -408,7 +410,7 @@ class MigrateServer(command.Command):
         label = server.name or server.id
         t0 = self._clock()
         while True:
-            with common.sdk_errors(
+            with errors.sdk_errors(
                 'follow the migration of server %s' % label
             ):
                 srv = compute.get_server(server.id)
@@ -424,7 +426,7 @@ class MigrateServer(command.Command):
                 args.wait_timeout is not None
                 and self._clock() - t0 >= args.wait_timeout
             ):
-                raise common.command_error(
+                raise errors.command_error(
                     'Gave up waiting after --wait-timeout %s s: '
                     'server %s is still %s'
                     % (args.wait_timeout, label, srv.status)
@@ -440,13 +442,13 @@ class MigrateServer(command.Command):
                 host=host,
             )
             return 0
-        events = common.failed_events(
+        failed = events.failed_events(
             compute, server.id, action_name='migrate'
         )
         reason = 'server is %s on %s' % (srv.status, host) + ''.join(
-            '; event %s: %s' % e for e in events
+            '; event %s: %s' % e for e in failed
         )
-        raise common.command_error(
+        raise errors.command_error(
             'Migration of server %s did not complete: %s' % (label, reason)
         )
 

@@ -20,11 +20,13 @@ still shows migrations in post-copy that nova's per-server API hides.
 from osc_lib.cli import parseractions
 from osc_lib.command import command
 
-from osc_livemigrate import common
-from osc_livemigrate import final
-from osc_livemigrate import microversions as mv
-from osc_livemigrate import migration_columns as cols
-from osc_livemigrate import progress
+from osc_livemigrate.follow import final
+from osc_livemigrate.follow import progress
+from osc_livemigrate.sdk import errors
+from osc_livemigrate.sdk import events
+from osc_livemigrate.sdk import lookups
+from osc_livemigrate.tables import microversions as mv
+from osc_livemigrate.tables import migration_columns as cols
 
 TYPES = ['evacuation', 'live-migration', 'cold-migration', 'resize']
 
@@ -146,7 +148,7 @@ class ListMigration(command.Lister):
             if getattr(args, opt) is not None:
                 query[key] = getattr(args, opt)
         if args.server:
-            query['instance_uuid'] = common.find_server(
+            query['instance_uuid'] = lookups.find_server(
                 compute, args.server
             ).id
         if args.type:
@@ -196,7 +198,7 @@ class ListMigration(command.Lister):
     def take_action(self, parsed_args):
         compute = self.app.client_manager.compute
         query = self._query(compute, parsed_args)
-        with common.sdk_errors('list migrations'):
+        with errors.sdk_errors('list migrations'):
             migrations = list(compute.migrations(**query))
         skip = set()
         if not parsed_args.project:
@@ -223,8 +225,8 @@ class ListMigration(command.Lister):
                 # NOTE: a 404 here means nova's per-server API hides it
                 # (stock nova in post-copy) or it just ended: the row stays,
                 # bytes blank.
-                with common.sdk_errors('read progress of migration %s' % m.id):
-                    live = common.in_progress_migration(
+                with errors.sdk_errors('read progress of migration %s' % m.id):
+                    live = lookups.in_progress_migration(
                         compute, m.id, m.server_id
                     )
             extra = cols.progress_fields(live) if want_bytes else {}
@@ -248,15 +250,15 @@ class ShowMigration(command.ShowOne):
     """
 
     def get_parser(self, prog_name):
-        return common.add_server_migration_args(super().get_parser(prog_name))
+        return lookups.add_server_migration_args(super().get_parser(prog_name))
 
     def take_action(self, parsed_args):
-        common.parse_migration_ref(parsed_args.migration)
+        lookups.parse_migration_ref(parsed_args.migration)
         compute = self.app.client_manager.compute
         mv.require(compute, 'server_migrations', 'server migration show')
-        server = common.find_server(compute, parsed_args.server)
+        server = lookups.find_server(compute, parsed_args.server)
         metadata = getattr(server, 'metadata', None) or {}
-        m = common.find_migration(
+        m = lookups.find_migration(
             compute,
             server,
             parsed_args.migration,
@@ -271,7 +273,7 @@ class ShowMigration(command.ShowOne):
             metadata,
             getattr(m, 'uuid', None),
             m.status in progress.IN_FLIGHT,
-            lambda: common.event_names(compute, server.id),
+            lambda: events.event_names(compute, server.id),
         )
         return (
             [h for h, _ in columns] + [h for h, _ in ours],
@@ -288,19 +290,19 @@ class _ActOnMigration(command.Command):
     verb = None
 
     def get_parser(self, prog_name):
-        return common.add_server_migration_args(super().get_parser(prog_name))
+        return lookups.add_server_migration_args(super().get_parser(prog_name))
 
     def _call(self, compute, migration_id, server):
         raise NotImplementedError
 
     def take_action(self, parsed_args):
-        kind, value = common.parse_migration_ref(parsed_args.migration)
+        kind, value = lookups.parse_migration_ref(parsed_args.migration)
         compute = self.app.client_manager.compute
         mv.require(compute, self.feature, self.command_words)
-        server = common.find_server(compute, parsed_args.server)
+        server = lookups.find_server(compute, parsed_args.server)
         label = server.name or server.id
         if kind == 'uuid':
-            value = common.find_migration(
+            value = lookups.find_migration(
                 compute, server, parsed_args.migration, self.command_words
             ).id
         else:
@@ -324,18 +326,18 @@ class _ActOnMigration(command.Command):
                 # NOTE: nova answers 409 "invalid state" when the server is not
                 # migrating at all; say what the migration is instead (this
                 # raises when it is unknown or already finished).
-                common.find_migration(
+                lookups.find_migration(
                     compute, server, str(value), self.command_words
                 )
             if code == 404:
-                raise common.command_error(
+                raise errors.command_error(
                     '%s: nova does not list migration %s of server %s as in '
                     'progress '
                     'on its per-server API (stock nova hides migrations in '
                     'post-copy '
                     'there)' % (self.command_words, value, label)
                 ) from None
-            raise common.translate_error(e, what, self.hint(compute)) from None
+            raise errors.translate_error(e, what, self.hint(compute)) from None
 
     def hint(self, compute):
         return None

@@ -20,12 +20,13 @@ import time
 
 from osc_lib.command import command
 
-from osc_livemigrate import common
-from osc_livemigrate import microversions as mv
+from osc_livemigrate.follow import output
+from osc_livemigrate.follow import progress
+from osc_livemigrate.follow import waiting
 from osc_livemigrate import options
-from osc_livemigrate import output
-from osc_livemigrate import progress
-from osc_livemigrate import waiting
+from osc_livemigrate.sdk import errors
+from osc_livemigrate.sdk import lookups
+from osc_livemigrate.tables import microversions as mv
 
 CLEAR = '\x1b[H\x1b[2J'
 
@@ -90,7 +91,7 @@ class WatchMigration(command.Command):
         compute = self.app.client_manager.compute
         mv.require(compute, 'server_migrations', 'server migration watch')
         if args.server:
-            server = common.find_server(compute, args.server)
+            server = lookups.find_server(compute, args.server)
             poller = waiting.Poller(
                 compute, server_id=server.id, label=server.name or server.id
             )
@@ -103,12 +104,12 @@ class WatchMigration(command.Command):
 
         def refresh():
             elapsed = self._clock() - t0
-            with common.sdk_errors('watch migrations'):
+            with errors.sdk_errors('watch migrations'):
                 return elapsed, poller.poll(elapsed)
 
         try:
             while True:
-                elapsed, updates = common.ride_out_unreachable(
+                elapsed, updates = errors.ride_out_unreachable(
                     refresh,
                     lambda line: out.line(line, kind='retry'),
                     self._sleep,

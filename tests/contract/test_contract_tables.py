@@ -12,7 +12,7 @@
 """The CLI and the driver agree on every contract name.
 
 Each half spells the contract (doc/source/admin/contract.rst) in its own
-table, ``osc_livemigrate/contract.py`` and ``nova_ext/contract.py``, and
+table, ``osc_livemigrate/tables/contract.py`` and ``nova_ext/contract.py``, and
 neither imports the other; this test is where the two meet. A key, phase,
 action or event name changed on one side only fails here.
 """
@@ -23,7 +23,7 @@ import sys
 import pytest
 
 from nova_ext import contract as driver
-from osc_livemigrate import contract as cli
+from osc_livemigrate.tables import contract as cli
 
 #: keys the driver writes that the CLI has no use for, with the reason; a
 #: key missing from this list and from the CLI's table fails the test
@@ -77,7 +77,8 @@ def test_the_cli_table_imports_nothing_of_the_driver():
     """The comparison happens here, not by the CLI importing nova_ext."""
     code = (
         'import sys\n'
-        'import osc_livemigrate.contract, osc_livemigrate.progress\n'
+        'import osc_livemigrate.tables.contract\n'
+        'import osc_livemigrate.follow.progress\n'
         'bad = sorted(m for m in sys.modules\n'
         '             if m.split(".")[0] in ("nova_ext", "nova"))\n'
         'print(",".join(bad))\n'

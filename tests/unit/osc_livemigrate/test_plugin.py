@@ -21,8 +21,8 @@ import unittest
 
 from osc_lib import exceptions
 
-from osc_livemigrate import microversions as mv
 from osc_livemigrate import plugin
+from osc_livemigrate.tables import microversions as mv
 from tests.unit.osc_livemigrate import fakes
 
 ROOT = os.path.dirname(
@@ -54,13 +54,15 @@ def _entry_point_modules():
 #: looked in the wrong place
 EXPECTED = _entry_point_modules() | {
     'plugin.py',
-    'common.py',
-    'contract.py',
-    'microversions.py',
+    'sdk/errors.py',
+    'sdk/lookups.py',
+    'sdk/events.py',
+    'tables/contract.py',
+    'tables/microversions.py',
     'options.py',
-    'output.py',
-    'progress.py',
-    'waiting.py',
+    'follow/output.py',
+    'follow/progress.py',
+    'follow/waiting.py',
 }
 
 
@@ -113,13 +115,13 @@ class TestMicroversions(unittest.TestCase):
         modules = package_modules()
         self.assertLessEqual(EXPECTED, modules)
         read = set()
-        for name in sorted(modules - {'microversions.py'}):
+        for name in sorted(modules - {'tables/microversions.py'}):
             with open(os.path.join(PKG, name)) as f:
                 text = f.read()
             self.assertIsNone(literal.search(text), name)
             read.add(name)
-        self.assertEqual(modules - {'microversions.py'}, read)
-        with open(os.path.join(PKG, 'microversions.py')) as f:
+        self.assertEqual(modules - {'tables/microversions.py'}, read)
+        with open(os.path.join(PKG, 'tables', 'microversions.py')) as f:
             self.assertRegex(f.read(), literal)
 
 

@@ -17,7 +17,7 @@ import unittest
 
 from osc_lib import exceptions
 
-from osc_livemigrate import drain_plan as dp
+from osc_livemigrate.plan import drain as dp
 from osc_livemigrate.v1 import drain
 from tests.unit.osc_livemigrate import fakes
 

@@ -18,7 +18,7 @@ import unittest
 from openstackclient.compute.v2 import server as core_server
 from osc_lib import exceptions
 
-from osc_livemigrate import common
+from osc_livemigrate.sdk import errors
 from osc_livemigrate.v1 import server_migrate
 from tests.unit.osc_livemigrate import fakes
 
@@ -417,10 +417,10 @@ class TestMigrateServer(_Base):
 
     def test_wait_rides_out_a_few_unreachable_refreshes(self):
         self.script()
-        self._unreachable_for(common.UNREACHABLE_RETRIES)
+        self._unreachable_for(errors.UNREACHABLE_RETRIES)
         self.assertEqual(0, self.run_cmd('vm1', '--live-migration', '--wait'))
         retries = [ln for ln in self.json_lines() if ln['type'] == 'retry']
-        self.assertEqual(common.UNREACHABLE_RETRIES, len(retries))
+        self.assertEqual(errors.UNREACHABLE_RETRIES, len(retries))
         self.assertIn(
             'cannot reach the cloud (Connection reset by peer)',
             retries[0]['message'],
@@ -430,7 +430,7 @@ class TestMigrateServer(_Base):
 
     def test_wait_gives_up_when_the_cloud_stays_unreachable(self):
         self.script()
-        self._unreachable_for(common.UNREACHABLE_RETRIES + 1)
+        self._unreachable_for(errors.UNREACHABLE_RETRIES + 1)
         with self.assertRaisesRegex(
             exceptions.CommandError,
             r'^follow the migration of server vm1 failed: cannot '

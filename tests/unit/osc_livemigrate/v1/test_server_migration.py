@@ -18,7 +18,7 @@ import unittest
 from openstackclient.compute.v2 import server_migration as core
 from osc_lib import exceptions
 
-from osc_livemigrate import final
+from osc_livemigrate.follow import final
 from osc_livemigrate.v1 import server_migration
 from tests.unit.osc_livemigrate import fakes
 from tests.unit.osc_livemigrate.v1.test_server_migrate import _actions

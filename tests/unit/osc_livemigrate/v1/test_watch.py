@@ -18,7 +18,7 @@ import unittest
 
 from osc_lib import exceptions
 
-from osc_livemigrate import progress
+from osc_livemigrate.follow import progress
 from osc_livemigrate.v1 import watch
 from tests.unit.osc_livemigrate import fakes
 

@@ -19,7 +19,7 @@ errors deserve another attempt) are tested with plain values.
 
 import dataclasses
 
-from osc_livemigrate import contract
+from osc_livemigrate.tables import contract
 
 MIGRATE = 'migrate'
 FOLLOW = (

@@ -16,7 +16,9 @@ import unittest
 from openstack import exceptions as sdk_exc
 from osc_lib import exceptions
 
-from osc_livemigrate import common
+from osc_livemigrate.sdk import errors
+from osc_livemigrate.sdk import events
+from osc_livemigrate.sdk import lookups
 from tests.unit.osc_livemigrate import fakes
 
 UUID = '11111111-1111-1111-1111-111111111111'
@@ -30,7 +32,7 @@ class TestSdkErrors(unittest.TestCase):
         from keystoneauth1 import exceptions as ksa_exc
 
         with self.assertRaises(exceptions.CommandError) as cm:
-            with common.sdk_errors('follow it', hint='watch it'):
+            with errors.sdk_errors('follow it', hint='watch it'):
                 raise ksa_exc.NotFound('Failed to validate token')
         msg = str(cm.exception)
         self.assertTrue(
@@ -51,12 +53,12 @@ class TestSdkErrors(unittest.TestCase):
             exceptions.CommandError,
             r'^x failed: cannot reach the cloud \(down\)$',
         ):
-            with common.sdk_errors('x'):
+            with errors.sdk_errors('x'):
                 raise ksa_exc.ConnectFailure('down')
 
     def test_not_found_uses_given_message(self):
         with self.assertRaisesRegex(exceptions.CommandError, '^gone$'):
-            with common.sdk_errors('x', not_found='gone'):
+            with errors.sdk_errors('x', not_found='gone'):
                 raise sdk_exc.ResourceNotFound('nope')
 
     def test_conflict_names_request_code_and_hint(self):
@@ -64,12 +66,12 @@ class TestSdkErrors(unittest.TestCase):
             exceptions.CommandError,
             r'^abort it failed \(HTTP 409\): busy. try later$',
         ):
-            with common.sdk_errors('abort it', hint='try later'):
+            with errors.sdk_errors('abort it', hint='try later'):
                 raise fakes.http_error(409, 'busy')
 
     def test_forbidden_says_admin(self):
         with self.assertRaisesRegex(exceptions.CommandError, 'admin role'):
-            with common.sdk_errors('x'):
+            with errors.sdk_errors('x'):
                 raise sdk_exc.ForbiddenException('no')
 
 
@@ -79,20 +81,20 @@ class TestFindServer(unittest.TestCase):
             exceptions.CommandError,
             "No server with a name or ID of 'ghost' exists",
         ):
-            common.find_server(fakes.FakeCompute(), 'ghost')
+            lookups.find_server(fakes.FakeCompute(), 'ghost')
 
 
 class TestParseMigrationRef(unittest.TestCase):
     def test_forms(self):
-        self.assertEqual(('id', 7), common.parse_migration_ref('7'))
+        self.assertEqual(('id', 7), lookups.parse_migration_ref('7'))
         self.assertEqual(
-            ('uuid', UUID), common.parse_migration_ref(UUID.upper())
+            ('uuid', UUID), lookups.parse_migration_ref(UUID.upper())
         )
         with self.assertRaisesRegex(
             exceptions.CommandError,
             "The <migration> argument must be an ID or UUID, not 'x'",
         ):
-            common.parse_migration_ref('x')
+            lookups.parse_migration_ref('x')
 
 
 class TestFindMigration(unittest.TestCase):
@@ -105,14 +107,14 @@ class TestFindMigration(unittest.TestCase):
         self.compute.live[('s-1', 1)] = self.live
         self.assertIs(
             self.live,
-            common.find_migration(self.compute, self.server, '1', 'c'),
+            lookups.find_migration(self.compute, self.server, '1', 'c'),
         )
 
     def test_by_uuid_lists_per_server(self):
         self.compute.live[('s-1', 1)] = self.live
         self.assertIs(
             self.live,
-            common.find_migration(self.compute, self.server, UUID, 'c'),
+            lookups.find_migration(self.compute, self.server, UUID, 'c'),
         )
 
     def test_by_uuid_needs_259(self):
@@ -121,13 +123,14 @@ class TestFindMigration(unittest.TestCase):
             exceptions.CommandError,
             '2.59 or greater is required for c with a migration UUID',
         ):
-            common.find_migration(compute, self.server, UUID, 'c')
+            lookups.find_migration(compute, self.server, UUID, 'c')
 
     def test_post_copy_hidden_falls_back_to_os_migrations(self):
         record = fakes.migration(status='running (post-copy)')
         self.compute.records.append(record)
         self.assertIs(
-            record, common.find_migration(self.compute, self.server, UUID, 'c')
+            record,
+            lookups.find_migration(self.compute, self.server, UUID, 'c'),
         )
 
     def test_finished_migration_says_its_status(self):
@@ -136,7 +139,7 @@ class TestFindMigration(unittest.TestCase):
             exceptions.CommandError,
             'Migration 1 of server vm1 is completed, not in progress',
         ):
-            common.find_migration(
+            lookups.find_migration(
                 self.compute, self.server, '1', 'server migration abort'
             )
 
@@ -145,14 +148,14 @@ class TestFindMigration(unittest.TestCase):
             exceptions.CommandError,
             'Server vm1 has no migration 9 .*migration list',
         ):
-            common.find_migration(self.compute, self.server, '9', 'c')
+            lookups.find_migration(self.compute, self.server, '9', 'c')
 
 
 class TestLiveMigrateKwargs(unittest.TestCase):
     def test_auto_from_225(self):
         self.assertEqual(
             {'block_migration': 'auto', 'host': None},
-            common.live_migrate_kwargs(fakes.FakeCompute('2.25')),
+            lookups.live_migrate_kwargs(fakes.FakeCompute('2.25')),
         )
 
     def test_before_225_sends_disk_over_commit(self):
@@ -162,7 +165,7 @@ class TestLiveMigrateKwargs(unittest.TestCase):
                 'host': None,
                 'disk_over_commit': False,
             },
-            common.live_migrate_kwargs(fakes.FakeCompute('2.24')),
+            lookups.live_migrate_kwargs(fakes.FakeCompute('2.24')),
         )
 
     def test_host_needs_230(self):
@@ -170,11 +173,11 @@ class TestLiveMigrateKwargs(unittest.TestCase):
             exceptions.CommandError,
             '2.30 or greater is required for --host c2',
         ):
-            common.live_migrate_kwargs(fakes.FakeCompute('2.29'), host='c2')
+            lookups.live_migrate_kwargs(fakes.FakeCompute('2.29'), host='c2')
 
     def test_disk_overcommit_warns_from_225(self):
         warnings = []
-        common.live_migrate_kwargs(
+        lookups.live_migrate_kwargs(
             fakes.FakeCompute(), disk_overcommit=True, warn=warnings.append
         )
         self.assertIn('ignored', warnings[0])
@@ -205,7 +208,7 @@ class TestFailedEvents(unittest.TestCase):
         ]
         self.assertEqual(
             [('compute_live_migration', 'MigrationError: no')],
-            common.failed_events(compute, 's-1'),
+            events.failed_events(compute, 's-1'),
         )
 
 
@@ -219,7 +222,9 @@ class TestInProgressMigration(unittest.TestCase):
         compute.errors['get_server_migration'] = sdk_exc.ForbiddenException(
             'Policy does not allow show'
         )
-        self.assertEqual(7, common.in_progress_migration(compute, 7, 's-1').id)
+        self.assertEqual(
+            7, lookups.in_progress_migration(compute, 7, 's-1').id
+        )
         self.assertEqual(1, compute.count('server_migrations'))
 
 
@@ -235,10 +240,12 @@ class TestLatestLiveMigration(unittest.TestCase):
 
     def test_one_row_from_259_however_long_the_history(self):
         compute = self._compute('2.59')
-        self.assertEqual(2000, common.latest_live_migration(compute, 's-1').id)
+        self.assertEqual(
+            2000, lookups.latest_live_migration(compute, 's-1').id
+        )
         self.assertEqual(1, compute.rows)
         self.assertIsNone(
-            common.latest_live_migration(compute, 's-1', newer_than=2000)
+            lookups.latest_live_migration(compute, 's-1', newer_than=2000)
         )
 
     def test_names_the_servers_project_from_280(self):
@@ -246,13 +253,15 @@ class TestLatestLiveMigration(unittest.TestCase):
         # listing without the caller's project: a project manager's --wait
         # was refused before it began
         compute = self._compute('2.80')
-        common.latest_live_migration(compute, 's-1', project_id='p-1')
+        lookups.latest_live_migration(compute, 's-1', project_id='p-1')
         self.assertEqual('p-1', compute.calls[-1][1]['project_id'])
         compute = self._compute('2.79')
-        common.latest_live_migration(compute, 's-1', project_id='p-1')
+        lookups.latest_live_migration(compute, 's-1', project_id='p-1')
         self.assertNotIn('project_id', compute.calls[-1][1])
 
     def test_whole_history_before_259(self):
         compute = self._compute('2.58')
-        self.assertEqual(2000, common.latest_live_migration(compute, 's-1').id)
+        self.assertEqual(
+            2000, lookups.latest_live_migration(compute, 's-1').id
+        )
         self.assertEqual(1001, compute.rows)

@@ -24,8 +24,8 @@ other migration.
 
 import json
 
-from osc_livemigrate import contract
-from osc_livemigrate import progress
+from osc_livemigrate.follow import progress
+from osc_livemigrate.tables import contract
 
 #: (header, field): the rows ``show`` adds after core's fields for an ended
 #: migration, and the columns ``list --long`` adds; raw values, as core's

@@ -17,7 +17,7 @@
 that chooses between the two and writes either.
 """
 
-from osc_livemigrate import progress
+from osc_livemigrate.follow import progress
 
 
 def isatty(stream):

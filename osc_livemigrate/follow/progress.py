@@ -21,8 +21,8 @@ so every branch is testable without an API.
 import dataclasses
 import json
 
-from osc_livemigrate import contract
-from osc_livemigrate import format as fmt
+from osc_livemigrate.follow import format as fmt
+from osc_livemigrate.tables import contract
 
 # Nova migration statuses of a live migration that has not finished yet.
 IN_FLIGHT = frozenset(

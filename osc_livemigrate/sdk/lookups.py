@@ -9,141 +9,20 @@
 # WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
 # License for the specific language governing permissions and limitations
 # under the License.
-"""Shared command arguments, migration lookup by ID or UUID, SDK error
-translation.
-
-Only ``CommandError`` reaches the user: SDK exceptions are translated here,
-once, into a message that names what was asked and what to do next.
+"""Finding servers and migrations by name, ID or UUID, and the arguments
+that name them.
 """
 
-import contextlib
 import uuid as uuidlib
 
-from osc_livemigrate import microversions as mv
-from osc_livemigrate import progress
-
-
-def command_error(msg):
-    from osc_lib import exceptions
-
-    return exceptions.CommandError(msg)
-
-
-def _detail(exc):
-    detail = getattr(exc, 'details', None) or str(exc)
-    return str(detail).strip().rstrip('.')
-
-
-def translate_error(exc, what, hint=None, not_found=None):
-    """The CommandError for one openstacksdk exception (see
-    :func:`sdk_errors`).
-    """
-    from openstack import exceptions as sdk_exc
-
-    if isinstance(exc, sdk_exc.ResourceNotFound):
-        return command_error(
-            not_found
-            or '%s: not found (%s)%s' % (what, _detail(exc), _tail(hint))
-        )
-    if isinstance(exc, sdk_exc.ForbiddenException):
-        return command_error(
-            '%s: forbidden by nova policy (%s); this usually needs '
-            'the admin role%s' % (what, _detail(exc), _tail(hint))
-        )
-    if isinstance(exc, sdk_exc.HttpException):
-        return command_error(
-            '%s failed (HTTP %s): %s%s'
-            % (
-                what,
-                getattr(exc, 'status_code', None) or '?',
-                _detail(exc),
-                _tail(hint),
-            )
-        )
-    return command_error('%s failed: %s%s' % (what, _detail(exc), _tail(hint)))
-
-
-TOKEN_HINT = (
-    'a token passed with --os-token cannot be renewed once it '
-    'expires or is revoked; for long waits authenticate with a password '
-    'or an application credential, which are renewed as needed'
-)
-
-
-def translate_auth_error(exc, what, hint=None):
-    """The CommandError for a keystoneauth failure: the cloud unreachable, or
-    the credentials refused while (re)authenticating (an expired token reads
-    "Failed to validate token (HTTP 404)", which says nothing to an operator).
-    """
-    from keystoneauth1 import exceptions as ksa_exc
-
-    if isinstance(exc, ksa_exc.ConnectionError):
-        err = command_error(
-            '%s failed: cannot reach the cloud (%s)%s'
-            % (what, _detail(exc), _tail(hint))
-        )
-        err.transient = True
-        return err
-    return command_error(
-        '%s failed: authentication was refused (%s); %s%s'
-        % (what, _detail(exc), TOKEN_HINT, _tail(hint))
-    )
-
-
-#: refreshes in a row that may fail to reach the cloud before a wait gives up
-UNREACHABLE_RETRIES = 5
-
-
-def ride_out_unreachable(refresh, notice, sleep, interval):
-    """Call ``refresh()`` and return what it returns; while it cannot reach
-    the cloud (a reset keep-alive connection, a restarting API), say so
-    through ``notice(line)``, ``sleep(interval)`` and call it again, at most
-    ``UNREACHABLE_RETRIES`` times in a row. Any other error is raised at
-    once, as is the last unreachable one.
-    """
-    for failures in range(1, UNREACHABLE_RETRIES + 2):
-        try:
-            return refresh()
-        except Exception as e:  # noqa: BLE001 - re-raised unless transient
-            if (
-                not getattr(e, 'transient', False)
-                or failures > UNREACHABLE_RETRIES
-            ):
-                raise
-            notice('%s; retrying (%d/%d)' % (e, failures, UNREACHABLE_RETRIES))
-            sleep(interval)
-
-
-@contextlib.contextmanager
-def sdk_errors(what, hint=None, not_found=None):
-    """Turn openstacksdk and keystoneauth exceptions into a CommandError
-    naming ``what``.
-
-    :param what: the request in the user's words, e.g. ``'abort migration 7
-        of server vm1'``.
-    :param hint: appended to every message: what the user can do next.
-    :param not_found: the whole message for a 404 (nova's own text is
-        usually a bare "not found").
-    :raises osc_lib.exceptions.CommandError: for any SDK error.
-    """
-    from keystoneauth1 import exceptions as ksa_exc
-    from openstack import exceptions as sdk_exc
-
-    try:
-        yield
-    except sdk_exc.SDKException as e:
-        raise translate_error(e, what, hint, not_found) from None
-    except ksa_exc.ClientException as e:
-        raise translate_auth_error(e, what, hint) from None
-
-
-def _tail(hint):
-    return '. %s' % hint if hint else ''
+from osc_livemigrate.follow import progress
+from osc_livemigrate.sdk import errors
+from osc_livemigrate.tables import microversions as mv
 
 
 def find_server(compute, name_or_id):
     """Find a server by name or ID; a clear CommandError if it is unknown."""
-    with sdk_errors(
+    with errors.sdk_errors(
         'find server %s' % name_or_id,
         not_found='No server with a name or ID of %r exists (see '
         '`openstack server list --all-projects`)' % name_or_id,
@@ -177,7 +56,7 @@ def parse_migration_ref(ref):
     try:
         return 'uuid', str(uuidlib.UUID(ref))
     except ValueError:
-        raise command_error(
+        raise errors.command_error(
             'The <migration> argument must be an ID or UUID, not %r' % ref
         ) from None
 
@@ -207,7 +86,7 @@ def find_migration(compute, server, ref, command, ended=None):
     from openstack import exceptions as sdk_exc
 
     label = server.name or server.id
-    with sdk_errors('%s %s %s' % (command, label, ref)):
+    with errors.sdk_errors('%s %s %s' % (command, label, ref)):
         if kind == 'id':
             try:
                 return compute.get_server_migration(
@@ -225,12 +104,12 @@ def find_migration(compute, server, ref, command, ended=None):
             ):
                 if m.status in progress.IN_FLIGHT or (ended and ended(m)):
                     return m
-                raise command_error(
+                raise errors.command_error(
                     'Migration %s of server %s is %s, not in progress: %s has '
                     'nothing to act on (see `openstack server migration list '
                     '--server %s`)' % (ref, label, m.status, command, label)
                 )
-    raise command_error(
+    raise errors.command_error(
         'Server %s has no migration %s (see `openstack server migration list '
         '--server %s`)' % (label, ref, label)
     )
@@ -272,61 +151,6 @@ def latest_live_migration(
         if best is None or (m.id or 0) > (best.id or 0):
             best = m
     return best
-
-
-def _newest_action_events(compute, server_id, action_name):
-    """Getters of the events of the server's newest action of a kind, as
-    nova lists them; [] when there is none or it cannot be read (best
-    effort).
-    """
-    try:
-        actions = [
-            a
-            for a in compute.server_actions(server_id)
-            if getattr(a, 'action', None) == action_name
-        ]
-        if not actions:
-            return []
-        newest = max(actions, key=lambda a: a.start_time or '')
-        full = compute.get_server_action(newest.request_id, server_id)
-    except Exception:  # noqa: BLE001 - best effort, see docstring
-        return []
-    out = []
-    for ev in getattr(full, 'events', None) or []:
-        get = (
-            ev.get
-            if isinstance(ev, dict)
-            else lambda k, ev=ev: getattr(ev, k, None)
-        )
-        out.append(get)
-    return out
-
-
-def failed_events(compute, server_id, action_name='live-migration'):
-    """``(event, message)`` of failed events in the newest action of a kind.
-
-    Used only once a wait has ended, to say why; errors here never hide the
-    verdict, so they are swallowed.
-    """
-    out = []
-    for get in _newest_action_events(compute, server_id, action_name):
-        if get('result') and get('result') != 'Success':
-            msg = (
-                get('details')
-                or (get('traceback') or '').strip().splitlines()[-1:]
-                or [get('result')]
-            )
-            out.append((get('event'), msg if isinstance(msg, str) else msg[0]))
-    return out
-
-
-def event_names(compute, server_id, action_name='live-migration'):
-    """Event names of the server's newest action of a kind, oldest first."""
-    events = _newest_action_events(compute, server_id, action_name)
-    return [
-        get('event')
-        for get in sorted(events, key=lambda get: get('start_time') or '')
-    ]
 
 
 def live_migrate_kwargs(

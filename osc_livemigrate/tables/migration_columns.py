@@ -16,10 +16,10 @@ scripts that parse core's output keep working; everything the plugin adds
 comes after them (``show``) or with ``--long`` only (``list``).
 """
 
-from osc_livemigrate import final
-from osc_livemigrate import format as fmt
-from osc_livemigrate import microversions as mv
-from osc_livemigrate import progress
+from osc_livemigrate.follow import final
+from osc_livemigrate.follow import format as fmt
+from osc_livemigrate.follow import progress
+from osc_livemigrate.tables import microversions as mv
 
 # (header, attribute, feature needed or None): core's columns, order and raw
 # values (openstackclient 10.5 at each microversion).

@@ -13,7 +13,7 @@
 
 import unittest
 
-from osc_livemigrate import drain_plan as dp
+from osc_livemigrate.plan import drain as dp
 from tests.unit.osc_livemigrate import fakes
 
 

@@ -20,9 +20,11 @@ everywhere. Nothing here sleeps, prints or reads a clock: the commands do.
 
 import json
 
-from osc_livemigrate import common
-from osc_livemigrate import contract
-from osc_livemigrate import progress
+from osc_livemigrate.follow import progress
+from osc_livemigrate.sdk import errors
+from osc_livemigrate.sdk import events
+from osc_livemigrate.sdk import lookups
+from osc_livemigrate.tables import contract
 
 
 def busy(srv):
@@ -150,13 +152,13 @@ def judge(
 
     The events cost two calls, so they are read only once the verdict is a
     failure; reading them never hides the verdict (see
-    :func:`common.failed_events`).
+    :func:`events.failed_events`).
     """
     outcome = verdict(source, srv, record, requested, refused)
     if outcome.ok:
         return outcome
-    events = common.failed_events(compute, server_id)
-    return verdict(source, srv, record, requested, refused, events)
+    failed = events.failed_events(compute, server_id)
+    return verdict(source, srv, record, requested, refused, failed)
 
 
 class Follower:
@@ -187,7 +189,7 @@ class Follower:
         migration record as far as known.
         """
         compute, server, record = self.compute, self.server, self.record
-        with common.sdk_errors(
+        with errors.sdk_errors(
             'follow the migration of server %s' % self.label,
             hint='The migration goes on without us: follow it with '
             '`openstack server migration watch --server %s`' % self.label,
@@ -196,14 +198,14 @@ class Follower:
             live = None
             known = record is not None
             if known and self.bytes_ok and record.status in progress.IN_FLIGHT:
-                live = common.in_progress_migration(
+                live = lookups.in_progress_migration(
                     compute, record.id, server.id
                 )
             if live is None and (
                 record is None or record.status in progress.IN_FLIGHT
             ):
                 record = (
-                    common.latest_live_migration(
+                    lookups.latest_live_migration(
                         compute,
                         server.id,
                         newer_than=self.newest,
@@ -217,7 +219,7 @@ class Follower:
                     and self.bytes_ok
                     and record.status in progress.IN_FLIGHT
                 ):
-                    live = common.in_progress_migration(
+                    live = lookups.in_progress_migration(
                         compute, record.id, server.id
                     )
             if live is not None:
@@ -318,7 +320,7 @@ class Poller:
                     None,
                     'live-migration',
                 ):
-                    live = common.in_progress_migration(
+                    live = lookups.in_progress_migration(
                         self.compute, m.id, m.server_id
                     )
                 triples.append((m, live, self._server(m.server_id)))

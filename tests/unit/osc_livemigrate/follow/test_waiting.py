@@ -14,9 +14,9 @@
 import io
 import unittest
 
-from osc_livemigrate import output
-from osc_livemigrate import progress
-from osc_livemigrate import waiting
+from osc_livemigrate.follow import output
+from osc_livemigrate.follow import progress
+from osc_livemigrate.follow import waiting
 from tests.unit.osc_livemigrate import fakes
 
 UUID = '11111111-1111-1111-1111-111111111111'

@@ -15,8 +15,8 @@ import dataclasses
 import json
 import unittest
 
-from osc_livemigrate import format as fmt
-from osc_livemigrate import progress
+from osc_livemigrate.follow import format as fmt
+from osc_livemigrate.follow import progress
 from tests.unit.osc_livemigrate import fakes
 
 UUID = '11111111-1111-1111-1111-111111111111'
