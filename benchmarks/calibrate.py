@@ -17,7 +17,7 @@ and four phased ones (a burst/idle schedule and a ramp in each half; each
 migration starts as the schedule's first stage begins) run at least three
 times each on the real hosts under one fixed, passive
 policy (``schedule`` with a step that never fires, so QEMU's own 300 ms
-downtime decides). The constants of :class:`nova_ext.sim.calibrated.
+downtime decides). The constants of :class:`nova_ext.core.sim.calibrated.
 Calibration` are fitted (coordinate search on |log(sim/real)| of the
 median total time and downtime) on the ``fit`` half and reported on the
 ``holdout`` half: median relative error of total time (target <= 25 %) and
@@ -39,13 +39,13 @@ import os
 import statistics
 import sys
 
-from nova_ext import loader
-from nova_ext.observation import Action
-from nova_ext.observation import MIB
-from nova_ext.observation import MigrationContext
-from nova_ext.observation import Permits
-from nova_ext.sim import calibrated
-from nova_ext.sim import workload as sim_workload
+from nova_ext.core import loader
+from nova_ext.core.observation import Action
+from nova_ext.core.observation import MIB
+from nova_ext.core.observation import MigrationContext
+from nova_ext.core.observation import Permits
+from nova_ext.core.sim import calibrated
+from nova_ext.core.sim import workload as sim_workload
 
 #: (name, ram MiB, fill MiB, working set MiB, dirty MiB/s, cap MiB/s, half,
 #: stages): a constant guest has no stages and dirties the set at the
@@ -258,7 +258,7 @@ def sim_workload_of(cal, scenario):
 def predict(cal, scenario, poll_s=0.5, max_s=3600.0):
     """(total_s, downtime_ms) the calibrated simulator predicts.
 
-    :func:`nova_ext.sim.calibrated.simulate`'s loop, on
+    :func:`nova_ext.core.sim.calibrated.simulate`'s loop, on
     :func:`sim_workload_of`'s workload (that function takes constant
     guests only).
     """

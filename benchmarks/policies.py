@@ -36,7 +36,7 @@ The matrix (issue 9; decided before any result was seen):
 
 Polls come every ``max(0.5 s, min(1 % of elapsed, RAM/bandwidth / 16,
 round / 4))``
-(see :func:`nova_ext.sim.runner.simulate`); a poll of k x 0.5 s draws the
+(see :func:`nova_ext.core.sim.runner.simulate`); a poll of k x 0.5 s draws the
 mean of k per-0.5 s noise factors, from a stream keyed by the workload and
 link (not the policy or permits);
 runs stop 3 x RAM/bandwidth + 120 s
@@ -55,16 +55,16 @@ import sys
 import time
 
 from benchmarks import policy_claims
-from nova_ext import loader
-from nova_ext.observation import GIB
-from nova_ext.observation import MIB
-from nova_ext.observation import MigrationContext
-from nova_ext.observation import Permits
-from nova_ext.sim import model
-from nova_ext.sim import noise as noises
-from nova_ext.sim import oracle
-from nova_ext.sim import runner
-from nova_ext.sim import workload as workloads
+from nova_ext.core import loader
+from nova_ext.core.observation import GIB
+from nova_ext.core.observation import MIB
+from nova_ext.core.observation import MigrationContext
+from nova_ext.core.observation import Permits
+from nova_ext.core.sim import model
+from nova_ext.core.sim import noise as noises
+from nova_ext.core.sim import oracle
+from nova_ext.core.sim import runner
+from nova_ext.core.sim import workload as workloads
 
 LINKS_MIB_S = (10, 40, 1024, 10240)
 RAM_GIB = (2, 8, 32)

@@ -43,10 +43,10 @@ import os
 import sys
 import time
 
-from nova_ext import loader
-from nova_ext.observation import MIB
-from nova_ext.observation import MigrationContext
-from nova_ext.observation import Permits
+from nova_ext.core import loader
+from nova_ext.core.observation import MIB
+from nova_ext.core.observation import MigrationContext
+from nova_ext.core.observation import Permits
 from testbed.guest import build
 from testbed.guest.spec import GuestSpec
 from testbed.guest.spec import schedule_fields

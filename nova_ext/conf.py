@@ -20,8 +20,8 @@ pausing or aborting is allowed, and which policies users may request.
 
 from oslo_config import cfg
 
-from nova_ext import loader
-from nova_ext.policies import base
+from nova_ext.core import loader
+from nova_ext.core.policies import base
 
 GROUP = cfg.OptGroup(
     'livemigrate',

@@ -12,9 +12,10 @@
 """One real live migration on a HostPair, steered by a nova_ext policy.
 
 This is the driver's loop without the rest of nova: nova's own ``Guest``
-wrapper around the libvirt domain, nova_ext's :class:`~nova_ext.monitor.
-Monitor` and a policy object, and a thread running ``migrateToURI3``
-peer-to-peer as nova's ``_live_migration_operation`` does. End-to-end tests,
+wrapper around the libvirt domain, nova_ext's
+:class:`~nova_ext.compute.monitor.Monitor` and a policy object, and a
+thread running ``migrateToURI3`` peer-to-peer as nova's
+``_live_migration_operation`` does. End-to-end tests,
 the real benchmark and the simulator calibration all use it.
 """
 
@@ -22,7 +23,7 @@ import dataclasses
 import threading
 import time
 
-from nova_ext import monitor as lm_monitor
+from nova_ext.compute import monitor as lm_monitor
 from testbed import libvirtd
 
 

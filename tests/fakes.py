@@ -11,11 +11,11 @@
 # under the License.
 """Hand-built sample sequences for policy tests (no simulator, no libvirt)."""
 
-from nova_ext.observation import Action
-from nova_ext.observation import GIB
-from nova_ext.observation import MIB
-from nova_ext.observation import Observation
-from nova_ext.observation import Phase
+from nova_ext.core.observation import Action
+from nova_ext.core.observation import GIB
+from nova_ext.core.observation import MIB
+from nova_ext.core.observation import Observation
+from nova_ext.core.observation import Phase
 
 
 def sawtooth(

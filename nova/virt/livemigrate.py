@@ -19,7 +19,7 @@ the service with one line instead of a traceback.
 """
 
 try:
-    from nova_ext.driver import LibvirtDriver  # noqa: F401
+    from nova_ext.compute.driver import LibvirtDriver  # noqa: F401
 except ImportError as exc:  # the shim outlived the package, or vice versa
     raise SystemExit(
         'nova-compute: compute_driver livemigrate.LibvirtDriver cannot be '

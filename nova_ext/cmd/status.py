@@ -27,8 +27,8 @@ import sys
 from oslo_upgradecheck import upgradecheck
 
 from nova_ext import conf as lm_conf
-from nova_ext import observation
-from nova_ext.policies import base
+from nova_ext.core import observation
+from nova_ext.core.policies import base
 
 SHIM = 'livemigrate.LibvirtDriver'
 

@@ -13,7 +13,7 @@
 
 ``doc/source/admin/contract.rst`` defines the contract; this module is the
 only place the CLI spells its names. The driver keeps its own table
-(``nova_ext/contract.py``, same names): the two halves never import each
+(``nova_ext/core/contract.py``, same names): the two halves never import each
 other, and a test compares the two tables.
 
 Example: the driver describes migration ``u1`` with ``{'livemigrate:

@@ -448,7 +448,7 @@ class Cloud:
 
         Stock nova leaves the source's migration allocation behind when
         ``_post_live_migration`` fails; the driver releases it
-        (``nova_ext.allocations``), and the test session fails when any
+        (``nova_ext.compute.allocations``), and the test session fails when any
         leak is left at its end (``session.borrowed``). This runs the
         operator's tool for it, ``nova-manage placement audit``.
         """

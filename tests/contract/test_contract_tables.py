@@ -12,7 +12,8 @@
 """The CLI and the driver agree on every contract name.
 
 Each half spells the contract (doc/source/admin/contract.rst) in its own
-table, ``osc_livemigrate/tables/contract.py`` and ``nova_ext/contract.py``, and
+table, ``osc_livemigrate/tables/contract.py`` and
+``nova_ext/core/contract.py``, and
 neither imports the other; this test is where the two meet. A key, phase,
 action or event name changed on one side only fails here.
 """
@@ -22,7 +23,7 @@ import sys
 
 import pytest
 
-from nova_ext import contract as driver
+from nova_ext.core import contract as driver
 from osc_livemigrate.tables import contract as cli
 
 #: keys the driver writes that the CLI has no use for, with the reason; a

@@ -26,13 +26,13 @@ from nova import conf as nova_conf
 from nova.virt.libvirt import driver as nova_driver
 from nova.virt.libvirt import migration as nova_migration
 
-from nova_ext.observation import Action
-from nova_ext.observation import GIB
-from nova_ext.observation import MIB
-from nova_ext.observation import MigrationContext
-from nova_ext.observation import Permits
-from nova_ext.observation import Phase
-from nova_ext.policies import nova as our_nova
+from nova_ext.core.observation import Action
+from nova_ext.core.observation import GIB
+from nova_ext.core.observation import MIB
+from nova_ext.core.observation import MigrationContext
+from nova_ext.core.observation import Permits
+from nova_ext.core.observation import Phase
+from nova_ext.core.policies import nova as our_nova
 from tests import fakes
 
 CONF = nova_conf.CONF

@@ -12,7 +12,8 @@
 """Run nova 34's live-migration unit tests with our LibvirtDriver in place.
 
 nova's tests build drivers as ``libvirt_driver.LibvirtDriver(...)``; this
-runner swaps that module attribute for :class:`nova_ext.driver.LibvirtDriver`
+runner swaps that module attribute for
+:class:`nova_ext.compute.driver.LibvirtDriver`
 before loading them, counts how many of our drivers were built (proof of the
 substitution), and compares the failures with ``exceptions.txt``: every
 failure must be listed there with its reason, and every listed test must
@@ -44,7 +45,7 @@ SUITES = [
 def substitute():
     """Put our class where nova's tests look for the driver."""
     from nova.virt.libvirt import driver as libvirt_driver
-    from nova_ext import driver as our_driver
+    from nova_ext.compute import driver as our_driver
 
     built = {'count': 0}
     original_init = our_driver.LibvirtDriver.__init__

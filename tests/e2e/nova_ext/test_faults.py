@@ -37,16 +37,16 @@ production. What these tests pin (libvirt 11.3, QEMU 10.0, TCG):
 import signal
 import time
 
-from nova_ext import loader
-from nova_ext import monitor
-from nova_ext.observation import Action
-from nova_ext.observation import Decision
-from nova_ext.observation import MIB
-from nova_ext.observation import MigrationContext
-from nova_ext.observation import NOTHING
-from nova_ext.observation import Permits
-from nova_ext.observation import Phase
-from nova_ext.policies import base
+from nova_ext.compute import monitor
+from nova_ext.core import loader
+from nova_ext.core.observation import Action
+from nova_ext.core.observation import Decision
+from nova_ext.core.observation import MIB
+from nova_ext.core.observation import MigrationContext
+from nova_ext.core.observation import NOTHING
+from nova_ext.core.observation import Permits
+from nova_ext.core.observation import Phase
+from nova_ext.core.policies import base
 from testbed.guest.spec import GuestSpec
 from testbed import libvirtd
 from testbed import migration

@@ -31,10 +31,10 @@ from its heartbeats while the monitor polls; rounds; the policy's
 decisions; completion and downtime) and prints it, pass or fail.
 """
 
-from nova_ext import loader
-from nova_ext.observation import MIB
-from nova_ext.observation import MigrationContext
-from nova_ext.observation import Permits
+from nova_ext.core import loader
+from nova_ext.core.observation import MIB
+from nova_ext.core.observation import MigrationContext
+from nova_ext.core.observation import Permits
 from testbed.guest import spec as guest_spec
 from testbed import migration
 from tests.e2e import guestcheck

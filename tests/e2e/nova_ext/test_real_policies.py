@@ -21,9 +21,9 @@ holds no domain.
 
 import pytest
 
-from nova_ext import loader
-from nova_ext.observation import MigrationContext
-from nova_ext.observation import Permits
+from nova_ext.core import loader
+from nova_ext.core.observation import MigrationContext
+from nova_ext.core.observation import Permits
 from testbed.guest.spec import GuestSpec
 from testbed import migration
 from tests.e2e import guestcheck

@@ -9,7 +9,7 @@
 # WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
 # License for the specific language governing permissions and limitations
 # under the License.
-"""nova_ext.bus.PostSteps in a process wired as nova-compute is.
+"""nova_ext.compute.bus.PostSteps in a process wired as nova-compute is.
 
 Run by tests/functional/cloud/test_bus_outage.py with the cloud's nova
 virtualenv: ``python -m tests.functional.cloud.bus_probe WINDOW_S
@@ -40,7 +40,7 @@ def main(argv):
     from nova import objects
     from nova.objects import base as objects_base
 
-    from nova_ext import bus
+    from nova_ext.compute import bus
 
     objects.register_all()
     # NOTE: oslo.messaging registers rpc_response_timeout only once a

@@ -9,7 +9,7 @@
 # WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
 # License for the specific language governing permissions and limitations
 # under the License.
-"""The message-bus rule of nova_ext.bus against the real RabbitMQ and
+"""The message-bus rule of nova_ext.compute.bus against the real RabbitMQ and
 nova-conductor of the mini-cloud (fake mode).
 
 What this cloud showed: a call made while RabbitMQ is down waits in

@@ -18,7 +18,7 @@ running over a command runner and a sysfs/dev tree that the test
 provides. This machine has no iSCSI, NVMe-oF or multipath kernel support,
 so nothing below os-brick is real:
 
-- Real: ``nova_ext.driver.LibvirtDriver`` and, for the control, nova's
+- Real: ``nova_ext.compute.driver.LibvirtDriver`` and, for the control, nova's
   stock ``LibvirtDriver``, built as nova's own unit tests build it
   (``nova.tests.fixtures.LibvirtFixture`` and fakelibvirt, no libvirtd);
   their ``post_live_migration``, ``rollback_live_migration_at_destination``
@@ -79,7 +79,7 @@ CHILD = 'tests.functional.nova_ext.brickfake.child'
 TIMEOUT_S = 120
 CHAINER = 'os_brick.exception.ExceptionChainer'
 
-# nova_ext scenarios: the driver method and the nova_ext.brick rule
+# nova_ext scenarios: the driver method and the nova_ext.compute.brick rule
 FORCED = (
     'post_live_migration',
     'rollback_live_migration_at_destination',
@@ -206,7 +206,7 @@ def test_nothing_left_mounted_or_running(child):
 @pytest.mark.parametrize('name', FORCED)
 def test_force_reaches_the_connector_as_the_rule_says(child, name):
     scenario = child['scenarios'][name]
-    assert scenario['driver'] == 'nova_ext.driver'
+    assert scenario['driver'] == 'nova_ext.compute.driver'
     assert scenario['rule_force'] is True
     calls = scenario['disconnects']
     assert len(calls) == 1, calls
@@ -231,7 +231,8 @@ def test_failed_flush_with_force_removes_the_device(child, name):
 def test_post_live_migration_logs_and_does_not_raise(child):
     """The devices go; the error is logged by nova with volume and instance.
 
-    No ignore_errors here (see nova_ext/brick.py): nova 34 catches a failed
+    No ignore_errors here (see nova_ext/compute/brick.py): nova 34 catches a
+    failed
     disconnect on this path itself and names the volume in its log line.
     """
     scenario = child['scenarios']['post_live_migration']

@@ -23,10 +23,10 @@ import urllib.request
 
 import pytest
 
-from nova_ext import metrics
-from nova_ext.observation import Action
-from nova_ext.observation import Decision
-from nova_ext.observation import Observation
+from nova_ext.compute import metrics
+from nova_ext.core.observation import Action
+from nova_ext.core.observation import Decision
+from nova_ext.core.observation import Observation
 
 
 def _promtool():

@@ -16,7 +16,7 @@ import unittest
 
 from benchmarks import calibrate
 from benchmarks import real
-from nova_ext.sim import calibrated
+from nova_ext.core.sim import calibrated
 
 
 def _scenario(name):

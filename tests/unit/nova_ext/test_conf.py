@@ -18,9 +18,9 @@ import unittest
 from oslo_config import cfg
 
 from nova_ext import conf as lm_conf
-from nova_ext.observation import GIB
-from nova_ext.observation import MigrationContext
-from nova_ext.policies import base
+from nova_ext.core.observation import GIB
+from nova_ext.core.observation import MigrationContext
+from nova_ext.core.policies import base
 
 
 def _conf(**overrides):

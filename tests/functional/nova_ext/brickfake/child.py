@@ -141,7 +141,7 @@ class Rig:
     def driver(self, which):
         from nova.virt import fake as virt_fake
         from nova.virt.libvirt import driver as libvirt_driver
-        from nova_ext import driver as ext_driver
+        from nova_ext.compute import driver as ext_driver
 
         cls = (
             ext_driver.LibvirtDriver
@@ -274,7 +274,7 @@ class Rig:
 
     def run(self, index, scenario, which, name, rule):
         from nova import objects
-        from nova_ext import brick
+        from nova_ext.compute import brick
 
         drv = self.driver(which)
         connection_info, bdi, session = self.volume(index, name)

@@ -11,7 +11,7 @@
 # under the License.
 """The CLI's contract table: its names, its one copy, its document.
 
-The comparison with the driver's table (``nova_ext/contract.py``) lives
+The comparison with the driver's table (``nova_ext/core/contract.py``) lives
 beside both halves; here the CLI's side is held to three rules: the names
 are the documented ones, no other CLI module spells them, and the CLI
 never imports the driver.
