@@ -7,6 +7,8 @@
 # $STEPS_HEARTBEAT_S seconds (default 30) elsewhere, so that a slow step
 # can be told from a hung one. A failed step prints its exit code, the
 # last lines of the log and the log's path, and exits with its code.
+# With $STEPS_TIMES set to a file, each step also appends one line to it,
+# "SECONDS<tab>EXIT<tab>LABEL", for a table of durations at the end.
 #
 #     source tools/steps.sh
 #     steps_begin run-demo 5
@@ -31,7 +33,18 @@ function steps_begin {
     STEPS_LOG=${LIVEMIGRATE_SETUP_LOG:-$PWD/.logs/$1.log}
     mkdir -p "$(dirname "$STEPS_LOG")"
     : > "$STEPS_LOG"
+    if [[ -n ${STEPS_TIMES:-} ]]; then
+        mkdir -p "$(dirname "$STEPS_TIMES")"
+        : > "$STEPS_TIMES"
+    fi
     echo "$STEPS_NAME: set-up detail (apt, pip) goes to $STEPS_LOG"
+}
+
+# _steps_time SECONDS EXIT LABEL: one line in $STEPS_TIMES, if set
+function _steps_time {
+    if [[ -n ${STEPS_TIMES:-} ]]; then
+        printf '%d\t%d\t%s\n' "$1" "$2" "$3" >> "$STEPS_TIMES"
+    fi
 }
 
 # _steps_heartbeat HEAD T0: runs in the background while a step runs
@@ -60,6 +73,7 @@ function step_shown {
     local head="[$STEPS_DONE/$STEPS_TOTAL] $label" t0=$SECONDS rc=0
     echo "$head (output below)"
     "$@" || rc=$?
+    _steps_time $((SECONDS - t0)) "$rc" "$label"
     if [[ $rc -eq 0 ]]; then
         echo "$head ... ok $(steps_elapsed $((SECONDS - t0)))"
     else
@@ -90,6 +104,7 @@ function step {
     wait "$beat" 2>/dev/null || true
     local took
     took=$(steps_elapsed $((SECONDS - t0)))
+    _steps_time $((SECONDS - t0)) "$rc" "$label"
     echo "==== exit $rc after $took" >> "$STEPS_LOG"
     if [[ -t 1 ]]; then
         printf '\r\033[K'

@@ -22,6 +22,7 @@ import time
 
 from osc_lib.command import command
 
+from osc_livemigrate.follow import interrupts
 from osc_livemigrate.follow import output
 from osc_livemigrate.follow import progress
 from osc_livemigrate.follow import waiting
@@ -33,6 +34,9 @@ from osc_livemigrate.tables import contract
 from osc_livemigrate.tables import microversions as mv
 
 EXIT_DETACHED = 130
+#: detached after SIGTERM: 128 + 15, as a shell reports a process SIGTERM
+#: ended
+EXIT_TERMINATED = 143
 INTERRUPT_CHOICES = ('ask', 'abort', 'detach')
 
 
@@ -146,9 +150,11 @@ class MigrateServer(command.Command):
             '--on-interrupt',
             choices=INTERRUPT_CHOICES,
             default=None,
-            help='With --wait: what Ctrl-C does: ask (default; only on a TTY, '
-            'otherwise detach), abort the migration, or detach and leave it '
-            'running',
+            help='With --wait: what Ctrl-C (SIGINT) or SIGTERM does: ask '
+            '(default; asks for Ctrl-C on a TTY, otherwise detaches), abort '
+            'the migration, or detach and leave it running (exit 130, 143 '
+            'after SIGTERM). Both signals reach the wait however the '
+            'command was started, even with SIGINT ignored',
         )
         parser.add_argument(
             '-f',
@@ -198,7 +204,10 @@ class MigrateServer(command.Command):
             with errors.sdk_errors('live-migrate server %s' % label):
                 compute.live_migrate_server(server, **kwargs)
             if args.wait:
-                return self._wait_live(compute, server, source, newest, args)
+                with interrupts.caught():
+                    return self._wait_live(
+                        compute, server, source, newest, args
+                    )
             return None
         self._cold_checks(compute, args)
         with errors.sdk_errors('migrate server %s' % label):
@@ -282,16 +291,26 @@ class MigrateServer(command.Command):
                         )
                     )
                 self._sleep(args.poll_interval)
-            except KeyboardInterrupt:
-                choice = self._interrupt_choice(args, out)
+            except KeyboardInterrupt as interrupt:
+                stdin = self._stdin or sys.stdin
+                choice = interrupts.choose(
+                    args.on_interrupt, interrupt, out, stdin, output.isatty
+                )
+                term = isinstance(interrupt, interrupts.Terminated)
                 if choice == 'detach':
                     out.line(
-                        'Detached: migration %s of server %s keeps running; '
-                        'follow it with `openstack server migration watch '
-                        '--server %s`' % (_ref(follower.record), label, label),
+                        '%sDetached: migration %s of server %s keeps '
+                        'running; follow it with `openstack server migration '
+                        'watch --server %s`'
+                        % (
+                            'SIGTERM: ' if term else '',
+                            _ref(follower.record),
+                            label,
+                            label,
+                        ),
                         kind='detached',
                     )
-                    return EXIT_DETACHED
+                    return EXIT_TERMINATED if term else EXIT_DETACHED
                 if choice == 'abort':
                     self._abort(compute, server, follower.record, out)
         return self._verdict(
@@ -320,23 +339,6 @@ class MigrateServer(command.Command):
             **refusal,
         )
         return waiting.refusal_verdict(refusal)
-
-    def _interrupt_choice(self, args, out):
-        choice = args.on_interrupt
-        if choice != 'ask':
-            return choice
-        stdin = self._stdin or sys.stdin
-        if out.json or not output.isatty(stdin):
-            return 'detach'
-        out.line(
-            'Interrupted. [a]bort the migration, [d]etach, or [c]ontinue '
-            'waiting? '
-        )
-        try:
-            answer = stdin.readline().strip().lower()[:1]
-        except KeyboardInterrupt:
-            answer = 'd'
-        return {'a': 'abort', 'c': 'continue'}.get(answer, 'detach')
 
     def _abort(self, compute, server, record, out):
         label = server.name or server.id

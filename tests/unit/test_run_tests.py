@@ -9,28 +9,36 @@
 # WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
 # License for the specific language governing permissions and limitations
 # under the License.
-"""tools/run-tests and .ci/run: the order of the levels and the exit codes.
+"""tools/run-tests and .ci/run: the order of the levels, the exit codes and
+the table of durations that closes a run.
 
 A stand-in ``python3`` on PATH records each call and answers with the exit
-code the test gives the tox env it was asked for, so the scripts run as
-they are, without tox, in a second.
+code the test gives the tox env it was asked for (and, for a level, with
+the JUnit XML the test gives it), so the scripts run as they are, without
+tox, in a second. ``tools/durations.py`` runs for real.
 """
 
+import json
 import os
 import pathlib
 import re
 import shutil
 import subprocess
+import sys
 
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 FAKE_PYTHON = """#!/bin/bash
 echo "$*" >> "$FAKE_LOG"
+if [[ "$1" == tools/durations.py ]]; then exec "$REAL_PYTHON" "$@"; fi
 if [[ "$1 $2" == "-m tox" && "$3" == "--version" ]]; then exit 0; fi
 env=""
 for ((i = 1; i <= $#; i++)); do
     if [[ "${!i}" == "-e" ]]; then j=$((i + 1)); env=${!j}; fi
+    if [[ "${!i}" == --junitxml=* && -f "$FAKE_JUNIT/$env.xml" ]]; then
+        cp "$FAKE_JUNIT/$env.xml" "${!i#--junitxml=}"
+    fi
 done
 if [[ "$*" == *--notest* ]]; then exit "${FAKE_RC_build:-0}"; fi
 var="FAKE_RC_${env//-/_}"
@@ -44,8 +52,13 @@ BUILDS = ['py3', ','.join(GATES)]
 
 @pytest.fixture
 def tree(tmp_path):
-    """A copy of the two scripts, and a bin/ with the stand-ins."""
-    for path in ('tools/run-tests', 'tools/steps.sh', '.ci/run'):
+    """A copy of the scripts, and a bin/ with the stand-ins."""
+    for path in (
+        'tools/run-tests',
+        'tools/steps.sh',
+        'tools/durations.py',
+        '.ci/run',
+    ):
         (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(ROOT / path, tmp_path / path)
     bin_dir = tmp_path / 'bin'
@@ -66,6 +79,8 @@ def _run(tree, script, *args, **rcs):
         'PATH': '%s:%s' % (tree / 'bin', os.environ['PATH']),
         'FAKE_LOG': str(log),
         'LIVEMIGRATE_SETUP_LOG': str(tree / 'setup.log'),
+        'REAL_PYTHON': sys.executable,
+        'FAKE_JUNIT': str(tree / 'junit'),
     }
     env.update({'FAKE_RC_%s' % k: str(v) for k, v in rcs.items()})
     proc = subprocess.run(
@@ -129,3 +144,156 @@ def test_the_set_up_is_numbered_steps_and_the_levels_follow(tree):
         heads[-1],
     ), heads
     assert '[4/%d] building the test virtualenv py3' % total in proc.stdout
+
+
+# ---------------------------------------------------------------- durations
+PY3_JUNIT = """<?xml version="1.0" encoding="utf-8"?>
+<testsuites><testsuite name="pytest" tests="3" time="4.0">
+<testcase classname="tests.unit.test_a" name="test_quick" time="0.25"/>
+<testcase classname="tests.unit.test_a" name="test_medium" time="3.5"/>
+<testcase classname="tests.unit.test_b" name="test_off" time="0.0">
+<skipped message="not here"/></testcase>
+</testsuite></testsuites>
+"""
+E2E_JUNIT = """<?xml version="1.0" encoding="utf-8"?>
+<testsuites><testsuite name="pytest" tests="3" time="200.0">
+<testcase classname="tests.e2e.test_p" name="test_slow[adaptive]"
+ time="188.5"/>
+<testcase classname="tests.e2e.test_p.TestQ" name="test_fails" time="7.0">
+<failure message="assert 1 == 2">boom</failure></testcase>
+<testcase classname="tests.e2e.test_p" name="test_fixture_broke" time="9">
+<error message="fixture">broke</error></testcase>
+</testsuite></testsuites>
+"""
+E2E_GREEN = """<testsuites><testsuite name="pytest" tests="1">
+<testcase classname="tests.e2e.test_p" name="test_slow" time="171.0"/>
+</testsuite></testsuites>
+"""
+
+
+def _durations_module():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        'durations', ROOT / 'tools' / 'durations.py'
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _junit(tree, **levels):
+    (tree / 'junit').mkdir(exist_ok=True)
+    for level, xml in levels.items():
+        (tree / 'junit' / ('%s.xml' % level)).write_text(xml)
+
+
+def test_durations_table_counts_each_level_and_orders_the_slowest(tmp_path):
+    durations = _durations_module()
+    (tmp_path / 'junit-py3.xml').write_text(PY3_JUNIT)
+    (tmp_path / 'junit-e2e.xml').write_text(E2E_JUNIT)
+    steps = [
+        ('checking tox', 0, 2),
+        ('gate pep8', 0, 41),
+        ('level py3', 0, 63),
+        ('level e2e', 1, 1090),
+    ]
+    summary = durations.summarize(steps, str(tmp_path), slowest=4)
+    rows = {r['step']: r for r in summary['steps']}
+    assert 'tests' not in rows['gate pep8']
+    assert (rows['gate pep8']['exit'], rows['gate pep8']['seconds']) == (0, 41)
+    counts = ('tests', 'passed', 'failed', 'skipped', 'seconds')
+    assert [rows['level py3'][k] for k in counts] == [3, 2, 0, 1, 63]
+    # an error (a broken fixture) fails the run as a failure does
+    assert [rows['level e2e'][k] for k in counts] == [3, 1, 2, 0, 1090]
+    assert summary['seconds'] == 2 + 41 + 63 + 1090
+    assert [(t['level'], t['test']) for t in summary['slowest']] == [
+        ('e2e', 'tests.e2e.test_p::test_slow[adaptive]'),
+        ('e2e', 'tests.e2e.test_p::test_fixture_broke'),
+        ('e2e', 'tests.e2e.test_p.TestQ::test_fails'),
+        ('py3', 'tests.unit.test_a::test_medium'),
+    ]
+    text = durations.render(summary)
+    assert text.splitlines()[-1] == '3 passed, 2 failed'
+    assert re.search(r'level e2e +1 +3 +1 +2 +0 +1090\n', text), text
+    assert re.search(r'\n +188\.5 s +e2e +tests\.e2e\.test_p::test_slow', text)
+
+
+def test_durations_a_failed_step_without_a_failing_test_is_a_failure(
+    tmp_path,
+):
+    durations = _durations_module()
+    (tmp_path / 'junit-functional.xml').write_text(
+        '<testsuites><testsuite name="pytest" tests="0"/></testsuites>'
+    )
+    steps = [
+        ('level functional', 5, 3),  # collected nothing
+        ('level e2e', 2, 1),  # no report at all (tox failed first)
+    ]
+    summary = durations.summarize(steps, str(tmp_path))
+    rows = summary['steps']
+    assert rows[0]['tests'] == 0 and 'tests' not in rows[1]
+    assert all('counted as one' in r['note'] for r in rows)
+    assert durations.render(summary).splitlines()[-1] == '0 passed, 2 failed'
+
+
+def test_a_run_closes_with_the_table_and_writes_it_under_logs(tree):
+    _junit(tree, py3=PY3_JUNIT, e2e=E2E_GREEN)
+    (tree / '.logs').mkdir()
+    stale = tree / '.logs' / 'junit-functional.xml'
+    stale.write_text(E2E_JUNIT)  # an earlier run's: not this run's tests
+    proc, envs = _run(tree, 'tools/run-tests')
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout.splitlines()
+    assert out[-1] == '3 passed, 0 failed', proc.stdout
+    table = out[out.index(next(ln for ln in out if 'where the time' in ln)) :]
+    assert re.match(
+        r'\[13/13\] level functional-cloud \.\.\. ok', out[-len(table) - 1]
+    )
+    steps = [
+        ln.split()[:2] for ln in table if ln.startswith(('gate', 'level'))
+    ]
+    assert steps == [['gate', g] for g in GATES] + [
+        ['level', lv] for lv in LEVELS
+    ]
+    assert re.search(r'^level py3 +0 +3 +2 +0 +1 +\d+$', proc.stdout, re.M)
+    assert re.search(r'^level functional +0 +\d+$', proc.stdout, re.M)
+    logs = tree / '.logs'
+    saved = json.loads((logs / 'run-tests-durations.json').read_text())
+    assert saved['slowest'][0]['test'] == 'tests.e2e.test_p::test_slow'
+    assert (
+        (logs / 'run-tests-durations.txt')
+        .read_text()
+        .endswith('3 passed, 0 failed\n')
+    )
+    for level in LEVELS:
+        assert (
+            '-e %s -- --junitxml=%s/junit-%s.xml'
+            % (
+                level,
+                logs,
+                level,
+            )
+            in (tree / 'calls').read_text()
+        )
+
+
+def test_a_failed_level_still_closes_with_the_table_and_its_code(tree):
+    _junit(tree, e2e=E2E_JUNIT)
+    proc, envs = _run(tree, 'tools/run-tests', e2e=1)
+    assert proc.returncode == 1
+    assert envs[-1] == 'e2e'
+    assert proc.stdout.splitlines()[-1] == '1 passed, 2 failed'
+    assert 'level functional-cloud' not in proc.stdout
+    proc, _ = _run(tree, 'tools/run-tests', functional=5)
+    assert proc.returncode == 5
+    assert proc.stdout.splitlines()[-1] == '0 passed, 1 failed'
+    assert 'failed without a failing test' in proc.stdout
+
+
+def test_one_session_writes_its_report_too(tree):
+    _junit(tree, all=PY3_JUNIT)
+    proc, _ = _run(tree, 'tools/run-tests', '-k', 'adaptive')
+    assert proc.returncode == 0, proc.stderr
+    assert re.search(r'^level all \(every test', proc.stdout, re.M)
+    assert proc.stdout.splitlines()[-1] == '2 passed, 0 failed'
