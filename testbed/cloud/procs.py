@@ -256,11 +256,7 @@ class ProcessTable:
         (Workers that call setproctitle overwrite their environment, so the
         marker alone misses them.)
         """
-        roots = {
-            e['pid']
-            for e in self.load().values()
-            if _running(e)
-        }
+        roots = {e['pid'] for e in self.load().values() if _running(e)}
         mine = set(self.marked_pids()) | roots
         for pid, pgid in machine.live_groups():
             if pgid in roots:
