@@ -28,7 +28,8 @@ from testbed import procs
 LIBVIRTD = '/usr/sbin/libvirtd'
 #: Kernel names (comm, cut at 15 characters) of what a host runs.
 COMMS = ('libvirtd', 'qemu-system-x86', 'sleep')
-# NOTE: kept under its old name for callers that ask libvirtd.
+# NOTE: tests ask here whether a host's daemon or QEMU still runs; the
+# answer is the machine-wide one.
 is_alive = procs.is_alive
 
 
