@@ -102,7 +102,9 @@ def comm(pid):
 
     psutil's name() lengthens a cut comm from the command line
     (``qemu-system-x86`` becomes ``qemu-system-x86_64``); cutting it again
-    gives back what the kernel holds, whatever the command line says.
+    gives back what the kernel holds, whatever the command line says. For a
+    process this equals /proc/<pid>/comm; some kernel threads (workqueue
+    workers) show a longer name there.
 
     :returns: None if pid is gone.
     """
