@@ -26,13 +26,13 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 import uuid
 
 from testbed.guest import spec as guest_spec
 from testbed import guests
 from testbed import libvirtd
 from testbed import network
+from testbed import procs
 
 WORKDIR_ENV = 'OSC_LM_WORKDIR'
 DEFAULT_WORKDIR = '/srv/osc-livemigrate'
@@ -127,12 +127,12 @@ class HostPair(guests.GuestsMixin):
         try:
             with open(self._pidfile(host, what)) as f:
                 pid = int(f.read())
-            with open('/proc/%d/comm' % pid) as f:
-                comm = f.read().strip()
         except (OSError, ValueError):
             return None
         expected = 'sleep' if what == 'anchor' else what
-        return pid if comm == expected and libvirtd.is_alive(pid) else None
+        if procs.comm(pid) == expected and procs.is_alive(pid):
+            return pid
+        return None
 
     def anchor_pid(self, host):
         """Pid owning the host's namespaces, or None when it is down."""
@@ -259,11 +259,8 @@ class HostPair(guests.GuestsMixin):
         pid = self.libvirtd_pid(host)
         if pid:
             os.kill(pid, sig)
-            deadline = time.monotonic() + 15
-            while libvirtd.is_alive(pid):
-                if time.monotonic() > deadline:
-                    raise RuntimeError('libvirtd %s ignored %s' % (host, sig))
-                time.sleep(0.05)
+            if not procs.wait_for_exit(pid, 15):
+                raise RuntimeError('libvirtd %s ignored %s' % (host, sig))
         self._conns.pop(host, None)
 
     def set_link(self, host, up):
@@ -306,7 +303,7 @@ class HostPair(guests.GuestsMixin):
             if os.path.exists(self.socket(host)):
                 self._remove_domains(host)
         self.close()
-        libvirtd.kill(self.processes())
+        procs.terminate(self.processes())
         netns = [self.netns(h) for h in self.HOSTS]
         veths = [self.veth(h) for h in self.HOSTS]
         network.remove(self.bridge, netns, veths)
@@ -340,14 +337,16 @@ class HostPair(guests.GuestsMixin):
         Found by network namespace, or by the pair's paths on QEMU's and
         libvirtd's command lines once the namespace is gone.
         """
-        pids = set(libvirtd.processes(None, self.guest_dir() + '/'))
+        pids = set(procs.find(libvirtd.COMMS, None, self.guest_dir() + '/'))
         for host in self.HOSTS:
             path = os.path.join(network.NETNS_DIR, self.netns(host))
             inode = None
             if os.path.exists(path):
                 st = os.stat(path)
                 inode = (st.st_dev, st.st_ino)
-            pids.update(libvirtd.processes(inode, self.hostdir(host) + '/'))
+            pids.update(
+                procs.find(libvirtd.COMMS, inode, self.hostdir(host) + '/')
+            )
         return sorted(pids)
 
     def leftovers(self):
@@ -369,6 +368,9 @@ class HostPair(guests.GuestsMixin):
 
 
 if __name__ == '__main__':
+    # NOTE: the command line imports this module, so it is imported here,
+    # when run as a script, and never when imported: the import graph of
+    # the modules stays one-way (hosts_cli -> hosts).
     from testbed import hosts_cli
 
     sys.exit(hosts_cli.main())

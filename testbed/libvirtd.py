@@ -20,13 +20,17 @@ same host with nsenter.
 
 import os
 import shutil
-import signal
 import subprocess
 import time
 
+from testbed import procs
+
 LIBVIRTD = '/usr/sbin/libvirtd'
-# comm names of what a host runs (comm is cut at 15 characters).
-_OURS = ('libvirtd', 'qemu-system-x86', 'sleep')
+#: Kernel names (comm, cut at 15 characters) of what a host runs.
+COMMS = ('libvirtd', 'qemu-system-x86', 'sleep')
+# NOTE: tests ask here whether a host's daemon or QEMU still runs; the
+# answer is the machine-wide one.
+is_alive = procs.is_alive
 
 
 def load_libvirt():
@@ -189,18 +193,10 @@ def start_anchor(netns, hostname, hostdir):
                     'host %s: namespace setup failed (rc %d):'
                     ' %s' % (hostname, proc.returncode, f.read()[-2000:])
                 )
-        if _sleeping(proc.pid):
+        if procs.comm(proc.pid) == 'sleep':
             return proc.pid
         time.sleep(0.02)
     raise RuntimeError('host %s: anchor did not come up' % hostname)
-
-
-def _sleeping(pid):
-    try:
-        with open('/proc/%d/comm' % pid) as f:
-            return f.read().strip() == 'sleep'
-    except OSError:
-        return False
 
 
 def enter(anchor_pid, argv):
@@ -260,68 +256,3 @@ def start_libvirtd(anchor_pid, config, socket, stdout_path, timeout=30):
             return proc.pid
         time.sleep(0.05)
     raise RuntimeError('libvirtd did not create %s in %ds' % (socket, timeout))
-
-
-def processes(netns_inode=None, marker=None):
-    """Return pids in a network namespace or whose command line has marker.
-
-    :param netns_inode: (st_dev, st_ino) of a namespace file, or None.
-    :param marker: text to find in /proc/<pid>/cmdline (e.g. the work
-        directory that libvirtd's and QEMU's arguments name), or None.
-    """
-    found = []
-    me = os.getpid()
-    for entry in os.listdir('/proc'):
-        if not entry.isdigit() or int(entry) == me:
-            continue
-        pid = int(entry)
-        try:
-            if netns_inode:
-                st = os.stat('/proc/%d/ns/net' % pid)
-                if (st.st_dev, st.st_ino) == netns_inode:
-                    found.append(pid)
-                    continue
-            if marker:
-                with open('/proc/%d/comm' % pid) as f:
-                    comm = f.read().strip()
-                with open('/proc/%d/cmdline' % pid, 'rb') as f:
-                    cmdline = f.read()
-                if comm in _OURS and marker.encode() in cmdline:
-                    found.append(pid)
-        except OSError:
-            continue  # gone meanwhile, or a kernel thread
-    return found
-
-
-def kill(pids, grace=5.0):
-    """SIGTERM then SIGKILL the given pids; return those that survived."""
-    pids = set(pids)
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        for pid in pids:
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                pass
-        deadline = time.monotonic() + grace
-        while pids and time.monotonic() < deadline:
-            pids = {p for p in pids if is_alive(p)}
-            time.sleep(0.05)
-        if not pids:
-            break
-    return sorted(pids)
-
-
-def is_alive(pid):
-    """Say whether pid runs (zombies count as gone; ours get reaped)."""
-    try:
-        with open('/proc/%d/stat' % pid) as f:
-            state = f.read().rsplit(')', 1)[1].split()[0]
-    except OSError:
-        return False
-    if state == 'Z':
-        try:  # our own child: reap it
-            os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            pass
-        return False
-    return True

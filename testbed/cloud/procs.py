@@ -16,7 +16,7 @@ group) and recorded in ``run/processes.json`` with its pid and its start time,
 so a recycled pid is never mistaken for ours. Every process also carries
 ``LIVEMIGRATE_CLOUD_OWNER=<work folder>`` in its environment: daemons that
 detach (epmd, if RabbitMQ starts one) are found by that marker and stopped too.
-The process list comes from psutil.
+The process list comes from psutil, through testbed.procs.
 """
 
 import json
@@ -27,12 +27,12 @@ import time
 
 import psutil
 
+from testbed import procs as machine
+from testbed.procs import group_alive
+from testbed.procs import pid_alive
+from testbed.procs import start_time
+
 MARKER_ENV = 'LIVEMIGRATE_CLOUD_OWNER'
-#: Seconds two start times of one pid may differ and still be one process:
-#: psutil gives the start time on the wall clock (boot time + ticks), and the
-#: kernel's boot time moves by a second when the clock is adjusted. Linux
-#: does not hand a pid out again within a second.
-SAME_START = 1.0
 
 
 class CloudError(Exception):
@@ -92,28 +92,6 @@ def run_logged(
     return r
 
 
-def _process(pid):
-    """psutil's Process of a live, not zombie, pid; else None."""
-    try:
-        p = psutil.Process(pid)
-        if p.status() != psutil.STATUS_ZOMBIE:
-            return p
-    except psutil.Error:
-        pass
-    return None
-
-
-def start_time(pid):
-    """Start time (seconds since the epoch) of a live pid, or None if it is
-    gone (a zombie is as good as gone).
-    """
-    p = _process(pid)
-    try:
-        return p.create_time() if p else None
-    except psutil.Error:
-        return None
-
-
 def _as_epoch(started):
     """A recorded start time in seconds since the epoch; tables written
     before psutil hold the kernel's clock ticks since boot (an int).
@@ -123,11 +101,9 @@ def _as_epoch(started):
     return started
 
 
-def pid_alive(pid, started=None):
-    st = start_time(pid)
-    if st is None:
-        return False
-    return started is None or abs(st - _as_epoch(started)) < SAME_START
+def _running(entry):
+    """True if a table entry's pid is still the process recorded there."""
+    return pid_alive(entry['pid'], _as_epoch(entry.get('started')))
 
 
 class ProcessTable:
@@ -181,7 +157,7 @@ class ProcessTable:
         None.
         """
         entry = self.load().get(name)
-        if entry and pid_alive(entry['pid'], entry.get('started')):
+        if entry and _running(entry):
             return entry['pid']
         return None
 
@@ -222,9 +198,9 @@ class ProcessTable:
         running = {}
         for name in names:
             entry = table.get(name)
-            if entry and pid_alive(entry['pid'], entry.get('started')):
+            if entry and _running(entry):
                 running[name] = entry['pid']
-                _signal_group(entry['pid'], signal.SIGTERM)
+                machine.signal_group(entry['pid'], signal.SIGTERM)
         # wait for the whole group, not just its leader: a worker may take
         # a moment longer than its parent to exit
         deadline = time.monotonic() + timeout
@@ -234,9 +210,9 @@ class ProcessTable:
             time.sleep(0.1)
         for pid in running.values():
             if group_alive(pid):
-                _signal_group(pid, signal.SIGKILL)
-                _signal_members(pid, signal.SIGKILL)
-                _wait_gone(pid, 5)
+                machine.signal_group(pid, signal.SIGKILL)
+                machine.signal_members(pid, signal.SIGKILL)
+                machine.wait_group_gone(pid, 5)
         for name in names:
             self.forget(name)
         return [n for n in names if n in running]
@@ -253,7 +229,7 @@ class ProcessTable:
             if p.pid in mine:
                 continue
             if self._works_here(p) or self._has_marker(p):
-                if _process(p.pid) is not None:
+                if machine.process(p.pid) is not None:
                     found.append(p.pid)
         return sorted(found)
 
@@ -280,22 +256,18 @@ class ProcessTable:
         (Workers that call setproctitle overwrite their environment, so the
         marker alone misses them.)
         """
-        roots = {
-            e['pid']
-            for e in self.load().values()
-            if pid_alive(e['pid'], e.get('started'))
-        }
+        roots = {e['pid'] for e in self.load().values() if _running(e)}
         mine = set(self.marked_pids()) | roots
-        for pid, pgid in _live_groups():
+        for pid, pgid in machine.live_groups():
             if pgid in roots:
                 mine.add(pid)
         for pid in list(mine):
-            p = _process(pid)
+            p = machine.process(pid)
             try:
                 mine.update(c.pid for c in p.children(recursive=True))
             except (AttributeError, psutil.Error):
                 pass  # gone meanwhile
-        return sorted(p for p in mine if _process(p) is not None)
+        return sorted(p for p in mine if machine.process(p) is not None)
 
     def kill_marked(self, timeout=10.0):
         """Stop every straggler carrying our marker; return the pids that were
@@ -303,71 +275,14 @@ class ProcessTable:
         """
         pids = self.marked_pids()
         for pid in pids:
-            _signal(pid, signal.SIGTERM)
+            machine.signal_pid(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and any(pid_alive(p) for p in pids):
             time.sleep(0.1)
         for pid in pids:
             if pid_alive(pid):
-                _signal(pid, signal.SIGKILL)
+                machine.signal_pid(pid, signal.SIGKILL)
         return pids
-
-
-def _signal(pid, sig):
-    try:
-        os.kill(pid, sig)
-    except ProcessLookupError:
-        pass
-
-
-def _signal_group(pid, sig):
-    """Signal pid's process group (it leads its own session), or pid alone."""
-    try:
-        if os.getpgid(pid) == pid:
-            os.killpg(pid, sig)
-            return
-    except ProcessLookupError:
-        return
-    _signal(pid, sig)
-
-
-def _live_groups():
-    """(pid, process group) of every live, not zombie, process."""
-    for p in psutil.process_iter(['status']):
-        if p.info['status'] == psutil.STATUS_ZOMBIE:
-            continue
-        try:
-            yield p.pid, os.getpgid(p.pid)
-        except ProcessLookupError:
-            continue
-
-
-def _group_members(pgid):
-    """Live (not zombie) pids whose process group is pgid."""
-    return [pid for pid, group in _live_groups() if group == pgid]
-
-
-def group_alive(pid):
-    """True while pid or any member of the group it leads lives (zombies
-    waiting for their parent count as gone).
-    """
-    return pid_alive(pid) or bool(_group_members(pid))
-
-
-def _signal_members(pgid, sig):
-    """Signal each member of a group whose leader may be gone already."""
-    for pid in _group_members(pgid):
-        _signal(pid, sig)
-
-
-def _wait_gone(pid, timeout):
-    """Wait until pid and the members of the group it leads are gone."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not group_alive(pid):
-            return True
-        time.sleep(0.1)
-    return not group_alive(pid)
 
 
 def listening_sockets(pids):

@@ -25,6 +25,7 @@ import pytest
 
 from testbed.cloud import probes
 from testbed.cloud import procs
+from testbed import procs as machine
 from tests.unit.testbed.cloud import loopback
 
 
@@ -104,7 +105,7 @@ def test_recycled_pid_is_not_ours(tmp_path):
     assert table.pid('me') == os.getpid()
     entry = table.load()
     # as if the pid now belonged to a process started a second later
-    entry['me']['started'] += procs.SAME_START
+    entry['me']['started'] += machine.SAME_START
     table._save(entry)
     assert table.pid('me') is None
 
