@@ -110,7 +110,7 @@ CASES = [
 
 
 @pytest.fixture(scope='module')
-def guest(libvirt_cloud):
+def shared_guest(libvirt_cloud):
     c = libvirt_cloud
     try:
         with servers.booted(c, BUSY, 'lm-pol', c.hosts[0]) as sid:
@@ -118,6 +118,15 @@ def guest(libvirt_cloud):
     finally:
         c.reconfigure()
     servers.assert_nothing_left(c, sid)
+
+
+@pytest.fixture
+def guest(libvirt_cloud, shared_guest):
+    """The module's guest, settled after each case: a case that fails
+    half-way leaves no migration in flight for the next one.
+    """
+    yield shared_guest
+    servers.settle(libvirt_cloud, shared_guest)
 
 
 @pytest.mark.parametrize(
