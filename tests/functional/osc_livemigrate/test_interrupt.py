@@ -39,8 +39,9 @@ if handler is not signal.default_int_handler:
     # SIGINT ignored (or no handler): the Ctrl-C would never arrive
     print('started with SIGINT %r' % (handler,), flush=True)
     sys.exit(0)
-print('ready', flush=True)
 try:
+    # NOTE: inside the try: the parent presses Ctrl-C once it reads this
+    print('ready', flush=True)
     time.sleep(300)
 except KeyboardInterrupt:
     print('KeyboardInterrupt', flush=True)
