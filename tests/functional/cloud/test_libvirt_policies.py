@@ -16,7 +16,8 @@ nova's ``[libvirt] live_migration_timeout_action``: abort (the guest stays
 on the source, the wait exits non-zero with the policy's reason) and
 force_complete, which switches to post-copy when permitted and otherwise
 pauses the guest until pre-copy finishes. The schedule and kubevirt
-policies escalate on their own triggers. (adaptive: test_libvirt_cli.)
+policies escalate on their own triggers. (adaptive:
+test_libvirt_cli_abort_and_complete.)
 Every case checks that the disk figures are saved while it runs and the
 final figures it leaves (``server migration show`` of the ended
 migration); the abort case also runs a shadow policy that would have
