@@ -35,6 +35,8 @@ from testbed.guest import serial
 
 #: the statuses a migration record ends in
 ENDED = ('completed', 'cancelled', 'error', 'failed')
+#: the statuses of a migration nova can still abort (post-copy it cannot)
+ABORTABLE = ('queued', 'preparing', 'running')
 
 
 def wait_for(what, fn, timeout, every=1.0):
@@ -175,6 +177,60 @@ def settled(c, sid, timeout=300):
         return None
 
     return wait_for('server %s settled' % sid, probe, timeout, every=2)
+
+
+def settle(c, sid, timeout=300):
+    """Leave a shared guest as the next test expects to find it: no
+    migration in flight and the server ACTIVE, wherever it runs.
+
+    A migration still in flight (its test failed half-way, or its CLI never
+    saw the Ctrl-C meant to abort it) is aborted; one in post-copy cannot
+    be, and is waited for. A server already deleted is left alone.
+
+    :returns: (status, host, last migration), or None if the server is gone
+    :raises AssertionError: not settled within ``timeout`` s; the message
+        names what was waited for and what was seen last
+    """
+    if c.connection().compute.find_server(sid, ignore_missing=True) is None:
+        return None
+    aborted = []
+    seen = {}
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        m = latest(c, sid)
+        if m and m['Status'] in ABORTABLE and m['Id'] not in aborted:
+            aborted.append(m['Id'])
+            c.openstack(
+                'server', 'migration', 'abort', sid, str(m['Id']), check=False
+            )
+        status, host, task = where(c, sid)
+        seen = {'status': status, 'task': task, 'host': host, 'migration': m}
+        if (
+            status == 'ACTIVE'
+            and task is None
+            and (m is None or m['Status'] in ENDED)
+        ):
+            return status, host, m
+        time.sleep(2)
+    raise AssertionError(
+        'server %s not settled within %d s: waited for no migration in '
+        'flight and status ACTIVE with no task (aborted migrations: %s); '
+        'last seen %s' % (sid, timeout, aborted or 'none', seen)
+    )
+
+
+def outcome_lines(c, host, sid, words):
+    """nova's outcome lines (``words``) for ``sid`` in the nova-compute log
+    of ``host``, as ``(level, logger, message)``.
+    """
+    with open(c.layout.log('nova-compute-%s' % host), errors='replace') as f:
+        lines = [ln for ln in f if '[instance: %s] %s' % (sid, words) in ln]
+    out = []
+    for line in lines:
+        # 2026-12-01 12:24:40.581 9561 INFO nova.virt.libvirt.driver [...]
+        fields = line.split(None, 5)
+        out.append((fields[3], fields[4], line.split('] ', 2)[-1].strip()))
+    return out
 
 
 def boot(c, spec, name, host):

@@ -26,11 +26,11 @@ none (the control) they fail as nova's do.
 
 import json
 import os
-import signal
 import subprocess
 import time
 
 from testbed.cloud import services as svc
+from tests.functional.cloud import faults
 from tests.functional.cloud import servers
 
 ROOT = os.path.dirname(
@@ -76,23 +76,20 @@ def _result(proc, timeout):
 
 def test_post_steps_run_again_once_the_broker_is_back(cloud):
     c = cloud
-    rabbit = [s for s in c.services if s.name == 'rabbitmq']
     probe, control = _probe(c, 300), _probe(c, 0)
     _ready(probe)
     _ready(control)
-    conductor = c.table.pid('nova-conductor')
-    assert conductor, 'nova-conductor is not running'
-    os.killpg(conductor, signal.SIGSTOP)
+    conductor = faults.freeze(c, 'nova-conductor')
     try:
         for proc in (probe, control):
             proc.stdin.write('go\n')
             proc.stdin.flush()
         time.sleep(2)  # the requests are queued for the frozen conductor
-        assert c.table.stop('rabbitmq', timeout=30), 'RabbitMQ was not running'
+        assert faults.stop_rabbitmq(c), 'RabbitMQ was not running'
         time.sleep(DOWN_S)
     finally:
-        c.supervisor.run(rabbit)
-        os.killpg(conductor, signal.SIGCONT)
+        faults.start_rabbitmq(c)
+        faults.thaw(conductor)
     back, back_wall = time.monotonic(), time.time()
     rc, got = _result(probe, 300)
     took = time.monotonic() - back

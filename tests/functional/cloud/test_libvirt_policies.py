@@ -16,7 +16,8 @@ nova's ``[libvirt] live_migration_timeout_action``: abort (the guest stays
 on the source, the wait exits non-zero with the policy's reason) and
 force_complete, which switches to post-copy when permitted and otherwise
 pauses the guest until pre-copy finishes. The schedule and kubevirt
-policies escalate on their own triggers. (adaptive: test_libvirt_cli.)
+policies escalate on their own triggers. (adaptive:
+test_libvirt_cli_abort_and_complete.)
 Every case checks that the disk figures are saved while it runs and the
 final figures it leaves (``server migration show`` of the ended
 migration); the abort case also runs a shadow policy that would have
@@ -110,7 +111,7 @@ CASES = [
 
 
 @pytest.fixture(scope='module')
-def guest(libvirt_cloud):
+def shared_guest(libvirt_cloud):
     c = libvirt_cloud
     try:
         with servers.booted(c, BUSY, 'lm-pol', c.hosts[0]) as sid:
@@ -118,6 +119,15 @@ def guest(libvirt_cloud):
     finally:
         c.reconfigure()
     servers.assert_nothing_left(c, sid)
+
+
+@pytest.fixture
+def guest(libvirt_cloud, shared_guest):
+    """The module's guest, settled after each case: a case that fails
+    half-way leaves no migration in flight for the next one.
+    """
+    yield shared_guest
+    servers.settle(libvirt_cloud, shared_guest)
 
 
 @pytest.mark.parametrize(

@@ -27,13 +27,9 @@ move and the compute manager sets the server to ERROR. Hence the claims
 that the server ends ACTIVE on B and its migration ``completed``.
 """
 
-import os
-import subprocess
-import threading
-import time
-
 from testbed.cloud import computes
 from testbed import libvirtd
+from tests.functional.cloud import faults
 from tests.functional.cloud import servers
 
 BUSY = computes.WORKLOADS[1]
@@ -46,103 +42,18 @@ def _phase(c, sid):
     return servers.show(c, sid)['properties'].get('livemigrate:phase')
 
 
-def _cut_at(c, lv, dom, wanted, letter, stop, cut, timeout=60):
-    """Cut ``letter``'s link the moment ``dom`` is in state ``wanted``.
-
-    Asking nova takes a CLI call (seconds); a post-copy that faults in a
-    busy working set can be over by then. libvirt's own state is read here
-    every 20 ms instead.
-    """
-    deadline = time.monotonic() + timeout
-    while not stop.is_set() and time.monotonic() < deadline:
-        try:
-            state = tuple(dom.state())
-        except lv.libvirtError:  # gone: nothing to cut
-            return
-        if state == wanted:
-            c.pair.set_link(letter, False)
-            cut.set()
-            return
-        time.sleep(0.02)
-
-
-def migrate_and_cut_at_postcopy(c, lv, sid, dom, dst, guest_on_dst=False):
-    """Start ``server migrate --live-migration --wait`` (policy ``nova``)
-    to ``dst``, force post-copy as soon as the migration runs, and cut
-    ``dst``'s link the moment the source (``dom``) enters post-copy.
-
-    :param guest_on_dst: cut only once the guest runs on ``dst`` in
-        post-copy instead. A cut between the two (the switch-over's device
-        state still in flight) fails the incoming migration, and the
-        destination's libvirt destroys its domain: the whole guest is then
-        on the source.
-    :returns: (the CLI's Popen, the migration row, whether it was cut)
-    """
-    proc = subprocess.Popen(
-        [c.openstack_bin, 'server', 'migrate', '--live-migration']
-        + ['--host', dst, '--policy', 'nova', '--wait']
-        + ['--poll-interval', '1', sid],
-        env=dict(os.environ, **c.env()),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        stdin=subprocess.DEVNULL,
-    )
-    stop, cut = threading.Event(), threading.Event()
-    letter = servers.host_letter(c, dst)
-    watcher = None
-    try:
-        # switch early: most of the guest's memory is still to be sent
-        m = servers.wait_for(
-            'a running migration',
-            lambda: (lambda m: m if m and m['Status'] == 'running' else None)(
-                servers.latest(c, sid)
-            ),
-            120,
-            every=0.5,
-        )
-        if guest_on_dst:
-            watched = c.pair.connect(letter).lookupByUUIDString(sid)
-            wanted = (lv.VIR_DOMAIN_RUNNING, lv.VIR_DOMAIN_RUNNING_POSTCOPY)
-        else:
-            watched = dom
-            wanted = (lv.VIR_DOMAIN_PAUSED, lv.VIR_DOMAIN_PAUSED_POSTCOPY)
-        watcher = threading.Thread(
-            target=_cut_at,
-            daemon=True,
-            args=(c, lv, watched, wanted, letter, stop, cut),
-        )
-        watcher.start()
-        c.openstack(
-            'server', 'migration', 'force', 'complete', sid, str(m['Id'])
-        )
-        watcher.join(60)
-    except BaseException:
-        proc.kill()
-        proc.wait()
-        raise
-    finally:
-        stop.set()
-        if watcher is not None and watcher.is_alive():
-            watcher.join(5)
-    return proc, m, cut.is_set()
-
-
 def test_wait_shows_a_broken_postcopy_and_the_guest_survives(libvirt_cloud):
     c = libvirt_cloud
     lv = libvirtd.load_libvirt()
     src, dst = c.hosts
-    dst_letter = servers.host_letter(c, dst)
     with servers.booted(c, BUSY, 'lm-pclink', src) as sid:
         # set before the migration starts, as nova never sets it
-        dom = c.pair.connect(servers.host_letter(c, src)).lookupByUUIDString(
-            sid
-        )
-        dom.migrateSetMaxSpeed(
-            POSTCOPY_CAP_MIB_S, lv.VIR_DOMAIN_MIGRATE_MAX_SPEED_POSTCOPY
-        )
+        dom = faults.domain(c, sid, src)
+        faults.cap_postcopy(lv, dom, POSTCOPY_CAP_MIB_S)
         try:
-            proc, m, cut = migrate_and_cut_at_postcopy(c, lv, sid, dom, dst)
+            proc, m, cut = faults.migrate_and_cut_at_postcopy(
+                c, lv, sid, dom, dst
+            )
             assert cut, 'post-copy did not start within 60 s'
             servers.wait_for(
                 'phase post-copy failed',
@@ -151,12 +62,9 @@ def test_wait_shows_a_broken_postcopy_and_the_guest_survives(libvirt_cloud):
                 every=1,
             )
             state = dom.state()
-            assert tuple(state) == (
-                lv.VIR_DOMAIN_PAUSED,
-                lv.VIR_DOMAIN_PAUSED_POSTCOPY_FAILED,
-            ), state
+            assert tuple(state) == faults.postcopy_failed(lv), state
         finally:
-            c.pair.set_link(dst_letter, True)
+            faults.restore_link(c, dst)
         try:
             out, err = proc.communicate(timeout=600)
         finally:

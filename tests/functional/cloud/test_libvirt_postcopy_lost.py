@@ -33,10 +33,13 @@ import time
 
 from testbed.cloud import computes
 from testbed import libvirtd
+from tests.functional.cloud import faults
 from tests.functional.cloud import servers
-from tests.functional.cloud import test_libvirt_postcopy_link as link
 
 BUSY = computes.WORKLOADS[1]
+#: post-copy's own cap (MiB/s), low enough that the link can be cut while
+#: pages still flow
+POSTCOPY_CAP_MIB_S = 5
 WINDOW_S = 30
 #: nova's periodic clean-ups of deleted servers, every this many seconds
 REAP_S = 10
@@ -49,38 +52,21 @@ OPTIONS = {
 }
 
 
-def _retries2(c, value):
-    for letter in c.pair.HOSTS:
-        c.pair.run_in_host(
-            letter, ['sysctl', '-qw', 'net.ipv4.tcp_retries2=%d' % value]
-        )
-
-
-def _qemu_sockets(c, letter):
-    """Established TCP connections of QEMU in host ``letter``."""
-    out = c.pair.run_in_host(
-        letter, ['ss', '-Htnp', 'state', 'established']
-    ).stdout
-    return [ln for ln in out.splitlines() if 'qemu' in ln]
-
-
 def test_a_lost_postcopy_is_error_and_delete_leaves_nothing(libvirt_cloud):
     c = libvirt_cloud
     lv = libvirtd.load_libvirt()
     src, dst = c.hosts
     src_letter, dst_letter = (servers.host_letter(c, h) for h in (src, dst))
     c.reconfigure(compute=OPTIONS)
-    _retries2(c, 3)
+    faults.tcp_retries2(c, 3)
     proc = sid = None
     try:
         sid = servers.boot(c, BUSY, 'lm-pclost', src)
         servers.active(c, sid, src)
         servers.heartbeats(c, sid, 2)
-        dom = c.pair.connect(src_letter).lookupByUUIDString(sid)
-        dom.migrateSetMaxSpeed(
-            link.POSTCOPY_CAP_MIB_S, lv.VIR_DOMAIN_MIGRATE_MAX_SPEED_POSTCOPY
-        )
-        proc, m, cut = link.migrate_and_cut_at_postcopy(
+        dom = faults.domain(c, sid, src)
+        faults.cap_postcopy(lv, dom, POSTCOPY_CAP_MIB_S)
+        proc, m, cut = faults.migrate_and_cut_at_postcopy(
             c, lv, sid, dom, dst, guest_on_dst=True
         )
         assert cut, 'post-copy did not start within 60 s'
@@ -113,11 +99,9 @@ def test_a_lost_postcopy_is_error_and_delete_leaves_nothing(libvirt_cloud):
         # both halves kept, and the kernel did end the migration's stream
         for letter in (src_letter, dst_letter):
             assert sid in servers.domains(c, letter), (letter, sid)
-            assert _qemu_sockets(c, letter) == [], _qemu_sockets(c, letter)
-        assert tuple(dom.state()) == (
-            lv.VIR_DOMAIN_PAUSED,
-            lv.VIR_DOMAIN_PAUSED_POSTCOPY_FAILED,
-        ), dom.state()
+            sockets = faults.qemu_sockets(c, letter)
+            assert sockets == [], sockets
+        assert tuple(dom.state()) == faults.postcopy_failed(lv), dom.state()
         print('\nERROR %.0f s after the cut; fault: %s' % (error_s, fault))
 
         t_delete = time.monotonic()
@@ -150,8 +134,8 @@ def test_a_lost_postcopy_is_error_and_delete_leaves_nothing(libvirt_cloud):
         if proc is not None and proc.poll() is None:
             proc.kill()
             proc.wait()
-        c.pair.set_link(dst_letter, True)
-        _retries2(c, 15)
+        faults.restore_link(c, dst)
+        faults.tcp_retries2(c, 15)
         if sid is not None:
             servers.delete(c, sid)  # a no-op when the test got that far
         c.reconfigure()

@@ -26,13 +26,11 @@ the job completes is checked the same way.
 
 import os
 import signal
-import threading
 import time
 
 from testbed.cloud import computes
-from testbed.cloud import procs
-from testbed.cloud import services as svc
 from testbed import libvirtd
+from tests.functional.cloud import faults
 from tests.functional.cloud import servers
 
 BUSY = computes.WORKLOADS[1]
@@ -48,52 +46,6 @@ NOVA_GRACEFUL_S = 180
 BUS_DOWN_S = 60
 #: how long a service manager lets libvirtd stop (systemd's default)
 LIBVIRTD_STOP_S = 90
-
-
-def _compute(c, host):
-    return [s for s in c.services if s.name == svc.compute_name(host)][0]
-
-
-def _signal_compute(c, host, sig):
-    """Send ``sig`` to the host's nova-compute (and its privsep helpers,
-    as a service manager would) and wait until all of them are gone.
-    """
-    name = svc.compute_name(host)
-    pid = c.table.pid(name)
-    assert pid, '%s is not running' % name
-    os.killpg(pid, sig)
-    servers.wait_for(
-        '%s to exit' % name,
-        lambda: not procs.group_alive(pid),
-        300,
-        every=0.2,
-    )
-    c.table.forget(name)
-
-
-def _start_compute(c, host):
-    """Start the host's nova-compute; the moment it answers."""
-    c.supervisor.run([_compute(c, host)])
-    return time.monotonic()
-
-
-def _at_state(lv, dom, wanted, act, done, stop, timeout=180):
-    """Call ``act`` the moment the source domain's (state, reason) is
-    ``wanted``; ``wanted`` None: the moment the domain is gone.
-    """
-    deadline = time.monotonic() + timeout
-    while not stop.is_set() and time.monotonic() < deadline:
-        try:
-            state = tuple(dom.state())
-        except lv.libvirtError:  # gone from the source
-            state = None
-            if wanted is not None:
-                return
-        if state == wanted:
-            act()
-            done.set()
-            return
-        time.sleep(0.02)
 
 
 def _verifies(c, sid):
@@ -180,13 +132,13 @@ def test_source_compute_killed_at_postcopy_completes_on_the_destination(
 
     def back():
         time.sleep(DOWN_S)
-        return _start_compute(c, src)
+        return faults.start_compute(c, src)
 
     _postcopy_fault(
         c,
         'lm-rst-pc',
-        (lv.VIR_DOMAIN_PAUSED, lv.VIR_DOMAIN_PAUSED_POSTCOPY),
-        lambda: _signal_compute(c, src, signal.SIGKILL),
+        faults.postcopy_paused(lv),
+        lambda: faults.signal_compute(c, src, signal.SIGKILL),
         back,
         'dst',
         'completed',
@@ -202,9 +154,7 @@ def _precopy_fault(c, prefix, inject, event='livemigrate_restart-rolled-back'):
     lv = libvirtd.load_libvirt()
     src, dst = c.hosts
     with servers.booted(c, BUSY, prefix, src) as sid:
-        dom = c.pair.connect(servers.host_letter(c, src)).lookupByUUIDString(
-            sid
-        )
+        dom = faults.domain(c, sid, src)
         sweeps = _verifies(c, sid)
         mig = _start_migration(c, sid, dst)
         state = tuple(dom.state())
@@ -229,9 +179,9 @@ def test_source_compute_killed_in_precopy_rolls_back(libvirt_cloud):
     c = libvirt_cloud
 
     def kill(src):
-        _signal_compute(c, src, signal.SIGKILL)
+        faults.signal_compute(c, src, signal.SIGKILL)
         time.sleep(DOWN_S)
-        return _start_compute(c, src)
+        return faults.start_compute(c, src)
 
     _precopy_fault(c, 'lm-rst-kill', kill)
 
@@ -247,9 +197,9 @@ def test_source_compute_stopped_in_precopy_rolls_back(libvirt_cloud):
 
     def stop(src):
         t0 = time.monotonic()
-        _signal_compute(c, src, signal.SIGTERM)
+        faults.signal_compute(c, src, signal.SIGTERM)
         print('\nnova-compute took %.0f s to stop' % (time.monotonic() - t0))
-        return _start_compute(c, src)
+        return faults.start_compute(c, src)
 
     try:
         _precopy_fault(c, 'lm-rst-term', stop)
@@ -265,19 +215,7 @@ def test_source_libvirtd_restarted_in_precopy_rolls_back(libvirt_cloud):
     c = libvirt_cloud
 
     def restart_libvirtd(src):
-        letter = servers.host_letter(c, src)
-        pid = c.pair.libvirtd_pid(letter)
-        t0 = time.monotonic()
-        os.kill(pid, signal.SIGTERM)
-        servers.wait_for(
-            'libvirtd %s to stop' % letter,
-            lambda: not libvirtd.is_alive(pid),
-            LIBVIRTD_STOP_S,
-            every=0.1,
-        )
-        print('\nlibvirtd took %.0f s to stop' % (time.monotonic() - t0))
-        c.pair.start_libvirtd(letter)
-        return time.monotonic()
+        return faults.restart_libvirtd(c, src, LIBVIRTD_STOP_S)
 
     _precopy_fault(c, 'lm-rst-lvd', restart_libvirtd)
 
@@ -302,36 +240,23 @@ def _postcopy_fault(
     lv = libvirtd.load_libvirt()
     src, dst = c.hosts
     with servers.booted(c, BUSY, prefix, src) as sid:
-        dom = c.pair.connect(servers.host_letter(c, src)).lookupByUUIDString(
-            sid
-        )
+        dom = faults.domain(c, sid, src)
         if cap_mib_s:
-            dom.migrateSetMaxSpeed(
-                cap_mib_s, lv.VIR_DOMAIN_MIGRATE_MAX_SPEED_POSTCOPY
-            )
+            faults.cap_postcopy(lv, dom, cap_mib_s)
         sweeps = _verifies(c, sid)
         mig = _start_migration(c, sid, dst)
-        stop, done = threading.Event(), threading.Event()
-        watcher = threading.Thread(
-            target=_at_state,
-            daemon=True,
-            args=(lv, dom, wanted, inject, done, stop),
-        )
-        watcher.start()
         try:
-            c.openstack(
-                'server',
-                'migration',
-                'force',
-                'complete',
-                sid,
-                str(mig['Id']),
-            )
-            watcher.join(180)
-            assert done.is_set(), 'the source never reached %s' % (wanted,)
+            with faults.AtState(lv, dom, wanted, inject, 180) as at:
+                c.openstack(
+                    'server',
+                    'migration',
+                    'force',
+                    'complete',
+                    sid,
+                    str(mig['Id']),
+                )
+                assert at.wait(), 'the source never reached %s' % (wanted,)
         finally:
-            stop.set()
-            watcher.join(5)
             since = back()
         _assert_settled(
             c,
@@ -357,13 +282,13 @@ def test_destination_compute_killed_at_postcopy_completes(libvirt_cloud):
 
     def back():
         time.sleep(DOWN_S)
-        return _start_compute(c, dst)
+        return faults.start_compute(c, dst)
 
     _postcopy_fault(
         c,
         'lm-rst-dst',
-        (lv.VIR_DOMAIN_PAUSED, lv.VIR_DOMAIN_PAUSED_POSTCOPY),
-        lambda: _signal_compute(c, dst, signal.SIGKILL),
+        faults.postcopy_paused(lv),
+        lambda: faults.signal_compute(c, dst, signal.SIGKILL),
         back,
         'dst',
         'completed',
@@ -385,18 +310,16 @@ def test_rabbitmq_stopped_when_the_job_completes(libvirt_cloud):
     destination ran.
     """
     c = libvirt_cloud
-    rabbit = [s for s in c.services if s.name == 'rabbitmq']
 
     def back():
         time.sleep(BUS_DOWN_S)
-        c.supervisor.run(rabbit)
-        return time.monotonic()
+        return faults.start_rabbitmq(c)
 
     _postcopy_fault(
         c,
         'lm-rst-bus',
         None,
-        lambda: c.table.stop('rabbitmq', timeout=30),
+        lambda: faults.stop_rabbitmq(c),
         back,
         'dst',
         'completed',

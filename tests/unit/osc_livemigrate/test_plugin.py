@@ -12,7 +12,6 @@
 """Microversion table, plugin hooks and the cost of importing the plugin."""
 
 import argparse
-import configparser
 import os
 import re
 import subprocess
@@ -24,56 +23,7 @@ from osc_lib import exceptions
 from osc_livemigrate import plugin
 from osc_livemigrate.tables import microversions as mv
 from tests.unit.osc_livemigrate import fakes
-
-ROOT = os.path.dirname(
-    os.path.dirname(
-        os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    )
-)
-PKG = os.path.join(ROOT, 'osc_livemigrate')
-
-
-def _entry_point_modules():
-    """Modules setup.cfg registers commands from, e.g. 'v1/drain.py'."""
-    cfg = configparser.ConfigParser()
-    cfg.read(os.path.join(ROOT, 'setup.cfg'))
-    targets = cfg['entry_points']['openstack.livemigrate.v1'].splitlines()
-    return {
-        t.partition('=')[2]
-        .strip()
-        .partition(':')[0]
-        .split('.', 1)[1]
-        .replace('.', '/')
-        + '.py'
-        for t in targets
-        if t.strip()
-    }
-
-
-#: modules every walk of the package must find; a walk that finds fewer
-#: looked in the wrong place
-EXPECTED = _entry_point_modules() | {
-    'plugin.py',
-    'sdk/errors.py',
-    'sdk/lookups.py',
-    'sdk/events.py',
-    'tables/contract.py',
-    'tables/microversions.py',
-    'options.py',
-    'follow/output.py',
-    'follow/progress.py',
-    'follow/waiting.py',
-}
-
-
-def package_modules():
-    """Every .py file of the package, relative to it ('v1/watch.py')."""
-    found = set()
-    for root, _, files in os.walk(PKG):
-        for name in files:
-            if name.endswith('.py'):
-                found.add(os.path.relpath(os.path.join(root, name), PKG))
-    return found
+from tests.unit.osc_livemigrate import package
 
 
 class TestMicroversions(unittest.TestCase):
@@ -112,16 +62,18 @@ class TestMicroversions(unittest.TestCase):
     def test_no_version_literal_outside_the_table(self):
         """Microversions live in microversions.py only (style guide)."""
         literal = re.compile(r"""['"]2\.\d\d['"]""")
-        modules = package_modules()
-        self.assertLessEqual(EXPECTED, modules)
+        modules = package.package_modules()
+        self.assertLessEqual(package.EXPECTED, modules)
         read = set()
         for name in sorted(modules - {'tables/microversions.py'}):
-            with open(os.path.join(PKG, name)) as f:
+            with open(os.path.join(package.PKG, name)) as f:
                 text = f.read()
             self.assertIsNone(literal.search(text), name)
             read.add(name)
         self.assertEqual(modules - {'tables/microversions.py'}, read)
-        with open(os.path.join(PKG, 'tables', 'microversions.py')) as f:
+        with open(
+            os.path.join(package.PKG, 'tables', 'microversions.py')
+        ) as f:
             self.assertRegex(f.read(), literal)
 
 
@@ -156,8 +108,8 @@ class TestPlugin(unittest.TestCase):
         for any module of the package (every ``openstack`` run imports the
         command modules to list them).
         """
-        modules = package_modules()
-        self.assertLessEqual(EXPECTED, modules)
+        modules = package.package_modules()
+        self.assertLessEqual(package.EXPECTED, modules)
         names = sorted(
             'osc_livemigrate.' + m[: -len('.py')].replace('/', '.')
             for m in modules
@@ -177,6 +129,6 @@ class TestPlugin(unittest.TestCase):
             capture_output=True,
             text=True,
             check=True,
-            cwd=ROOT,
+            cwd=package.ROOT,
         )
         self.assertEqual('%d ' % len(names), out.stdout.rstrip('\n'))

@@ -24,9 +24,9 @@ import sys
 import unittest
 
 from osc_livemigrate.tables import contract
-from tests.unit.osc_livemigrate import test_plugin
+from tests.unit.osc_livemigrate import package
 
-DOC = os.path.join(test_plugin.ROOT, 'doc', 'source', 'admin', 'contract.rst')
+DOC = os.path.join(package.ROOT, 'doc', 'source', 'admin', 'contract.rst')
 
 
 class TestContractTable(unittest.TestCase):
@@ -82,12 +82,12 @@ class TestOneCopy(unittest.TestCase):
         spelled = re.compile(
             r"""['"](livemigrate[:_]|policy-refused|post-copy failed)"""
         )
-        modules = test_plugin.package_modules()
-        self.assertLessEqual(test_plugin.EXPECTED, modules)
+        modules = package.package_modules()
+        self.assertLessEqual(package.EXPECTED, modules)
         for name in sorted(modules - {'tables/contract.py'}):
-            with open(os.path.join(test_plugin.PKG, name)) as f:
+            with open(os.path.join(package.PKG, name)) as f:
                 self.assertIsNone(spelled.search(f.read()), name)
-        with open(os.path.join(test_plugin.PKG, 'tables', 'contract.py')) as f:
+        with open(os.path.join(package.PKG, 'tables', 'contract.py')) as f:
             self.assertRegex(f.read(), spelled)
 
     def test_cli_never_imports_the_driver(self):
@@ -103,10 +103,10 @@ class TestOneCopy(unittest.TestCase):
             capture_output=True,
             text=True,
             check=True,
-            cwd=test_plugin.ROOT,
+            cwd=package.ROOT,
         )
         self.assertEqual('[]', out.stdout.strip())
         imports = re.compile(r'^\s*(from|import)\s+nova', re.M)
-        for name in sorted(test_plugin.package_modules()):
-            with open(os.path.join(test_plugin.PKG, name)) as f:
+        for name in sorted(package.package_modules()):
+            with open(os.path.join(package.PKG, name)) as f:
                 self.assertIsNone(imports.search(f.read()), name)

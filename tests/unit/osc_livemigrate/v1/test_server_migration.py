@@ -21,7 +21,7 @@ from osc_lib import exceptions
 from osc_livemigrate.follow import final
 from osc_livemigrate.v1 import server_migration
 from tests.unit.osc_livemigrate import fakes
-from tests.unit.osc_livemigrate.v1.test_server_migrate import _actions
+from tests.unit.osc_livemigrate import parsers
 
 UUID = '11111111-1111-1111-1111-111111111111'
 #: openstackclient 10.5's list columns at 2.59 to 2.79
@@ -73,8 +73,8 @@ class TestParsersAreSupersets(unittest.TestCase):
             ),
         )
         for theirs, ours in pairs:
-            core_actions = _actions(theirs(app, None).get_parser('x'))
-            our_actions = _actions(ours(app, None).get_parser('x'))
+            core_actions = parsers.actions(theirs(app, None).get_parser('x'))
+            our_actions = parsers.actions(ours(app, None).get_parser('x'))
             for name, action in core_actions.items():
                 with self.subTest(command=ours.__name__, option=name):
                     self.assertIn(name, our_actions)

@@ -1,0 +1,36 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+"""The ``openstack`` CLI run against the fake-mode mini-cloud's nova."""
+
+import json
+import os
+
+IMAGE = 'tiny'
+FLAVOR = 'm1.tiny'
+
+
+def env(cloud):
+    """The admin's environment for an ``openstack`` child."""
+    env = dict(os.environ)
+    env.update(cloud.env())
+    env.setdefault('PYTHONWARNINGS', 'ignore')
+    return env
+
+
+def json_lines(text):
+    return [
+        json.loads(line) for line in text.splitlines() if line.startswith('{')
+    ]
+
+
+def host(cloud, name):
+    return cloud.openstack_json('server', 'show', name)['OS-EXT-SRV-ATTR:host']

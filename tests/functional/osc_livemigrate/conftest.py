@@ -1,0 +1,40 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+"""The fake-mode cloud's test server, shared by the CLI test modules."""
+
+import uuid
+
+import pytest
+
+from tests.functional.osc_livemigrate import cli
+
+
+@pytest.fixture
+def server(cloud):
+    """One ACTIVE server on compute1, deleted afterwards."""
+    name = 'osc-lm-%s' % uuid.uuid4().hex[:8]
+    cloud.openstack(
+        'server',
+        'create',
+        '--flavor',
+        cli.FLAVOR,
+        '--image',
+        cli.IMAGE,
+        '--nic',
+        'none',
+        '--availability-zone',
+        'nova:compute1',
+        '--wait',
+        name,
+    )
+    yield name
+    cloud.openstack('server', 'delete', '--wait', name, check=False)
