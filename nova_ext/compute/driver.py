@@ -337,7 +337,9 @@ class LibvirtDriver(
         if CONF.livemigrate.publish_status:
             lm_outcome.publish_measured_downtime(
                 lambda: self._host.get_guest(instance),
-                store.NovaStore(context, instance, None),
+                lm_publisher.Publisher(
+                    store.NovaStore(context, instance, None), None, None
+                ),
                 instance,
                 measured=self._lm_metrics.measured_downtime,
             )
