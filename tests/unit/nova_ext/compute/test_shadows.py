@@ -28,9 +28,9 @@ from nova_ext.core.observation import MigrationContext
 from nova_ext.core.observation import Permits
 from nova_ext.core.policies import base
 from tests import fakes
+from tests.unit.nova_ext.compute import monitor_runs
 from tests.unit.nova_ext.compute.stores import Recorder
 from tests.unit.nova_ext.compute.stores import WRITES
-from tests.unit.nova_ext.compute import test_monitor
 
 COMPLETED = 3
 
@@ -75,7 +75,7 @@ def _run(shadow_policies, polls=10, interval_s=2.0):
         interval_s,
         lambda name, d: recorded.append((name, d.action.value)),
     )
-    outcome, guest, decisions, _ = test_monitor._run(
+    outcome, guest, decisions, _ = monitor_runs.run(
         active, _script(polls), stats_interval_s=interval_s, shadows=sh
     )
     return outcome, guest, decisions, recorded
