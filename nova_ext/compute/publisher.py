@@ -111,7 +111,9 @@ class Publisher:
       raises what the store raises, so a status write never breaks a
       migration; ``last_error`` keeps what the last write raised (None: it
       was written), for the caller that must tell a bus outage
-      (:meth:`nova_ext.compute.bus.PostSteps.complete`);
+      (:meth:`nova_ext.compute.bus.PostSteps.complete`); computing the
+      final figures is not a write, and a failure there only warns too
+      (:meth:`finished`);
     - with ``enabled`` false (``[livemigrate] publish_status``) no
       metadata key and no event is written; the migration record's bytes
       and ``instance.progress`` are nova's own fields, written as nova's
