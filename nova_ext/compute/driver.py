@@ -14,9 +14,10 @@
 Loaded with ``[DEFAULT] compute_driver = livemigrate.LibvirtDriver``. It
 changes only what it must and delegates the rest to nova:
 
-- the migration monitor is :class:`nova_ext.compute.monitor.Monitor` driving
-  the
-  policy chosen for the instance (:mod:`nova_ext.core.selection`);
+- nova's migration monitor is one
+  :class:`nova_ext.compute.outgoing.OutgoingMigration` per migration: a
+  :class:`nova_ext.compute.monitor.Monitor` driving the policy chosen for
+  the instance (:mod:`nova_ext.core.selection`), then nova's own steps;
 - API force-complete and abort go to that monitor's queue; abort during
   post-copy is refused, because only the destination has the whole guest;
 - a migration stays ``running`` in the API during post-copy and pause;
@@ -36,30 +37,24 @@ changes only what it must and delegates the rest to nova:
   once both are back (:mod:`nova_ext.core.restart`).
 """
 
-import collections
-import os
 import time
 
 from nova.compute import power_state
 from nova import conf as nova_conf
 from nova.virt.libvirt import driver as libvirt_driver
-from nova.virt.libvirt import migration as libvirt_migrate
 from oslo_log import log as logging
 
 from nova_ext.compute import allocations
-from nova_ext.compute import bus
 from nova_ext.compute import choice
 from nova_ext.compute import metrics as lm_metrics
 from nova_ext.compute import monitor
 from nova_ext.compute import outcome as lm_outcome
+from nova_ext.compute import outgoing
 from nova_ext.compute import publisher as lm_publisher
 from nova_ext.compute import settle
-from nova_ext.compute import shadows as lm_shadows
 from nova_ext.compute import store
 from nova_ext.compute import volumes
 from nova_ext import conf as lm_conf
-from nova_ext.core import contract
-from nova_ext.core import loader
 from nova_ext.core import observation
 from nova_ext.core.policies import base
 
@@ -68,11 +63,6 @@ CONF = nova_conf.CONF
 lm_conf.register_opts(CONF)
 
 MIB = 1024 * 1024
-
-
-def _uuid(instance):
-    """nova passes Instance objects, some of nova's tests pass dicts."""
-    return instance['uuid'] if isinstance(instance, dict) else instance.uuid
 
 
 class LibvirtDriver(
@@ -166,148 +156,22 @@ class LibvirtDriver(
         finish_event,
         disk_paths,
     ):
-        migration = choice.loaded(migrate_data, 'migration')
-        flags = self._get_migration_flags(migrate_data.block_migration)
-        permits = self._permits(instance, flags)
-        sizes = [os.stat(p).st_size for p in disk_paths if os.path.exists(p)]
-        context_ = observation.MigrationContext(
-            ram_bytes=instance.flavor.memory_mb * MIB,
-            permits=permits,
-            disk_bytes=sum(sizes),
-            disk_count=len(sizes),
-        )
-        chosen, policy = self._choose_policy(instance, context_)
-        LOG.info(
-            'Live migration policy %(name)s (from %(source)s), '
-            'permits %(permits)s',
-            {'name': chosen.name, 'source': chosen.source, 'permits': permits},
-            instance=instance,
-        )
-        publisher = lm_publisher.Publisher(
-            store.NovaStore(context, instance, migration),
-            choice.loaded(migration, 'uuid'),
-            chosen.name,
-            CONF.livemigrate.publish_status,
-        )
-        shadow_policies = lm_shadows.build(
-            CONF.livemigrate.shadow_policies,
-            context_,
-            self._params_for,
-            loader.build_policy,
-            instance,
-        )
-        publisher.started(chosen.refusals, chosen.asked, shadow_policies)
-        start_phase = (
-            observation.Phase.POSTCOPY
-            if choice.loaded(migration, 'status') == 'running (post-copy)'
-            else observation.Phase.PRECOPY
-        )
-        metrics = lm_metrics.MigrationMetrics(
-            self._lm_metrics, instance.uuid, chosen.name, start_phase
-        )
-
-        # NOTE: nova's own per-instance task deque is the control channel,
-        # so force-complete requests keep arriving exactly as nova queues them
-        controls = self.active_migrations.setdefault(
-            instance.uuid, collections.deque()
-        )
-
-        listener = lm_publisher.Listener(
-            publisher,
-            lambda: self._activate_destination_ports(
-                context, instance, migration
-            ),
-            metrics,
-        )
-
-        def job_end():
-            if not finish_event.done():
-                return None
-            return libvirt_migrate.find_job_type(guest, instance)
-
-        mon = monitor.Monitor(
-            guest,
-            policy,
-            self._lm_monitor_config,
-            listener,
-            instance=instance,
-            controls=controls,
-            phase=start_phase,
-            postcopy_enabled=permits.postcopy,
-            job_end=job_end,
-            shadows=lm_shadows.Shadows(
-                shadow_policies,
-                self._lm_monitor_config.stats_interval_s,
-                listener.shadow,
-                instance,
-            ),
-        )
-        self._lm_monitors[instance.uuid] = mon
-        try:
-            outcome = mon.run()
-        finally:
-            self._lm_monitors.pop(instance.uuid, None)
-            self._clear_empty_migration(instance)
-            metrics.ended(
-                lm_outcome.STATUS.get(mon.outcome.job, 'error'),
-                mon.outcome.elapsed_s,
-            )
-        if outcome.job == 'completed':
-            steps = bus.PostSteps(
-                bus.services_ping(context, dest),
-                CONF.livemigrate.post_migration_bus_window_s,
-            )
-            try:
-                steps.complete(
-                    lambda: lm_outcome.report(
-                        outcome,
-                        publisher,
-                        contract.PHASE_COMPLETED,
-                        guest,
-                        instance,
-                    ),
-                    lambda: post_method(
-                        context, instance, dest, block_migration, migrate_data
-                    ),
-                    publisher,
-                )
-            except Exception:
-                allocations.release_after_failed_post(
-                    context, instance, migration
-                )
-                raise
-            self._lm_moved.add(_uuid(instance))
-            return
-        if outcome.job == monitor.POSTCOPY_LOST:
-            raise lm_outcome.postcopy_lost(
-                context, instance, CONF.host, dest, publisher, outcome
-            )
-        if outcome.aborted_by:
-            self._lm_deliberate_abort.add(instance.uuid)
-        lm_outcome.report(
-            outcome,
-            publisher,
-            contract.PHASE_ABORTED
-            if outcome.aborted_by
-            else contract.PHASE_FAILED,
-            instance=instance,
-        )
-        libvirt_migrate.run_recover_tasks(
-            self._host,
-            guest,
-            instance,
-            collections.deque(outcome.recover_tasks),
-        )
-        if outcome.job == 'cancelled':
-            recover_method(
+        # NOTE: one object per migration leaving this host
+        outgoing.OutgoingMigration(
+            self,
+            outgoing.Handover(
                 context,
                 instance,
+                guest,
                 dest,
+                post_method,
+                recover_method,
+                block_migration,
                 migrate_data,
-                migration_status='cancelled',
-            )
-        else:  # the manager's default status is 'error'
-            recover_method(context, instance, dest, migrate_data)
+                finish_event,
+                disk_paths,
+            ),
+        ).run()
 
     def process_instances_at_startup(self, context, instances):
         instances = super().process_instances_at_startup(context, instances)
@@ -337,7 +201,9 @@ class LibvirtDriver(
         if CONF.livemigrate.publish_status:
             lm_outcome.publish_measured_downtime(
                 lambda: self._host.get_guest(instance),
-                store.NovaStore(context, instance, None),
+                lm_publisher.Publisher(
+                    store.NovaStore(context, instance, None), None, None
+                ),
                 instance,
                 measured=self._lm_metrics.measured_downtime,
             )
@@ -383,7 +249,7 @@ class LibvirtDriver(
                 migrate_data,
             )
         except Exception as exc:
-            if _uuid(instance) in self._lm_deliberate_abort:
+            if outgoing.instance_uuid(instance) in self._lm_deliberate_abort:
                 # NOTE: nova re-raises the migration thread's "operation
                 # aborted" after a deliberate abort; the compute manager
                 # would then set the server to ERROR although it runs
@@ -395,7 +261,7 @@ class LibvirtDriver(
                     instance=instance,
                 )
                 return
-            if _uuid(instance) in self._lm_moved:
+            if outgoing.instance_uuid(instance) in self._lm_moved:
                 # NOTE: a post-copy whose connection broke makes libvirt's
                 # migrate call fail even when the stream then resumes and
                 # completes; the guest runs on the destination and nova's
@@ -414,11 +280,11 @@ class LibvirtDriver(
                 return  # NOTE: libvirtd restarted under the monitor
             raise
         finally:
-            self._lm_deliberate_abort.discard(_uuid(instance))
-            self._lm_moved.discard(_uuid(instance))
+            self._lm_deliberate_abort.discard(outgoing.instance_uuid(instance))
+            self._lm_moved.discard(outgoing.instance_uuid(instance))
 
     def live_migration_abort(self, instance):
-        mon = self._lm_monitors.get(_uuid(instance))
+        mon = self._lm_monitors.get(outgoing.instance_uuid(instance))
         if mon is not None:
             if mon.outcome.phase is observation.Phase.POSTCOPY:
                 LOG.warning(

@@ -235,7 +235,9 @@ def measured_keys(metadata, downtime_ms):
     return keys
 
 
-def publish_measured_downtime(get_guest, store, instance=None, measured=None):
+def publish_measured_downtime(
+    get_guest, publisher, instance=None, measured=None
+):
     """On the destination: publish the downtime libvirt measured there.
 
     libvirt reports the measured downtime of a pre-copy switch-over in the
@@ -244,6 +246,8 @@ def publish_measured_downtime(get_guest, store, instance=None, measured=None):
     which the source wrote without it.
 
     :param get_guest: returns nova's Guest of the instance on this host
+    :param publisher: the destination's
+        :class:`nova_ext.compute.publisher.Publisher`, which writes the keys
     :param measured: ``f(policy, downtime_ms)`` told of a measured
         downtime, with the policy the status keys name (the metrics)
     """
@@ -259,14 +263,7 @@ def publish_measured_downtime(get_guest, store, instance=None, measured=None):
             measured(current.get(contract.POLICY_USED_KEY), int(downtime))
         return measured_keys(current, downtime)
 
-    try:
-        store.metadata(keys)
-    except Exception as exc:
-        LOG.warning(
-            'Could not publish the measured downtime: %s',
-            exc,
-            instance=instance,
-        )
+    publisher.measured_downtime(keys)
 
 
 def postcopy_lost(context, instance, source, dest, publisher, outcome):

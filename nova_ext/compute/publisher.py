@@ -17,10 +17,13 @@ live status, one instance action event per
 policy action for the audit trail, and the migration record's byte counters
 and ``instance.progress`` (never going backwards) for progress.
 
-What to write and when is decided here, without nova; the ``store`` the
+:class:`Publisher` is the only writer of these channels: the monitor's
+listener, the outcome of a job (:mod:`nova_ext.compute.outcome`), the shadow
+policies, the destination's measured downtime and a migration settled after
+a restart (:mod:`nova_ext.compute.settle`) all write through it. What to
+write and when is decided here, without nova; the ``store`` the
 driver passes (:class:`nova_ext.compute.store.NovaStore`) is what touches
-nova's
-objects.
+nova's objects, and nothing but a publisher calls it.
 """
 
 import json
@@ -94,11 +97,33 @@ def progress_percent(total, remaining, previous):
 
 
 class Publisher:
-    """Writes one migration's status through a ``store``.
+    """The one writer of one migration's status, through a ``store``.
 
-    ``store`` has ``metadata(keys)``, ``event(name, failure_reason)`` and
-    ``stats(obs, progress)``; the driver passes one backed by nova objects,
-    tests pass a recorder.
+    ``store`` has three write methods: ``metadata(keys)`` (``keys`` a dict,
+    or ``f(current metadata)`` giving one), ``event(name, failure_reason)``
+    and ``stats(obs, progress)``. The driver passes a
+    :class:`nova_ext.compute.store.NovaStore`, tests pass a recorder.
+
+    What a publisher guarantees:
+
+    - every store write goes through :meth:`_guarded`, the one place where
+      a failed write is caught and logged as a warning: no method here
+      raises what the store raises, so a status write never breaks a
+      migration; ``last_error`` keeps what the last write raised (None: it
+      was written), for the caller that must tell a bus outage
+      (:meth:`nova_ext.compute.bus.PostSteps.complete`); computing the
+      final figures is not a write, and a failure there only warns too
+      (:meth:`finished`);
+    - with ``enabled`` false (``[livemigrate] publish_status``) no
+      metadata key and no event is written; the migration record's bytes
+      and ``instance.progress`` are nova's own fields, written as nova's
+      monitor does, always.
+
+    The writes a migration makes, one method each: :meth:`started`,
+    :meth:`decision`, :meth:`shadow`, :meth:`stats`, :meth:`postcopy_link`,
+    :meth:`finished` and :meth:`post_steps_waited` on the source while the
+    job runs and ends; :meth:`settled` for a migration a restart
+    interrupted; :meth:`measured_downtime` on the destination.
     """
 
     def __init__(self, store, migration_uuid, policy_name, enabled=True):
@@ -109,8 +134,21 @@ class Publisher:
         self.phase = Phase.PRECOPY.value
         self.progress = 0
         self.last = (None, None)
-        #: what the last status write raised (None: it was written)
+        #: what the last store write raised (None: it was written)
         self.last_error = None
+
+    def _guarded(self, what, write, *args):
+        """Call ``write(*args)``, a store method; a failure only warns.
+
+        :param what: what was not done, for the warning
+        """
+        try:
+            write(*args)
+        except Exception as exc:  # status must never break a migration
+            self.last_error = exc
+            LOG.warning('Could not %s: %s', what, exc)
+        else:
+            self.last_error = None
 
     def _write(self, extra=None, **kw):
         if not self.enabled:
@@ -119,12 +157,7 @@ class Publisher:
             self.migration_uuid, self.policy_name, self.phase, **kw
         )
         keys.update(extra or {})
-        try:
-            self.store.metadata(keys)
-            self.last_error = None
-        except Exception as exc:  # status must never break a migration
-            self.last_error = exc
-            LOG.warning('Could not publish migration status: %s', exc)
+        self._guarded('publish migration status', self.store.metadata, keys)
 
     def started(self, refusals=(), asked=None, shadows=()):
         """Announce the policy in charge, and any refused request.
@@ -166,9 +199,7 @@ class Publisher:
 
     def shadow(self, name, decision):
         """A shadow policy would have acted: its event, nothing else."""
-        if not self.enabled:
-            return
-        self.store.event(
+        self._record(
             '%s%s:%s'
             % (contract.SHADOW_EVENT_PREFIX, name, decision.action.value),
             None,
@@ -215,10 +246,9 @@ class Publisher:
             obs.memory_remaining_bytes + obs.disk_remaining_bytes,
             self.progress,
         )
-        try:
-            self.store.stats(obs, self.progress)
-        except Exception as exc:
-            LOG.warning('Could not save migration stats: %s', exc)
+        self._guarded(
+            'save migration stats', self.store.stats, obs, self.progress
+        )
         self._write(
             action=self.last[0],
             reason=self.last[1],
@@ -242,13 +272,36 @@ class Publisher:
                 LOG.warning('Could not compute the final figures: %s', exc)
         self._write(extra=extra, action=self.last[0], reason=self.last[1])
 
+    def settled(self, phase, action, reason):
+        """A migration a restart interrupted was settled: the end phase,
+        with the action taken and why (:mod:`nova_ext.compute.settle`).
+        """
+        self.phase = phase
+        self.last = (action, reason)
+        self._event(action, reason)
+        self._write(action=action, reason=reason)
+
+    def measured_downtime(self, keys):
+        """On the destination, once the job completed: merge ``keys``, a
+        function of the server's metadata now giving the keys to write
+        (:func:`nova_ext.compute.outcome.measured_keys`).
+        """
+        if self.enabled:
+            self._guarded(
+                'publish the measured downtime', self.store.metadata, keys
+            )
+
     def _event(self, action, failure_reason):
-        if not self.enabled:
-            return
-        try:
-            self.store.event(contract.EVENT_PREFIX + action, failure_reason)
-        except Exception as exc:
-            LOG.warning('Could not record instance action event: %s', exc)
+        self._record(contract.EVENT_PREFIX + action, failure_reason)
+
+    def _record(self, name, failure_reason):
+        if self.enabled:
+            self._guarded(
+                'record instance action event',
+                self.store.event,
+                name,
+                failure_reason,
+            )
 
 
 class Listener(monitor.Listener):

@@ -14,7 +14,9 @@
 :func:`resume` runs at the source's startup, :func:`after_libvirtd` when a
 monitor lost libvirtd; both observe the domain, let
 :func:`nova_ext.core.restart.settle` decide, then run nova's own
-post-migration steps or rollback and record why.
+post-migration steps or rollback and record why (through a
+:class:`nova_ext.compute.publisher.Publisher`, the only writer of the
+published status).
 """
 
 import threading
@@ -198,19 +200,20 @@ def _apply_when_ready(manager, ctx, instance, migration, decision):
 
 
 def _record(ctx, instance, migration, decision):
-    """The event and the published phase saying what was done and why."""
-    out = store.NovaStore(ctx, instance, migration)
-    out.event(contract.EVENT_PREFIX + decision.action, decision.reason)
-    out.metadata(
-        publisher.metadata_keys(
-            migration.uuid,
-            (instance.metadata or {}).get(contract.POLICY_USED_KEY, ''),
-            contract.PHASE_COMPLETED
-            if decision.step is restart.Step.COMPLETE
-            else contract.PHASE_FAILED,
-            decision.action,
-            decision.reason,
-        )
+    """The event and the published phase saying what was done and why,
+    through the migration's publisher: a failed write only warns, and
+    nova's steps run all the same.
+    """
+    publisher.Publisher(
+        store.NovaStore(ctx, instance, migration),
+        migration.uuid,
+        (instance.metadata or {}).get(contract.POLICY_USED_KEY, ''),
+    ).settled(
+        contract.PHASE_COMPLETED
+        if decision.step is restart.Step.COMPLETE
+        else contract.PHASE_FAILED,
+        decision.action,
+        decision.reason,
     )
 
 

@@ -14,9 +14,10 @@
 An operator trying a policy names it in ``[livemigrate] shadow_policies``;
 the monitor hands each shadow the observation the active policy just saw,
 and what a shadow would have done is only logged and recorded (through
-``record``, the publisher's instance action event): a new decision at
-once, at INFO and as an event; the same decision repeated is recorded
-again at most once per monitor interval, and logged at DEBUG between.
+``record``: the publisher's instance action event and the metrics): a new
+decision at once, at INFO and as an event; the same decision repeated is
+recorded again at most once per monitor interval, and logged at DEBUG
+between.
 (A schedule's ``t5:dt300 t10:postcopy`` on 5 s polls gives two decisions
 4.9 s apart: both are events, and neither is throttled by the other.) A
 shadow gets observations, never the guest, so it cannot reach libvirt;
@@ -70,8 +71,9 @@ class Shadows:
     :param policies: ``{name: policy}`` (see :func:`build`)
     :param interval_s: a repeated decision is recorded at most once in
         this many seconds of the migration (the monitor's stats interval)
-    :param record: ``f(name, decision)``, e.g.
-        :meth:`nova_ext.compute.publisher.Publisher.shadow`
+    :param record: ``f(name, decision)``, which never raises:
+        :meth:`nova_ext.compute.publisher.Listener.shadow`, whose publisher
+        and metrics each catch and log their own failures
     """
 
     def __init__(self, policies, interval_s, record, instance=None):
@@ -86,7 +88,7 @@ class Shadows:
         return list(self.policies)
 
     def observe(self, obs):
-        """Ask every shadow about ``obs``; nothing here raises."""
+        """Ask every shadow about ``obs``; a shadow that raises is dropped."""
         for name, policy in list(self.policies.items()):
             try:
                 decision = policy.decide(obs)
@@ -123,11 +125,4 @@ class Shadows:
             if not due:
                 continue
             self._recorded_at[name] = (said, obs.elapsed_s)
-            try:
-                self.record(name, decision)
-            except Exception as exc:
-                LOG.warning(
-                    'Could not record shadow decision: %s',
-                    exc,
-                    instance=self.instance,
-                )
+            self.record(name, decision)

@@ -11,11 +11,13 @@
 # under the License.
 """Where the published status goes on a compute host: nova's objects.
 
-The publisher (:mod:`nova_ext.compute.publisher`) decides what to write and
-when; this
-store is the only code that writes it, through the server's metadata, its
-instance action events, and the migration record with
-``instance.progress``. Tests of the publisher pass a recorder instead.
+The publisher (:class:`nova_ext.compute.publisher.Publisher`) decides what
+to write and when, and is the only caller of this store's three write
+methods; the store is the only code that touches nova's objects for it:
+the server's metadata, its instance action events, and the migration
+record with ``instance.progress``. A store raises what nova raises; the
+publisher catches and logs it. Tests of the publisher pass a recorder
+instead.
 """
 
 from nova import conf as nova_conf
@@ -27,7 +29,8 @@ CONF = nova_conf.CONF
 class NovaStore:
     """The publisher's store, backed by nova objects.
 
-    See :class:`nova_ext.compute.publisher.Publisher` for the three methods.
+    See :class:`nova_ext.compute.publisher.Publisher` for the three methods
+    and who calls them (only a publisher).
     """
 
     def __init__(self, context, instance, migration):

@@ -15,21 +15,22 @@ measured downtime.
 """
 
 import unittest
+from unittest import mock
 
-from tests.unit.nova_ext.compute import test_driver as td
-from tests.unit.nova_ext.compute.test_metrics import samples
-from tests.unit.nova_ext.compute.test_metrics import value
+from nova.virt.libvirt import driver as libvirt_driver
+
+from nova_ext.compute import store as store_mod
+from tests.unit.nova_ext.compute import driver_runs as td
+from tests.unit.nova_ext.compute.metric_samples import samples
+from tests.unit.nova_ext.compute.metric_samples import value
+from tests.unit.nova_ext.compute.stores import RecordingStore
 
 
-class TestDriverMetrics(unittest.TestCase):
-    # NOTE: borrowed, not inherited, so test_driver's tests run once
-    _monitor = td.TestDriverMonitor._monitor
-    flags = td.TestDriverMonitor.flags
-
+class TestDriverMetrics(td.MonitorRuns, unittest.TestCase):
     def test_a_completed_migration_is_counted_and_leaves_no_gauge(self):
-        drv = td._driver()
+        drv = td.make_driver()
         self._monitor(
-            drv, td._stalled_script()[:3] + [td.COMPLETED], td._instance()
+            drv, td.stalled_script()[:3] + [td.COMPLETED], td.make_instance()
         )
         m = drv._lm_metrics
         assert (
@@ -56,9 +57,11 @@ class TestDriverMetrics(unittest.TestCase):
         ]
 
     def test_a_policy_abort_ends_as_error(self):
-        drv = td._driver()
+        drv = td.make_driver()
         self.flags(permit_pause=False)
-        self._monitor(drv, td._stalled_script() + [td.FAILED], td._instance())
+        self._monitor(
+            drv, td.stalled_script() + [td.FAILED], td.make_instance()
+        )
         m = drv._lm_metrics
         assert (
             value(
@@ -81,12 +84,12 @@ class TestDriverMetrics(unittest.TestCase):
         )
 
     def test_shadow_decisions_are_counted_as_shadow(self):
-        drv = td._driver()
+        drv = td.make_driver()
         self.flags(permit_pause=False, shadow_policies=['adaptive'])
         self._monitor(
             drv,
-            td._stalled_script() + [td.COMPLETED],
-            td._instance(),
+            td.stalled_script() + [td.COMPLETED],
+            td.make_instance(),
             policy='nova',
         )
         m = drv._lm_metrics
@@ -114,7 +117,7 @@ class TestDriverMetrics(unittest.TestCase):
 
 class TestDestinationDowntime(unittest.TestCase):
     def test_the_destination_observes_the_downtime_by_policy(self):
-        drv = td._driver()
+        drv = td.make_driver()
         self._publish_with(
             drv, {'type': 3, 'downtime': 187}, {'livemigrate:policy_used': 'x'}
         )
@@ -129,7 +132,7 @@ class TestDestinationDowntime(unittest.TestCase):
         )
 
     def test_no_downtime_measured_no_observation(self):
-        drv = td._driver()
+        drv = td.make_driver()
         self._publish_with(drv, {'type': 0}, {})
         assert not [
             k
@@ -139,12 +142,10 @@ class TestDestinationDowntime(unittest.TestCase):
 
     def _publish_with(self, drv, stats, metadata):
         drv._host.get_guest.return_value._domain.jobStats.return_value = stats
-        store = td.RecordingStore(metadata)
-        libvirt = td.mock.Mock(VIR_DOMAIN_JOB_STATS_COMPLETED=1)
+        store = RecordingStore(metadata)
+        libvirt = mock.Mock(VIR_DOMAIN_JOB_STATS_COMPLETED=1)
         with (
-            td.mock.patch.object(
-                td.store_mod, 'NovaStore', return_value=store
-            ),
-            td.mock.patch.object(td.libvirt_driver, 'libvirt', libvirt),
+            mock.patch.object(store_mod, 'NovaStore', return_value=store),
+            mock.patch.object(libvirt_driver, 'libvirt', libvirt),
         ):
-            drv._publish_measured_downtime('ctx', td._instance())
+            drv._publish_measured_downtime('ctx', td.make_instance())

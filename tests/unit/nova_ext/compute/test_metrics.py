@@ -21,13 +21,14 @@ import types
 import urllib.request
 
 import prometheus_client
-from prometheus_client import parser
 import pytest
 
 from nova_ext.compute import metrics
 from nova_ext.core.observation import Action
 from nova_ext.core.observation import Decision
 from nova_ext.core.observation import Observation
+from tests.unit.nova_ext.compute.metric_samples import samples
+from tests.unit.nova_ext.compute.metric_samples import value
 
 UUID = '9d3c1a52-7f0e-4b8a-a1c6-0c0ffee00001'
 OBS = Observation(
@@ -41,19 +42,6 @@ OBS = Observation(
     throttle_pct=30,
     disk_remaining_bytes=1 << 30,
 )
-
-
-def samples(m):
-    """``{(name, sorted labels): value}`` of everything ``m`` exposes."""
-    out = {}
-    for family in parser.text_string_to_metric_families(m.exposition()):
-        for s in family.samples:
-            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
-    return out
-
-
-def value(m, name, **labels):
-    return samples(m).get((name, tuple(sorted(labels.items()))))
 
 
 def test_in_flight_gauges_follow_the_stats_per_instance():

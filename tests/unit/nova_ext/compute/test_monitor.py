@@ -14,7 +14,6 @@
 The same behaviour runs against real libvirt hosts in tests/e2e.
 """
 
-import collections
 import unittest
 from unittest import mock
 
@@ -27,46 +26,11 @@ from nova_ext.core.observation import Phase
 from nova_ext.core.policies import adaptive
 from nova_ext.core.policies import nova
 from tests import fakes
+from tests.unit.nova_ext.compute.monitor_runs import config as _config
+from tests.unit.nova_ext.compute.monitor_runs import Recorder
+from tests.unit.nova_ext.compute.monitor_runs import run as _run
 
 COMPLETED, FAILED, CANCELLED = 3, 4, 5
-
-
-class Recorder(monitor.Listener):
-    def __init__(self):
-        self.decisions, self.samples, self.link = [], [], []
-
-    def decision(self, decision, obs):
-        self.decisions.append(decision)
-
-    def stats(self, obs):
-        self.samples.append(obs)
-
-    def postcopy_link(self, broken, obs):
-        self.link.append((broken, obs.elapsed_s))
-
-
-def _config(clock, stats_interval_s=5.0):
-    return monitor.MonitorConfig(
-        stats_interval_s=stats_interval_s, clock=clock, sleep=clock.sleep
-    )
-
-
-def _run(policy, script, fail=(), requests=(), stats_interval_s=5.0, **kw):
-    guest = fakes.FakeGuest(script, fail=fail)
-    clock = fakes.FakeClock()
-    listener = Recorder()
-    controls = collections.deque(requests)
-    mon = monitor.Monitor(
-        guest,
-        policy,
-        _config(clock, stats_interval_s),
-        listener,
-        controls=controls,
-        **kw,
-    )
-    outcome = mon.run()
-    outcome.link = listener.link
-    return outcome, guest, listener.decisions, listener.samples
 
 
 def _stalled(permits):

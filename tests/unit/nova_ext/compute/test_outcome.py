@@ -26,7 +26,10 @@ from nova.virt.libvirt import driver as nova_driver
 
 from nova_ext.compute import monitor
 from nova_ext.compute import outcome
+from nova_ext.compute import publisher
 from nova_ext.core import contract
+from tests.unit.nova_ext.compute.stores import Recorder
+from tests.unit.nova_ext.compute.stores import WRITES
 
 #: the libvirt job type each branch of nova's monitor handles
 NOVA_BRANCH = re.compile(
@@ -135,8 +138,6 @@ class TestFinalFigures(unittest.TestCase):
 
 class TestReport(unittest.TestCase):
     def test_the_ended_jobs_totals_count_the_last_bytes(self):
-        from nova_ext.compute import publisher
-
         class Store:
             keys = []
 
@@ -168,3 +169,38 @@ class TestReport(unittest.TestCase):
                 fields['downtime_ms'],
             ),
         )
+
+
+def _guest(stats):
+    return types.SimpleNamespace(
+        _domain=types.SimpleNamespace(jobStats=lambda flags: stats)
+    )
+
+
+class TestAStoreFailingEveryWrite(unittest.TestCase):
+    """The outcome writes through the publisher, whose guard only warns."""
+
+    def test_the_end_is_logged_as_nova_logs_it(self):
+        ended = monitor.Outcome(
+            job='completed', job_type=monitor.JOB_COMPLETED, memory_bytes=90
+        )
+        store = Recorder(broken=WRITES)
+        pub = publisher.Publisher(store, 'm-1', 'nova')
+        with (
+            self.assertLogs('nova_ext.compute.publisher', 'WARNING') as warn,
+            self.assertLogs('nova.virt.libvirt.driver', 'INFO') as nova,
+        ):
+            outcome.report(ended, pub, 'completed', _guest({'downtime': 3}))
+        self.assertEqual({'metadata': 1}, dict(store.attempts))
+        self.assertIn('db down', warn.output[0])
+        self.assertIn('Migration operation has completed', nova.output[0])
+
+    def test_the_destinations_downtime_only_warns(self):
+        store = Recorder(broken=WRITES)
+        pub = publisher.Publisher(store, None, None)
+        with self.assertLogs('nova_ext.compute.publisher', 'WARNING') as logs:
+            outcome.publish_measured_downtime(
+                lambda: _guest({'downtime': 187}), pub
+            )
+        self.assertEqual({'metadata': 1}, dict(store.attempts))
+        self.assertIn('measured downtime: db down', logs.output[0])

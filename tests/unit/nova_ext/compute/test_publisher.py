@@ -11,41 +11,18 @@
 # under the License.
 """Tests for what the driver publishes to the CLI (contract keys)."""
 
-import collections
 import json
+import types
 import unittest
+from unittest import mock
 
 from nova_ext.compute import publisher
 from nova_ext.core.observation import Action
 from nova_ext.core.observation import Decision
 from nova_ext.core.observation import Observation
 from tests import fakes
-
-
-class Recorder:
-    """A store that records; the methods named in ``broken`` raise."""
-
-    def __init__(self, broken=()):
-        self.keys, self.events, self.progress = [], [], []
-        self.broken = set(broken)
-        self.attempts = collections.Counter()
-
-    def _try(self, method):
-        self.attempts[method] += 1
-        if method in self.broken:
-            raise RuntimeError('db down')
-
-    def metadata(self, keys):
-        self._try('metadata')
-        self.keys.append(keys)
-
-    def event(self, name, failure):
-        self._try('event')
-        self.events.append((name, failure))
-
-    def stats(self, obs, progress):
-        self._try('stats')
-        self.progress.append(progress)
+from tests.unit.nova_ext.compute.stores import Recorder
+from tests.unit.nova_ext.compute.stores import WRITES
 
 
 class TestPublisher(unittest.TestCase):
@@ -241,3 +218,103 @@ class TestPublisher(unittest.TestCase):
         pub = publisher.Publisher(store, 'm-1', 'nova', enabled=False)
         pub.decision(Decision(Action.ABORT, 'x'), fakes.observation(1))
         self.assertEqual(([], []), (store.keys, store.events))
+
+
+#: every write a publisher offers, with arguments, and the store writes it
+#: makes (with ``enabled``)
+EVERY_WRITE = {
+    'started': ((['not allowed'],), {'metadata': 1, 'event': 1}),
+    'decision': (
+        (Decision(Action.POSTCOPY, 'stalled'), fakes.observation(1)),
+        {'metadata': 1, 'event': 1},
+    ),
+    'shadow': (('adaptive', Decision(Action.ABORT, 'x')), {'event': 1}),
+    'stats': ((fakes.observation(2),), {'metadata': 1, 'stats': 1}),
+    'postcopy_link': (
+        (True, fakes.observation(3)),
+        {'metadata': 1, 'event': 1},
+    ),
+    'post_steps_waited': (
+        (
+            types.SimpleNamespace(
+                outage=RuntimeError('bus'), waited_s=lambda: 3.0
+            ),
+        ),
+        {'event': 1},
+    ),
+    'finished': (('completed', None, lambda last: {}), {'metadata': 1}),
+    'settled': (
+        ('failed', 'rollback', 'libvirtd was down'),
+        {'metadata': 1, 'event': 1},
+    ),
+    'measured_downtime': ((lambda current: {'x': '1'},), {'metadata': 1}),
+}
+
+
+class TestTheOneWriter(unittest.TestCase):
+    """Every write goes through one guard: a store that fails every
+    write breaks no publisher call, and each failed write warns once.
+    """
+
+    def test_the_table_names_every_write_a_publisher_offers(self):
+        offered = {
+            name
+            for name in vars(publisher.Publisher)
+            if not name.startswith('_')
+        }
+        self.assertEqual(offered, set(EVERY_WRITE))
+
+    def test_a_store_failing_every_write_breaks_no_call(self):
+        for method, (args, writes) in EVERY_WRITE.items():
+            with self.subTest(method=method):
+                store = Recorder(broken=WRITES)
+                pub = publisher.Publisher(store, 'm-1', 'nova')
+                with self.assertLogs(
+                    'nova_ext.compute.publisher', 'WARNING'
+                ) as logs:
+                    getattr(pub, method)(*args)
+                self.assertEqual(writes, dict(store.attempts))
+                self.assertEqual(
+                    sum(writes.values()),
+                    sum('db down' in line for line in logs.output),
+                )
+                self.assertIsInstance(pub.last_error, RuntimeError)
+
+    def test_without_the_guard_every_failed_write_raises(self):
+        # NOTE: no second guard anywhere hides a failed write
+        def unguarded(self, what, write, *args):
+            write(*args)
+
+        with mock.patch.object(publisher.Publisher, '_guarded', unguarded):
+            for method, (args, _) in EVERY_WRITE.items():
+                with self.subTest(method=method):
+                    pub = publisher.Publisher(
+                        Recorder(broken=WRITES), 'm-1', 'nova'
+                    )
+                    with self.assertRaisesRegex(RuntimeError, 'db down'):
+                        getattr(pub, method)(*args)
+
+    def test_disabled_writes_only_novas_own_stats(self):
+        for method, (args, _) in EVERY_WRITE.items():
+            with self.subTest(method=method):
+                store = Recorder()
+                pub = publisher.Publisher(store, 'm-1', 'nova', enabled=False)
+                getattr(pub, method)(*args)
+                self.assertEqual(
+                    {'stats': 1} if method == 'stats' else {},
+                    dict(store.attempts),
+                )
+
+    def test_settled_writes_its_event_and_end_phase(self):
+        store = Recorder()
+        pub = publisher.Publisher(store, 'm-1', 'nova')
+        pub.settled('failed', 'rollback', 'libvirtd was down')
+        self.assertEqual(
+            [('livemigrate_rollback', 'libvirtd was down')], store.events
+        )
+        self.assertEqual(
+            publisher.metadata_keys(
+                'm-1', 'nova', 'failed', 'rollback', 'libvirtd was down'
+            ),
+            store.keys[-1],
+        )

@@ -18,6 +18,7 @@ is tests/functional/cloud/test_libvirt_migration.py.
 
 import unittest
 
+from nova_ext.compute import publisher
 from nova_ext.compute import shadows
 from nova_ext.core import loader
 from nova_ext.core.observation import Action
@@ -27,7 +28,9 @@ from nova_ext.core.observation import MigrationContext
 from nova_ext.core.observation import Permits
 from nova_ext.core.policies import base
 from tests import fakes
-from tests.unit.nova_ext.compute import test_monitor
+from tests.unit.nova_ext.compute import monitor_runs
+from tests.unit.nova_ext.compute.stores import Recorder
+from tests.unit.nova_ext.compute.stores import WRITES
 
 COMPLETED = 3
 
@@ -72,7 +75,7 @@ def _run(shadow_policies, polls=10, interval_s=2.0):
         interval_s,
         lambda name, d: recorded.append((name, d.action.value)),
     )
-    outcome, guest, decisions, _ = test_monitor._run(
+    outcome, guest, decisions, _ = monitor_runs.run(
         active, _script(polls), stats_interval_s=interval_s, shadows=sh
     )
     return outcome, guest, decisions, recorded
@@ -152,16 +155,22 @@ class TestShadows(unittest.TestCase):
             recorded,
         )
 
-    def test_a_failing_record_is_only_a_warning(self):
-        def record(name, decision):
-            raise RuntimeError('db down')
-
+    def test_a_store_failing_every_write_only_warns(self):
+        # NOTE: the record is the publisher's listener, as in the driver;
+        # the publisher's guard is the only one on the way
+        store = Recorder(broken=WRITES)
+        pub = publisher.Publisher(store, 'm-1', 'nova')
         sh = shadows.Shadows(
-            {'q': Always(Decision(Action.PAUSE, 'p'))}, 0, record
+            {'q': Always(Decision(Action.PAUSE, 'p'))},
+            0,
+            publisher.Listener(pub, at_postcopy=None).shadow,
         )
-        with self.assertLogs('nova_ext.compute.shadows', 'WARNING') as logs:
+        with self.assertLogs('nova_ext.compute.publisher', 'WARNING') as logs:
             sh.observe(fakes.observation(1))
-        self.assertIn('db down', logs.records[-1].getMessage())
+            sh.observe(fakes.observation(2))
+        self.assertEqual({'event': 2}, dict(store.attempts))
+        self.assertEqual(2, sum('db down' in line for line in logs.output))
+        self.assertEqual(['q'], sh.names)  # a failed write drops no shadow
 
     def test_a_shadow_that_cannot_be_built_is_left_out(self):
         def build(name, context_, params):
@@ -181,9 +190,6 @@ class TestShadows(unittest.TestCase):
 
 class TestPublisherShadow(unittest.TestCase):
     def test_event_name_and_the_shadows_key(self):
-        from nova_ext.compute import publisher
-        from tests.unit.nova_ext.compute.test_publisher import Recorder
-
         store = Recorder()
         pub = publisher.Publisher(store, 'm-1', 'nova')
         pub.started(shadows=['adaptive', 'kubevirt'])
