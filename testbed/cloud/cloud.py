@@ -26,23 +26,21 @@ This is the front the tests and the demo use. What the services are lives in
 """
 
 import functools
-import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 import time
 
 from testbed.cloud import api
 from testbed.cloud import bootstrap
+from testbed.cloud import cli
 from testbed.cloud import computes
 from testbed.cloud import layout as lay
 from testbed.cloud import probes
 from testbed.cloud import procs
 from testbed.cloud import render
 from testbed.cloud import services as svc
-from testbed.cloud import session
 from testbed.cloud import supervise
 from testbed import machine_lock
 
@@ -111,8 +109,8 @@ class Cloud:
             # every daemon works in run/ or state/, which nobody else uses
             cwd_roots=(self.layout.run, self.layout.state),
         )
-        self._openstack_bin = openstack_bin
         self.owner = owner
+        self.cli = cli.AdminCli(self.layout, owner, openstack_bin)
         self._connection = None
         self._lock_depth = 0
         self.timings = {}
@@ -161,56 +159,14 @@ class Cloud:
 
     @property
     def openstack_bin(self):
-        if self._openstack_bin:
-            return self._openstack_bin
-        if os.environ.get('LIVEMIGRATE_OPENSTACK'):
-            return os.environ['LIVEMIGRATE_OPENSTACK']
-        beside = os.path.join(os.path.dirname(sys.executable), 'openstack')
-        if os.path.exists(beside):
-            return beside
-        return self.layout.venv_bin('main', 'openstack')
+        return self.cli.binary
 
     def openstack(self, *args, check=True, timeout=600):
-        """Run the ``openstack`` CLI as admin; return its CompletedProcess
-        (text).
-
-        :raises subprocess.CalledProcessError: if check and the CLI fails (the
-            message carries its stderr).
-        """
-        env = dict(os.environ)
-        env.update(self.env())
-        env.setdefault('PYTHONWARNINGS', 'ignore')
-        args = self._marked(args)
-        r = subprocess.run(
-            [self.openstack_bin] + [str(a) for a in args],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            stdin=subprocess.DEVNULL,
-        )
-        if check and r.returncode != 0:
-            raise subprocess.CalledProcessError(
-                r.returncode,
-                r.args,
-                r.stdout,
-                r.stderr
-                + '\n(openstack %s failed: %s)'
-                % (' '.join(args), r.stderr.strip()[-500:]),
-            )
-        return r
-
-    def _marked(self, args):
-        """``args`` with the owner's mark added to a ``server create``."""
-        if not self.owner or tuple(args[:2]) != ('server', 'create'):
-            return args
-        mark = '%s=%s' % (session.OWNER_KEY, self.owner)
-        return tuple(args[:2]) + ('--property', mark) + tuple(args[2:])
+        """Run the ``openstack`` CLI as admin (:class:`cli.AdminCli`)."""
+        return self.cli.run(*args, check=check, timeout=timeout)
 
     def openstack_json(self, *args, **kw):
-        return json.loads(
-            self.openstack(*(args + ('-f', 'json')), **kw).stdout
-        )
+        return self.cli.json(*args, **kw)
 
     def connection(self, fresh=False):
         """The admin's openstacksdk connection (``conn.compute`` ...), made
@@ -448,9 +404,10 @@ class Cloud:
 
         Stock nova leaves the source's migration allocation behind when
         ``_post_live_migration`` fails; the driver releases it
-        (``nova_ext.compute.allocations``), and the test session fails when any
-        leak is left at its end (``session.borrowed``). This runs the
-        operator's tool for it, ``nova-manage placement audit``.
+        (``nova_ext.compute.allocations``), and the test session fails
+        when any leak is left at its end (``testbed.cloud.session.borrowed``).
+        This runs the operator's tool for it, ``nova-manage placement
+        audit``.
         """
         what = 'placement audit --delete' if delete else 'placement audit'
         r = procs.run_logged(

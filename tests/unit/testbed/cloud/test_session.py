@@ -19,7 +19,7 @@ import types
 
 import pytest
 
-from testbed.cloud import cloud as cloudmod
+from testbed.cloud import cli
 from testbed.cloud.procs import CloudError
 from testbed.cloud import session
 
@@ -143,15 +143,14 @@ def test_drain_hosts_picks_a_host_without_foreign_servers():
 
 
 def test_an_owner_marks_only_server_create():
-    c = cloudmod.Cloud.__new__(cloudmod.Cloud)
-    c.owner = 'pytest'
-    assert c._marked(('server', 'create', 'vm')) == (
+    c = cli.AdminCli(layout=None, owner='pytest')
+    assert c.marked(('server', 'create', 'vm')) == (
         'server',
         'create',
         '--property',
         'testbed:owner=pytest',
         'vm',
     )
-    assert c._marked(('server', 'show', 'vm')) == ('server', 'show', 'vm')
+    assert c.marked(('server', 'show', 'vm')) == ('server', 'show', 'vm')
     c.owner = None
-    assert c._marked(('server', 'create', 'vm')) == ('server', 'create', 'vm')
+    assert c.marked(('server', 'create', 'vm')) == ('server', 'create', 'vm')
