@@ -22,13 +22,13 @@ import time
 
 from osc_lib.command import command
 
+from osc_livemigrate.follow import cold
 from osc_livemigrate.follow import interrupts
 from osc_livemigrate.follow import output
 from osc_livemigrate.follow import progress
 from osc_livemigrate.follow import waiting
 from osc_livemigrate import options
 from osc_livemigrate.sdk import errors
-from osc_livemigrate.sdk import events
 from osc_livemigrate.sdk import lookups
 from osc_livemigrate.tables import contract
 from osc_livemigrate.tables import microversions as mv
@@ -407,51 +407,16 @@ class MigrateServer(command.Command):
         return 0
 
     def _wait_cold(self, compute, server, source, args):
-        """Cold migration: wait for VERIFY_RESIZE on another host, honestly."""
         out = output.Output(self.app.stdout, args.progress_format)
-        label = server.name or server.id
-        t0 = self._clock()
-        while True:
-            with errors.sdk_errors(
-                'follow the migration of server %s' % label
-            ):
-                srv = compute.get_server(server.id)
-            status = (srv.status or '').upper()
-            if srv.task_state is None and status in (
-                'VERIFY_RESIZE',
-                'ACTIVE',
-                'ERROR',
-                'SHUTOFF',
-            ):
-                break
-            if (
-                args.wait_timeout is not None
-                and self._clock() - t0 >= args.wait_timeout
-            ):
-                raise errors.command_error(
-                    'Gave up waiting after --wait-timeout %s s: '
-                    'server %s is still %s'
-                    % (args.wait_timeout, label, srv.status)
-                )
-            self._sleep(args.poll_interval)
-        host = getattr(srv, 'compute_host', None)
-        if status == 'VERIFY_RESIZE' and host != source:
-            out.line(
-                '%s: migrated to %s; confirm with `openstack server migration '
-                'confirm %s`' % (label, host, label),
-                kind='result',
-                ok=True,
-                host=host,
-            )
-            return 0
-        failed = events.failed_events(
-            compute, server.id, action_name='migrate'
-        )
-        reason = 'server is %s on %s' % (srv.status, host) + ''.join(
-            '; event %s: %s' % e for e in failed
-        )
-        raise errors.command_error(
-            'Migration of server %s did not complete: %s' % (label, reason)
+        return cold.wait(
+            compute,
+            server,
+            source,
+            out,
+            args.poll_interval,
+            args.wait_timeout,
+            self._clock,
+            self._sleep,
         )
 
 
