@@ -1,0 +1,207 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+"""Can the remaining hosts hold a host's servers? Arithmetic over placement.
+
+Before a host is emptied, its servers' allocations (from placement) are
+placed, on paper, onto the hosts that stay enabled: each host's free
+amount of a resource class is ``(total - reserved) * allocation_ratio -
+used``, the same sum placement does. Servers go largest first, each to the
+candidate with the most room left (so a wave spreads), never to a host
+that already holds a member of one of its anti-affinity groups. The
+packing is greedy: when it fails the cloud may still, barely, hold the
+servers, but a drain that would depend on that is better stopped.
+
+Example: c2 has 8 VCPU free and c3 4; c1's servers need 4, 4 and 2: vm-a
+-> c2, vm-b -> c2 (c3 has 4 too; c2 came first), vm-c -> c3.
+"""
+
+import dataclasses
+
+MEBI = 'MEMORY_MB'
+
+
+@dataclasses.dataclass(frozen=True)
+class Host:
+    """A compute host as placement sees it.
+
+    :param inventories: ``{resource class: {'total', 'reserved',
+        'allocation_ratio', 'max_unit'}}`` (placement's inventory fields).
+    :param usages: ``{resource class: used}``.
+    """
+
+    name: str
+    inventories: dict
+    usages: dict
+
+    def free(self):
+        """``{resource class: amount a new allocation may take}``."""
+        out = {}
+        for rc, inv in self.inventories.items():
+            total = inv.get('total', 0) or 0
+            reserved = inv.get('reserved', 0) or 0
+            ratio = inv.get('allocation_ratio', 1.0) or 1.0
+            out[rc] = int((total - reserved) * ratio) - (
+                self.usages.get(rc, 0) or 0
+            )
+        return out
+
+
+@dataclasses.dataclass(frozen=True)
+class Need:
+    """One server to place: its allocation on its host and the members of
+    its anti-affinity groups (server IDs, itself excluded).
+    """
+
+    server_id: str
+    name: str
+    resources: dict
+    apart_from: frozenset = frozenset()
+
+
+@dataclasses.dataclass
+class Fit:
+    """The paper placement: ``{server ID: host}``, or what is short."""
+
+    placed: dict
+    short: str = None
+
+    @property
+    def ok(self):
+        return self.short is None
+
+
+def _fits(free, resources):
+    return all(free.get(rc, 0) >= amount for rc, amount in resources.items())
+
+
+def _room(free, resources):
+    """How much is left after taking ``resources``: the least left of any
+    class the server asks for.
+    """
+    if not resources:
+        return 0
+    return min(free.get(rc, 0) - amount for rc, amount in resources.items())
+
+
+def _amounts(resources):
+    return ', '.join(
+        '%s %s' % (amount, rc) for rc, amount in sorted(resources.items())
+    )
+
+
+def place(needs, hosts, where=None):
+    """Place ``needs`` onto ``hosts`` on paper.
+
+    :param needs: list of :class:`Need` (one host's servers).
+    :param hosts: list of :class:`Host` that stay enabled.
+    :param where: ``{server ID: host}`` of servers already elsewhere (for
+        anti-affinity: a group member on a host rules that host out); the
+        result's placements are added to it.
+    :returns: a :class:`Fit`; on failure ``short`` names the first server
+        that found no host and why, and ``placed`` holds what did fit.
+    """
+    free = {h.name: h.free() for h in hosts}
+    order = [h.name for h in hosts]
+    where = dict(where or {})
+    placed = {}
+    for need in sorted(
+        needs, key=lambda n: (-sum(n.resources.values()), n.name)
+    ):
+        taken = {where.get(m) for m in need.apart_from} - {None}
+        fitting = [
+            h
+            for h in order
+            if h not in taken and _fits(free[h], need.resources)
+        ]
+        if not fitting:
+            return Fit(placed, _shortfall(need, free, taken))
+        best = max(
+            fitting,
+            key=lambda h: (_room(free[h], need.resources), -order.index(h)),
+        )
+        for rc, amount in need.resources.items():
+            free[best][rc] -= amount
+        placed[need.server_id] = best
+        where[need.server_id] = best
+    return Fit(placed)
+
+
+def _shortfall(need, free, taken):
+    if not free:
+        return 'server %s needs %s; no enabled host is left' % (
+            need.name,
+            _amounts(need.resources),
+        )
+    open_hosts = [h for h in free if h not in taken]
+    if not open_hosts:
+        return (
+            'server %s: every enabled host already holds a member of its '
+            'anti-affinity group' % need.name
+        )
+    most = {
+        rc: max(free[h].get(rc, 0) for h in open_hosts)
+        for rc in need.resources
+    }
+    lacking = {
+        rc: amount
+        for rc, amount in need.resources.items()
+        if most[rc] < amount
+    }
+    what = lacking or need.resources
+    return 'server %s needs %s; the most any host%s has free is %s' % (
+        need.name,
+        _amounts(what),
+        ' it may go to' if taken else '',
+        _amounts({rc: max(0, most[rc]) for rc in what}),
+    )
+
+
+def destinations(need, hosts_free, where=None):
+    """Hosts that can take ``need`` now, most room first.
+
+    :param hosts_free: ``{host: {resource class: free}}``, live (the
+        runner takes what it sends).
+    :returns: list of host names.
+    """
+    where = where or {}
+    taken = {where.get(m) for m in need.apart_from} - {None}
+    fitting = [
+        h
+        for h in hosts_free
+        if h not in taken and _fits(hosts_free[h], need.resources)
+    ]
+    return sorted(
+        fitting, key=lambda h: (-_room(hosts_free[h], need.resources), h)
+    )
+
+
+def take(hosts_free, host, resources, sign=1):
+    """Take (``sign=1``) or give back (``-1``) ``resources`` on ``host``."""
+    for rc, amount in resources.items():
+        hosts_free[host][rc] = hosts_free[host].get(rc, 0) - sign * amount
+
+
+def anti_affinity(groups):
+    """``{server ID: frozenset(other members)}`` for anti-affinity groups.
+
+    :param groups: iterable of ``(policy, member IDs)``; ``policy`` is
+        nova's (``anti-affinity``; ``soft-anti-affinity`` is a preference
+        the scheduler may break, so it does not stop a drain).
+    """
+    out = {}
+    for policy, members in groups:
+        if policy != 'anti-affinity':
+            continue
+        members = frozenset(members)
+        for m in members:
+            out[m] = out.get(m, frozenset()) | (members - {m})
+    return out
