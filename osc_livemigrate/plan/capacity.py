@@ -205,3 +205,80 @@ def anti_affinity(groups):
         for m in members:
             out[m] = out.get(m, frozenset()) | (members - {m})
     return out
+
+
+class Ledger:
+    """The paper state of the cloud while a drain runs: free amounts of
+    the hosts servers may go to, what each server needs, where anti-affinity
+    group members are. Pure bookkeeping; the command fills it from
+    placement and nova once, and the runner keeps it up to date.
+
+    :param hosts: list of :class:`Host` (every enabled compute host).
+    :param needs: ``{server ID: Need}`` of the servers to move.
+    :param where: ``{server ID: host}`` of every anti-affinity group member.
+    """
+
+    def __init__(self, hosts, needs, where):
+        self.hosts = {h.name: h for h in hosts}
+        self.free = {h.name: h.free() for h in hosts}
+        self.needs = dict(needs)
+        self.where = dict(where)
+        self.closed = set()  # hosts being drained or drained
+
+    def close(self, hosts):
+        """No server may go to ``hosts`` any more (being drained)."""
+        self.closed.update(hosts)
+
+    def open_hosts(self):
+        return [
+            self.hosts[h] for h in sorted(self.free) if h not in self.closed
+        ]
+
+    def check(self, host, server_ids):
+        """Whether the hosts left can hold ``server_ids`` of ``host``.
+
+        Reads the live free amounts (what is already on its way is taken).
+        :returns: a :class:`Fit`; ``short`` starts with the host's name.
+        """
+        needs = [self.needs[s] for s in server_ids if s in self.needs]
+        # the live free amounts, as hosts with nothing used
+        hosts = [
+            Host(
+                h.name,
+                {
+                    rc: {'total': amount, 'reserved': 0, 'allocation_ratio': 1}
+                    for rc, amount in self.free[h.name].items()
+                },
+                {},
+            )
+            for h in self.open_hosts()
+        ]
+        fit = place(needs, hosts, self.where)
+        if not fit.ok:
+            fit.short = 'capacity short for host %s: %s' % (host, fit.short)
+        return fit
+
+    def destinations(self, server_id):
+        """Open hosts that can take the server now, most room first."""
+        need = self.needs.get(server_id)
+        open_free = {
+            h: f for h, f in self.free.items() if h not in self.closed
+        }
+        if need is None:
+            return sorted(open_free)
+        return destinations(need, open_free, self.where)
+
+    def take(self, server_id, host):
+        """The server is on its way to ``host``."""
+        need = self.needs.get(server_id)
+        if need is not None and host in self.free:
+            take(self.free, host, need.resources)
+        self.where[server_id] = host
+
+    def give_back(self, server_id, host, back_to=None):
+        """A move to ``host`` failed: the server stays on ``back_to``."""
+        need = self.needs.get(server_id)
+        if need is not None and host in self.free:
+            take(self.free, host, need.resources, sign=-1)
+        if back_to is not None:
+            self.where[server_id] = back_to
