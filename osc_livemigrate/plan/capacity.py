@@ -224,6 +224,7 @@ class Ledger:
         self.needs = dict(needs)
         self.where = dict(where)
         self.closed = set()  # hosts being drained or drained
+        self.paper = {}  # server ID -> host it is reserved on, on paper
 
     def close(self, hosts):
         """No server may go to ``hosts`` any more (being drained)."""
@@ -258,19 +259,37 @@ class Ledger:
             fit.short = 'capacity short for host %s: %s' % (host, fit.short)
         return fit
 
+    def reserve(self, fit):
+        """Hold the paper placement of a host that passed :meth:`check`,
+        so the next host's check sees it taken; a real move replaces it.
+        """
+        for server_id, host in fit.placed.items():
+            self.take(server_id, host)
+            self.paper[server_id] = host
+
     def destinations(self, server_id):
-        """Open hosts that can take the server now, most room first."""
+        """Open hosts that can take the server now, most room first (its
+        own paper reservation counts as free).
+        """
         need = self.needs.get(server_id)
         open_free = {
-            h: f for h, f in self.free.items() if h not in self.closed
+            h: dict(f) for h, f in self.free.items() if h not in self.closed
         }
         if need is None:
             return sorted(open_free)
+        own = self.paper.get(server_id)
+        if own in open_free:
+            take(open_free, own, need.resources, sign=-1)
         return destinations(need, open_free, self.where)
 
     def take(self, server_id, host):
-        """The server is on its way to ``host``."""
+        """The server is on its way to ``host`` (its paper reservation, if
+        any, is given back first).
+        """
         need = self.needs.get(server_id)
+        old = self.paper.pop(server_id, None)
+        if need is not None and old in self.free:
+            take(self.free, old, need.resources, sign=-1)
         if need is not None and host in self.free:
             take(self.free, host, need.resources)
         self.where[server_id] = host

@@ -36,6 +36,8 @@ on the host, idle          starting, started, start it (the earlier one
 import json
 import os
 
+from osc_livemigrate.plan import drain as dp
+
 FORMAT = 1
 
 PLANNED, STARTING, STARTED = 'planned', 'starting', 'started'
@@ -51,16 +53,38 @@ PENDING, DISABLED, DRAINED, ENABLED, STOPPED = (
 FOLLOW, DONE, START = 'follow', 'done', 'start'
 
 
-def new(argv, hosts, started_at):
+#: the options a resume takes from the record unless given again
+RESUMED_OPTIONS = (
+    'max_parallel',
+    'max_per_host',
+    'concurrency',
+    'hosts_at_once',
+    'policy',
+    'server_policy',
+    'enable_after',
+    'wait_for',
+    'disable_reason',
+    'target_host',
+    'block_migration',
+    'retries',
+    'retry_delay',
+    'poll_interval',
+    'wait_timeout',
+)
+
+
+def new(argv, hosts, started_at, opts=None):
     """A fresh record.
 
     :param argv: the command line, kept so a resume can say what it resumes.
     :param hosts: ``[(host, [(server ID, name), ...]), ...]`` in plan order.
     :param started_at: an ISO 8601 time string.
+    :param opts: ``{option dest: value}`` of :data:`RESUMED_OPTIONS`.
     """
     return {
         'format': FORMAT,
         'argv': list(argv),
+        'options': dict(opts or {}),
         'started_at': started_at,
         'hosts': [
             {
@@ -137,6 +161,21 @@ def resume_action(recorded, on_host, in_flight):
     return DONE
 
 
+def resumed_options(record, given, defaults):
+    """The options of a resumed drain: each one given again on the command
+    line wins, the others are the record's.
+
+    :param given: ``{dest: value}`` parsed now; ``defaults`` the parser's.
+    :returns: ``{dest: value}`` to set.
+    """
+    recorded = record.get('options') or {}
+    out = {}
+    for key in RESUMED_OPTIONS:
+        if key in recorded and given.get(key) == defaults.get(key):
+            out[key] = recorded[key]
+    return out
+
+
 def hosts_left(record):
     """Hosts a resume still has to drain: not drained, not enabled again."""
     return [
@@ -166,3 +205,58 @@ def write(path, record):
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
+
+
+def resume_items(entry, items, in_flight):
+    """A resumed host's plan: ``items`` (built from what is on the host
+    now) checked against the record and nova's in-flight migrations.
+
+    :param entry: the host's entry in the record (:func:`host_entry`).
+    :param items: ``drain.Item`` of the servers on the host now.
+    :param in_flight: server IDs nova lists with a migration in flight.
+    :returns: the items to run: in-flight ones followed, recorded verdicts
+        kept (as skips), servers gone since marked done.
+    """
+    recorded = entry.get('servers', {})
+    out = []
+    for item in items:
+        state = (recorded.get(item.server_id) or {}).get('state')
+        action = resume_action(state, True, item.server_id in in_flight)
+        if action == FOLLOW and item.action != dp.FOLLOW:
+            item = dp.Item(
+                item.server_id,
+                item.name,
+                dp.FOLLOW,
+                None,
+                'a live migration is already running',
+            )
+        elif action == DONE and item.action == dp.MIGRATE:
+            item = dp.Item(
+                item.server_id,
+                item.name,
+                dp.SKIP,
+                None,
+                '%s in the run being resumed: %s'
+                % (state, recorded[item.server_id].get('reason') or '-'),
+            )
+        out.append(item)
+    here = {i.server_id for i in items}
+    for sid, server in sorted(recorded.items()):
+        if sid in here:
+            continue
+        if resume_action(server.get('state'), False, sid in in_flight) == (
+            FOLLOW
+        ):
+            # NOTE: nova moves it but no longer lists it on the host
+            out.append(dp.Item(sid, server.get('name') or sid, dp.FOLLOW))
+        elif server.get('state') in (STARTING, STARTED, 'migrated'):
+            out.append(
+                dp.Item(
+                    sid,
+                    server.get('name') or sid,
+                    dp.DONE,
+                    None,
+                    'moved before the resume',
+                )
+            )
+    return out

@@ -122,6 +122,7 @@ class Runner:
                 )
                 self._save_host(hr)
                 return False
+            self.ledger.reserve(fit)
         self.hooks.disable(hr.host)
         hr.state, hr.started = rp.DISABLED, self.clock()
         self._save_host(hr)

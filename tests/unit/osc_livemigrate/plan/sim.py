@@ -46,6 +46,92 @@ class Observer:
         self.max_per_host = max([self.max_per_host] + list(per_host.values()))
 
 
+class SimCompute(fakes.FakeCompute):
+    """FakeCompute plus what a drain reads: hypervisors, server groups,
+    aggregates, enabling a service.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.groups = []
+        self.aggregates = {}
+
+    def hypervisors(self, details=False):
+        self._call('hypervisors')
+        return iter(
+            [
+                fakes.Obj(name=s.host, service_details={'host': s.host})
+                for s in self.services_list
+            ]
+        )
+
+    def server_groups(self, all_projects=False, **query):
+        self._call('server_groups')
+        return iter(self.groups)
+
+    def find_aggregate(self, name, ignore_missing=True):
+        self._call('find_aggregate', name)
+        if name in self.aggregates:
+            return fakes.Obj(name=name, hosts=self.aggregates[name])
+        from openstack import exceptions as sdk_exc
+
+        raise sdk_exc.ResourceNotFound('aggregate %s' % name)
+
+    def enable_service(self, service, host=None, binary=None):
+        self._call('enable_service', host, binary)
+        service.status, service.disabled_reason = 'enabled', None
+        return service
+
+
+class FakePlacement:
+    """Providers named after the hosts; every server takes ``per_server``
+    VCPU of a host with ``vcpu`` VCPU.
+    """
+
+    def __init__(self, compute, vcpu=64, per_server=1):
+        self.compute, self.vcpu, self.per_server = compute, vcpu, per_server
+        self.calls = []
+
+    def _on(self, host):
+        return [
+            s.id
+            for s in self.compute.servers_by_id.values()
+            if s.compute_host == host
+        ]
+
+    def resource_providers(self, name=None):
+        self.calls.append(('resource_providers', name))
+        return iter([fakes.Obj(id='rp-' + name, name=name)])
+
+    def resource_provider_inventories(self, rp):
+        self.calls.append(('resource_provider_inventories', rp.name))
+        return iter(
+            [
+                fakes.Obj(
+                    resource_class='VCPU',
+                    total=self.vcpu,
+                    reserved=0,
+                    allocation_ratio=1.0,
+                )
+            ]
+        )
+
+    def fetch_resource_provider_usages(self, rp):
+        self.calls.append(('fetch_resource_provider_usages', rp.name))
+        return fakes.Obj(
+            usages={'VCPU': self.per_server * len(self._on(rp.name))}
+        )
+
+    def resource_provider_allocations(self, rp):
+        self.calls.append(('resource_provider_allocations', rp.name))
+        return iter(
+            [
+                fakes.Obj(consumer_id=s, resources={'VCPU': self.per_server})
+                for s in self._on(rp.name)
+            ]
+        )
+
+
 class SimNova:
     """Servers on hosts; migrations lasting ``durations[server]`` seconds.
 
@@ -56,7 +142,8 @@ class SimNova:
     """
 
     def __init__(self, hosts, servers, duration=5.0, outcomes=None):
-        self.compute = fakes.FakeCompute()
+        self.compute = SimCompute()
+        self.placement = FakePlacement(self.compute)
         self.clock = fakes.FakeClock()
         self.duration = duration
         self.durations = {}
