@@ -159,8 +159,11 @@ def check_drain(args, warn=None):
     if args.target_host and args.target_host in (args.host or ()):
         # NOTE: nova would answer "No valid host was found" for each server
         raise errors.command_error(
-            '--target-host %s is a host being drained: name another host'
-            % args.target_host
+            '--target-host %s is %s being drained: name another host'
+            % (
+                args.target_host,
+                'the host' if len(args.host) == 1 else 'one of the hosts',
+            )
         )
     if args.max_per_host is not None:
         if args.concurrency is not None:

@@ -33,11 +33,13 @@ import io
 import json
 import os
 import sys
+import types
 
 from keystoneauth1 import exceptions as ksa_exc
 from osc_lib import exceptions
 
 from tests.unit.osc_livemigrate import fakes
+from tests.unit.osc_livemigrate.plan import sim
 
 ROOT = os.path.dirname(
     os.path.dirname(
@@ -74,6 +76,9 @@ def run(words, argv, compute, tty=False, step=None):
         moves on); sleeps only move a fake clock.
     """
     app = fakes.FakeApp(compute, tty=tty)
+    app.client_manager.sdk_connection = types.SimpleNamespace(
+        placement=getattr(compute, 'placement', None)
+    )
     cmd = command_class(words)(app, None)
     clock = fakes.FakeClock()
 
@@ -636,16 +641,21 @@ def force_complete_bad_ref():
 
 # --------------------------------------------------------------- host drain
 def _drain(argv, outcomes=None, duration=2):
-    """Four servers on compute1: three ACTIVE, one SHUTOFF."""
-    compute = fakes.FakeCompute()
+    """Four servers on compute1: three ACTIVE, one SHUTOFF; compute2 empty
+    (placement: 64 VCPU each, a server takes 1).
+    """
+    compute = sim.SimCompute()
+    compute.placement = sim.FakePlacement(compute)
     compute.services_list = [
         fakes.Obj(
-            id='svc',
-            host='compute1',
+            id='svc-' + host,
+            host=host,
             binary='nova-compute',
             status='enabled',
             disabled_reason=None,
+            availability_zone='nova',
         )
+        for host in ('compute1', 'compute2')
     ]
     for i, status in enumerate(('ACTIVE', 'ACTIVE', 'ACTIVE', 'SHUTOFF')):
         compute.add_server(fakes.server('s-%d' % i, 'vm%d' % i, status=status))

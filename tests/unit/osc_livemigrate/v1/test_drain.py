@@ -279,7 +279,7 @@ class TestOldCommandLines(_Base):
             (['--concurrency', '2', '--max-per-host', '2'], 'give only'),
             (['--wait-for', 'x'], 'only applies with --enable-after'),
             (['--hosts-at-once', '0'], '--hosts-at-once 0 must be at least'),
-            (['--target-host', 'c1'], 'is a host being drained'),
+            (['--target-host', 'c1'], 'is the host being drained'),
             (['--target-host', 'c4', '--max-per-host', '1'], 'drop one'),
         ):
             with self.subTest(argv=argv):
