@@ -256,7 +256,26 @@ class Ledger:
         ]
         fit = place(needs, hosts, self.where)
         if not fit.ok:
-            fit.short = 'capacity short for host %s: %s' % (host, fit.short)
+            wanted, free = {}, {}
+            for n in needs:
+                for rc, amount in n.resources.items():
+                    wanted[rc] = wanted.get(rc, 0) + amount
+            for h in hosts:
+                for rc, amount in h.free().items():
+                    if rc in wanted:
+                        free[rc] = free.get(rc, 0) + max(0, amount)
+            fit.short = (
+                'capacity short for host %s: its %d servers need %s, the %d '
+                'hosts left have %s free; %s'
+                % (
+                    host,
+                    len(needs),
+                    _amounts(wanted),
+                    len(hosts),
+                    _amounts(free) or 'nothing',
+                    fit.short,
+                )
+            )
         return fit
 
     def reserve(self, fit):

@@ -182,3 +182,18 @@ def nova_note(limits, nova_max_concurrent=NOVA_DEFAULT_MAX_CONCURRENT):
         'the rest wait in "queued" and count here as in flight'
         % nova_max_concurrent
     )
+
+
+def scheduler_note(limits, n_hosts):
+    """The plan's note when nova's scheduler chooses destinations for a
+    drain of several hosts: it may pick a host a later wave drains.
+
+    :returns: a sentence, or None.
+    """
+    if limits.inbound or n_hosts < 2:
+        return None
+    return (
+        "without --max-per-host nova's scheduler chooses each destination "
+        'and may choose a host a later wave drains (its servers then move '
+        'twice); --max-per-host makes the drain choose them'
+    )

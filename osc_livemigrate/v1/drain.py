@@ -150,14 +150,14 @@ def _add_parser_arguments(parser):
         help='Policy for one server (name or ID); repeatable; overrides '
         '--policy',
     )
-    for opt, kind, default, text in (
-        ('--retries', int, 2, 'Extra attempts for retryable failures'),
-        ('--retry-delay', float, 10.0, 'Seconds before a retry'),
-        ('--poll-interval', float, 2.0, 'Seconds between checks'),
+    for opt, kind, default, metavar, text in (
+        ('--retries', int, 2, '<n>', 'Extra attempts for retryable failures'),
+        ('--retry-delay', float, 10.0, '<seconds>', 'Seconds before a retry'),
+        ('--poll-interval', float, 2.0, '<seconds>', 'Seconds between checks'),
     ):
         parser.add_argument(
             opt,
-            metavar='<n>',
+            metavar=metavar,
             type=kind,
             default=default,
             help='%s (default %s)' % (text, default),
@@ -378,9 +378,16 @@ class DrainHost(command.Lister):
                 placed.update(fit.placed)
             checked.append(hp)
         for line in fleet.summary(
-            checked, args.limits.describe(), [lim.nova_note(args.limits)]
+            checked,
+            args.limits.describe(),
+            [
+                lim.nova_note(args.limits),
+                lim.scheduler_note(args.limits, len(host_plans)),
+            ],
         ):
             self._say(line)
+        # NOTE: a plan that stops is a plan that fails: scripts can gate
+        self._failed = any(hp.stop for hp in checked)
         return fleet.PLAN_HEADERS, fleet.plan_rows(checked, placed)
 
     def run(self, parsed_args):

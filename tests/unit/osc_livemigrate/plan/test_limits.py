@@ -111,3 +111,11 @@ class TestNotes(unittest.TestCase):
             lim.Limits(None, 2, inbound=False).describe(),
         )
         self.assertEqual('no limit', lim.Limits().describe())
+
+
+class TestSchedulerNote(unittest.TestCase):
+    def test_only_for_several_hosts_without_inbound(self):
+        out = lim.Limits(max_per_host=2, inbound=False)
+        self.assertIn('move twice', lim.scheduler_note(out, 2))
+        self.assertIsNone(lim.scheduler_note(out, 1))
+        self.assertIsNone(lim.scheduler_note(lim.Limits(max_per_host=2), 3))

@@ -216,8 +216,10 @@ class TestCapacityStop(_Drain):
         self.assertEqual(rp.ENABLED, result[0].state)
         self.assertEqual(rp.STOPPED, result[1].state)
         self.assertEqual(rp.STOPPED, result[2].state)
-        self.assertIn(
-            'capacity short for host c2: server vm-c2-s', result[1].stop
+        self.assertRegex(
+            result[1].stop,
+            r'^capacity short for host c2: its 5 servers need 5 VCPU, the 3 '
+            r'hosts left have 4 VCPU free; server vm-c2-s0\d needs 1 VCPU',
         )
         self.assertEqual(5, len(self.nova.on('c2')))
         self.assertNotIn(('disable', 'c2'), [e[:2] for e in self.events])

@@ -165,8 +165,11 @@ class TestDryRun(_Base):
         stops = [r for r in rows if r['Action'] == 'stop']
         self.assertEqual(['c2'], [r['Host'] for r in stops])
         self.assertIn(
-            'capacity short for host c2: server vm-c2-s', stops[0]['Detail']
+            'capacity short for host c2: its 4 servers need 4 VCPU, the 4 '
+            'hosts left have 0 VCPU free',
+            stops[0]['Detail'],
         )
+        self.assertTrue(self.cmd._failed)
 
 
 class TestCapacityStop(_Base):
