@@ -75,6 +75,10 @@ class Runner:
         self.nova_flights = []
         self.nova_bytes = {}  # server ID -> bytes left, as nova last said
         self._hr = {}  # server ID -> the HostRun it leaves
+        #: whether the drain chooses destinations (an inbound limit)
+        self.chooses = limits.inbound and limits.max_per_host is not None
+        if self.chooses and ledger is None:
+            raise ValueError('an inbound limit needs a capacity ledger')
 
     # -- the plan
     def run(self, host_plans):
@@ -223,12 +227,26 @@ class Runner:
             _, attempt, hr, item = entry
             current = lim.load(flights)
             dest = None
-            if self.limits.inbound and self.limits.max_per_host is not None:
-                candidates = (
-                    self.ledger.destinations(item.server_id)
-                    if self.ledger is not None
-                    else []
-                )
+            if self.chooses:
+                candidates = self.ledger.destinations(item.server_id)
+                if not candidates and not self.running:
+                    # NOTE: nothing under way can give room back: waiting
+                    # would be for ever
+                    self.pending.remove(entry)
+                    self._result(
+                        hr,
+                        item,
+                        dp.Result(
+                            item.name,
+                            dp.FAILED,
+                            None,
+                            None,
+                            'no enabled host has room for it (placement)',
+                            attempt,
+                        ),
+                        'failed: no enabled host has room for it',
+                    )
+                    continue
                 dest = lim.pick_destination(current, self.limits, candidates)
                 if dest is None:
                     continue

@@ -237,6 +237,36 @@ class TestCapacityStop(_Drain):
         self.assertEqual('c6', homes[0])
 
 
+class TestNoRoom(_Drain):
+    def test_server_without_room_fails_instead_of_waiting_for_ever(self):
+        led = ledger(self.nova)
+        hooks = self.hooks()
+
+        def disable(host):
+            # the room the check saw is gone once the host is disabled
+            # (other boots took it): two of c1's five servers fit
+            hooks.disable(host)
+            for h in ('c3', 'c4', 'c5', 'c6'):
+                led.free[h]['VCPU'] = 0
+            led.free['c2']['VCPU'] = 2
+            led.paper.clear()
+
+        result = self.drain(
+            ['c1'],
+            lim.Limits(max_per_host=1),
+            led=led,
+            hooks=hs.Hooks(disable=disable),
+        )
+        self.assertEqual(2, result[0].count(dp.MIGRATED))
+        self.assertEqual(3, result[0].count(dp.FAILED))
+        reasons = {r.reason for r in result[0].results.values()}
+        self.assertIn('no enabled host has room for it (placement)', reasons)
+
+    def test_inbound_limit_needs_a_ledger(self):
+        with self.assertRaises(ValueError):
+            run.Runner(self.nova.compute, lim.Limits(max_per_host=1), {}, None)
+
+
 class TestReportAndResume(_Drain):
     def test_record_follows_the_run(self):
         plans_hosts = [('c1', [(s, 'vm-' + s) for s in self.nova.on('c1')])]
