@@ -13,7 +13,6 @@
 and the old command lines.
 """
 
-import json
 import os
 import tempfile
 import types
@@ -208,7 +207,7 @@ class TestReportResume(_Base):
                 self.run_cmd(
                     'c1', 'c2', '--report', path, '--max-per-host', '2'
                 )
-            rec = json.load(open(path))
+            rec = rp.read(path)
             states = [s['state'] for s in rec['hosts'][0]['servers'].values()]
             self.assertIn('starting', states)
             self.compute.live_migrate_server = real
@@ -219,7 +218,7 @@ class TestReportResume(_Base):
             self.assertEqual([], self.nova.on('c1') + self.nova.on('c2'))
             self.assertEqual(1, max(self.nova.starts.values()))
             self.assertEqual(8, len(self.nova.starts))
-            rec = json.load(open(path))
+            rec = rp.read(path)
             self.assertEqual(
                 ['drained', 'drained'], [h['state'] for h in rec['hosts']]
             )
