@@ -124,6 +124,42 @@ def set_server(record, host, server_id, state, **fields):
     entry.update(fields)
 
 
+class Recorder:
+    """Writes a runner's changes into the record (if any) and saves it.
+
+    :param record: the record, or None (no ``--report``: nothing kept).
+    :param save: ``save()`` after each change, or None.
+    """
+
+    def __init__(self, record, save=None):
+        self.record, self.save = record, save
+
+    def host(self, hr, reason=''):
+        """Record a ``hosts.HostRun``'s state (and why, if it stopped)."""
+        if self.record is None:
+            return
+        set_host(self.record, hr.host, hr.state, reason or hr.stop)
+        self._saved()
+
+    def server(self, hr, item, state, **fields):
+        """Record one ``drain.Item``'s state and fields."""
+        if self.record is None:
+            return
+        set_server(
+            self.record,
+            hr.host,
+            item.server_id,
+            state,
+            name=item.name,
+            **fields,
+        )
+        self._saved()
+
+    def _saved(self):
+        if self.save is not None:
+            self.save()
+
+
 def state_of(record, host, server_id):
     """The recorded state of one server, or None."""
     try:

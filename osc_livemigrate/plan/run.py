@@ -44,6 +44,8 @@ class Runner:
         with ``limits.inbound``, where destinations are chosen), or None.
     :param record: the ``--report`` record (``report.new``), or None.
     :param say: ``say(text, kind, **fields)``: one event line.
+    :param bytes_ok: whether to read the bytes left of each migration of
+        ours (the per-server migration API, microversion 2.23).
     """
 
     def __init__(
@@ -61,12 +63,14 @@ class Runner:
         clock=time.monotonic,
         sleep=time.sleep,
         say=None,
+        bytes_ok=False,
     ):
         self.compute, self.limits, self.kwargs = compute, limits, kwargs
         self.hooks, self.ledger, self.record = hooks, ledger, record
         self.retries, self.retry_delay_s = retries, retry_delay_s
         self.interval_s, self.timeout_s = interval_s, timeout_s
         self.clock, self.sleep = clock, sleep
+        self.bytes_ok = bytes_ok
         self.say = say or (lambda text, kind='notice', **f: None)
         self.running = {}  # server ID -> Running
         self.pending = []  # [not_before, attempt, HostRun, Item]
@@ -75,6 +79,7 @@ class Runner:
         self.nova_flights = []
         self.nova_bytes = {}  # server ID -> bytes left, as nova last said
         self._hr = {}  # server ID -> the HostRun it leaves
+        self._rec = rp.Recorder(record, hooks.save if hooks else None)
         #: whether the drain chooses destinations (an inbound limit)
         self.chooses = limits.inbound and limits.max_per_host is not None
         if self.chooses and ledger is None:
@@ -107,7 +112,7 @@ class Runner:
         """Check capacity and disable the host; False stops the drain."""
         if self.stopped:
             hr.state, hr.stop = rp.STOPPED, self.stopped
-            self._save_host(hr)
+            self._rec.host(hr)
             return False
         if self.hooks.plan is not None:
             # what is on the host now: a scheduler may have sent servers
@@ -124,18 +129,18 @@ class Runner:
                     'stop',
                     host=hr.host,
                 )
-                self._save_host(hr)
+                self._rec.host(hr)
                 return False
             self.ledger.reserve(fit)
         self.hooks.disable(hr.host)
         hr.state, hr.started = rp.DISABLED, self.clock()
-        self._save_host(hr)
+        self._rec.host(hr)
         for item in hr.items:
             if item.action == dp.SKIP:
                 hr.results[item.server_id] = dp.Result(
                     item.name, dp.SKIPPED, reason=item.reason
                 )
-                self._save_server(hr, item, dp.SKIPPED, reason=item.reason)
+                self._rec.server(hr, item, dp.SKIPPED, reason=item.reason)
             elif item.action == dp.FOLLOW:
                 self.say(
                     '%s: following the live migration already running'
@@ -160,10 +165,10 @@ class Runner:
         hr.ended = self.clock()
         if any(r.result not in dp.OK_RESULTS for r in hr.results.values()):
             hr.state = rp.DISABLED
-            self._save_host(hr, 'not drained: see the failed servers')
+            self._rec.host(hr, 'not drained: see the failed servers')
             return
         hr.state = rp.DRAINED
-        self._save_host(hr)
+        self._rec.host(hr)
         if self.hooks.enable is None:
             return
         if self.hooks.wait_for is not None:
@@ -176,11 +181,11 @@ class Runner:
                     host=hr.host,
                 )
                 hr.stop = '--wait-for ' + message
-                self._save_host(hr, hr.stop)
+                self._rec.host(hr, hr.stop)
                 return
         self.hooks.enable(hr.host)
         hr.state = rp.ENABLED
-        self._save_host(hr)
+        self._rec.host(hr)
 
     # -- the loop
     def _drain(self, active):
@@ -196,11 +201,17 @@ class Runner:
                 self.sleep(self.interval_s)
 
     def _refresh_nova(self):
+        """nova's in-flight migrations, and the bytes left of ours (one
+        GET each: /os-migrations has no byte counts).
+        """
         flights, left = [], {}
         for m in waiting.in_flight_records(self.compute):
             sid = getattr(m, 'server_id', None) or getattr(m, 'id', None)
             flights.append(lim.Flight(sid, m.source_compute, m.dest_compute))
-            remaining = hosts.remaining_bytes(m)
+            live = m
+            if self.bytes_ok and sid in self.running:
+                live = lookups.in_progress_migration(self.compute, m.id, sid)
+            remaining = hosts.remaining_bytes(live)
             if remaining is not None:
                 left[sid] = remaining
         self.nova_flights, self.nova_bytes = flights, left
@@ -259,7 +270,7 @@ class Runner:
     def _start(self, hr, item, attempt, dest):
         from openstack import exceptions as sdk_exc
 
-        self._save_server(hr, item, rp.STARTING, attempts=attempt)
+        self._rec.server(hr, item, rp.STARTING, attempts=attempt)
         try:
             if item.policy and attempt == 1:
                 self.compute.set_server_metadata(
@@ -300,7 +311,7 @@ class Runner:
             dest,
         )
         self._hr[item.server_id] = hr
-        self._save_server(
+        self._rec.server(
             hr, item, rp.STARTED, attempts=attempt, destination=dest
         )
         self.say(
@@ -405,7 +416,7 @@ class Runner:
 
     def _result(self, hr, item, result, text):
         hr.results[item.server_id] = result
-        self._save_server(
+        self._rec.server(
             hr,
             item,
             result.result,
@@ -422,27 +433,3 @@ class Runner:
             server=item.name,
             destination=result.destination,
         )
-
-    # -- the report
-    def _save_host(self, hr, reason=''):
-        if self.record is None:
-            return
-        rp.set_host(self.record, hr.host, hr.state, reason or hr.stop)
-        self._save()
-
-    def _save_server(self, hr, item, state, **fields):
-        if self.record is None:
-            return
-        rp.set_server(
-            self.record,
-            hr.host,
-            item.server_id,
-            state,
-            name=item.name,
-            **fields,
-        )
-        self._save()
-
-    def _save(self):
-        if self.hooks.save is not None:
-            self.hooks.save()

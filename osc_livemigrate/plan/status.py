@@ -96,11 +96,14 @@ def snapshot(runner):
 
 
 def cloud_line(snap):
-    return 'cloud: %d servers left, %d running (%d not ours), %s left%s' % (
+    """The cloud's line; bytes and ETA only once known."""
+    return 'cloud: %d servers left, %d running (%d not ours)%s%s' % (
         snap['servers_left'],
         snap['running'],
         snap['not_ours'],
-        fmt.human_bytes(snap['bytes_left']),
+        ', %s left' % fmt.human_bytes(snap['bytes_left'])
+        if snap['bytes_left']
+        else '',
         ', ETA %s' % fmt.human_duration(snap['eta_s'])
         if snap['eta_s'] is not None
         else '',

@@ -283,6 +283,7 @@ class DrainHost(command.Lister):
             clock=self._clock,
             sleep=self._sleep,
             say=display.event,
+            bytes_ok=mv.supports(compute, 'server_migrations'),
         )
         if path:
             rp.write(path, record)

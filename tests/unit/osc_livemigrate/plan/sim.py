@@ -201,6 +201,10 @@ class SimNova:
         )
         srv.status, srv.task_state = 'MIGRATING', 'migrating'
         self.compute.records.append(rec)
+        # the per-server view nova gives of a migration in flight (bytes)
+        self.compute.live[(sid, rec.id)] = fakes.migration(
+            mid=rec.id, server_id=sid, memory_remaining_bytes=1 << 30
+        )
         self.ends[sid] = (
             self.clock.now + self.durations.get(sid, self.duration),
             rec,
@@ -223,6 +227,7 @@ class SimNova:
             if end > self.clock.now:
                 continue
             del self.ends[sid]
+            self.compute.live.pop((sid, rec.id), None)
             statuses = self.outcomes.get(sid) or ['completed']
             rec.status = statuses.pop(0) if len(statuses) > 1 else statuses[0]
             srv = self.compute.servers_by_id.get(sid)

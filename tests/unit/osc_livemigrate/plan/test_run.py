@@ -237,6 +237,25 @@ class TestCapacityStop(_Drain):
         self.assertEqual('c6', homes[0])
 
 
+class TestProgress(_Drain):
+    def test_bytes_left_of_our_moves_read_per_poll(self):
+        seen = []
+        hooks = self.hooks()
+        hooks = hs.Hooks(
+            hooks.disable,
+            progress=lambda r: seen.append(sum(r.nova_bytes.values())),
+        )
+        self.drain(
+            ['c1'],
+            lim.Limits(max_per_host=2),
+            led=ledger(self.nova),
+            hooks=hooks,
+            bytes_ok=True,
+        )
+        self.assertEqual(2 << 30, max(seen))
+        self.assertEqual(0, seen[-1])
+
+
 class TestNoRoom(_Drain):
     def test_server_without_room_fails_instead_of_waiting_for_ever(self):
         led = ledger(self.nova)
