@@ -287,8 +287,20 @@ class DrainHost(command.Lister):
         )
         if path:
             rp.write(path, record)
-        with errors.sdk_errors('drain %s' % ', '.join(hosts)):
-            host_runs = runner.run(host_plans)
+        try:
+            with errors.sdk_errors('drain %s' % ', '.join(hosts)):
+                host_runs = runner.run(host_plans)
+        except KeyboardInterrupt:
+            display.done()
+            raise errors.command_error(
+                'Interrupted: the live migrations already started go on; %s'
+                % (
+                    'continue with --resume %s' % path
+                    if path
+                    else 'without --report nothing records where it was: '
+                    'run the same command again'
+                )
+            ) from None
         display.done()
         self.app.stderr.write(
             status.render_table(

@@ -203,7 +203,11 @@ class TestReportResume(_Base):
                     raise KeyboardInterrupt
 
             self.compute.live_migrate_server = dying
-            with self.assertRaises(KeyboardInterrupt):
+            with self.assertRaisesRegex(
+                exceptions.CommandError,
+                r'^Interrupted: the live migrations already started go on; '
+                r'continue with --resume .*drain.json$',
+            ):
                 self.run_cmd(
                     'c1', 'c2', '--report', path, '--max-per-host', '2'
                 )
