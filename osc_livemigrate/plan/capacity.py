@@ -98,7 +98,7 @@ def _amounts(resources):
     )
 
 
-def place(needs, hosts, where=None):
+def place(needs, hosts, where=None, later=frozenset()):
     """Place ``needs`` onto ``hosts`` on paper.
 
     :param needs: list of :class:`Need` (one host's servers).
@@ -106,6 +106,8 @@ def place(needs, hosts, where=None):
     :param where: ``{server ID: host}`` of servers already elsewhere (for
         anti-affinity: a group member on a host rules that host out); the
         result's placements are added to it.
+    :param later: hosts a later wave drains: used only where no other host
+        fits (a server sent there moves again).
     :returns: a :class:`Fit`; on failure ``short`` names the first server
         that found no host and why, and ``placed`` holds what did fit.
     """
@@ -126,7 +128,11 @@ def place(needs, hosts, where=None):
             return Fit(placed, _shortfall(need, free, taken))
         best = max(
             fitting,
-            key=lambda h: (_room(free[h], need.resources), -order.index(h)),
+            key=lambda h: (
+                h not in later,
+                _room(free[h], need.resources),
+                -order.index(h),
+            ),
         )
         for rc, amount in need.resources.items():
             free[best][rc] -= amount
@@ -224,11 +230,27 @@ class Ledger:
         self.needs = dict(needs)
         self.where = dict(where)
         self.closed = set()  # hosts being drained or drained
+        self.later = set()  # hosts a later wave drains: a last resort
         self.paper = {}  # server ID -> host it is reserved on, on paper
 
     def close(self, hosts):
         """No server may go to ``hosts`` any more (being drained)."""
         self.closed.update(hosts)
+        self.later.difference_update(hosts)
+
+    def defer(self, hosts):
+        """``hosts`` are drained later: destinations of last resort."""
+        self.later.update(set(hosts) - self.closed)
+
+    def reopen(self, host):
+        """``host`` is drained and enabled again: a destination again."""
+        self.closed.discard(host)
+
+    def moved(self, server_id, source):
+        """The server left ``source``: its room there is free again."""
+        need = self.needs.get(server_id)
+        if need is not None and source in self.free:
+            take(self.free, source, need.resources, sign=-1)
 
     def open_hosts(self):
         return [
@@ -254,7 +276,7 @@ class Ledger:
             )
             for h in self.open_hosts()
         ]
-        fit = place(needs, hosts, self.where)
+        fit = place(needs, hosts, self.where, self.later)
         if not fit.ok:
             wanted, free = {}, {}
             for n in needs:
@@ -288,7 +310,8 @@ class Ledger:
 
     def destinations(self, server_id):
         """Open hosts that can take the server now, most room first (its
-        own paper reservation counts as free).
+        own paper reservation counts as free), hosts a later wave drains
+        last.
         """
         need = self.needs.get(server_id)
         open_free = {
@@ -299,7 +322,8 @@ class Ledger:
         own = self.paper.get(server_id)
         if own in open_free:
             take(open_free, own, need.resources, sign=-1)
-        return destinations(need, open_free, self.where)
+        found = destinations(need, open_free, self.where)
+        return sorted(found, key=lambda h: h in self.later)
 
     def take(self, server_id, host):
         """The server is on its way to ``host`` (its paper reservation, if

@@ -97,10 +97,12 @@ class Runner:
             self.hosts.append(hr)
             by_wave.setdefault(hp.wave, []).append(hr)
         if self.ledger is not None:
-            # NOTE: a host drained later is no destination now: a server
-            # sent there would have to move twice
-            self.ledger.close([hr.host for hr in self.hosts])
+            # NOTE: a host drained later is a destination of last resort:
+            # a server sent there moves twice
+            self.ledger.defer([hr.host for hr in self.hosts])
         for wave in by_wave.values():
+            if self.ledger is not None:
+                self.ledger.close([hr.host for hr in wave])
             active = [hr for hr in wave if self._admit(hr)]
             if active:
                 self._drain(active)
@@ -184,6 +186,8 @@ class Runner:
                 self._rec.host(hr, hr.stop)
                 return
         self.hooks.enable(hr.host)
+        if self.ledger is not None:
+            self.ledger.reopen(hr.host)
         hr.state = rp.ENABLED
         self._rec.host(hr)
 
@@ -240,6 +244,10 @@ class Runner:
             dest = None
             if self.chooses:
                 candidates = self.ledger.destinations(item.server_id)
+                # where hosts not drained later can take it, wait for them
+                candidates = [
+                    c for c in candidates if c not in self.ledger.later
+                ] or candidates
                 if not candidates and not self.running:
                     # NOTE: nothing under way can give room back: waiting
                     # would be for ever
@@ -371,6 +379,8 @@ class Runner:
             return False
         verdict = waiting.verdict(run.host, srv, record)
         if verdict.ok:
+            if self.ledger is not None:
+                self.ledger.moved(item.server_id, run.host)
             hr.tally(srv, record)
             self._result(
                 hr,

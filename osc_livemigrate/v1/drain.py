@@ -379,9 +379,10 @@ class DrainHost(command.Lister):
     def _dry_run(self, args, ledger, host_plans):
         """The plan, with the capacity check of every host on paper."""
         placed, checked = {}, []
+        ledger.defer([hp.host for hp in host_plans])
         for hp in host_plans:
+            ledger.close([p.host for p in host_plans if p.wave == hp.wave])
             moving = [i.server_id for i in hp.items if i.action == dp.MIGRATE]
-            ledger.close([p.host for p in host_plans])
             fit = ledger.check(hp.host, moving)
             if not fit.ok or checked and checked[-1].stop:
                 stop = fit.short or 'stopped before: %s' % checked[-1].stop
@@ -389,6 +390,10 @@ class DrainHost(command.Lister):
             else:
                 ledger.reserve(fit)
                 placed.update(fit.placed)
+                for server_id in fit.placed:
+                    ledger.moved(server_id, hp.host)
+                if args.enable_after:
+                    ledger.reopen(hp.host)
             checked.append(hp)
         for line in fleet.summary(
             checked,

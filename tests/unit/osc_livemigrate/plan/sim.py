@@ -198,6 +198,7 @@ class SimNova:
             server_id=sid,
             source=srv.compute_host,
             dest=dest,
+            started_at=self.clock.now,
         )
         srv.status, srv.task_state = 'MIGRATING', 'migrating'
         self.compute.records.append(rec)

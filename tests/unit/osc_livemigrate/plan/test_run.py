@@ -69,10 +69,17 @@ class _Drain(unittest.TestCase):
             self.events.append(('wait-for', host, self.nova.clock.now))
             return wait_ok, 'exited 3' if not wait_ok else ''
 
+        def plan(host):
+            servers = [
+                self.nova.compute.servers_by_id[s] for s in self.nova.on(host)
+            ]
+            return dp.build_plan(servers)
+
         return hs.Hooks(
             disable=disable,
             enable=enable_ if enable else None,
             wait_for=wait_for,
+            plan=plan,
         )
 
     def drain(
@@ -122,7 +129,11 @@ class TestLimitsHeld(_Drain):
             self.nova.durations[sid] = 3 + (i * 7) % 11
         limits = lim.Limits(max_parallel=4, max_per_host=2)
         result = self.drain(
-            ['c1', 'c2', 'c3'], limits, at_once=2, led=ledger(self.nova)
+            ['c1', 'c2', 'c3'],
+            limits,
+            at_once=2,
+            led=ledger(self.nova),
+            hooks=self.hooks(enable=False),
         )
         for h in ('c1', 'c2', 'c3'):
             self.assertEqual([], self.nova.on(h))
@@ -180,9 +191,23 @@ class TestWavesAndHosts(_Drain):
             if c[0] == 'live_migrate_server'
         )
         self.assertTrue(first > 0)
-        # nothing went to a host being drained or already drained
-        dests = {m.dest_compute for m in self.nova.compute.records}
-        self.assertFalse(dests & {'c1', 'c2'})
+        # nothing went to a drained host before it was enabled again
+        enabled = {e[1]: e[2] for e in self.events if e[0] == 'enable'}
+        for m in self.nova.compute.records:
+            if m.dest_compute in enabled:
+                self.assertGreaterEqual(m.started_at, enabled[m.dest_compute])
+        self.assertIn(
+            'c1', {m.dest_compute for m in self.nova.compute.records}
+        )
+
+    def test_rolling_patch_of_every_host_in_a_zone(self):
+        # all six hosts drained, one at a time, each enabled again: every
+        # server finds room on a host patched before it or not yet drained
+        result = self.drain(
+            HOSTS, lim.Limits(max_per_host=2), led=ledger(self.nova, vcpu=8)
+        )
+        self.assertEqual([rp.ENABLED] * 6, [hr.state for hr in result])
+        self.assertEqual([], self.nova.on('c6'))
 
     def test_wait_for_failing_keeps_host_disabled(self):
         result = self.drain(
@@ -207,19 +232,23 @@ class TestWavesAndHosts(_Drain):
 
 class TestCapacityStop(_Drain):
     def test_stops_before_the_host_that_does_not_fit(self):
-        # 6 hosts x 8 VCPU, 5 used each: c4..c6 stay, 9 VCPU free; c1's
-        # 5 servers fit, c2's 5 find 4
-        led = ledger(self.nova, vcpu=8)
+        # 6 hosts x 7 VCPU, 5 used each: c4..c6 stay, 6 VCPU free; c1's
+        # 5 servers fit there, c2's 5 find 1 there and 2 on c3 (drained
+        # later, a last resort)
+        led = ledger(self.nova, vcpu=7)
         result = self.drain(
-            ['c1', 'c2', 'c3'], lim.Limits(max_per_host=2), led=led
+            ['c1', 'c2', 'c3'],
+            lim.Limits(max_per_host=2),
+            led=led,
+            hooks=self.hooks(enable=False),
         )
-        self.assertEqual(rp.ENABLED, result[0].state)
+        self.assertEqual(rp.DRAINED, result[0].state)
         self.assertEqual(rp.STOPPED, result[1].state)
         self.assertEqual(rp.STOPPED, result[2].state)
         self.assertRegex(
             result[1].stop,
-            r'^capacity short for host c2: its 5 servers need 5 VCPU, the 3 '
-            r'hosts left have 4 VCPU free; server vm-c2-s0\d needs 1 VCPU',
+            r'^capacity short for host c2: its 5 servers need 5 VCPU, the 4 '
+            r'hosts left have 3 VCPU free; server vm-c2-s0\d needs 1 VCPU',
         )
         self.assertEqual(5, len(self.nova.on('c2')))
         self.assertNotIn(('disable', 'c2'), [e[:2] for e in self.events])
