@@ -73,17 +73,18 @@ RESUMED_OPTIONS = (
 )
 
 
-def new(argv, hosts, started_at, opts=None):
+def new(hosts, started_at, opts=None):
     """A fresh record.
 
-    :param argv: the command line, kept so a resume can say what it resumes.
     :param hosts: ``[(host, [(server ID, name), ...]), ...]`` in plan order.
     :param started_at: an ISO 8601 time string.
-    :param opts: ``{option dest: value}`` of :data:`RESUMED_OPTIONS`.
+    :param opts: ``{option dest: value}`` of :data:`RESUMED_OPTIONS` (the
+        drain's own options only: never the command line, which may hold
+        credentials).
     """
     return {
         'format': FORMAT,
-        'argv': list(argv),
+        'command': 'openstack compute host drain',
         'options': dict(opts or {}),
         'started_at': started_at,
         'hosts': [

@@ -21,7 +21,6 @@ The work is in ``osc_livemigrate.plan``; this module reads the options and
 wires the cloud to the runner.
 """
 
-import sys
 import time
 
 from osc_lib.command import command
@@ -258,7 +257,6 @@ class DrainHost(command.Lister):
         path = args.report or args.resume
         if record is None:
             record = rp.new(
-                sys.argv[1:],
                 [
                     (hp.host, [(i.server_id, i.name) for i in hp.items])
                     for hp in host_plans

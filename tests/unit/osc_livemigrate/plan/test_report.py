@@ -16,15 +16,16 @@ import os
 import tempfile
 import unittest
 
+from osc_livemigrate.plan import drain as dp
 from osc_livemigrate.plan import report as rp
 
 
 class TestRecord(unittest.TestCase):
     def setUp(self):
         self.rec = rp.new(
-            ['c1', 'c2'],
             [('c1', [('s1', 'vm1')]), ('c2', [])],
             '2026-01-01T00:00:00Z',
+            {'max_per_host': 2, 'policy': 'adaptive'},
         )
 
     def test_new_and_states(self):
@@ -59,6 +60,44 @@ class TestRecord(unittest.TestCase):
                 with self.subTest(body=body):
                     with self.assertRaisesRegex(ValueError, msg):
                         rp.read(path)
+
+
+class TestResumedOptions(unittest.TestCase):
+    def test_given_again_wins_the_rest_from_the_record(self):
+        rec = rp.new([], 't0', {'max_per_host': 2, 'policy': 'adaptive'})
+        defaults = {'max_per_host': None, 'policy': None}
+        self.assertEqual(
+            {'max_per_host': 2},
+            rp.resumed_options(
+                rec, {'max_per_host': None, 'policy': 'nova'}, defaults
+            ),
+        )
+
+
+class TestResumeItems(unittest.TestCase):
+    def test_followed_kept_and_done(self):
+        entry = {
+            'servers': {
+                'a': {'name': 'vm-a', 'state': rp.STARTING},
+                'b': {'name': 'vm-b', 'state': 'failed', 'reason': 'boom'},
+                'c': {'name': 'vm-c', 'state': rp.STARTED},
+                'd': {'name': 'vm-d', 'state': rp.STARTED},
+            }
+        }
+        items = [
+            dp.Item('a', 'vm-a', dp.MIGRATE),
+            dp.Item('b', 'vm-b', dp.MIGRATE),
+            dp.Item('e', 'vm-e', dp.MIGRATE),
+        ]
+        out = {
+            i.server_id: i for i in rp.resume_items(entry, items, {'a', 'd'})
+        }
+        self.assertEqual(dp.FOLLOW, out['a'].action)
+        self.assertEqual(dp.SKIP, out['b'].action)
+        self.assertIn('failed in the run being resumed: boom', out['b'].reason)
+        self.assertEqual(dp.DONE, out['c'].action)  # gone from the host
+        self.assertEqual(dp.FOLLOW, out['d'].action)  # gone, still moving
+        self.assertEqual(dp.MIGRATE, out['e'].action)  # new on the host
 
 
 class TestResumeAction(unittest.TestCase):

@@ -318,7 +318,7 @@ class TestNoRoom(_Drain):
 class TestReportAndResume(_Drain):
     def test_record_follows_the_run(self):
         plans_hosts = [('c1', [(s, 'vm-' + s) for s in self.nova.on('c1')])]
-        record = rp.new(['c1'], plans_hosts, 't0')
+        record = rp.new(plans_hosts, 't0')
         saves = []
         hooks = self.hooks()
         hooks = hs.Hooks(

@@ -235,7 +235,7 @@ class TestReportResume(_Base):
     def test_resume_rejects_hosts_and_bad_files(self):
         with tempfile.TemporaryDirectory() as d:
             path = os.path.join(d, 'r.json')
-            rp.write(path, rp.new([], [('c1', [])], 't0'))
+            rp.write(path, rp.new([('c1', [])], 't0'))
             with self.assertRaisesRegex(
                 exceptions.CommandError, 'drop the hosts'
             ):
