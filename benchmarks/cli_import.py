@@ -244,7 +244,10 @@ def _fake_calls():
     """
     from osc_livemigrate.follow import waiting
     from osc_livemigrate.plan import drain as drain_plan
-    from osc_livemigrate.v1 import drain
+    from osc_livemigrate.plan import fleet
+    from osc_livemigrate.plan import hosts
+    from osc_livemigrate.plan import limits
+    from osc_livemigrate.plan import run
     from osc_livemigrate.v1 import server_migration
 
     def count(fn):
@@ -276,11 +279,16 @@ def _fake_calls():
         def stop(seconds):
             raise _Stop
 
-        drainer = drain.Drainer(
-            compute, 'compute1', {}, IN_FLIGHT, 0, 0, 1, sleep=stop
+        runner = run.Runner(
+            compute,
+            limits.Limits(inbound=False),
+            {},
+            hosts.Hooks(disable=lambda host: None),
+            interval_s=1,
+            sleep=stop,
         )
         try:
-            drainer.run(plan)
+            runner.run([fleet.HostPlan(1, 'compute1', tuple(plan))])
         except _Stop:
             pass
 

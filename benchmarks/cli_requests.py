@@ -19,7 +19,7 @@ answers as nova 2.95 does (one ``status`` per /os-migrations request, newest
 first and ``limit`` honoured) and counts one request per call and one row per
 migration record it sends back, through the plugin's public classes only:
 :class:`osc_livemigrate.follow.waiting.Poller` and
-:class:`osc_livemigrate.v1.drain.Drainer`. Each scope is measured with no
+:class:`osc_livemigrate.plan.run.Runner`. Each scope is measured with no
 finished migration and with 1,000 (on the drained host, of the drained
 servers); the figures must be equal.
 
@@ -148,17 +148,25 @@ def _watch(compute, host):
 def _drain_check(compute):
     """One check of every server a drain follows, once they look idle."""
     from osc_livemigrate.plan import drain as drain_plan
-    from osc_livemigrate.v1 import drain
+    from osc_livemigrate.plan import fleet
+    from osc_livemigrate.plan import hosts
+    from osc_livemigrate.plan import limits
+    from osc_livemigrate.plan import run
 
-    plan = [
+    items = tuple(
         drain_plan.Item(s.id, s.name, drain_plan.FOLLOW)
         for s in compute.servers_by_id.values()
-    ]
-    drainer = drain.Drainer(
-        compute, HOST, {}, len(plan), 0, 0, 1, sleep=lambda s: None
     )
-    results = drainer.run(plan)
-    if any(r.result != drain_plan.MIGRATED for r in results):
+    runner = run.Runner(
+        compute,
+        limits.Limits(inbound=False),
+        {},
+        hosts.Hooks(disable=lambda host: None),
+        interval_s=1,
+        sleep=lambda s: None,
+    )
+    [done] = runner.run([fleet.HostPlan(1, HOST, items)])
+    if any(r.result != drain_plan.MIGRATED for r in done.results.values()):
         raise SystemExit('the drain did not see its servers migrated')
 
 

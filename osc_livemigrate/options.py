@@ -108,23 +108,95 @@ def check_watch(args):
     return args
 
 
-def check_drain(args):
-    """``compute host drain``: numbers, timeouts and every policy name.
+#: the reason a drained host's nova-compute service is disabled with
+DRAIN_REASON = 'drained by openstack compute host drain'
 
+
+def check_drain(args, warn=None):
+    """``compute host drain``: hosts, numbers, limits, policy names.
+
+    Fills in ``args.limits`` (``plan.limits.Limits``) and
+    ``args.disable_reason``. Old command lines keep working:
+    ``--concurrency N`` is ``--max-per-host N`` counting outbound only
+    (the scheduler still chooses destinations), with a warning;
+    ``--disable`` is what every drain does now, also with a warning.
+
+    :param warn: ``warn(line)`` for deprecation warnings.
     :returns: ``{server name or ID: policy}`` from ``--server-policy``.
     """
+    from osc_livemigrate.plan import limits as lim
+
+    warn = warn or (lambda line: None)
+    sources = [
+        bool(args.host),
+        bool(args.aggregate),
+        bool(args.availability_zone),
+    ]
+    if args.resume and any(sources):
+        raise errors.command_error(
+            '--resume %s drains the hosts its report names: drop the hosts, '
+            '--aggregate and --availability-zone' % args.resume
+        )
+    if not args.resume and not any(sources):
+        raise errors.command_error(
+            'Name the hosts to drain: <host> ..., --aggregate, '
+            '--availability-zone or --resume'
+        )
     _at_least(
-        ('--concurrency', args.concurrency, 1),
         ('--retries', args.retries, 0),
         ('--retry-delay', args.retry_delay, 0),
         ('--poll-interval', args.poll_interval, 0.001),
+        ('--hosts-at-once', args.hosts_at_once, 1),
     )
+    for opt, value in (
+        ('--concurrency', args.concurrency),
+        ('--max-parallel', args.max_parallel),
+        ('--max-per-host', args.max_per_host),
+    ):
+        if value is not None:
+            _at_least((opt, value, 1))
     _positive_seconds(('--wait-timeout', args.wait_timeout))
-    if args.target_host and args.target_host == args.host:
+    if args.target_host and args.target_host in (args.host or ()):
         # NOTE: nova would answer "No valid host was found" for each server
         raise errors.command_error(
-            '--target-host %s is the host being drained: name another host'
-            % args.target_host
+            '--target-host %s is %s being drained: name another host'
+            % (
+                args.target_host,
+                'the host' if len(args.host) == 1 else 'one of the hosts',
+            )
+        )
+    if args.max_per_host is not None:
+        if args.concurrency is not None:
+            raise errors.command_error(
+                '--concurrency %s and --max-per-host %s: give only '
+                '--max-per-host' % (args.concurrency, args.max_per_host)
+            )
+        if args.target_host:
+            raise errors.command_error(
+                '--target-host %s and --max-per-host %s: the limit on '
+                'inbound migrations chooses each destination; drop one'
+                % (args.target_host, args.max_per_host)
+            )
+        args.limits = lim.Limits(args.max_parallel, args.max_per_host)
+    else:
+        if args.concurrency is not None:
+            warn(
+                'WARNING: --concurrency is deprecated: it is --max-per-host '
+                'counting outbound migrations only; use --max-per-host, '
+                'which counts inbound ones too'
+            )
+        args.limits = lim.Limits(
+            args.max_parallel, args.concurrency or 2, inbound=False
+        )
+    if args.disable:
+        warn(
+            'WARNING: --disable is deprecated: every drained host is '
+            'disabled before its first migration'
+        )
+    args.disable_reason = args.disable_reason or DRAIN_REASON
+    if args.wait_for and not args.enable_after:
+        raise errors.command_error(
+            '--wait-for %s only applies with --enable-after' % args.wait_for
         )
     if args.policy is not None:
         check_policy_name('--policy', args.policy)

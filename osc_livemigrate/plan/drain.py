@@ -26,6 +26,8 @@ FOLLOW = (
     'follow'  # a migration from an earlier run is still going: wait for it
 )
 SKIP = 'skip'
+#: moved by an earlier run of a resumed drain: nothing to do
+DONE = 'done'
 
 LIVE_MIGRATABLE = ('ACTIVE', 'PAUSED')
 RETRYABLE_HTTP = frozenset((409, 429, 500, 502, 503, 504))

@@ -9,402 +9,402 @@
 # WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
 # License for the specific language governing permissions and limitations
 # under the License.
-"""``compute host drain``: live-migrate every server off one compute host.
+"""``compute host drain``: live-migrate every server off compute hosts.
 
 Nova's old ``host-evacuate-live`` fired every request at once and never
-waited. This command optionally disables the host's nova-compute service,
-keeps at most --concurrency migrations in flight, retries what is worth
-retrying, and ends with one row per server; a re-run only touches what is
-still on the host.
+waited. This command drains hosts in waves, disables each before its first
+migration, keeps the cloud inside ``--max-parallel`` and ``--max-per-host``
+(counting what nova already runs), checks with placement that the hosts
+left can hold each host's servers before it starts, and records where it
+is (``--report``) so that ``--resume`` picks up a drain whose CLI died.
+The work is in ``osc_livemigrate.plan``; this module reads the options and
+wires the cloud to the runner.
 """
 
 import time
 
 from osc_lib.command import command
 
-from osc_livemigrate.follow import waiting
 from osc_livemigrate import options
+from osc_livemigrate.plan import cloud
 from osc_livemigrate.plan import drain as dp
+from osc_livemigrate.plan import fleet
+from osc_livemigrate.plan import hosts as hs
+from osc_livemigrate.plan import limits as lim
+from osc_livemigrate.plan import report as rp
+from osc_livemigrate.plan import run
+from osc_livemigrate.plan import status
 from osc_livemigrate.sdk import errors
 from osc_livemigrate.sdk import lookups
 from osc_livemigrate.tables import contract
+from osc_livemigrate.tables import microversions as mv
 
-BINARY = 'nova-compute'
-
-
-class _Running:
-    def __init__(self, item, attempt, started, newest):
-        self.item, self.attempt, self.started, self.newest = (
-            item,
-            attempt,
-            started,
-            newest,
-        )
+RESULT_HEADERS = ('Host',) + dp.RESULT_HEADERS
 
 
-class Drainer:
-    """Runs a plan: one thread, polling; clock and sleep injectable for tests.
-
-    Per poll it makes one GET per migration in flight, and one
-    /os-migrations listing per migration whose server looks finished.
-    """
-
-    def __init__(
-        self,
-        compute,
-        host,
-        kwargs,
-        concurrency,
-        retries,
-        retry_delay_s,
-        interval_s,
-        timeout_s=None,
-        clock=time.monotonic,
-        sleep=time.sleep,
-        say=None,
+def _add_parser_arguments(parser):
+    parser.add_argument(
+        'host',
+        metavar='<host>',
+        nargs='*',
+        help='Compute host(s) to drain, in this order',
+    )
+    parser.add_argument(
+        '--aggregate',
+        metavar='<name>',
+        help="Drain the aggregate's hosts too (sorted by name)",
+    )
+    parser.add_argument(
+        '--availability-zone',
+        metavar='<name>',
+        help="Drain the availability zone's hosts too (sorted by name)",
+    )
+    parser.add_argument(
+        '--hosts-at-once',
+        metavar='<n>',
+        type=int,
+        default=1,
+        help='Hosts drained together in one wave (default 1); a wave '
+        'starts when the previous one is over',
+    )
+    parser.add_argument(
+        '--max-parallel',
+        metavar='<n>',
+        type=int,
+        help='Live migrations in flight in the whole cloud, counting those '
+        'nova runs that this command did not start (default: no limit)',
+    )
+    parser.add_argument(
+        '--max-per-host',
+        metavar='<n>',
+        type=int,
+        help='Migrations touching one host, outbound and inbound, counting '
+        "nova's own; the command then chooses each destination from "
+        "placement's free capacity and nova's scheduler validates it "
+        '(needs --os-compute-api-version %s)'
+        % mv.version('live_migrate_host'),
+    )
+    parser.add_argument(
+        '--concurrency',
+        metavar='<n>',
+        type=int,
+        help='Deprecated: --max-per-host counting outbound migrations only '
+        '(default 2 when --max-per-host is not given)',
+    )
+    parser.add_argument(
+        '--disable',
+        action='store_true',
+        help='Deprecated: every drained host is disabled before its first '
+        'migration',
+    )
+    parser.add_argument(
+        '--disable-reason',
+        metavar='<reason>',
+        help='Reason recorded on each disabled service (default %r)'
+        % options.DRAIN_REASON,
+    )
+    parser.add_argument(
+        '--enable-after',
+        action='store_true',
+        help='Enable each host again once it is empty (and --wait-for, if '
+        'given, succeeded)',
+    )
+    parser.add_argument(
+        '--wait-for',
+        metavar='<command>',
+        help='Run this command with the host name as last argument once the '
+        'host is empty; the host is enabled again only if it exits 0',
+    )
+    parser.add_argument(
+        '--target-host',
+        metavar='<host>',
+        help='Send every server to this host (validated by the scheduler); '
+        'default: let the scheduler choose',
+    )
+    block = parser.add_mutually_exclusive_group()
+    block.add_argument(
+        '--block-migration',
+        dest='block_migration',
+        action='store_true',
+        default=None,
+        help='Block live migration (default: auto)',
+    )
+    block.add_argument(
+        '--shared-migration',
+        dest='block_migration',
+        action='store_false',
+        help='Shared-storage live migration',
+    )
+    parser.add_argument(
+        '--policy',
+        metavar='<name>',
+        help='Convergence policy for every server (server metadata %s)'
+        % contract.POLICY_KEY,
+    )
+    parser.add_argument(
+        '--server-policy',
+        metavar='<server>=<name>',
+        action='append',
+        default=[],
+        help='Policy for one server (name or ID); repeatable; overrides '
+        '--policy',
+    )
+    for opt, kind, default, metavar, text in (
+        ('--retries', int, 2, '<n>', 'Extra attempts for retryable failures'),
+        ('--retry-delay', float, 10.0, '<seconds>', 'Seconds before a retry'),
+        ('--poll-interval', float, 2.0, '<seconds>', 'Seconds between checks'),
     ):
-        self.compute, self.host, self.kwargs = compute, host, kwargs
-        self.concurrency, self.retries = concurrency, retries
-        self.retry_delay_s, self.interval_s, self.timeout_s = (
-            retry_delay_s,
-            interval_s,
-            timeout_s,
+        parser.add_argument(
+            opt,
+            metavar=metavar,
+            type=kind,
+            default=default,
+            help='%s (default %s)' % (text, default),
         )
-        self.clock, self.sleep = clock, sleep
-        self.say = say or (lambda msg: None)
-
-    def run(self, plan):
-        results = {}
-        pending = []  # (not_before, attempt, item)
-        running = []
-        for item in plan:
-            if item.action == dp.SKIP:
-                results[item.server_id] = dp.Result(
-                    item.name, dp.SKIPPED, reason=item.reason
-                )
-            elif item.action == dp.FOLLOW:
-                self.say(
-                    '%s: following the live migration already running'
-                    % item.name
-                )
-                running.append(_Running(item, 1, self.clock(), None))
-            else:
-                pending.append((0.0, 1, item))
-        total = len(plan)
-        while pending or running:
-            now = self.clock()
-            while pending and len(running) < self.concurrency:
-                ready = [p for p in pending if p[0] <= now]
-                if not ready:
-                    break
-                pending.remove(ready[0])
-                _, attempt, item = ready[0]
-                started = self._start(item, attempt, results, pending, total)
-                if started:
-                    running.append(started)
-            for run in list(running):
-                done = self._check(run, results, pending, total)
-                if done:
-                    running.remove(run)
-            if pending or running:
-                self.sleep(self.interval_s)
-        return [results[item.server_id] for item in plan]
-
-    def _start(self, item, attempt, results, pending, total):
-        from openstack import exceptions as sdk_exc
-
-        try:
-            if item.policy and attempt == 1:
-                self.compute.set_server_metadata(
-                    item.server_id, **{contract.POLICY_KEY: item.policy}
-                )
-            newest = lookups.latest_live_migration(
-                self.compute, item.server_id
-            )
-            self.compute.live_migrate_server(item.server_id, **self.kwargs)
-        except sdk_exc.SDKException as e:
-            code = getattr(e, 'status_code', None)
-            reason = str(
-                errors.translate_error(e, 'live-migrate server %s' % item.name)
-            )
-            if dp.retry_start_error(code) and attempt <= self.retries:
-                self.say(
-                    '%s: start failed (%s); retrying in %.0f s'
-                    % (item.name, reason, self.retry_delay_s)
-                )
-                pending.append(
-                    (self.clock() + self.retry_delay_s, attempt + 1, item)
-                )
-            else:
-                results[item.server_id] = dp.Result(
-                    item.name, dp.FAILED, reason=reason, attempts=attempt
-                )
-                self.say('%s: failed to start: %s' % (item.name, reason))
-            return None
-        self.say(
-            '[%d/%d] %s: live migration started (attempt %d)'
-            % (len(results) + 1, total, item.name, attempt)
-        )
-        return _Running(
-            item, attempt, self.clock(), newest.id if newest else None
-        )
-
-    def _check(self, run, results, pending, total):
-        item = run.item
-        elapsed = self.clock() - run.started
-        srv = self.compute.get_server(item.server_id)
-        if waiting.busy(srv):
-            if self.timeout_s is not None and elapsed >= self.timeout_s:
-                results[item.server_id] = dp.Result(
-                    item.name,
-                    dp.TIMED_OUT,
-                    None,
-                    elapsed,
-                    'still migrating after --wait-timeout %s s; it keeps '
-                    'running (see '
-                    '`openstack server migration watch --server %s`)'
-                    % (self.timeout_s, item.server_id),
-                    run.attempt,
-                )
-                return True
-            return False
-        record = lookups.latest_live_migration(
-            self.compute, item.server_id, newer_than=run.newest
-        )
-        if not waiting.finished(srv, record):
-            return False
-        status = getattr(record, 'status', None)
-        verdict = waiting.verdict(self.host, srv, record)
-        if verdict.ok:
-            results[item.server_id] = dp.Result(
-                item.name,
-                dp.MIGRATED,
-                srv.compute_host,
-                elapsed,
-                '',
-                run.attempt,
-            )
-            self.say(
-                '[%d/%d] %s: migrated to %s in %.0f s'
-                % (len(results), total, item.name, srv.compute_host, elapsed)
-            )
-            return True
-        if (
-            srv.compute_host == self.host
-            and dp.retry_outcome(status)
-            and run.attempt <= self.retries
-        ):
-            self.say(
-                '%s: %s; retrying in %.0f s'
-                % (item.name, verdict.reason, self.retry_delay_s)
-            )
-            pending.append(
-                (self.clock() + self.retry_delay_s, run.attempt + 1, item)
-            )
-            return True
-        reason = waiting.judge(
-            self.compute, item.server_id, self.host, srv, record
-        ).reason
-        results[item.server_id] = dp.Result(
-            item.name,
-            dp.FAILED,
-            srv.compute_host,
-            elapsed,
-            reason,
-            run.attempt,
-        )
-        self.say(
-            '[%d/%d] %s: failed: %s' % (len(results), total, item.name, reason)
-        )
-        return True
+    parser.add_argument(
+        '--wait-timeout',
+        metavar='<seconds>',
+        type=float,
+        help='Give up on one server after this many seconds',
+    )
+    parser.add_argument(
+        '--dry-run',
+        action='store_true',
+        help='Show the plan (waves, servers, policies, skips, capacity); '
+        'change nothing',
+    )
+    parser.add_argument(
+        '--report',
+        metavar='<file>',
+        help='Keep a JSON record of the drain in this file as it runs',
+    )
+    parser.add_argument(
+        '--resume',
+        metavar='<file>',
+        help='Continue the drain this --report file records: moved servers '
+        'stay, migrations in flight are followed, nothing starts twice',
+    )
+    return parser
 
 
 class DrainHost(command.Lister):
-    """Live-migrate every server off a compute host, a few at a time.
+    """Live-migrate every server off compute hosts, under cloud-wide limits.
 
-    Optionally disables the host's nova-compute service first (--disable,
-    --disable-reason) so nothing new lands there. Servers that are not ACTIVE
-    or PAUSED are reported as skipped (cold-migrate them). Exits non-zero
-    unless every server on the host was migrated. Safe to re-run: only
-    servers still on the host are touched, and a policy already set is not
-    written again.
+    Hosts (named, of an aggregate or of an availability zone) are drained
+    --hosts-at-once at a time. Before a host's first migration the command
+    checks with placement that the enabled hosts left can hold its servers
+    (and that anti-affinity groups leave each somewhere to go), and
+    disables its nova-compute service; it stops before the first host that
+    does not fit. Servers that are not ACTIVE or PAUSED are reported as
+    skipped (cold-migrate them). Exits non-zero unless every server of
+    every host was migrated. Safe to re-run, or to --resume from a
+    --report file.
     """
 
     _clock = staticmethod(time.monotonic)
     _sleep = staticmethod(time.sleep)
+    _run = None  # subprocess.run for --wait-for (tests replace it)
 
     def get_parser(self, prog_name):
-        parser = super().get_parser(prog_name)
-        parser.add_argument(
-            'host', metavar='<host>', help='Compute host to drain'
-        )
-        parser.add_argument(
-            '--disable',
-            action='store_true',
-            help="Disable the host's nova-compute service first",
-        )
-        parser.add_argument(
-            '--disable-reason',
-            metavar='<reason>',
-            help='Reason recorded on the disabled service (implies --disable)',
-        )
-        parser.add_argument(
-            '--target-host',
-            metavar='<host>',
-            help='Send every server to this host (validated by the '
-            'scheduler); default: let the scheduler choose',
-        )
-        block = parser.add_mutually_exclusive_group()
-        block.add_argument(
-            '--block-migration',
-            dest='block_migration',
-            action='store_true',
-            default=None,
-            help='Block live migration (default: auto)',
-        )
-        block.add_argument(
-            '--shared-migration',
-            dest='block_migration',
-            action='store_false',
-            help='Shared-storage live migration',
-        )
-        parser.add_argument(
-            '--concurrency',
-            metavar='<n>',
-            type=int,
-            default=2,
-            help='Live migrations in flight at once (default 2; nova '
-            'also queues beyond max_concurrent_live_migrations)',
-        )
-        parser.add_argument(
-            '--policy',
-            metavar='<name>',
-            help='Convergence policy for every server (server metadata '
-            '%s)' % contract.POLICY_KEY,
-        )
-        parser.add_argument(
-            '--server-policy',
-            metavar='<server>=<name>',
-            action='append',
-            default=[],
-            help='Policy for one server (name or ID); repeatable; '
-            'overrides --policy',
-        )
-        parser.add_argument(
-            '--retries',
-            metavar='<n>',
-            type=int,
-            default=2,
-            help='Extra attempts for retryable failures (default 2)',
-        )
-        parser.add_argument(
-            '--retry-delay',
-            metavar='<seconds>',
-            type=float,
-            default=10.0,
-            help='Seconds before a retry (default 10)',
-        )
-        parser.add_argument(
-            '--poll-interval',
-            metavar='<seconds>',
-            type=float,
-            default=2.0,
-            help='Seconds between checks (default 2)',
-        )
-        parser.add_argument(
-            '--wait-timeout',
-            metavar='<seconds>',
-            type=float,
-            default=None,
-            help='Give up on one server after this many seconds',
-        )
-        parser.add_argument(
-            '--dry-run',
-            action='store_true',
-            help='Show the plan; change nothing',
-        )
+        parser = _add_parser_arguments(super().get_parser(prog_name))
+        self._defaults = {k: parser.get_default(k) for k in rp.RESUMED_OPTIONS}
         return parser
+
+    def _say(self, line):
+        self.app.stderr.write(line + '\n')
+        self.app.stderr.flush()
 
     def take_action(self, parsed_args):
         args = parsed_args
-        policies = options.check_drain(args)
-        compute = self.app.client_manager.compute
+        self._failed = False
+        record = self._read_resume(args)
+        policies = options.check_drain(args, self._say)
+        mgr = self.app.client_manager
+        compute = mgr.compute
         kwargs = lookups.live_migrate_kwargs(
             compute, args.block_migration, None, args.target_host
         )
-        with errors.sdk_errors(
-            'find the %s service of host %s' % (BINARY, args.host)
-        ):
-            services = list(compute.services(host=args.host, binary=BINARY))
-        if not services:
-            raise errors.command_error(
-                'Host %s runs no %s service (see `openstack compute service '
-                'list '
-                '--service %s`)' % (args.host, BINARY, BINARY)
+        if args.limits.inbound:
+            mv.require(
+                compute,
+                'live_migrate_host',
+                '--max-per-host %s (the drain chooses each destination)'
+                % args.max_per_host,
             )
-        with errors.sdk_errors('list servers on host %s' % args.host):
-            servers = list(
-                compute.servers(all_projects=True, compute_host=args.host)
-            )
-        plan = dp.build_plan(servers, args.policy, policies)
+        services = cloud.compute_services(compute)
+        hosts = self._hosts(args, compute, services, record)
+        in_flight = cloud.in_flight_servers(compute)
+        ledger = cloud.read_ledger(
+            compute, mgr.sdk_connection.placement, services, hosts
+        )
 
-        def say(msg):
-            self.app.stderr.write(msg + '\n')
-            self.app.stderr.flush()
+        def plan_host(host):
+            servers = cloud.servers_on(compute, host)
+            cloud.name_needs(ledger, servers)
+            items = dp.build_plan(servers, args.policy, policies)
+            if record is not None:
+                entry = rp.host_entry(record, host)
+                items = rp.resume_items(entry, items, in_flight)
+            return items
 
+        host_plans = [
+            fleet.HostPlan(n, h, tuple(plan_host(h)))
+            for n, wave in enumerate(fleet.waves(hosts, args.hosts_at_once), 1)
+            for h in wave
+        ]
         if args.dry_run:
-            self._failed = False
-            return dp.RESULT_HEADERS, [
-                (
-                    i.name,
-                    dp.PLANNED if i.action != dp.SKIP else dp.SKIPPED,
-                    None,
-                    None,
-                    i.reason
-                    or ('set policy %s' % i.policy if i.policy else ''),
-                )
-                for i in plan
-            ]
-        if args.disable or args.disable_reason:
-            self._disable(compute, services[0], args, say)
-        if not plan:
-            say('Nothing to drain: host %s has no servers' % args.host)
-        drainer = Drainer(
+            return self._dry_run(args, ledger, host_plans)
+        path = args.report or args.resume
+        if record is None:
+            record = rp.new(
+                [
+                    (hp.host, [(i.server_id, i.name) for i in hp.items])
+                    for hp in host_plans
+                ],
+                time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()),
+                {k: getattr(args, k) for k in rp.RESUMED_OPTIONS},
+            )
+        display = status.Display(self.app.stderr)
+        runner = run.Runner(
             compute,
-            args.host,
+            args.limits,
             kwargs,
-            args.concurrency,
-            args.retries,
-            args.retry_delay,
-            args.poll_interval,
-            args.wait_timeout,
+            self._drain_hooks(
+                args, compute, services, record, path, plan_host, display
+            ),
+            ledger=ledger,
+            record=record,
+            retries=args.retries,
+            retry_delay_s=args.retry_delay,
+            interval_s=args.poll_interval,
+            timeout_s=args.wait_timeout,
             clock=self._clock,
             sleep=self._sleep,
-            say=say,
+            say=display.event,
+            bytes_ok=mv.supports(compute, 'server_migrations'),
         )
-        with errors.sdk_errors('drain host %s' % args.host):
-            results = drainer.run(plan)
-        self._failed = dp.failed(results)
-        return dp.RESULT_HEADERS, [r.row() for r in results]
+        if path:
+            rp.write(path, record)
+        try:
+            with errors.sdk_errors('drain %s' % ', '.join(hosts)):
+                host_runs = runner.run(host_plans)
+        except KeyboardInterrupt:
+            display.done()
+            raise errors.command_error(
+                'Interrupted: the live migrations already started go on; %s'
+                % (
+                    'continue with --resume %s' % path
+                    if path
+                    else 'without --report nothing records where it was: '
+                    'run the same command again'
+                )
+            ) from None
+        display.done()
+        self.app.stderr.write(
+            status.render_table(
+                status.SUMMARY_HEADERS, status.summary_rows(host_runs)
+            )
+        )
+        self._failed = bool(runner.stopped) or any(
+            dp.failed(list(hr.results.values())) for hr in host_runs
+        )
+        return RESULT_HEADERS, [
+            (hr.host,) + hr.results[i.server_id].row()
+            for hr in host_runs
+            for i in hr.items
+            if i.server_id in hr.results
+        ]
 
-    def _disable(self, compute, service, args, say):
-        reason = args.disable_reason
-        if service.status == 'disabled' and (
-            not reason or service.disabled_reason == reason
-        ):
-            say(
-                '%s on %s already disabled (%s)'
-                % (BINARY, args.host, service.disabled_reason or 'no reason')
+    def _read_resume(self, args):
+        if not args.resume:
+            return None
+        try:
+            record = rp.read(args.resume)
+        except (OSError, ValueError) as e:
+            raise errors.command_error(
+                '--resume %s: %s' % (args.resume, e)
+            ) from None
+        given = {k: getattr(args, k) for k in rp.RESUMED_OPTIONS}
+        for key, value in rp.resumed_options(
+            record, given, self._defaults
+        ).items():
+            setattr(args, key, value)
+        return record
+
+    def _hosts(self, args, compute, services, record):
+        if record is not None:
+            hosts = rp.hosts_left(record)
+        else:
+            hosts = fleet.select_hosts(
+                args.host,
+                cloud.aggregate_hosts(compute, args.aggregate)
+                if args.aggregate
+                else (),
+                cloud.zone_hosts(services, args.availability_zone)
+                if args.availability_zone
+                else (),
             )
-            return
-        with errors.sdk_errors('disable %s on host %s' % (BINARY, args.host)):
-            compute.disable_service(
-                service, host=args.host, binary=BINARY, disabled_reason=reason
-            )
-        say(
-            'Disabled %s on %s%s'
-            % (BINARY, args.host, ' (%s)' % reason if reason else '')
+        cloud.check_hosts(hosts, services)
+        if not hosts:
+            self._say('Nothing to drain: every host of the report is done')
+        return hosts
+
+    def _drain_hooks(
+        self, args, compute, services, record, path, plan_host, display
+    ):
+        def say(line):
+            display.event(line, 'service')
+
+        def wait_for(host):
+            kw = {'run': self._run} if self._run else {}
+            return cloud.wait_for(args.wait_for, host, **kw)
+
+        return hs.Hooks(
+            disable=lambda host: cloud.disable(
+                compute, services[host], args.disable_reason, say
+            ),
+            enable=(
+                (lambda host: cloud.enable(compute, services[host], say))
+                if args.enable_after
+                else None
+            ),
+            wait_for=wait_for if args.wait_for else None,
+            save=(lambda: rp.write(path, record)) if path else None,
+            progress=display.progress,
+            plan=plan_host,
         )
+
+    def _dry_run(self, args, ledger, host_plans):
+        """The plan, with the capacity check of every host on paper."""
+        placed, checked = {}, []
+        ledger.defer([hp.host for hp in host_plans])
+        for hp in host_plans:
+            ledger.close([p.host for p in host_plans if p.wave == hp.wave])
+            moving = [i.server_id for i in hp.items if i.action == dp.MIGRATE]
+            fit = ledger.check(hp.host, moving)
+            if not fit.ok or checked and checked[-1].stop:
+                stop = fit.short or 'stopped before: %s' % checked[-1].stop
+                hp = fleet.HostPlan(hp.wave, hp.host, hp.items, stop)
+            else:
+                ledger.reserve(fit)
+                placed.update(fit.placed)
+                for server_id in fit.placed:
+                    ledger.moved(server_id, hp.host)
+                if args.enable_after:
+                    ledger.reopen(hp.host)
+            checked.append(hp)
+        for line in fleet.summary(
+            checked,
+            args.limits.describe(),
+            [
+                lim.nova_note(args.limits),
+                lim.scheduler_note(args.limits, len(host_plans)),
+            ],
+        ):
+            self._say(line)
+        # NOTE: a plan that stops is a plan that fails: scripts can gate
+        self._failed = any(hp.stop for hp in checked)
+        return fleet.PLAN_HEADERS, fleet.plan_rows(checked, placed)
 
     def run(self, parsed_args):
         self._failed = False

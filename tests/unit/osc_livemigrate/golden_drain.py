@@ -13,19 +13,25 @@
 
 from tests.unit.osc_livemigrate import fakes
 from tests.unit.osc_livemigrate import golden_run
+from tests.unit.osc_livemigrate.plan import sim
 
 
 def _drain(argv, outcomes=None, duration=2):
-    """Four servers on compute1: three ACTIVE, one SHUTOFF."""
-    compute = fakes.FakeCompute()
+    """Four servers on compute1: three ACTIVE, one SHUTOFF; compute2 empty
+    (placement: 64 VCPU each, a server takes 1).
+    """
+    compute = sim.SimCompute()
+    compute.placement = sim.FakePlacement(compute)
     compute.services_list = [
         fakes.Obj(
-            id='svc',
-            host='compute1',
+            id='svc-' + host,
+            host=host,
             binary='nova-compute',
             status='enabled',
             disabled_reason=None,
+            availability_zone='nova',
         )
+        for host in ('compute1', 'compute2')
     ]
     for i, status in enumerate(('ACTIVE', 'ACTIVE', 'ACTIVE', 'SHUTOFF')):
         compute.add_server(fakes.server('s-%d' % i, 'vm%d' % i, status=status))

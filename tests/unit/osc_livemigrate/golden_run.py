@@ -25,6 +25,7 @@ import importlib
 import io
 import json
 import os
+import types
 
 from osc_lib import exceptions
 
@@ -64,6 +65,9 @@ def run(words, argv, compute, tty=False, step=None):
         moves on); sleeps only move a fake clock.
     """
     app = fakes.FakeApp(compute, tty=tty)
+    app.client_manager.sdk_connection = types.SimpleNamespace(
+        placement=getattr(compute, 'placement', None)
+    )
     cmd = command_class(words)(app, None)
     clock = fakes.FakeClock()
 
