@@ -292,15 +292,18 @@ def run_cell(cell):
 
 
 def run_all(todo, workers=2):
-    """Run the cells on ``workers`` processes; :returns: all rows."""
+    """Run the cells on ``workers`` processes.
+
+    :returns: all rows, in the order of ``todo`` whatever the workers
+    """
     rows = []
     tty = sys.stderr.isatty()
     if workers > 1:
         ctx = multiprocessing.get_context('fork')
         with ctx.Pool(workers) as pool:
-            for n, got in enumerate(
-                pool.imap_unordered(run_cell, todo, chunksize=8), 1
-            ):
+            # NOTE: imap, not imap_unordered: rows in the order of the
+            # cells, so that two runs' files compare byte for byte
+            for n, got in enumerate(pool.imap(run_cell, todo, chunksize=8), 1):
                 rows.extend(got)
                 if tty and n % 50 == 0:
                     print(
