@@ -40,7 +40,6 @@ import statistics
 import sys
 
 from nova_ext.core import loader
-from nova_ext.core.observation import Action
 from nova_ext.core.observation import MIB
 from nova_ext.core.observation import MigrationContext
 from nova_ext.core.observation import Permits
@@ -256,28 +255,12 @@ def sim_workload_of(cal, scenario):
 
 
 def predict(cal, scenario, poll_s=0.5, max_s=3600.0):
-    """(total_s, downtime_ms) the calibrated simulator predicts.
-
-    :func:`nova_ext.core.sim.calibrated.simulate`'s loop, on
-    :func:`sim_workload_of`'s workload (that function takes constant
-    guests only).
-    """
+    """(total_s, downtime_ms) the calibrated simulator predicts."""
     ram, cap = scenario[1], scenario[5]
-    policy = _policy(ram)
-    mig = calibrated.CalibratedMigration(
-        sim_workload_of(cal, scenario),
-        calibrated.link(cap, cal),
-        cal.final_mib_s * MIB,
+    _, total, downtime = calibrated.run(
+        _policy(ram), sim_workload_of(cal, scenario), cap, cal, poll_s, max_s
     )
-    while not mig.done and mig.t < max_s:
-        mig.advance(poll_s)
-        if mig.done:
-            break
-        decision = policy.decide(mig.observe())
-        if decision.action is not Action.NOTHING:
-            mig.apply(decision)
-    downtime = mig.final_downtime_ms if mig.outcome == 'completed' else None
-    return mig.t + cal.setup_s, downtime
+    return total, downtime
 
 
 def _cost(cal, scenarios, real):

@@ -23,10 +23,12 @@ The matrix (issue 9; decided before any result was seen):
 - links 10 MiB/s, 40 MiB/s, 1 GiB/s, 10 GiB/s; RAM 2, 8, 32 GiB; rho (mean
   dirty rate / bandwidth) 0.3, 0.7, 0.95, 0.99, 1.5, 3; working set 2 % and
   50 % of RAM (single-set families); permits abort only (``none``),
-  ``postcopy``, ``pause``; 500 ms permitted downtime, 270 ms switch-over;
+  ``postcopy``, ``pause``; 500 ms permitted downtime, 270 ms switch-over
+  (these limits and budgets: :mod:`benchmarks.terms`);
 - auto-converge on where ``(link + RAM + rho index) % 4 == 0``: a quarter
   of the cells, spread over every link, size and rho;
-- policies ``nova``, ``schedule``, ``kubevirt``, ``adaptive`` and the
+- every installed policy (``nova``, ``schedule``, ``kubevirt``,
+  ``adaptive`` today; :func:`benchmarks.terms.policies`) and the
   reference ``oracle-precopy`` (the permitted downtime at once, never
   escalates); nova's timeout action is ``force_complete`` where post-copy
   or pause is permitted; adaptive's pause budget is 5000 ms;
@@ -55,6 +57,8 @@ import sys
 import time
 
 from benchmarks import policy_claims
+from benchmarks import policy_rows
+from benchmarks import terms
 from nova_ext.core import loader
 from nova_ext.core.observation import GIB
 from nova_ext.core.observation import MIB
@@ -71,11 +75,11 @@ RAM_GIB = (2, 8, 32)
 RHOS = (0.3, 0.7, 0.95, 0.99, 1.5, 3)
 WWS_FRACTIONS = (0.02, 0.5)
 PERMITS = ('none', 'postcopy', 'pause')
-POLICIES = ('nova', 'schedule', 'kubevirt', 'adaptive', 'oracle-precopy')
-GENERAL_POLICIES = ('nova', 'adaptive', 'oracle-precopy')
-LIMIT_MS = 500
-OVERHEAD_MS = 270.0
-PAUSE_BUDGET_MS = 5000
+#: every installed policy, then the reference
+POLICIES = terms.policies() + (terms.ORACLE,)
+GENERAL_POLICIES = (terms.BASELINE, terms.SUBJECT, terms.ORACLE)
+#: families run without noise, built as the family they name
+QUIET = {'constant-quiet': 'constant'}
 POLL_S = 0.5
 POLL_GROWTH = 0.01
 POLLS_PER_ROUND = 4
@@ -136,25 +140,6 @@ def general_families(seed=2):
     return out
 
 
-def build_workload(family, params, ram, mean_bps, wws):
-    """:returns: the :class:`workloads.Workload` of one cell."""
-    if family in ('constant', 'constant-quiet'):
-        return workloads.constant(ram, mean_bps, wws)
-    if family == 'bursts':
-        return workloads.bursts(
-            ram, mean_bps, wws, params['period_s'], params['duty']
-        )
-    if family == 'sawtooth':
-        return workloads.sawtooth(ram, mean_bps, wws, params['period_s'])
-    if family == 'step':
-        return workloads.step(ram, mean_bps, wws)
-    if family == 'three-sets':
-        return workloads.three_sets(
-            ram, mean_bps, params['period_s'], params['duty']
-        )
-    raise ValueError('unknown family %r' % family)
-
-
 def auto_converge(link_i, ram_i, rho_i):
     """The fixed rule: a quarter of the cells, on every axis."""
     return (link_i + ram_i + rho_i) % 4 == 0
@@ -212,7 +197,7 @@ def policy_params(policy, permits):
     if policy == 'nova' and permits != 'none':
         return {'timeout_action': 'force_complete'}
     if policy == 'adaptive':
-        return {'max_pause_ms': PAUSE_BUDGET_MS}
+        return {'max_pause_ms': terms.PAUSE_BUDGET_MS}
     return {}
 
 
@@ -222,7 +207,7 @@ def scales(cell):
     return {
         'ram_s': round(ram_s, 3),
         't_obs_s': round(120.0 + 3.0 * ram_s, 3),
-        'nova_budget_s': 800.0 * cell['ram_gib'],
+        'nova_budget_s': terms.NOVA_BUDGET_S_PER_GIB * cell['ram_gib'],
     }
 
 
@@ -231,21 +216,25 @@ def run_cell(cell):
     ram = cell['ram_gib'] * GIB
     bandwidth = cell['link_mib_s'] * MIB
     wws = int(ram * cell['wws']) if cell['wws'] else None
-    load = build_workload(
-        cell['family'], cell['params'], ram, cell['rho'] * bandwidth, wws
+    load = workloads.build(
+        QUIET.get(cell['family'], cell['family']),
+        ram,
+        cell['rho'] * bandwidth,
+        wws,
+        **cell['params'],
     )
     link = model.Link(
         bandwidth,
-        switchover_overhead_ms=OVERHEAD_MS,
+        switchover_overhead_ms=terms.OVERHEAD_MS,
         auto_converge=cell['auto_converge'],
     )
-    permits = Permits.named(cell['permits'], LIMIT_MS)
+    permits = Permits.named(cell['permits'], terms.LIMIT_MS)
     permits = Permits(
         postcopy=permits.postcopy,
         pause=permits.pause,
         abort=permits.abort,
         auto_converge=cell['auto_converge'],
-        max_downtime_ms=LIMIT_MS,
+        max_downtime_ms=terms.LIMIT_MS,
     )
     context = MigrationContext(ram, permits)
     sc = scales(cell)
@@ -253,7 +242,7 @@ def run_cell(cell):
     base.update(sc)
     rows = []
     for policy in cell['policies']:
-        if policy == 'oracle-precopy':
+        if policy == terms.ORACLE:
             obj = oracle.OraclePrecopy(context)
             max_s = sc['nova_budget_s']
         else:
@@ -294,7 +283,7 @@ def run_cell(cell):
             actions='+'.join(res.actions) or '-',
             reason=(
                 res.events[-1].reason
-                if policy == 'adaptive' and res.actions
+                if policy == terms.SUBJECT and res.actions
                 else None
             ),
         )
@@ -303,15 +292,18 @@ def run_cell(cell):
 
 
 def run_all(todo, workers=2):
-    """Run the cells on ``workers`` processes; :returns: all rows."""
+    """Run the cells on ``workers`` processes.
+
+    :returns: all rows, in the order of ``todo`` whatever the workers
+    """
     rows = []
     tty = sys.stderr.isatty()
     if workers > 1:
         ctx = multiprocessing.get_context('fork')
         with ctx.Pool(workers) as pool:
-            for n, got in enumerate(
-                pool.imap_unordered(run_cell, todo, chunksize=8), 1
-            ):
+            # NOTE: imap, not imap_unordered: rows in the order of the
+            # cells, so that two runs' files compare byte for byte
+            for n, got in enumerate(pool.imap(run_cell, todo, chunksize=8), 1):
                 rows.extend(got)
                 if tty and n % 50 == 0:
                     print(
@@ -362,7 +354,7 @@ def main(argv=None):
             cells(general_families(), GENERAL_POLICIES), args.workers
         )
     elapsed = time.monotonic() - started
-    print('\n'.join(policy_claims.tables(main_rows, POLICIES)))
+    print('\n'.join(policy_rows.tables(main_rows, POLICIES)))
     claims = policy_claims.check(main_rows, 'main')
     if general_rows:
         claims += policy_claims.check(
@@ -374,7 +366,7 @@ def main(argv=None):
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, 'w') as fh:
         json.dump(
-            policy_claims.document(claims, main_rows, general_rows, elapsed),
+            policy_rows.document(claims, main_rows, general_rows, elapsed),
             fh,
             separators=(',', ':'),
         )

@@ -9,7 +9,7 @@
 # WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
 # License for the specific language governing permissions and limitations
 # under the License.
-"""The claims of issue 9, checked on the benchmark's rows, and its tables.
+"""The claims of issue 9, checked on the benchmark's rows.
 
 Terms (per cell; see :mod:`benchmarks.policies` for the matrix):
 
@@ -21,35 +21,12 @@ Terms (per cell; see :mod:`benchmarks.policies` for the matrix):
   +20 % and 300 ms (the policy predicts from the rounds it measured).
 """
 
-import statistics
+from benchmarks import policy_rows
+from benchmarks import terms
 
-OTHERS = ('nova', 'schedule', 'kubevirt')
-LIMIT_MS = 500
-OVERHEAD_MS = 270.0
-PAUSE_BUDGET_MS = 5000
+#: the policies adaptive's cost is compared with: every other one installed
+OTHERS = tuple(p for p in terms.policies() if p != terms.SUBJECT)
 FAST_LINKS = (1024, 10240)
-
-
-def _median(values):
-    values = [v for v in values if v is not None]
-    return statistics.median(values) if values else None
-
-
-def by_cell(rows):
-    """:returns: ``{cell key: {policy: row}}``."""
-    out = {}
-    for row in rows:
-        key = (
-            row['family'],
-            row['variant'],
-            row['wws'],
-            row['link_mib_s'],
-            row['ram_gib'],
-            row['rho'],
-            row['permits'],
-        )
-        out.setdefault(key, {})[row['policy']] = row
-    return out
 
 
 def one_round_s(row, at_s):
@@ -90,7 +67,7 @@ def _brief(row):
 
 def check(rows, label, cost=True):
     """:returns: the claims as dicts (claim, text, passed, ...)."""
-    cells = by_cell(rows)
+    cells = policy_rows.by_cell(rows)
     claims = []
 
     def tagged(name):
@@ -163,8 +140,8 @@ def check(rows, label, cost=True):
     detail = []
     for link in sorted({c['adaptive']['link_mib_s'] for c in cases}):
         sel = [c for c in cases if c['adaptive']['link_mib_s'] == link]
-        ada = _median([c['adaptive']['decision_s'] for c in sel])
-        nov = _median([c['nova']['decision_s'] for c in sel])
+        ada = policy_rows.median([c['adaptive']['decision_s'] for c in sel])
+        nov = policy_rows.median([c['nova']['decision_s'] for c in sel])
         speedups[link] = nov / ada if ada and nov else 0.0
         need = 10.0 if link in FAST_LINKS else 2.0
         if speedups[link] < need:
@@ -218,7 +195,7 @@ def check(rows, label, cost=True):
         for c in early
         if c['adaptive']['paused_s'] is not None
         or c['adaptive']['outcome'] != 'completed'
-        or c['adaptive']['downtime_ms'] > LIMIT_MS + OVERHEAD_MS
+        or c['adaptive']['downtime_ms'] > terms.LIMIT_MS + terms.OVERHEAD_MS
     ]
     claims.append(
         _claim(
@@ -235,7 +212,7 @@ def check(rows, label, cost=True):
         c['adaptive']
         for c in paused
         if c['adaptive']['outcome'] != 'completed'
-        or c['adaptive']['downtime_ms'] > PAUSE_BUDGET_MS
+        or c['adaptive']['downtime_ms'] > terms.PAUSE_BUDGET_MS
         or (
             c['nova']['outcome'] == 'completed'
             and c['adaptive']['downtime_ms'] > c['nova']['downtime_ms']
@@ -267,7 +244,7 @@ def check(rows, label, cost=True):
         if c['adaptive']['permits'] == 'pause'
     ]
     for a in pause:
-        fits = predicted_pause_ms(a) <= PAUSE_BUDGET_MS
+        fits = predicted_pause_ms(a) <= terms.PAUSE_BUDGET_MS
         if a['outcome'] == 'completed':
             continue
         late = a['decision_s'] is None or a['decision_s'] > (
@@ -306,7 +283,7 @@ def _cost_claim(rows):
     23, and in 10 of those pre-copy ends within T_obs, where C3a forbids
     adaptive to pause.
     """
-    cells = by_cell(rows)
+    cells = policy_rows.by_cell(rows)
     bad, detail = [], []
     for family in sorted({r['family'] for r in rows}):
         sel = [c for k, c in cells.items() if k[0] == family]
@@ -318,12 +295,14 @@ def _cost_claim(rows):
                 and c[other]['outcome'] == 'completed'
             ]
             ratio = {
-                p: _median([c[p]['total_s'] / c[p]['ram_s'] for c in both])
+                p: policy_rows.median(
+                    [c[p]['total_s'] / c[p]['ram_s'] for c in both]
+                )
                 for p in ('adaptive', other)
             }
             ac = [c for c in both if c['adaptive']['auto_converge']]
             lost = {
-                p: _median([c[p]['cpu_lost_s'] for c in ac]) or 0.0
+                p: policy_rows.median([c[p]['cpu_lost_s'] for c in ac]) or 0.0
                 for p in ('adaptive', other)
             }
             ok = (ratio['adaptive'] or 0) <= (ratio[other] or 0) and (
@@ -387,110 +366,3 @@ def claim_line(claim):
     for example in claim['examples']:
         line += '\n      e.g. ' + example
     return line
-
-
-def tables(rows, policies):
-    """A table per family: per link, each policy's done % and cost."""
-    lines = []
-    links = sorted({r['link_mib_s'] for r in rows})
-    for family in sorted({r['family'] for r in rows}):
-        lines.append('')
-        lines.append(
-            '%s: done %% / median total/(RAM/bw) of completed / median '
-            'first escalation s' % family
-        )
-        lines.append(
-            '%-15s' % 'policy'
-            + ''.join('%26s' % ('%s MiB/s' % link) for link in links)
-        )
-        for policy in policies:
-            out = '%-15s' % policy
-            for link in links:
-                sel = [
-                    r
-                    for r in rows
-                    if r['family'] == family
-                    and r['policy'] == policy
-                    and r['link_mib_s'] == link
-                ]
-                done = [r for r in sel if r['outcome'] == 'completed']
-                ratio = _median([r['total_s'] / r['ram_s'] for r in done])
-                dec = _median([r['decision_s'] for r in sel])
-                out += '%26s' % (
-                    '%5.1f%% %7.2f %9s'
-                    % (
-                        100.0 * len(done) / max(1, len(sel)),
-                        ratio or 0,
-                        '%.0f' % dec if dec is not None else '-',
-                    )
-                )
-            lines.append(out)
-    return lines
-
-
-CELL_COLUMNS = (
-    'family',
-    'variant',
-    'seed',
-    'wws',
-    'link_mib_s',
-    'ram_gib',
-    'rho',
-    'permits',
-    'auto_converge',
-    'ram_s',
-    't_obs_s',
-    'nova_budget_s',
-)
-RUN_COLUMNS = (
-    'policy',
-    'outcome',
-    'total_s',
-    'downtime_ms',
-    'decision_s',
-    'cpu_lost_s',
-    'postcopy_s',
-    'paused_s',
-    'actions',
-    'reason',
-)
-
-
-def _cells_table(rows):
-    out = []
-    for runs in by_cell(rows).values():
-        first = next(iter(runs.values()))
-        out.append(
-            [
-                [first[c] for c in CELL_COLUMNS],
-                [[r.get(c) for c in RUN_COLUMNS] for r in runs.values()],
-            ]
-        )
-    return out
-
-
-def rows_from(table):
-    """The rows back from :func:`document`'s compact cell table."""
-    rows = []
-    for cell, runs in table:
-        base = dict(zip(CELL_COLUMNS, cell))
-        for run in runs:
-            rows.append(dict(base, **dict(zip(RUN_COLUMNS, run))))
-    return rows
-
-
-def document(claims, main_rows, general_rows, elapsed_s):
-    """The JSON written to results: claims, then one entry per cell.
-
-    Each cell is ``[cell values, [run values per policy]]`` in the order
-    of ``cell_columns`` and ``run_columns`` (the reason is adaptive's
-    last one); :func:`rows_from` turns it back into rows.
-    """
-    return {
-        'claims': claims,
-        'elapsed_s': round(elapsed_s, 1),
-        'cell_columns': list(CELL_COLUMNS),
-        'run_columns': list(RUN_COLUMNS),
-        'cells': _cells_table(main_rows),
-        'generalisation_cells': _cells_table(general_rows),
-    }

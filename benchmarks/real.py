@@ -43,6 +43,7 @@ import os
 import sys
 import time
 
+from benchmarks import terms
 from nova_ext.core import loader
 from nova_ext.core.observation import MIB
 from nova_ext.core.observation import MigrationContext
@@ -55,8 +56,6 @@ from testbed import machine_lock
 from testbed import migration
 
 CAP_MIB_S = 20
-LIMIT_MS = 500
-OVERHEAD_MS = 270.0
 WORKLOADS = {
     'calm': GuestSpec(
         mem_mib=512, fill_mib=32, dirty_mib=16, dirty_rate_mib_s=4
@@ -79,7 +78,7 @@ PHASED = {
     ),
 }
 PERMITS = ('none', 'postcopy', 'pause')
-POLICIES = ('adaptive', 'nova', 'kubevirt', 'schedule')
+POLICIES = terms.policies()
 #: nova: 800 s/GiB completion, 75 s/GiB downtime steps -> 30 and 3;
 #: kubevirt: 150 s/GiB and 150 s progress -> 30 and 30
 SCALED = {
@@ -197,12 +196,12 @@ def save_trace(run, path, **meta):
 
 
 def converges(spec, cap_mib_s):
-    """Whether plain pre-copy ends within LIMIT_MS, as the model has it.
+    """Whether plain pre-copy ends within ``terms.LIMIT_MS``, per the model.
 
     A phased guest converges if a stage leaves its working set alone for
     longer than a round (pre-copy ends at that stage's first sync).
     """
-    fits = spec.dirty_mib <= cap_mib_s * LIMIT_MS / 1000.0
+    fits = spec.dirty_mib <= cap_mib_s * terms.LIMIT_MS / 1000.0
     if spec.schedule is None:
         return spec.dirty_rate_mib_s < cap_mib_s or fits
     round_s = spec.dirty_mib / cap_mib_s
@@ -243,8 +242,8 @@ def row(policy, workload, spec, permits, params, run, corrupt, cap_mib_s=None):
         'bytes_sent': last_stat(run, 'memory_processed'),
         'iterations': last_stat(run, 'memory_iteration'),
         'final_reason': last[2] if last else None,
-        'limit_ms': LIMIT_MS,
-        'overhead_ms': OVERHEAD_MS,
+        'limit_ms': terms.LIMIT_MS,
+        'overhead_ms': terms.OVERHEAD_MS,
         'corrupt_pages': corrupt,
         'host': run.host,
         'error': run.error,
@@ -286,7 +285,7 @@ def table(rows):
         'cap %s MiB/s, max downtime %d ms; scaled timeouts: %s'
         % (
             '/'.join(str(c) for c in sorted({r['cap_mib_s'] for r in rows})),
-            LIMIT_MS,
+            terms.LIMIT_MS,
             json.dumps(SCALED),
         )
     )
@@ -311,7 +310,7 @@ def run_matrix(pair, image, workloads, cap_mib_s, rows, save=None):
                     spec,
                     policy,
                     params,
-                    Permits.named(permits, LIMIT_MS),
+                    Permits.named(permits, terms.LIMIT_MS),
                     cap_mib_s,
                 )
                 rows.append(
@@ -329,7 +328,7 @@ def run_matrix(pair, image, workloads, cap_mib_s, rows, save=None):
                 print(table(rows[-1:])[2], flush=True)
                 if save is not None:
                     save()
-                if policy == 'adaptive':
+                if policy == terms.SUBJECT:
                     save_trace(
                         run,
                         os.path.join(

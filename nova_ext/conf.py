@@ -254,15 +254,3 @@ def validate(conf, context_factory):
         except base.PolicyError as exc:
             raise base.PolicyError('[livemigrate] %s: %s' % (option, exc))
     return params
-
-
-def nova_policy_params(conf):
-    """The nova policy's parameters from nova's own ``[libvirt]`` options."""
-    lib = conf.libvirt
-    return {
-        'downtime_ms': lib.live_migration_downtime,
-        'downtime_steps': lib.live_migration_downtime_steps,
-        'downtime_delay_s': lib.live_migration_downtime_delay,
-        'completion_timeout_s': lib.live_migration_completion_timeout,
-        'timeout_action': lib.live_migration_timeout_action,
-    }

@@ -19,6 +19,7 @@ falling back to the default when its parameters are refused.
 """
 
 from nova import conf as nova_conf
+from oslo_config import cfg
 
 from nova_ext.core import contract
 from nova_ext.core import loader
@@ -35,6 +36,31 @@ def loaded(obj, name, default=None):
     if hasattr(obj, 'obj_attr_is_set'):
         return getattr(obj, name) if obj.obj_attr_is_set(name) else default
     return getattr(obj, name, default)
+
+
+def configured_params(name, conf=CONF):
+    """The parameters policy ``name`` takes from the deployment's options.
+
+    Each policy declares them (``CONFIG_OPTIONS``); e.g. adaptive's
+    ``max_pause_ms`` is ``[livemigrate] max_pause_ms``, nova's
+    ``downtime_ms`` is ``[libvirt] live_migration_downtime``.
+
+    :returns: ``{parameter: option value}``
+    :raises base.PolicyError: for an unknown policy, or an option that is
+        not registered (a third-party policy's typo)
+    """
+    params = {}
+    for param, (group, option) in loader.policy_class(
+        name
+    ).CONFIG_OPTIONS.items():
+        try:
+            params[param] = getattr(getattr(conf, group), option)
+        except cfg.NoSuchOptError:
+            raise base.PolicyError(
+                'policy %s: parameter %s reads [%s] %s, which is not a '
+                'registered option' % (name, param, group, option)
+            )
+    return params
 
 
 def choose_policy(instance, context_, params_for):

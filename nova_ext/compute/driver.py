@@ -107,11 +107,7 @@ class LibvirtDriver(
             ) from None
 
     def _params_for(self, name):
-        params = (
-            dict(lm_conf.nova_policy_params(CONF)) if name == 'nova' else {}
-        )
-        if name == 'adaptive':
-            params['max_pause_ms'] = CONF.livemigrate.max_pause_ms
+        params = choice.configured_params(name, CONF)
         params.update(self._lm_params.get(name, {}))
         return params
 

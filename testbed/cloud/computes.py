@@ -28,6 +28,7 @@ import hashlib
 import os
 import subprocess
 
+from nova_ext.core import loader
 from testbed.cloud import install
 from testbed.cloud import procs
 from testbed.cloud.procs import CloudError
@@ -159,7 +160,9 @@ def compute_conf(lo, pair, host, extra=()):
             },
             'livemigrate': {
                 'default_policy': 'nova',
-                'user_selectable_policies': 'nova,adaptive,schedule,kubevirt',
+                'user_selectable_policies': ','.join(
+                    loader.available_policies()
+                ),
                 'metrics_listen_address': '127.0.0.1',
                 'metrics_listen_port': metrics_port(lo, host),
             },

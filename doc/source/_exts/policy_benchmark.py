@@ -12,10 +12,10 @@
 """``.. policy-benchmark-table::``: the benchmark's tables, from its file.
 
 The tables and claim lines are what ``python -m benchmarks.policies``
-prints, rendered by the benchmark's own ``policy_claims.tables()`` and
-``claim_line()`` from the committed ``benchmarks/results/policies.json``,
-so the page always shows what the last benchmark run wrote, never a copy
-typed by hand.
+prints, rendered by the benchmark's own ``policy_rows.tables()`` and
+``policy_claims.claim_line()`` from the committed
+``benchmarks/results/policies.json``, so the page always shows what the
+last benchmark run wrote, never a copy typed by hand.
 """
 
 import json
@@ -35,14 +35,15 @@ class PolicyBenchmarkTable(SphinxDirective):
     def run(self):
         from benchmarks import policies
         from benchmarks import policy_claims
+        from benchmarks import policy_rows
 
         root = os.path.abspath(os.path.join(self.env.srcdir, '..', '..'))
         path = os.path.join(root, RESULTS)
         self.env.note_dependency(path)
         with open(path) as f:
             document = json.load(f)
-        rows = policy_claims.rows_from(document['cells'])
-        lines = policy_claims.tables(rows, policies.POLICIES)
+        rows = policy_rows.rows_from(document['cells'])
+        lines = policy_rows.tables(rows, policies.POLICIES)
         lines.append('')
         lines += [policy_claims.claim_line(c) for c in document['claims']]
         text = '\n'.join(lines)

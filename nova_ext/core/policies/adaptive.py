@@ -79,6 +79,7 @@ class AdaptivePolicy(base.ConvergencePolicy):
     """Waits out phases, projects the trend, escalates once, within permits."""
 
     name = 'adaptive'
+    CONFIG_OPTIONS = {'max_pause_ms': ('livemigrate', 'max_pause_ms')}
     PARAMS = (
         base.Param(
             'observe_s',

@@ -143,6 +143,12 @@ class ConvergencePolicy(metaclass=abc.ABCMeta):
     #: They are still accepted (a deployment that set them in
     #: ``policy_params`` must keep starting) and ignored with a warning.
     DEPRECATED_PARAMS = {}
+    #: deployment options that feed parameters: parameter name ->
+    #: (config group, option name), e.g. adaptive's ``max_pause_ms`` from
+    #: ``[livemigrate] max_pause_ms``. Data only: nova-compute reads the
+    #: options and passes the values in as parameters (a value given in
+    #: ``policy_params`` wins); the policy itself never reads config.
+    CONFIG_OPTIONS = {}
 
     def __init__(self, context, params=None):
         """:param context: the MigrationContext of this migration

@@ -78,6 +78,17 @@ class NovaPolicy(base.ConvergencePolicy):
     """
 
     name = 'nova'
+    #: nova's own options, so that the default keeps a deployment's tuning
+    CONFIG_OPTIONS = {
+        'downtime_ms': ('libvirt', 'live_migration_downtime'),
+        'downtime_steps': ('libvirt', 'live_migration_downtime_steps'),
+        'downtime_delay_s': ('libvirt', 'live_migration_downtime_delay'),
+        'completion_timeout_s': (
+            'libvirt',
+            'live_migration_completion_timeout',
+        ),
+        'timeout_action': ('libvirt', 'live_migration_timeout_action'),
+    }
     PARAMS = (
         base.Param(
             'downtime_ms',

@@ -19,14 +19,14 @@ spends fixed time before and after QEMU's job, and the final stop-and-copy
 runs without the bandwidth cap. :data:`FITTED` holds constants fitted by
 ``python -m benchmarks.calibrate`` on half of its scenarios (see
 ``benchmarks/results/calibration.json`` for the fit and the errors on the
-other half); :func:`simulate` applies them.
+other half); :func:`run` applies them.
 """
 
 import dataclasses
 
-from nova_ext.core.observation import Action
 from nova_ext.core.observation import MIB
 from nova_ext.core.sim import model
+from nova_ext.core.sim import runner
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,6 +96,24 @@ class CalibratedMigration(model.Migration):
         self._finish(end, downtime + self.link.switchover_overhead_ms)
 
 
+def run(policy, load, cap_mib_s, cal=FITTED, poll_s=0.5, max_s=3600.0):
+    """Run one migration of ``load`` on the calibrated model.
+
+    :func:`nova_ext.core.sim.runner.drive`'s loop, polls every ``poll_s``.
+
+    :param load: a :class:`model.Workload` already in calibrated terms
+        (:func:`workload` makes one for a constant guest)
+    :returns: (outcome, total_s including libvirt's setup, downtime_ms)
+    """
+    mig = CalibratedMigration(
+        load, link(cap_mib_s, cal), cal.final_mib_s * MIB
+    )
+    runner.drive(policy, mig, max_s, poll_s)
+    outcome = mig.outcome or 'unfinished'
+    downtime = mig.final_downtime_ms if outcome == 'completed' else None
+    return outcome, mig.t + cal.setup_s, downtime
+
+
 def simulate(
     policy,
     ram_mib,
@@ -107,22 +125,15 @@ def simulate(
     poll_s=0.5,
     max_s=3600.0,
 ):
-    """Run one calibrated migration (the runner's loop, calibrated model).
+    """Run one calibrated migration of a constant test guest.
 
     :returns: (outcome, total_s including libvirt's setup, downtime_ms)
     """
-    mig = CalibratedMigration(
+    return run(
+        policy,
         workload(ram_mib, fill_mib, wws_mib, rate_mib_s, cal),
-        link(cap_mib_s, cal),
-        cal.final_mib_s * MIB,
+        cap_mib_s,
+        cal,
+        poll_s,
+        max_s,
     )
-    while not mig.done and mig.t < max_s:
-        mig.advance(poll_s)
-        if mig.done:
-            break
-        decision = policy.decide(mig.observe())
-        if decision.action is not Action.NOTHING:
-            mig.apply(decision)
-    outcome = mig.outcome or 'unfinished'
-    downtime = mig.final_downtime_ms if outcome == 'completed' else None
-    return outcome, mig.t + cal.setup_s, downtime

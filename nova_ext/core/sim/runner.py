@@ -11,8 +11,10 @@
 # under the License.
 """Drive a policy object against the model, exactly as the monitor would.
 
-The loop is the monitor's: every ``poll_s`` take a sample, ask the policy,
-apply its decision. The same policy classes run here and on real hosts.
+The loop is the monitor's: every poll take a sample, ask the policy, apply
+its decision. :func:`drive` is the only such loop: :func:`simulate` and the
+calibrated simulator (:mod:`nova_ext.core.sim.calibrated`) both run it. The
+same policy classes run here and on real hosts.
 """
 
 import dataclasses
@@ -33,6 +35,7 @@ class Event:
 
 
 ESCALATIONS = frozenset((Action.POSTCOPY, Action.PAUSE, Action.ABORT))
+ESCALATION_NAMES = frozenset(a.value for a in ESCALATIONS)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,6 +74,77 @@ class Result:
         )
 
 
+def drive(policy, mig, max_s, poll_s=0.5, step_s=None, noise=None):
+    """The loop, the monitor's: advance one poll, sample, decide, apply.
+
+    Every simulator runs it; what differs between them is the migration
+    model (``mig``) and how far apart the polls are (``step_s``).
+
+    :param policy: a fresh ConvergencePolicy object
+    :param mig: a :class:`model.Migration` (or a subclass) not yet begun
+    :param max_s: stop when the migration has run this long
+    :param poll_s: the monitor's sampling interval (nova: 0.5 s)
+    :param step_s: ``f(mig)`` -> seconds to the next poll; None: ``poll_s``
+    :param noise: a :class:`nova_ext.core.sim.noise.Noise`, drawn once per
+        step for the bandwidth and the dirty rate (a step of k polls draws
+        the mean of k per-poll factors); None for none
+    :returns: (the :class:`Event` of every decision that did something,
+        the highest auto-converge throttle seen, in %); the outcome is
+        on ``mig``
+    """
+    events = []
+    max_throttle = 0
+    while not mig.done and mig.t < max_s:
+        step = poll_s if step_s is None else step_s(mig)
+        if noise is not None:
+            mig.bw_factor, mig.dirty_factor = noise.draw(step / poll_s)
+        mig.advance(step)
+        max_throttle = max(max_throttle, mig.throttle_pct)
+        if mig.done:
+            break
+        decision = policy.decide(mig.observe())
+        if decision.action is Action.NOTHING:
+            continue
+        events.append(
+            Event(
+                mig.t,
+                decision.action.value,
+                decision.reason,
+                decision.downtime_ms,
+            )
+        )
+        mig.apply(decision)
+    return tuple(events), max_throttle
+
+
+def growing_steps(poll_s, poll_growth, max_poll_s=None, polls_per_round=None):
+    """Poll intervals that grow with the migration (see :func:`simulate`).
+
+    :returns: ``f(mig)`` -> seconds to the next poll
+    """
+
+    def step_s(mig):
+        step = poll_growth * mig.t
+        if max_poll_s is not None:
+            step = min(step, max_poll_s)
+        if polls_per_round:
+            step = min(
+                step,
+                mig.round_bytes / mig.link.bandwidth_bps / polls_per_round,
+            )
+        return max(poll_s, step)
+
+    return step_s
+
+
+def _first_at(events, actions):
+    return next((e.at_s for e in events if e.action in actions), None)
+
+
+def _last_at(events, action):
+    return next((e.at_s for e in reversed(events) if e.action == action), None)
+
+
 def simulate(
     policy,
     workload,
@@ -89,9 +163,7 @@ def simulate(
     :param link: a :class:`model.Link`
     :param poll_s: the monitor's sampling interval (nova: 0.5 s)
     :param max_s: give up and report ``unfinished`` after this long
-    :param noise: a :class:`nova_ext.core.sim.noise.Noise`, drawn once per step
-        for the bandwidth and the dirty rate (a step of k polls draws the
-        mean of k per-poll factors); None for none
+    :param noise: see :func:`drive`
     :param poll_growth: polls come every ``max(poll_s, poll_growth * t)``;
         0.01 keeps every time within 1 % and makes a day-long simulated
         migration cost about a thousand polls instead of 170,000
@@ -103,58 +175,30 @@ def simulate(
     :returns: a :class:`Result`
     """
     mig = model.Migration(workload, link)
-    events = []
-    postcopy_s = paused_s = escalation_s = None
-    max_throttle = 0
-    while not mig.done and mig.t < max_s:
-        step = poll_growth * mig.t
-        if max_poll_s is not None:
-            step = min(step, max_poll_s)
-        if polls_per_round:
-            step = min(
-                step,
-                mig.round_bytes / mig.link.bandwidth_bps / polls_per_round,
-            )
-        step = max(poll_s, step)
-        if noise is not None:
-            mig.bw_factor, mig.dirty_factor = noise.draw(step / poll_s)
-        mig.advance(step)
-        max_throttle = max(max_throttle, mig.throttle_pct)
-        if mig.done:
-            break
-        decision = policy.decide(mig.observe())
-        if decision.action is Action.NOTHING:
-            continue
-        events.append(
-            Event(
-                mig.t,
-                decision.action.value,
-                decision.reason,
-                decision.downtime_ms,
-            )
-        )
-        if decision.action in ESCALATIONS and escalation_s is None:
-            escalation_s = round(mig.t, 3)
-        if decision.action is Action.POSTCOPY:
-            postcopy_s = mig.t
-        elif decision.action is Action.PAUSE:
-            paused_s = mig.t
-        mig.apply(decision)
+    events, max_throttle = drive(
+        policy,
+        mig,
+        max_s,
+        poll_s,
+        growing_steps(poll_s, poll_growth, max_poll_s, polls_per_round),
+        noise,
+    )
     outcome = mig.outcome or 'unfinished'
     downtime = mig.final_downtime_ms if outcome == 'completed' else None
     if outcome == 'completed' and mig.phase is Phase.POSTCOPY:
         downtime = link.postcopy_overhead_ms
+    escalation_s = _first_at(events, ESCALATION_NAMES)
     return Result(
         outcome=outcome,
         total_s=round(mig.t, 3),
         downtime_ms=None if downtime is None else round(downtime, 1),
         bytes_sent=int(mig.sent_total),
         decision_s=round(events[-1].at_s, 3) if events else None,
-        postcopy_s=postcopy_s,
-        paused_s=paused_s,
+        postcopy_s=_last_at(events, Action.POSTCOPY.value),
+        paused_s=_last_at(events, Action.PAUSE.value),
         iterations=mig.iteration,
         max_throttle_pct=max_throttle,
-        events=tuple(events),
-        escalation_s=escalation_s,
+        events=events,
+        escalation_s=None if escalation_s is None else round(escalation_s, 3),
         cpu_lost_s=round(mig.cpu_lost_s, 3),
     )

@@ -187,3 +187,39 @@ def three_sets(
             Stage(period_s - on, (rates[0], 0.0, rates[2])),
         ),
     )
+
+
+def _three_sets_family(ram_bytes, mean_bps, wws_bytes, period_s, duty):
+    """:func:`three_sets` as a family: its sets are fractions of the RAM,
+    so a working-set size does not apply (pass None).
+    """
+    return three_sets(ram_bytes, mean_bps, period_s, duty)
+
+
+#: the workload families by name, each a builder called as
+#: ``builder(ram_bytes, mean_bps, wws_bytes, **params)`` (see :func:`build`)
+FAMILIES = {
+    'constant': constant,
+    'bursts': bursts,
+    'sawtooth': sawtooth,
+    'step': step,
+    'three-sets': _three_sets_family,
+}
+
+
+def build(family, ram_bytes, mean_bps, wws_bytes, **params):
+    """The workload of one family, e.g. ``build('bursts', 8 * GIB, MIB,
+    GIB, period_s=60, duty=0.5)``.
+
+    :param family: a name in :data:`FAMILIES`
+    :param params: the family's own parameters (``period_s``, ``duty``)
+    :raises ValueError: for an unknown family
+    """
+    try:
+        builder = FAMILIES[family]
+    except KeyError:
+        raise ValueError(
+            'unknown family %r (known: %s)'
+            % (family, ', '.join(sorted(FAMILIES)))
+        ) from None
+    return builder(ram_bytes, mean_bps, wws_bytes, **params)

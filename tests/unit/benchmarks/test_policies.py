@@ -22,6 +22,8 @@ import unittest
 
 from benchmarks import policies as bench
 from benchmarks import policy_claims
+from benchmarks import policy_rows
+from nova_ext.core import loader
 
 FIELDS = {
     'policy',
@@ -63,6 +65,17 @@ class TestPolicyBenchmark(unittest.TestCase):
             self.assertEqual(2, seed)
             self.assertTrue(20 <= params['period_s'] <= 120)
             self.assertTrue(0.2 <= params.get('duty', 0.5) <= 0.8)
+
+    def test_workers_keep_the_order_of_the_cells(self):
+        todo = self.cells[:48]
+        rows = bench.run_all(todo, workers=2)
+        self.assertEqual(self.rows[: len(rows)], rows)
+
+    def test_every_installed_policy_runs_then_the_reference(self):
+        self.assertEqual(
+            set(loader.available_policies()), set(bench.POLICIES[:-1])
+        )
+        self.assertEqual('oracle-precopy', bench.POLICIES[-1])
 
     def test_rows_have_the_documented_fields(self):
         self.assertEqual(len(self.cells) * len(bench.POLICIES), len(self.rows))
@@ -112,7 +125,7 @@ class TestPolicyBenchmark(unittest.TestCase):
             ['C1a', 'C1b', 'C2', 'C3a', 'C3b', 'C4', 'C5'],
             [c['claim'] for c in doc['claims']],
         )
-        rows = policy_claims.rows_from(doc['cells'])
+        rows = policy_rows.rows_from(doc['cells'])
         self.assertEqual(len(self.rows), len(rows))
         self.assertEqual(
             [c['passed'] for c in doc['claims']],

@@ -13,6 +13,7 @@
 
 import unittest
 
+from nova_ext.core import loader
 from nova_ext.core.observation import Action
 from nova_ext.core.observation import Decision
 from nova_ext.core.observation import GIB
@@ -116,6 +117,16 @@ class TestParams(unittest.TestCase):
             'replaced by completion_timeout_s_per_gib',
             logs.output[0],
         )
+
+    def test_config_options_feed_declared_parameters(self):
+        for name in loader.available_policies():
+            cls = loader.policy_class(name)
+            declared = {p.name for p in cls.PARAMS}
+            with self.subTest(policy=name):
+                self.assertLessEqual(set(cls.CONFIG_OPTIONS), declared)
+                for group, option in cls.CONFIG_OPTIONS.values():
+                    self.assertIsInstance(group, str)
+                    self.assertIsInstance(option, str)
 
     def test_parse_param_string(self):
         self.assertEqual(

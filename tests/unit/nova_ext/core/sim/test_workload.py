@@ -174,3 +174,44 @@ class TestRunner(unittest.TestCase):
         )
         late = [b - a for a, b in zip(seen, seen[1:]) if a > 500]
         self.assertAlmostEqual(0.5, max(late), delta=1e-6)
+
+
+class TestFamilies(unittest.TestCase):
+    def test_each_family_builds_the_mean_it_is_given(self):
+        params = {
+            'bursts': {'period_s': 60, 'duty': 0.25},
+            'sawtooth': {'period_s': 120},
+            'three-sets': {'period_s': 60, 'duty': 0.5},
+        }
+        for family in sorted(workloads.FAMILIES):
+            if family == 'step':
+                continue
+            with self.subTest(family=family):
+                load = workloads.build(
+                    family, 4 * GIB, GIB, GIB, **params.get(family, {})
+                )
+                self.assertAlmostEqual(GIB, load.mean_rate_bps())
+
+    def test_build_is_the_builder(self):
+        self.assertEqual(
+            workloads.bursts(4 * GIB, GIB, GIB, 30, 0.5),
+            workloads.build(
+                'bursts', 4 * GIB, GIB, GIB, period_s=30, duty=0.5
+            ),
+        )
+        self.assertEqual(
+            workloads.step(4 * GIB, GIB, GIB),
+            workloads.build('step', 4 * GIB, GIB, GIB),
+        )
+
+    def test_three_sets_take_no_working_set(self):
+        self.assertEqual(
+            workloads.three_sets(4 * GIB, GIB, 60, 0.5),
+            workloads.build(
+                'three-sets', 4 * GIB, GIB, None, period_s=60, duty=0.5
+            ),
+        )
+
+    def test_unknown_family_names_the_known_ones(self):
+        with self.assertRaisesRegex(ValueError, "'nope'.*bursts, constant"):
+            workloads.build('nope', GIB, GIB, GIB)
