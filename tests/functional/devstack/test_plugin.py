@@ -167,6 +167,14 @@ def test_nova_compute_starts_with_the_driver(tmp_path, race):
     assert not [c for c in run.calls() if c.startswith('xtrace')]
 
 
+def test_both_halves_are_installed_with_their_extras(tmp_path):
+    # NOTE: requirements.txt holds only what both halves share; without
+    # the extras nova-compute would miss prometheus-client
+    run = _stack(tmp_path)
+    assert run.returncode == 0, run.output
+    assert 'setup_develop %s cli,driver' % ROOT in run.calls()
+
+
 def test_service_token_is_devstacks_to_send(tmp_path):
     # NOTE: devstack writes [service_user] with the nova user's
     # credentials; the plugin leaves the section as devstack wrote it.
