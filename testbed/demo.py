@@ -21,11 +21,17 @@ would abort it after 1600 s), and runs::
 
 with the plugin's progress display. It then prints where the guest runs,
 the downtime, and the guest's own memory verification from its console.
-The cloud stays up for exploring; ``python3 -m testbed.cloud down --mode
-libvirt`` stops it.
+
+The cloud and the guest stay up for exploring. The guest keeps rewriting
+memory (about half a core under TCG), so each run first deletes the guests
+earlier runs left (:func:`leftovers`), and the last lines print, with the
+interpreter that ran the demo, the commands that delete the guest
+(``python -m testbed.demo --stop``) and stop the cloud.
 """
 
 import argparse
+import os
+import shlex
 import subprocess
 import sys
 import time
@@ -33,11 +39,82 @@ import time
 from testbed.cloud import Cloud
 from testbed.cloud import CloudError
 from testbed.cloud import computes
+from testbed.cloud import session
 from testbed.guest import disk
 from testbed.guest import serial
 from testbed import machine_lock
 
 WORKLOAD = computes.WORKLOADS[1]
+#: the repository, where ``python -m testbed...`` finds the package
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+#: the owner mark of the demo's servers (``testbed.cloud.session``)
+OWNER = 'demo'
+#: how the demo names its guests; runs before the owner mark left them
+#: unmarked
+NAME_PREFIX = 'lm-demo-'
+
+
+def leftovers(servers):
+    """The guests earlier demo runs left, to be replaced: ``[(id, name)]``.
+
+    :param servers: ``session.servers`` rows ``(id, name, host, owner)``.
+    A server is the demo's when it carries the demo's owner mark, or
+    carries no mark and has the demo's name (runs before the mark); a test
+    session's or an operator's server never is.
+    """
+    return [
+        (sid, name)
+        for sid, name, _, owner in servers
+        if owner == OWNER
+        or (owner is None and (name or '').startswith(NAME_PREFIX))
+    ]
+
+
+def shell_command(args, executable=None, root=ROOT):
+    """A command line that works as printed, from any directory.
+
+    ``testbed`` is imported from the repository, and the tools need the
+    interpreter that has their libraries (psutil, openstacksdk): the one
+    running now. Example: ``cd /src/osc-livemigrate &&
+    .tox/demo/bin/python -m testbed.cloud down --mode libvirt``.
+    """
+    python = executable or sys.executable
+    relative = os.path.relpath(python, root)
+    if not relative.startswith(os.pardir):
+        python = relative
+    return 'cd %s && %s' % (
+        shlex.quote(root),
+        ' '.join(shlex.quote(a) for a in [python] + list(args)),
+    )
+
+
+STOP_GUEST = ('-m', 'testbed.demo', '--stop')
+STOP_CLOUD = ('-m', 'testbed.cloud', 'down', '--mode', 'libvirt')
+
+
+def farewell(name, host=None):
+    """The demo's last lines: what keeps running and how to stop it."""
+    return [
+        'the guest %s keeps running%s, rewriting memory (about half a core '
+        'under TCG); the next demo run replaces it'
+        % (name, ' on %s' % host if host else ''),
+        'delete it with:  %s' % shell_command(STOP_GUEST),
+        'stop the cloud with:  %s' % shell_command(STOP_CLOUD),
+    ]
+
+
+def replace_leftovers(cloud):
+    """Delete the guests earlier demo runs left; returns their names."""
+    old = leftovers(session.servers(cloud))
+    if old:
+        say(
+            'deleting the guest(s) an earlier demo run left: %s'
+            % ', '.join(name for _, name in old)
+        )
+        cloud.openstack(
+            'server', 'delete', '--wait', *[sid for sid, _ in old], timeout=600
+        )
+    return [name for _, name in old]
 
 
 def say(text):
@@ -169,16 +246,41 @@ def main(argv=None):
         description='Bring the libvirt-mode mini-cloud up and live-migrate a '
         "guest that nova's defaults would abort.",
     )
-    parser.parse_args(argv)
+    parser.add_argument(
+        '--stop',
+        action='store_true',
+        help='delete the guests earlier demo runs left, keep the cloud up',
+    )
+    args = parser.parse_args(argv)
     with machine_lock.exclusive('python -m testbed.demo', say=say):
+        if args.stop:
+            return _stop()
         return _demo()
 
 
+def _stop():
+    cloud = Cloud(mode='libvirt', say=say, owner=OWNER)
+    if not cloud.running():
+        say('the cloud is not running: no demo guest to delete')
+        return 0
+    try:
+        gone = replace_leftovers(cloud)
+    except (CloudError, subprocess.CalledProcessError) as exc:
+        print('demo: %s' % exc, file=sys.stderr)
+        return 1
+    say('deleted: %s' % (', '.join(gone) or 'nothing, no demo guest left'))
+    return 0
+
+
 def _demo():
-    cloud = Cloud(mode='libvirt', say=say)
+    # NOTE: the owner mark tells the demo's guests from a test session's or
+    # an operator's, so that a second run replaces only its own.
+    cloud = Cloud(mode='libvirt', say=say, owner=OWNER)
+    server = None
     try:
         seconds = cloud.up()
         say('cloud up in %.0f s' % seconds)
+        replace_leftovers(cloud)
         src, dst = cloud.hosts
         name = 'lm-demo-%d' % int(time.time())
         say(
@@ -204,12 +306,14 @@ def _demo():
         show, corrupt = report(cloud, server['id'], before)
     except CloudError as exc:
         print('demo: %s' % exc, file=sys.stderr)
+        if server is not None:
+            for line in farewell(name):
+                say(line)
         return 1
     ok = code == 0 and show['OS-EXT-SRV-ATTR:host'] == dst and corrupt == 0
-    say(
-        '%s; stop the cloud with: python3 -m testbed.cloud down --mode '
-        'libvirt' % ('done' if ok else 'FAILED')
-    )
+    say('done' if ok else 'FAILED')
+    for line in farewell(name, show['OS-EXT-SRV-ATTR:host']):
+        say(line)
     return 0 if ok else 1
 
 

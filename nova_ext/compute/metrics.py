@@ -21,6 +21,8 @@ with their labels::
 
     livemigrate_memory_remaining_bytes            {instance_uuid}
     livemigrate_disk_remaining_bytes              {instance_uuid}
+    livemigrate_data_processed_bytes              {instance_uuid}
+    livemigrate_data_total_bytes                  {instance_uuid}
     livemigrate_transfer_rate_bytes_per_second    {instance_uuid}
     livemigrate_dirty_rate_bytes_per_second       {instance_uuid}
     livemigrate_iteration                         {instance_uuid}
@@ -65,6 +67,20 @@ GAUGES = (
         'livemigrate_disk_remaining_bytes',
         'Local disk bytes libvirt has still to send (block migration)',
         lambda o: o.disk_remaining_bytes,
+    ),
+    # NOTE: KubeVirt's kubevirt_vmi_migration_data_{processed,total}_bytes:
+    # memory and disk together, as libvirt's data_* counters are. Processed
+    # passes total when pre-copy sends dirtied pages again.
+    (
+        'livemigrate_data_processed_bytes',
+        'Memory and disk bytes libvirt has sent so far, resent pages included',
+        lambda o: o.memory_processed_bytes + o.disk_processed_bytes,
+    ),
+    (
+        'livemigrate_data_total_bytes',
+        'Memory and disk bytes the migration moves: guest RAM plus local '
+        'disks copied with it',
+        lambda o: o.memory_total_bytes + o.disk_total_bytes,
     ),
     (
         'livemigrate_transfer_rate_bytes_per_second',

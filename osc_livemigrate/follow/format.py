@@ -81,3 +81,36 @@ def percent_done(total, remaining):
     if not total or remaining is None:
         return None
     return max(0.0, min(100.0, 100.0 * (total - remaining) / total))
+
+
+def fit(segments, width, tail='', tail_min=12):
+    """One line of at most ``width`` columns from ranked segments.
+
+    Segments keep their order; while the line is too wide, the segment with
+    the highest rank goes first (rank 0: never dropped). ``tail`` (free
+    text, e.g. a reason) takes the room left at the end and is cut with
+    ``…``; segments are dropped to leave it ``tail_min`` columns. What
+    still does not fit is cut with ``…``.
+
+    :param segments: ``(text, rank)`` pairs; each ``text`` carries its own
+        leading separator, empty ones are skipped.
+    :returns: the line, never longer than ``width``. Example:
+        ``fit([('50%', 0), (', 1.00 GiB left', 1)], 10) -> '50%'``.
+    """
+    kept = [(text, rank) for text, rank in segments if text]
+
+    def need():
+        room = min(len(tail), tail_min) if tail else 0
+        return sum(len(text) for text, _ in kept) + room
+
+    while need() > width:
+        droppable = [i for i, (_, rank) in enumerate(kept) if rank]
+        if not droppable:
+            break
+        # the highest rank; of equal ranks, the rightmost
+        victim = max(droppable, key=lambda i: (kept[i][1], i))
+        del kept[victim]
+    line = ''.join(text for text, _ in kept).lstrip() + tail
+    if len(line) > width:
+        line = line[: max(width - 1, 0)] + '…'
+    return line

@@ -17,7 +17,12 @@
 that chooses between the two and writes either.
 """
 
+import os
+
 from osc_livemigrate.follow import progress
+
+#: columns of the bar line when the stream cannot say (not a terminal)
+DEFAULT_WIDTH = 100
 
 
 def isatty(stream):
@@ -28,15 +33,43 @@ def isatty(stream):
         return False
 
 
+def terminal_width(stream, default=DEFAULT_WIDTH):
+    """Columns a redrawn line may use on ``stream``'s terminal, asked now.
+
+    One less than the terminal has: a line that fills the last column wraps
+    on some terminals, and the carriage return then redraws the wrong line.
+    ``COLUMNS`` wins, as for ``shutil.get_terminal_size``, but only for a
+    stream on a real file descriptor; one without (a test's buffer) gets
+    ``default``, so that what it records does not depend on the terminal
+    the tests run in. Example: an 80-column terminal gives 79.
+    """
+    try:
+        fd = stream.fileno()
+    except (AttributeError, OSError, ValueError):
+        return default
+    try:
+        columns = int(os.environ.get('COLUMNS', 0))
+    except ValueError:
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(fd).columns
+        except (OSError, ValueError):
+            return default
+    return max(columns - 1, 1) if columns else default
+
+
 class Output:
     """One command's stdout: TTY text, or JSON lines (``json=True``).
 
     :param stream: where to write (the app's stdout).
     :param fmt: the ``-f`` choice: ``'json'`` forces JSON lines, ``'auto'``
         writes JSON lines unless ``stream`` is a terminal.
+    :param width: columns of the bar line; None: the terminal's, asked at
+        every refresh, so that a resized window is followed.
     """
 
-    def __init__(self, stream, fmt='auto', width=100):
+    def __init__(self, stream, fmt='auto', width=None):
         self.stream = stream
         self.json = fmt == 'json' or not isatty(stream)
         self.width = width
@@ -52,10 +85,15 @@ class Output:
             )
         else:
             self.stream.write(
-                '\r' + progress.render_bar(upd, self.width) + '\x1b[K'
+                '\r' + progress.render_bar(upd, self._width()) + '\x1b[K'
             )
             self._bar_open = True
         self.stream.flush()
+
+    def _width(self):
+        if self.width is not None:
+            return self.width
+        return terminal_width(self.stream)
 
     def line(self, text, kind='notice', **fields):
         """A final or notice line: ``text`` on a TTY, a JSON object of type

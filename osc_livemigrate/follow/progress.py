@@ -271,32 +271,41 @@ def make_update(
 
 
 def render_bar(update, width=100, bar_cells=20):
-    """One TTY line: bar, %, done/left bytes, rate, ETA, phase, last action.
+    """One TTY line of at most ``width`` columns, what matters first.
 
-    Example: ``[##########..........]  50% 1.00 GiB done 1.00 GiB left
-    10.0 MiB/s ETA 1:42 pre-copy | set-downtime: stalled`` (cut to width).
-    When the migration copies disks too, ``left`` is split: ``1.00 GiB left
-    (memory 512 MiB, disk 512 MiB)``.
+    Example (width 100): ``[##########..........]  50% ETA 1:42 pre-copy,
+    1.00 GiB left, 10.0 MiB/s, 1.00 GiB done | set-downtime: stalled``.
+    Percentage, ETA, phase and the driver's last action always stay; on a
+    narrower terminal the memory/disk split of ``left`` goes first, then
+    ``done``, the bar, the rate and ``left``, and the action's reason is cut
+    to the room left (:func:`format.fit`). At 80 columns the example reads
+    ``50% ETA 1:42 pre-copy, 1.00 GiB left, 10.0 MiB/s | set-downtime:
+    stalled``. When the migration copies disks
+    too, ``left`` is split: ``1.00 GiB left (memory 512 MiB, disk 512
+    MiB)``. Byte counts and the rate are left out while unknown.
     """
     pct = update.percent
     filled = int((pct or 0) * bar_cells / 100)
-    parts = [
-        '[%s%s]' % ('#' * filled, '.' * (bar_cells - filled)),
-        '%4s' % fmt.human_percent(pct),
-        '%s done' % fmt.human_bytes(update.processed_bytes),
-        '%s left' % fmt.human_bytes(update.remaining_bytes) + _split(update),
-        fmt.human_rate(update.rate_bytes_per_s),
-        'ETA %s' % fmt.human_duration(update.eta_s),
-        update.phase or update.status or '-',
-    ]
-    line = ' '.join(parts)
-    if update.action:
-        line += ' | %s' % update.action
-        if update.reason:
-            line += ': %s' % update.reason
-    if len(line) > width:
-        line = line[: max(width - 1, 0)] + '…'
-    return line
+    segments = (
+        ('[%s%s] ' % ('#' * filled, '.' * (bar_cells - filled)), 3),
+        ('%4s' % fmt.human_percent(pct), 0),
+        (' ETA %s' % fmt.human_duration(update.eta_s), 0),
+        (' %s' % (update.phase or update.status or '-'), 0),
+        (_known(', %s left', update.remaining_bytes, fmt.human_bytes), 1),
+        (_split(update), 5),
+        (_known(', %s', update.rate_bytes_per_s, fmt.human_rate), 2),
+        (_known(', %s done', update.processed_bytes, fmt.human_bytes), 4),
+        (' | %s' % update.action if update.action else '', 0),
+    )
+    tail = ': %s' % update.reason if update.action and update.reason else ''
+    return fmt.fit(segments, width, tail)
+
+
+def _known(template, value, human):
+    """``template`` filled with ``human(value)``; '' when value is unknown
+    (the ETA's ``-`` already says so).
+    """
+    return '' if value is None else template % human(value)
 
 
 def _split(update):

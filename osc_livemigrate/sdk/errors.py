@@ -87,18 +87,67 @@ def translate_auth_error(exc, what, hint=None):
 
 #: refreshes in a row that may fail to reach the cloud before a wait gives up
 UNREACHABLE_RETRIES = 5
+#: keystoneauth's own retries of each request a refresh makes
+REQUEST_RETRIES = 3
+#: what a restarting API or the proxy in front of it answers with
+RETRIABLE_STATUS_CODES = (429, 502, 503, 504)
+_KSA_RETRIES = ('connect_retries', 'status_code_retries')
 
 
-def ride_out_unreachable(refresh, notice, sleep, interval):
-    """Call ``refresh()`` and return what it returns; while it cannot reach
-    the cloud (a reset keep-alive connection, a restarting API), say so
-    through ``notice(line)``, ``sleep(interval)`` and call it again, at most
-    ``UNREACHABLE_RETRIES`` times in a row. Any other error is raised at
-    once, as is the last unreachable one.
+@contextlib.contextmanager
+def ksa_retries(adapter):
+    """keystoneauth's ``connect_retries`` and ``status_code_retries`` on
+    ``adapter`` (the compute proxy, a keystoneauth ``Adapter``) while the
+    block runs; values the cloud's configuration set are kept.
+
+    A refused or reset connection and a 429/502/503/504 answer are then
+    retried inside keystoneauth, request by request, with its growing
+    delay, and a refresh that meets a blip returns as if there was none.
+    Only the refreshes of a wait use it: its requests read, or abort, and
+    may be repeated.
+    """
+    saved = {
+        name: getattr(adapter, name, None)
+        for name in _KSA_RETRIES + ('retriable_status_codes',)
+    }
+    for name in _KSA_RETRIES:
+        if saved[name] is None:
+            setattr(adapter, name, REQUEST_RETRIES)
+    if saved['status_code_retries'] is None:
+        adapter.retriable_status_codes = list(RETRIABLE_STATUS_CODES)
+    try:
+        yield adapter
+    finally:
+        for name, value in saved.items():
+            setattr(adapter, name, value)
+
+
+def ride_out_unreachable(refresh, notice, sleep, interval, adapter=None):
+    """Call ``refresh()`` and return what it returns, riding out a cloud
+    that cannot be reached for a while.
+
+    Two layers. Each request ``refresh`` makes through ``adapter`` is
+    retried by keystoneauth itself (:func:`ksa_retries`): that covers the
+    short blips (a reset keep-alive connection, a 503 while an API
+    restarts). What keystoneauth's retries do not do is kept here: when a
+    refresh still cannot reach the cloud (``transient`` errors, see
+    :func:`translate_auth_error`), the user is told through
+    ``notice(line)`` (keystoneauth only logs), and the whole refresh is run
+    again after ``sleep(interval)``, the wait's own pace rather than
+    keystoneauth's delay that grows to a minute, at most
+    ``UNREACHABLE_RETRIES`` times in a row. A refresh is several requests,
+    and renewing an expired token is a request of the auth plugin, which
+    the adapter's retries do not cover; this loop covers both. Any other
+    error is raised at once, as is the last unreachable one.
+
+    :param adapter: the keystoneauth ``Adapter`` the refresh uses, or None.
     """
     for failures in range(1, UNREACHABLE_RETRIES + 2):
         try:
-            return refresh()
+            if adapter is None:
+                return refresh()
+            with ksa_retries(adapter):
+                return refresh()
         except Exception as e:  # noqa: BLE001 - re-raised unless transient
             if (
                 not getattr(e, 'transient', False)

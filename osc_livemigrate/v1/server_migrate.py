@@ -260,6 +260,7 @@ class MigrateServer(command.Command):
                     lambda line: out.line(line, kind='retry'),
                     self._sleep,
                     args.poll_interval,
+                    adapter=compute,
                 )
                 out.update(upd)
                 refusal = follower.refused(upd)

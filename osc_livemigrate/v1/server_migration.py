@@ -19,6 +19,7 @@ still shows migrations in post-copy that nova's per-server API hides.
 
 from osc_lib.cli import parseractions
 from osc_lib.command import command
+from osc_lib import exceptions
 
 from osc_livemigrate.follow import final
 from osc_livemigrate.follow import progress
@@ -29,6 +30,25 @@ from osc_livemigrate.tables import microversions as mv
 from osc_livemigrate.tables import migration_columns as cols
 
 TYPES = ['evacuation', 'live-migration', 'cold-migration', 'resize']
+
+
+def _identity_common():
+    """openstackclient's project and user lookups, imported when needed.
+
+    The plugin depends on python-openstackclient only through its ``cli``
+    extra; without it ``--project``/``--user`` say what to install
+    instead of failing with a traceback.
+
+    :raises osc_lib.exceptions.CommandError: openstackclient is missing.
+    """
+    try:
+        from openstackclient.identity import common
+    except ImportError as exc:
+        raise exceptions.CommandError(
+            '--project and --user need python-openstackclient (pip install '
+            "'osc-livemigrate[cli]'): %s" % exc
+        )
+    return common
 
 
 class ListMigration(command.Lister):
@@ -176,8 +196,8 @@ class ListMigration(command.Lister):
             query['max_items'] = args.max_items
         if args.project or args.user:
             from openstack import utils as sdk_utils
-            from openstackclient.identity import common as identity_common
 
+            identity_common = _identity_common()
             identity = sdk_utils.ensure_service_version(
                 self.app.client_manager.sdk_connection.identity, '3'
             )

@@ -114,6 +114,7 @@ class WatchMigration(command.Command):
                     lambda line: out.line(line, kind='retry'),
                     self._sleep,
                     args.interval,
+                    adapter=compute,
                 )
                 refreshes += 1
                 self._show(out, updates, elapsed, args)

@@ -15,6 +15,8 @@ Each ``*_files`` function returns ``{relative path under etc/: text}`` so that
 the caller writes them and tests can read them without starting anything.
 """
 
+import configparser
+import io
 import shlex
 
 from testbed.cloud import layout as lay
@@ -23,23 +25,40 @@ FAKE_DRIVER = 'fake.FakeLiveMigrateDriver'
 MAX_CONCURRENT_LIVE_MIGRATIONS = 4
 
 
+#: configparser's name for its defaults section, set to one no file uses:
+#: oslo.config's [DEFAULT] is a section like any other (not inherited by
+#: the others), and written where it is given
+_NO_DEFAULTS = '\0'
+
+
 def ini(sections):
     """Render ``{section: {key: value}}`` as an oslo.config style INI text.
 
     Values may be str, int, bool (rendered lower-case) or None (rendered
-    empty).
+    empty). Written by configparser (option names as given, no
+    interpolation), which oslo.config reads as written; only its layout is
+    trimmed (no space after an empty value's ``=``, no blank line at the
+    end), so that the files stay byte for byte what the cloud has on disk
+    and ``reconfigure`` restarts nothing that did not change.
     """
-    out = []
+    parser = configparser.ConfigParser(
+        interpolation=None, default_section=_NO_DEFAULTS
+    )
+    parser.optionxform = str
     for section, options in sections.items():
-        out.append('[%s]' % section)
-        for key, value in options.items():
-            if isinstance(value, bool):
-                value = 'true' if value else 'false'
-            elif value is None:
-                value = ''
-            out.append(('%s = %s' % (key, value)).rstrip())
-        out.append('')
-    return '\n'.join(out)
+        parser[section] = {key: _value(v) for key, v in options.items()}
+    out = io.StringIO()
+    parser.write(out)
+    lines = [line.rstrip() for line in out.getvalue().splitlines()]
+    while lines and not lines[-1]:
+        lines.pop()
+    return ''.join(line + '\n' for line in lines)
+
+
+def _value(value):
+    if isinstance(value, bool):
+        return 'true' if value else 'false'
+    return '' if value is None else str(value)
 
 
 def _authtoken(lo, user):

@@ -27,7 +27,12 @@ The upstream names were read at these commits (Zuul cannot be run here):
 - openstack/openstack-zuul-jobs b8ff5c89c4a513c8d24a9aa0ab13c7b7fb29a641,
   zuul.d: the templates and jobs listed in ``OPENSTACK_ZUUL_JOBS``, the
   job ``openstack-tox`` (its ``tox_envlist`` variable) and the nodeset
-  ``ubuntu-jammy`` its jobs use.
+  ``ubuntu-jammy`` its jobs use; ``openstack-cover-jobs`` runs
+  ``openstack-tox-cover``, which runs tox's ``cover`` environment.
+- openstack/openstackclient ce739b262913b5fe56581956deec45e6d1d65914,
+  .zuul.yaml: the project-template ``openstackclient-plugin-jobs`` (its
+  non-voting ``openstackclient-check-plugins`` reports duplicate commands),
+  which python-openstackclient's plugin guide asks every plugin to use.
 """
 
 import configparser
@@ -49,7 +54,9 @@ OPENSTACK_ZUUL_JOBS = {
     'release-notes-jobs-python3',
     'openstack-tox-pep8',
     'openstack-tox-docs',
+    'openstack-cover-jobs',
 }
+OPENSTACKCLIENT_TEMPLATES = {'openstackclient-plugin-jobs'}
 DEVSTACK_JOB_VARS = {
     'devstack_plugins',
     'devstack_services',
@@ -96,7 +103,72 @@ def test_every_job_parent_exists_upstream_or_here():
         for name in project[pipeline]['jobs']:
             assert name in set(jobs) | OPENSTACK_ZUUL_JOBS, name
     for template in project['templates']:
-        assert template in OPENSTACK_ZUUL_JOBS, template
+        assert template in OPENSTACK_ZUUL_JOBS | OPENSTACKCLIENT_TEMPLATES, (
+            template
+        )
+
+
+def _setup():
+    setup = configparser.ConfigParser(interpolation=None)
+    setup.read(ROOT / 'setup.cfg')
+    return setup
+
+
+def _tox():
+    tox = configparser.ConfigParser(interpolation=None)
+    tox.read(ROOT / 'tox.ini')
+    return tox
+
+
+def test_an_openstackclient_plugin_runs_openstackclients_plugin_check():
+    _, project = _zuul()
+    assert 'openstack.cli.extension' in _setup()['entry_points']
+    assert 'openstackclient-plugin-jobs' in project['templates']
+
+
+def test_the_plugin_check_is_told_why_we_duplicate_core_commands():
+    # NOTE: the check flags every command we share with core; the docs
+    # say which, and that it is on purpose.
+    cli = (ROOT / 'doc' / 'source' / 'cli' / 'index.rst').read_text()
+    assert 'openstackclient-check-plugins' in cli
+    core = {
+        'server migrate',
+        'server migration list',
+        'server migration show',
+        'server migration abort',
+        'server migration force complete',
+    }
+    ours = {
+        line.split('=')[0].strip().replace('_', ' ')
+        for line in _setup()['entry_points']['openstack.livemigrate.v1']
+        .strip()
+        .splitlines()
+    }
+    assert core <= ours
+    for command in core:
+        assert '``%s``' % command in cli, command
+
+
+def test_cover_template_has_a_cover_env():
+    _, project = _zuul()
+    assert 'openstack-cover-jobs' in project['templates']
+    env = _tox()['testenv:cover']
+    assert 'coverage' in env['deps']
+    commands = env['commands']
+    assert 'coverage run -m pytest' in commands
+    assert 'cover/coverage.xml' in commands
+    assert {'osc_livemigrate', 'nova_ext'} <= set(
+        _tox()['coverage:run']['source'].split()
+    )
+
+
+def test_gitreview_names_the_project_zuul_checks_out():
+    review = configparser.ConfigParser()
+    review.read(ROOT / '.gitreview')
+    project = review['gerrit']['project'].removesuffix('.git')
+    assert review['gerrit']['host'] == 'review.opendev.org'
+    assert project in _multinode()['required-projects']
+    assert project in _setup()['metadata']['home_page']
 
 
 def test_devstack_vars_are_the_names_devstack_reads():
@@ -120,9 +192,7 @@ def test_devstack_vars_are_the_names_devstack_reads():
 def test_lower_constraints_job_runs_the_tox_env():
     jobs, _ = _zuul()
     job = jobs['osc-livemigrate-tox-lower-constraints']
-    tox = configparser.ConfigParser(interpolation=None)
-    tox.read(ROOT / 'tox.ini')
-    assert 'testenv:%s' % job['vars']['tox_envlist'] in tox
+    assert 'testenv:%s' % job['vars']['tox_envlist'] in _tox()
 
 
 def test_post_run_drives_our_commands_on_the_controller():

@@ -48,6 +48,12 @@ NOVA_CONF=$NOVA_CONF_DIR/nova.conf
 NOVA_CPU_CONF=$NOVA_CONF_DIR/nova-cpu.conf
 ENABLED_SERVICES=${ENABLED_SERVICES:-key,n-api,n-cond,n-cpu,placement-api,q-svc}
 MINISTACK_RACE=${MINISTACK_RACE:-window}
+SERVICE_PASSWORD=${SERVICE_PASSWORD:-secret}
+# lib/nova's default, normalised as functions-common's trueorfalse does
+case "${NOVA_USE_SERVICE_TOKEN:-True}" in
+    [Ff]alse|FALSE|0|[Nn]o|NO|[Oo]ff|OFF) NOVA_USE_SERVICE_TOKEN=False ;;
+    *) NOVA_USE_SERVICE_TOKEN=True ;;
+esac
 CALLS=$MINISTACK_DIR/calls
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
@@ -263,9 +269,26 @@ function configure_nova_hypervisor {
     iniset "$NOVA_CONF" DEFAULT compute_driver libvirt.LibvirtDriver
 }
 
+# lib/nova: [service_user] with the nova user's credentials
+# (lib/keystone's configure_keystoneauth) only when NOVA_USE_SERVICE_TOKEN
+# is True, its default.
+function init_nova_service_user_conf {
+    iniset "$NOVA_CONF" service_user send_service_user_token True
+    iniset "$NOVA_CONF" service_user auth_type password
+    iniset "$NOVA_CONF" service_user auth_url http://192.0.2.10/identity
+    iniset "$NOVA_CONF" service_user username nova
+    iniset "$NOVA_CONF" service_user password "$SERVICE_PASSWORD"
+    iniset "$NOVA_CONF" service_user user_domain_name Default
+    iniset "$NOVA_CONF" service_user project_name service
+    iniset "$NOVA_CONF" service_user project_domain_name Default
+}
+
 function configure_nova {
     mkdir -p "$NOVA_CONF_DIR"
     create_nova_conf
+    if [[ "$NOVA_USE_SERVICE_TOKEN" == "True" ]]; then
+        init_nova_service_user_conf
+    fi
     if is_service_enabled n-cpu; then
         configure_nova_hypervisor
     fi

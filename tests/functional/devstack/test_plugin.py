@@ -167,6 +167,53 @@ def test_nova_compute_starts_with_the_driver(tmp_path, race):
     assert not [c for c in run.calls() if c.startswith('xtrace')]
 
 
+def test_both_halves_are_installed_with_their_extras(tmp_path):
+    # NOTE: requirements.txt holds only what both halves share; without
+    # the extras nova-compute would miss prometheus-client
+    run = _stack(tmp_path)
+    assert run.returncode == 0, run.output
+    assert 'setup_develop %s cli,driver' % ROOT in run.calls()
+
+
+def test_service_token_is_devstacks_to_send(tmp_path):
+    # NOTE: devstack writes [service_user] with the nova user's
+    # credentials; the plugin leaves the section as devstack wrote it.
+    run = _stack(tmp_path)
+    assert run.returncode == 0, run.output
+    assert _values(run.started, 'service_user', 'username') == ['nova']
+    assert _values(run.started, 'service_user', 'password') == [PASSWORD]
+    assert PASSWORD not in run.output
+
+
+def test_service_token_off_stays_off(tmp_path):
+    # NOTE: the plugin used to force send_service_user_token on here,
+    # leaving nova-compute to send a token it had no credentials for.
+    run = _checked_stack(tmp_path, NOVA_USE_SERVICE_TOKEN='False')
+    assert run.returncode == 0, run.output
+    assert 'service_user' not in _parse(run.started)
+    assert _values(run.started, 'DEFAULT', 'compute_driver') == [DRIVER]
+    # the real check warns about exactly that, and the stack goes on
+    assert 'send_service_user_token is false' in run.output
+    assert 'NOVA_USE_SERVICE_TOKEN=False' in run.output
+    assert run.calls()[-1] == 'run_phase stack test-config'
+
+
+def test_service_token_off_does_not_hide_a_wrong_driver(tmp_path):
+    local = tmp_path / 'in.local.conf'
+    local.write_text(
+        '[[post-config|$NOVA_CPU_CONF]]\n'
+        '[DEFAULT]\n'
+        'compute_driver = libvirt.LibvirtDriver\n'
+    )
+    run = _checked_stack(
+        tmp_path / 'stack',
+        NOVA_USE_SERVICE_TOKEN='False',
+        LOCAL_CONF=str(local),
+    )
+    assert run.returncode != 0
+    assert 'upgrade check failed' in run.output
+
+
 def test_local_conf_post_config_sections_still_win(tmp_path):
     local = tmp_path / 'in.local.conf'
     local.write_text(

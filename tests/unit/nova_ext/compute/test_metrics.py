@@ -41,6 +41,8 @@ OBS = Observation(
     iteration=3,
     throttle_pct=30,
     disk_remaining_bytes=1 << 30,
+    disk_total_bytes=2 << 30,
+    disk_processed_bytes=1 << 30,
 )
 
 
@@ -59,6 +61,13 @@ def test_in_flight_gauges_follow_the_stats_per_instance():
     assert value(
         m, 'livemigrate_dirty_rate_bytes_per_second', instance_uuid=UUID
     ) == (20 << 20)
+    # memory and disk together, as KubeVirt's data_*_bytes
+    assert value(
+        m, 'livemigrate_data_processed_bytes', instance_uuid=UUID
+    ) == (300 << 20) + (1 << 30)
+    assert value(m, 'livemigrate_data_total_bytes', instance_uuid=UUID) == (
+        512 << 20
+    ) + (2 << 30)
     assert value(m, 'livemigrate_iteration', instance_uuid=UUID) == 3
     assert value(m, 'livemigrate_throttle_ratio', instance_uuid=UUID) == 0.3
     phase = {

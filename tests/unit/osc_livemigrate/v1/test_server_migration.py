@@ -13,7 +13,9 @@
 errors.
 """
 
+import sys
 import unittest
+from unittest import mock
 
 from openstackclient.compute.v2 import server_migration as core
 from osc_lib import exceptions
@@ -214,6 +216,20 @@ class TestListMigrationV258(_Base):
             '2.59 or greater is required for --limit 5',
         ):
             self.run_cmd('--limit', '5')
+
+
+class TestListMigrationWithoutOpenstackclient(_Base):
+    CMD = server_migration.ListMigration
+    PROG = 'openstack server migration list'
+
+    def test_project_says_what_to_install(self):
+        # NOTE: python-openstackclient comes with the cli extra only
+        hidden = {'openstackclient.identity': None}
+        with mock.patch.dict(sys.modules, hidden):
+            with self.assertRaisesRegex(
+                exceptions.CommandError, r'osc-livemigrate\[cli\]'
+            ):
+                self.run_cmd('--project', 'demo')
 
 
 class TestListMigrationV222(_Base):

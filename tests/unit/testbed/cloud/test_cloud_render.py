@@ -14,6 +14,7 @@
 import configparser
 import os
 
+from oslo_config import cfg
 import pytest
 
 from testbed.cloud import layout as lay
@@ -36,6 +37,57 @@ def test_ini_renders_bools_none_and_ints():
         {'DEFAULT': {'a': True, 'b': False, 'c': None, 'd': 4}, 'x': {}}
     )
     assert text == '[DEFAULT]\na = true\nb = false\nc =\nd = 4\n\n[x]\n'
+
+
+def _oslo(tmp_path, text):
+    """``{section: {key: value}}`` as oslo.config's own parser reads it."""
+    path = tmp_path / 'read.conf'
+    path.write_text(text)
+    sections = {}
+    cfg.ConfigParser(str(path), sections).parse()
+    return {
+        name: {key: values[-1] for key, values in options.items()}
+        for name, options in sections.items()
+    }
+
+
+def test_oslo_config_reads_what_ini_writes(tmp_path):
+    sections = {
+        'database': {'connection': 'mysql+pymysql://u:p%40ss@h/db?x=1'},
+        'DEFAULT': {'Debug': True, 'workers': 4, 'empty': None},
+        'paths': {'a': '/w/with space', 'b': 'x=y', 'c': 'k: v'},
+        'hash': {'value': 'a # not a comment'},
+        'nothing': {},
+    }
+    text = render.ini(sections)
+    # written in the order given: [DEFAULT] is a section like any other
+    assert text.index('[database]') < text.index('[DEFAULT]')
+    assert _oslo(tmp_path, text) == {
+        'database': {'connection': 'mysql+pymysql://u:p%40ss@h/db?x=1'},
+        'DEFAULT': {'Debug': 'true', 'workers': '4', 'empty': ''},
+        'paths': {'a': '/w/with space', 'b': 'x=y', 'c': 'k: v'},
+        'hash': {'value': 'a # not a comment'},
+        'nothing': {},
+    }
+
+
+@pytest.mark.parametrize('mode', lay.MODES)
+def test_every_file_reads_the_same_to_oslo_config(tmp_path, mode):
+    layout = lay.Layout.from_env(mode=mode, base='/w', environ={})
+    files = render.all_files(layout)
+    for name, text in files.items():
+        if not name.endswith(('.conf', '.ini')) or not text.startswith('['):
+            continue
+        # configparser without its defaults section: [DEFAULT] is not
+        # inherited by the other sections in oslo.config
+        ours = configparser.ConfigParser(
+            interpolation=None, default_section='\0'
+        )
+        ours.optionxform = str
+        ours.read_string(text)
+        assert _oslo(tmp_path, text) == {
+            section: dict(ours[section]) for section in ours.sections()
+        }, name
 
 
 def test_fake_mode_nova_uses_the_live_migration_fake_driver(lo):
