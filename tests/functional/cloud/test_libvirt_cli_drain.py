@@ -51,6 +51,7 @@ def test_drain_moves_every_guest_and_rerun_changes_nothing(libvirt_cloud):
             'host',
             'drain',
             src,
+            '--enable-after',
             '--poll-interval',
             '1',
             '-f',
@@ -74,13 +75,23 @@ def test_drain_moves_every_guest_and_rerun_changes_nothing(libvirt_cloud):
             assert [m['Status'] for m in servers.migrations(c, sid)] == [
                 'completed'
             ]
+        # the host was disabled before its first migration and, with
+        # --enable-after, is enabled again once empty
+        assert 'Disabled nova-compute on %s' % src in r.stderr, r.stderr
+        assert _service(c, src)['Status'] == 'enabled'
         # re-run: nothing left to do, nothing started
         r2 = c.openstack(
-            'compute', 'host', 'drain', src, '-f', 'json', check=False
+            'compute',
+            'host',
+            'drain',
+            src,
+            '--enable-after',
+            '-f',
+            'json',
+            check=False,
         )
         assert r2.returncode == 0, r2.stdout + r2.stderr
         assert json.loads(r2.stdout) == [], r2.stdout
-        assert 'Nothing to drain' in r2.stderr, r2.stderr
         for sid in sids:
             assert [m['Status'] for m in servers.migrations(c, sid)] == [
                 'completed'
@@ -88,7 +99,30 @@ def test_drain_moves_every_guest_and_rerun_changes_nothing(libvirt_cloud):
             assert servers.where(c, sid)[:2] == ('ACTIVE', dst)
         print('\ndrain of 3 guests took %.1f s' % took)
     finally:
+        # a drain that failed half-way leaves its host disabled: the next
+        # tests need both hosts
+        c.openstack(
+            'compute',
+            'service',
+            'set',
+            '--enable',
+            src,
+            'nova-compute',
+            check=False,
+        )
         for sid in sids:
             servers.delete(c, sid)
     for sid in sids:
         servers.assert_nothing_left(c, sid)
+
+
+def _service(c, host):
+    return c.openstack_json(
+        'compute',
+        'service',
+        'list',
+        '--host',
+        host,
+        '--service',
+        'nova-compute',
+    )[0]
