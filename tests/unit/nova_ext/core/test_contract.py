@@ -20,7 +20,7 @@ import unittest
 
 from nova_ext.compute import publisher
 from nova_ext.core import contract
-from tests.unit.nova_ext.compute import test_monitor_replay as replays
+from tests.unit.nova_ext.compute import replays
 
 
 class TestContract(unittest.TestCase):
