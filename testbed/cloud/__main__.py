@@ -75,9 +75,9 @@ def main(argv=None):
         elif args.command == 'reset':
             cloud.reset()
         elif args.command == 'env':
-            from testbed.cloud import render
+            from testbed.cloud import startup
 
-            sys.stdout.write(render.openrc(cloud.layout))
+            sys.stdout.write(startup.openrc(cloud.layout))
         elif args.command == 'status':
             rows = cloud.status()
             width = max(len(r[0]) for r in rows)

@@ -34,6 +34,7 @@ from testbed.cloud.procs import CloudError
 from testbed.cloud import render
 from testbed.cloud import seed
 from testbed.cloud import services as svc
+from testbed.cloud import startup
 
 #: what a failed API call during seeding raises
 API_ERRORS = (sdk_exceptions.SDKException, ks_exceptions.ClientException)
@@ -159,10 +160,10 @@ class Bootstrap:
                 os.path.join(lo.venv(venv), src),
                 os.path.join(lo.etc, service, os.path.basename(src)),
             )
-        for service in render.WSGI_MODULES:
-            module = render.wsgi_module_name(service) + '.py'
-            write(lo.path('run', 'wsgi', module), render.wsgi_shim(service))
-        write(lo.openrc, render.openrc(lo))
+        for service in startup.WSGI_MODULES:
+            module = startup.wsgi_module_name(service) + '.py'
+            write(lo.path('run', 'wsgi', module), startup.wsgi_shim(service))
+        write(lo.openrc, startup.openrc(lo))
         for sub in (
             'glance/images',
             'glance/staging',
@@ -176,7 +177,7 @@ class Bootstrap:
         for host in lo.compute_hosts:
             os.makedirs(lo.path('state', host, 'instances'), exist_ok=True)
         st = lo.path('state', 'rabbitmq')
-        write(os.path.join(st, 'rabbitmq.conf'), render.rabbitmq_conf(lo))
+        write(os.path.join(st, 'rabbitmq.conf'), startup.rabbitmq_conf(lo))
         write(os.path.join(st, 'enabled_plugins'), '[].\n')
         write(
             os.path.join(st, 'rabbitmq-env.conf'),
@@ -213,7 +214,7 @@ class Bootstrap:
             lambda: self.run(
                 'mariadb',
                 argv,
-                input_text=render.mariadb_bootstrap_sql(),
+                input_text=startup.mariadb_bootstrap_sql(),
                 step='create databases',
             ),
         )

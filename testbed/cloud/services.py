@@ -26,7 +26,7 @@ import os
 import typing
 
 from testbed.cloud import computes
-from testbed.cloud import render
+from testbed.cloud import startup
 
 #: The steps of ``up`` that start services, in order; setup steps run
 #: between them (see :meth:`testbed.cloud.cloud.Cloud.up`). The broker is
@@ -110,7 +110,7 @@ def nova_conf_args(layout, db=True):
 
 def table(layout):
     """Every service of the cloud ``layout`` describes, in start order."""
-    rabbit_env = render.rabbitmq_env(layout)
+    rabbit_env = startup.rabbitmq_env(layout)
     rows = [
         Service(
             'epmd',
@@ -118,7 +118,7 @@ def table(layout):
             'bus',
             # our own epmd in the foreground, so RabbitMQ does not
             # daemonize one
-            lambda lo, pair: Launch(render.epmd_argv(lo), env=rabbit_env),
+            lambda lo, pair: Launch(startup.epmd_argv(lo), env=rabbit_env),
             lambda p: p.tcp('epmd'),
             timeout=20,
             port='epmd',
@@ -127,7 +127,7 @@ def table(layout):
             'mariadb',
             'backing',
             'database',
-            lambda lo, pair: Launch(render.mariadb_argv(lo)),
+            lambda lo, pair: Launch(startup.mariadb_argv(lo)),
             lambda p: p.mysql('mariadb'),
             timeout=60,
             port='mariadb',
@@ -207,9 +207,9 @@ def _api(service, venv, lo, pair):
     env = None
     override = override_path(lo, 'keystone')
     if service == 'keystone' and os.path.exists(override):
-        files = render.wsgi_env(lo)['OS_KEYSTONE_CONFIG_FILES']
+        files = startup.wsgi_env(lo)['OS_KEYSTONE_CONFIG_FILES']
         env = {'OS_KEYSTONE_CONFIG_FILES': '%s;%s' % (files, override)}
-    return Launch(render.gunicorn_argv(lo, service, venv), env=env)
+    return Launch(startup.gunicorn_argv(lo, service, venv), env=env)
 
 
 def _nova_daemon(name, lo, pair):

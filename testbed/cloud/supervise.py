@@ -23,8 +23,8 @@ from testbed.cloud import layout as lay
 from testbed.cloud import probes as probing
 from testbed.cloud import procs
 from testbed.cloud.procs import CloudError
-from testbed.cloud import render
 from testbed.cloud import services as svc
+from testbed.cloud import startup
 
 
 class Supervisor:
@@ -47,7 +47,7 @@ class Supervisor:
     def env(self, extra=None):
         """The environment of every process and step of the cloud."""
         env = dict(os.environ)
-        env.update(render.wsgi_env(self.layout))
+        env.update(startup.wsgi_env(self.layout))
         env.update(extra or {})
         return env
 

@@ -19,6 +19,7 @@ import pytest
 
 from testbed.cloud import layout as lay
 from testbed.cloud import render
+from testbed.cloud import startup
 
 
 @pytest.fixture
@@ -140,10 +141,12 @@ def test_every_url_and_bind_address_is_loopback(lo):
             ('bind_host', 'osapi_compute_listen', 'metadata_listen', 'my_ip')
         ):
             assert line.endswith('127.0.0.1'), line
-    assert '--bind-address=127.0.0.1' in render.mariadb_argv(lo)
-    assert render.rabbitmq_env(lo)['RABBITMQ_NODE_IP_ADDRESS'] == '127.0.0.1'
-    assert render.rabbitmq_env(lo)['ERL_EPMD_ADDRESS'] == '127.0.0.1'
-    assert 'listeners.tcp.default = 127.0.0.1:5672' in render.rabbitmq_conf(lo)
+    assert '--bind-address=127.0.0.1' in startup.mariadb_argv(lo)
+    assert startup.rabbitmq_env(lo)['RABBITMQ_NODE_IP_ADDRESS'] == '127.0.0.1'
+    assert startup.rabbitmq_env(lo)['ERL_EPMD_ADDRESS'] == '127.0.0.1'
+    assert 'listeners.tcp.default = 127.0.0.1:5672' in startup.rabbitmq_conf(
+        lo
+    )
 
 
 def test_neutron_is_api_only(lo):
@@ -179,18 +182,18 @@ def test_custom_ports_reach_every_file(lo):
     assert 'rabbit://guest:guest@127.0.0.1:15672/' in text
 
 
-@pytest.mark.parametrize('service', sorted(render.WSGI_MODULES))
+@pytest.mark.parametrize('service', sorted(startup.WSGI_MODULES))
 def test_wsgi_shims_hide_argv_and_export_application(service):
-    text = render.wsgi_shim(service)
+    text = startup.wsgi_shim(service)
     compile(text, service, 'exec')
     assert 'sys.argv = sys.argv[:1]' in text
     assert text.index('sys.argv = ') < text.index('import application')
-    assert 'from %s import application' % render.WSGI_MODULES[service] in text
+    assert 'from %s import application' % startup.WSGI_MODULES[service] in text
     assert ('configure_mappers' in text) == (service == 'neutron')
 
 
 def test_gunicorn_serves_one_worker_on_loopback(lo):
-    argv = render.gunicorn_argv(lo, 'keystone', 'main')
+    argv = startup.gunicorn_argv(lo, 'keystone', 'main')
     assert argv[0] == '/w/venvs/main/bin/gunicorn'
     # idle keep-alive connections outlive a 2 s poll interval
     assert argv[argv.index('--keep-alive') + 1] == '30'
@@ -198,20 +201,20 @@ def test_gunicorn_serves_one_worker_on_loopback(lo):
     assert argv[argv.index('--workers') + 1] == '1'
     assert argv[-1] == 'keystone_app:application'
     assert (
-        render.gunicorn_argv(lo, 'nova-api', 'main')[-1]
+        startup.gunicorn_argv(lo, 'nova-api', 'main')[-1]
         == 'nova_api_app:application'
     )
 
 
 def test_openrc_exports_admin_credentials(lo):
-    text = render.openrc(lo)
+    text = startup.openrc(lo)
     assert 'export OS_AUTH_URL=http://127.0.0.1:5000/v3\n' in text
     assert 'export OS_USERNAME=admin\n' in text
     assert 'export OS_COMPUTE_API_VERSION=2.95\n' in text
 
 
 def test_bootstrap_sql_creates_user_and_databases():
-    sql = render.mariadb_bootstrap_sql()
+    sql = startup.mariadb_bootstrap_sql()
     assert "'openstack'@'127.0.0.1'" in sql
     for db in lay.DATABASES:
         assert 'CREATE DATABASE IF NOT EXISTS %s;' % db in sql
