@@ -23,6 +23,7 @@ Terms (per cell; see :mod:`benchmarks.policies` for the matrix):
 
 from benchmarks import policy_rows
 from benchmarks import terms
+from nova_ext.core.policies import projection
 
 #: the policies adaptive's cost is compared with: every other one installed
 OTHERS = tuple(p for p in terms.policies() if p != terms.SUBJECT)
@@ -41,7 +42,8 @@ def completed_within(row, limit_s):
 def predicted_pause_ms(row):
     """The cell's pause if it paused in steady state (see docstring)."""
     wws = row['wws'] if row['wws'] else 1.0
-    return (wws * row['ram_s'] * 1.2 + 0.3) * 1000.0
+    # a round of wws x RAM at B, in seconds of link: RAM/B x wws
+    return projection.pause_ms(wws * row['ram_s'], 1.0)
 
 
 def _claim(name, text, bad, total, detail=''):

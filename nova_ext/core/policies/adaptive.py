@@ -70,10 +70,6 @@ from nova_ext.core.policies import nova
 from nova_ext.core.policies import projection
 from nova_ext.core.policies import signals
 
-#: what the predicted pause adds: bandwidth swings, QEMU's switch-over
-PAUSE_MARGIN = 1.2
-SWITCHOVER_S = 0.3
-
 
 class AdaptivePolicy(base.ConvergencePolicy):
     """Waits out phases, projects the trend, escalates once, within permits."""
@@ -348,22 +344,18 @@ class AdaptivePolicy(base.ConvergencePolicy):
             obs, 'after %d s: %s; budget %d s' % (now, why, budget), p.size
         )
 
-    def predicted_pause_ms(self, size_bytes):
-        """A pause now sends about one round at the measured bandwidth."""
-        seconds = size_bytes / self.mean_bps * PAUSE_MARGIN + SWITCHOVER_S
-        return seconds * 1000.0
-
     def _pause_fits(self, size_bytes):
         """Whether escalating now would pause (not abort)."""
         return (
             self.context.permits.pause
-            and self.predicted_pause_ms(size_bytes)
+            and projection.pause_ms(size_bytes, self.mean_bps)
             <= self.params['max_pause_ms']
         )
 
     def _escalate(self, obs, reason, last_round):
         permits = self.context.permits
-        pause_ms = self.predicted_pause_ms(last_round)
+        # a pause now sends about one round at the measured bandwidth
+        pause_ms = projection.pause_ms(last_round, self.mean_bps)
         if permits.postcopy:
             action = Action.POSTCOPY
         elif permits.pause and pause_ms <= self.params['max_pause_ms']:
@@ -391,10 +383,8 @@ class AdaptivePolicy(base.ConvergencePolicy):
             # the guest moves at once and its pages follow at link speed:
             # waiting for a cheaper moment would cost more than it saves
             return Decision(action, reason + '; post-copy now')
-        where = 'either end of a round'
-
         self.pending = Decision(
-            action, reason + '; %s at %s' % (action.value, where)
+            action, reason + '; %s at either end of a round' % action.value
         )
         # not before the last part of the window: a phase that ends
         # pre-copy within it spares the guest the pause (a saw-tooth at

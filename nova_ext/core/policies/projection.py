@@ -36,6 +36,20 @@ class Projection:
     floor: float | None = None
 
 
+#: what a predicted pause adds: bandwidth swings, QEMU's switch-over
+PAUSE_MARGIN = 1.2
+SWITCHOVER_S = 0.3
+
+
+def pause_ms(size_bytes, bandwidth_bps):
+    """The downtime of a pause that sends ``size_bytes`` (about one round).
+
+    Example: a 64 MiB round at 20 MiB/s: 3.2 s x 1.2 + 0.3 s = 4140 ms.
+    The benchmark's pause claims predict with this same function.
+    """
+    return (size_bytes / bandwidth_bps * PAUSE_MARGIN + SWITCHOVER_S) * 1000.0
+
+
 def project(
     rounds,
     bandwidth_bps,
