@@ -35,6 +35,11 @@ import sys
 import xml.etree.ElementTree as ET
 
 SLOWEST = 15
+#: a real-level test longer than this must be listed, with its reason, in
+#: the testing doc (issue 21's budget); the table names the others
+BUDGET_S = 90
+REAL_LEVELS = ('e2e', 'functional-cloud', 'all')
+BUDGET_DOC = os.path.join('doc', 'source', 'contributor', 'testing.rst')
 LEVEL = re.compile(r'level ([\w-]+)')
 OUTCOMES = ('passed', 'failed', 'skipped')
 
@@ -82,7 +87,33 @@ def read_junit(path):
     return tests
 
 
-def summarize(steps, junit_dir, slowest=SLOWEST):
+def listed_in_doc(path=BUDGET_DOC):
+    """The test function names the testing doc allows over the budget:
+    every ``name`` in double back-quotes that starts with ``test_``.
+    """
+    try:
+        with open(path, encoding='utf-8') as f:
+            text = f.read()
+    except OSError:
+        return set()
+    return set(re.findall(r'``(test_\w+)', text))
+
+
+def over_budget(everything, listed, budget_s=BUDGET_S):
+    """Real-level tests over ``budget_s``: ``(listed, unlisted)`` lists
+    of ``(seconds, level, test id)``. A test counts as listed by its
+    function name, parameters left out.
+    """
+    inside, outside = [], []
+    for took, level, test_id in everything:
+        if level not in REAL_LEVELS or took <= budget_s:
+            continue
+        name = test_id.rsplit('::', 1)[-1].split('[', 1)[0]
+        (inside if name in listed else outside).append((took, level, test_id))
+    return inside, outside
+
+
+def summarize(steps, junit_dir, slowest=SLOWEST, listed=()):
     """The whole run as a JSON-able dict: ``steps`` (one dict per step,
     with ``tests``/``passed``/``failed``/``skipped`` for a level that left
     a report), ``slowest`` and the run's ``passed``/``failed`` totals.
@@ -109,7 +140,11 @@ def summarize(steps, junit_dir, slowest=SLOWEST):
             failed += 1
         rows.append(row)
     everything.sort(key=lambda t: (-t[0], t[1], t[2]))
+    inside, outside = over_budget(everything, set(listed))
     return {
+        'budget_s': BUDGET_S,
+        'over_budget_listed': [list(t) for t in inside],
+        'over_budget_unlisted': [list(t) for t in outside],
         'steps': rows,
         'seconds': sum(r['seconds'] for r in rows),
         'slowest': [
@@ -162,6 +197,15 @@ def render(summary):
         lines.append(
             '%8.1f s  %-16s %s' % (t['seconds'], t['level'], t['test'])
         )
+    unlisted = summary.get('over_budget_unlisted') or []
+    if unlisted:
+        lines.append('')
+        lines.append(
+            'over the %d s budget of a real-level test and not listed in '
+            '%s:' % (summary['budget_s'], BUDGET_DOC)
+        )
+        for took, level, test_id in unlisted:
+            lines.append('%8.1f s  %-16s %s' % (took, level, test_id))
     lines.append(
         '%d passed, %d failed' % (summary['passed'], summary['failed'])
     )
@@ -179,7 +223,13 @@ def main(argv=None):
     )
     args = parser.parse_args(argv)
     folder = os.path.dirname(os.path.abspath(args.steps))
-    summary = summarize(read_steps(args.steps), folder, args.slowest)
+    root = os.path.dirname(folder)
+    summary = summarize(
+        read_steps(args.steps),
+        folder,
+        args.slowest,
+        listed_in_doc(os.path.join(root, BUDGET_DOC)),
+    )
     text = render(summary)
     base = os.path.join(folder, 'run-tests-durations')
     with open(base + '.txt', 'w', encoding='utf-8') as f:

@@ -219,6 +219,36 @@ def test_durations_table_counts_each_level_and_orders_the_slowest(tmp_path):
     assert re.search(r'\n +188\.5 s +e2e +tests\.e2e\.test_p::test_slow', text)
 
 
+def test_durations_name_real_level_tests_over_budget_unless_listed(
+    tmp_path,
+):
+    durations = _durations_module()
+    (tmp_path / 'junit-py3.xml').write_text(
+        PY3_JUNIT.replace('time="3.5"', 'time="95"')
+    )
+    (tmp_path / 'junit-e2e.xml').write_text(E2E_JUNIT)
+    doc = tmp_path / 'testing.rst'
+    steps = [('level py3', 0, 100), ('level e2e', 1, 1090)]
+    summary = durations.summarize(
+        steps, str(tmp_path), listed=durations.listed_in_doc(str(doc))
+    )
+    # a unit test over 90 s is slow, but not a real-level test
+    assert summary['over_budget_unlisted'] == [
+        [188.5, 'e2e', 'tests.e2e.test_p::test_slow[adaptive]']
+    ]
+    text = durations.render(summary)
+    assert 'not listed in doc/source/contributor/testing.rst' in text
+    assert text.splitlines()[-1] == '3 passed, 2 failed'
+    # listed by its function name, parameters left out: not named
+    doc.write_text("``test_slow``   nova's 180 s graceful shutdown\n")
+    summary = durations.summarize(
+        steps, str(tmp_path), listed=durations.listed_in_doc(str(doc))
+    )
+    assert summary['over_budget_unlisted'] == []
+    assert len(summary['over_budget_listed']) == 1
+    assert 'not listed' not in durations.render(summary)
+
+
 def test_durations_a_failed_step_without_a_failing_test_is_a_failure(
     tmp_path,
 ):
