@@ -229,6 +229,7 @@ def test_durations_name_real_level_tests_over_budget_unless_listed(
     (tmp_path / 'junit-e2e.xml').write_text(E2E_JUNIT)
     doc = tmp_path / 'testing.rst'
     steps = [('level py3', 0, 100), ('level e2e', 1, 1090)]
+    doc.write_text('Rules: ``test_slow`` is only named here, not listed.\n')
     summary = durations.summarize(
         steps, str(tmp_path), listed=durations.listed_in_doc(str(doc))
     )
@@ -240,7 +241,11 @@ def test_durations_name_real_level_tests_over_budget_unless_listed(
     assert 'not listed in doc/source/contributor/testing.rst' in text
     assert text.splitlines()[-1] == '3 passed, 2 failed'
     # listed by its function name, parameters left out: not named
-    doc.write_text("``test_slow``   nova's 180 s graceful shutdown\n")
+    doc.write_text(
+        'Rules: ``test_slow`` is only named here.\n'
+        + durations.LISTED_FROM
+        + "\n``test_slow[adaptive]``   nova's 180 s graceful shutdown\n"
+    )
     summary = durations.summarize(
         steps, str(tmp_path), listed=durations.listed_in_doc(str(doc))
     )
