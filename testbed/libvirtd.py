@@ -28,9 +28,6 @@ from testbed import procs
 LIBVIRTD = '/usr/sbin/libvirtd'
 #: Kernel names (comm, cut at 15 characters) of what a host runs.
 COMMS = ('libvirtd', 'qemu-system-x86', 'sleep')
-# NOTE: tests ask here whether a host's daemon or QEMU still runs; the
-# answer is the machine-wide one.
-is_alive = procs.is_alive
 
 
 def load_libvirt():

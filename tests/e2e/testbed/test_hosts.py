@@ -29,6 +29,7 @@ import pytest
 from testbed.guest.spec import GuestSpec
 from testbed import hosts
 from testbed import libvirtd
+from testbed import procs
 
 libvirt = libvirtd.load_libvirt()
 ROOT = os.path.dirname(
@@ -279,7 +280,7 @@ def test_down_after_crash_leaves_nothing_and_spares_other_pairs(
         qemu = [p for p in other.processes() if p not in daemons]
         assert len(qemu) == 1
         other.stop_libvirtd('A', signal.SIGKILL)  # QEMU outlives its daemon
-        assert libvirtd.is_alive(qemu[0])
+        assert procs.is_alive(qemu[0])
     except BaseException:
         other.down()
         raise
@@ -300,7 +301,7 @@ def test_down_after_crash_leaves_nothing_and_spares_other_pairs(
         check=True,
     ).stdout
     assert 'lmtbr0' not in links and 'lmtA-br' not in links
-    assert not any(libvirtd.is_alive(p) for p in daemons | set(qemu))
+    assert not any(procs.is_alive(p) for p in daemons | set(qemu))
     # The session's own hosts are untouched, and nobody else may take
     # them down while this session owns them.
     assert host_pair.connect('A').getHostname() == host_pair.netns('A')

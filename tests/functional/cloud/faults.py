@@ -30,7 +30,7 @@ import time
 
 from testbed.cloud import procs
 from testbed.cloud import services as svc
-from testbed import libvirtd
+from testbed import procs as machine_procs
 from tests.functional.cloud import servers
 
 #: how often the libvirt state is read while waiting for the moment
@@ -241,7 +241,7 @@ def restart_libvirtd(c, host, stop_s):
     os.kill(pid, signal.SIGTERM)
     servers.wait_for(
         'libvirtd %s to stop' % letter,
-        lambda: not libvirtd.is_alive(pid),
+        lambda: not machine_procs.is_alive(pid),
         stop_s,
         every=0.1,
     )
