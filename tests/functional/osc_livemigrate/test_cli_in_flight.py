@@ -17,7 +17,7 @@ Fake-mode computes (nova's FakeLiveMigrateDriver) take about 5 s per live
 migration and report no memory statistics, so byte counters stay empty here;
 progress bytes and the driver's ``livemigrate:*`` keys on real guests are
 covered against the libvirt-mode mini-cloud (our driver on two libvirt
-hosts), in ``tests/functional/cloud/test_libvirt_*.py``.
+hosts), in ``tests/functional/libvirt_cloud/test_libvirt_*.py``.
 """
 
 import json

@@ -11,7 +11,7 @@
 # under the License.
 """The source allocation of a server deleted after a post-copy given up
 on. Placement and nova's migration records are stand-ins here; the real
-ones are in tests/functional/cloud/test_libvirt_postcopy_lost.py.
+ones are in tests/functional/libvirt_cloud/test_libvirt_postcopy_lost.py.
 """
 
 import types

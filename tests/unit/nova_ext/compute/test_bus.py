@@ -13,7 +13,7 @@
 
 The broker is a script of ping outcomes on a fake clock; the real outage
 (RabbitMQ stopped as the job completes) runs on the libvirt-mode
-mini-cloud in tests/functional/cloud/test_libvirt_restarts.py.
+mini-cloud in tests/functional/libvirt_cloud/test_libvirt_restarts.py.
 """
 
 import unittest

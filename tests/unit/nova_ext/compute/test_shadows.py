@@ -13,7 +13,7 @@
 
 The monitor runs on the scripted fake guest of tests/fakes.py, whose
 ``calls`` hold every libvirt write (RecordedWrites); the real-level check
-is tests/functional/cloud/test_libvirt_migration.py.
+is tests/functional/libvirt_cloud/test_libvirt_migration.py.
 """
 
 import unittest

@@ -11,7 +11,7 @@
 # under the License.
 """reconfigure: override files reach keystone and the computes, and only
 the services whose override changed restart. The restarts themselves run
-for real in tests/functional/cloud/test_libvirt_tokens.py.
+for real in tests/functional/libvirt_cloud/test_libvirt_tokens.py.
 """
 
 from testbed.cloud import bootstrap
