@@ -149,7 +149,7 @@ def collect(runs, scenarios=SCENARIOS):
     from testbed import hosts
     from testbed import machine_lock
 
-    with machine_lock.exclusive('python -m benchmarks.calibrate'):
+    with machine_lock.exclusive('python -m benchmarks.calibrate', 'hosts'):
         image = build.build()
         pair = hosts.HostPair()
         pair.up()

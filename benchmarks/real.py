@@ -381,7 +381,7 @@ def main(argv=None):
         with open(args.out, 'w') as fh:
             json.dump(kept + rows, fh, indent=1)
 
-    with machine_lock.exclusive('python -m benchmarks.real'):
+    with machine_lock.exclusive('python -m benchmarks.real', 'hosts'):
         image = build.build()
         pair = hosts.HostPair()
         pair.up()

@@ -252,7 +252,9 @@ def main(argv=None):
         help='delete the guests earlier demo runs left, keep the cloud up',
     )
     args = parser.parse_args(argv)
-    with machine_lock.exclusive('python -m testbed.demo', say=say):
+    with machine_lock.exclusive(
+        'python -m testbed.demo', 'cloud-libvirt', say=say
+    ):
         if args.stop:
             return _stop()
         return _demo()

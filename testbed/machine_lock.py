@@ -9,15 +9,20 @@
 # WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
 # License for the specific language governing permissions and limitations
 # under the License.
-"""One user of this machine's real testbed at a time.
+"""One user of each part of this machine's real testbed at a time.
 
-The test suite and the demo share the work folder's namespaces, ports,
-databases and guests. Two at once spoil each other's results (a drain test
-once found the other run's guest on its host and failed), so the second
-waits for the first and says so. The lock is an ``flock`` on a file in the
-work folder: the kernel drops it when its holder dies, so a killed run never
-leaves it stuck. :func:`held` is the one lock helper of the testbed: the
-mini-cloud serialises its commands on one work folder with it too.
+The testbed has parts that share nothing but the machine: the host pair
+of the e2e tests and benchmarks (``hosts``), the fake-mode mini-cloud
+(``cloud``), the libvirt-mode one with its own host pair
+(``cloud-libvirt``, also the demo's) and the post-copy recovery probe's
+pair (``pcrecover``). Two users of one part spoil each other's results (a
+drain test once found the other run's guest on its host and failed), so
+the second waits for the first and says so; users of different parts run
+side by side, as ``tools/run-tests`` runs its levels. The lock is an
+``flock`` on a file per part in the work folder: the kernel drops it when
+its holder dies, so a killed run never leaves it stuck. :func:`held` is
+the one lock helper of the testbed: the mini-cloud serialises its
+commands on one work folder with it too.
 """
 
 import contextlib
@@ -27,14 +32,20 @@ import time
 
 from testbed import hosts
 
-LOCK_NAME = '.testbed.lock'
+#: the parts of the testbed, each locked on its own (see the docstring)
+PARTS = ('hosts', 'cloud', 'cloud-libvirt', 'pcrecover')
 
 
-def lock_path():
+def lock_path(part='hosts'):
+    """The lock file of one part of the testbed, in the work folder."""
+    if part not in PARTS:
+        raise ValueError(
+            'unknown testbed part %r (one of %s)' % (part, ', '.join(PARTS))
+        )
     workdir = hosts.check_workdir(
         os.environ.get(hosts.WORKDIR_ENV, hosts.DEFAULT_WORKDIR)
     )
-    return os.path.join(workdir, LOCK_NAME)
+    return os.path.join(workdir, '.testbed-%s.lock' % part)
 
 
 @contextlib.contextmanager
@@ -70,6 +81,10 @@ def held(path, purpose, say=print, what='the testbed'):
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def exclusive(purpose, say=print):
-    """Hold the machine's testbed for ``purpose`` (see :func:`held`)."""
-    return held(lock_path(), purpose, say=say)
+def exclusive(purpose, part, say=print):
+    """Hold one part of the machine's testbed for ``purpose`` (see
+    :func:`held`): ``exclusive('pytest tests/e2e', 'hosts')``.
+    """
+    return held(
+        lock_path(part), purpose, say=say, what='the testbed (%s)' % part
+    )

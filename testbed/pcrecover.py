@@ -285,7 +285,9 @@ def main(argv=None):
         print('pcrecover: needs root', file=sys.stderr)
         return 2
     say = Log()
-    with machine_lock.exclusive('testbed.pcrecover --mode %s' % args.mode):
+    with machine_lock.exclusive(
+        'testbed.pcrecover --mode %s' % args.mode, 'pcrecover'
+    ):
         image = build.build()
         pair = hosts.HostPair(prefix='pcr', subnet='10.77.31')
         pair.up()

@@ -24,12 +24,30 @@ def _say(msg):
     sys.__stderr__.flush()
 
 
-@pytest.fixture(scope='session')
-def testbed():
-    """This machine's testbed, held for the whole test session: a second
-    test run or demo waits instead of sharing our clouds and hosts.
-    """
+def _hold(part):
     with machine_lock.exclusive(
-        'pytest %s' % ' '.join(sys.argv[1:]), say=_say
+        'pytest %s' % ' '.join(sys.argv[1:]), part, say=_say
     ):
         yield
+
+
+@pytest.fixture(scope='session')
+def testbed_hosts():
+    """The e2e host pair, held for the whole test session: a second test
+    run, benchmark or calibration waits instead of sharing our hosts.
+    """
+    yield from _hold('hosts')
+
+
+@pytest.fixture(scope='session')
+def testbed_cloud():
+    """The fake-mode mini-cloud, held for the whole test session."""
+    yield from _hold('cloud')
+
+
+@pytest.fixture(scope='session')
+def testbed_cloud_libvirt():
+    """The libvirt-mode mini-cloud and its host pair, held for the whole
+    test session (the demo uses them too).
+    """
+    yield from _hold('cloud-libvirt')

@@ -54,7 +54,7 @@ def pytest_terminal_summary(terminalreporter):
 
 
 @pytest.fixture(scope='session')
-def guest_image(testbed):
+def guest_image(testbed_hosts):
     """Host packages installed, libvirt-python importable, guest built."""
     if os.geteuid() != 0:
         pytest.fail(

@@ -49,7 +49,7 @@ def _borrow(mode, what):
 
 
 @pytest.fixture(scope='session')
-def cloud(testbed):
+def cloud(testbed_cloud):
     """A running fake-mode mini-cloud (two computes with
     FakeLiveMigrateDriver).
     """
@@ -57,7 +57,7 @@ def cloud(testbed):
 
 
 @pytest.fixture(scope='session')
-def libvirt_cloud(testbed):
+def libvirt_cloud(testbed_cloud_libvirt):
     """A running libvirt-mode mini-cloud: two nova-compute services with
     ``compute_driver = livemigrate.LibvirtDriver`` on a HostPair.
     """

@@ -41,11 +41,26 @@ for ((i = 1; i <= $#; i++)); do
     fi
 done
 if [[ "$*" == *--notest* ]]; then exit "${FAKE_RC_build:-0}"; fi
-var="FAKE_RC_${env//-/_}"
+key=${env//-/_}
+touch_var="FAKE_TOUCH_$key"
+if [[ -n "${!touch_var:-}" ]]; then touch "${!touch_var}"; fi
+await_var="FAKE_AWAIT_$key"
+if [[ -n "${!await_var:-}" ]]; then
+    for _ in $(seq 300); do
+        if [[ -e "${!await_var}" ]]; then break; fi
+        sleep 0.1
+    done
+    if [[ ! -e "${!await_var}" ]]; then echo "never saw it" >&2; exit 9; fi
+fi
+echo "output of $env"
+echo "end $env" >> "$FAKE_LOG"
+var="FAKE_RC_$key"
 exit "${!var:-0}"
 """
 GATES = ['pep8', 'releasenotes', 'docs', 'nova-unit']
-LEVELS = ['py3', 'functional', 'e2e', 'functional-cloud']
+LEVELS = ['py3', 'functional', 'functional-cloud', 'e2e']
+#: the level in the background lane, from the py3 build to the end
+BACKGROUND = 'functional-libvirt'
 # the virtualenvs, built as set-up steps before anything runs
 BUILDS = ['py3', ','.join(GATES)]
 
@@ -72,7 +87,11 @@ def tree(tmp_path):
     return tmp_path
 
 
-def _run(tree, script, *args, **rcs):
+def _run(tree, script, *args, fake=None, **rcs):
+    """Run ``script``; :returns: its process and the tox envs it called,
+    in order, the background level's call left out (its place in the log
+    is a race). ``rcs``: exit codes per env; ``fake``: more FAKE_* vars.
+    """
     log = tree / 'calls'
     log.write_text('')
     env = {
@@ -83,6 +102,7 @@ def _run(tree, script, *args, **rcs):
         'FAKE_JUNIT': str(tree / 'junit'),
     }
     env.update({'FAKE_RC_%s' % k: str(v) for k, v in rcs.items()})
+    env.update(fake or {})
     proc = subprocess.run(
         [str(tree / script)] + list(args),
         env=env,
@@ -93,15 +113,70 @@ def _run(tree, script, *args, **rcs):
     envs = []
     for line in log.read_text().splitlines():
         words = line.split()
-        if '-e' in words:
+        if '-e' in words and words[words.index('-e') + 1] != BACKGROUND:
             envs.append(words[words.index('-e') + 1])
     return proc, envs
+
+
+def _background_calls(tree):
+    return [
+        ln
+        for ln in (tree / 'calls').read_text().splitlines()
+        if BACKGROUND in ln.split()
+    ]
 
 
 def test_every_gate_then_every_level_in_order(tree):
     proc, envs = _run(tree, 'tools/run-tests')
     assert proc.returncode == 0, proc.stderr
     assert envs == BUILDS + GATES + LEVELS
+    calls = _background_calls(tree)
+    assert len(calls) == 2 and calls[-1] == 'end %s' % BACKGROUND, calls
+
+
+def test_the_libvirt_level_runs_beside_the_others_and_closes_the_run(tree):
+    """The background level cannot end until the last foreground level
+    has run: it runs beside them, and the run waits for it.
+    """
+    seen = tree / 'e2e-ran'
+    proc, envs = _run(
+        tree,
+        'tools/run-tests',
+        fake={
+            'FAKE_TOUCH_e2e': str(seen),
+            'FAKE_AWAIT_functional_libvirt': str(seen),
+        },
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert envs == BUILDS + GATES + LEVELS
+    out = proc.stdout
+    started = out.index('level %s (in the background' % BACKGROUND)
+    assert started < out.index("building the gates' virtualenvs")
+    assert '-e %s -- --junitxml=' % BACKGROUND in _background_calls(tree)[0]
+    # its output is shown once it ends, after every other level
+    assert out.index('output of %s' % BACKGROUND) > out.index('level e2e')
+    assert re.search(
+        r'\[5/14\] level %s \.\.\. ok \d+m\d\ds\n' % BACKGROUND, out
+    ), out
+
+
+def test_a_failed_background_level_fails_the_run_with_its_code(tree):
+    proc, envs = _run(tree, 'tools/run-tests', functional_libvirt=3)
+    assert proc.returncode == 3
+    assert envs == BUILDS + GATES + LEVELS
+    assert 'level %s ... FAILED (exit 3)' % BACKGROUND in proc.stderr
+    proc, _ = _run(tree, 'tools/run-tests', functional_libvirt=5)
+    assert proc.returncode == 5
+    assert 'level %s collected no tests' % BACKGROUND in proc.stderr
+
+
+def test_a_foreground_failure_still_waits_for_the_background_level(tree):
+    """Its teardown must run: nothing of the cloud is left behind."""
+    proc, envs = _run(tree, 'tools/run-tests', functional=2)
+    assert proc.returncode == 2
+    assert envs == BUILDS + GATES + ['py3', 'functional']
+    assert _background_calls(tree)[-1] == 'end %s' % BACKGROUND
+    assert 'output of %s' % BACKGROUND in proc.stdout
 
 
 def test_arguments_run_one_session_over_every_test(tree):
@@ -137,10 +212,16 @@ def test_a_failed_virtualenv_build_stops_before_any_test(tree):
 def test_the_set_up_is_numbered_steps_and_the_levels_follow(tree):
     proc, _ = _run(tree, 'tools/run-tests')
     heads = [ln for ln in proc.stdout.splitlines() if ln.startswith('[')]
-    total = 5 + len(GATES) + len(LEVELS)
+    total = 6 + len(GATES) + len(LEVELS)
     assert re.fullmatch(
-        r'\[%d/%d\] level functional-cloud \.\.\. ok \d+m\d\ds'
-        % (total, total),
+        r'\[%d/%d\] level e2e \.\.\. ok \d+m\d\ds' % (total, total),
+        heads[-3],
+    ), heads
+    assert heads[-2].startswith(
+        '[5/%d] level %s: waiting' % (total, BACKGROUND)
+    )
+    assert re.fullmatch(
+        r'\[5/%d\] level %s \.\.\. ok \d+m\d\ds' % (total, BACKGROUND),
         heads[-1],
     ), heads
     assert '[4/%d] building the test virtualenv py3' % total in proc.stdout
@@ -283,13 +364,13 @@ def test_a_run_closes_with_the_table_and_writes_it_under_logs(tree):
     assert out[-1] == '3 passed, 0 failed', proc.stdout
     table = out[out.index(next(ln for ln in out if 'where the time' in ln)) :]
     assert re.match(
-        r'\[13/13\] level functional-cloud \.\.\. ok', out[-len(table) - 1]
+        r'\[5/14\] level %s \.\.\. ok' % BACKGROUND, out[-len(table) - 1]
     )
     steps = [
         ln.split()[:2] for ln in table if ln.startswith(('gate', 'level'))
     ]
     assert steps == [['gate', g] for g in GATES] + [
-        ['level', lv] for lv in LEVELS
+        ['level', lv] for lv in LEVELS + [BACKGROUND]
     ]
     assert re.search(r'^level py3 +0 +3 +2 +0 +1 +\d+$', proc.stdout, re.M)
     assert re.search(r'^level functional +0 +\d+$', proc.stdout, re.M)
@@ -301,7 +382,7 @@ def test_a_run_closes_with_the_table_and_writes_it_under_logs(tree):
         .read_text()
         .endswith('3 passed, 0 failed\n')
     )
-    for level in LEVELS:
+    for level in LEVELS + [BACKGROUND]:
         assert (
             '-e %s -- --junitxml=%s/junit-%s.xml'
             % (
@@ -314,12 +395,13 @@ def test_a_run_closes_with_the_table_and_writes_it_under_logs(tree):
 
 
 def test_a_failed_level_still_closes_with_the_table_and_its_code(tree):
-    _junit(tree, e2e=E2E_JUNIT)
-    proc, envs = _run(tree, 'tools/run-tests', e2e=1)
+    (tree / 'junit').mkdir()
+    (tree / 'junit' / 'functional-cloud.xml').write_text(E2E_JUNIT)
+    proc, envs = _run(tree, 'tools/run-tests', functional_cloud=1)
     assert proc.returncode == 1
-    assert envs[-1] == 'e2e'
+    assert envs[-1] == 'functional-cloud'
     assert proc.stdout.splitlines()[-1] == '1 passed, 2 failed'
-    assert 'level functional-cloud' not in proc.stdout
+    assert 'level e2e' not in proc.stdout
     proc, _ = _run(tree, 'tools/run-tests', functional=5)
     assert proc.returncode == 5
     assert proc.stdout.splitlines()[-1] == '0 passed, 1 failed'
