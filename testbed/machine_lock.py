@@ -53,7 +53,7 @@ def held(path, purpose, say=print, what='the testbed'):
     """Hold an ``flock`` on ``path`` for ``purpose``, waiting for the
     holder if there is one. The purpose is written into the file, so a
     waiter can name who holds it: ``waiting for the testbed: held by pid
-    4242: pytest tests/e2e (/srv/osc-livemigrate/.testbed.lock)``.
+    4242: pytest tests/e2e (/srv/osc-livemigrate/.testbed-hosts.lock)``.
 
     :param what: what the lock guards, for the two lines said on a wait.
     """
