@@ -26,6 +26,8 @@ import time
 from keystoneauth1 import exceptions as ks_exceptions
 from openstack import exceptions as sdk_exceptions
 
+from testbed import machine_lock
+
 from testbed.cloud import computes
 from testbed.cloud import install
 from testbed.cloud import layout as lay
@@ -121,8 +123,19 @@ class Bootstrap:
     def install(self, extras=True):
         """Debian packages and the three venvs (side by side: they do not
         depend on each other), and with ``extras`` the libvirt mode's own;
-        True if anything was installed.
+        True if anything was installed. The two modes share the venvs and
+        tools/run-tests brings both up at once: one installs at a time.
         """
+        os.makedirs(self.layout.venvs, exist_ok=True)
+        with machine_lock.held(
+            os.path.join(self.layout.venvs, '.install.lock'),
+            'testbed.cloud install (%s)' % self.layout.base,
+            say=self.say,
+            what="the clouds' venvs",
+        ):
+            return self._install(extras)
+
+    def _install(self, extras):
         lo = self.layout
         os.makedirs(lo.logs, exist_ok=True)
         steps = [

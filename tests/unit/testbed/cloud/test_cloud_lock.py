@@ -79,3 +79,36 @@ def test_reset_keeps_the_venvs_and_the_lock(tmp_path):
     ]
     assert venv.is_dir()
     assert (tmp_path / '.lock').read_text() == ''
+
+
+def test_two_clouds_sharing_venvs_install_one_at_a_time(tmp_path, monkeypatch):
+    """tools/run-tests brings the fake and the libvirt cloud up at once;
+    they share the venvs, so the second install waits for the first.
+    """
+    monkeypatch.setenv('LIVEMIGRATE_CLOUD_VENVS', str(tmp_path / 'venvs'))
+    entered, release = threading.Event(), threading.Event()
+    first = Cloud(base=str(tmp_path / 'a'), say=lambda m: None)
+    said = []
+    second = Cloud(base=str(tmp_path / 'b'), say=said.append)
+
+    def install_slowly(extras):
+        entered.set()
+        release.wait(10)
+        return True
+
+    first.bootstrap._install = install_slowly
+    second.bootstrap._install = lambda extras: False
+    t1 = threading.Thread(target=first.bootstrap.install, daemon=True)
+    t1.start()
+    try:
+        assert entered.wait(10)
+        t2 = threading.Thread(target=second.bootstrap.install, daemon=True)
+        t2.start()
+        time.sleep(0.5)
+        assert t2.is_alive(), 'the second install did not wait'
+        assert said and "waiting for the clouds' venvs" in said[0], said
+    finally:
+        release.set()
+        t1.join(10)
+    t2.join(10)
+    assert not t2.is_alive()
