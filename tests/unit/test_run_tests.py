@@ -373,6 +373,9 @@ def test_a_run_closes_with_the_table_and_writes_it_under_logs(tree):
         ['level', lv] for lv in LEVELS + [BACKGROUND]
     ]
     assert re.search(r'^level py3 +0 +3 +2 +0 +1 +\d+$', proc.stdout, re.M)
+    assert re.search(r'^sum of the steps +\d+$', proc.stdout, re.M)
+    wall = r'^wall clock \(lanes overlap\) +\d+$'
+    assert re.search(wall, proc.stdout, re.M)
     assert re.search(r'^level functional +0 +\d+$', proc.stdout, re.M)
     logs = tree / '.logs'
     saved = json.loads((logs / 'run-tests-durations.json').read_text())
