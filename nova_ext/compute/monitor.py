@@ -195,6 +195,7 @@ class Monitor:
         self.postcopy_enabled = postcopy_enabled
         self.job_end = job_end
         self.postcopy_broken_since = None
+        self._copy_seen = False
         self.outcome = Outcome(phase=phase)
         self.downtime_ms = None
         self._last_stats_s = None
@@ -263,8 +264,12 @@ class Monitor:
             self._operator(self.controls.popleft(), obs)
         if self.outcome.aborted_by:
             return
-        # NOTE: nothing a policy may ask for helps a broken post-copy
-        if not self._postcopy_broken(obs):
+        # NOTE: nothing a policy may ask for helps a broken post-copy; and
+        # before QEMU's copy has begun (libvirt still starting the
+        # destination: seconds on a loaded host) there is nothing to judge,
+        # and QEMU refuses a post-copy switch whose capability libvirt has
+        # not set yet, once and for good as the policy sees it
+        if self._copy_started(obs) and not self._postcopy_broken(obs):
             decision = self.policy.decide(obs)
             if decision.action is not Action.NOTHING:
                 self._apply(decision, obs, by='policy')
@@ -277,6 +282,18 @@ class Monitor:
         ):
             self._last_stats_s = elapsed_s
             self.listener.stats(obs)
+
+    def _copy_started(self, obs):
+        """Whether libvirt's job reports memory to copy yet; it stays so.
+
+        e2e, on a loaded machine: a schedule's ``t2:postcopy`` read a job
+        still in libvirt's set-up phase, the switch failed ("Enable
+        postcopy with migrate_set_capability before the start of
+        migration") and the guest never left pre-copy.
+        """
+        if not self._copy_seen and obs.memory_total_bytes > 0:
+            self._copy_seen = True
+        return self._copy_seen
 
     def _postcopy_broken(self, obs):
         """In post-copy, whether the source says the stream broke; report

@@ -25,6 +25,7 @@ from nova_ext.core.observation import Permits
 from nova_ext.core.observation import Phase
 from nova_ext.core.policies import adaptive
 from nova_ext.core.policies import nova
+from nova_ext.core.policies import schedule
 from tests import fakes
 from tests.unit.nova_ext.compute.monitor_runs import config as _config
 from tests.unit.nova_ext.compute.monitor_runs import Recorder
@@ -249,3 +250,44 @@ class TestMonitor(unittest.TestCase):
         policy, script = _stalled(Permits())
         with self.assertRaises(ValueError):
             _run(policy, script[:2], requests=['teleport'])
+
+
+class SettingUpGuest(fakes.FakeGuest):
+    """QEMU before the copy: no memory figures, and a post-copy switch
+    refused, as libvirt has not set the capability yet.
+    """
+
+    def next_stats(self):
+        stats = super().next_stats()
+        if stats.get('memory_total'):
+            self.fail.discard('postcopy')
+        else:
+            self.fail.add('postcopy')
+        return stats
+
+
+class TestBeforeTheCopyBegins(unittest.TestCase):
+    """libvirt's job exists before QEMU copies anything (the destination
+    is still starting); a decision then would fail or mean nothing.
+    """
+
+    def test_no_decision_until_the_job_reports_memory_to_copy(self):
+        policy = schedule.SchedulePolicy(
+            MigrationContext(GIB, Permits.named('postcopy')),
+            {'steps': 't1:postcopy'},
+        )
+        _, copying = _stalled(Permits.named('postcopy'))
+        # 0.5 s polls: the step's time comes during the set-up
+        setting_up = [{}, {'memory_total': 0}, {}, {}]
+        guest = SettingUpGuest(setting_up + copying[:3] + [COMPLETED])
+        listener = Recorder()
+        clock = fakes.FakeClock()
+        outcome = monitor.Monitor(
+            guest, policy, _config(clock), listener
+        ).run()
+        self.assertEqual([('postcopy',)], guest.calls)
+        self.assertEqual(
+            ['schedule step 1 (t1:postcopy)'],
+            [d.reason for d in listener.decisions],
+        )
+        self.assertIs(Phase.POSTCOPY, outcome.phase)
