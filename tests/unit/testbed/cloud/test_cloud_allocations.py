@@ -12,8 +12,9 @@
 """orphaned_allocations: what it asks and reads from nova-manage's answer.
 
 A script stands in for ``nova-manage placement audit`` here; the real one
-runs against real placement in tests/functional/libvirt_cloud/test_libvirt_tokens.py
-(the control run's leaked migration allocation is released).
+runs against real placement in
+tests/functional/libvirt_cloud/test_libvirt_tokens.py (the control run's
+leaked migration allocation is released).
 """
 
 import pytest
