@@ -25,17 +25,23 @@ other migration.
 import json
 
 from osc_livemigrate.follow import progress
+from osc_livemigrate.follow import trust
 from osc_livemigrate.tables import contract
 
 #: (header, field): the rows ``show`` adds after core's fields for an ended
-#: migration, and the columns ``list --long`` adds; raw values, as core's
-ROWS = (
-    ('Memory Moved Bytes', 'memory_bytes'),
-    ('Disk Moved Bytes', 'disk_bytes'),
-    ('Duration (s)', 'duration_s'),
-    ('Downtime (ms)', 'downtime_ms'),
-    ('Policy', 'policy'),
-    ('Last Action', 'action'),
+#: migration, and the columns ``list --long`` adds; raw values, as core's.
+#: Every one is read from server metadata, which the server's owner can
+#: write, and its header says so (``Policy [owner-writable]``)
+ROWS = tuple(
+    (trust.header(h), f)
+    for h, f in (
+        ('Memory Moved Bytes', 'memory_bytes'),
+        ('Disk Moved Bytes', 'disk_bytes'),
+        ('Duration (s)', 'duration_s'),
+        ('Downtime (ms)', 'downtime_ms'),
+        ('Policy', 'policy'),
+        ('Last Action', 'action'),
+    )
 )
 
 
