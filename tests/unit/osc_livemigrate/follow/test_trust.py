@@ -44,6 +44,16 @@ class TestMarks(unittest.TestCase):
         for header, _ in final.ROWS:
             self.assertTrue(header.endswith(' [owner-writable]'), header)
 
+    def test_a_shadow_known_only_from_metadata_is_marked(self):
+        # decisions are nova's events; a name without any is metadata's
+        self.assertEqual(
+            'kubevirt: postcopy; forged: nothing [owner-writable]',
+            final.shadow_summary(
+                ['kubevirt', 'forged'],
+                ['livemigrate_shadow:kubevirt:postcopy'],
+            ),
+        )
+
 
 class TestVouched(unittest.TestCase):
     def test_an_event_nova_recorded_vouches(self):
