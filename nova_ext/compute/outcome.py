@@ -178,47 +178,77 @@ def log_outcome(
     )
 
 
-def report(outcome, publisher, phase, guest=None, instance=None):
-    """The job ended: publish its end phase and final figures, then log
-    nova's line. Only a completed job (``guest`` given) can have a
-    measured downtime.
+class Ending:
+    """A job's end, read once: its final status may be published again,
+    nova's line is logged once.
 
+    The final status of a completed job is written again when the message
+    bus lost the first write (:meth:`nova_ext.compute.bus.PostSteps.run`);
+    nova's line and the ended job's stats belong to the job, not to the
+    write, so they are neither logged nor read a second time. Example: the
+    first write times out, the second is written; nova-compute logs
+    "Migration operation has completed" once.
+
+    :param outcome: the monitor's :class:`nova_ext.compute.monitor.Outcome`
     :param publisher: the migration's
         :class:`nova_ext.compute.publisher.Publisher`
     :param phase: the end phase to publish (completed, aborted, failed)
+    :param guest: nova's Guest, for a completed job only (its stats hold
+        the measured downtime)
     """
-    stats = completed_stats(guest) if guest is not None else {}
-    downtime = measured_downtime_ms(guest, stats)
-    # NOTE: the ended job's own totals, when libvirt kept them, count the
-    # bytes sent after the monitor's last poll too
-    outcome.memory_bytes = max(
-        outcome.memory_bytes, int(stats.get('memory_processed') or 0)
-    )
-    outcome.disk_bytes = max(
-        outcome.disk_bytes, int(stats.get('disk_processed') or 0)
-    )
 
-    def figures(last):
+    def __init__(self, outcome, publisher, phase, guest=None, instance=None):
+        self.outcome, self.publisher, self.phase = outcome, publisher, phase
+        self.instance = instance
+        stats = completed_stats(guest) if guest is not None else {}
+        self.downtime = measured_downtime_ms(guest, stats)
+        # NOTE: the ended job's own totals, when libvirt kept them, count
+        # the bytes sent after the monitor's last poll too
+        outcome.memory_bytes = max(
+            outcome.memory_bytes, int(stats.get('memory_processed') or 0)
+        )
+        outcome.disk_bytes = max(
+            outcome.disk_bytes, int(stats.get('disk_processed') or 0)
+        )
+        self.logged = False
+
+    def _figures(self, last):
         return {
             contract.LAST_KEY: final_value(
-                publisher.migration_uuid,
-                outcome,
-                publisher.policy_name,
-                last_action(outcome, last)[0],
-                downtime,
+                self.publisher.migration_uuid,
+                self.outcome,
+                self.publisher.policy_name,
+                last_action(self.outcome, last)[0],
+                self.downtime,
             )
         }
 
-    reason = None if outcome.job == 'completed' else outcome.reason or None
-    publisher.finished(phase, reason, figures)
-    log_outcome(
-        outcome.job_type,
-        publisher.policy_name,
-        last_action(outcome, publisher.last),
-        outcome.bytes_moved,
-        downtime,
-        instance=instance,
-    )
+    def publish(self):
+        """Publish the end phase and the final figures (again, if asked),
+        then log nova's line the first time only.
+        """
+        outcome, publisher = self.outcome, self.publisher
+        reason = None if outcome.job == 'completed' else outcome.reason
+        publisher.finished(self.phase, reason or None, self._figures)
+        if self.logged:
+            return
+        self.logged = True
+        log_outcome(
+            outcome.job_type,
+            publisher.policy_name,
+            last_action(outcome, publisher.last),
+            outcome.bytes_moved,
+            self.downtime,
+            instance=self.instance,
+        )
+
+
+def report(outcome, publisher, phase, guest=None, instance=None):
+    """The job ended: publish its end phase and final figures, then log
+    nova's line (an :class:`Ending` published once). Only a completed job
+    (``guest`` given) can have a measured downtime.
+    """
+    Ending(outcome, publisher, phase, guest, instance).publish()
 
 
 def measured_keys(metadata, downtime_ms):

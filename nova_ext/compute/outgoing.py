@@ -236,15 +236,18 @@ class OutgoingMigration:
             bus.services_ping(nova.context, nova.dest),
             CONF.livemigrate.post_migration_bus_window_s,
         )
+        # NOTE: one Ending: a final status lost to the bus is written
+        # again, nova's line is logged once
+        ending = lm_outcome.Ending(
+            ended,
+            self.publisher,
+            contract.PHASE_COMPLETED,
+            nova.guest,
+            nova.instance,
+        )
         try:
             steps.complete(
-                lambda: lm_outcome.report(
-                    ended,
-                    self.publisher,
-                    contract.PHASE_COMPLETED,
-                    nova.guest,
-                    nova.instance,
-                ),
+                ending.publish,
                 lambda: nova.post_method(
                     nova.context,
                     nova.instance,

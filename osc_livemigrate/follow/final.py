@@ -25,17 +25,23 @@ other migration.
 import json
 
 from osc_livemigrate.follow import progress
+from osc_livemigrate.follow import trust
 from osc_livemigrate.tables import contract
 
 #: (header, field): the rows ``show`` adds after core's fields for an ended
-#: migration, and the columns ``list --long`` adds; raw values, as core's
-ROWS = (
-    ('Memory Moved Bytes', 'memory_bytes'),
-    ('Disk Moved Bytes', 'disk_bytes'),
-    ('Duration (s)', 'duration_s'),
-    ('Downtime (ms)', 'downtime_ms'),
-    ('Policy', 'policy'),
-    ('Last Action', 'action'),
+#: migration, and the columns ``list --long`` adds; raw values, as core's.
+#: Every one is read from server metadata, which the server's owner can
+#: write, and its header says so (``Policy [owner-writable]``)
+ROWS = tuple(
+    (trust.header(h), f)
+    for h, f in (
+        ('Memory Moved Bytes', 'memory_bytes'),
+        ('Disk Moved Bytes', 'disk_bytes'),
+        ('Duration (s)', 'duration_s'),
+        ('Downtime (ms)', 'downtime_ms'),
+        ('Policy', 'policy'),
+        ('Last Action', 'action'),
+    )
 )
 
 
@@ -77,7 +83,9 @@ def shadow_summary(shadows, event_names):
     :param shadows: the shadow policies' names (:func:`shadow_names`)
     :param event_names: instance action event names, in time order
     :returns: e.g. ``'adaptive: set-downtime x2, abort; kubevirt:
-        nothing'``, or None without shadows
+        nothing [owner-writable]'``, or None without shadows. The counts
+        come from nova's events; a shadow without any is known only from
+        server metadata, which the server's owner can write, and is marked
     """
     counts = {name: {} for name in shadows}
     for name in event_names:
@@ -96,7 +104,7 @@ def shadow_summary(shadows, event_names):
             ', '.join(
                 a if n == 1 else '%s x%d' % (a, n) for a, n in per.items()
             )
-            or 'nothing',
+            or trust.tagged('nothing', True),
         )
         for policy, per in counts.items()
     )

@@ -22,6 +22,7 @@ import dataclasses
 import json
 
 from osc_livemigrate.follow import format as fmt
+from osc_livemigrate.follow import trust
 from osc_livemigrate.tables import contract
 
 # Nova migration statuses of a live migration that has not finished yet.
@@ -194,6 +195,9 @@ class Update:
     disk_remaining_bytes: int = None
     #: the highest percentage seen before for this migration, if any
     percent_floor: float = None
+    #: the fields above whose value came from server metadata, which the
+    #: server's owner can write (:mod:`trust`)
+    owner_writable: tuple = ()
 
     @property
     def percent(self):
@@ -220,6 +224,7 @@ class Update:
         d['percent'] = None if self.percent is None else round(self.percent, 1)
         d['eta_s'] = None if self.eta_s is None else round(self.eta_s, 1)
         d['elapsed_s'] = round(self.elapsed_s, 1)
+        d['owner_writable'] = list(self.owner_writable)
         if self.rate_bytes_per_s is not None:
             d['rate_bytes_per_s'] = int(self.rate_bytes_per_s)
         return d
@@ -246,6 +251,10 @@ def make_update(
         status = status or getattr(migration, 'status', None)
         migration_uuid = migration_uuid or getattr(migration, 'uuid', None)
     keys = driver_keys(metadata, migration_uuid)
+    phase = phase_of(keys, metadata, status)
+    marked = tuple(
+        f for f in ('phase', 'action', 'reason') if keys.get(f) is not None
+    )
     rate = rate_tracker.add(elapsed_s, processed) if rate_tracker else None
     floor = None
     if rate_tracker is not None:
@@ -260,12 +269,13 @@ def make_update(
         processed_bytes=processed,
         remaining_bytes=remaining,
         rate_bytes_per_s=rate,
-        phase=phase_of(keys, metadata, status),
+        phase=phase,
         action=keys.get('action'),
         reason=keys.get('reason'),
         source=getattr(migration, 'source_compute', None),
         dest=getattr(migration, 'dest_compute', None),
         percent_floor=floor,
+        owner_writable=marked,
         **{name: getattr(migration, name, None) for name in BYTE_FIELDS},
     )
 
@@ -282,23 +292,40 @@ def render_bar(update, width=100, bar_cells=20):
     ``50% ETA 1:42 pre-copy, 1.00 GiB left, 10.0 MiB/s | set-downtime:
     stalled``. When the migration copies disks
     too, ``left`` is split: ``1.00 GiB left (memory 512 MiB, disk 512
-    MiB)``. Byte counts and the rate are left out while unknown.
+    MiB)``. Byte counts and the rate are left out while unknown. What
+    came from server metadata is tagged (:data:`trust.TAG`): ``post-copy
+    [owner-writable], ... | [owner-writable] postcopy: stalled``.
     """
+    mine = update.owner_writable
     pct = update.percent
     filled = int((pct or 0) * bar_cells / 100)
     segments = (
         ('[%s%s] ' % ('#' * filled, '.' * (bar_cells - filled)), 3),
         ('%4s' % fmt.human_percent(pct), 0),
         (' ETA %s' % fmt.human_duration(update.eta_s), 0),
-        (' %s' % (update.phase or update.status or '-'), 0),
+        (
+            ' %s'
+            % trust.tagged(
+                update.phase or update.status or '-', 'phase' in mine
+            ),
+            0,
+        ),
         (_known(', %s left', update.remaining_bytes, fmt.human_bytes), 1),
         (_split(update), 5),
         (_known(', %s', update.rate_bytes_per_s, fmt.human_rate), 2),
         (_known(', %s done', update.processed_bytes, fmt.human_bytes), 4),
-        (' | %s' % update.action if update.action else '', 0),
+        (_action(update.action, 'action' in mine), 0),
     )
     tail = ': %s' % update.reason if update.action and update.reason else ''
     return fmt.fit(segments, width, tail)
+
+
+def _action(action, owner_writable):
+    if not action:
+        return ''
+    if owner_writable:
+        return ' | %s %s' % (trust.TAG, action)
+    return ' | %s' % action
 
 
 def _known(template, value, human):
@@ -322,87 +349,6 @@ def render_json(kind, **fields):
     return json.dumps(dict(fields, type=kind), sort_keys=True)
 
 
-@dataclasses.dataclass(frozen=True)
-class Outcome:
-    """How a wait ended: ``ok`` only for a completed move to another host."""
-
-    ok: bool
-    reason: str
-    status: str = None
-    host: str = None
-
-
-def decide_outcome(
-    source_host,
-    final_host,
-    migration_status,
-    keys=None,
-    failed_events=(),
-    refused=None,
-):
-    """The honest verdict of a live migration.
-
-    :param source_host: host before the migration started.
-    :param final_host: host the server is on now.
-    :param migration_status: final status of the migration record (None when
-        no record was found).
-    :param keys: :func:`driver_keys` of that migration.
-    :param failed_events: ``(event name, message)`` of instance action
-        events whose result is not Success.
-    :param refused: the driver's reason if it refused the requested policy at
-        any point of the wait; the verdict is then a failure even if the
-        migration completed under another policy.
-    :returns: an :class:`Outcome`. Example: status ``cancelled`` on the
-        source host gives ``ok=False`` and ``reason="migration cancelled;
-        server still on compute1"``.
-    """
-    keys = keys or {}
-    moved = bool(final_host) and final_host != source_host
-    where = final_host
-    if source_host is None and final_host is None:
-        # NOTE: nova shows hosts to admins only; to a project manager the
-        # record's status is all there is to check
-        moved = migration_status == SUCCESS
-        where = 'a host nova names to admins only'
-    if migration_status == SUCCESS and moved and refused is None:
-        return Outcome(
-            True,
-            'completed: server now on %s' % where,
-            migration_status,
-            final_host,
-        )
-    if migration_status is None:
-        why = 'no migration record found'
-    elif migration_status == SUCCESS:
-        why = (
-            'migration completed'
-            if moved
-            else 'migration says completed but the server is still on %s'
-            % final_host
-        )
-    else:
-        why = 'migration %s' % migration_status
-    if not moved and migration_status != SUCCESS:
-        why += '; server still on %s' % (final_host or '?')
-    elif moved:
-        why += '; server is on %s' % where
-    if refused is not None:
-        why += '; requested policy refused by the driver: %s' % (
-            refused or 'no reason given'
-        )
-    if keys.get('action') != contract.POLICY_REFUSED and (
-        keys.get('action') or keys.get('phase')
-    ):
-        why += '; driver: %s' % ', '.join(
-            '%s=%s' % (k, keys[k])
-            for k in ('phase', 'action', 'reason')
-            if k in keys
-        )
-    for name, message in failed_events:
-        why += '; event %s: %s' % (name, message)
-    return Outcome(False, why, migration_status, final_host)
-
-
 TABLE_HEADERS = (
     'Server',
     'Migration',
@@ -423,7 +369,9 @@ def render_table(updates):
         (
             u.server,
             u.migration or '-',
-            u.phase or u.status or '-',
+            trust.tagged(
+                u.phase or u.status or '-', 'phase' in u.owner_writable
+            ),
             u.source or '-',
             u.dest or '-',
             fmt.human_percent(u.percent),

@@ -18,9 +18,12 @@ drain`` many servers; all three ask :func:`finished` when to stop and
 everywhere. Nothing here sleeps, prints or reads a clock: the commands do.
 """
 
+import dataclasses
 import json
 
 from osc_livemigrate.follow import progress
+from osc_livemigrate.follow import trust
+from osc_livemigrate.follow import verdicts
 from osc_livemigrate.sdk import errors
 from osc_livemigrate.sdk import events
 from osc_livemigrate.sdk import lookups
@@ -47,7 +50,7 @@ def finished(srv, record):
     return record is None or record.status not in progress.IN_FLIGHT
 
 
-def verdict(source, srv, record, requested=None, refused=None, events=()):
+def verdict(source, srv, record, requested=None, refused=None, events=None):
     """The honest outcome of one live migration, from what the API said.
 
     :param source: the host the server was on before it started.
@@ -56,8 +59,12 @@ def verdict(source, srv, record, requested=None, refused=None, events=()):
         that another one ran, that is a refusal too (the refusal itself is
         published once and soon overwritten, ``policy_used`` stays).
     :param refused: the refusal reason seen while following, if any.
-    :param events: ``(event, message)`` of failed instance action events.
-    :returns: a :class:`progress.Outcome`.
+    :param events: ``(event, message)`` of failed instance action events,
+        or None when not read. Both ways of learning of a refusal are
+        server metadata, which the server's owner can write: once the
+        events are read, a refusal counts only if nova recorded the
+        driver's event for it (:func:`trust.refusal_claim`).
+    :returns: a :class:`verdicts.Outcome`.
     """
     status = getattr(record, 'status', None)
     host = getattr(srv, 'compute_host', None)
@@ -67,7 +74,17 @@ def verdict(source, srv, record, requested=None, refused=None, events=()):
     used = keys.get('policy_used')
     if requested and used and used != requested and refused is None:
         refused = 'the driver ran policy %s instead of %s' % (used, requested)
-    return progress.decide_outcome(source, host, status, keys, events, refused)
+    note = None
+    if events is not None:
+        refused, note = trust.refusal_claim(refused, [e for e, _ in events])
+    outcome = verdicts.decide_outcome(
+        source, host, status, keys, events or (), refused
+    )
+    if note:
+        outcome = dataclasses.replace(
+            outcome, reason='%s; %s' % (outcome.reason, note)
+        )
+    return outcome
 
 
 def published_refusal(metadata, migration_uuid):
@@ -101,13 +118,15 @@ def published_refusal(metadata, migration_uuid):
 
 
 def refusal_line(server, refusal):
-    """The one warning line for a refusal. Example: ``Warning: the driver
-    refused policy turbo for server vm1 and runs policy nova: server
+    """The one warning line for a refusal, which it read from server
+    metadata. Example: ``Warning: owner-writable server metadata says the
+    driver refused policy turbo for server vm1 and runs policy nova: server
     metadata asks for policy 'turbo', which is not installed (...)``.
     """
     return (
-        'Warning: the driver refused policy %(asked)s for server %(server)s '
-        'and runs policy %(used)s: %(reason)s' % dict(refusal, server=server)
+        'Warning: %(says)s the driver refused policy %(asked)s for server '
+        '%(server)s and runs policy %(used)s: %(reason)s'
+        % dict(refusal, server=server, says=trust.SAYS)
     )
 
 
@@ -157,7 +176,7 @@ def judge(
     outcome = verdict(source, srv, record, requested, refused)
     if outcome.ok:
         return outcome
-    failed = events.failed_events(compute, server_id)
+    failed = events.failed_events(compute, server_id, unread=None)
     return verdict(source, srv, record, requested, refused, failed)
 
 

@@ -14,10 +14,10 @@ driver left.
 """
 
 
-def _newest_action_events(compute, server_id, action_name):
+def _newest_action_events(compute, server_id, action_name, unread=()):
     """Getters of the events of the server's newest action of a kind, as
-    nova lists them; [] when there is none or it cannot be read (best
-    effort).
+    nova lists them; [] when there is none, ``unread`` when it cannot be
+    read (best effort).
     """
     try:
         actions = [
@@ -30,7 +30,7 @@ def _newest_action_events(compute, server_id, action_name):
         newest = max(actions, key=lambda a: a.start_time or '')
         full = compute.get_server_action(newest.request_id, server_id)
     except Exception:  # noqa: BLE001 - best effort, see docstring
-        return []
+        return unread
     out = []
     for ev in getattr(full, 'events', None) or []:
         get = (
@@ -42,14 +42,18 @@ def _newest_action_events(compute, server_id, action_name):
     return out
 
 
-def failed_events(compute, server_id, action_name='live-migration'):
-    """``(event, message)`` of failed events in the newest action of a kind.
+def failed_events(compute, server_id, action_name='live-migration', unread=()):
+    """``(event, message)`` of failed events in the newest action of a kind;
+    ``unread`` when they cannot be read.
 
     Used only once a wait has ended, to say why; errors here never hide the
     verdict, so they are swallowed.
     """
+    events = _newest_action_events(compute, server_id, action_name, unread)
+    if events is unread:
+        return unread
     out = []
-    for get in _newest_action_events(compute, server_id, action_name):
+    for get in events:
         if get('result') and get('result') != 'Success':
             msg = (
                 get('details')

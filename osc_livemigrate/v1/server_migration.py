@@ -23,6 +23,7 @@ from osc_lib import exceptions
 
 from osc_livemigrate.follow import final
 from osc_livemigrate.follow import progress
+from osc_livemigrate.follow import trust
 from osc_livemigrate.sdk import errors
 from osc_livemigrate.sdk import events
 from osc_livemigrate.sdk import lookups
@@ -72,10 +73,12 @@ class ListMigration(command.Lister):
             "the final figures the driver kept of each server's last "
             'ended live migration (Memory/Disk Moved Bytes, Duration, '
             'Downtime, Policy, Last Action; %s or above; one call per '
-            'server). %s'
+            "server), read from server metadata, which the server's "
+            'owner can write: their headers end with %s. %s'
             % (
                 mv.version('server_migrations'),
                 mv.version('by_uuid'),
+                trust.TAG,
                 cols.PROGRESS_HELP,
             ),
         )
@@ -262,8 +265,10 @@ class ShowMigration(command.ShowOne):
     Core's fields first (raw integers), then Progress: the share of memory
     and disk bytes no longer remaining (100 - remaining / total). A
     server's last live migration that ended also shows the final figures
-    the driver kept (bytes moved, duration, downtime, policy, last action),
-    and a migration with shadow policies a summary of their decisions.
+    the driver kept (bytes moved, duration, downtime, policy, last action;
+    server metadata, which the server's owner can write, so their headers
+    end with [owner-writable]), and a migration with shadow policies a
+    summary of their decisions (from nova's instance action events).
     Needs --os-compute-api-version 2.23 or above (by UUID: 2.59). Other
     ended migrations are in `openstack server migration list --server
     <server>`.

@@ -213,7 +213,8 @@ def test_wait_reports_a_refused_policy_and_deletion_leaves_nothing(
         assert (warning['asked'], warning['used']) == ('turbo', 'nova'), out
         assert "'turbo', which is not installed" in warning['reason'], out
         assert warning['message'].startswith(
-            'Warning: the driver refused policy turbo for server'
+            'Warning: owner-writable server metadata says the driver '
+            'refused policy turbo for server'
         ), out
         assert seen.get('after') and seen['after'][0] in IN_FLIGHT, seen
         # the server's owner, not admin, reads the refusal while it runs

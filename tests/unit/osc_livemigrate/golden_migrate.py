@@ -141,6 +141,7 @@ def migrate_wait_refused_policy():
             'livemigrate:action': 'policy-refused',
             'livemigrate:reason': 'adaptive is not allowed here',
         },
+        events=[('livemigrate_policy-refused', 'adaptive is not allowed')],
     )
 
 
@@ -181,7 +182,10 @@ def _refused_early(tty):
     fallback policy on the third (overwriting the reason, not the
     refusal); the migration completes after five.
     """
-    compute = _migrating_cloud(steps=5)
+    compute = _migrating_cloud(
+        steps=5,
+        events=[('livemigrate_policy-refused', "'turbo' is not installed")],
+    )
     tick, srv = compute.tick, compute.servers_by_id['s-1']
     n = {'ticks': 0}
 

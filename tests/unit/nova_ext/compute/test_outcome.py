@@ -23,11 +23,14 @@ import types
 import unittest
 
 from nova.virt.libvirt import driver as nova_driver
+import oslo_messaging
 
+from nova_ext.compute import bus
 from nova_ext.compute import monitor
 from nova_ext.compute import outcome
 from nova_ext.compute import publisher
 from nova_ext.core import contract
+from tests import fakes
 from tests.unit.nova_ext.compute.stores import Recorder
 from tests.unit.nova_ext.compute.stores import WRITES
 
@@ -204,3 +207,45 @@ class TestAStoreFailingEveryWrite(unittest.TestCase):
             )
         self.assertEqual({'metadata': 1}, dict(store.attempts))
         self.assertIn('measured downtime: db down', logs.output[0])
+
+
+class BusDownOnce(Recorder):
+    """A store whose first metadata write is lost to the message bus."""
+
+    def metadata(self, keys):
+        if not self.attempts['metadata']:
+            self.attempts['metadata'] += 1
+            raise oslo_messaging.MessagingTimeout('first write lost')
+        super().metadata(keys)
+
+
+class TestAFinalStatusWrittenAgain(unittest.TestCase):
+    """A final status lost to the bus is written again; the job ended once,
+    so nova's line is logged once.
+    """
+
+    def test_novas_line_is_logged_once(self):
+        ended = monitor.Outcome(
+            job='completed', job_type=monitor.JOB_COMPLETED, memory_bytes=90
+        )
+        store = BusDownOnce()
+        pub = publisher.Publisher(store, 'm-1', 'nova')
+        clock = fakes.FakeClock()
+        steps = bus.PostSteps(lambda: None, 600, clock, clock.sleep)
+        ending = outcome.Ending(
+            ended, pub, 'completed', _guest({'downtime': 3})
+        )
+        with self.assertLogs('nova.virt.libvirt.driver', 'INFO') as nova:
+            steps.complete(ending.publish, lambda: None, pub)
+        self.assertEqual(2, store.attempts['metadata'])
+        self.assertEqual(
+            [
+                'INFO:nova.virt.libvirt.driver:Migration operation has '
+                'completed: policy nova, last action none, 0 bytes moved, '
+                'measured downtime 3 ms'
+            ],
+            nova.output,
+        )
+        self.assertEqual(
+            3, json.loads(store.keys[-1][contract.LAST_KEY])['downtime_ms']
+        )

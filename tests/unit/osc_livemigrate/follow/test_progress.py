@@ -17,6 +17,7 @@ import unittest
 
 from osc_livemigrate.follow import format as fmt
 from osc_livemigrate.follow import progress
+from osc_livemigrate.follow import verdicts
 from tests.unit.osc_livemigrate import fakes
 
 UUID = '11111111-1111-1111-1111-111111111111'
@@ -134,6 +135,17 @@ class TestUpdate(unittest.TestCase):
             ('pre-copy', 'set-downtime', 'stalled'),
             (u.phase, u.action, u.reason),
         )
+        # all three were read from server metadata, and JSON says so
+        self.assertEqual(('phase', 'action', 'reason'), u.owner_writable)
+        self.assertEqual(
+            ['phase', 'action', 'reason'], u.as_dict()['owner_writable']
+        )
+
+    def test_a_phase_from_novas_status_is_not_owner_writable(self):
+        m = fakes.migration(status='running')
+        u = progress.make_update('vm1', m, {}, 1.0, None)
+        self.assertEqual(('pre-copy', ()), (u.phase, u.owner_writable))
+        self.assertEqual([], u.as_dict()['owner_writable'])
 
     def test_no_eta_while_a_broken_postcopy_waits(self):
         u = dataclasses.replace(self._update(), phase='post-copy failed')
@@ -148,10 +160,17 @@ class TestUpdate(unittest.TestCase):
             '1.00 GiB left',
             '102 MiB/s',
             'ETA 0:10',
-            'pre-copy',
-            '| set-downtime: stalled',
+            'pre-copy [owner-writable]',
+            '| [owner-writable] set-downtime: stalled',
         ):
             self.assertIn(part, line)
+
+    def test_render_bar_tags_only_what_metadata_said(self):
+        # the phase nova's status implies is not tagged
+        u = dataclasses.replace(self._update(), owner_writable=('action',))
+        line = progress.render_bar(u, width=200)
+        self.assertIn(' pre-copy, ', line)
+        self.assertIn('| [owner-writable] set-downtime', line)
 
     def test_render_bar_is_cut_to_width(self):
         self.assertEqual(
@@ -265,30 +284,30 @@ class TestMemoryAndDisk(unittest.TestCase):
 
 class TestDecideOutcome(unittest.TestCase):
     def test_completed_on_other_host_is_ok(self):
-        o = progress.decide_outcome('c1', 'c2', 'completed')
+        o = verdicts.decide_outcome('c1', 'c2', 'completed')
         self.assertTrue(o.ok)
 
     def test_cancelled_rollback_is_not_ok(self):
-        o = progress.decide_outcome('c1', 'c1', 'cancelled')
+        o = verdicts.decide_outcome('c1', 'c1', 'cancelled')
         self.assertFalse(o.ok)
         self.assertEqual('migration cancelled; server still on c1', o.reason)
 
     def test_completed_but_same_host_is_not_ok(self):
-        self.assertFalse(progress.decide_outcome('c1', 'c1', 'completed').ok)
+        self.assertFalse(verdicts.decide_outcome('c1', 'c1', 'completed').ok)
 
     def test_hosts_hidden_from_a_non_admin_trust_the_record(self):
         # nova names hosts to admins only: a project manager's --wait sees
         # None before and after
-        o = progress.decide_outcome(None, None, 'completed')
+        o = verdicts.decide_outcome(None, None, 'completed')
         self.assertTrue(o.ok)
         self.assertEqual(
             'completed: server now on a host nova names to admins only',
             o.reason,
         )
-        o = progress.decide_outcome(None, None, 'cancelled')
+        o = verdicts.decide_outcome(None, None, 'cancelled')
         self.assertFalse(o.ok)
         self.assertEqual('migration cancelled; server still on ?', o.reason)
-        o = progress.decide_outcome(None, None, 'completed', refused='no')
+        o = verdicts.decide_outcome(None, None, 'completed', refused='no')
         self.assertFalse(o.ok)
         self.assertTrue(
             o.reason.startswith(
@@ -299,11 +318,11 @@ class TestDecideOutcome(unittest.TestCase):
         )
 
     def test_no_record(self):
-        o = progress.decide_outcome('c1', 'c1', None)
+        o = verdicts.decide_outcome('c1', 'c1', None)
         self.assertIn('no migration record', o.reason)
 
     def test_reason_carries_driver_keys_and_events(self):
-        o = progress.decide_outcome(
+        o = verdicts.decide_outcome(
             'c1',
             'c1',
             'error',
@@ -315,14 +334,14 @@ class TestDecideOutcome(unittest.TestCase):
             [('compute_live_migration', 'MigrationError')],
         )
         self.assertIn(
-            'driver: phase=aborted, action=abort, reason=no progress for 120 '
-            's',
+            'owner-writable server metadata says: phase=aborted, '
+            'action=abort, reason=no progress for 120 s',
             o.reason,
         )
         self.assertIn('event compute_live_migration: MigrationError', o.reason)
 
     def test_refused_policy_fails_even_when_completed(self):
-        o = progress.decide_outcome(
+        o = verdicts.decide_outcome(
             'c1',
             'c2',
             'completed',

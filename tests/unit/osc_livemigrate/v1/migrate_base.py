@@ -107,9 +107,36 @@ REFUSAL = {
 }
 
 
+def driver_events(test, *events):
+    """nova's instance action of the migration holds the driver's events,
+    ``(name, details)`` each, recorded as failures (as refusals are).
+    """
+    test.compute.actions['s-1'] = [
+        fakes.Obj(
+            action='live-migration',
+            request_id='r',
+            start_time='1',
+            events=[
+                {'event': name, 'result': 'Error', 'details': details}
+                for name, details in events
+            ],
+        )
+    ]
+
+
+#: the event the driver records with a refusal (nova writes it)
+REFUSED_EVENT = (
+    'livemigrate_policy-refused',
+    "policy 'turbo', which is not installed",
+)
+
+
 def refused_at_tick(test, n, steps=6):
-    """The driver publishes its refusal on the ``n``-th refresh only."""
+    """The driver publishes its refusal on the ``n``-th refresh only, and
+    nova holds its event.
+    """
     test.script(steps=steps)
+    driver_events(test, REFUSED_EVENT)
     tick = test.compute.tick
     seen = {'n': 0}
 

@@ -15,7 +15,6 @@ failed move although it completed, told once, as it appears.
 
 from osc_lib import exceptions
 
-from tests.unit.osc_livemigrate import fakes
 from tests.unit.osc_livemigrate.v1 import migrate_base as base
 
 
@@ -27,6 +26,9 @@ class TestMigrateServerRefusal(base.Base):
             'livemigrate:reason': 'adaptive is not allowed here',
         }
         self.script(metadata=md)
+        base.driver_events(
+            self, ('livemigrate_policy-refused', 'adaptive is not allowed')
+        )
         with self.assertRaisesRegex(
             exceptions.CommandError,
             'policy refused by the driver: adaptive is not allowed',
@@ -80,20 +82,7 @@ class TestMigrateServerRefusal(base.Base):
             'livemigrate:action': 'set-downtime',
         }
         self.script(metadata=md)
-        self.compute.actions['s-1'] = [
-            fakes.Obj(
-                action='live-migration',
-                request_id='r',
-                start_time='1',
-                events=[
-                    {
-                        'event': 'livemigrate_policy-refused',
-                        'result': 'Error',
-                        'details': "policy 'turbo', which is not installed",
-                    }
-                ],
-            )
-        ]
+        base.driver_events(self, base.REFUSED_EVENT)
         with self.assertRaises(exceptions.CommandError) as ctx:
             self.run_cmd(
                 'vm1', '--live-migration', '--wait', '--policy', 'turbo'
@@ -104,6 +93,56 @@ class TestMigrateServerRefusal(base.Base):
             "event livemigrate_policy-refused: policy 'turbo', which is not "
             'installed',
             text,
+        )
+
+    def test_a_refusal_nova_has_no_event_for_does_not_fail_the_wait(self):
+        """A project member can write the refusal keys; only nova writes
+        events: a refusal without the driver's event is not counted, and
+        the verdict says so.
+        """
+        base.refused_at_tick(self, 3)
+        base.driver_events(self, ('compute_live_migration', None))
+        self.assertEqual(
+            0,
+            self.run_cmd(
+                'vm1', '--live-migration', '--wait', '--policy', 'turbo'
+            ),
+        )
+        lines = self.json_lines()
+        refusal = [x for x in lines if x['type'] == 'policy_refused']
+        self.assertIn(
+            'owner-writable server metadata says the driver refused',
+            refusal[0]['message'],
+        )
+        result = lines[-1]
+        self.assertTrue(result['ok'], result)
+        self.assertIn(
+            'owner-writable server metadata says the driver refused the '
+            'policy (policy turbo refused, policy nova ran: ',
+            result['reason'],
+        )
+        self.assertIn(
+            'nova recorded no event livemigrate_policy-refused: not counted',
+            result['reason'],
+        )
+
+    def test_a_forged_policy_used_does_not_fail_the_wait(self):
+        md = {
+            'livemigrate:migration': base.UUID,
+            'livemigrate:policy_used': 'forged',
+        }
+        self.script(metadata=md)
+        base.driver_events(self, ('livemigrate_set-downtime', None))
+        self.assertEqual(
+            0,
+            self.run_cmd(
+                'vm1', '--live-migration', '--wait', '--policy', 'turbo'
+            ),
+        )
+        self.assertIn(
+            'the driver ran policy forged instead of turbo), but nova '
+            'recorded no event',
+            self.json_lines()[-1]['reason'],
         )
 
 
@@ -118,14 +157,17 @@ class TestMigrateServerRefusalTTY(base.Base):
             )
         out = self.app.stdout.getvalue()
         warning = (
-            'Warning: the driver refused policy turbo for server vm1 and '
-            "runs policy nova: server metadata asks for policy 'turbo', "
-            'which is not installed (installed: nova)\n'
+            'Warning: owner-writable server metadata says the driver '
+            'refused policy turbo for server vm1 and runs policy nova: '
+            "server metadata asks for policy 'turbo', which is not "
+            'installed (installed: nova)\n'
         )
         self.assertEqual(1, out.count(warning), out)
         before, after = out.split(warning)
-        self.assertEqual(2, before.count('\r['), before)  # two bars first
-        self.assertIn('\r[', after)  # then progress goes on
+        # two bars first (the tags leave no room for the bar's cells at 100
+        # columns), then progress goes on
+        self.assertEqual(2, before.count('\r'), before)
+        self.assertIn('\r', after)
         self.assertIn(
             'requested policy refused by the driver: policy turbo refused, '
             'policy nova ran: server metadata asks',

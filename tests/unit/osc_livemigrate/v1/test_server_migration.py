@@ -144,10 +144,13 @@ class TestListMigration(_Base):
         self.assertEqual(6 + len(final.ROWS), len(added[1:]))
         for header in added[1:7]:
             self.assertTrue(header.endswith(' Bytes'), header)
-        # then the final figures of ended migrations, bytes first
+        # then the final figures of ended migrations, bytes first, each
+        # marked as read from owner-writable server metadata
         self.assertEqual([h for h, _ in final.ROWS], added[7:])
-        self.assertTrue(added[7].endswith(' Bytes'))
-        self.assertTrue(added[8].endswith(' Bytes'))
+        self.assertTrue(added[7].endswith(' Bytes [owner-writable]'))
+        self.assertTrue(added[8].endswith(' Bytes [owner-writable]'))
+        for header in added[7:]:
+            self.assertTrue(header.endswith(' [owner-writable]'), header)
 
     def test_sort_on_an_added_column_with_missing_values(self):
         self.compute.records.append(

@@ -118,9 +118,9 @@ class TestWatchMigration(_Base):
                 'asked': 'turbo',
                 'used': 'nova',
                 'reason': "server metadata asks for policy 'turbo'",
-                'message': 'Warning: the driver refused policy turbo for '
-                'server vm1 and runs policy nova: server metadata asks '
-                "for policy 'turbo'",
+                'message': 'Warning: owner-writable server metadata says '
+                'the driver refused policy turbo for server vm1 and runs '
+                "policy nova: server metadata asks for policy 'turbo'",
             },
             lines[1],
         )
@@ -254,8 +254,9 @@ class TestWatchMigrationTTY(_Base):
         self.run_cmd('--host', 'compute1')
         out = self.app.stdout.getvalue()
         warning = (
-            'Warning: the driver refused policy turbo for server vm1 and '
-            "runs policy nova: server metadata asks for policy 'turbo'\n"
+            'Warning: owner-writable server metadata says the driver '
+            'refused policy turbo for server vm1 and runs policy nova: '
+            "server metadata asks for policy 'turbo'\n"
         )
         for screen in out.split(watch.CLEAR)[1:]:
             self.assertEqual(1, screen.count(warning), screen)
