@@ -37,6 +37,7 @@ EXPECTED = {
     'nova_ext/core/policies/kubevirt.py',
     'nova_ext/core/sim/model.py',
     'nova_ext/core/sim/runner.py',
+    'nova_ext/core/sim/fleet.py',
 }
 
 
