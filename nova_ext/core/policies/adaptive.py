@@ -23,32 +23,35 @@ idle phase. So this policy:
 2. judges only on evidence gathered over wall-clock time *and* rounds:
    nothing is decided before ``T_obs = observe_s + observe_ram_times x
    RAM / bandwidth`` (120 s + 3 x RAM/bandwidth) and ``min_rounds``
-   rounds; the bandwidth is the mean measured since the start;
+   rounds; the bandwidth is measured, never assumed: the median of the
+   recent samples' bytes per second, restarted when the link steps (a
+   shared link halves when another migration starts;
+   :mod:`.bandwidth`), and every time bound follows it;
 3. then projects the end of pre-copy from the trend of the round sizes
-   (:mod:`.projection`: the mean step of log(size) over every round,
-   recent ones weighing a little more, and its standard error; a floor
-   the rounds level off at; with auto-converge, what the throttle can
-   still do; on a noisy link, the wait for a sync that happens to fit)
-   and lets it run on while that end *surely* (``doubt`` standard errors
-   later) comes within the budget: ``completion_timeout_s_per_gib``
-   (nova's 800 s per GiB) but at most ``horizon_ram_times`` x
-   RAM/bandwidth. An end that is promising but not sure (rounds x0.998
-   +- 0.006) gets one more copy, judged once at its end; a trend judged
-   promising after the window is given up only when the budget is spent
-   or even the optimistic estimate passes it;
+   (:mod:`.projection`) and lets it run on while that end *surely*
+   (``doubt`` standard errors later) comes within the budget:
+   ``completion_timeout_s_per_gib`` (nova's 800 s per GiB) but at most
+   ``horizon_ram_times`` x RAM/bandwidth. An end that is promising but
+   not sure (rounds x0.998 +- 0.006) gets one more copy, judged once at
+   its end; a trend judged promising after the window is given up only
+   when the budget is spent or even the optimistic estimate passes it;
 4. otherwise escalates, in the order the deployment permits: post-copy;
    a pause, only if the predicted pause (the last round at the measured
-   bandwidth, +20 % and 300 ms switch-over) fits ``max_pause_ms``; abort.
+   bandwidth, times a margin for the link's measured noise,
+   :func:`.projection.pause_margin`, and 300 ms switch-over) fits
+   ``max_pause_ms``, so a pause never exceeds it; abort.
    A pause waits for the last part of the window (T_obs plus 0.8 copies,
    or 8 samples if that is longer) and then a sample near either end of
    a round (the smallest pause), until T_obs plus 1.2 copies; post-copy
    and abort do not wait;
-5. with post-copy permitted it judges already after
-   ``postcopy_observe_s + RAM/bandwidth`` and switches unless pre-copy
-   surely ends within ``postcopy_rounds`` rounds (and one copy), or at
-   once if auto-converge already throttles the guest: post-copy pulls
-   about one round and always completes; a throttle costs the guest CPU
-   for as long as pre-copy goes on;
+5. with post-copy permitted it switches unless pre-copy surely ends
+   within ``postcopy_rounds`` rounds (and one copy), at once if
+   auto-converge throttles the guest: post-copy pulls about one round
+   and always completes. It waits out T_obs first, as post-copy leaves
+   the guest at the network's mercy until it ends; only with
+   auto-converge on, whose throttle costs the guest CPU for as long as
+   pre-copy goes on, it judges already after ``postcopy_observe_s +
+   RAM/bandwidth``;
 6. aborts a paused migration that makes no progress for ``pause_stall_s``
    (the guest resumes on the source); never acts during post-copy.
 
@@ -65,7 +68,9 @@ from nova_ext.core.observation import Action
 from nova_ext.core.observation import Decision
 from nova_ext.core.observation import NOTHING
 from nova_ext.core.observation import Phase
+from nova_ext.core.policies import bandwidth
 from nova_ext.core.policies import base
+from nova_ext.core.policies import bounds
 from nova_ext.core.policies import nova
 from nova_ext.core.policies import projection
 from nova_ext.core.policies import signals
@@ -136,8 +141,9 @@ class AdaptivePolicy(base.ConvergencePolicy):
             'postcopy_observe_s',
             float,
             2.0,
-            'with post-copy permitted, judge after this plus '
-            'RAM/bandwidth: post-copy always completes',
+            'with post-copy and auto-converge permitted, judge after '
+            'this plus RAM/bandwidth: a throttle costs CPU, post-copy '
+            'always completes',
             minimum=0,
             seconds=True,
         ),
@@ -184,7 +190,7 @@ class AdaptivePolicy(base.ConvergencePolicy):
         self.pending_since_s = None
         self.last_progress_s = 0.0
         self.last_remaining = None
-        self.mean_bps = 0.0
+        self.link = bandwidth.Bandwidth()
         self.data_gib = nova.context_data_gib(self.context)
 
     def _decide(self, obs):
@@ -204,16 +210,17 @@ class AdaptivePolicy(base.ConvergencePolicy):
             )
         if obs.phase is Phase.PAUSED:
             return self._while_paused(obs)
-        if obs.elapsed_s > 0:
-            # the link's speed: a block migration copies the disks first
-            sent = obs.memory_processed_bytes + obs.disk_processed_bytes
-            self.mean_bps = sent / obs.elapsed_s
+        # the link's speed: a block migration copies the disks first
+        self.link.update(
+            obs.elapsed_s,
+            obs.memory_processed_bytes + obs.disk_processed_bytes,
+        )
         self.sample_s = obs.elapsed_s - self._last_sample_at
         self._last_sample_at = obs.elapsed_s
         self.spread.update(obs.bandwidth_bps)
         if self.pending is not None:
             return self._pending_switch(obs, new_round, at_minimum)
-        if self.escalated is not None or not self.mean_bps:
+        if self.escalated is not None or not self.bw_bps:
             return NOTHING
         if obs.elapsed_s < self._hold_until_s or (
             new_round is None and obs.elapsed_s < self._next_look_s
@@ -221,49 +228,37 @@ class AdaptivePolicy(base.ConvergencePolicy):
             return NOTHING
         return self._judge(obs)
 
-    def ram_s(self):
-        """RAM / measured bandwidth: the time one full copy takes."""
-        return self.context.ram_bytes / self.mean_bps
+    @property
+    def bw_bps(self):
+        """The bandwidth measured now (:class:`.bandwidth.Bandwidth`)."""
+        return self.link.bps
 
-    def disk_s(self):
-        """Local disks / measured bandwidth: a block migration's first
-        part, in which memory is not copied yet and shows no rounds.
-        """
-        return self.context.disk_bytes / self.mean_bps
+    def pause_ms(self, size_bytes):
+        """The predicted pause to send ``size_bytes``, margin included."""
+        return projection.pause_ms(
+            size_bytes, self.bw_bps, self.link.sigma, self.sample_s
+        )
+
+    def ram_s(self):
+        """One full copy at the measured bandwidth (:mod:`.bounds`)."""
+        return bounds.ram_s(self.context, self.bw_bps)
 
     def horizon_s(self):
-        """T_obs, or the shorter post-copy horizon where it is permitted;
-        both after the disks' copy, as nova's budget counts disk bytes.
-
-        Example: 4 GiB RAM and a 64 GiB disk at 1 GiB/s: 64 s of disk,
-        then T_obs = 64 + 120 + 3 x 4 = 196 s.
-        """
-        t_obs = (
-            self.params['observe_s']
-            + self.params['observe_ram_times'] * self.ram_s()
-        )
-        if self.context.permits.postcopy:
-            t_obs = min(
-                t_obs, self.params['postcopy_observe_s'] + self.ram_s()
-            )
-        return self.disk_s() + t_obs
+        """T_obs at the measured bandwidth (:func:`.bounds.horizon_s`)."""
+        return bounds.horizon_s(self.params, self.context, self.bw_bps)
 
     def budget_s(self):
-        """Latest projected end of pre-copy that is worth waiting for."""
-        budget = self.params['horizon_ram_times'] * (
-            self.ram_s() + self.disk_s()
+        """:func:`.bounds.budget_s` at the measured bandwidth."""
+        return bounds.budget_s(
+            self.params, self.context, self.bw_bps, self.data_gib
         )
-        per_gib = self.params['completion_timeout_s_per_gib']
-        if per_gib:
-            budget = min(budget, per_gib * self.data_gib)
-        return budget
 
     def project(self, obs):
         """Seconds of pre-copy left (:func:`.projection.project`)."""
         rounds = [r for r in self.rounds.rounds[-200:] if r.iteration >= 2]
         return projection.project(
             rounds,
-            self.mean_bps,
+            self.bw_bps,
             self.context.permits.max_downtime_ms,
             doubt=self.params['doubt'],
             throttle_pct=(
@@ -297,14 +292,14 @@ class AdaptivePolicy(base.ConvergencePolicy):
             throttled = obs.throttle_pct > 0
             # post-copy pulls about one round; pre-copy goes on only while
             # it surely ends within a few (and within one more copy)
-            rounds_s = self.params['postcopy_rounds'] * p.size / self.mean_bps
+            rounds_s = self.params['postcopy_rounds'] * p.size / self.bw_bps
             give_up = throttled or p.pessimistic > min(self.ram_s(), rounds_s)
             why = '%s%s; post-copy ends within one round (%d s)' % (
                 trend,
                 ', the guest throttled to %d %%' % obs.throttle_pct
                 if throttled
                 else '',
-                p.size / self.mean_bps,
+                p.size / self.bw_bps,
             )
         elif in_window and self._pause_fits(p.size):
             # a pause breaks the permitted downtime the guest would have
@@ -348,14 +343,13 @@ class AdaptivePolicy(base.ConvergencePolicy):
         """Whether escalating now would pause (not abort)."""
         return (
             self.context.permits.pause
-            and projection.pause_ms(size_bytes, self.mean_bps)
-            <= self.params['max_pause_ms']
+            and self.pause_ms(size_bytes) <= self.params['max_pause_ms']
         )
 
     def _escalate(self, obs, reason, last_round):
         permits = self.context.permits
         # a pause now sends about one round at the measured bandwidth
-        pause_ms = projection.pause_ms(last_round, self.mean_bps)
+        pause_ms = self.pause_ms(last_round)
         if permits.postcopy:
             action = Action.POSTCOPY
         elif permits.pause and pause_ms <= self.params['max_pause_ms']:

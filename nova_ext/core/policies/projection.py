@@ -36,18 +36,46 @@ class Projection:
     floor: float | None = None
 
 
-#: what a predicted pause adds: bandwidth swings, QEMU's switch-over
+#: what a predicted pause adds: the round it sends may be a little larger
+#: than the last one measured, and QEMU's switch-over
 PAUSE_MARGIN = 1.2
 SWITCHOVER_S = 0.3
+#: standard deviations of the link's slow side a pause allows for, and
+#: the slowest it plans for (a quarter of the measured bandwidth)
+PAUSE_Z = 3.0
+PAUSE_SLOWEST = 0.25
 
 
-def pause_ms(size_bytes, bandwidth_bps):
+def pause_margin(sigma, samples=1.0):
+    """What a predicted pause multiplies one round at the bandwidth by.
+
+    A pause ends when its bytes are sent at whatever the link gives
+    meanwhile: the mean of the ``samples`` polls it spans, each with
+    ``sigma`` (the spread of the bandwidth's per-sample log). That mean
+    ``PAUSE_Z`` standard errors slow must still fit: 1.2 / (1 - 3 sigma
+    / sqrt(samples)), at most 1.2 / 0.25.
+
+    Example: sigma 0 -> 1.2; 0.1 -> 1.71; 0.198 (the simulator's 20 %
+    noise) -> 2.96, over 4 samples 1.71; 0.326 (its 40 %) -> 4.8.
+    """
+    slow = PAUSE_Z * sigma / math.sqrt(max(1.0, samples))
+    return PAUSE_MARGIN / max(PAUSE_SLOWEST, 1.0 - slow)
+
+
+def pause_ms(size_bytes, bandwidth_bps, sigma=0.0, sample_s=None):
     """The downtime of a pause that sends ``size_bytes`` (about one round).
 
-    Example: a 64 MiB round at 20 MiB/s: 3.2 s x 1.2 + 0.3 s = 4140 ms.
-    The benchmark's pause claims predict with this same function.
+    :param sigma: see :func:`pause_margin`
+    :param sample_s: seconds between samples; None: count the pause as
+        one sample (the most cautious)
+
+    Example: a 64 MiB round at 20 MiB/s on a steady link: 3.2 s x 1.2 +
+    0.3 s = 4140 ms; with sigma 0.1 and one sample: 3.2 s x 1.71 + 0.3 s
+    = 5786 ms. The benchmark's pause claims predict with this function.
     """
-    return (size_bytes / bandwidth_bps * PAUSE_MARGIN + SWITCHOVER_S) * 1000.0
+    send_s = size_bytes / bandwidth_bps
+    samples = send_s / sample_s if sample_s else 1.0
+    return (send_s * pause_margin(sigma, samples) + SWITCHOVER_S) * 1000.0
 
 
 def project(

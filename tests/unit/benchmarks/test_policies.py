@@ -172,11 +172,13 @@ class TestClaimCases(unittest.TestCase):
             rows['adaptive']['downtime_ms'], rows['nova']['downtime_ms']
         )
 
-    def test_post_copy_when_pre_copy_is_not_surely_near(self):
-        # C5: post-copy permitted, rounds of 41 MiB shrinking 5 % at
-        # 10 MiB/s: pre-copy went on to 257 s; post-copy needs one round
+    def test_no_post_copy_where_pre_copy_ends_within_t_obs(self):
+        # C3c: post-copy permitted, rounds of 41 MiB shrinking 5 % at
+        # 10 MiB/s: pre-copy ends at 257 s, T_obs is 734 s. Judged after
+        # one copy, as before, adaptive went post-copy
         rows = _cell('constant', 0.02, 10, 2, 0.95, 'postcopy')
-        self.assertEqual('postcopy', rows['adaptive']['actions'])
         self.assertLess(
-            rows['adaptive']['total_s'], rows['oracle-precopy']['total_s']
+            rows['oracle-precopy']['total_s'], rows['adaptive']['t_obs_s']
         )
+        self.assertEqual('completed', rows['adaptive']['outcome'])
+        self.assertEqual('-', rows['adaptive']['actions'])
