@@ -20,7 +20,8 @@ The matrix (issue 9; decided before any result was seen):
   warm written in 60 s bursts at duty 0.5, the rest cold; the mean rate
   split 50/30/20 %); all with seed-1 noise (sigma 10 % per poll on
   bandwidth and dirty rate), plus ``constant-quiet``: constant, no noise;
-- links 10 MiB/s, 40 MiB/s, 1 GiB/s, 10 GiB/s; RAM 2, 8, 32 GiB; rho (mean
+- links 10 MiB/s, 40 MiB/s, 100 MiB/s, 1 GiB/s, 2.5 GiB/s, 10 GiB/s (the
+  third and fifth added by issue 26); RAM 2, 8, 32 GiB; rho (mean
   dirty rate / bandwidth) 0.3, 0.7, 0.95, 0.99, 1.5, 3; working set 2 % and
   50 % of RAM (single-set families); permits abort only (``none``),
   ``postcopy``, ``pause``; 500 ms permitted downtime, 270 ms switch-over
@@ -34,7 +35,11 @@ The matrix (issue 9; decided before any result was seen):
   or pause is permitted; adaptive's pause budget is 5000 ms;
 - the generalisation set: seed 2 draws 2 burst, 1 saw-tooth and 1
   three-set family from periods 20-120 s and duties 0.2-0.8; only
-  adaptive, oracle-precopy and nova run there (C1-C4 need no more).
+  adaptive, oracle-precopy and nova run there (C1-C4 need no more);
+- issue 26's noisier set: constant, bursts (duty 0.5, period 60 s) and
+  three-sets at 20 % and 40 % noise (acting as 0.198 and 0.326 once
+  clipped), RAM 2 and 8 GiB, every link, seeds 1-3, every policy;
+- issue 26's shared-link scenarios: :mod:`benchmarks.shared_runs`.
 
 Polls come every ``max(0.5 s, min(1 % of elapsed, RAM/bandwidth / 16,
 round / 4))``
@@ -45,8 +50,9 @@ runs stop 3 x RAM/bandwidth + 120 s
 after nova's budget (800 s per GiB), ``oracle-precopy`` at the budget.
 
 Run: ``python -m benchmarks.policies [--out PATH] [--workers N]``. It
-prints a table per family and link, the claims (:mod:`.policy_claims`),
-writes them and the rows to JSON and exits 1 if a claim fails.
+prints a table per family, link and scenario, the claims of every set
+(:mod:`.policy_report`), writes them and the rows to JSON, prints the
+run count and exits 1 if a claim fails.
 """
 
 import argparse
