@@ -89,7 +89,7 @@ OPTS = [
         'policy may cause to finish a migration that pre-copy cannot '
         'finish (only where permit_pause is true and post-copy is not '
         'permitted). The policy predicts the pause from the rounds and '
-        'the bandwidth it measured, with a margin for the link\'s '
+        "the bandwidth it measured, with a margin for the link's "
         'measured noise (1.2 / (1 - 3 x its spread)), so that the pause '
         'stays within this; if the prediction exceeds it, it aborts the '
         'migration instead (the guest keeps running on the source) when '

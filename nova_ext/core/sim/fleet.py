@@ -153,14 +153,14 @@ def drive(
     while queue or active:
         # NOTE: a migration that ended within the last step holds its
         # slot until its stop-and-copy is over, as nova's semaphore does
-        busy = len(active) + sum(1 for end in ends.values() if end > t)
+        busy = len(active) + len(_holding(ends, t))
         _start_due(scenario, queue, active, starts, migs, hypervisor, t, busy)
         if not active:
             # nothing running: jump to the next start or freed slot
             t = _next_event(scenario, queue, t, ends)
             continue
         # NOTE: one still in its stop-and-copy keeps its share until done
-        order = sorted(active) + [i for i, end in ends.items() if end > t]
+        order = sorted(active) + _holding(ends, t)
         shares = link.shares(t, [members[i].cap_bps for i in order])
         step = min(
             poll_s if step_s is None else step_s(active[i]) for i in active
@@ -193,7 +193,7 @@ def _start_due(scenario, queue, active, starts, migs, hypervisor, t, busy):
     limit = scenario.max_concurrent
     for i in list(queue):
         member = scenario.members[i]
-        if member.start_s > t + 1e-9:
+        if member.start_s > t + _EPSILON_S:
             if limit is not None:
                 break  # a queue keeps its order
             continue
@@ -210,13 +210,22 @@ def _start_due(scenario, queue, active, starts, migs, hypervisor, t, busy):
         starts[i] = t
 
 
+#: times closer than this are the same moment (sums of float steps)
+_EPSILON_S = 1e-9
+
+
+def _holding(ends, t):
+    """Members whose stop-and-copy is still under way at ``t``."""
+    return [i for i, end in ends.items() if end > t + _EPSILON_S]
+
+
 def _next_event(scenario, queue, t, ends):
     """The next background change, planned start or freed slot after ``t``."""
-    later = [c for c in scenario.link.changes() if c > t + 1e-9]
-    later += [end for end in ends.values() if end > t + 1e-9]
+    later = [c for c in scenario.link.changes() if c > t + _EPSILON_S]
+    later += [ends[i] for i in _holding(ends, t)]
     later += [
         scenario.members[i].start_s
         for i in queue
-        if scenario.members[i].start_s > t + 1e-9
+        if scenario.members[i].start_s > t + _EPSILON_S
     ]
     return min(later, default=float('inf'))

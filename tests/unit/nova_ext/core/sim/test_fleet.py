@@ -148,3 +148,25 @@ class TestSharesAtStart(unittest.TestCase):
         shares = fleet.shares_at_start(fleet.Scenario(link, capped))
         self.assertEqual(100 * MIB, shares[0])
         self.assertAlmostEqual((GIB - 100 * MIB) / 3, shares[1])
+
+
+class TestQueueOfHopeless(unittest.TestCase):
+    def test_each_waits_for_the_last_to_give_up(self):
+        # before: the float sum of steps fell a hair short of the first
+        # one's end, and the rest of the queue started at infinity
+        hot = workloads.constant(2 * GIB, 3 * GIB, GIB)
+        scenario = fleet.Scenario(
+            sharing.SharedLink(GIB), (fleet.Member(hot),) * 3, 1
+        )
+        runs = fleet.drive(
+            scenario,
+            _oracles(3),
+            model.Link(GIB),
+            1600.0,
+            step_s=runner.growing_steps(0.5, 0.01, 0.125, 4),
+            noises=[noises.Noise(1, key=str(i)) for i in range(3)],
+        )
+        self.assertEqual(['unfinished'] * 3, [r.result.outcome for r in runs])
+        for before, after in zip(runs, runs[1:]):
+            self.assertAlmostEqual(before.end_s, after.start_s, delta=1.0)
+        self.assertAlmostEqual(4800, runs[-1].end_s, delta=3.0)
