@@ -149,12 +149,20 @@ def drive(
     starts = [None] * count
     migs = [None] * count
     ends = {}  # member index -> end of its last poll's stop-and-copy
+    freed = []  # when queue slots freed, oldest first
+    lag = {}  # member index -> seconds it started before the step
     t = 0.0
     while queue or active:
         # NOTE: a migration that ended within the last step holds its
         # slot until its stop-and-copy is over, as nova's semaphore does
         busy = len(active) + len(_holding(ends, t))
-        _start_due(scenario, queue, active, starts, migs, hypervisor, t, busy)
+        for i, at in _start_due(scenario, queue, busy, freed, t):
+            bandwidth = members[i].cap_bps or link.capacity_bps
+            migs[i] = active[i] = model.Migration(
+                members[i].workload,
+                dataclasses.replace(hypervisor, bandwidth_bps=bandwidth),
+            )
+            starts[i], lag[i] = at, t - at
         if not active:
             # nothing running: jump to the next start or freed slot
             t = _next_event(scenario, queue, t, ends)
@@ -171,13 +179,17 @@ def drive(
                 continue
             mig = active[i]
             mig.share_bps = share
-            event = runner.poll(policies[i], mig, step, poll_s, noises[i])
+            # NOTE: one that started when a slot freed within the last
+            # step catches up in its first poll
+            first = step + lag.pop(i, 0.0)
+            event = runner.poll(policies[i], mig, first, poll_s, noises[i])
             throttle[i] = max(throttle[i], mig.throttle_pct)
             if event is not None:
                 events[i].append(event)
             if mig.done or mig.t >= max_s[i]:
                 del active[i]
                 ends[i] = starts[i] + mig.t
+                freed.append(ends[i])
         t += step
     return [
         Run(starts[i], runner.result(migs[i], tuple(events[i]), throttle[i]))
@@ -185,29 +197,35 @@ def drive(
     ]
 
 
-def _start_due(scenario, queue, active, starts, migs, hypervisor, t, busy):
-    """Start, in queue order, every member whose time and slot have come.
+def _start_due(scenario, queue, busy, freed, t):
+    """Who starts now, in queue order, and since when.
+
+    A member waiting for a slot starts when the slot freed (the end of
+    the migration that held it), which may be within the last step.
 
     :param busy: slots taken now
+    :param freed: the times slots freed, oldest first (consumed)
+    :returns: [(member index, start time)]
     """
     limit = scenario.max_concurrent
+    out = []
     for i in list(queue):
         member = scenario.members[i]
         if member.start_s > t + _EPSILON_S:
             if limit is not None:
                 break  # a queue keeps its order
             continue
-        if limit is not None and busy >= limit:
-            break
-        busy += 1
+        at = t
+        if limit is not None:
+            if busy >= limit:
+                break
+            busy += 1
+            if freed and freed[0] <= t + _EPSILON_S:
+                # the oldest slot freed by now, if the member was due
+                at = max(member.start_s, freed.pop(0))
         queue.remove(i)
-        bandwidth = member.cap_bps or scenario.link.capacity_bps
-        migs[i] = model.Migration(
-            member.workload,
-            dataclasses.replace(hypervisor, bandwidth_bps=bandwidth),
-        )
-        active[i] = migs[i]
-        starts[i] = t
+        out.append((i, at))
+    return out
 
 
 #: times closer than this are the same moment (sums of float steps)

@@ -84,6 +84,25 @@ class TestDrive(unittest.TestCase):
         self.assertEqual([0.0, 2.0, 4.0], [r.start_s for r in runs])
         self.assertEqual(6.0, runs[-1].end_s)
 
+    def test_the_next_starts_when_the_slot_frees_not_at_the_next_poll(self):
+        # 1.3 GiB at 1 GiB/s, 10 ms permitted: the first round ends at
+        # 1.3 s, within the poll from 1.0 s to 1.5 s; the 8 MiB dirtied
+        # by then fit 10 ms, so the first is done at 1.308 s
+        short = workloads.constant(int(1.3 * GIB), GIB, 8 * MIB)
+        policies = [
+            oracle.OraclePrecopy(
+                MigrationContext(short.ram_bytes, Permits(max_downtime_ms=10))
+            )
+            for _ in range(2)
+        ]
+        scenario = fleet.Scenario(
+            sharing.SharedLink(GIB), (fleet.Member(short),) * 2, 1
+        )
+        runs = fleet.drive(scenario, policies, model.Link(GIB), 100)
+        self.assertAlmostEqual(1.308, runs[0].end_s, places=3)
+        # before: at the next poll, 1.5 s
+        self.assertAlmostEqual(runs[0].end_s, runs[1].start_s, places=3)
+
     def test_a_queue_of_two_slots(self):
         runs = _run([fleet.Member(IDLE)] * 4, c=2)
         self.assertEqual([0.0, 0.0, 4.0, 4.0], [r.start_s for r in runs])
