@@ -21,37 +21,33 @@ idle phase. So this policy:
    ends at the first bitmap sync whose dirty set fits it, and in a phased
    workload the next idle phase may be the only chance;
 2. judges only on evidence gathered over wall-clock time *and* rounds:
-   nothing is decided before ``T_obs = observe_s + observe_ram_times x
-   RAM / bandwidth`` (120 s + 3 x RAM/bandwidth) and ``min_rounds``
-   rounds; the bandwidth is measured, never assumed: the median of the
-   recent samples' bytes per second, restarted when the link steps (a
-   shared link halves when another migration starts;
-   :mod:`.bandwidth`), and every time bound follows it;
+   nothing before ``T_obs = observe_s + observe_ram_times x RAM /
+   bandwidth`` (120 s + 3 x RAM/bandwidth) and ``min_rounds`` rounds.
+   The bandwidth is measured (:mod:`.bandwidth`), never assumed, and
+   every bound follows it; T_obs never shrinks below its value at the
+   start, and after a step of the link (another migration starting or
+   ending on a shared NIC) only rounds sent since count, three of them
+   or one copy awaited;
 3. then projects the end of pre-copy from the trend of the round sizes
    (:mod:`.projection`) and lets it run on while that end *surely*
    (``doubt`` standard errors later) comes within the budget:
    ``completion_timeout_s_per_gib`` (nova's 800 s per GiB) but at most
    ``horizon_ram_times`` x RAM/bandwidth. An end that is promising but
-   not sure (rounds x0.998 +- 0.006) gets one more copy, judged once at
-   its end; a trend judged promising after the window is given up only
-   when the budget is spent or even the optimistic estimate passes it;
+   not sure gets one more copy; judged promising after the window, it
+   is given up only when the budget is spent or even the optimistic
+   estimate passes it;
 4. otherwise escalates, in the order the deployment permits: post-copy;
    a pause, only if the predicted pause (the last round at the measured
-   bandwidth, times a margin for the link's measured noise,
-   :func:`.projection.pause_margin`, and 300 ms switch-over) fits
-   ``max_pause_ms``, so a pause never exceeds it; abort.
-   A pause waits for the last part of the window (T_obs plus 0.8 copies,
-   or 8 samples if that is longer) and then a sample near either end of
-   a round (the smallest pause), until T_obs plus 1.2 copies; post-copy
-   and abort do not wait;
+   bandwidth, times :func:`.projection.pause_margin` for the link's
+   measured noise, and 300 ms) fits ``max_pause_ms``; abort. A pause
+   waits for the last part of the window (T_obs + 0.8 copies, or 8
+   samples) and a sample near either end of a round, until T_obs + 1.2
+   copies; post-copy and abort do not wait;
 5. with post-copy permitted it switches unless pre-copy surely ends
-   within ``postcopy_rounds`` rounds (and one copy), at once if
-   auto-converge throttles the guest: post-copy pulls about one round
-   and always completes. It waits out T_obs first, as post-copy leaves
-   the guest at the network's mercy until it ends; only with
-   auto-converge on, whose throttle costs the guest CPU for as long as
-   pre-copy goes on, it judges already after ``postcopy_observe_s +
-   RAM/bandwidth``;
+   within ``postcopy_rounds`` rounds (and one copy), at once if the
+   guest is throttled. It waits out T_obs first (post-copy leaves the
+   guest at the network's mercy); with auto-converge on, whose throttle
+   costs CPU, it judges after ``postcopy_observe_s + RAM/bandwidth``;
 6. aborts a paused migration that makes no progress for ``pause_stall_s``
    (the guest resumes on the source); never acts during post-copy.
 
@@ -187,7 +183,6 @@ class AdaptivePolicy(base.ConvergencePolicy):
         self.sample_s = 0.0
         self.local_min = signals.LocalMinimum()
         self.pending = None
-        self.pending_since_s = None
         self.last_progress_s = 0.0
         self.last_remaining = None
         self.link = bandwidth.Bandwidth()
@@ -244,8 +239,10 @@ class AdaptivePolicy(base.ConvergencePolicy):
         return bounds.ram_s(self.context, self.bw_bps)
 
     def horizon_s(self):
-        """T_obs at the measured bandwidth (:func:`.bounds.horizon_s`)."""
-        return bounds.horizon_s(self.params, self.context, self.bw_bps)
+        """:func:`.bounds.horizon_s` at the measured bandwidth."""
+        return bounds.horizon_s(
+            self.params, self.context, self.bw_bps, self.link.first_bps
+        )
 
     def budget_s(self):
         """:func:`.bounds.budget_s` at the measured bandwidth."""
@@ -253,9 +250,15 @@ class AdaptivePolicy(base.ConvergencePolicy):
             self.params, self.context, self.bw_bps, self.data_gib
         )
 
+    def _fresh(self, rounds):
+        """The rounds begun since the link last stepped."""
+        return [r for r in rounds if r.start_s >= self.link.stepped_at_s]
+
     def project(self, obs):
         """Seconds of pre-copy left (:func:`.projection.project`)."""
         rounds = [r for r in self.rounds.rounds[-200:] if r.iteration >= 2]
+        fresh = self._fresh(rounds)
+        rounds = fresh if len(fresh) >= 3 else rounds
         return projection.project(
             rounds,
             self.bw_bps,
@@ -275,6 +278,13 @@ class AdaptivePolicy(base.ConvergencePolicy):
         horizon = self.horizon_s()
         started = self.rounds.rounds[-1].iteration if self.rounds.rounds else 0
         if now < horizon or started < self.params['min_rounds']:
+            return NOTHING
+        stepped = self.link.stepped_at_s
+        if len(self._fresh(self.rounds.rounds)) < 3 and (
+            now < stepped + self.ram_s()
+        ):
+            # the link stepped: rounds sent at the old speed do not tell
+            # how pre-copy goes at this one; three new ones or a copy will
             return NOTHING
         budget = self.budget_s()
         p = self.project(obs)

@@ -51,6 +51,10 @@ class Bandwidth:
         self._min_step = min_step
         self._prev = None
         self.steps = 0
+        #: when the last step was seen (seconds since the start)
+        self.stepped_at_s = 0.0
+        #: the estimate when the window first filled: the link at the start
+        self.first_bps = None
 
     def update(self, elapsed_s, sent_bytes):
         """Feed one sample: seconds since the start, bytes sent so far.
@@ -63,11 +67,14 @@ class Bandwidth:
         if dt <= 0 or sent <= 0:
             return
         self._logs.append(math.log(sent / dt))
+        if self.first_bps is None and len(self._logs) == self._logs.maxlen:
+            self.first_bps = self.bps
         if self._stepped():
             recent = list(self._logs)[-self._recent :]
             self._logs.clear()
             self._logs.extend(recent)
             self.steps += 1
+            self.stepped_at_s = elapsed_s
 
     def _stepped(self):
         # NOTE: only on a full window: the spread of a few samples after

@@ -30,13 +30,19 @@ def disk_s(context, bw_bps):
     return context.disk_bytes / bw_bps
 
 
-def horizon_s(params, context, bw_bps):
+def horizon_s(params, context, bw_bps, first_bps=None):
     """T_obs, or the shorter post-copy horizon where auto-converge is on
     too; both after the disks' copy, as nova's budget counts disk bytes.
+
+    Never shorter than at ``first_bps``, the bandwidth at the start: a
+    link that got faster (others on it ended) leaves only rounds sent at
+    the old speed as evidence. A slower one lengthens it.
 
     Example: 4 GiB RAM and a 64 GiB disk at 1 GiB/s: 64 s of disk, then
     T_obs = 64 + 120 + 3 x 4 = 196 s.
     """
+    if first_bps and first_bps < bw_bps:
+        return horizon_s(params, context, first_bps)
     copy_s = ram_s(context, bw_bps)
     t_obs = params['observe_s'] + params['observe_ram_times'] * copy_s
     permits = context.permits

@@ -118,8 +118,15 @@ def project(
         level = None
     if level is not None:
         pessimistic = math.inf
+    # rounds about this size already had the chance, and it did not come
+    tried = sum(1 for r in rounds if r.size_bytes <= 1.1 * size)
     lucky = lucky_sync_s(
-        size, bandwidth_bps, downtime_ms, link_sigma, size / bandwidth_bps
+        size,
+        bandwidth_bps,
+        downtime_ms,
+        link_sigma,
+        size / bandwidth_bps,
+        tried,
     )
     ends = [(best, pessimistic, optimistic), (lucky, 3.0 * lucky, lucky)]
     if throttle_pct is not None:
@@ -158,7 +165,14 @@ def precopy_time_left(
     return sent / bandwidth_bps
 
 
-def lucky_sync_s(size_bytes, bandwidth_bps, downtime_ms, sigma, round_s):
+#: a lucky sync that this many should have come but none did is not
+#: coming: the link's spread is not what its samples suggest (clipped)
+LUCKY_OVERDUE = 3.0
+
+
+def lucky_sync_s(
+    size_bytes, bandwidth_bps, downtime_ms, sigma, round_s, tried=0
+):
     """Mean seconds until a bitmap sync fits on a fast moment of the link.
 
     Rounds that stay at ``size`` a little above ``bandwidth x downtime``
@@ -172,7 +186,10 @@ def lucky_sync_s(size_bytes, bandwidth_bps, downtime_ms, sigma, round_s):
 
     Example: 655 MiB rounds at 1 GiB/s, 500 ms (512 MiB), sigma 0.1:
     margin log(1.28) = 2.5 sigma, p = 0.7 %, rounds of 0.64 s: about
-    90 s; with sigma 0.05, p = 5e-7: about 18 days.
+    90 s; with sigma 0.05, p = 5e-7: about 18 days. After 500 such
+    rounds without one (3.5 expected), never.
+
+    :param tried: syncs at about this size already seen, none of which fit
     """
     threshold = bandwidth_bps * downtime_ms / 1000.0
     if size_bytes <= threshold:
@@ -181,7 +198,7 @@ def lucky_sync_s(size_bytes, bandwidth_bps, downtime_ms, sigma, round_s):
         return math.inf
     margin = math.log(size_bytes / threshold)
     chance = 0.5 * math.erfc(margin / (sigma * math.sqrt(2.0)))
-    if chance < 1e-9:
+    if chance < 1e-9 or chance * tried >= LUCKY_OVERDUE:
         return math.inf
     return round_s / chance
 

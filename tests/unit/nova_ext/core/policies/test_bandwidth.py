@@ -15,7 +15,10 @@ import unittest
 
 from nova_ext.core.observation import GIB
 from nova_ext.core.observation import MIB
+from nova_ext.core.observation import MigrationContext
+from nova_ext.core.observation import Permits
 from nova_ext.core.policies import bandwidth
+from nova_ext.core.policies import bounds
 from nova_ext.core.policies import projection
 from nova_ext.core.sim import noise
 
@@ -89,3 +92,45 @@ class TestPauseMargin(unittest.TestCase):
         self.assertGreater(predicted, (sent_s / slow) * 1000.0)
         # the old fixed +20 % did not
         self.assertLess(projection.pause_ms(3 * GIB, GIB), sent_s / slow * 1e3)
+
+
+class TestBounds(unittest.TestCase):
+    PARAMS = {
+        'observe_s': 120.0,
+        'observe_ram_times': 3.0,
+        'postcopy_observe_s': 2.0,
+    }
+
+    def _context(self):
+        return MigrationContext(2 * GIB, Permits())
+
+    def test_t_obs_follows_a_slower_link_not_a_faster_one(self):
+        ctx = self._context()
+        at_start = bounds.horizon_s(self.PARAMS, ctx, 40 * MIB)
+        self.assertAlmostEqual(120 + 3 * 51.2, at_start)
+        # others on the link ended: rounds so far ran at 40 MiB/s
+        faster = bounds.horizon_s(self.PARAMS, ctx, 80 * MIB, 40 * MIB)
+        self.assertAlmostEqual(at_start, faster)
+        slower = bounds.horizon_s(self.PARAMS, ctx, 20 * MIB, 40 * MIB)
+        self.assertAlmostEqual(120 + 3 * 102.4, slower)
+
+    def test_first_estimate_is_kept(self):
+        est = bandwidth.Bandwidth()
+        at = _feed(est, [40 * MIB] * 16)
+        self.assertAlmostEqual(40.0, est.first_bps / MIB)
+        _feed(est, [80 * MIB] * 16, start=at)
+        self.assertAlmostEqual(40.0, est.first_bps / MIB)
+        self.assertAlmostEqual(80.0, est.bps / MIB)
+        self.assertGreater(est.stepped_at_s, at[0])
+
+
+class TestLuckySync(unittest.TestCase):
+    def test_an_overdue_lucky_sync_is_not_coming(self):
+        # the docstring's 0.7 % chance: 90 s on average, but 500 rounds
+        # of that size passed without one
+        wait = projection.lucky_sync_s(655 * MIB, GIB, 500, 0.1, 0.64, 100)
+        self.assertAlmostEqual(90.0, wait, delta=5.0)
+        self.assertEqual(
+            float('inf'),
+            projection.lucky_sync_s(655 * MIB, GIB, 500, 0.1, 0.64, 500),
+        )
