@@ -314,8 +314,12 @@ def check(rows, label):
             bad.append(a)
     sigmas = sorted({r.get('sigma') or 0.0 for r in rows})
     margins = ', '.join(
-        'x%.2f at %d %%'
-        % (projection.pause_margin(effective_sigma(s)), round(s * 100))
+        'x%.2f at %d %% (effective sigma %.3f)'
+        % (
+            projection.pause_margin(effective_sigma(s)),
+            round(s * 100),
+            effective_sigma(s),
+        )
         for s in sigmas
     )
     claims.append(
