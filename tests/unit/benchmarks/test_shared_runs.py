@@ -11,6 +11,7 @@
 # under the License.
 """The shared-link scenarios and the claims made per migration on them."""
 
+import types
 import unittest
 
 from benchmarks import cost_claims
@@ -19,6 +20,8 @@ from benchmarks import policy_claims
 from benchmarks import policy_rows
 from benchmarks import shared_runs
 from nova_ext.core.observation import MIB
+from nova_ext.core.sim import fleet
+from nova_ext.core.sim import sharing
 
 
 class TestScenarios(unittest.TestCase):
@@ -94,6 +97,21 @@ class TestScenarios(unittest.TestCase):
         )
         last['end_s'] *= 1.2
         self.assertFalse(cost_claims.fleet(rows)['passed'])
+
+
+class TestShareAtStart(unittest.TestCase):
+    def test_b_is_the_share_the_run_gave_it(self):
+        link = sharing.SharedLink(1024 * MIB, (sharing.Burst(30, 60, 0.5),))
+        scenario = fleet.Scenario(link, (), 1)
+
+        def run(start, end):
+            return types.SimpleNamespace(start_s=start, end_s=end)
+
+        # a queue of one slot: the second starts as the first ends,
+        # inside the burst; a third overlaps the second after it
+        runs = [run(0.0, 35.0), run(35.0, 100.0), run(95.0, 200.0)]
+        got = [shared_runs.share_at_start(scenario, runs, i) for i in range(3)]
+        self.assertEqual([1024 * MIB, 512 * MIB, 512 * MIB], got)
 
 
 class TestCells(unittest.TestCase):
