@@ -166,8 +166,12 @@ def precopy_time_left(
 
 
 #: a lucky sync that this many should have come but none did is not
-#: coming: the link's spread is not what its samples suggest (clipped)
-LUCKY_OVERDUE = 3.0
+#: coming: the link's spread is not what its samples suggest (clipped).
+#: 3 gave up on a 10 % link whose sync came later (1 GiB/s, 32 GiB, a
+#: 2 % set at rho 3: paused for 1,028 ms where nova's pre-copy ended
+#: at 722 ms); at 10 a 40 % link's hopeless 41 MiB rounds over a 20 MiB
+#: threshold are given up at 398 s (T_obs 274 s; 703 s without).
+LUCKY_OVERDUE = 10.0
 
 
 def lucky_sync_s(
@@ -186,8 +190,8 @@ def lucky_sync_s(
 
     Example: 655 MiB rounds at 1 GiB/s, 500 ms (512 MiB), sigma 0.1:
     margin log(1.28) = 2.5 sigma, p = 0.7 %, rounds of 0.64 s: about
-    90 s; with sigma 0.05, p = 5e-7: about 18 days. After 500 such
-    rounds without one (3.5 expected), never.
+    90 s; with sigma 0.05, p = 5e-7: about 18 days. After 1,500 such
+    rounds without one (10 expected), never.
 
     :param tried: syncs at about this size already seen, none of which fit
     """

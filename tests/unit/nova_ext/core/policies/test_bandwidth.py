@@ -126,11 +126,11 @@ class TestBounds(unittest.TestCase):
 
 class TestLuckySync(unittest.TestCase):
     def test_an_overdue_lucky_sync_is_not_coming(self):
-        # the docstring's 0.7 % chance: 90 s on average, but 500 rounds
-        # of that size passed without one
+        # the docstring's 0.7 % chance: 90 s on average, but 1,500
+        # rounds of that size passed without one
         wait = projection.lucky_sync_s(655 * MIB, GIB, 500, 0.1, 0.64, 100)
         self.assertAlmostEqual(90.0, wait, delta=5.0)
         self.assertEqual(
             float('inf'),
-            projection.lucky_sync_s(655 * MIB, GIB, 500, 0.1, 0.64, 500),
+            projection.lucky_sync_s(655 * MIB, GIB, 500, 0.1, 0.64, 1500),
         )
