@@ -20,7 +20,8 @@ The matrix (issue 9; decided before any result was seen):
   warm written in 60 s bursts at duty 0.5, the rest cold; the mean rate
   split 50/30/20 %); all with seed-1 noise (sigma 10 % per poll on
   bandwidth and dirty rate), plus ``constant-quiet``: constant, no noise;
-- links 10 MiB/s, 40 MiB/s, 1 GiB/s, 10 GiB/s; RAM 2, 8, 32 GiB; rho (mean
+- links 10 MiB/s, 40 MiB/s, 100 MiB/s, 1 GiB/s, 2.5 GiB/s, 10 GiB/s (the
+  third and fifth added by issue 26); RAM 2, 8, 32 GiB; rho (mean
   dirty rate / bandwidth) 0.3, 0.7, 0.95, 0.99, 1.5, 3; working set 2 % and
   50 % of RAM (single-set families); permits abort only (``none``),
   ``postcopy``, ``pause``; 500 ms permitted downtime, 270 ms switch-over
@@ -34,7 +35,11 @@ The matrix (issue 9; decided before any result was seen):
   or pause is permitted; adaptive's pause budget is 5000 ms;
 - the generalisation set: seed 2 draws 2 burst, 1 saw-tooth and 1
   three-set family from periods 20-120 s and duties 0.2-0.8; only
-  adaptive, oracle-precopy and nova run there (C1-C4 need no more).
+  adaptive, oracle-precopy and nova run there (C1-C4 need no more);
+- issue 26's noisier set: constant, bursts (duty 0.5, period 60 s) and
+  three-sets at 20 % and 40 % noise (acting as 0.198 and 0.326 once
+  clipped), RAM 2 and 8 GiB, every link, seeds 1-3, every policy;
+- issue 26's shared-link scenarios: :mod:`benchmarks.shared_runs`.
 
 Polls come every ``max(0.5 s, min(1 % of elapsed, RAM/bandwidth / 16,
 round / 4))``
@@ -45,8 +50,9 @@ runs stop 3 x RAM/bandwidth + 120 s
 after nova's budget (800 s per GiB), ``oracle-precopy`` at the budget.
 
 Run: ``python -m benchmarks.policies [--out PATH] [--workers N]``. It
-prints a table per family and link, the claims (:mod:`.policy_claims`),
-writes them and the rows to JSON and exits 1 if a claim fails.
+prints a table per family, link and scenario, the claims of every set
+(:mod:`.policy_report`), writes them and the rows to JSON, prints the
+run count and exits 1 if a claim fails.
 """
 
 import argparse
@@ -56,7 +62,7 @@ import os
 import sys
 import time
 
-from benchmarks import policy_claims
+from benchmarks import policy_report
 from benchmarks import policy_rows
 from benchmarks import terms
 from nova_ext.core import loader
@@ -70,11 +76,20 @@ from nova_ext.core.sim import oracle
 from nova_ext.core.sim import runner
 from nova_ext.core.sim import workload as workloads
 
-LINKS_MIB_S = (10, 40, 1024, 10240)
+LINKS_MIB_S = (10, 40, 100, 1024, 2560, 10240)
+#: the links of issue 9's matrix, in the order its auto-converge rule
+#: counts them; the links added later count on from there, so every old
+#: cell keeps its setting
+AC_LINK_ORDER = (10, 40, 1024, 10240, 100, 2560)
 RAM_GIB = (2, 8, 32)
 RHOS = (0.3, 0.7, 0.95, 0.99, 1.5, 3)
 WWS_FRACTIONS = (0.02, 0.5)
 PERMITS = ('none', 'postcopy', 'pause')
+#: the base noise (every family but constant-quiet) and the noisier sets
+BASE_SIGMA = 0.10
+NOISY_SIGMAS = (0.20, 0.40)
+NOISY_SEEDS = (1, 2, 3)
+NOISY_RAM_GIB = (2, 8)
 #: every installed policy, then the reference
 POLICIES = terms.policies() + (terms.ORACLE,)
 GENERAL_POLICIES = (terms.BASELINE, terms.SUBJECT, terms.ORACLE)
@@ -145,17 +160,44 @@ def auto_converge(link_i, ram_i, rho_i):
     return (link_i + ram_i + rho_i) % 4 == 0
 
 
+def noisy_families():
+    """Issue 26's noisier set: (family, variant, params, seed, sigma).
+
+    Constant, bursts (duty 0.5, period 60 s) and three-sets at 20 % and
+    40 % noise, seeds 1-3 (run on RAM 2 and 8 GiB, every link).
+    """
+    base = [
+        f
+        for f in families()
+        if f[0] in ('constant', 'three-sets') or f[1] == 'd0.50/p60'
+    ]
+    return [
+        (family, variant, params, seed, sigma)
+        for sigma in NOISY_SIGMAS
+        for family, variant, params, _ in base
+        for seed in NOISY_SEEDS
+    ]
+
+
 def cells(family_set, policies=POLICIES, links=LINKS_MIB_S, rams=RAM_GIB):
-    """Every cell of a family set: dicts, one per workload/link/permits."""
+    """Every cell of a family set: dicts, one per workload/link/permits.
+
+    A family is (family, variant, params, seed), noise at
+    :data:`BASE_SIGMA`, or (..., seed, sigma).
+    """
     out = []
-    for family, variant, params, seed in family_set:
+    for entry in family_set:
+        family, variant, params, seed = entry[:4]
+        sigma = entry[4] if len(entry) > 4 else BASE_SIGMA
+        if seed is None:
+            sigma = 0.0
         fractions = (None,) if family == 'three-sets' else WWS_FRACTIONS
         for wws in fractions:
             for link in links:
                 for ram in rams:
                     for rho in RHOS:
                         ac = auto_converge(
-                            LINKS_MIB_S.index(link),
+                            AC_LINK_ORDER.index(link),
                             RAM_GIB.index(ram),
                             RHOS.index(rho),
                         )
@@ -166,6 +208,7 @@ def cells(family_set, policies=POLICIES, links=LINKS_MIB_S, rams=RAM_GIB):
                                     'variant': variant,
                                     'params': params,
                                     'seed': seed,
+                                    'sigma': sigma,
                                     'wws': wws,
                                     'link_mib_s': link,
                                     'ram_gib': ram,
@@ -255,7 +298,7 @@ def run_cell(cell):
         key = '%(family)s/%(variant)s/%(wws)s/%(link_mib_s)s/%(ram_gib)s/'
         key += '%(rho)s'
         noise = (
-            noises.Noise(cell['seed'], key=key % cell)
+            noises.Noise(cell['seed'], cell['sigma'], key=key % cell)
             if cell['seed'] is not None
             else None
         )
@@ -271,28 +314,34 @@ def run_cell(cell):
             polls_per_round=POLLS_PER_ROUND,
         )
         row = dict(base)
-        row.update(
-            policy=policy,
-            outcome=res.outcome,
-            total_s=res.total_s,
-            downtime_ms=res.downtime_ms,
-            decision_s=res.escalation_s,
-            cpu_lost_s=res.cpu_lost_s,
-            postcopy_s=res.in_postcopy_s,
-            paused_s=res.paused_s,
-            actions='+'.join(res.actions) or '-',
-            reason=(
-                res.events[-1].reason
-                if policy == terms.SUBJECT and res.actions
-                else None
-            ),
-        )
+        row.update(run_fields(policy, res))
         rows.append(row)
     return rows
 
 
-def run_all(todo, workers=2):
-    """Run the cells on ``workers`` processes.
+def run_fields(policy, res):
+    """A row's fields that come from one run's :class:`runner.Result`."""
+    return {
+        'policy': policy,
+        'outcome': res.outcome,
+        'total_s': res.total_s,
+        'downtime_ms': res.downtime_ms,
+        'decision_s': res.escalation_s,
+        'cpu_lost_s': res.cpu_lost_s,
+        'postcopy_s': res.in_postcopy_s,
+        'paused_s': res.paused_s,
+        'actions': '+'.join(res.actions) or '-',
+        'reason': (
+            res.events[-1].reason
+            if policy == terms.SUBJECT and res.actions
+            else None
+        ),
+    }
+
+
+def run_all(todo, workers=2, run=run_cell):
+    """Run the cells (or scenarios, with their ``run``) on ``workers``
+    processes.
 
     :returns: all rows, in the order of ``todo`` whatever the workers
     """
@@ -303,7 +352,7 @@ def run_all(todo, workers=2):
         with ctx.Pool(workers) as pool:
             # NOTE: imap, not imap_unordered: rows in the order of the
             # cells, so that two runs' files compare byte for byte
-            for n, got in enumerate(pool.imap(run_cell, todo, chunksize=8), 1):
+            for n, got in enumerate(pool.imap(run, todo, chunksize=4), 1):
                 rows.extend(got)
                 if tty and n % 50 == 0:
                     print(
@@ -314,7 +363,7 @@ def run_all(todo, workers=2):
                     )
     else:
         for cell in todo:
-            rows.extend(run_cell(cell))
+            rows.extend(run(cell))
     if tty:
         print(file=sys.stderr)
     return rows
@@ -345,34 +394,47 @@ def main(argv=None):
     )
     args = parser.parse_args(argv)
 
+    # NOTE: imported here: shared_runs builds on this module's terms
+    from benchmarks import shared_runs
+
     started = time.monotonic()
     if args.quick:
-        main_rows, general_rows = run_all(quick_cells(), args.workers), []
+        sets = {
+            'main': run_all(quick_cells(), args.workers),
+            'shared': run_all(
+                shared_runs.quick_scenarios(),
+                args.workers,
+                shared_runs.run_scenario,
+            ),
+        }
     else:
-        main_rows = run_all(cells(families()), args.workers)
-        general_rows = run_all(
-            cells(general_families(), GENERAL_POLICIES), args.workers
-        )
+        sets = {
+            'main': run_all(cells(families()), args.workers),
+            'generalisation': run_all(
+                cells(general_families(), GENERAL_POLICIES), args.workers
+            ),
+            'noisy': run_all(
+                cells(noisy_families(), rams=NOISY_RAM_GIB), args.workers
+            ),
+            'shared': run_all(
+                shared_runs.scenarios(),
+                args.workers,
+                shared_runs.run_scenario,
+            ),
+        }
     elapsed = time.monotonic() - started
-    print('\n'.join(policy_rows.tables(main_rows, POLICIES)))
-    claims = policy_claims.check(main_rows, 'main')
-    if general_rows:
-        claims += policy_claims.check(
-            general_rows, 'generalisation', cost=False
-        )
-    print()
-    for claim in claims:
-        print(policy_claims.claim_line(claim))
+    runs = sum(len(rows) for rows in sets.values())
+    claims = policy_report.print_and_check(sets)
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, 'w') as fh:
         json.dump(
-            policy_rows.document(claims, main_rows, general_rows, elapsed),
+            policy_rows.document(claims, sets, elapsed, runs),
             fh,
             separators=(',', ':'),
         )
     print(
         '\n%d runs in %.1f s on %d workers; claims and rows written to %s'
-        % (len(main_rows) + len(general_rows), elapsed, args.workers, args.out)
+        % (runs, elapsed, args.workers, args.out)
     )
     return 0 if all(c['passed'] for c in claims) else 1
 

@@ -88,8 +88,10 @@ OPTS = [
         help='Longest pause of the guest, in ms, that the adaptive '
         'policy may cause to finish a migration that pre-copy cannot '
         'finish (only where permit_pause is true and post-copy is not '
-        'permitted). The policy predicts the pause from the rounds it '
-        'measured; if the prediction exceeds this, it aborts the '
+        'permitted). The policy predicts the pause from the rounds and '
+        "the bandwidth it measured, with a margin for the link's "
+        'measured noise (1.2 / (1 - 3 x its spread)), so that the pause '
+        'stays within this; if the prediction exceeds it, it aborts the '
         'migration instead (the guest keeps running on the source) when '
         'permit_abort is true, and otherwise lets pre-copy continue. '
         '0: never pause. A value in [livemigrate] policy_params '

@@ -34,9 +34,12 @@ EXPECTED = {
     'nova_ext/core/policies/nova.py',
     'nova_ext/core/policies/schedule.py',
     'nova_ext/core/policies/adaptive.py',
+    'nova_ext/core/policies/bandwidth.py',
+    'nova_ext/core/policies/bounds.py',
     'nova_ext/core/policies/kubevirt.py',
     'nova_ext/core/sim/model.py',
     'nova_ext/core/sim/runner.py',
+    'nova_ext/core/sim/fleet.py',
 }
 
 

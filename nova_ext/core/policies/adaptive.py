@@ -21,34 +21,33 @@ idle phase. So this policy:
    ends at the first bitmap sync whose dirty set fits it, and in a phased
    workload the next idle phase may be the only chance;
 2. judges only on evidence gathered over wall-clock time *and* rounds:
-   nothing is decided before ``T_obs = observe_s + observe_ram_times x
-   RAM / bandwidth`` (120 s + 3 x RAM/bandwidth) and ``min_rounds``
-   rounds; the bandwidth is the mean measured since the start;
+   nothing before ``T_obs = observe_s + observe_ram_times x RAM /
+   bandwidth`` (120 s + 3 x RAM/bandwidth) and ``min_rounds`` rounds.
+   The bandwidth is measured (:mod:`.bandwidth`), never assumed, and
+   every bound follows it; T_obs never shrinks below its value at the
+   start, and after a step of the link (another migration starting or
+   ending on a shared NIC) only rounds sent since count, three of them
+   or one copy awaited;
 3. then projects the end of pre-copy from the trend of the round sizes
-   (:mod:`.projection`: the mean step of log(size) over every round,
-   recent ones weighing a little more, and its standard error; a floor
-   the rounds level off at; with auto-converge, what the throttle can
-   still do; on a noisy link, the wait for a sync that happens to fit)
-   and lets it run on while that end *surely* (``doubt`` standard errors
-   later) comes within the budget: ``completion_timeout_s_per_gib``
-   (nova's 800 s per GiB) but at most ``horizon_ram_times`` x
-   RAM/bandwidth. An end that is promising but not sure (rounds x0.998
-   +- 0.006) gets one more copy, judged once at its end; a trend judged
-   promising after the window is given up only when the budget is spent
-   or even the optimistic estimate passes it;
+   (:mod:`.projection`) and lets it run on while that end *surely*
+   (``doubt`` standard errors later) comes within the budget:
+   ``completion_timeout_s_per_gib`` (nova's 800 s per GiB) but at most
+   ``horizon_ram_times`` x RAM/bandwidth. An end that is promising but
+   not sure gets one more copy; judged promising after the window, it
+   is given up only when the budget is spent or even the optimistic
+   estimate passes it;
 4. otherwise escalates, in the order the deployment permits: post-copy;
    a pause, only if the predicted pause (the last round at the measured
-   bandwidth, +20 % and 300 ms switch-over) fits ``max_pause_ms``; abort.
-   A pause waits for the last part of the window (T_obs plus 0.8 copies,
-   or 8 samples if that is longer) and then a sample near either end of
-   a round (the smallest pause), until T_obs plus 1.2 copies; post-copy
-   and abort do not wait;
-5. with post-copy permitted it judges already after
-   ``postcopy_observe_s + RAM/bandwidth`` and switches unless pre-copy
-   surely ends within ``postcopy_rounds`` rounds (and one copy), or at
-   once if auto-converge already throttles the guest: post-copy pulls
-   about one round and always completes; a throttle costs the guest CPU
-   for as long as pre-copy goes on;
+   bandwidth, times :func:`.projection.pause_margin` for the link's
+   measured noise, and 300 ms) fits ``max_pause_ms``; abort. A pause
+   waits for the last part of the window (T_obs + 0.8 copies, or 8
+   samples) and a sample near either end of a round, until T_obs + 1.2
+   copies; post-copy and abort do not wait;
+5. with post-copy permitted it switches unless pre-copy surely ends
+   within ``postcopy_rounds`` rounds (and one copy), at once if the
+   guest is throttled. It waits out T_obs first (post-copy leaves the
+   guest at the network's mercy); with auto-converge on, whose throttle
+   costs CPU, it judges after ``postcopy_observe_s + RAM/bandwidth``;
 6. aborts a paused migration that makes no progress for ``pause_stall_s``
    (the guest resumes on the source); never acts during post-copy.
 
@@ -65,7 +64,9 @@ from nova_ext.core.observation import Action
 from nova_ext.core.observation import Decision
 from nova_ext.core.observation import NOTHING
 from nova_ext.core.observation import Phase
+from nova_ext.core.policies import bandwidth
 from nova_ext.core.policies import base
+from nova_ext.core.policies import bounds
 from nova_ext.core.policies import nova
 from nova_ext.core.policies import projection
 from nova_ext.core.policies import signals
@@ -136,8 +137,9 @@ class AdaptivePolicy(base.ConvergencePolicy):
             'postcopy_observe_s',
             float,
             2.0,
-            'with post-copy permitted, judge after this plus '
-            'RAM/bandwidth: post-copy always completes',
+            'with post-copy and auto-converge permitted, judge after '
+            'this plus RAM/bandwidth: a throttle costs CPU, post-copy '
+            'always completes',
             minimum=0,
             seconds=True,
         ),
@@ -181,10 +183,9 @@ class AdaptivePolicy(base.ConvergencePolicy):
         self.sample_s = 0.0
         self.local_min = signals.LocalMinimum()
         self.pending = None
-        self.pending_since_s = None
         self.last_progress_s = 0.0
         self.last_remaining = None
-        self.mean_bps = 0.0
+        self.link = bandwidth.Bandwidth()
         self.data_gib = nova.context_data_gib(self.context)
 
     def _decide(self, obs):
@@ -204,16 +205,17 @@ class AdaptivePolicy(base.ConvergencePolicy):
             )
         if obs.phase is Phase.PAUSED:
             return self._while_paused(obs)
-        if obs.elapsed_s > 0:
-            # the link's speed: a block migration copies the disks first
-            sent = obs.memory_processed_bytes + obs.disk_processed_bytes
-            self.mean_bps = sent / obs.elapsed_s
+        # the link's speed: a block migration copies the disks first
+        self.link.update(
+            obs.elapsed_s,
+            obs.memory_processed_bytes + obs.disk_processed_bytes,
+        )
         self.sample_s = obs.elapsed_s - self._last_sample_at
         self._last_sample_at = obs.elapsed_s
         self.spread.update(obs.bandwidth_bps)
         if self.pending is not None:
             return self._pending_switch(obs, new_round, at_minimum)
-        if self.escalated is not None or not self.mean_bps:
+        if self.escalated is not None or not self.bw_bps:
             return NOTHING
         if obs.elapsed_s < self._hold_until_s or (
             new_round is None and obs.elapsed_s < self._next_look_s
@@ -221,49 +223,45 @@ class AdaptivePolicy(base.ConvergencePolicy):
             return NOTHING
         return self._judge(obs)
 
-    def ram_s(self):
-        """RAM / measured bandwidth: the time one full copy takes."""
-        return self.context.ram_bytes / self.mean_bps
+    @property
+    def bw_bps(self):
+        """The bandwidth measured now (:class:`.bandwidth.Bandwidth`)."""
+        return self.link.bps
 
-    def disk_s(self):
-        """Local disks / measured bandwidth: a block migration's first
-        part, in which memory is not copied yet and shows no rounds.
-        """
-        return self.context.disk_bytes / self.mean_bps
+    def pause_ms(self, size_bytes):
+        """The predicted pause to send ``size_bytes``, margin included."""
+        return projection.pause_ms(
+            size_bytes, self.bw_bps, self.link.sigma, self.sample_s
+        )
+
+    def ram_s(self):
+        """One full copy at the measured bandwidth (:mod:`.bounds`)."""
+        return bounds.ram_s(self.context, self.bw_bps)
 
     def horizon_s(self):
-        """T_obs, or the shorter post-copy horizon where it is permitted;
-        both after the disks' copy, as nova's budget counts disk bytes.
-
-        Example: 4 GiB RAM and a 64 GiB disk at 1 GiB/s: 64 s of disk,
-        then T_obs = 64 + 120 + 3 x 4 = 196 s.
-        """
-        t_obs = (
-            self.params['observe_s']
-            + self.params['observe_ram_times'] * self.ram_s()
+        """:func:`.bounds.horizon_s` at the measured bandwidth."""
+        return bounds.horizon_s(
+            self.params, self.context, self.bw_bps, self.link.first_bps
         )
-        if self.context.permits.postcopy:
-            t_obs = min(
-                t_obs, self.params['postcopy_observe_s'] + self.ram_s()
-            )
-        return self.disk_s() + t_obs
 
     def budget_s(self):
-        """Latest projected end of pre-copy that is worth waiting for."""
-        budget = self.params['horizon_ram_times'] * (
-            self.ram_s() + self.disk_s()
+        """:func:`.bounds.budget_s` at the measured bandwidth."""
+        return bounds.budget_s(
+            self.params, self.context, self.bw_bps, self.data_gib
         )
-        per_gib = self.params['completion_timeout_s_per_gib']
-        if per_gib:
-            budget = min(budget, per_gib * self.data_gib)
-        return budget
+
+    def _fresh(self, rounds):
+        """The rounds begun since the link last stepped."""
+        return [r for r in rounds if r.start_s >= self.link.stepped_at_s]
 
     def project(self, obs):
         """Seconds of pre-copy left (:func:`.projection.project`)."""
         rounds = [r for r in self.rounds.rounds[-200:] if r.iteration >= 2]
+        fresh = self._fresh(rounds)
+        rounds = fresh if len(fresh) >= 3 else rounds
         return projection.project(
             rounds,
-            self.mean_bps,
+            self.bw_bps,
             self.context.permits.max_downtime_ms,
             doubt=self.params['doubt'],
             throttle_pct=(
@@ -281,6 +279,13 @@ class AdaptivePolicy(base.ConvergencePolicy):
         started = self.rounds.rounds[-1].iteration if self.rounds.rounds else 0
         if now < horizon or started < self.params['min_rounds']:
             return NOTHING
+        stepped = self.link.stepped_at_s
+        if len(self._fresh(self.rounds.rounds)) < 3 and (
+            now < stepped + self.ram_s()
+        ):
+            # the link stepped: rounds sent at the old speed do not tell
+            # how pre-copy goes at this one; three new ones or a copy will
+            return NOTHING
         budget = self.budget_s()
         p = self.project(obs)
         trend = 'rounds x%.3f over rounds 2-%d: pre-copy ends %s' % (
@@ -297,14 +302,14 @@ class AdaptivePolicy(base.ConvergencePolicy):
             throttled = obs.throttle_pct > 0
             # post-copy pulls about one round; pre-copy goes on only while
             # it surely ends within a few (and within one more copy)
-            rounds_s = self.params['postcopy_rounds'] * p.size / self.mean_bps
+            rounds_s = self.params['postcopy_rounds'] * p.size / self.bw_bps
             give_up = throttled or p.pessimistic > min(self.ram_s(), rounds_s)
             why = '%s%s; post-copy ends within one round (%d s)' % (
                 trend,
                 ', the guest throttled to %d %%' % obs.throttle_pct
                 if throttled
                 else '',
-                p.size / self.mean_bps,
+                p.size / self.bw_bps,
             )
         elif in_window and self._pause_fits(p.size):
             # a pause breaks the permitted downtime the guest would have
@@ -348,14 +353,13 @@ class AdaptivePolicy(base.ConvergencePolicy):
         """Whether escalating now would pause (not abort)."""
         return (
             self.context.permits.pause
-            and projection.pause_ms(size_bytes, self.mean_bps)
-            <= self.params['max_pause_ms']
+            and self.pause_ms(size_bytes) <= self.params['max_pause_ms']
         )
 
     def _escalate(self, obs, reason, last_round):
         permits = self.context.permits
         # a pause now sends about one round at the measured bandwidth
-        pause_ms = projection.pause_ms(last_round, self.mean_bps)
+        pause_ms = self.pause_ms(last_round)
         if permits.postcopy:
             action = Action.POSTCOPY
         elif permits.pause and pause_ms <= self.params['max_pause_ms']:

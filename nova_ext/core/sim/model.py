@@ -41,7 +41,9 @@ d max downtime; all bytes and seconds):
   swept at the rate its schedule gives for the moment, so ``S`` is the
   sum of ``min(W_i, integral of D_i)``. Bandwidth and dirty rates may be
   scaled per poll by seeded noise (:mod:`.noise`): ``bw_factor`` and
-  ``dirty_factor`` are set by the runner before each poll.
+  ``dirty_factor`` are set by the runner before each poll; on a shared
+  link (:mod:`.fleet`) ``share_bps`` is set to the migration's fair share
+  too.
 - Which phase follows an action is :mod:`nova_ext.core.phases`' table.
 - The time advances from event to event (round end, working set full,
   schedule change, poll), never in fixed small steps.
@@ -101,6 +103,9 @@ class Migration:
         self.postcopy_bytes = 0.0
         self.outcome = None
         self.final_downtime_ms = None
+        # NOTE: the link's whole bandwidth unless a shared link
+        # (:mod:`.fleet`) hands this migration its fair share each poll
+        self.share_bps = link.bandwidth_bps
         self.bw_factor = 1.0
         self.dirty_factor = 1.0
         self.cpu_lost_s = 0.0
@@ -116,8 +121,10 @@ class Migration:
 
     @property
     def bandwidth_bps(self):
-        """The link's bandwidth during the current poll (noise applied)."""
-        return self.link.bandwidth_bps * self.bw_factor
+        """This migration's bandwidth during the current poll: its share
+        of the link, noise applied.
+        """
+        return self.share_bps * self.bw_factor
 
     def rate_factor(self):
         """What scales the scheduled rates now: pause, throttle, noise."""

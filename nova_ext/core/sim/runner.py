@@ -74,8 +74,33 @@ class Result:
         )
 
 
+def poll(policy, mig, step, poll_s=0.5, noise=None):
+    """One turn of the monitor's loop: advance, sample, decide, apply.
+
+    The single step every simulator takes: :func:`drive` repeats it for
+    one migration, :func:`nova_ext.core.sim.fleet.drive` for several on
+    one link, so the two cannot drift apart.
+
+    :param step: seconds to advance before the sample
+    :param noise: see :func:`drive`
+    :returns: the :class:`Event` of a decision that did something, or None
+    """
+    if noise is not None:
+        mig.bw_factor, mig.dirty_factor = noise.draw(step / poll_s)
+    mig.advance(step)
+    if mig.done:
+        return None
+    decision = policy.decide(mig.observe())
+    if decision.action is Action.NOTHING:
+        return None
+    mig.apply(decision)
+    return Event(
+        mig.t, decision.action.value, decision.reason, decision.downtime_ms
+    )
+
+
 def drive(policy, mig, max_s, poll_s=0.5, step_s=None, noise=None):
-    """The loop, the monitor's: advance one poll, sample, decide, apply.
+    """The loop, the monitor's: :func:`poll` until the migration ends.
 
     Every simulator runs it; what differs between them is the migration
     model (``mig``) and how far apart the polls are (``step_s``).
@@ -96,24 +121,10 @@ def drive(policy, mig, max_s, poll_s=0.5, step_s=None, noise=None):
     max_throttle = 0
     while not mig.done and mig.t < max_s:
         step = poll_s if step_s is None else step_s(mig)
-        if noise is not None:
-            mig.bw_factor, mig.dirty_factor = noise.draw(step / poll_s)
-        mig.advance(step)
+        event = poll(policy, mig, step, poll_s, noise)
         max_throttle = max(max_throttle, mig.throttle_pct)
-        if mig.done:
-            break
-        decision = policy.decide(mig.observe())
-        if decision.action is Action.NOTHING:
-            continue
-        events.append(
-            Event(
-                mig.t,
-                decision.action.value,
-                decision.reason,
-                decision.downtime_ms,
-            )
-        )
-        mig.apply(decision)
+        if event is not None:
+            events.append(event)
     return tuple(events), max_throttle
 
 
@@ -130,7 +141,7 @@ def growing_steps(poll_s, poll_growth, max_poll_s=None, polls_per_round=None):
         if polls_per_round:
             step = min(
                 step,
-                mig.round_bytes / mig.link.bandwidth_bps / polls_per_round,
+                mig.round_bytes / mig.share_bps / polls_per_round,
             )
         return max(poll_s, step)
 
@@ -183,10 +194,18 @@ def simulate(
         growing_steps(poll_s, poll_growth, max_poll_s, polls_per_round),
         noise,
     )
+    return result(mig, events, max_throttle)
+
+
+def result(mig, events, max_throttle):
+    """The :class:`Result` of a migration :func:`drive` has run.
+
+    :param events: the events :func:`drive` returned for it
+    """
     outcome = mig.outcome or 'unfinished'
     downtime = mig.final_downtime_ms if outcome == 'completed' else None
     if outcome == 'completed' and mig.phase is Phase.POSTCOPY:
-        downtime = link.postcopy_overhead_ms
+        downtime = mig.link.postcopy_overhead_ms
     escalation_s = _first_at(events, ESCALATION_NAMES)
     return Result(
         outcome=outcome,

@@ -56,9 +56,14 @@ class TestPolicyBenchmark(unittest.TestCase):
 
     def test_matrix_is_the_issues(self):
         cells = bench.cells(bench.families())
-        self.assertEqual(29 * 4 * 3 * 6 * 3, len(cells))
+        self.assertEqual(29 * 6 * 3 * 6 * 3, len(cells))
         on = sum(c['auto_converge'] for c in cells)
         self.assertAlmostEqual(0.25, on / len(cells), delta=0.02)
+        noisy = bench.cells(bench.noisy_families(), rams=(2, 8))
+        # 2 levels x 3 seeds x (2 families x 2 sets + three-sets) x 6
+        # links x 2 RAM x 6 rho x 3 permit sets
+        self.assertEqual(2 * 3 * 5 * 6 * 2 * 6 * 3, len(noisy))
+        self.assertEqual({0.2, 0.4}, {c['sigma'] for c in noisy})
         general = bench.general_families()
         self.assertEqual(general, bench.general_families())
         for _, _, params, seed in general:
@@ -121,14 +126,17 @@ class TestPolicyBenchmark(unittest.TestCase):
             with open(out) as fh:
                 doc = json.load(fh)
         self.assertIn(code, (0, 1))
+        per_set = ['C1a', 'C1b', 'C2', 'C3a', 'C3b', 'C3c', 'C4', 'C5']
         self.assertEqual(
-            ['C1a', 'C1b', 'C2', 'C3a', 'C3b', 'C4', 'C5'],
+            per_set + [c + '/shared' for c in per_set] + ['C6'],
             [c['claim'] for c in doc['claims']],
         )
         rows = policy_rows.rows_from(doc['cells'])
         self.assertEqual(len(self.rows), len(rows))
+        shared = policy_rows.shared_rows_from(doc['shared_cells'])
+        self.assertEqual(len(rows) + len(shared), doc['runs'])
         self.assertEqual(
-            [c['passed'] for c in doc['claims']],
+            [c['passed'] for c in doc['claims'][:7]],
             [c['passed'] for c in policy_claims.check(rows, 'main')],
         )
 
@@ -172,11 +180,13 @@ class TestClaimCases(unittest.TestCase):
             rows['adaptive']['downtime_ms'], rows['nova']['downtime_ms']
         )
 
-    def test_post_copy_when_pre_copy_is_not_surely_near(self):
-        # C5: post-copy permitted, rounds of 41 MiB shrinking 5 % at
-        # 10 MiB/s: pre-copy went on to 257 s; post-copy needs one round
+    def test_no_post_copy_where_pre_copy_ends_within_t_obs(self):
+        # C3c: post-copy permitted, rounds of 41 MiB shrinking 5 % at
+        # 10 MiB/s: pre-copy ends at 257 s, T_obs is 734 s. Judged after
+        # one copy, as before, adaptive went post-copy
         rows = _cell('constant', 0.02, 10, 2, 0.95, 'postcopy')
-        self.assertEqual('postcopy', rows['adaptive']['actions'])
         self.assertLess(
-            rows['adaptive']['total_s'], rows['oracle-precopy']['total_s']
+            rows['oracle-precopy']['total_s'], rows['adaptive']['t_obs_s']
         )
+        self.assertEqual('completed', rows['adaptive']['outcome'])
+        self.assertEqual('-', rows['adaptive']['actions'])

@@ -28,9 +28,11 @@ from nova_ext.core.observation import Phase
 from nova_ext.core.policies import adaptive
 from nova_ext.core.policies import projection
 from nova_ext.core.policies import signals
+from nova_ext.core.sim import fleet
 from nova_ext.core.sim import model
 from nova_ext.core.sim import noise
 from nova_ext.core.sim import runner
+from nova_ext.core.sim import sharing
 from nova_ext.core.sim import workload as workloads
 from tests import fakes
 
@@ -204,7 +206,10 @@ class TestDecisions(unittest.TestCase):
 
     def test_postcopy_migration_is_never_aborted(self):
         """Once post-copy runs, nothing happens, however long it takes."""
-        policy = _policy(Permits(postcopy=True, pause=True, abort=True))
+        # auto-converge on: judged after one copy, not T_obs
+        policy = _policy(
+            Permits(postcopy=True, pause=True, abort=True, auto_converge=True)
+        )
         pre = fakes.sawtooth([4 * GIB] + [2 * GIB] * 10)
         post = [
             fakes.observation(
@@ -323,3 +328,37 @@ class TestPause(unittest.TestCase):
         )
         self.assertEqual(('abort',), aborted.actions)
         self.assertIn('predicted pause', aborted.events[-1].reason)
+
+
+class TestSharedLink(unittest.TestCase):
+    """The bandwidth is measured: on a shared link it is not a constant."""
+
+    def _hopeless_first(self, second_at_s=None):
+        # 2 GiB at 40 MiB/s, a 1 GiB set written at 3x the link: hopeless
+        hot = fleet.Member(workloads.constant(2 * GIB, 120 * MIB, GIB))
+        members = (hot,)
+        if second_at_s is not None:
+            idle = workloads.constant(64 * GIB, 0.0, 0)
+            members += (fleet.Member(idle, start_s=second_at_s),)
+        scenario = fleet.Scenario(sharing.SharedLink(40 * MIB), members)
+        permits = Permits(abort=True, max_downtime_ms=500)
+        policies = [_policy(permits, m.workload.ram_bytes) for m in members]
+        runs = fleet.drive(
+            scenario,
+            policies,
+            model.Link(40 * MIB),
+            20000,
+            step_s=runner.growing_steps(0.5, 0.01),
+        )
+        return runs[0].result
+
+    def test_time_bounds_follow_the_share_it_gets(self):
+        # alone: T_obs = 120 + 3 x 51 s = 274 s
+        alone = self._hopeless_first()
+        self.assertEqual(('abort',), alone.actions)
+        self.assertAlmostEqual(274, alone.escalation_s, delta=6)
+        # halved at 100 s: RAM/bandwidth is 102 s now, T_obs 427 s; a
+        # mean since the start lagged: judged at 361 s
+        halved = self._hopeless_first(second_at_s=100)
+        self.assertEqual(('abort',), halved.actions)
+        self.assertAlmostEqual(427, halved.escalation_s, delta=10)
