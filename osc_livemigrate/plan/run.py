@@ -159,6 +159,8 @@ class Runner:
                 hr.results[item.server_id] = dp.Result(
                     item.name, dp.MIGRATED, reason=item.reason
                 )
+                # NOTE: the killed run's record says 'started' at most
+                self._rec.server(hr, item, dp.MIGRATED, reason=item.reason)
             else:
                 self.pending.append([0.0, 1, hr, item])
         return True

@@ -362,3 +362,25 @@ class TestReportAndResume(_Drain):
         self.assertEqual(1, self.nova.starts['c1-s00'])
         self.assertEqual('c4', srv.compute_host)
         self.assertEqual([], self.nova.on('c1'))
+
+    def test_resumed_report_says_migrated_for_moves_done_before_it(self):
+        # the killed run recorded 'started'; the move ended before the
+        # resume, so its plan holds the server as done
+        record = rp.new([('c1', [('gone', 'vm-gone')])], 't0')
+        rp.set_server(record, 'c1', 'gone', rp.STARTED, name='vm-gone')
+        done = dp.Item('gone', 'vm-gone', dp.DONE, None, 'moved before')
+        hooks = self.hooks()
+        hosts = self.drain(
+            ['c1'],
+            lim.Limits(max_per_host=2),
+            led=ledger(self.nova),
+            hooks=hs.Hooks(
+                hooks.disable, hooks.enable, plan=lambda host: [done]
+            ),
+            record=record,
+            plans=[fleet.HostPlan(1, 'c1', (done,))],
+        )
+        self.assertEqual(dp.MIGRATED, hosts[0].results['gone'].result)
+        self.assertEqual(
+            'migrated', rp.host_entry(record, 'c1')['servers']['gone']['state']
+        )
