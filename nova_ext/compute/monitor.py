@@ -195,7 +195,9 @@ class Monitor:
         self.postcopy_enabled = postcopy_enabled
         self.job_end = job_end
         self.postcopy_broken_since = None
-        self._copy_seen = False
+        #: a post-copy switch refused before the copy began (see
+        #: :meth:`_retry_after_setup`)
+        self._after_setup = None
         self.outcome = Outcome(phase=phase)
         self.downtime_ms = None
         self._last_stats_s = None
@@ -260,16 +262,13 @@ class Monitor:
             self.outcome.disk_bytes, obs.disk_processed_bytes
         )
         self.outcome.elapsed_s = elapsed_s
+        self._retry_after_setup(obs)
         while self.controls:
             self._operator(self.controls.popleft(), obs)
         if self.outcome.aborted_by:
             return
-        # NOTE: nothing a policy may ask for helps a broken post-copy; and
-        # before QEMU's copy has begun (libvirt still starting the
-        # destination: seconds on a loaded host) there is nothing to judge,
-        # and QEMU refuses a post-copy switch whose capability libvirt has
-        # not set yet, once and for good as the policy sees it
-        if self._copy_started(obs) and not self._postcopy_broken(obs):
+        # NOTE: nothing a policy may ask for helps a broken post-copy
+        if not self._postcopy_broken(obs):
             decision = self.policy.decide(obs)
             if decision.action is not Action.NOTHING:
                 self._apply(decision, obs, by='policy')
@@ -283,17 +282,30 @@ class Monitor:
             self._last_stats_s = elapsed_s
             self.listener.stats(obs)
 
-    def _copy_started(self, obs):
-        """Whether libvirt's job reports memory to copy yet; it stays so.
+    def _retry_after_setup(self, obs):
+        """Carry out a post-copy switch QEMU refused during libvirt's
+        set-up, with the first sample that shows the copy has begun.
 
-        e2e, on a loaded machine: a schedule's ``t2:postcopy`` read a job
-        still in libvirt's set-up phase, the switch failed ("Enable
+        e2e, on a loaded machine: a schedule's ``t2:postcopy`` came while
+        libvirt still started the destination; QEMU refused ("Enable
         postcopy with migrate_set_capability before the start of
-        migration") and the guest never left pre-copy.
+        migration": libvirt sets it later), a policy asks once, and the
+        guest never left pre-copy. A refusal once the copy runs is final.
         """
-        if not self._copy_seen and obs.memory_total_bytes > 0:
-            self._copy_seen = True
-        return self._copy_seen
+        if self._after_setup is None or obs.memory_total_bytes <= 0:
+            return
+        decision, self._after_setup = self._after_setup, None
+        if self.outcome.phase is not Phase.PRECOPY:
+            return
+        LOG.info(
+            'Live migration: the copy has begun; %(action)s again (%(why)s)',
+            {'action': decision.action.value, 'why': decision.reason},
+            instance=self.instance,
+        )
+        if actions.apply(self.guest, decision, instance=self.instance):
+            self.outcome.phase = phases.phase_after(
+                self.outcome.phase, decision.action
+            )
 
     def _postcopy_broken(self, obs):
         """In post-copy, whether the source says the stream broke; report
@@ -427,4 +439,8 @@ class Monitor:
                 self.downtime_ms = decision.downtime_ms
             elif decision.action is Action.PAUSE:
                 self.outcome.recover_tasks.append('unpause')
+        elif (
+            decision.action is Action.POSTCOPY and obs.memory_total_bytes <= 0
+        ):
+            self._after_setup = decision
         self.listener.decision(decision, obs)

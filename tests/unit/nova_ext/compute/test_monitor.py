@@ -268,26 +268,46 @@ class SettingUpGuest(fakes.FakeGuest):
 
 class TestBeforeTheCopyBegins(unittest.TestCase):
     """libvirt's job exists before QEMU copies anything (the destination
-    is still starting); a decision then would fail or mean nothing.
+    is still starting); a post-copy switch then is refused, and must be
+    carried out once the copy has begun.
     """
 
-    def test_no_decision_until_the_job_reports_memory_to_copy(self):
+    def _run(self, script):
         policy = schedule.SchedulePolicy(
             MigrationContext(GIB, Permits.named('postcopy')),
             {'steps': 't1:postcopy'},
         )
+        guest = SettingUpGuest(script)
+        listener = Recorder()
+        outcome = monitor.Monitor(
+            guest, policy, _config(fakes.FakeClock()), listener
+        ).run()
+        return outcome, guest, listener.decisions
+
+    def test_a_switch_refused_in_set_up_is_made_once_the_copy_begins(self):
         _, copying = _stalled(Permits.named('postcopy'))
         # 0.5 s polls: the step's time comes during the set-up
         setting_up = [{}, {'memory_total': 0}, {}, {}]
-        guest = SettingUpGuest(setting_up + copying[:3] + [COMPLETED])
-        listener = Recorder()
-        clock = fakes.FakeClock()
-        outcome = monitor.Monitor(
-            guest, policy, _config(clock), listener
-        ).run()
-        self.assertEqual([('postcopy',)], guest.calls)
+        outcome, guest, decisions = self._run(
+            setting_up + copying[:3] + [COMPLETED]
+        )
+        # refused in set-up, made with the first sample that had memory
+        self.assertEqual([('postcopy',), ('postcopy',)], guest.calls)
         self.assertEqual(
-            ['schedule step 1 (t1:postcopy)'],
-            [d.reason for d in listener.decisions],
+            ['schedule step 1 (t1:postcopy)'], [d.reason for d in decisions]
         )
         self.assertIs(Phase.POSTCOPY, outcome.phase)
+
+    def test_a_switch_refused_while_copying_is_not_repeated(self):
+        _, copying = _stalled(Permits.named('postcopy'))
+        guest_script = copying[:6] + [COMPLETED]
+        policy = schedule.SchedulePolicy(
+            MigrationContext(GIB, Permits.named('postcopy')),
+            {'steps': 't1:postcopy'},
+        )
+        guest = fakes.FakeGuest(guest_script, fail={'postcopy'})
+        outcome = monitor.Monitor(
+            guest, policy, _config(fakes.FakeClock()), Recorder()
+        ).run()
+        self.assertEqual(1, guest.calls.count(('postcopy',)))
+        self.assertIs(Phase.PRECOPY, outcome.phase)
