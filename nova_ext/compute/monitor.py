@@ -302,10 +302,22 @@ class Monitor:
             {'action': decision.action.value, 'why': decision.reason},
             instance=self.instance,
         )
-        if actions.apply(self.guest, decision, instance=self.instance):
-            self.outcome.phase = phases.phase_after(
-                self.outcome.phase, decision.action
-            )
+        self._carry_out(decision)
+
+    def _carry_out(self, decision):
+        """The libvirt call and, if it worked, what it changed; :returns:
+        whether it worked.
+        """
+        if not actions.apply(self.guest, decision, instance=self.instance):
+            return False
+        self.outcome.phase = phases.phase_after(
+            self.outcome.phase, decision.action
+        )
+        if decision.action is Action.SET_DOWNTIME:
+            self.downtime_ms = decision.downtime_ms
+        elif decision.action is Action.PAUSE:
+            self.outcome.recover_tasks.append('unpause')
+        return True
 
     def _postcopy_broken(self, obs):
         """In post-copy, whether the source says the stream broke; report
@@ -431,15 +443,7 @@ class Monitor:
             # NOTE: record first: the job may end before abort returns
             self.outcome.aborted_by = by
             self.outcome.reason = decision.reason
-        if actions.apply(self.guest, decision, instance=self.instance):
-            self.outcome.phase = phases.phase_after(
-                self.outcome.phase, decision.action
-            )
-            if decision.action is Action.SET_DOWNTIME:
-                self.downtime_ms = decision.downtime_ms
-            elif decision.action is Action.PAUSE:
-                self.outcome.recover_tasks.append('unpause')
-        elif (
+        if not self._carry_out(decision) and (
             decision.action is Action.POSTCOPY and obs.memory_total_bytes <= 0
         ):
             self._after_setup = decision
