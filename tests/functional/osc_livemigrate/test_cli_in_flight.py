@@ -26,6 +26,8 @@ import time
 
 import pytest
 
+from testbed.cloud import services as svc
+from tests.functional.cloud import faults
 from tests.functional.osc_livemigrate import cli
 
 
@@ -142,24 +144,62 @@ def _wait_completed(cloud, server):
     )
 
 
+def _held_in_flight(cloud, name):
+    """Start a live migration of ``name`` and hold it in flight: once nova
+    runs it, the destination's nova-compute is frozen, so the source's
+    post-migration call to it waits (thaw within oslo.messaging's 60 s
+    call monitor). :returns: the pid to give ``faults.thaw``.
+
+    Why: the fake migration lasts 5 s, and an ``openstack`` child started
+    on a loaded machine took 8-10 s to make its first request (CI, both
+    lanes running): the watch then found nothing in flight.
+    """
+    m = _running_migration(cloud, name)
+    sid = m['instance_uuid']
+    deadline = time.monotonic() + 30
+    while m['status'] != 'running':
+        assert time.monotonic() < deadline, 'not running: %s' % m
+        time.sleep(0.2)
+        m = [
+            x
+            for x in cloud.connection()
+            .compute.get(
+                '/os-migrations?instance_uuid=%s' % sid, microversion='2.95'
+            )
+            .json()['migrations']
+            if x['id'] == m['id']
+        ][0]
+    return faults.freeze(cloud, svc.compute_name(m['dest_compute']))
+
+
 @pytest.mark.parametrize('scope', ['server', 'host'])
 def test_watch_until_none_remain(cloud, server, scope):
-    cloud.openstack('server', 'migrate', '--live-migration', server)
     target = server if scope == 'server' else 'compute1'
-    r = cloud.openstack(
-        'server',
-        'migration',
-        'watch',
-        '--%s' % scope,
-        target,
-        '--interval',
-        '1',
-        timeout=120,
-    )
-    refreshes = cli.json_lines(r.stdout)
+    frozen = _held_in_flight(cloud, server)
+    try:
+        proc = subprocess.Popen(
+            [cloud.openstack_bin, 'server', 'migration', 'watch']
+            + ['--%s' % scope, target, '--interval', '1'],
+            env=cli.env(cloud),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            text=True,
+        )
+        first = proc.stdout.readline()  # NOTE: the CLI flushes each line
+    finally:
+        faults.thaw(frozen)
+    try:
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    refreshes = cli.json_lines(first + out)
     assert all(x['type'] == 'refresh' for x in refreshes)
-    assert refreshes[-1]['migrations'] == []
-    assert any(x['migrations'] for x in refreshes), refreshes
+    assert refreshes[0]['migrations'], refreshes
+    assert refreshes[-1]['migrations'] == [], refreshes
 
 
 def test_token_is_never_printed_even_with_debug(cloud):
