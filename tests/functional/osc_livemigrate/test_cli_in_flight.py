@@ -28,27 +28,32 @@ import pytest
 
 from testbed.cloud import services as svc
 from tests.functional.cloud import faults
+from tests.functional.cloud import servers
 from tests.functional.osc_livemigrate import cli
 
 
-def _running_migration(cloud, name):
-    """The in-flight migration record of a server, read over REST (fast: the
-    fake driver's live migration lasts only about 5 s).
+def _migrations(cloud, sid):
+    """A server's migration records, read over REST (fast: the fake
+    driver's live migration lasts only about 5 s).
     """
+    return (
+        cloud.connection()
+        .compute.get(
+            '/os-migrations?instance_uuid=%s' % sid, microversion='2.95'
+        )
+        .json()['migrations']
+    )
+
+
+def _running_migration(cloud, name):
+    """Start a live migration of a server; :returns: its in-flight record."""
     sid = cloud.openstack_json('server', 'show', name)['id']
     cloud.openstack('server', 'migrate', '--live-migration', name)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        found = (
-            cloud.connection()
-            .compute.get(
-                '/os-migrations?instance_uuid=%s' % sid, microversion='2.95'
-            )
-            .json()
-        )
         running = [
             m
-            for m in found['migrations']
+            for m in _migrations(cloud, sid)
             if m['status'] not in ('completed', 'error', 'failed', 'cancelled')
         ]
         if running:
@@ -154,21 +159,20 @@ def _held_in_flight(cloud, name):
     on a loaded machine took 8-10 s to make its first request (CI, both
     lanes running): the watch then found nothing in flight.
     """
-    m = _running_migration(cloud, name)
-    sid = m['instance_uuid']
-    deadline = time.monotonic() + 30
-    while m['status'] != 'running':
-        assert time.monotonic() < deadline, 'not running: %s' % m
-        time.sleep(0.2)
-        m = [
-            x
-            for x in cloud.connection()
-            .compute.get(
-                '/os-migrations?instance_uuid=%s' % sid, microversion='2.95'
-            )
-            .json()['migrations']
-            if x['id'] == m['id']
-        ][0]
+    started = _running_migration(cloud, name)
+    m = servers.wait_for(
+        'migration %s running' % started['id'],
+        lambda: next(
+            (
+                x
+                for x in _migrations(cloud, started['instance_uuid'])
+                if x['id'] == started['id'] and x['status'] == 'running'
+            ),
+            None,
+        ),
+        30,
+        every=0.2,
+    )
     return faults.freeze(cloud, svc.compute_name(m['dest_compute']))
 
 
