@@ -48,6 +48,7 @@ from nova_ext.core.observation import Permits
 from nova_ext.core.observation import Phase
 from nova_ext.core.policies import base
 from testbed.guest.spec import GuestSpec
+from testbed.guest.spec import LIGHT_CHECKS
 from testbed import libvirtd
 from testbed import migration
 from tests.e2e import guestcheck
@@ -56,7 +57,9 @@ CAP_MIB_S = 20
 #: post-copy pulls at this rate, so it lasts long enough to hit (~13 s)
 POSTCOPY_CAP_MIB_S = 5
 #: never converges by itself: 64 MiB rewritten at 100 MiB/s over 20 MiB/s
-STALLS = GuestSpec(mem_mib=256, dirty_mib=64, dirty_rate_mib_s=100)
+STALLS = GuestSpec(
+    mem_mib=256, dirty_mib=64, dirty_rate_mib_s=100, **LIGHT_CHECKS
+)
 PASSIVE = 't300:abort'  # a schedule step that never fires here
 TCP_RETRIES2 = 'net.ipv4.tcp_retries2=%d'
 

@@ -25,22 +25,29 @@ from nova_ext.core import loader
 from nova_ext.core.observation import MigrationContext
 from nova_ext.core.observation import Permits
 from testbed.guest.spec import GuestSpec
+from testbed.guest.spec import LIGHT_CHECKS
 from testbed import migration
 from tests.e2e import guestcheck
 
 MIB = 1024 * 1024
 CAP_MIB_S = 20
 #: rho 5, a 64 MiB working set: 3.2 s per round, never fits 500 ms
-STALLS = GuestSpec(mem_mib=256, dirty_mib=64, dirty_rate_mib_s=100)
+STALLS = GuestSpec(
+    mem_mib=256, dirty_mib=64, dirty_rate_mib_s=100, **LIGHT_CHECKS
+)
 #: 8 MiB rewritten fast: needs ~400 ms of downtime, more than QEMU's 300
-NEEDS_DOWNTIME = GuestSpec(mem_mib=256, dirty_mib=8, dirty_rate_mib_s=100)
+NEEDS_DOWNTIME = GuestSpec(
+    mem_mib=256, dirty_mib=8, dirty_rate_mib_s=100, **LIGHT_CHECKS
+)
 KUBEVIRT_FAST = {'completion_timeout_per_gib': '20', 'progress_timeout': '0'}
 #: adaptive's decisions at this guest's scale: T_obs 12 + 3 x 12.8 s
 #: instead of 120 + 3 x 12.8 s (test_phased_convergence runs it unscaled)
 ADAPTIVE_SCALED = {'time_scale': '0.1'}
 NOVA_FORCE = {'completion_timeout_s': '10', 'timeout_action': 'force_complete'}
 #: slow writer: converges with the first downtime
-CALM = GuestSpec(mem_mib=256, fill_mib=64, dirty_mib=16, dirty_rate_mib_s=4)
+CALM = GuestSpec(
+    mem_mib=256, fill_mib=64, dirty_mib=16, dirty_rate_mib_s=4, **LIGHT_CHECKS
+)
 
 
 def _migrate(

@@ -14,13 +14,17 @@
 the cloud here; the real one is seeded in tests/functional/cloud.
 """
 
+import dataclasses
 import types
 
 from openstack import exceptions as sdk_exceptions
 
+from testbed.cloud import computes
 from testbed.cloud import layout as lay
 from testbed.cloud import render
 from testbed.cloud import seed
+from testbed.guest import disk
+from testbed.guest import spec as guest_spec
 
 
 class _Proxy:
@@ -177,3 +181,54 @@ def test_a_queued_image_is_uploaded_into_not_created_again():
     ((name, args, kwargs),) = calls
     assert (name, args) == ('create_image', ('tiny',))
     assert kwargs['visibility'] == 'public' and kwargs['min_ram'] == 512
+
+
+def test_an_image_made_for_other_check_rates_is_replaced(
+    tmp_path, monkeypatch
+):
+    """An image's name says its workload's size and rate only: one that
+    boots another command line (older check rates) is deleted and made
+    again; one that boots the right one is kept.
+    """
+    raw = tmp_path / 'disk.raw'
+    raw.write_bytes(b'disk')
+    monkeypatch.setattr(
+        computes.disk, 'build_disk', lambda spec, log: str(raw)
+    )
+    wanted = {
+        disk.image_name(s): guest_spec.kernel_cmdline(s)
+        for s in computes.WORKLOADS
+    }
+    images = {
+        name: types.SimpleNamespace(
+            id=name + '-kept',
+            status='active',
+            properties={'livemigrate_workload': cmdline},
+        )
+        for name, cmdline in wanted.items()
+    }
+    stale, kept = sorted(wanted)
+    images[stale].properties['livemigrate_workload'] = wanted[stale].replace(
+        'dirtier.verify_rate=32', 'dirtier.verify_rate=256'
+    )
+    assert images[stale].properties['livemigrate_workload'] != wanted[stale]
+    deleted = []
+    conn, calls = _conn(
+        find_image=lambda name: images[name], delete_image=deleted.append
+    )
+    out = computes.ensure_images(conn, log=lambda line: None)
+    assert deleted == [images[stale]]
+    ((name, args, kwargs),) = calls
+    assert (name, args) == ('create_image', (stale,))
+    assert kwargs['livemigrate_workload'] == wanted[stale]
+    assert out[kept] == kept + '-kept'
+
+
+def test_the_seed_key_changes_with_what_the_images_boot(monkeypatch):
+    before = computes.seed_key()
+    lighter = tuple(
+        dataclasses.replace(s, verify_rate_mib_s=16)
+        for s in computes.WORKLOADS
+    )
+    monkeypatch.setattr(computes, 'WORKLOADS', lighter)
+    assert computes.seed_key() != before
