@@ -141,7 +141,7 @@ def test_abort_keeps_the_guest_on_the_source(
     [
         ('pause', 'adaptive', ADAPTIVE_SCALED),
         ('pause', 'nova', NOVA_FORCE),
-        ('postcopy', 'adaptive', None),
+        ('postcopy', 'adaptive', ADAPTIVE_SCALED),
         ('postcopy', 'kubevirt', KUBEVIRT_FAST),
     ],
 )
