@@ -331,11 +331,12 @@ def test_long_postcopy_outage_ends_in_postcopy_lost_with_both_halves_kept(
 ):
     """The link stays down until the kernel ends QEMU's TCP connection.
 
-    ``tcp_retries2=3`` in both hosts makes the kernel give up in seconds
-    instead of ~15 minutes. Then nothing can resume the stream by itself,
-    and libvirt 11.3 cannot resume it at all (testbed/pcrecover.md): the
-    monitor must give up when the recovery window ends, having rolled
-    nothing back, and both hosts must still hold their half.
+    ``tcp_retries2=3`` in both hosts makes the kernel of the sending side
+    give up in seconds instead of ~15 minutes. Then nothing can resume the
+    stream by itself, and libvirt 11.3 cannot resume it at all
+    (testbed/pcrecover.md): the monitor must give up when the recovery
+    window ends, having rolled nothing back, and both hosts must still
+    hold their half.
     """
     lv = libvirtd.load_libvirt()
     name = 'fault-lostpc'
@@ -400,9 +401,15 @@ def test_long_postcopy_outage_ends_in_postcopy_lost_with_both_halves_kept(
     )
     assert run.outcome == monitor.POSTCOPY_LOST, (run, seen)
     assert [d[1] for d in run.decisions] == ['postcopy'], run.decisions
-    # the stream had a connection, and the kernel ended it on both hosts
+    # the stream had a connection, and A's kernel ended it: A sends the
+    # pages (5 MiB/s, most still to go), so it always has data in flight
+    # when the link goes, and tcp_retries2 gives up on it. B's end may live
+    # on half-open: a receiver whose guest needs no page at that moment has
+    # nothing to retransmit (seen in CI: B RUNNING / POSTCOPY_FAILED, its
+    # sockets still ESTABLISHED). Either way the stream cannot come back:
+    # A would answer B's next segment with a reset.
     assert seen['connections'][0][1], seen
-    assert [c for _, c in seen['connections'][1:]] == [[], []], seen
+    assert dict(seen['connections'][1:])['A'] == [], seen
     # given up one window after the report; never reported as resumed
     assert run.postcopy_link == [(run.postcopy_link[0][0], True)], run
     assert run.total_s >= seen['reported'] + window_s, (run, seen)
