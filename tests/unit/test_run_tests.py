@@ -335,6 +335,41 @@ def test_durations_name_real_level_tests_over_budget_unless_listed(
     assert 'not listed' not in durations.render(summary)
 
 
+E2E_PHASES = """<testsuites><testsuite name="pytest" tests="2">
+<testcase classname="tests.e2e.test_p" name="test_first" time="160.0">
+<properties><property name="setup_s" value="110.5"/>
+<property name="call_s" value="48.0"/></properties></testcase>
+<testcase classname="tests.e2e.test_p" name="test_long" time="130.0">
+<properties><property name="setup_s" value="0.5"/>
+<property name="call_s" value="128.0"/></properties></testcase>
+</testsuite></testsuites>
+"""
+
+
+def test_durations_judge_the_budget_on_the_call_and_show_the_set_up(
+    tmp_path,
+):
+    """The first test of a level carries its cloud's start (a session
+    fixture): 160 s in all, 48 s of its own. The budget judges the call;
+    the table still shows the whole time, and the call beside it.
+    """
+    durations = _durations_module()
+    (tmp_path / 'junit-e2e.xml').write_text(E2E_PHASES)
+    summary = durations.summarize([('level e2e', 0, 300)], str(tmp_path))
+    assert summary['over_budget_unlisted'] == [
+        [128.0, 'e2e', 'tests.e2e.test_p::test_long']
+    ]
+    first = summary['slowest'][0]
+    assert (first['seconds'], first['call_seconds']) == (160.0, 48.0)
+    text = durations.render(summary)
+    assert re.search(
+        r'\n +160\.0 s +e2e +\(call 48\.0 s\) tests\.e2e\.test_p::test_first',
+        text,
+    ), text
+    # a call close to the whole time is not repeated
+    assert re.search(r'\n +130\.0 s +e2e +tests\.e2e\.test_p::test_long', text)
+
+
 def test_durations_a_failed_step_without_a_failing_test_is_a_failure(
     tmp_path,
 ):
