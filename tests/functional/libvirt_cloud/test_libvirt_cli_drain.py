@@ -9,8 +9,8 @@
 # WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
 # License for the specific language governing permissions and limitations
 # under the License.
-"""``compute host drain`` on real guests: every guest moved, a re-run
-changes nothing.
+"""``compute host drain`` on real guests: every guest moved with its
+memory intact (0 corrupt pages), a re-run changes nothing.
 """
 
 import json
@@ -75,6 +75,23 @@ def test_drain_moves_every_guest_and_rerun_changes_nothing(libvirt_cloud):
             assert [m['Status'] for m in servers.migrations(c, sid)] == [
                 'completed'
             ]
+        # every guest runs on with its memory intact: two heartbeats and two
+        # VERIFY sweeps on the destination (its console starts there; the
+        # second sweep read only after the move), no corrupt page, no
+        # error, no panic
+        sweeps = 0
+        for sid in sids:
+            rep = servers.wait_for(
+                'two heartbeats and two VERIFY sweeps of %s on %s'
+                % (sid, dst),
+                lambda sid=sid: _verified(servers.console(c, sid)),
+                120,
+                every=2,
+            )
+            assert not rep.errors and not rep.panics, rep
+            assert rep.corrupt == 0, rep
+            assert all(v.corrupt == 0 for v in rep.verifies), rep.verifies
+            sweeps += len(rep.verifies)
         # the host was disabled before its first migration and, with
         # --enable-after, is enabled again once empty
         assert 'Disabled nova-compute on %s' % src in r.stderr, r.stderr
@@ -97,7 +114,10 @@ def test_drain_moves_every_guest_and_rerun_changes_nothing(libvirt_cloud):
                 'completed'
             ]
             assert servers.where(c, sid)[:2] == ('ACTIVE', dst)
-        print('\ndrain of 3 guests took %.1f s' % took)
+        print(
+            '\ndrain of 3 guests took %.1f s; on %s: %d VERIFY sweeps, '
+            '0 corrupt pages' % (took, dst, sweeps)
+        )
     finally:
         # a drain that failed half-way leaves its host disabled: the next
         # tests need both hosts
@@ -126,3 +146,12 @@ def _service(c, host):
         '--service',
         'nova-compute',
     )[0]
+
+
+def _verified(report):
+    """The console report once it has two heartbeats and two VERIFY
+    sweeps.
+    """
+    if len(report.heartbeats) >= 2 and len(report.verifies) >= 2:
+        return report
+    return None
