@@ -395,6 +395,12 @@ def main(argv=None):
         '\n%d runs in %.0f s; written to %s'
         % (len(rows), time.monotonic() - started, args.out)
     )
+    # the recorded runs as pictures, beside the simulator's (the policy
+    # guide shows both); matplotlib is imported only once the runs are made
+    from benchmarks import plots
+
+    for path in plots.trace_plots(plots.DEFAULT_OUT):
+        print('wrote %s' % path)
     return 0
 
 

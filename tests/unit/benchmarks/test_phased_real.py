@@ -69,3 +69,42 @@ class TestCalibrationPhased(unittest.TestCase):
         precopy_s = total - cal.setup_s
         self.assertGreaterEqual(precopy_s % 18, 12)
         self.assertIsNotNone(downtime)
+
+
+def test_a_real_run_ends_by_drawing_its_recorded_traces(
+    tmp_path, monkeypatch, capsys
+):
+    """The host pair and the runs are stood in for (no hosts here); what
+    is checked is that main() draws the traces once the runs are made.
+    """
+    import contextlib
+
+    from benchmarks import plots
+
+    made = []
+
+    class _Pair:
+        def up(self):
+            made.append('up')
+
+        def down(self):
+            made.append('down')
+
+    monkeypatch.setattr(
+        real.machine_lock,
+        'exclusive',
+        lambda *a, **k: contextlib.nullcontext(),
+    )
+    monkeypatch.setattr(real.build, 'build', lambda: 'image')
+    monkeypatch.setattr(real.hosts, 'HostPair', _Pair)
+    monkeypatch.setattr(
+        real, 'run_matrix', lambda *a, **k: made.append('runs')
+    )
+    monkeypatch.setattr(
+        plots,
+        'trace_plots',
+        lambda out: made.append(('plots', out)) or [out + '/real-x.png'],
+    )
+    assert real.main(['--quick', '--out', str(tmp_path / 'real.json')]) == 0
+    assert made == ['up', 'runs', 'down', ('plots', plots.DEFAULT_OUT)]
+    assert 'wrote %s/real-x.png' % plots.DEFAULT_OUT in capsys.readouterr().out
