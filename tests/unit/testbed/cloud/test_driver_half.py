@@ -55,9 +55,11 @@ def test_a_virtualenv_holding_what_it_must_not_is_an_error(capsys):
     driver_half.describe('driver', rows, driver_half.CLIENT_ONLY)
     out = capsys.readouterr().out
     assert 'driver: 2 distributions, 4 MiB; largest nova 3.0 MiB' in out
-    with pytest.raises(CloudError, match=r"\['cliff'\]"):
+    with pytest.raises(CloudError, match=r"\['python-openstackclient'\]"):
         driver_half.describe(
-            'driver', rows + [[10, 'cliff']], driver_half.CLIENT_ONLY
+            'driver',
+            rows + [[10, 'python_openstackclient']],
+            driver_half.CLIENT_ONLY,
         )
     with pytest.raises(CloudError, match='prometheus-client'):
         driver_half.describe('cli', rows, driver_half.DRIVER_ONLY)
