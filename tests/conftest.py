@@ -20,20 +20,18 @@ from testbed import machine_lock
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
-    """Each test's set-up and call seconds as JUnit properties.
+    """Each test's call seconds as a JUnit property (``call_s``).
 
     Why: a test's JUnit time adds its fixtures' set-up, and the first test
     of a level carries the start of that level's cloud (a session fixture).
-    ``tools/durations.py`` judges the 90 s budget on the call and shows the
-    set-up apart. The teardown report, which JUnit writes the properties
-    from, is made after both are appended.
+    ``tools/durations.py`` judges the 90 s budget on the call and shows it
+    beside the whole time. The teardown report, which JUnit writes the
+    properties from, is made after it is appended.
     """
     outcome = yield
     report = outcome.get_result()
-    if report.when in ('setup', 'call'):
-        item.user_properties.append(
-            ('%s_s' % report.when, round(report.duration, 2))
-        )
+    if report.when == 'call':
+        item.user_properties.append(('call_s', round(report.duration, 2)))
 
 
 def _say(msg):

@@ -71,19 +71,15 @@ def _outcome(case):
     return 'passed'
 
 
-def _phases(case):
-    """``{'setup': s, 'call': s}`` from the properties tests/conftest.py
-    records (empty for a report without them).
-    """
-    found = {}
+def _call_seconds(case):
+    """The ``call_s`` property tests/conftest.py records, or None."""
     for prop in case.iter('property'):
-        name = prop.get('name') or ''
-        if name in ('setup_s', 'call_s'):
+        if prop.get('name') == 'call_s':
             try:
-                found[name[:-2]] = float(prop.get('value'))
+                return float(prop.get('value'))
             except (TypeError, ValueError):
-                pass
-    return found
+                return None
+    return None
 
 
 def read_junit(path):
@@ -102,7 +98,7 @@ def read_junit(path):
         classname = case.get('classname')
         test_id = '%s::%s' % (classname, name) if classname else name
         took = float(case.get('time') or 0.0)
-        call = _phases(case).get('call')
+        call = _call_seconds(case)
         tests.append((test_id, _outcome(case), took, call))
     return tests
 

@@ -163,7 +163,6 @@ def run_on(c, host, venv):
         t0 = time.monotonic()
         c.supervisor.run([swapped])
         pid = c.table.pid(name)
-        exe = os.path.realpath('/proc/%d/exe' % pid) if pid else None
         with open('/proc/%d/cmdline' % pid, 'rb') as f:
             cmd = f.read().replace(b'\0', b' ').decode()
         deadline = time.monotonic() + 120
@@ -181,14 +180,13 @@ def run_on(c, host, venv):
         if os.path.join(venv, 'bin', 'nova-compute') not in cmd:
             raise CloudError(name, 'not started from %s: %s' % (venv, cmd))
         _say(
-            '%s started from %s in %.0f s (pid %d, %s); nova: %s %s, '
+            '%s started from %s in %.0f s (pid %d); nova: %s %s, '
             'updated %s; its log: %r'
             % (
                 name,
                 venv,
                 time.monotonic() - t0,
                 pid,
-                exe,
                 reported.status,
                 reported.state,
                 reported.updated_at,
